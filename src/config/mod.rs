@@ -1,0 +1,390 @@
+//! The configuration file: typed structs whose doc comments are the reference,
+//! their defaults, loading, and the validation pass that turns mistakes into
+//! messages naming the key and its line.
+//!
+//! Every default lives in the `Default` impls and `default_*` functions of
+//! this module, so the README and `inkspot check` agree with the code.
+
+mod locate;
+mod patterns;
+mod validate;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+pub use patterns::{CssSelector, Pattern};
+
+/// Where the configuration is read from when nothing else is said.
+pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
+
+/// Errors from reading and validating the configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// TOML syntax, a wrong type, or an unknown key; the message carries the line.
+    #[error("{path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    /// The file parsed, but a value does not make sense.
+    #[error("{}", format_invalid(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+/// One thing wrong with a parsed config, located at a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Dotted path of the key, e.g. `spots[0].sources[1].url`.
+    pub key: String,
+    /// 1-based line of the key in the file, when it could be found.
+    pub line: Option<usize>,
+    /// What is wrong and what to do about it.
+    pub message: String,
+}
+
+impl std::fmt::Display for Problem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "line {line}: `{}`: {}", self.key, self.message),
+            None => write!(f, "`{}`: {}", self.key, self.message),
+        }
+    }
+}
+
+fn format_invalid(path: &Path, problems: &[Problem]) -> String {
+    let mut out = format!("{}: invalid configuration", path.display());
+    for p in problems {
+        out.push_str("\n  ");
+        out.push_str(&p.to_string());
+    }
+    out
+}
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// `[server]`: the HTTP listener.
+    #[serde(default)]
+    pub server: ServerConfig,
+    /// `[cache]`: how long renders stay fresh and where they are kept.
+    #[serde(default)]
+    pub cache: CacheConfig,
+    /// `[fetch]`: limits for upstream requests.
+    #[serde(default)]
+    pub fetch: FetchConfig,
+    /// `[templates]`: where SVG templates are found.
+    #[serde(default)]
+    pub templates: TemplatesConfig,
+    /// `[[spots]]`: the places that can be rendered. At least one is required.
+    pub spots: Vec<Spot>,
+    /// Folder of the config file; relative paths are resolved against it.
+    #[serde(skip)]
+    pub base_dir: PathBuf,
+}
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// Longest time any request may take before it is answered 503. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Renders that may run at once on blocking threads. Default: the number of CPUs.
+    pub render_concurrency: Option<usize>,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            request_timeout: Duration::from_secs(30),
+            render_concurrency: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The render concurrency to use: configured, or one per CPU.
+    pub fn render_concurrency(&self) -> usize {
+        self.render_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// A render younger than this is served without fetching anything. Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// A render made while some sources failed stays fresh only this long. Default `5m`.
+    #[serde(with = "humantime_serde")]
+    pub partial_max_age: Duration,
+    /// `Cache-Control: max-age` sent with an old render served because every
+    /// source failed. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub stale_max_age: Duration,
+    /// `Retry-After` sent with the 503 error image when no render exists. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub error_retry_after: Duration,
+    /// Folder where renders are stored; they survive restarts. Default `cache`.
+    pub dir: PathBuf,
+    /// Memory the in-process cache may hold, e.g. `"64MiB"`. Default `64MiB`.
+    pub memory: ByteSize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(3600),
+            partial_max_age: Duration::from_secs(300),
+            stale_max_age: Duration::from_secs(60),
+            error_retry_after: Duration::from_secs(60),
+            dir: PathBuf::from("cache"),
+            memory: ByteSize::mib(64),
+        }
+    }
+}
+
+/// `[fetch]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Total time allowed for one upstream request, body included. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Larger upstream bodies are cut off and count as a failed source. Default `2MiB`.
+    pub max_bytes: ByteSize,
+    /// `User-Agent` sent upstream. Default `inkspot/<version>`.
+    pub user_agent: String,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_bytes: ByteSize::mib(2),
+            user_agent: concat!("inkspot/", env!("CARGO_PKG_VERSION")).to_string(),
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Folder holding `<name>.svg` templates, `error.svg`, images and `fonts/`.
+    /// Default `templates`.
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("templates"),
+        }
+    }
+}
+
+/// `[[spots]]`: one place to render. Keys other than those below are passed
+/// to the template as `spot.<key>` (for example `lat`, `timezone`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Spot {
+    /// Display name, matched case-insensitively by `?spot=`. Required.
+    pub name: String,
+    /// URL-safe name (`linda-mar`); derived from `name` when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Template name: `templates/<template>.svg`. Required.
+    pub template: String,
+    /// Image width in pixels. Default 800.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Image height in pixels. Default 480.
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Where the data comes from.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// Any other keys, passed to the template.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+fn default_width() -> u32 {
+    800
+}
+fn default_height() -> u32 {
+    480
+}
+
+/// The largest width or height a spot may ask for.
+pub const MAX_DIMENSION: u32 = 4096;
+/// The smallest width or height a spot may ask for.
+pub const MIN_DIMENSION: u32 = 16;
+
+impl Spot {
+    /// The slug: configured, or derived from the name.
+    pub fn slug(&self) -> String {
+        self.slug.clone().unwrap_or_else(|| slugify(&self.name))
+    }
+}
+
+/// Lower-case ASCII letters and digits, other runs of characters become `-`.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// `[[spots.sources]]`: one upstream document and the fields read from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Name of the source in the template: `data.<id>.<field>`. Required.
+    pub id: String,
+    /// `http://`, `https://`, or `file://PATH` (relative to the config's folder).
+    pub url: String,
+    /// How the body is read: `html`, `json` or `text`. Required.
+    pub format: Format,
+    /// Fields to extract, by name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Field>,
+}
+
+/// How a source's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// HTML, read with CSS selectors (`css`, `attr`).
+    Html,
+    /// JSON, read with RFC 6901 pointers (`pointer`).
+    Json,
+    /// Plain text, read with regular expressions (`regex`).
+    Text,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Text => "text",
+        })
+    }
+}
+
+/// One extracted value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// CSS selector (html). Text content with whitespace collapsed, or `attr`.
+    pub css: Option<CssSelector>,
+    /// Attribute to read from the element matched by `css`.
+    pub attr: Option<String>,
+    /// RFC 6901 JSON pointer (json), e.g. `/hourly/wave_height/0`.
+    pub pointer: Option<String>,
+    /// Regular expression (text), or a narrowing step after `css`/`pointer`;
+    /// the first capture group wins, else the whole match.
+    pub regex: Option<Pattern>,
+    /// A list of every match instead of the first.
+    #[serde(default)]
+    pub all: bool,
+    /// `text` (default) or `number` (the first decimal number in the value).
+    #[serde(default, rename = "type")]
+    pub kind: FieldType,
+}
+
+/// What a field's value becomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// The value as a string (JSON numbers and booleans stay as they are).
+    #[default]
+    Text,
+    /// The first decimal number found in the value.
+    Number,
+}
+
+impl Config {
+    /// Reads, parses and validates the file at `path`.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let base_dir = path
+            .parent()
+            .map(Path::to_path_buf)
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or_else(|| PathBuf::from("."));
+        Self::from_toml(&text, path, &base_dir)
+    }
+
+    /// Parses and validates config text; `path` is only used in messages.
+    pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string().trim_end().to_string(),
+        })?;
+        config.base_dir = base_dir.to_path_buf();
+        let problems = validate::validate(&config, text);
+        if problems.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_path_buf(),
+                problems,
+            })
+        }
+    }
+
+    /// Resolves a path from the config against the config file's folder.
+    pub fn resolve(&self, p: &Path) -> PathBuf {
+        if p.is_absolute() {
+            p.to_path_buf()
+        } else {
+            self.base_dir.join(p)
+        }
+    }
+
+    /// The templates folder, resolved.
+    pub fn templates_dir(&self) -> PathBuf {
+        self.resolve(&self.templates.dir)
+    }
+
+    /// The cache folder, resolved.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.resolve(&self.cache.dir)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,300 @@
+//! The validation pass: everything a parsed config must satisfy that the
+//! types alone cannot say. Collects every problem rather than stopping at the
+//! first, so one `inkspot check` shows all of them.
+
+use std::collections::HashSet;
+
+use super::locate::{self, Seg};
+use super::{Config, Field, Format, MAX_DIMENSION, MIN_DIMENSION, Problem, Source, Spot};
+
+/// Keys a spot understands; extra keys are allowed, but one that looks like a
+/// misspelling of these is refused.
+const SPOT_KEYS: &[&str] = &["name", "slug", "template", "width", "height", "sources"];
+
+struct Collector<'a> {
+    text: &'a str,
+    problems: Vec<Problem>,
+}
+
+impl Collector<'_> {
+    fn add(&mut self, path: &[Seg], message: impl Into<String>) {
+        self.problems.push(Problem {
+            key: locate::display(path),
+            line: locate::line_of(self.text, path),
+            message: message.into(),
+        });
+    }
+}
+
+fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
+    path.iter().chain(more).cloned().collect()
+}
+
+/// Checks `config` (parsed from `text`) and returns every problem found.
+pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
+    let mut c = Collector {
+        text,
+        problems: Vec::new(),
+    };
+
+    let positive = [
+        (["cache", "max_age"], config.cache.max_age.is_zero()),
+        (["fetch", "timeout"], config.fetch.timeout.is_zero()),
+        (
+            ["server", "request_timeout"],
+            config.server.request_timeout.is_zero(),
+        ),
+    ];
+    for (path, is_zero) in positive {
+        if is_zero {
+            c.add(&[key(path[0]), key(path[1])], "must be longer than zero");
+        }
+    }
+    if config.fetch.max_bytes.as_u64() == 0 {
+        c.add(
+            &[key("fetch"), key("max_bytes")],
+            "must be more than zero bytes",
+        );
+    }
+    if config.server.render_concurrency == Some(0) {
+        c.add(
+            &[key("server"), key("render_concurrency")],
+            "must be at least 1",
+        );
+    }
+
+    if config.spots.is_empty() {
+        c.add(
+            &[key("spots")],
+            "no spots configured: add at least one [[spots]] table with a name and a template",
+        );
+    }
+
+    let templates_dir = config.templates_dir();
+    let mut names = HashSet::new();
+    let mut slugs = HashSet::new();
+    for (i, spot) in config.spots.iter().enumerate() {
+        let path = [key("spots"), Seg::Index(i)];
+        check_spot(&mut c, &path, spot, &templates_dir);
+        if !names.insert(spot.name.to_lowercase()) {
+            c.add(
+                &with(&path, &[key("name")]),
+                format!(
+                    "spot name `{}` is used twice (names ignore case)",
+                    spot.name
+                ),
+            );
+        }
+        let slug = spot.slug();
+        if !slugs.insert(slug.clone()) {
+            c.add(
+                &with(&path, &[key("name")]),
+                format!("spot slug `{slug}` is used twice: set a distinct `slug`"),
+            );
+        }
+    }
+    c.problems
+}
+
+fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std::path::Path) {
+    if spot.name.trim().is_empty() || spot.name.len() > 100 {
+        c.add(&with(path, &[key("name")]), "must be 1 to 100 characters");
+    }
+    let slug = spot.slug();
+    if slug.is_empty()
+        || slug.len() > 64
+        || !slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        c.add(
+            &with(
+                path,
+                &[key(if spot.slug.is_some() { "slug" } else { "name" })],
+            ),
+            format!(
+                "slug `{slug}` must be 1 to 64 characters of a-z, 0-9 and `-`{}",
+                if spot.slug.is_some() {
+                    ""
+                } else {
+                    " (derived from the name: set `slug` explicitly)"
+                }
+            ),
+        );
+    }
+    if !is_identifier(&spot.template, true) {
+        c.add(
+            &with(path, &[key("template")]),
+            format!(
+                "template `{}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg",
+                spot.template
+            ),
+        );
+    } else if !templates_dir
+        .join(format!("{}.svg", spot.template))
+        .is_file()
+    {
+        c.add(
+            &with(path, &[key("template")]),
+            format!(
+                "template `{}` not found: expected {}",
+                spot.template,
+                templates_dir
+                    .join(format!("{}.svg", spot.template))
+                    .display()
+            ),
+        );
+    }
+    for (k, v) in [("width", spot.width), ("height", spot.height)] {
+        if !(MIN_DIMENSION..=MAX_DIMENSION).contains(&v) {
+            c.add(
+                &with(path, &[key(k)]),
+                format!("{v} is out of range: use {MIN_DIMENSION} to {MAX_DIMENSION} pixels"),
+            );
+        }
+    }
+    for extra in spot.extra.keys() {
+        if let Some(known) = SPOT_KEYS
+            .iter()
+            .find(|known| strsim::damerau_levenshtein(extra, known) <= 2)
+        {
+            c.add(
+                &with(path, &[key(extra)]),
+                format!("unknown key `{extra}` in a spot: did you mean `{known}`?"),
+            );
+        }
+    }
+    let mut ids = HashSet::new();
+    for (j, source) in spot.sources.iter().enumerate() {
+        let spath = with(path, &[key("sources"), Seg::Index(j)]);
+        if !ids.insert(source.id.as_str()) {
+            c.add(
+                &with(&spath, &[key("id")]),
+                format!("source id `{}` is used twice in this spot", source.id),
+            );
+        }
+        check_source(c, &spath, source);
+    }
+}
+
+fn check_source(c: &mut Collector, path: &[Seg], source: &Source) {
+    if !is_identifier(&source.id, false) {
+        c.add(
+            &with(path, &[key("id")]),
+            format!(
+                "source id `{}` must start with a letter and hold only letters, digits and `_` (it is used as data.<id> in templates)",
+                source.id
+            ),
+        );
+    }
+    if let Err(message) = check_url(&source.url) {
+        c.add(&with(path, &[key("url")]), message);
+    }
+    if source.fields.is_empty() {
+        c.add(
+            &with(path, &[key("fields")]),
+            "a source needs at least one field under [spots.sources.fields]",
+        );
+    }
+    for (name, field) in &source.fields {
+        let fpath = with(path, &[key("fields"), key(name)]);
+        if !is_identifier(name, false) {
+            c.add(
+                &fpath,
+                format!("field name `{name}` must start with a letter and hold only letters, digits and `_`"),
+            );
+        }
+        for (k, message) in extractor_problems(source.format, field) {
+            c.add(&with(&fpath, &[key(k)]), message);
+        }
+    }
+}
+
+/// Says which extractor keys do not fit the source's format.
+fn extractor_problems(format: Format, field: &Field) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    let misplaced = |k: &'static str, fits: &str| {
+        (
+            k,
+            format!("`{k}` only works with format = \"{fits}\", but this source is \"{format}\""),
+        )
+    };
+    match format {
+        Format::Html => {
+            if field.css.is_none() {
+                out.push((
+                    "css",
+                    "a field of an html source needs `css = \"selector\"`".to_string(),
+                ));
+            }
+            if field.pointer.is_some() {
+                out.push(misplaced("pointer", "json"));
+            }
+        }
+        Format::Json => {
+            match &field.pointer {
+                None => out.push((
+                    "pointer",
+                    "a field of a json source needs `pointer = \"/path/to/value\"`".to_string(),
+                )),
+                Some(p) if !p.is_empty() && !p.starts_with('/') => out.push((
+                    "pointer",
+                    format!("JSON pointer `{p}` must be empty or start with `/` (RFC 6901)"),
+                )),
+                Some(_) => {}
+            }
+            if field.css.is_some() {
+                out.push(misplaced("css", "html"));
+            }
+        }
+        Format::Text => {
+            if field.regex.is_none() {
+                out.push((
+                    "regex",
+                    "a field of a text source needs `regex = \"...\"`".to_string(),
+                ));
+            }
+            if field.css.is_some() {
+                out.push(misplaced("css", "html"));
+            }
+            if field.pointer.is_some() {
+                out.push(misplaced("pointer", "json"));
+            }
+        }
+    }
+    if field.attr.is_some() && format != Format::Html {
+        out.push(misplaced("attr", "html"));
+    }
+    out
+}
+
+/// Accepts `http://`, `https://` and `file://PATH` URLs.
+fn check_url(raw: &str) -> Result<(), String> {
+    if let Some(path) = raw.strip_prefix("file://") {
+        return if path.is_empty() {
+            Err("`file://` needs a path, e.g. file://pages/report.html".to_string())
+        } else {
+            Ok(())
+        };
+    }
+    let url = url::Url::parse(raw).map_err(|e| format!("`{raw}` is not a URL: {e}"))?;
+    match url.scheme() {
+        "http" | "https" if url.host().is_some() => Ok(()),
+        "http" | "https" => Err(format!("`{raw}` has no host")),
+        other => Err(format!(
+            "scheme `{other}` is not supported: use http, https or file"
+        )),
+    }
+}
+
+/// Letters, digits and `_` (plus `-` when `dash`), starting with a letter.
+fn is_identifier(s: &str, dash: bool) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))
+        && s.len() <= 64
+}

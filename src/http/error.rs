@@ -1,0 +1,130 @@
+//! The one place where errors become HTTP answers: a status, a stable code,
+//! a public message, and a log line for anything that is the server's fault.
+
+use axum::Json;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::engine::EngineError;
+
+/// An error answer.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    spots: Option<Vec<String>>,
+    retry_after: Option<u64>,
+    image: Option<Bytes>,
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'a str,
+    code: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spots: Option<&'a [String]>,
+}
+
+impl ApiError {
+    /// A 400 naming what was wrong with the request.
+    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, code, message)
+    }
+
+    /// An answer with any status.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            spots: None,
+            retry_after: None,
+            image: None,
+        }
+    }
+
+    /// Lists the configured spots in the body, to help a user who mistyped one.
+    pub fn with_spots(mut self, spots: Vec<String>) -> Self {
+        self.spots = Some(spots);
+        self
+    }
+
+    /// Maps an engine error, logging server-side faults once.
+    pub fn from_engine(e: EngineError, spots: Vec<String>, retry_after: u64) -> Self {
+        match e {
+            EngineError::UnknownSpot(name) => Self::new(
+                StatusCode::NOT_FOUND,
+                "unknown_spot",
+                format!("no spot named `{}`", truncate(&name, 100)),
+            )
+            .with_spots(spots),
+            EngineError::Unavailable {
+                spot,
+                reason,
+                image,
+            } => {
+                tracing::warn!(%spot, %reason, "no image: every source failed");
+                let mut err = Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "upstream_failed",
+                    format!("no data for {spot}: {reason}"),
+                );
+                err.retry_after = Some(retry_after);
+                err.image = image;
+                err
+            }
+            EngineError::Render(detail) => {
+                tracing::error!(%detail, "render failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "render_failed",
+                    "the image could not be drawn; the server log has the details",
+                )
+            }
+        }
+    }
+}
+
+/// Shortens untrusted text echoed in messages.
+pub fn truncate(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = match self.image {
+            // A display cannot read JSON: give it a picture of the problem.
+            Some(png) => (
+                self.status,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(crate::engine::PNG),
+                )],
+                png,
+            )
+                .into_response(),
+            None => (
+                self.status,
+                Json(Body {
+                    error: &self.message,
+                    code: self.code,
+                    spots: self.spots.as_deref(),
+                }),
+            )
+                .into_response(),
+        };
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert("x-error-code", HeaderValue::from_static(self.code));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}

@@ -1,0 +1,211 @@
+//! HTTP routes and handlers (axum), and the server loop.
+
+mod error;
+mod query;
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use error::ApiError;
+pub use query::ImageQuery;
+
+use crate::engine::{Engine, Served};
+
+/// Builds the router over `engine`.
+pub fn router(engine: Arc<Engine>) -> Router {
+    let timeout = engine.config().server.request_timeout;
+    Router::new()
+        .route("/image", get(image))
+        .route("/spots", get(spots))
+        .route("/healthz", get(healthz))
+        .fallback(not_found)
+        .with_state(engine)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(TraceLayer::new_for_http())
+        // Last line of defence: a panic becomes a plain 500, never a dropped
+        // connection or a message with internals.
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "internal error; the server log has the details",
+            )
+            .into_response()
+        }))
+}
+
+/// Serves `engine` on `listener` until `shutdown` resolves, then finishes
+/// the requests in flight.
+pub async fn serve(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(engine))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+fn spot_names(engine: &Engine) -> Vec<String> {
+    engine.spots().iter().map(|s| s.name.clone()).collect()
+}
+
+/// `GET /image?spot=NAME` (and `HEAD`).
+async fn image(
+    State(engine): State<Arc<Engine>>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let query = ImageQuery::parse(raw.as_deref()).map_err(|e| e.with_spots(spot_names(&engine)))?;
+    let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
+    let served = engine
+        .image(&query.spot)
+        .await
+        .map_err(|e| ApiError::from_engine(e, spot_names(&engine), retry_after))?;
+    Ok(image_response(&served, &headers))
+}
+
+fn image_response(served: &Served, request: &HeaderMap) -> Response {
+    let rendered = &served.rendered;
+    let etag = rendered.etag();
+    let mut headers = HeaderMap::new();
+    let put = |headers: &mut HeaderMap, name, value: String| {
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            headers.insert(name, v);
+        }
+    };
+    put(&mut headers, header::ETAG, etag.clone());
+    put(
+        &mut headers,
+        header::LAST_MODIFIED,
+        httpdate::fmt_http_date(rendered.meta.rendered_at.into()),
+    );
+    put(
+        &mut headers,
+        header::CACHE_CONTROL,
+        format!("public, max-age={}", served.max_age.as_secs()),
+    );
+    headers.insert("x-cache", HeaderValue::from_static(served.cache.as_str()));
+
+    if not_modified(request, &etag, rendered.meta.rendered_at) {
+        return (StatusCode::NOT_MODIFIED, headers).into_response();
+    }
+    put(
+        &mut headers,
+        header::CONTENT_TYPE,
+        rendered.meta.content_type.clone(),
+    );
+    headers.insert(
+        header::CONTENT_LENGTH,
+        HeaderValue::from(rendered.bytes.len()),
+    );
+    (StatusCode::OK, headers, rendered.bytes.clone()).into_response()
+}
+
+/// RFC 9110 §13.2.2: `If-None-Match` wins; `If-Modified-Since` counts only
+/// without it.
+fn not_modified(request: &HeaderMap, etag: &str, modified: DateTime<Utc>) -> bool {
+    if let Some(inm) = request.get(header::IF_NONE_MATCH) {
+        let Ok(inm) = inm.to_str() else { return false };
+        let bare = etag.trim_start_matches("W/");
+        return inm
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == bare);
+    }
+    if let Some(since) = request
+        .get(header::IF_MODIFIED_SINCE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| httpdate::parse_http_date(v).ok())
+    {
+        let since: DateTime<Utc> = since.into();
+        return modified.timestamp() <= since.timestamp();
+    }
+    false
+}
+
+#[derive(Serialize)]
+struct SpotInfo {
+    name: String,
+    slug: String,
+    image_url: String,
+    width: u32,
+    height: u32,
+    last_render: Option<DateTime<Utc>>,
+}
+
+/// `GET /spots`: the configured spots and when each was last drawn.
+async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
+    let mut out = Vec::new();
+    for spot in engine.spots() {
+        let slug = spot.slug();
+        out.push(SpotInfo {
+            name: spot.name.clone(),
+            image_url: format!("/image?spot={slug}"),
+            slug,
+            width: spot.width,
+            height: spot.height,
+            last_render: engine.last_render(spot).await,
+        });
+    }
+    axum::Json(out)
+}
+
+/// `GET /healthz`.
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        "no such endpoint; try /image?spot=NAME, /spots or /healthz",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    const ETAG: &str = "\"abc\"";
+
+    #[rstest]
+    #[case(&[("if-none-match", "\"abc\"")], true)]
+    #[case(&[("if-none-match", "W/\"abc\"")], true)]
+    #[case(&[("if-none-match", "\"x\", \"abc\"")], true)]
+    #[case(&[("if-none-match", "*")], true)]
+    #[case(&[("if-none-match", "\"x\"")], false)]
+    #[case(&[("if-none-match", "\"x\""), ("if-modified-since", "Sun, 01 Jan 2040 00:00:00 GMT")], false)]
+    #[case(&[("if-modified-since", "Sun, 01 Jan 2040 00:00:00 GMT")], true)]
+    #[case(&[("if-modified-since", "Sun, 01 Jan 2000 00:00:00 GMT")], false)]
+    #[case(&[("if-modified-since", "garbage")], false)]
+    #[case(&[], false)]
+    fn conditional_requests(#[case] sent: &[(&'static str, &'static str)], #[case] expect: bool) {
+        let mut headers = HeaderMap::new();
+        for (k, v) in sent {
+            headers.insert(*k, HeaderValue::from_static(v));
+        }
+        let modified = DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .to_utc();
+        assert_eq!(not_modified(&headers, ETAG, modified), expect);
+    }
+}

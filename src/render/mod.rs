@@ -1,0 +1,121 @@
+//! Rasterizing filled SVG templates (usvg, resvg, tiny-skia) and encoding the
+//! result for devices.
+
+pub mod encode;
+pub mod fonts;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tiny_skia::{Pixmap, Transform};
+use usvg::fontdb::Database;
+
+/// Errors from drawing.
+#[derive(Debug, thiserror::Error)]
+pub enum RenderError {
+    /// The filled template is not valid SVG.
+    #[error("the filled template is not valid SVG: {0}")]
+    Svg(#[from] usvg::Error),
+    /// The requested size cannot be allocated.
+    #[error("cannot allocate a {0}x{1} image")]
+    Size(u32, u32),
+    /// Encoding failed.
+    #[error(transparent)]
+    Encode(#[from] encode::EncodeError),
+}
+
+/// Draws SVG documents with a font database loaded once.
+#[derive(Clone)]
+pub struct Renderer {
+    fontdb: Arc<Database>,
+    resources: Arc<PathBuf>,
+}
+
+impl Renderer {
+    /// A renderer whose images and fonts come from `templates_dir`, plus the
+    /// shipped and (when `system_fonts`) the system's fonts.
+    pub fn new(templates_dir: &Path, system_fonts: bool) -> Self {
+        let resources = templates_dir
+            .canonicalize()
+            .unwrap_or_else(|_| templates_dir.to_path_buf());
+        Self {
+            fontdb: Arc::new(fonts::database(&resources, system_fonts)),
+            resources: Arc::new(resources),
+        }
+    }
+
+    /// Parses `svg` into a tree; images may come only from the templates folder.
+    pub fn parse(&self, svg: &str) -> Result<usvg::Tree, RenderError> {
+        let resources = self.resources.clone();
+        let options = usvg::Options {
+            resources_dir: Some(self.resources.as_ref().clone()),
+            fontdb: self.fontdb.clone(),
+            font_family: fonts::SANS.to_string(),
+            image_href_resolver: usvg::ImageHrefResolver {
+                resolve_data: usvg::ImageHrefResolver::default_data_resolver(),
+                resolve_string: Box::new(move |href, opts| {
+                    resolve_local_image(&resources, href, opts)
+                }),
+            },
+            ..usvg::Options::default()
+        };
+        Ok(usvg::Tree::from_str(svg, &options)?)
+    }
+
+    /// Draws `tree` at `width`×`height` over white, scaling the SVG's own
+    /// size to fit.
+    pub fn draw(&self, tree: &usvg::Tree, width: u32, height: u32) -> Result<Pixmap, RenderError> {
+        let mut pixmap = Pixmap::new(width, height).ok_or(RenderError::Size(width, height))?;
+        pixmap.fill(tiny_skia::Color::WHITE);
+        let size = tree.size();
+        let transform =
+            Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
+        resvg::render(tree, transform, &mut pixmap.as_mut());
+        Ok(pixmap)
+    }
+
+    /// Parses and draws `svg`.
+    pub fn rasterize(&self, svg: &str, width: u32, height: u32) -> Result<Pixmap, RenderError> {
+        let tree = self.parse(svg)?;
+        self.draw(&tree, width, height)
+    }
+
+    /// Parses, draws and encodes `svg` as a PNG.
+    pub fn png(&self, svg: &str, width: u32, height: u32) -> Result<Vec<u8>, RenderError> {
+        Ok(encode::png_rgb(&self.rasterize(svg, width, height)?)?)
+    }
+}
+
+/// Loads `<image href>` only from files inside the templates folder: no
+/// absolute paths elsewhere, no `..` escapes, no URLs.
+fn resolve_local_image(root: &Path, href: &str, opts: &usvg::Options) -> Option<usvg::ImageKind> {
+    if href.contains("://") {
+        tracing::warn!(%href, "template image refused: only files in the templates folder can be used");
+        return None;
+    }
+    let path = root
+        .join(href.trim_start_matches("file:"))
+        .canonicalize()
+        .ok()?;
+    if !path.starts_with(root) {
+        tracing::warn!(%href, "template image refused: outside the templates folder");
+        return None;
+    }
+    let data = std::fs::read(&path).ok()?;
+    let data = Arc::new(data);
+    match path
+        .extension()
+        .and_then(|e| e.to_str())
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
+        Some("png") => Some(usvg::ImageKind::PNG(data)),
+        Some("jpg" | "jpeg") => Some(usvg::ImageKind::JPEG(data)),
+        Some("gif") => Some(usvg::ImageKind::GIF(data)),
+        Some("webp") => Some(usvg::ImageKind::WEBP(data)),
+        Some("svg") => usvg::Tree::from_data(&data, opts)
+            .ok()
+            .map(usvg::ImageKind::SVG),
+        _ => None,
+    }
+}

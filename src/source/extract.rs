@@ -1,0 +1,190 @@
+//! Field extraction from a parsed body: CSS selectors for HTML, JSON pointers,
+//! regular expressions for text, then the optional regex and number steps.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde_json::Value;
+
+use crate::config::{Field, FieldType, Format};
+
+/// A body parsed once for all of its fields.
+pub enum Document {
+    /// An HTML document.
+    Html(scraper::Html),
+    /// A JSON value.
+    Json(Value),
+    /// Plain text.
+    Text(String),
+}
+
+/// Parses `body` as `format`. HTML parsing never fails (browsers' rules);
+/// JSON that does not parse is an error for the whole source.
+pub fn parse_document(format: Format, body: &str) -> Result<Document, String> {
+    Ok(match format {
+        Format::Html => Document::Html(scraper::Html::parse_document(body)),
+        Format::Json => Document::Json(
+            serde_json::from_str(body).map_err(|e| format!("body is not valid JSON: {e}"))?,
+        ),
+        Format::Text => Document::Text(body.to_string()),
+    })
+}
+
+/// Reads one field from `doc`. `Err` says why the field has no value.
+pub fn extract_field(doc: &Document, field: &Field) -> Result<Value, String> {
+    let candidates = candidates(doc, field)?;
+    let mut values = Vec::new();
+    let mut last_miss = None;
+    for candidate in candidates {
+        match refine(candidate, field) {
+            Ok(v) => {
+                values.push(v);
+                if !field.all {
+                    break;
+                }
+            }
+            Err(reason) => last_miss = Some(reason),
+        }
+    }
+    if field.all {
+        if values.is_empty()
+            && let Some(reason) = last_miss
+        {
+            return Err(reason);
+        }
+        Ok(Value::Array(values))
+    } else {
+        values
+            .pop()
+            .ok_or_else(|| last_miss.unwrap_or_else(|| "no value".to_string()))
+    }
+}
+
+/// The raw values the extractor selects, before `regex` and `type`.
+fn candidates(doc: &Document, field: &Field) -> Result<Vec<Value>, String> {
+    match doc {
+        Document::Html(html) => {
+            let css = field.css.as_ref().ok_or("an html field needs `css`")?;
+            let mut out = Vec::new();
+            let mut matched = false;
+            for element in html.select(css.selector()) {
+                matched = true;
+                let text = match &field.attr {
+                    Some(attr) => match element.value().attr(attr) {
+                        Some(v) => v.trim().to_string(),
+                        None => continue,
+                    },
+                    None => collapse_whitespace(element.text()),
+                };
+                out.push(Value::String(text));
+                if !field.all {
+                    break;
+                }
+            }
+            if out.is_empty() {
+                return Err(match (&field.attr, matched) {
+                    (Some(attr), true) => {
+                        format!(
+                            "no element matching `{}` has attribute `{attr}`",
+                            css.as_str()
+                        )
+                    }
+                    _ => format!("no element matches `{}`", css.as_str()),
+                });
+            }
+            Ok(out)
+        }
+        Document::Json(json) => {
+            let pointer = field.pointer.as_deref().unwrap_or("");
+            match json.pointer(pointer) {
+                None => Err(format!("nothing at JSON pointer `{pointer}`")),
+                Some(Value::Null) => Err(format!("value at JSON pointer `{pointer}` is null")),
+                Some(Value::Array(items)) if field.all => {
+                    Ok(items.iter().filter(|v| !v.is_null()).cloned().collect())
+                }
+                Some(v) => Ok(vec![v.clone()]),
+            }
+        }
+        Document::Text(text) => match &field.regex {
+            // With `all`, every match of the expression is a candidate; the
+            // `refine` step then takes each one's first group.
+            Some(re) if field.all => Ok(re
+                .regex()
+                .find_iter(text)
+                .map(|m| Value::String(m.as_str().to_string()))
+                .collect()),
+            _ => Ok(vec![Value::String(text.clone())]),
+        },
+    }
+}
+
+/// Applies the `regex` narrowing step and the `type` conversion.
+fn refine(value: Value, field: &Field) -> Result<Value, String> {
+    let value = match &field.regex {
+        None => value,
+        Some(re) => {
+            let text = as_text(&value);
+            let caps = re.regex().captures(&text).ok_or_else(|| {
+                format!(
+                    "regex `{}` does not match {}",
+                    re.regex().as_str(),
+                    quote(&text)
+                )
+            })?;
+            let m = caps
+                .get(1)
+                .or_else(|| caps.get(0))
+                .map_or("", |m| m.as_str());
+            Value::String(m.to_string())
+        }
+    };
+    match field.kind {
+        FieldType::Text => Ok(match value {
+            Value::String(s) => Value::String(s),
+            other => other,
+        }),
+        FieldType::Number => to_number(&value),
+    }
+}
+
+/// The first decimal number in a value: `" 3.6 ft"` gives `3.6`.
+pub fn to_number(value: &Value) -> Result<Value, String> {
+    static NUMBER: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)").expect("valid regex"));
+    if let Value::Number(_) = value {
+        return Ok(value.clone());
+    }
+    let text = as_text(value);
+    NUMBER
+        .find(&text)
+        .and_then(|m| m.as_str().parse::<f64>().ok())
+        .and_then(serde_json::Number::from_f64)
+        .map(Value::Number)
+        .ok_or_else(|| format!("no number in {}", quote(&text)))
+}
+
+fn as_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Quotes a value for an error message, shortened so a huge body cannot
+/// flood logs or the display.
+fn quote(text: &str) -> String {
+    const MAX: usize = 60;
+    match text.char_indices().nth(MAX) {
+        Some((cut, _)) => format!("\"{}…\"", &text[..cut]),
+        None => format!("\"{text}\""),
+    }
+}
+
+fn collapse_whitespace<'a>(parts: impl Iterator<Item = &'a str>) -> String {
+    // Join text nodes first: `<b>Wave</b>s` is one word, not two.
+    let joined: String = parts.collect();
+    joined.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests;

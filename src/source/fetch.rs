@@ -1,0 +1,128 @@
+//! Fetching a source's body over HTTP(S) or from a local file, within the
+//! configured time and size limits.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+
+use crate::config::FetchConfig;
+
+/// Why a body could not be had.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The upstream answered with a non-success status.
+    #[error("upstream answered HTTP {0}")]
+    Status(u16),
+    /// The body was larger than `fetch.max_bytes`.
+    #[error("body is larger than the {0} byte limit")]
+    TooLarge(u64),
+    /// No complete answer within `fetch.timeout`.
+    #[error("no complete answer within {0:?}")]
+    Timeout(Duration),
+    /// The connection failed or broke.
+    #[error("request failed: {0}")]
+    Request(String),
+    /// The body is not UTF-8 text.
+    #[error("body is not valid UTF-8")]
+    NotUtf8,
+    /// A `file://` source could not be read.
+    #[error("cannot read {path}: {source}")]
+    File {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Fetches source bodies; cheap to clone, holds one connection pool.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    timeout: Duration,
+    max_bytes: u64,
+    base_dir: PathBuf,
+}
+
+impl Fetcher {
+    /// Builds a fetcher with `config`'s limits; `file://` paths are resolved
+    /// against `base_dir` (the config file's folder).
+    pub fn new(config: &FetchConfig, base_dir: &Path) -> Result<Self, FetchError> {
+        let client = reqwest::Client::builder()
+            .user_agent(config.user_agent.clone())
+            .connect_timeout(config.timeout.min(Duration::from_secs(5)))
+            .timeout(config.timeout)
+            .redirect(reqwest::redirect::Policy::limited(5))
+            .build()
+            .map_err(|e| FetchError::Request(e.to_string()))?;
+        Ok(Self {
+            client,
+            timeout: config.timeout,
+            max_bytes: config.max_bytes.as_u64(),
+            base_dir: base_dir.to_path_buf(),
+        })
+    }
+
+    /// Fetches `url` and returns its body as text.
+    pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
+        let bytes = match url.strip_prefix("file://") {
+            Some(path) => self.read_file(path).await?,
+            None => tokio::time::timeout(self.timeout, self.get(url))
+                .await
+                .map_err(|_| FetchError::Timeout(self.timeout))??,
+        };
+        String::from_utf8(bytes).map_err(|_| FetchError::NotUtf8)
+    }
+
+    async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| self.classify(e))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(FetchError::Status(status.as_u16()));
+        }
+        // Count bytes as they arrive: a Content-Length header can lie.
+        let mut body = Vec::new();
+        let mut stream = response.bytes_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.classify(e))?;
+            if body.len() as u64 + chunk.len() as u64 > self.max_bytes {
+                return Err(FetchError::TooLarge(self.max_bytes));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+
+    async fn read_file(&self, path: &str) -> Result<Vec<u8>, FetchError> {
+        let path = self.base_dir.join(path);
+        let err = |source| FetchError::File {
+            path: path.clone(),
+            source,
+        };
+        let len = tokio::fs::metadata(&path).await.map_err(err)?.len();
+        if len > self.max_bytes {
+            return Err(FetchError::TooLarge(self.max_bytes));
+        }
+        tokio::fs::read(&path).await.map_err(err)
+    }
+
+    fn classify(&self, e: reqwest::Error) -> FetchError {
+        if e.is_timeout() {
+            FetchError::Timeout(self.timeout)
+        } else {
+            // reqwest's Display hides the cause; the chain names it.
+            let mut msg = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(s) = source {
+                msg.push_str(": ");
+                msg.push_str(&s.to_string());
+                source = s.source();
+            }
+            FetchError::Request(msg)
+        }
+    }
+}

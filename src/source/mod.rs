@@ -1,0 +1,129 @@
+//! Sources: fetching a spot's upstream documents and extracting its fields.
+//!
+//! A source that cannot be fetched, or a field that cannot be read, is not an
+//! error for the spot: it becomes an entry in [`SpotData::errors`] and the
+//! field is `none` in the template, so the display still gets a picture.
+
+mod extract;
+mod fetch;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use serde_json::Value;
+
+pub use extract::{extract_field, parse_document};
+pub use fetch::{FetchError, Fetcher};
+
+use crate::config::{Source, Spot};
+
+/// Why one field has no value.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FieldError {
+    /// The source's id.
+    pub source: String,
+    /// The field's name, or `None` when the whole source failed.
+    pub field: Option<String>,
+    /// What went wrong, fit to show on a display.
+    pub reason: String,
+}
+
+/// Everything fetched for one spot.
+#[derive(Debug, Clone, Serialize)]
+pub struct SpotData {
+    /// `data.<source>.<field>`: extracted values; a missing field is `null`.
+    pub values: BTreeMap<String, BTreeMap<String, Value>>,
+    /// Sources and fields that failed.
+    pub errors: Vec<FieldError>,
+    /// When the fetch finished.
+    pub fetched_at: DateTime<Utc>,
+    /// Sources fetched successfully.
+    pub sources_ok: usize,
+    /// Sources configured.
+    pub sources_total: usize,
+}
+
+impl SpotData {
+    /// True when the spot has sources and every one of them failed.
+    pub fn all_failed(&self) -> bool {
+        self.sources_total > 0 && self.sources_ok == 0
+    }
+
+    /// True when something failed but not everything.
+    pub fn is_partial(&self) -> bool {
+        !self.errors.is_empty()
+    }
+}
+
+/// Fetches every source of `spot` concurrently and extracts its fields.
+pub async fn gather(fetcher: &Fetcher, spot: &Spot) -> SpotData {
+    let results =
+        futures_util::future::join_all(spot.sources.iter().map(|s| fetch_source(fetcher, s))).await;
+    let mut data = SpotData {
+        values: BTreeMap::new(),
+        errors: Vec::new(),
+        fetched_at: Utc::now(),
+        sources_ok: 0,
+        sources_total: spot.sources.len(),
+    };
+    for (source, result) in spot.sources.iter().zip(results) {
+        let (fields, errors) = match result {
+            Ok(values) => {
+                data.sources_ok += 1;
+                values
+            }
+            Err(reason) => {
+                tracing::warn!(spot = %spot.name, source = %source.id, %reason, "source failed");
+                let nulls = source.fields.keys().map(|k| (k.clone(), Value::Null));
+                let error = FieldError {
+                    source: source.id.clone(),
+                    field: None,
+                    reason,
+                };
+                (nulls.collect(), vec![error])
+            }
+        };
+        data.values.insert(source.id.clone(), fields);
+        data.errors.extend(errors);
+    }
+    data
+}
+
+type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
+
+/// Fetches one source and extracts its fields; `Err` when the body could not
+/// be had or read at all.
+pub async fn fetch_source(fetcher: &Fetcher, source: &Source) -> Result<Extracted, String> {
+    let body = fetcher
+        .fetch(&source.url)
+        .await
+        .map_err(|e| e.to_string())?;
+    // Parsing a large HTML document is CPU work: keep it off the async threads.
+    let source = source.clone();
+    tokio::task::spawn_blocking(move || extract_all(&source, &body))
+        .await
+        .map_err(|_| "extraction was interrupted".to_string())?
+}
+
+/// Extracts every field of `source` from `body`.
+pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, String> {
+    let doc = parse_document(source.format, body)?;
+    let mut values = BTreeMap::new();
+    let mut errors = Vec::new();
+    for (name, field) in &source.fields {
+        let value = match extract_field(&doc, field) {
+            Ok(v) => v,
+            Err(reason) => {
+                errors.push(FieldError {
+                    source: source.id.clone(),
+                    field: Some(name.clone()),
+                    reason,
+                });
+                Value::Null
+            }
+        };
+        values.insert(name.clone(), value);
+    }
+    Ok((values, errors))
+}

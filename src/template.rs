@@ -1,0 +1,349 @@
+//! SVG templates: minijinja templates in the templates folder, filled with a
+//! spot's data. Escaping is on for every `.svg` template, so scraped text can
+//! never break the document.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use chrono::{DateTime, Utc};
+use minijinja::value::Value;
+use minijinja::{AutoEscape, Environment, State};
+use serde::Serialize;
+
+use crate::config::Spot;
+use crate::source::{FieldError, SpotData};
+
+/// Name of the template drawn when a spot has no image to show.
+pub const ERROR_TEMPLATE: &str = "error";
+
+/// Used when the templates folder has no `error.svg` of its own.
+const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../templates/error.svg");
+
+/// Errors from loading or filling templates.
+#[derive(Debug, thiserror::Error)]
+pub enum TemplateError {
+    /// The templates folder or a file in it could not be read.
+    #[error("cannot read templates in {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// A template does not compile or failed while rendering; minijinja's
+    /// message names the template, the line and the reason.
+    #[error("template {name}: {detail}")]
+    Template { name: String, detail: String },
+    /// No such template.
+    #[error("template `{0}` not found")]
+    Missing(String),
+}
+
+fn template_error(name: &str, e: &minijinja::Error) -> TemplateError {
+    let mut detail = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        source = s.source();
+    }
+    TemplateError::Template {
+        name: format!("{name}.svg"),
+        detail,
+    }
+}
+
+/// The compiled templates of one templates folder.
+pub struct Templates {
+    env: Environment<'static>,
+    dir: PathBuf,
+    /// Hash of each template's source, so a changed file changes cache keys.
+    versions: BTreeMap<String, String>,
+}
+
+impl Templates {
+    /// Reads and compiles every `*.svg` file in `dir`.
+    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
+        let mut env = Environment::new();
+        env.set_auto_escape_callback(|name| {
+            if name.ends_with(".svg") || name.ends_with(".xml") {
+                AutoEscape::Html
+            } else {
+                AutoEscape::None
+            }
+        });
+        // truncate, wordwrap, wordcount, pluralize, ... from minijinja-contrib.
+        minijinja_contrib::add_to_environment(&mut env);
+        env.add_filter("datetimeformat", datetimeformat);
+
+        let read_err = |source| TemplateError::Read {
+            path: dir.to_path_buf(),
+            source,
+        };
+        let mut versions = BTreeMap::new();
+        let mut sources = Vec::new();
+        for entry in std::fs::read_dir(dir).map_err(read_err)? {
+            let path = entry.map_err(read_err)?.path();
+            let (Some(stem), Some("svg")) = (
+                path.file_stem().and_then(|s| s.to_str()),
+                path.extension().and_then(|s| s.to_str()),
+            ) else {
+                continue;
+            };
+            let text = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
+                path: path.clone(),
+                source,
+            })?;
+            sources.push((stem.to_string(), text));
+        }
+        if !sources.iter().any(|(name, _)| name == ERROR_TEMPLATE) {
+            sources.push((
+                ERROR_TEMPLATE.to_string(),
+                BUILTIN_ERROR_TEMPLATE.to_string(),
+            ));
+        }
+        for (name, text) in sources {
+            versions.insert(
+                name.clone(),
+                blake3::hash(text.as_bytes()).to_hex()[..16].to_string(),
+            );
+            env.add_template_owned(format!("{name}.svg"), text)
+                .map_err(|e| template_error(&name, &e))?;
+        }
+        Ok(Self {
+            env,
+            dir: dir.to_path_buf(),
+            versions,
+        })
+    }
+
+    /// The folder the templates were read from.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// A short hash of the template's source, or `None` if there is no such template.
+    pub fn version(&self, name: &str) -> Option<&str> {
+        self.versions.get(name).map(String::as_str)
+    }
+
+    /// Whether a template of that name exists.
+    pub fn contains(&self, name: &str) -> bool {
+        self.versions.contains_key(name)
+    }
+
+    /// Fills template `name` with `context`.
+    pub fn render(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
+        let template = self
+            .env
+            .get_template(&format!("{name}.svg"))
+            .map_err(|_| TemplateError::Missing(name.to_string()))?;
+        template
+            .render(context)
+            .map_err(|e| template_error(name, &e))
+    }
+}
+
+/// What a template sees.
+#[derive(Debug, Clone, Serialize)]
+pub struct Context {
+    /// `spot.name`, `spot.slug`, `spot.width`, `spot.height` and the spot's extra keys.
+    pub spot: BTreeMap<String, serde_json::Value>,
+    /// `data.<source>.<field>`.
+    pub data: BTreeMap<String, BTreeMap<String, serde_json::Value>>,
+    /// What failed: `source`, `field` (or none for the whole source), `reason`.
+    pub errors: Vec<FieldError>,
+    /// The render time, RFC 3339 in UTC; format it with `datetimeformat`.
+    pub now: String,
+    /// Same as `now`: when this image was drawn.
+    pub rendered_at: String,
+    /// Set on the error image: why there is no picture.
+    pub reason: Option<String>,
+}
+
+impl Context {
+    /// The context for `spot` drawn at `width`×`height` with `data`.
+    pub fn new(
+        spot: &Spot,
+        width: u32,
+        height: u32,
+        data: Option<&SpotData>,
+        now: DateTime<Utc>,
+    ) -> Self {
+        let mut map = BTreeMap::new();
+        for (k, v) in &spot.extra {
+            if let Ok(v) = serde_json::to_value(v) {
+                map.insert(k.clone(), v);
+            }
+        }
+        map.insert("name".into(), spot.name.clone().into());
+        map.insert("slug".into(), spot.slug().into());
+        map.insert("width".into(), width.into());
+        map.insert("height".into(), height.into());
+        let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+        Self {
+            spot: map,
+            data: data_or_nulls(spot, data),
+            errors: data.map(|d| d.errors.clone()).unwrap_or_default(),
+            now: stamp.clone(),
+            rendered_at: stamp,
+            reason: None,
+        }
+    }
+}
+
+/// Every configured `data.<source>.<field>`, `null` where `data` has no
+/// value, so a template never meets an undefined source.
+fn data_or_nulls(
+    spot: &Spot,
+    data: Option<&SpotData>,
+) -> BTreeMap<String, BTreeMap<String, serde_json::Value>> {
+    let mut out = BTreeMap::new();
+    for source in &spot.sources {
+        let fields = source
+            .fields
+            .keys()
+            .map(|f| {
+                let value = data
+                    .and_then(|d| d.values.get(&source.id))
+                    .and_then(|v| v.get(f))
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                (f.clone(), value)
+            })
+            .collect();
+        out.insert(source.id.clone(), fields);
+    }
+    out
+}
+
+/// `{{ now | datetimeformat("%H:%M") }}`: formats an RFC 3339 timestamp (or
+/// Unix seconds) with a chrono/strftime pattern, in the time zone given as
+/// the second argument, else the spot's `timezone` key, else UTC.
+fn datetimeformat(
+    state: &State,
+    value: Value,
+    format: Option<String>,
+    tz: Option<String>,
+) -> Result<String, minijinja::Error> {
+    use minijinja::ErrorKind::InvalidOperation;
+    let time: DateTime<Utc> = if let Some(s) = value.as_str() {
+        DateTime::parse_from_rfc3339(s)
+            .map(|t| t.with_timezone(&Utc))
+            .map_err(|e| {
+                minijinja::Error::new(
+                    InvalidOperation,
+                    format!("`{s}` is not an RFC 3339 time: {e}"),
+                )
+            })?
+    } else if let Ok(secs) = i64::try_from(value.clone()) {
+        DateTime::from_timestamp(secs, 0)
+            .ok_or_else(|| minijinja::Error::new(InvalidOperation, "timestamp out of range"))?
+    } else {
+        return Err(minijinja::Error::new(
+            InvalidOperation,
+            format!("datetimeformat needs a time, got {value}"),
+        ));
+    };
+    let zone = tz.or_else(|| {
+        state
+            .lookup("spot")
+            .and_then(|s| s.get_attr("timezone").ok())
+            .and_then(|v| v.as_str().map(str::to_string))
+    });
+    let format = format.unwrap_or_else(|| "%Y-%m-%d %H:%M".to_string());
+    match zone {
+        Some(name) => {
+            let tz: chrono_tz::Tz = name.parse().map_err(|_| {
+                minijinja::Error::new(InvalidOperation, format!("unknown time zone `{name}`"))
+            })?;
+            format_time(&time.with_timezone(&tz), &format)
+        }
+        None => format_time(&time, &format),
+    }
+}
+
+fn format_time<Tz: chrono::TimeZone>(
+    time: &DateTime<Tz>,
+    format: &str,
+) -> Result<String, minijinja::Error>
+where
+    Tz::Offset: std::fmt::Display,
+{
+    // chrono reports a bad pattern as a fmt::Error while writing.
+    let mut out = String::new();
+    std::fmt::Write::write_fmt(&mut out, format_args!("{}", time.format(format))).map_err(
+        |_| {
+            minijinja::Error::new(
+                minijinja::ErrorKind::InvalidOperation,
+                format!("bad time format `{format}`"),
+            )
+        },
+    )?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn templates(files: &[(&str, &str)]) -> (tempfile::TempDir, Templates) {
+        let dir = tempfile::tempdir().unwrap();
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        let t = Templates::load(dir.path()).unwrap();
+        (dir, t)
+    }
+
+    fn spot() -> Spot {
+        toml::from_str("name = \"Linda Mar\"\ntemplate = \"t\"\ntimezone = \"America/Los_Angeles\"")
+            .unwrap()
+    }
+
+    #[test]
+    fn escapes_scraped_text() {
+        let (_d, t) = templates(&[("t.svg", "<text>{{ data.r.v }}</text>")]);
+        let mut ctx = Context::new(&spot(), 10, 10, None, Utc::now());
+        ctx.data
+            .insert("r".into(), [("v".to_string(), "<a & \"b\">".into())].into());
+        let out = t.render("t", &ctx).unwrap();
+        assert_eq!(out, "<text>&lt;a &amp; &quot;b&quot;&gt;</text>");
+    }
+
+    #[test]
+    fn formats_time_in_spot_zone() {
+        let (_d, t) = templates(&[("t.svg", "{{ now | datetimeformat('%H:%M %Z') }}")]);
+        let now = DateTime::parse_from_rfc3339("2026-01-15T20:30:00Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        let out = t
+            .render("t", &Context::new(&spot(), 10, 10, None, now))
+            .unwrap();
+        assert_eq!(out, "12:30 PST");
+    }
+
+    #[test]
+    fn syntax_error_names_template_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("bad.svg"), "<svg>\n\n{{ oops(\n</svg>").unwrap();
+        let err = Templates::load(dir.path()).err().unwrap().to_string();
+        assert!(err.contains("bad.svg"), "{err}");
+        assert!(err.contains("bad.svg:3") || err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn missing_field_is_none() {
+        let (_d, t) = templates(&[("t.svg", "{{ data.r.v is none }}/{{ data.r.v or 'n/a' }}")]);
+        let mut ctx = Context::new(&spot(), 10, 10, None, Utc::now());
+        ctx.data.insert(
+            "r".into(),
+            [("v".to_string(), serde_json::Value::Null)].into(),
+        );
+        assert_eq!(t.render("t", &ctx).unwrap(), "true/n/a");
+    }
+
+    #[test]
+    fn builtin_error_template_is_used_when_folder_has_none() {
+        let (_d, t) = templates(&[("t.svg", "x")]);
+        assert!(t.contains(ERROR_TEMPLATE));
+    }
+}
