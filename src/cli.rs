@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::engine::Engine;
-use crate::template::{Context, Templates};
+use crate::template::{Context, ERROR_TEMPLATE, Templates};
 
 /// `inkspot serve`: listens until SIGINT or SIGTERM, then drains.
 pub async fn serve(engine: Arc<Engine>, listen: Option<SocketAddr>) -> Result<(), String> {
@@ -93,11 +93,18 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), String> {
     for spot in &config.spots {
         // Filling with no data catches errors a compile cannot see.
         let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
-        match templates.render(&spot.template, &context) {
-            Ok(_) => println!("ok   template {}.svg for {}", spot.template, spot.name),
-            Err(e) => {
-                failures += 1;
-                println!("FAIL {e}");
+        let mut error_context = context.clone();
+        error_context.reason = Some("example: every source failed".to_string());
+        for (template, context) in [
+            (spot.template.as_str(), &context),
+            (ERROR_TEMPLATE, &error_context),
+        ] {
+            match templates.render(template, context) {
+                Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
+                Err(e) => {
+                    failures += 1;
+                    println!("FAIL {e}");
+                }
             }
         }
     }

@@ -324,21 +324,21 @@ mod tests {
     #[test]
     fn syntax_error_names_template_and_line() {
         let dir = tempfile::tempdir().unwrap();
-        std::fs::write(dir.path().join("bad.svg"), "<svg>\n\n{{ oops(\n</svg>").unwrap();
+        std::fs::write(dir.path().join("bad.svg"), "<svg>\n\n{{ oops( }}\n</svg>").unwrap();
         let err = Templates::load(dir.path()).err().unwrap().to_string();
         assert!(err.contains("bad.svg"), "{err}");
-        assert!(err.contains("bad.svg:3") || err.contains("line 3"), "{err}");
+        assert!(err.contains("bad.svg:3"), "{err}");
     }
 
     #[test]
     fn missing_field_is_none() {
-        let (_d, t) = templates(&[("t.svg", "{{ data.r.v is none }}/{{ data.r.v or 'n/a' }}")]);
+        let (_d, t) = templates(&[("t.svg", "{{ data.r.v is none }}-{{ data.r.v or 'n.a.' }}")]);
         let mut ctx = Context::new(&spot(), 10, 10, None, Utc::now());
         ctx.data.insert(
             "r".into(),
             [("v".to_string(), serde_json::Value::Null)].into(),
         );
-        assert_eq!(t.render("t", &ctx).unwrap(), "true/n/a");
+        assert_eq!(t.render("t", &ctx).unwrap(), "True-n.a.");
     }
 
     #[test]

@@ -88,6 +88,7 @@ pub struct Config {
     #[serde(default)]
     pub templates: TemplatesConfig,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
+    #[serde(default)]
     pub spots: Vec<Spot>,
     /// Folder of the config file; relative paths are resolved against it.
     #[serde(skip)]

@@ -1,1 +1,196 @@
+use std::path::Path;
 
+use rstest::rstest;
+
+use super::*;
+
+const SPOT: &str = r#"
+[[spots]]
+name = "Linda Mar"
+template = "surf"
+"#;
+
+/// Parses `text` with a templates folder holding `surf.svg`.
+fn load(text: &str) -> Result<Config, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("templates")).unwrap();
+    std::fs::write(dir.path().join("templates/surf.svg"), "<svg/>").unwrap();
+    Config::from_toml(text, Path::new("config.toml"), dir.path())
+}
+
+fn error(text: &str) -> String {
+    load(text)
+        .expect_err("config should be rejected")
+        .to_string()
+}
+
+#[test]
+fn minimal_config_gets_every_default() {
+    let config = load(SPOT).unwrap();
+    assert_eq!(config.server.listen.to_string(), "0.0.0.0:8080");
+    assert_eq!(config.cache.max_age, Duration::from_secs(3600));
+    assert_eq!(config.cache.dir, PathBuf::from("cache"));
+    assert_eq!(config.fetch.timeout, Duration::from_secs(10));
+    assert_eq!(config.fetch.max_bytes, ByteSize::mib(2));
+    let spot = &config.spots[0];
+    assert_eq!((spot.width, spot.height), (800, 480));
+    assert_eq!(spot.slug(), "linda-mar");
+}
+
+#[test]
+fn the_documented_schema_parses() {
+    let text = r##"
+[server]
+listen = "0.0.0.0:8080"
+[cache]
+max_age = "1h"
+dir = "cache"
+[fetch]
+timeout = "10s"
+max_bytes = "2MiB"
+[[spots]]
+name = "Linda Mar"
+template = "surf"
+width = 800
+height = 480
+lat = 37.594
+[[spots.sources]]
+id = "report"
+url = "https://example.com/linda-mar"
+format = "html"
+[spots.sources.fields]
+wave_height = { css = "#waves .value", type = "number" }
+headline    = { css = "h1" }
+photo       = { css = "img.hero", attr = "src" }
+"##;
+    let config = load(text).unwrap();
+    let source = &config.spots[0].sources[0];
+    assert_eq!(source.fields["wave_height"].kind, FieldType::Number);
+    assert_eq!(source.fields["photo"].attr.as_deref(), Some("src"));
+    assert_eq!(config.spots[0].extra["lat"].as_float(), Some(37.594));
+}
+
+#[rstest]
+// Parse errors: toml names the line and serde the key.
+#[case("[cache]\nmaxage = \"1h\"\n", &["line 2", "unknown field `maxage`"])]
+#[case("colour = 1\n", &["line 1", "unknown field `colour`"])]
+#[case("[cache]\nmax_age = \"an hour\"\n", &["line 2", "max_age"])]
+#[case("[fetch]\nmax_bytes = \"lots\"\n", &["line 2"])]
+#[case("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"http://x\"\nformat = \"html\"\n[spots.sources.fields]\nv = { css = \"div[\" }\n", &["line 9", "invalid CSS selector `div[`"])]
+#[case("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"http://x\"\nformat = \"text\"\n[spots.sources.fields]\nv = { regex = \"(\" }\n", &["line 9", "invalid regex"])]
+#[case("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"http://x\"\nformat = \"xml\"\n", &["line 7", "unknown variant `xml`"])]
+fn parse_errors_name_key_and_line(#[case] body: &str, #[case] expected: &[&str]) {
+    let text = if body.contains("[[spots]]") {
+        body.to_string()
+    } else {
+        format!("{body}{SPOT}")
+    };
+    let message = error(&text);
+    for e in expected {
+        assert!(message.contains(e), "`{e}` not in:\n{message}");
+    }
+}
+
+#[rstest]
+#[case::css_on_json(
+    "format = \"json\"\n[spots.sources.fields]\nv = { css = \"h1\" }",
+    "line 10: `spots[0].sources[0].fields.v.css`"
+)]
+#[case::pointer_missing(
+    "format = \"json\"\n[spots.sources.fields]\nv = { regex = \"x\" }",
+    "needs `pointer"
+)]
+#[case::bad_pointer(
+    "format = \"json\"\n[spots.sources.fields]\nv = { pointer = \"a/b\" }",
+    "must be empty or start with `/`"
+)]
+#[case::pointer_on_html(
+    "format = \"html\"\n[spots.sources.fields]\nv = { css = \"h1\", pointer = \"/a\" }",
+    "`pointer` only works with format = \"json\""
+)]
+#[case::attr_on_text(
+    "format = \"text\"\n[spots.sources.fields]\nv = { regex = \"x\", attr = \"src\" }",
+    "`attr` only works with format = \"html\""
+)]
+#[case::no_fields("format = \"html\"", "at least one field")]
+fn extractors_must_fit_the_format(#[case] tail: &str, #[case] expected: &str) {
+    let text = format!(
+        "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n\n[[spots.sources]]\nid = \"r\"\nurl = \"https://example.com\"\n{tail}\n"
+    );
+    let message = error(&text);
+    assert!(
+        message.contains(expected),
+        "`{expected}` not in:\n{message}"
+    );
+}
+
+#[rstest]
+#[case::no_spots("", "no spots configured")]
+#[case::template_missing(
+    "[[spots]]\nname = \"A\"\ntemplate = \"nope\"\n",
+    "line 3: `spots[0].template`: template `nope` not found"
+)]
+#[case::template_path(
+    "[[spots]]\nname = \"A\"\ntemplate = \"../etc/x\"\n",
+    "must be a plain name"
+)]
+#[case::duplicate_name(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots]]\nname = \"a\"\ntemplate = \"surf\"\n",
+    "line 5: `spots[1].name`: spot name `a` is used twice"
+)]
+#[case::too_wide(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nwidth = 5000\n",
+    "line 4: `spots[0].width`: 5000 is out of range"
+)]
+#[case::typo(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nwidht = 600\n",
+    "line 4: `spots[0].widht`: unknown key `widht` in a spot: did you mean `width`?"
+)]
+#[case::bad_slug(
+    "[[spots]]\nname = \"A\"\nslug = \"Bad Slug\"\ntemplate = \"surf\"\n",
+    "line 3: `spots[0].slug`"
+)]
+#[case::scheme(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"ftp://x/y\"\nformat = \"text\"\n[spots.sources.fields]\nv = { regex = \"x\" }\n",
+    "line 6: `spots[0].sources[0].url`: scheme `ftp` is not supported"
+)]
+#[case::dup_source(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"file://a\"\nformat = \"text\"\n[spots.sources.fields]\nv = { regex = \"x\" }\n[[spots.sources]]\nid = \"r\"\nurl = \"file://b\"\nformat = \"text\"\n[spots.sources.fields]\nv = { regex = \"x\" }\n",
+    "line 11: `spots[0].sources[1].id`: source id `r` is used twice"
+)]
+#[case::zero(
+    "[cache]\nmax_age = \"0s\"\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 2: `cache.max_age`: must be longer than zero"
+)]
+fn validation_names_key_and_line(#[case] text: &str, #[case] expected: &str) {
+    let message = error(text);
+    assert!(
+        message.contains(expected),
+        "`{expected}` not in:\n{message}"
+    );
+}
+
+#[test]
+fn every_problem_is_reported_at_once() {
+    let text = "[[spots]]\nname = \"A\"\ntemplate = \"nope\"\nwidth = 1\n";
+    match load(text).unwrap_err() {
+        ConfigError::Invalid { problems, .. } => assert_eq!(problems.len(), 2, "{problems:?}"),
+        other => panic!("expected Invalid, got {other}"),
+    }
+}
+
+#[rstest]
+#[case("Linda Mar", "linda-mar")]
+#[case("  Ocean Beach (SF) ", "ocean-beach-sf")]
+#[case("Pleasure Point #1", "pleasure-point-1")]
+#[case("Ça va", "a-va")]
+fn slugs(#[case] name: &str, #[case] slug: &str) {
+    assert_eq!(slugify(name), slug);
+}
+
+#[test]
+fn relative_paths_resolve_against_the_config_folder() {
+    let config = load(SPOT).unwrap();
+    assert_eq!(config.cache_dir(), config.base_dir.join("cache"));
+    assert_eq!(config.resolve(Path::new("/abs")), PathBuf::from("/abs"));
+}

@@ -20,7 +20,13 @@ pub enum FetchError {
     /// No complete answer within `fetch.timeout`.
     #[error("no complete answer within {0:?}")]
     Timeout(Duration),
-    /// The connection failed or broke.
+    /// No connection could be made.
+    #[error("cannot connect to {host}: {reason}")]
+    Connect { host: String, reason: String },
+    /// More than 5 redirects, or a loop.
+    #[error("too many redirects")]
+    Redirects,
+    /// The connection broke or the request failed otherwise.
     #[error("request failed: {0}")]
     Request(String),
     /// The body is not UTF-8 text.
@@ -112,17 +118,30 @@ impl Fetcher {
 
     fn classify(&self, e: reqwest::Error) -> FetchError {
         if e.is_timeout() {
-            FetchError::Timeout(self.timeout)
+            return FetchError::Timeout(self.timeout);
+        }
+        if e.is_redirect() {
+            return FetchError::Redirects;
+        }
+        // reqwest's own message repeats the URL; the innermost cause says
+        // what actually happened ("Connection refused", "connection reset").
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason = s.to_string();
+            source = s.source();
+        }
+        if e.is_connect() {
+            let host = e
+                .url()
+                .and_then(|u| {
+                    u.host_str()
+                        .map(|h| format!("{h}:{}", u.port_or_known_default().unwrap_or(0)))
+                })
+                .unwrap_or_default();
+            FetchError::Connect { host, reason }
         } else {
-            // reqwest's Display hides the cause; the chain names it.
-            let mut msg = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(s) = source {
-                msg.push_str(": ");
-                msg.push_str(&s.to_string());
-                source = s.source();
-            }
-            FetchError::Request(msg)
+            FetchError::Request(reason)
         }
     }
 }

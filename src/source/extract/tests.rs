@@ -1,1 +1,134 @@
+use rstest::rstest;
+use serde_json::{Value, json};
 
+use super::*;
+use crate::config::Field;
+
+/// Parses the inside of an inline table, as a field is written in config.
+fn field(spec: &str) -> Field {
+    #[derive(serde::Deserialize)]
+    struct Wrap {
+        f: Field,
+    }
+    toml::from_str::<Wrap>(&format!("f = {{ {spec} }}"))
+        .unwrap()
+        .f
+}
+
+fn html(body: &str, spec: &str) -> Result<Value, String> {
+    extract_field(&parse_document(Format::Html, body).unwrap(), &field(spec))
+}
+
+fn json_field(body: &str, spec: &str) -> Result<Value, String> {
+    extract_field(&parse_document(Format::Json, body).unwrap(), &field(spec))
+}
+
+fn text(body: &str, spec: &str) -> Result<Value, String> {
+    extract_field(&parse_document(Format::Text, body).unwrap(), &field(spec))
+}
+
+const PAGE: &str = r#"<html><body>
+<h1>  Linda   Mar
+  surf report </h1>
+<div id="waves"><span class="value"> 3.6 ft</span></div>
+<ul><li>N <b>5</b> kt</li><li>NW 12 kt</li><li>calm</li></ul>
+<img class="hero" src="/img/beach.jpg">
+<table><tr><td>Wave Height (WVHT):</td><td>  4.9 ft</td></tr></table>
+</body></html>"#;
+
+#[rstest]
+#[case("css = 'h1'", json!("Linda Mar surf report"))]
+#[case("css = '#waves .value', type = 'number'", json!(3.6))]
+#[case("css = '#waves .value'", json!("3.6 ft"))]
+#[case("css = 'img.hero', attr = 'src'", json!("/img/beach.jpg"))]
+#[case("css = 'li'", json!("N 5 kt"))]
+#[case("css = 'li', all = true", json!(["N 5 kt", "NW 12 kt", "calm"]))]
+#[case("css = 'li', all = true, type = 'number'", json!([5.0, 12.0]))]
+#[case("css = 'li', regex = '([A-Z]+) \\d+'", json!("N"))]
+#[case("css = 'td:nth-child(2)', type = 'number'", json!(4.9))]
+fn html_fields(#[case] spec: &str, #[case] expected: Value) {
+    assert_eq!(html(PAGE, spec).unwrap(), expected);
+}
+
+#[rstest]
+#[case("css = '.nothing'", "no element matches `.nothing`")]
+#[case("css = 'h1', attr = 'href'", "has attribute `href`")]
+#[case(
+    "css = 'h1', type = 'number'",
+    "no number in \"Linda Mar surf report\""
+)]
+#[case("css = 'h1', regex = '\\d{3}'", "does not match")]
+fn html_misses_say_why(#[case] spec: &str, #[case] reason: &str) {
+    let err = html(PAGE, spec).unwrap_err();
+    assert!(err.contains(reason), "{err}");
+}
+
+#[test]
+fn malformed_html_still_extracts() {
+    let body = "<div id=waves><span class=value>2.1<p>unclosed <b>tags";
+    assert_eq!(
+        html(body, "css = '.value', type = 'number'").unwrap(),
+        json!(2.1)
+    );
+}
+
+const JSON: &str = r#"{"hourly":{"time":["2026-04-01T00:00","2026-04-01T01:00"],"wave_height":[null,3.1]},
+"predictions":[{"t":"2023-01-04 03:35","v":"0.049","type":"L"},{"t":"2023-01-04 09:50","v":"5.3","type":"H"}],
+"a/b":{"~x":7}}"#;
+
+#[rstest]
+#[case("pointer = '/predictions/1/v', type = 'number'", json!(5.3))]
+#[case("pointer = '/predictions/0/t'", json!("2023-01-04 03:35"))]
+#[case("pointer = '/hourly/wave_height/1'", json!(3.1))]
+#[case("pointer = '/hourly/wave_height', all = true", json!([3.1]))]
+#[case("pointer = '/a~1b/~0x'", json!(7))]
+#[case("pointer = '/predictions/0/t', regex = '(\\d\\d:\\d\\d)'", json!("03:35"))]
+fn json_fields(#[case] spec: &str, #[case] expected: Value) {
+    assert_eq!(json_field(JSON, spec).unwrap(), expected);
+}
+
+#[rstest]
+#[case("pointer = '/hourly/wave_height/0'", "is null")]
+#[case("pointer = '/nope'", "nothing at JSON pointer `/nope`")]
+fn json_misses_say_why(#[case] spec: &str, #[case] reason: &str) {
+    let err = json_field(JSON, spec).unwrap_err();
+    assert!(err.contains(reason), "{err}");
+}
+
+#[test]
+fn invalid_json_fails_the_source() {
+    let err = parse_document(Format::Json, "{\"a\": [1, 2").err().unwrap();
+    assert!(err.contains("not valid JSON"), "{err}");
+}
+
+const TEXT: &str =
+    "#YY  MM DD hh mm WVHT\n#yr  mo dy hr mn    m\n2026 04 01 12 00   MM\n2026 04 01 11 30  1.4\n";
+
+#[rstest]
+#[case("regex = '(\\d+\\.\\d+)'", json!("1.4"))]
+#[case("regex = '(\\d+\\.\\d+)', type = 'number'", json!(1.4))]
+#[case("regex = '(?m)^(\\d{4}) ', all = true", json!(["2026", "2026"]))]
+fn text_fields(#[case] spec: &str, #[case] expected: Value) {
+    assert_eq!(text(TEXT, spec).unwrap(), expected);
+}
+
+#[test]
+fn text_miss_says_why() {
+    let err = text(TEXT, "regex = 'knots'").unwrap_err();
+    assert!(err.contains("regex `knots` does not match"), "{err}");
+}
+
+#[rstest]
+#[case(json!(" 3.6 ft"), 3.6)]
+#[case(json!("-1.5m"), -1.5)]
+#[case(json!("about .5"), 0.5)]
+#[case(json!(12), 12.0)]
+fn numbers(#[case] value: Value, #[case] expected: f64) {
+    assert_eq!(to_number(&value).unwrap().as_f64(), Some(expected));
+}
+
+#[test]
+fn long_values_are_shortened_in_reasons() {
+    let err = to_number(&json!("x".repeat(500))).unwrap_err();
+    assert!(err.len() < 100, "{err}");
+}

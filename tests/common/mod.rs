@@ -1,0 +1,221 @@
+//! The shared harness of the integration tests: a folder with a config and
+//! templates, the real service on 127.0.0.1:0, fixture upstreams (wiremock)
+//! on random ports, and a PNG decoder.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use inkspot::{Config, Engine};
+use tempfile::TempDir;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// A test template: a black bar `wave * 100` pixels wide along the top, one
+/// 10-pixel black square per error along the bottom, and the headline text.
+pub const BAR_TEMPLATE: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="{{ spot.width }}" height="{{ spot.height }}">
+<rect width="100%" height="100%" fill="#fff"/>
+{% if data.report.wave is not none %}<rect x="0" y="0" width="{{ data.report.wave * 100 }}" height="40" fill="#000"/>{% endif %}
+{% for e in errors %}<rect x="{{ loop.index0 * 20 }}" y="{{ spot.height - 10 }}" width="10" height="10" fill="#000"/>{% endfor %}
+<text x="10" y="120" font-size="30">{{ data.report.headline }}</text>
+</svg>"##;
+
+/// A folder holding `config.toml` and `templates/`.
+pub struct Site {
+    pub dir: TempDir,
+}
+
+impl Site {
+    /// A site with the bar template and the shipped error template.
+    pub fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let templates = dir.path().join("templates");
+        std::fs::create_dir(&templates).unwrap();
+        std::fs::write(templates.join("bar.svg"), BAR_TEMPLATE).unwrap();
+        std::fs::copy(
+            repo_path("templates/error.svg"),
+            templates.join("error.svg"),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn config_path(&self) -> PathBuf {
+        self.path().join("config.toml")
+    }
+
+    pub fn cache_dir(&self) -> PathBuf {
+        self.path().join("cache")
+    }
+
+    /// Writes `config.toml`.
+    pub fn write_config(&self, text: &str) {
+        std::fs::write(self.config_path(), text).unwrap();
+    }
+
+    /// Writes a config with one spot `Linda Mar` (400×240, template `bar`)
+    /// whose source `report` is an HTML page at `url`, plus `extra` TOML
+    /// before the spot (e.g. a `[cache]` table).
+    pub fn write_bar_config(&self, url: &str, extra: &str) {
+        self.write_config(&format!(
+            r##"{extra}
+[[spots]]
+name = "Linda Mar"
+template = "bar"
+width = 400
+height = 240
+
+[[spots.sources]]
+id = "report"
+url = "{url}"
+format = "html"
+[spots.sources.fields]
+wave = {{ css = "#waves .value", type = "number" }}
+headline = {{ css = "h1" }}
+"##
+        ));
+    }
+
+    /// The number of render files in the cache folder.
+    pub fn cached_files(&self) -> usize {
+        walk(&self.cache_dir())
+    }
+}
+
+fn walk(dir: &Path) -> usize {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            if e.path().is_dir() {
+                walk(&e.path())
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
+/// A path inside the repository.
+pub fn repo_path(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
+}
+
+/// A surf report page in the shape of a real one.
+pub fn report_page(wave: &str, headline: &str) -> String {
+    format!(
+        r#"<!DOCTYPE html><html><head><title>Surf</title></head><body>
+<h1>{headline}</h1>
+<section id="waves"><h2>Waves</h2><span class="value"> {wave} ft</span></section>
+</body></html>"#
+    )
+}
+
+/// The service, running on a random loopback port.
+pub struct App {
+    pub url: String,
+    pub engine: Arc<Engine>,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl App {
+    /// Loads the site's config and starts serving it.
+    pub async fn start(site: &Site) -> Self {
+        let config = Config::load(&site.config_path()).expect("config loads");
+        let engine = Engine::new(config).await.expect("engine starts");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = oneshot::channel();
+        let task = tokio::spawn(inkspot::http::serve(listener, engine.clone(), async {
+            let _ = rx.await;
+        }));
+        Self {
+            url,
+            engine,
+            stop: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Stops the server and waits for it to drain.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await.unwrap().unwrap();
+        }
+    }
+
+    /// GET `path` with optional headers.
+    pub async fn get(&self, path: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+        let mut req = client().get(format!("{}{path}", self.url));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder().build().unwrap()
+}
+
+/// A decoded PNG.
+#[derive(Debug)]
+pub struct Image {
+    pub width: u32,
+    pub height: u32,
+    pub color: png::ColorType,
+    pub depth: png::BitDepth,
+    pub interlaced: bool,
+    /// Luma of every pixel, 0 (black) to 255 (white), row by row.
+    pub luma: Vec<u8>,
+}
+
+impl Image {
+    pub fn at(&self, x: u32, y: u32) -> u8 {
+        self.luma[(y * self.width + x) as usize]
+    }
+
+    /// Dark pixels (luma < 128) in row `y`.
+    pub fn dark_in_row(&self, y: u32) -> usize {
+        (0..self.width).filter(|&x| self.at(x, y) < 128).count()
+    }
+}
+
+/// Decodes a PNG, failing the test if it is not one.
+pub fn decode_png(bytes: &[u8]) -> Image {
+    let mut decoder = png::Decoder::new(bytes);
+    // Expand palettes and sub-byte depths so pixels read uniformly.
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().expect("a PNG header");
+    let info = reader.info().clone();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let frame = reader.next_frame(&mut buf).expect("PNG pixel data");
+    let data = &buf[..frame.buffer_size()];
+    let (color, _) = reader.output_color_type();
+    let channels = color.samples();
+    let luma = data
+        .chunks_exact(channels)
+        .map(|p| match channels {
+            1 | 2 => p[0],
+            _ => ((p[0] as u32 * 299 + p[1] as u32 * 587 + p[2] as u32 * 114) / 1000) as u8,
+        })
+        .collect();
+    Image {
+        width: info.width,
+        height: info.height,
+        color: info.color_type,
+        depth: info.bit_depth,
+        interlaced: info.interlaced,
+        luma,
+    }
+}
