@@ -1,0 +1,120 @@
+//! The `inkspot` binary itself: render, check and help, as a user runs them.
+
+mod common;
+
+use std::process::Command;
+
+use common::*;
+
+fn inkspot(site: &Site, args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(args)
+        .current_dir(site.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn render_writes_one_png_without_a_server() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.2", "Offline")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let out = inkspot(
+        &site,
+        &["render", "--spot", "Linda Mar", "--out", "out.png"],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image = decode_png(&std::fs::read(site.path().join("out.png")).unwrap());
+    assert_eq!((image.width, image.height), (400, 240));
+    assert!((219..=221).contains(&image.dark_in_row(20)));
+}
+
+#[test]
+fn render_fails_with_a_message_when_every_source_fails() {
+    let site = Site::new();
+    site.write_bar_config("file://missing.html", "");
+    let out = inkspot(
+        &site,
+        &["render", "--spot", "linda-mar", "--out", "out.png"],
+    );
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(err.contains("missing.html"), "{err}");
+    assert!(!site.path().join("out.png").exists());
+
+    let out = inkspot(&site, &["render", "--spot", "nowhere", "--out", "out.png"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("unknown spot `nowhere`; configured: Linda Mar"));
+}
+
+#[test]
+fn check_names_the_key_and_line_of_a_mistake() {
+    let site = Site::new();
+    site.write_config(
+        "[cache]\nmax_age = \"1h\"\n\n[[spots]]\nname = \"A\"\ntemplate = \"bar\"\nwidth = 9000\n",
+    );
+    let out = inkspot(&site, &["check"]);
+    assert!(!out.status.success());
+    let err = text(&out.stderr);
+    assert!(
+        err.contains("line 7: `spots[0].width`: 9000 is out of range"),
+        "{err}"
+    );
+}
+
+#[test]
+fn check_fetch_prints_each_field_or_why_it_is_missing() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), "<h1>Hi</h1>").unwrap();
+    site.write_bar_config("file://page.html", "");
+    let out = inkspot(&site, &["check", "--fetch"]);
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.contains("ok   template bar.svg for Linda Mar"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("report.headline = \"Hi\""), "{stdout}");
+    assert!(
+        stdout.contains("report.wave = none (no element matches `#waves .value`)"),
+        "{stdout}"
+    );
+    assert!(
+        !out.status.success(),
+        "a missing field is a problem worth an exit code"
+    );
+}
+
+#[test]
+fn config_comes_from_the_environment_too() {
+    let site = Site::new();
+    site.write_bar_config("file://page.html", "");
+    std::fs::rename(site.config_path(), site.path().join("other.toml")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .arg("check")
+        .current_dir(site.path())
+        .env("INKSPOT_CONFIG", "other.toml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
+
+#[test]
+fn help_documents_every_subcommand() {
+    let site = Site::new();
+    let help = text(&inkspot(&site, &["--help"]).stdout);
+    for cmd in [
+        "serve",
+        "render",
+        "check",
+        "healthcheck",
+        "--config",
+        "--log-format",
+    ] {
+        assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
+    }
+}
