@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, DEFAULT_CONFIG_PATH};
 use crate::engine::Engine;
+use crate::render::OutputOptions;
 use crate::template::{Context, ERROR_TEMPLATE, Templates};
 
 /// `inkspot serve`: listens until SIGINT or SIGTERM, then drains.
@@ -48,12 +49,28 @@ pub async fn shutdown_signal() {
 }
 
 /// `inkspot render`: one image to a file, written atomically.
-pub async fn render(engine: &Engine, name: &str, out: &Path) -> Result<(), String> {
+pub async fn render(
+    engine: &Engine,
+    name: &str,
+    device: Option<&str>,
+    options: &[String],
+    out: &Path,
+) -> Result<(), String> {
+    let mut parsed = OutputOptions::default();
+    for option in options {
+        let (k, v) = option
+            .split_once('=')
+            .ok_or_else(|| format!("--option `{option}` must look like KEY=VALUE, e.g. bits=1"))?;
+        parsed.set(k, v).map_err(|e| e.to_string())?;
+    }
     let spot = engine.find(name).ok_or_else(|| {
         let names: Vec<&str> = engine.spots().iter().map(|s| s.name.as_str()).collect();
         format!("unknown spot `{name}`; configured: {}", names.join(", "))
     })?;
-    let (rendered, data) = engine.render_once(spot).await.map_err(|e| e.to_string())?;
+    let (rendered, data) = engine
+        .render_once(spot, device, &parsed)
+        .await
+        .map_err(|e| e.to_string())?;
     for e in &data.errors {
         eprintln!(
             "warning: {}{}: {}",
@@ -76,10 +93,9 @@ pub async fn render(engine: &Engine, name: &str, out: &Path) -> Result<(), Strin
     tmp.persist(out)
         .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     println!(
-        "wrote {} ({}x{}, {} bytes)",
+        "wrote {} ({}, {} bytes)",
         out.display(),
-        spot.width,
-        spot.height,
+        rendered.meta.content_type,
         rendered.bytes.len()
     );
     Ok(())

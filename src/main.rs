@@ -39,6 +39,12 @@ enum Command {
         /// Spot name or slug.
         #[arg(long)]
         spot: String,
+        /// Device preset, e.g. trmnl, trmnl-bmp, kindle, esphome-bmp.
+        #[arg(long)]
+        device: Option<String>,
+        /// Output option as KEY=VALUE, as in the query string (bits=1, rotate=90, format=bmp, ...); repeatable.
+        #[arg(long = "option", short = 'o')]
+        options: Vec<String>,
         /// Output file.
         #[arg(long)]
         out: PathBuf,
@@ -81,7 +87,15 @@ async fn run(args: Args) -> Result<(), String> {
     let load = || Config::load(&args.config).map_err(|e| e.to_string());
     match args.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { listen } => cli::serve(start(load()?).await?, listen).await,
-        Command::Render { spot, out } => cli::render(&*start(load()?).await?, &spot, &out).await,
+        Command::Render {
+            spot,
+            device,
+            options,
+            out,
+        } => {
+            let engine = start(load()?).await?;
+            cli::render(&engine, &spot, device.as_deref(), &options, &out).await
+        }
         Command::Check { fetch } => cli::check(load()?, fetch).await,
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }

@@ -87,6 +87,11 @@ pub struct Config {
     /// `[templates]`: where SVG templates are found.
     #[serde(default)]
     pub templates: TemplatesConfig,
+    /// `[devices.NAME]`: output presets (`width`, `height`, `format`, `bits`,
+    /// `dither`, `rotate`, `invert`), chosen with `?device=NAME`; they add
+    /// to or replace the built-in `trmnl`, `trmnl-bmp`, `kindle`, `esphome-bmp`.
+    #[serde(default)]
+    pub devices: BTreeMap<String, crate::render::OutputOptions>,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
     #[serde(default)]
     pub spots: Vec<Spot>,
@@ -222,6 +227,9 @@ pub struct Spot {
     /// Image height in pixels. Default 480.
     #[serde(default = "default_height")]
     pub height: u32,
+    /// Device preset used when a request names none, e.g. `"trmnl"`.
+    #[serde(default)]
+    pub device: Option<String>,
     /// Where the data comes from.
     #[serde(default)]
     pub sources: Vec<Source>,

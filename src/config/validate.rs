@@ -9,7 +9,9 @@ use super::{Config, Field, Format, MAX_DIMENSION, MIN_DIMENSION, Problem, Source
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
-const SPOT_KEYS: &[&str] = &["name", "slug", "template", "width", "height", "sources"];
+const SPOT_KEYS: &[&str] = &[
+    "name", "slug", "template", "width", "height", "device", "sources",
+];
 
 struct Collector<'a> {
     text: &'a str,
@@ -74,6 +76,8 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
 
+    check_devices(&mut c, config);
+
     let templates_dir = config.templates_dir();
     let mut names = HashSet::new();
     let mut slugs = HashSet::new();
@@ -98,6 +102,37 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
         }
     }
     c.problems
+}
+
+/// Presets must be in range, and a spot's `device` must name one.
+fn check_devices(c: &mut Collector, config: &Config) {
+    let mut devices: Vec<String> = crate::render::output::builtin_presets()
+        .into_keys()
+        .collect();
+    for (name, preset) in &config.devices {
+        devices.push(name.clone());
+        if !is_identifier(name, true) {
+            c.add(
+                &[key("devices"), key(name)],
+                format!("device name `{name}` must be letters, digits, `-` and `_`"),
+            );
+        }
+        if let Err(e) = preset.check() {
+            c.add(&[key("devices"), key(name), key(e.param)], e.to_string());
+        }
+    }
+    devices.sort();
+    devices.dedup();
+    for (i, spot) in config.spots.iter().enumerate() {
+        if let Some(device) = &spot.device
+            && !devices.contains(device)
+        {
+            c.add(
+                &[key("spots"), Seg::Index(i), key("device")],
+                format!("unknown device `{device}`; known: {}", devices.join(", ")),
+            );
+        }
+    }
 }
 
 fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std::path::Path) {

@@ -17,7 +17,7 @@ pub struct ApiError {
     message: String,
     spots: Option<Vec<String>>,
     retry_after: Option<u64>,
-    image: Option<Bytes>,
+    image: Option<(Bytes, &'static str)>,
 }
 
 #[derive(Serialize)]
@@ -76,6 +76,11 @@ impl ApiError {
                 err.image = image;
                 err
             }
+            EngineError::UnknownDevice { name, known } => Self::bad_request(
+                "unknown_device",
+                format!("unknown device `{}`; allowed: {known}", truncate(&name, 40)),
+            ),
+            EngineError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
             EngineError::Render(detail) => {
                 tracing::error!(%detail, "render failed");
                 Self::new(
@@ -100,13 +105,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = match self.image {
             // A display cannot read JSON: give it a picture of the problem.
-            Some(png) => (
+            Some((bytes, content_type)) => (
                 self.status,
-                [(
-                    header::CONTENT_TYPE,
-                    HeaderValue::from_static(crate::engine::PNG),
-                )],
-                png,
+                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+                bytes,
             )
                 .into_response(),
             None => (

@@ -75,7 +75,7 @@ async fn image(
     let query = ImageQuery::parse(raw.as_deref()).map_err(|e| e.with_spots(spot_names(&engine)))?;
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
     let served = engine
-        .image(&query.spot)
+        .image_for(&query.spot, query.device.as_deref(), &query.options)
         .await
         .map_err(|e| ApiError::from_engine(e, spot_names(&engine), retry_after))?;
     Ok(image_response(&served, &headers))

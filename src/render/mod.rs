@@ -3,12 +3,17 @@
 
 pub mod encode;
 pub mod fonts;
+pub mod output;
+pub mod raster;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tiny_skia::{Pixmap, Transform};
 use usvg::fontdb::Database;
+
+pub use output::{Dither, ImageFormat, InvalidOption, Output, OutputOptions};
+pub use raster::Raster;
 
 /// Errors from drawing.
 #[derive(Debug, thiserror::Error)]
@@ -62,27 +67,28 @@ impl Renderer {
         Ok(usvg::Tree::from_str(svg, &options)?)
     }
 
-    /// Draws `tree` at `width`×`height` over white, scaling the SVG's own
-    /// size to fit.
+    /// Draws `tree` at `width`×`height` over white. The SVG's own size is
+    /// scaled uniformly to fit and centred, so a template drawn at another
+    /// aspect ratio is letterboxed rather than distorted; templates that use
+    /// `spot.width` and `spot.height` fill any size exactly.
     pub fn draw(&self, tree: &usvg::Tree, width: u32, height: u32) -> Result<Pixmap, RenderError> {
         let mut pixmap = Pixmap::new(width, height).ok_or(RenderError::Size(width, height))?;
         pixmap.fill(tiny_skia::Color::WHITE);
         let size = tree.size();
-        let transform =
-            Transform::from_scale(width as f32 / size.width(), height as f32 / size.height());
+        let scale = (width as f32 / size.width()).min(height as f32 / size.height());
+        let dx = (width as f32 - size.width() * scale) / 2.0;
+        let dy = (height as f32 - size.height() * scale) / 2.0;
+        let transform = Transform::from_scale(scale, scale).post_translate(dx, dy);
         resvg::render(tree, transform, &mut pixmap.as_mut());
         Ok(pixmap)
     }
 
-    /// Parses and draws `svg`.
-    pub fn rasterize(&self, svg: &str, width: u32, height: u32) -> Result<Pixmap, RenderError> {
+    /// Parses, draws and encodes `svg` for `output`.
+    pub fn render(&self, svg: &str, output: &Output) -> Result<Vec<u8>, RenderError> {
         let tree = self.parse(svg)?;
-        self.draw(&tree, width, height)
-    }
-
-    /// Parses, draws and encodes `svg` as a PNG.
-    pub fn png(&self, svg: &str, width: u32, height: u32) -> Result<Vec<u8>, RenderError> {
-        Ok(encode::png_rgb(&self.rasterize(svg, width, height)?)?)
+        let pixmap = self.draw(&tree, output.width, output.height)?;
+        let raster = Raster::from_pixmap(&pixmap, output);
+        Ok(encode::encode(&raster, output.format, output.bits)?)
     }
 }
 

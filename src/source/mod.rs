@@ -45,6 +45,25 @@ pub struct SpotData {
 }
 
 impl SpotData {
+    /// Data in which every source of `spot` failed for `reason`.
+    pub fn failed(spot: &Spot, reason: &str) -> Self {
+        SpotData {
+            values: BTreeMap::new(),
+            errors: spot
+                .sources
+                .iter()
+                .map(|s| FieldError {
+                    source: s.id.clone(),
+                    field: None,
+                    reason: reason.to_string(),
+                })
+                .collect(),
+            fetched_at: Utc::now(),
+            sources_ok: 0,
+            sources_total: spot.sources.len().max(1),
+        }
+    }
+
     /// True when the spot has sources and every one of them failed.
     pub fn all_failed(&self) -> bool {
         self.sources_total > 0 && self.sources_ok == 0

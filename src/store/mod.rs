@@ -49,8 +49,10 @@ fn is_file_safe(s: &str) -> bool {
 /// Facts about a render, kept beside its bytes.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Meta {
-    /// When it was drawn.
+    /// When it was drawn (or first drawn with these exact bytes).
     pub rendered_at: DateTime<Utc>,
+    /// When the data it shows was fetched; freshness counts from here.
+    pub data_at: DateTime<Utc>,
     /// True when some sources or fields failed; such renders expire sooner.
     pub partial: bool,
     /// MIME type of the bytes.
@@ -74,6 +76,7 @@ impl Rendered {
         bytes: Vec<u8>,
         content_type: &str,
         rendered_at: DateTime<Utc>,
+        data_at: DateTime<Utc>,
         partial: bool,
     ) -> Self {
         let checksum = blake3::hash(&bytes).to_hex().to_string();
@@ -81,6 +84,7 @@ impl Rendered {
             bytes: Bytes::from(bytes),
             meta: Meta {
                 rendered_at,
+                data_at,
                 partial,
                 content_type: content_type.to_string(),
                 checksum,

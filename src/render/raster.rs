@@ -1,0 +1,235 @@
+//! Pixel work between drawing and encoding: gray conversion, inversion,
+//! reduction to 2^bits levels with optional error diffusion, and rotation.
+
+use tiny_skia::Pixmap;
+
+use super::output::{Dither, Output};
+
+/// Pixels ready to encode.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Pixels {
+    /// One byte a pixel, 0 black to 255 white; after reduction every value
+    /// is one of the 2^bits evenly spaced levels.
+    Gray(Vec<u8>),
+    /// Three bytes a pixel, R G B.
+    Rgb(Vec<u8>),
+}
+
+/// An image in memory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Raster {
+    /// Width in pixels.
+    pub width: u32,
+    /// Height in pixels.
+    pub height: u32,
+    /// The pixels, row by row, top first.
+    pub pixels: Pixels,
+}
+
+impl Raster {
+    /// Converts a pixmap drawn over white (so opaque) to gray or RGB,
+    /// applying `output`'s bits, dithering, inversion and rotation.
+    pub fn from_pixmap(pixmap: &Pixmap, output: &Output) -> Self {
+        let data = pixmap.data();
+        let pixels = match output.bits {
+            Some(bits) => {
+                let mut gray = to_gray(data);
+                if output.invert {
+                    gray.iter_mut().for_each(|v| *v = 255 - *v);
+                }
+                if bits < 8 {
+                    reduce(&mut gray, pixmap.width() as usize, bits, output.dither);
+                }
+                Pixels::Gray(gray)
+            }
+            None => {
+                let mut rgb: Vec<u8> = data
+                    .chunks_exact(4)
+                    .flat_map(|p| [p[0], p[1], p[2]])
+                    .collect();
+                if output.invert {
+                    rgb.iter_mut().for_each(|v| *v = 255 - *v);
+                }
+                Pixels::Rgb(rgb)
+            }
+        };
+        Raster {
+            width: pixmap.width(),
+            height: pixmap.height(),
+            pixels,
+        }
+        .rotated(output.rotate)
+    }
+
+    /// The image turned clockwise by `degrees` (0, 90, 180 or 270).
+    pub fn rotated(self, degrees: u16) -> Self {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let turn = |src: &[u8], n: usize| -> Vec<u8> {
+            let mut dst = vec![0; src.len()];
+            for y in 0..h {
+                for x in 0..w {
+                    let to = match degrees {
+                        90 => x * h + (h - 1 - y),
+                        180 => (h - 1 - y) * w + (w - 1 - x),
+                        270 => (w - 1 - x) * h + y,
+                        _ => y * w + x,
+                    };
+                    let from = y * w + x;
+                    dst[to * n..to * n + n].copy_from_slice(&src[from * n..from * n + n]);
+                }
+            }
+            dst
+        };
+        if degrees % 360 == 0 {
+            return self;
+        }
+        let pixels = match &self.pixels {
+            Pixels::Gray(g) => Pixels::Gray(turn(g, 1)),
+            Pixels::Rgb(c) => Pixels::Rgb(turn(c, 3)),
+        };
+        let (width, height) = if degrees % 180 == 90 {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        };
+        Raster {
+            width,
+            height,
+            pixels,
+        }
+    }
+}
+
+/// Rec. 601 luma of opaque RGBA pixels, in integer arithmetic.
+pub fn to_gray(rgba: &[u8]) -> Vec<u8> {
+    rgba.chunks_exact(4)
+        .map(|p| ((77 * p[0] as u32 + 150 * p[1] as u32 + 29 * p[2] as u32 + 128) >> 8) as u8)
+        .collect()
+}
+
+/// The level nearest to `v` among 2^bits evenly spaced levels.
+#[inline]
+pub fn quantize(v: i32, bits: u8) -> u8 {
+    let max = (1i32 << bits) - 1;
+    let level = (v.clamp(0, 255) * max + 127) / 255;
+    (level * 255 / max) as u8
+}
+
+/// Reduces `gray` (rows of `width`) to 2^bits levels in place.
+pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
+    match dither {
+        Dither::None => gray.iter_mut().for_each(|v| *v = quantize(*v as i32, bits)),
+        Dither::FloydSteinberg => diffuse(
+            gray,
+            width,
+            bits,
+            16,
+            &[(1, 0, 7), (-1, 1, 3), (0, 1, 5), (1, 1, 1)],
+        ),
+        Dither::Atkinson => diffuse(
+            gray,
+            width,
+            bits,
+            8,
+            &[
+                (1, 0, 1),
+                (2, 0, 1),
+                (-1, 1, 1),
+                (0, 1, 1),
+                (1, 1, 1),
+                (0, 2, 1),
+            ],
+        ),
+    }
+}
+
+/// Error diffusion with `kernel` entries (dx, dy, weight) over `divisor`.
+/// Errors are kept in three rolling rows of i32 to stay cache-friendly.
+fn diffuse(gray: &mut [u8], width: usize, bits: u8, divisor: i32, kernel: &[(isize, usize, i32)]) {
+    if width == 0 {
+        return;
+    }
+    let height = gray.len() / width;
+    // rows[k] holds the error owed to row y + k; padded by 2 on each side.
+    let mut rows = [
+        vec![0i32; width + 4],
+        vec![0i32; width + 4],
+        vec![0i32; width + 4],
+    ];
+    for y in 0..height {
+        for x in 0..width {
+            let i = y * width + x;
+            let old = gray[i] as i32 + rows[0][x + 2] / divisor;
+            let new = quantize(old, bits);
+            gray[i] = new;
+            let err = old.clamp(-255, 510) - new as i32;
+            if err != 0 {
+                for &(dx, dy, w) in kernel {
+                    let col = (x as isize + 2 + dx) as usize;
+                    rows[dy][col] += err * w;
+                }
+            }
+        }
+        rows.rotate_left(1);
+        rows[2].iter_mut().for_each(|e| *e = 0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(1, &[0, 127, 128, 255], &[0, 0, 255, 255])]
+    #[case(2, &[0, 42, 43, 128, 200, 255], &[0, 0, 85, 170, 170, 255])]
+    #[case(4, &[16, 17, 255], &[17, 17, 255])]
+    fn quantizes_to_evenly_spaced_levels(
+        #[case] bits: u8,
+        #[case] input: &[u8],
+        #[case] expect: &[u8],
+    ) {
+        let out: Vec<u8> = input.iter().map(|&v| quantize(v as i32, bits)).collect();
+        assert_eq!(out, expect);
+    }
+
+    #[rstest]
+    #[case(Dither::FloydSteinberg)]
+    #[case(Dither::Atkinson)]
+    fn dithering_a_flat_gray_keeps_its_average(#[case] dither: Dither) {
+        let mut gray = vec![128u8; 64 * 64];
+        reduce(&mut gray, 64, 1, dither);
+        assert!(gray.iter().all(|&v| v == 0 || v == 255));
+        let white = gray.iter().filter(|&&v| v == 255).count() as f64 / gray.len() as f64;
+        assert!((0.4..0.6).contains(&white), "{white}");
+    }
+
+    #[test]
+    fn no_dither_thresholds() {
+        let mut gray = vec![100u8; 16];
+        reduce(&mut gray, 4, 1, Dither::None);
+        assert!(gray.iter().all(|&v| v == 0));
+    }
+
+    #[rstest]
+    #[case(90, 2, 3, vec![4, 1, 5, 2, 6, 3])]
+    #[case(180, 3, 2, vec![6, 5, 4, 3, 2, 1])]
+    #[case(270, 2, 3, vec![3, 6, 2, 5, 1, 4])]
+    fn rotates_clockwise(
+        #[case] degrees: u16,
+        #[case] w: u32,
+        #[case] h: u32,
+        #[case] expect: Vec<u8>,
+    ) {
+        // 1 2 3
+        // 4 5 6
+        let r = Raster {
+            width: 3,
+            height: 2,
+            pixels: Pixels::Gray(vec![1, 2, 3, 4, 5, 6]),
+        }
+        .rotated(degrees);
+        assert_eq!((r.width, r.height), (w, h));
+        assert_eq!(r.pixels, Pixels::Gray(expect));
+    }
+}
