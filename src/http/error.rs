@@ -17,7 +17,7 @@ pub struct ApiError {
     message: String,
     spots: Option<Vec<String>>,
     retry_after: Option<u64>,
-    image: Option<(Bytes, &'static str)>,
+    image: Option<Box<(Bytes, &'static str)>>,
 }
 
 #[derive(Serialize)]
@@ -73,7 +73,7 @@ impl ApiError {
                     format!("no data for {spot}: {reason}"),
                 );
                 err.retry_after = Some(retry_after);
-                err.image = image;
+                err.image = image.map(Box::new);
                 err
             }
             EngineError::UnknownDevice { name, known } => Self::bad_request(
@@ -105,10 +105,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut response = match self.image {
             // A display cannot read JSON: give it a picture of the problem.
-            Some((bytes, content_type)) => (
+            Some(image) => (
                 self.status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
-                bytes,
+                [(header::CONTENT_TYPE, HeaderValue::from_static(image.1))],
+                image.0,
             )
                 .into_response(),
             None => (

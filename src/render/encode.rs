@@ -31,7 +31,7 @@ fn pack(gray: &[u8], width: usize, bits: u8, align: usize) -> (Vec<u8>, usize) {
     let max = (1u32 << bits) - 1;
     let per_byte = 8 / bits as usize;
     let stride = width.div_ceil(per_byte).div_ceil(align) * align;
-    let rows = if width == 0 { 0 } else { gray.len() / width };
+    let rows = gray.len().checked_div(width).unwrap_or(0);
     let mut out = vec![0u8; stride * rows];
     for (row, line) in gray.chunks_exact(width.max(1)).enumerate() {
         let dst = &mut out[row * stride..(row + 1) * stride];
