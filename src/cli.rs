@@ -55,6 +55,7 @@ pub async fn render(
     device: Option<&str>,
     options: &[String],
     out: &Path,
+    svg_out: Option<&Path>,
 ) -> Result<(), String> {
     let mut parsed = OutputOptions::default();
     for option in options {
@@ -82,22 +83,37 @@ pub async fn render(
             e.reason
         );
     }
-    let folder = out
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(folder)
-        .map_err(|e| format!("cannot write in {}: {e}", folder.display()))?;
-    std::io::Write::write_all(&mut tmp, &rendered.bytes)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    tmp.persist(out)
-        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
+    write_atomic(out, &rendered.bytes)?;
+    if let Some(svg_out) = svg_out {
+        let output = engine
+            .output(spot, device, &parsed)
+            .map_err(|e| e.to_string())?;
+        let svg = engine
+            .svg(spot, &output, &data)
+            .map_err(|e| e.to_string())?;
+        write_atomic(svg_out, svg.as_bytes())?;
+    }
     println!(
         "wrote {} ({}, {} bytes)",
         out.display(),
         rendered.meta.content_type,
         rendered.bytes.len()
     );
+    Ok(())
+}
+
+/// Writes `bytes` to `out` through a temporary file in the same folder.
+fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), String> {
+    let folder = out
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut tmp = tempfile::NamedTempFile::new_in(folder)
+        .map_err(|e| format!("cannot write in {}: {e}", folder.display()))?;
+    std::io::Write::write_all(&mut tmp, bytes)
+        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
+    tmp.persist(out)
+        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
     Ok(())
 }
 
@@ -135,7 +151,7 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), String> {
         for spot in &config.spots {
             println!("\n{}", spot.name);
             for source in &spot.sources {
-                match crate::source::fetch_source(&fetcher, source).await {
+                match crate::source::fetch_source(&fetcher, spot, source).await {
                     Err(reason) => {
                         failures += 1;
                         println!("  {} FAILED: {reason}", source.id);

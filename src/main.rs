@@ -48,6 +48,9 @@ enum Command {
         /// Output file.
         #[arg(long)]
         out: PathBuf,
+        /// Also write the filled SVG template here (for template work).
+        #[arg(long)]
+        svg: Option<PathBuf>,
     },
     /// Validate the config and compile every template.
     Check {
@@ -92,9 +95,18 @@ async fn run(args: Args) -> Result<(), String> {
             device,
             options,
             out,
+            svg,
         } => {
             let engine = start(load()?).await?;
-            cli::render(&engine, &spot, device.as_deref(), &options, &out).await
+            cli::render(
+                &engine,
+                &spot,
+                device.as_deref(),
+                &options,
+                &out,
+                svg.as_deref(),
+            )
+            .await
         }
         Command::Check { fetch } => cli::check(load()?, fetch).await,
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,

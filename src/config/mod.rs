@@ -320,6 +320,14 @@ pub struct Field {
     pub attr: Option<String>,
     /// RFC 6901 JSON pointer (json), e.g. `/hourly/wave_height/0`.
     pub pointer: Option<String>,
+    /// Column name (text): whitespace-separated columns named by the first
+    /// `#` header line, newest row first, `MM` for missing (NOAA NDBC
+    /// realtime files). Gives the newest value that is not missing.
+    pub column: Option<String>,
+    /// With `column`: the UTC time (RFC 3339) of the row the value comes
+    /// from, built from its `YY MM DD hh mm` columns, instead of the value.
+    #[serde(default)]
+    pub row_time: bool,
     /// Regular expression (text), or a narrowing step after `css`/`pointer`;
     /// the first capture group wins, else the whole match.
     pub regex: Option<Pattern>,

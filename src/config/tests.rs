@@ -194,3 +194,40 @@ fn relative_paths_resolve_against_the_config_folder() {
     assert_eq!(config.cache_dir(), config.base_dir.join("cache"));
     assert_eq!(config.resolve(Path::new("/abs")), PathBuf::from("/abs"));
 }
+
+#[test]
+fn source_urls_can_use_spot_keys_and_today() {
+    let text = "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nlat = 37.594\ntimezone = \"America/Los_Angeles\"\n[[spots.sources]]\nid = \"r\"\nurl = \"https://x.test/?lat={{ spot.lat }}&d={{ today }}\"\nformat = \"json\"\n[spots.sources.fields]\nv = { pointer = \"/v\" }\n";
+    let config = load(text).unwrap();
+    let spot = &config.spots[0];
+    let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T03:00:00Z")
+        .unwrap()
+        .to_utc();
+    let url = crate::source::expand_url(&spot.sources[0].url, spot, now).unwrap();
+    // 03:00 UTC is still the 22nd in California.
+    assert_eq!(url, "https://x.test/?lat=37.594&d=2026-11-22");
+}
+
+#[rstest]
+#[case(
+    "url = \"https://x.test/?lat={{ spot.nope }}\"",
+    "line 7: `spots[0].sources[0].url`: cannot fill the URL template"
+)]
+#[case("url = \"{{ spot.name }}\"", "is not a URL")]
+fn bad_url_templates_are_config_errors(#[case] url: &str, #[case] expected: &str) {
+    let text = format!(
+        "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n\n[[spots.sources]]\nid = \"r\"\n{url}\nformat = \"json\"\n[spots.sources.fields]\nv = {{ pointer = \"/v\" }}\n"
+    );
+    let message = error(&text);
+    assert!(
+        message.contains(expected),
+        "`{expected}` not in:\n{message}"
+    );
+}
+
+#[test]
+fn timezone_must_be_real() {
+    let message =
+        error("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\ntimezone = \"Mars/Olympus\"\n");
+    assert!(message.contains("line 4: `spots[0].timezone`"), "{message}");
+}

@@ -192,6 +192,17 @@ fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std:
             );
         }
     }
+    if let Some(tz) = spot.extra.get("timezone")
+        && tz
+            .as_str()
+            .and_then(|s| s.parse::<chrono_tz::Tz>().ok())
+            .is_none()
+    {
+        c.add(
+            &with(path, &[key("timezone")]),
+            format!("`{tz}` is not an IANA time zone name such as \"America/Los_Angeles\""),
+        );
+    }
     for extra in spot.extra.keys() {
         if let Some(known) = SPOT_KEYS
             .iter()
@@ -212,11 +223,11 @@ fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std:
                 format!("source id `{}` is used twice in this spot", source.id),
             );
         }
-        check_source(c, &spath, source);
+        check_source(c, &spath, spot, source);
     }
 }
 
-fn check_source(c: &mut Collector, path: &[Seg], source: &Source) {
+fn check_source(c: &mut Collector, path: &[Seg], spot: &Spot, source: &Source) {
     if !is_identifier(&source.id, false) {
         c.add(
             &with(path, &[key("id")]),
@@ -226,7 +237,8 @@ fn check_source(c: &mut Collector, path: &[Seg], source: &Source) {
             ),
         );
     }
-    if let Err(message) = check_url(&source.url) {
+    let url = crate::source::expand_url(&source.url, spot, chrono::Utc::now());
+    if let Err(message) = url.and_then(|u| check_url(&u)) {
         c.add(&with(path, &[key("url")]), message);
     }
     if source.fields.is_empty() {
@@ -287,10 +299,11 @@ fn extractor_problems(format: Format, field: &Field) -> Vec<(&'static str, Strin
             }
         }
         Format::Text => {
-            if field.regex.is_none() {
+            if field.regex.is_none() && field.column.is_none() {
                 out.push((
                     "regex",
-                    "a field of a text source needs `regex = \"...\"`".to_string(),
+                    "a field of a text source needs `regex = \"...\"` or `column = \"NAME\"`"
+                        .to_string(),
                 ));
             }
             if field.css.is_some() {
@@ -303,6 +316,12 @@ fn extractor_problems(format: Format, field: &Field) -> Vec<(&'static str, Strin
     }
     if field.attr.is_some() && format != Format::Html {
         out.push(misplaced("attr", "html"));
+    }
+    if field.column.is_some() && format != Format::Text {
+        out.push(misplaced("column", "text"));
+    }
+    if field.row_time && field.column.is_none() {
+        out.push(("row_time", "`row_time` goes with `column`".to_string()));
     }
     out
 }

@@ -467,6 +467,26 @@ impl Engine {
         }
     }
 
+    /// The filled SVG of `spot` for `output` and `data`, before drawing:
+    /// for template work and for comparing renderers on the same input.
+    pub fn svg(
+        &self,
+        spot: &Spot,
+        output: &Output,
+        data: &SpotData,
+    ) -> Result<String, EngineError> {
+        let context = Context::new(
+            spot,
+            output.width,
+            output.height,
+            Some(data),
+            data.fetched_at,
+        );
+        self.templates()
+            .render(&spot.template, &context)
+            .map_err(|e| EngineError::Render(e.to_string()))
+    }
+
     /// Fetches and draws `spot` once with its default output, without
     /// touching the store: for `inkspot render`. Returns the render and what
     /// failed along the way.

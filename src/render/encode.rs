@@ -69,7 +69,7 @@ fn png(raster: &Raster, bits: Option<u8>) -> Result<Vec<u8>, EncodeError> {
     let mut encoder = png::Encoder::new(&mut out, raster.width, raster.height);
     encoder.set_color(color);
     encoder.set_depth(depth);
-    encoder.set_compression(png::Compression::Best);
+    encoder.set_compression(png::Compression::Default);
     if depth == png::BitDepth::Eight {
         encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
     } else {

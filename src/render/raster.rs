@@ -117,20 +117,16 @@ pub fn quantize(v: i32, bits: u8) -> u8 {
 
 /// Reduces `gray` (rows of `width`) to 2^bits levels in place.
 pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
+    let table = Levels::new(bits);
     match dither {
-        Dither::None => gray.iter_mut().for_each(|v| *v = quantize(*v as i32, bits)),
-        Dither::FloydSteinberg => diffuse(
-            gray,
-            width,
-            bits,
-            16,
-            &[(1, 0, 7), (-1, 1, 3), (0, 1, 5), (1, 1, 1)],
-        ),
+        Dither::None => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
+        Dither::FloydSteinberg => floyd_steinberg(gray, width, &table),
+        // Weights over 8, only 6/8 of the error passed on.
         Dither::Atkinson => diffuse(
             gray,
             width,
-            bits,
-            8,
+            &table,
+            3,
             &[
                 (1, 0, 1),
                 (2, 0, 1),
@@ -143,35 +139,95 @@ pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
     }
 }
 
-/// Error diffusion with `kernel` entries (dx, dy, weight) over `divisor`.
-/// Errors are kept in three rolling rows of i32 to stay cache-friendly.
-fn diffuse(gray: &mut [u8], width: usize, bits: u8, divisor: i32, kernel: &[(isize, usize, i32)]) {
+/// The nearest level for every value error diffusion can produce
+/// (-255..=510), so the hot loop does a lookup instead of two divisions.
+struct Levels {
+    table: Vec<u8>,
+}
+
+impl Levels {
+    const OFFSET: i32 = 255;
+
+    fn new(bits: u8) -> Self {
+        let table = (-Self::OFFSET..=510).map(|v| quantize(v, bits)).collect();
+        Self { table }
+    }
+
+    #[inline]
+    fn nearest(&self, v: i32) -> u8 {
+        self.table[(v.clamp(-Self::OFFSET, 510) + Self::OFFSET) as usize]
+    }
+}
+
+/// Floyd–Steinberg, written out: it is the default and the hot path. The
+/// error owed to the current row rides in a register; the row below is a
+/// padded buffer.
+fn floyd_steinberg(gray: &mut [u8], width: usize, levels: &Levels) {
     if width == 0 {
         return;
     }
-    let height = gray.len() / width;
-    // rows[k] holds the error owed to row y + k; padded by 2 on each side.
-    let mut rows = [
-        vec![0i32; width + 4],
-        vec![0i32; width + 4],
-        vec![0i32; width + 4],
-    ];
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let old = gray[i] as i32 + rows[0][x + 2] / divisor;
-            let new = quantize(old, bits);
-            gray[i] = new;
+    let mut below = vec![0i32; width + 2];
+    let mut next_below = vec![0i32; width + 2];
+    for line in gray.chunks_exact_mut(width) {
+        let mut right = 0i32;
+        for (x, px) in line.iter_mut().enumerate() {
+            // Errors are kept times 16; below[x + 1] is this pixel's share.
+            let owed = right + below[x + 1];
+            let old = *px as i32 + ((owed + 8) >> 4);
+            let new = levels.nearest(old);
+            *px = new;
             let err = old.clamp(-255, 510) - new as i32;
-            if err != 0 {
-                for &(dx, dy, w) in kernel {
-                    let col = (x as isize + 2 + dx) as usize;
-                    rows[dy][col] += err * w;
+            right = err * 7;
+            next_below[x] += err * 3;
+            next_below[x + 1] += err * 5;
+            next_below[x + 2] = err;
+        }
+        std::mem::swap(&mut below, &mut next_below);
+        next_below.iter_mut().for_each(|e| *e = 0);
+    }
+}
+
+/// Error diffusion with `kernel` entries (dx, dy, weight) over 2^`shift`.
+/// Errors are kept, scaled by the divisor, in three rolling rows of i32
+/// padded by two on each side, so no access needs a bounds branch.
+fn diffuse(
+    gray: &mut [u8],
+    width: usize,
+    levels: &Levels,
+    shift: u32,
+    kernel: &[(isize, usize, i32)],
+) {
+    if width == 0 {
+        return;
+    }
+    let stride = width + 4;
+    let mut errors = vec![0i32; stride * 3];
+    for line in gray.chunks_exact_mut(width) {
+        let (current, below) = errors.split_at_mut(stride);
+        for (x, px) in line.iter_mut().enumerate() {
+            let owed = current[x + 2];
+            // Rounded division by the power-of-two divisor.
+            let old = *px as i32 + ((owed + (1 << (shift - 1))) >> shift);
+            let new = levels.nearest(old);
+            *px = new;
+            let err = old.clamp(-255, 510) - new as i32;
+            if err == 0 {
+                // Flat black and white, most of an e-ink layout, passes on nothing.
+                continue;
+            }
+            for &(dx, dy, w) in kernel {
+                let col = (x as isize + 2 + dx) as usize;
+                if dy == 0 {
+                    current[col] += err * w;
+                } else {
+                    below[(dy - 1) * stride + col] += err * w;
                 }
             }
         }
-        rows.rotate_left(1);
-        rows[2].iter_mut().for_each(|e| *e = 0);
+        // Shift rows up: the row below becomes current; the last is cleared.
+        errors.copy_within(stride.., 0);
+        let last = errors.len() - stride;
+        errors[last..].iter_mut().for_each(|e| *e = 0);
     }
 }
 

@@ -36,6 +36,11 @@ pub fn extract_field(doc: &Document, field: &Field) -> Result<Value, String> {
     let mut values = Vec::new();
     let mut last_miss = None;
     for candidate in candidates {
+        if candidate.is_null() {
+            // A missing entry in a whole column keeps its place in the list.
+            values.push(Value::Null);
+            continue;
+        }
         match refine(candidate, field) {
             Ok(v) => {
                 values.push(v);
@@ -105,6 +110,12 @@ fn candidates(doc: &Document, field: &Field) -> Result<Vec<Value>, String> {
                 Some(v) => Ok(vec![v.clone()]),
             }
         }
+        Document::Text(text) if field.column.is_some() => column(
+            text,
+            field.column.as_deref().unwrap_or(""),
+            field.row_time,
+            field.all,
+        ),
         Document::Text(text) => match &field.regex {
             // With `all`, every match of the expression is a candidate; the
             // `refine` step then takes each one's first group.
@@ -116,6 +127,77 @@ fn candidates(doc: &Document, field: &Field) -> Result<Vec<Value>, String> {
             _ => Ok(vec![Value::String(text.clone())]),
         },
     }
+}
+
+/// Values that mean "no reading" in NDBC files.
+const MISSING: &[&str] = &["MM", "N/A"];
+
+/// Reads `name` from whitespace-separated columns named by the first `#`
+/// line, newest row first. Without `all`, the first row where it is not
+/// missing; with `all`, the whole column (missing as null).
+fn column(text: &str, name: &str, row_time: bool, all: bool) -> Result<Vec<Value>, String> {
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines
+        .by_ref()
+        .find(|l| l.starts_with('#'))
+        .ok_or("no `#` header line naming the columns")?
+        .trim_start_matches('#')
+        .split_whitespace()
+        .collect();
+    let index = header
+        .iter()
+        .position(|h| *h == name)
+        .ok_or_else(|| format!("no column `{name}`; columns: {}", header.join(" ")))?;
+    let position = |n: &str| header.iter().position(|h| *h == n);
+    let year = position("YY").or_else(|| position("YYYY"));
+    let time_cols = [
+        year,
+        position("MM"),
+        position("DD"),
+        position("hh"),
+        position("mm"),
+    ];
+    let mut out = Vec::new();
+    for line in lines.filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+        let cells: Vec<&str> = line.split_whitespace().collect();
+        let Some(cell) = cells.get(index) else {
+            continue;
+        };
+        if MISSING.contains(cell) {
+            if all {
+                out.push(Value::Null);
+            }
+            continue;
+        }
+        let value = if row_time {
+            let parts: Option<Vec<&str>> = time_cols
+                .iter()
+                .map(|c| c.and_then(|i| cells.get(i).copied()))
+                .collect();
+            let parts = parts.ok_or("the file has no YY MM DD hh mm columns for `row_time`")?;
+            let year = if parts[0].len() == 2 {
+                format!("20{}", parts[0])
+            } else {
+                parts[0].to_string()
+            };
+            Value::String(format!(
+                "{year}-{}-{}T{}:{}:00Z",
+                parts[1], parts[2], parts[3], parts[4]
+            ))
+        } else {
+            Value::String((*cell).to_string())
+        };
+        out.push(value);
+        if !all {
+            break;
+        }
+    }
+    if out.iter().all(Value::is_null) {
+        return Err(format!(
+            "column `{name}` has no value that is not missing (MM)"
+        ));
+    }
+    Ok(out)
 }
 
 /// Applies the `regex` narrowing step and the `type` conversion.

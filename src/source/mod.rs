@@ -78,7 +78,8 @@ impl SpotData {
 /// Fetches every source of `spot` concurrently and extracts its fields.
 pub async fn gather(fetcher: &Fetcher, spot: &Spot) -> SpotData {
     let results =
-        futures_util::future::join_all(spot.sources.iter().map(|s| fetch_source(fetcher, s))).await;
+        futures_util::future::join_all(spot.sources.iter().map(|s| fetch_source(fetcher, spot, s)))
+            .await;
     let mut data = SpotData {
         values: BTreeMap::new(),
         errors: Vec::new(),
@@ -113,16 +114,48 @@ type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
 
 /// Fetches one source and extracts its fields; `Err` when the body could not
 /// be had or read at all.
-pub async fn fetch_source(fetcher: &Fetcher, source: &Source) -> Result<Extracted, String> {
-    let body = fetcher
-        .fetch(&source.url)
-        .await
-        .map_err(|e| e.to_string())?;
+pub async fn fetch_source(
+    fetcher: &Fetcher,
+    spot: &Spot,
+    source: &Source,
+) -> Result<Extracted, String> {
+    let url = expand_url(&source.url, spot, Utc::now())?;
+    let body = fetcher.fetch(&url).await.map_err(|e| e.to_string())?;
     // Parsing a large HTML document is CPU work: keep it off the async threads.
     let source = source.clone();
     tokio::task::spawn_blocking(move || extract_all(&source, &body))
         .await
         .map_err(|_| "extraction was interrupted".to_string())?
+}
+
+/// Fills `{{ spot.<key> }}` and `{{ today }}` (the date in the spot's
+/// `timezone`, else UTC, as `YYYY-MM-DD`) in a source URL, so one source
+/// definition serves many spots. Values come from the config only.
+pub fn expand_url(url: &str, spot: &Spot, now: chrono::DateTime<Utc>) -> Result<String, String> {
+    if !url.contains("{{") && !url.contains("{%") {
+        return Ok(url.to_string());
+    }
+    let mut map = BTreeMap::new();
+    for (k, v) in &spot.extra {
+        if let Ok(v) = serde_json::to_value(v) {
+            map.insert(k.clone(), v);
+        }
+    }
+    map.insert("name".to_string(), Value::from(spot.name.clone()));
+    map.insert("slug".to_string(), Value::from(spot.slug()));
+    let zone: Option<chrono_tz::Tz> = spot
+        .extra
+        .get("timezone")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.parse().ok());
+    let today = match zone {
+        Some(tz) => now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
+        None => now.format("%Y-%m-%d").to_string(),
+    };
+    let mut env = minijinja::Environment::new();
+    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+    env.render_str(url, minijinja::context! { spot => map, today => today })
+        .map_err(|e| format!("cannot fill the URL template: {e}"))
 }
 
 /// Extracts every field of `source` from `body`.

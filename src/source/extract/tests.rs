@@ -132,3 +132,43 @@ fn long_values_are_shortened_in_reasons() {
     let err = to_number(&json!("x".repeat(500))).unwrap_err();
     assert!(err.len() < 100, "{err}");
 }
+
+/// An NDBC realtime2 standard meteorological file as the service writes it:
+/// two header lines, newest row first, `MM` for missing.
+const NDBC_TXT: &str = "\
+#YY  MM DD hh mm WDIR WSPD GST  WVHT   DPD   APD MWD   PRES  ATMP  WTMP  DEWP  VIS PTDY  TIDE
+#yr  mo dy hr mn degT m/s  m/s     m   sec   sec degT   hPa  degC  degC  degC  nmi  hPa    ft
+2026 11 22 17 50 290  6.0  8.0    MM    MM    MM  MM 1016.2  13.1  13.4   9.8   MM   MM    MM
+2026 11 22 17 40 290  6.0  7.0   1.6    14   9.1 285 1016.2  13.1  13.4   9.8   MM   MM    MM
+2026 11 22 17 10 280  5.0  7.0   1.5    13   8.8 280 1016.3  13.0  13.4   9.7   MM   MM    MM
+";
+
+/// An NDBC `.spec` file: compass text and `N/A` among the columns.
+const NDBC_SPEC: &str = "\
+#YY  MM DD hh mm WVHT  SwH  SwP  WWH  WWP SwD WWD  STEEPNESS  APD MWD
+#yr  mo dy hr mn    m    m  sec    m  sec  -  degT     -      sec degT
+2026 11 22 17 40  1.6  1.5 14.3  0.4  4.2 WNW  W        N/A  9.1 285
+2026 11 22 16 40  1.5  1.4 13.8  0.4  4.0 WNW WNW    AVERAGE  8.8 280
+";
+
+#[rstest]
+#[case(NDBC_TXT, "column = 'WVHT', type = 'number'", json!(1.6))]
+#[case(NDBC_TXT, "column = 'WVHT', row_time = true", json!("2026-11-22T17:40:00Z"))]
+#[case(NDBC_TXT, "column = 'WSPD', row_time = true", json!("2026-11-22T17:50:00Z"))]
+#[case(NDBC_TXT, "column = 'WVHT', all = true, type = 'number'", json!([null, 1.6, 1.5]))]
+#[case(NDBC_TXT, "column = 'WTMP'", json!("13.4"))]
+#[case(NDBC_SPEC, "column = 'SwD'", json!("WNW"))]
+#[case(NDBC_SPEC, "column = 'STEEPNESS'", json!("AVERAGE"))]
+#[case(NDBC_SPEC, "column = 'SwP', type = 'number'", json!(14.3))]
+fn ndbc_columns(#[case] body: &str, #[case] spec: &str, #[case] expected: Value) {
+    assert_eq!(text(body, spec).unwrap(), expected);
+}
+
+#[rstest]
+#[case(NDBC_TXT, "column = 'VIS'", "has no value that is not missing")]
+#[case(NDBC_TXT, "column = 'SWH'", "no column `SWH`; columns: YY MM DD")]
+#[case("no header\n1 2 3\n", "column = 'A'", "no `#` header line")]
+fn ndbc_column_misses_say_why(#[case] body: &str, #[case] spec: &str, #[case] reason: &str) {
+    let err = text(body, spec).unwrap_err();
+    assert!(err.contains(reason), "{err}");
+}

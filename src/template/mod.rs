@@ -2,6 +2,8 @@
 //! spot's data. Escaping is on for every `.svg` template, so scraped text can
 //! never break the document.
 
+pub mod helpers;
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +19,7 @@ use crate::source::{FieldError, SpotData};
 pub const ERROR_TEMPLATE: &str = "error";
 
 /// Used when the templates folder has no `error.svg` of its own.
-const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../templates/error.svg");
+const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../templates/error.svg");
 
 /// Errors from loading or filling templates.
 #[derive(Debug, thiserror::Error)]
@@ -73,6 +75,7 @@ impl Templates {
         // truncate, wordwrap, wordcount, pluralize, ... from minijinja-contrib.
         minijinja_contrib::add_to_environment(&mut env);
         env.add_filter("datetimeformat", datetimeformat);
+        helpers::register(&mut env);
 
         let read_err = |source| TemplateError::Read {
             path: dir.to_path_buf(),

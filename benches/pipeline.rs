@@ -1,0 +1,78 @@
+//! Each stage of a render, and the whole pipeline, on the shipped 800×480
+//! surf template filled from the offline demo's recorded data, to a 1-bit
+//! PNG as TRMNL wants it. Run with `cargo bench`.
+
+use std::hint::black_box;
+use std::path::Path;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use inkspot::Config;
+use inkspot::render::{Dither, ImageFormat, Output, Raster, Renderer, encode};
+use inkspot::source::{Fetcher, gather};
+use inkspot::template::{Context, Templates};
+
+fn stages(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let config = Config::load(&root.join("examples/offline.toml")).expect("offline config");
+    let spot = config.spots[0].clone();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fetcher = Fetcher::new(&config.fetch, &config.base_dir).unwrap();
+    let data = runtime.block_on(gather(&fetcher, &spot));
+    assert!(
+        data.errors.is_empty(),
+        "offline data is complete: {:?}",
+        data.errors
+    );
+    let templates = Templates::load(&config.templates_dir()).unwrap();
+    // Fonts are loaded once, as in the service.
+    let renderer = Renderer::new(&config.templates_dir(), true);
+    let output = Output {
+        width: 800,
+        height: 480,
+        format: ImageFormat::Png,
+        bits: Some(1),
+        dither: Dither::FloydSteinberg,
+        rotate: 0,
+        invert: false,
+    };
+    let context = Context::new(&spot, 800, 480, Some(&data), data.fetched_at);
+    let svg = templates.render(&spot.template, &context).unwrap();
+    let tree = renderer.parse(&svg).unwrap();
+    let pixmap = renderer.draw(&tree, 800, 480).unwrap();
+    let raster = Raster::from_pixmap(&pixmap, &output);
+    let png = encode::encode(&raster, ImageFormat::Png, Some(1)).unwrap();
+    println!("1-bit PNG of the surf template: {} bytes", png.len());
+
+    let mut g = c.benchmark_group("surf-800x480");
+    g.bench_function("1 template fill", |b| {
+        b.iter(|| {
+            templates
+                .render(&spot.template, black_box(&context))
+                .unwrap()
+        })
+    });
+    g.bench_function("2 parse and layout", |b| {
+        b.iter(|| renderer.parse(black_box(&svg)).unwrap())
+    });
+    g.bench_function("3 draw", |b| {
+        b.iter(|| renderer.draw(black_box(&tree), 800, 480).unwrap())
+    });
+    g.bench_function("4 gray and dither", |b| {
+        b.iter(|| Raster::from_pixmap(black_box(&pixmap), &output))
+    });
+    g.bench_function("5 encode 1-bit PNG", |b| {
+        b.iter(|| encode::encode(black_box(&raster), ImageFormat::Png, Some(1)).unwrap())
+    });
+    g.bench_function("pipeline to 1-bit PNG", |b| {
+        b.iter(|| {
+            let svg = templates
+                .render(&spot.template, black_box(&context))
+                .unwrap();
+            renderer.render(&svg, &output).unwrap()
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages);
+criterion_main!(benches);
