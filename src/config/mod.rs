@@ -283,6 +283,11 @@ pub struct Source {
     pub url: String,
     /// How the body is read: `html`, `json` or `text`. Required.
     pub format: Format,
+    /// json: a pointer that, when it finds a value, marks the answer as an
+    /// error even with HTTP 200 (NOAA CO-OPS answers `{"error": {"message":
+    /// ...}}`), e.g. `"/error/message"`. The source then fails with that text.
+    #[serde(default)]
+    pub error_pointer: Option<String>,
     /// Fields to extract, by name.
     #[serde(default)]
     pub fields: BTreeMap<String, Field>,

@@ -241,6 +241,22 @@ fn check_source(c: &mut Collector, path: &[Seg], spot: &Spot, source: &Source) {
     if let Err(message) = url.and_then(|u| check_url(&u)) {
         c.add(&with(path, &[key("url")]), message);
     }
+    if let Some(p) = &source.error_pointer {
+        if source.format != Format::Json {
+            c.add(
+                &with(path, &[key("error_pointer")]),
+                format!(
+                    "`error_pointer` only works with format = \"json\", but this source is \"{}\"",
+                    source.format
+                ),
+            );
+        } else if !p.is_empty() && !p.starts_with('/') {
+            c.add(
+                &with(path, &[key("error_pointer")]),
+                format!("JSON pointer `{p}` must be empty or start with `/` (RFC 6901)"),
+            );
+        }
+    }
     if source.fields.is_empty() {
         c.add(
             &with(path, &[key("fields")]),

@@ -82,7 +82,9 @@ fn candidates(doc: &Document, field: &Field) -> Result<Vec<Value>, String> {
                     None => collapse_whitespace(element.text()),
                 };
                 out.push(Value::String(text));
-                if !field.all {
+                // With a regex or a number to find, later elements may be
+                // the ones that match: keep them as candidates.
+                if !field.all && field.regex.is_none() && field.kind == FieldType::Text {
                     break;
                 }
             }

@@ -4,7 +4,7 @@
 //! error for the spot: it becomes an entry in [`SpotData::errors`] and the
 //! field is `none` in the template, so the display still gets a picture.
 
-mod extract;
+pub mod extract;
 mod fetch;
 
 use std::collections::BTreeMap;
@@ -158,9 +158,25 @@ pub fn expand_url(url: &str, spot: &Spot, now: chrono::DateTime<Utc>) -> Result<
         .map_err(|e| format!("cannot fill the URL template: {e}"))
 }
 
+fn truncate_reason(s: &str) -> String {
+    match s.char_indices().nth(120) {
+        Some((cut, _)) => format!("{}…", &s[..cut]),
+        None => s.to_string(),
+    }
+}
+
 /// Extracts every field of `source` from `body`.
 pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, String> {
     let doc = parse_document(source.format, body)?;
+    if let (Some(pointer), extract::Document::Json(json)) = (&source.error_pointer, &doc)
+        && let Some(err) = json.pointer(pointer).filter(|v| !v.is_null())
+    {
+        let text = err.as_str().map_or_else(|| err.to_string(), str::to_string);
+        return Err(format!(
+            "upstream reported an error: {}",
+            truncate_reason(&text)
+        ));
+    }
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
     for (name, field) in &source.fields {

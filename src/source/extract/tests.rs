@@ -172,3 +172,55 @@ fn ndbc_column_misses_say_why(#[case] body: &str, #[case] spec: &str, #[case] re
     let err = text(body, spec).unwrap_err();
     assert!(err.contains(reason), "{err}");
 }
+
+/// The NDBC station page in its two layouts: label cell then value cell
+/// (current), and icon, label, value with a "Detailed Wave Summary" (older).
+const STATION_NEW: &str = r#"<section id="wxdata" class="data"><table class="currentobs"><caption class="titleDataHeader">Conditions at 46237 as of<br>(9:26 am PST)<br>1726 GMT on 11/22/2026:</caption>
+<tr><td><a href="/show_plot.php?station=46237&amp;meas=wdir"><img alt="plot" src="/images/graph04.gif"></a> Wind Direction (WDIR):</td><td>  MM</td></tr>
+<tr><td><a href="/show_plot.php?station=46237&amp;meas=wvht"><img alt="plot" src="/images/graph04.gif"></a> Wave Height (WVHT):</td><td>  5.2 ft</td></tr>
+<tr><td>Water Temperature (WTMP):</td><td>  56.1 &#176;F</td></tr></table></section>"#;
+const STATION_OLD: &str = "<table bgcolor=\"#f0f8fe\"><caption class=\"titleDataHeader\">Conditions at 46237 as of<br />(9:26 am PST)<br />1726 GMT on 11/22/2026:</caption>\r\n<tr><td><img src=\"/images/graph04.gif\" /></td><td>Air Temperature (ATMP):</td><td>  55.4 &#176;F</td></tr>\n<tr><td><img src=\"/images/graph04.gif\" /></td><td>Water Temperature (WTMP):</td><td>  56.1 &#176;F</td></tr>\r\n</table>\n<table><caption class=\"titleDataHeader\"><a href=\"/waveobs.shtml\">Detailed Wave Summary</a></caption>\r\n<tr><td><img src=\"/images/graph04.gif\" /></td><td>Significant Wave Height (WVHT):</td><td>  5.2 ft</td></tr></table>";
+
+#[rstest]
+#[case(STATION_NEW)]
+#[case(STATION_OLD)]
+fn ndbc_station_page_both_layouts(#[case] page: &str) {
+    let wvht = html(
+        page,
+        r"css = 'tr', regex = 'Wave Height \(WVHT\):\s*([\d.]+) ft', type = 'number'",
+    );
+    assert_eq!(wvht.unwrap(), json!(5.2));
+    let wtmp = html(
+        page,
+        r"css = 'tr', regex = '\(WTMP\):\s*([\d.]+)', type = 'number'",
+    );
+    assert_eq!(wtmp.unwrap(), json!(56.1));
+    let when = html(
+        page,
+        r"css = 'caption.titleDataHeader', regex = '(\d{4} GMT on [\d/]+)'",
+    );
+    assert_eq!(when.unwrap(), json!("1726 GMT on 11/22/2026"));
+}
+
+#[test]
+fn coops_error_in_a_200_fails_the_source() {
+    let source: crate::config::Source = toml::from_str(
+        "id = 'tides'\nurl = 'file://x'\nformat = 'json'\nerror_pointer = '/error/message'\n[fields]\nt = { pointer = '/predictions/0/t' }",
+    )
+    .unwrap();
+    let err = crate::source::extract_all(
+        &source,
+        r#"{"error": {"message": "No Predictions data was found. Please make sure the Datum input is valid."}}"#,
+    )
+    .unwrap_err();
+    assert!(
+        err.contains("upstream reported an error: No Predictions data was found"),
+        "{err}"
+    );
+    let ok = crate::source::extract_all(
+        &source,
+        r#"{"predictions":[{"t":"2026-11-22 04:12","v":"1.874","type":"L"}]}"#,
+    )
+    .unwrap();
+    assert_eq!(ok.0["t"], json!("2026-11-22 04:12"));
+}
