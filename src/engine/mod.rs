@@ -219,6 +219,11 @@ impl Engine {
         Some(&self.config.spots[*i])
     }
 
+    /// The fetcher, for drawing from data fetched outside the cache.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
     /// The names of the device presets.
     pub fn device_names(&self) -> Vec<&str> {
         self.presets.keys().map(String::as_str).collect()
