@@ -118,3 +118,18 @@ fn help_documents_every_subcommand() {
         assert!(help.contains(cmd), "{cmd} missing from:\n{help}");
     }
 }
+
+// Multi-threaded: the blocking command below must not stall the server.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthcheck_exits_zero_only_when_the_service_answers() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.0", "x")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let app = App::start(&site).await;
+    let url = format!("{}/healthz", app.url);
+    let ok = inkspot(&site, &["healthcheck", "--url", &url]);
+    assert!(ok.status.success(), "{}", text(&ok.stderr));
+    app.stop().await;
+    let down = inkspot(&site, &["healthcheck", "--url", &url]);
+    assert!(!down.status.success(), "nothing listens any more");
+}

@@ -108,7 +108,7 @@ async fn renders_the_data_at_the_spot_size_then_serves_it_from_cache() {
 #[tokio::test]
 async fn a_different_value_draws_a_different_image() {
     let upstream = upstream_with(report_page("1.5", "Small")).await;
-    let (_site, app) = bar_app(&upstream, "[cache]\nmax_age = \"1s\"").await;
+    let (_site, app) = bar_app(&upstream, "[cache]\nmax_age = \"1s\"\nserve_stale = false").await;
     let small = decode_png(
         &app.get("/image?spot=linda-mar", &[])
             .await
@@ -316,7 +316,7 @@ async fn when_every_source_fails_the_last_render_is_served_stale() {
     let upstream = upstream_with(report_page("3.6", "x")).await;
     let (_site, app) = bar_app(
         &upstream,
-        "[cache]\nmax_age = \"1s\"\nstale_max_age = \"45s\"",
+        "[cache]\nmax_age = \"1s\"\nstale_max_age = \"45s\"\nserve_stale = false",
     )
     .await;
     let first = app.get("/image?spot=linda-mar", &[]).await;
@@ -359,6 +359,51 @@ async fn when_every_source_fails_and_nothing_exists_an_error_image_says_why() {
     let ok = app.get("/image?spot=linda-mar", &[]).await;
     assert_eq!(ok.status(), 200);
     assert_eq!(header(&ok, "x-cache"), "miss");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_expired_render_is_sent_at_once_while_one_refresh_runs() {
+    let upstream = upstream_with(report_page("1.5", "Old")).await;
+    let (_site, app) = bar_app(
+        &upstream,
+        "[cache]\nmax_age = \"2s\"\nstale_max_age = \"30s\"",
+    )
+    .await;
+    let first = app.get("/image?spot=linda-mar", &[]).await;
+    let old_etag = header(&first, "etag").to_string();
+
+    // The upstream is now slow: nobody holding an image may wait for it.
+    upstream.reset().await;
+    Mock::given(path("/report"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(report_page("2.5", "New"))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&upstream)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let client = client();
+    let url = format!("{}/image?spot=linda-mar", app.url);
+    let stale = futures_util::future::join_all((0..10).map(|_| client.get(&url).send())).await;
+    for r in stale {
+        let r = r.unwrap();
+        assert_eq!(header(&r, "x-cache"), "stale");
+        assert_eq!(header(&r, "etag"), old_etag);
+        assert_eq!(header(&r, "cache-control"), "public, max-age=30");
+    }
+    // One background refresh for all of them; then the new image is fresh.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let fresh = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(header(&fresh, "x-cache"), "hit");
+    let image = decode_png(&fresh.bytes().await.unwrap());
+    assert!((249..=251).contains(&image.dark_in_row(20)));
+    assert_eq!(
+        requests(&upstream).await,
+        1,
+        "one refresh, however many asked"
+    );
     app.stop().await;
 }
 

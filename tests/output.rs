@@ -285,7 +285,7 @@ async fn a_new_variant_of_fresh_data_is_rendered_without_fetching() {
 
 #[tokio::test]
 async fn identical_data_gives_identical_bytes_and_a_304_after_a_rerender() {
-    let (upstream, _s, app) = app_with("[cache]\nmax_age = \"1s\"", "").await;
+    let (upstream, _s, app) = app_with("[cache]\nmax_age = \"1s\"\nserve_stale = false", "").await;
     let first = app.get("/image?spot=linda-mar&device=trmnl", &[]).await;
     let etag = first.headers()["etag"].to_str().unwrap().to_string();
     let modified = first.headers()["last-modified"]

@@ -144,8 +144,12 @@ pub struct CacheConfig {
     /// A render made while some sources failed stays fresh only this long. Default `5m`.
     #[serde(with = "humantime_serde")]
     pub partial_max_age: Duration,
-    /// `Cache-Control: max-age` sent with an old render served because every
-    /// source failed. Default `60s`.
+    /// When a render has expired, send it at once (`X-Cache: stale`) while one
+    /// background refresh runs, so no device waits for a slow upstream.
+    /// Default `true`.
+    pub serve_stale: bool,
+    /// `Cache-Control: max-age` sent with an old render served while a
+    /// refresh runs or because every source failed. Default `60s`.
     #[serde(with = "humantime_serde")]
     pub stale_max_age: Duration,
     /// `Retry-After` sent with the 503 error image when no render exists. Default `60s`.
@@ -162,6 +166,7 @@ impl Default for CacheConfig {
         Self {
             max_age: Duration::from_secs(3600),
             partial_max_age: Duration::from_secs(300),
+            serve_stale: true,
             stale_max_age: Duration::from_secs(60),
             error_retry_after: Duration::from_secs(60),
             dir: PathBuf::from("cache"),

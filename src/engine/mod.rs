@@ -297,23 +297,35 @@ impl Engine {
             .ok_or_else(|| EngineError::UnknownSpot(name.to_string()))?;
         let output = self.output(spot, device, options)?;
         let key = self.key(spot, &output);
-        if let Some(rendered) = self.store.get(&key).await
+        let existing = self.store.get(&key).await;
+        if let Some(rendered) = &existing
             && let Some(left) =
                 self.fresh_for(rendered.meta.data_at, rendered.meta.partial, Utc::now())
         {
             return Ok(Served {
-                rendered,
+                rendered: rendered.clone(),
                 cache: CacheStatus::Hit,
                 max_age: left,
             });
         }
         let engine = self.clone();
         let (job_spot, job_key) = (spot.clone(), key.clone());
-        let outcome = self
-            .renders
-            .run(key.clone(), async move {
-                engine.produce(&job_spot, &output, &job_key).await
-            })
+        let job = self.renders.run(key.clone(), async move {
+            engine.produce(&job_spot, &output, &job_key).await
+        });
+        if let Some(rendered) = existing
+            && self.config.cache.serve_stale
+        {
+            // Stale while revalidate: the job runs on its own task; this
+            // device gets the previous image now, the next one the new.
+            drop(job);
+            return Ok(Served {
+                rendered,
+                cache: CacheStatus::Stale,
+                max_age: self.config.cache.stale_max_age,
+            });
+        }
+        let outcome = job
             .await
             .unwrap_or_else(|| Outcome::Failed(EngineError::Render("render task panicked".into())));
         match outcome {
