@@ -420,13 +420,7 @@ impl Engine {
         output: &Output,
         data: &SpotData,
     ) -> Result<Rendered, EngineError> {
-        let context = Context::new(
-            spot,
-            output.width,
-            output.height,
-            Some(data),
-            data.fetched_at,
-        );
+        let context = data_context(spot, output, data);
         let bytes = self.encode(&spot.template, context, output).await?;
         Ok(Rendered::new(
             bytes,
@@ -492,13 +486,7 @@ impl Engine {
         output: &Output,
         data: &SpotData,
     ) -> Result<String, EngineError> {
-        let context = Context::new(
-            spot,
-            output.width,
-            output.height,
-            Some(data),
-            data.fetched_at,
-        );
+        let context = data_context(spot, output, data);
         self.templates()
             .render(&spot.template, &context)
             .map_err(|e| EngineError::Render(e.to_string()))
@@ -525,6 +513,18 @@ impl Engine {
         let rendered = self.draw(spot, &output, &data).await?;
         Ok((rendered, data))
     }
+}
+
+/// The template context for `data` drawn as `output`; `now` is the fetch
+/// time, so identical data fills the template identically.
+fn data_context(spot: &Spot, output: &Output, data: &SpotData) -> Context {
+    Context::new(
+        spot,
+        output.width,
+        output.height,
+        Some(data),
+        data.fetched_at,
+    )
 }
 
 /// A fingerprint of the templates folder: names, modification times, sizes.

@@ -30,8 +30,36 @@ pub fn parse_document(format: Format, body: &str) -> Result<Document, String> {
     })
 }
 
-/// Reads one field from `doc`. `Err` says why the field has no value.
+/// The longest text a field may hold; scraped values are not trusted, and
+/// a page that puts a megabyte in a heading must not reach the SVG.
+pub const MAX_TEXT: usize = 1000;
+/// The most items a list field may hold.
+pub const MAX_ITEMS: usize = 1000;
+
+/// Reads one field from `doc`, bounded by [`MAX_TEXT`] and [`MAX_ITEMS`].
+/// `Err` says why the field has no value.
 pub fn extract_field(doc: &Document, field: &Field) -> Result<Value, String> {
+    extract_unbounded(doc, field).map(bound)
+}
+
+fn bound(value: Value) -> Value {
+    match value {
+        Value::String(s) if s.len() > MAX_TEXT => {
+            let cut = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(i, _)| i);
+            Value::String(format!("{}…", &s[..cut]))
+        }
+        Value::Array(items) => Value::Array(items.into_iter().take(MAX_ITEMS).map(bound).collect()),
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .take(MAX_ITEMS)
+                .map(|(k, v)| (k, bound(v)))
+                .collect(),
+        ),
+        other => other,
+    }
+}
+
+fn extract_unbounded(doc: &Document, field: &Field) -> Result<Value, String> {
     let candidates = candidates(doc, field)?;
     let mut values = Vec::new();
     let mut last_miss = None;

@@ -224,3 +224,18 @@ fn coops_error_in_a_200_fails_the_source() {
     .unwrap();
     assert_eq!(ok.0["t"], json!("2026-11-22 04:12"));
 }
+
+#[test]
+fn scraped_values_are_length_limited() {
+    let page = format!(
+        "<h1>{}</h1><ul>{}</ul>",
+        "é".repeat(5000),
+        "<li>x</li>".repeat(3000)
+    );
+    let title = html(&page, "css = 'h1'").unwrap();
+    let title = title.as_str().unwrap();
+    assert_eq!(title.chars().count(), MAX_TEXT + 1, "cut, with an ellipsis");
+    assert!(title.ends_with('…'));
+    let items = html(&page, "css = 'li', all = true").unwrap();
+    assert_eq!(items.as_array().unwrap().len(), MAX_ITEMS);
+}
