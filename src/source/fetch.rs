@@ -12,8 +12,13 @@ use crate::config::FetchConfig;
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The upstream answered with a non-success status.
-    #[error("upstream answered HTTP {0}")]
-    Status(u16),
+    #[error("upstream answered HTTP {code}")]
+    Status {
+        /// The status code.
+        code: u16,
+        /// Its `Retry-After`, in seconds, when it sent one.
+        retry_after: Option<Duration>,
+    },
     /// The body was larger than `fetch.max_bytes`.
     #[error("body is larger than the {0} byte limit")]
     TooLarge(u64),
@@ -39,6 +44,11 @@ pub enum FetchError {
         source: std::io::Error,
     },
 }
+
+/// Retries after the first attempt, for transient failures only.
+const MAX_RETRIES: u32 = 2;
+/// The first wait before a retry; it doubles each time.
+const BACKOFF: Duration = Duration::from_millis(250);
 
 /// Fetches source bodies; cheap to clone, holds one connection pool.
 #[derive(Clone)]
@@ -72,11 +82,39 @@ impl Fetcher {
     pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
         let bytes = match url.strip_prefix("file://") {
             Some(path) => self.read_file(path).await?,
-            None => tokio::time::timeout(self.timeout, self.get(url))
+            None => tokio::time::timeout(self.timeout, self.get_with_retries(url))
                 .await
                 .map_err(|_| FetchError::Timeout(self.timeout))??,
         };
         String::from_utf8(bytes).map_err(|_| FetchError::NotUtf8)
+    }
+
+    /// GET with retries of transient failures (connection errors, 429,
+    /// 502, 503, 504): backoff doubling from [`BACKOFF`], or the upstream's
+    /// `Retry-After`, but never past the source's deadline.
+    async fn get_with_retries(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut attempt = 0u32;
+        loop {
+            let error = match self.get(url).await {
+                Ok(body) => return Ok(body),
+                Err(e) => e,
+            };
+            let wait = match &error {
+                FetchError::Connect { .. } => BACKOFF * 2u32.pow(attempt),
+                FetchError::Status {
+                    code: 429 | 502 | 503 | 504,
+                    retry_after,
+                } => retry_after.unwrap_or(BACKOFF * 2u32.pow(attempt)),
+                _ => return Err(error),
+            };
+            if attempt >= MAX_RETRIES || tokio::time::Instant::now() + wait >= deadline {
+                return Err(error);
+            }
+            tracing::debug!(%url, %error, ?wait, "transient upstream failure; retrying");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
     }
 
     async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
@@ -88,7 +126,16 @@ impl Fetcher {
             .map_err(|e| self.classify(e))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(FetchError::Status(status.as_u16()));
+            let retry_after = response
+                .headers()
+                .get(reqwest::header::RETRY_AFTER)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            return Err(FetchError::Status {
+                code: status.as_u16(),
+                retry_after,
+            });
         }
         // Count bytes as they arrive: a Content-Length header can lie.
         let mut body = Vec::new();

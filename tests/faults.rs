@@ -1,0 +1,157 @@
+//! Upstream faults: each becomes a failed source with its reason, never a
+//! panic or a hung request; transient ones are retried within the deadline.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn start(upstream: &MockServer, extra: &str) -> (Site, App) {
+    let site = Site::new();
+    site.write_bar_config(&format!("{}/report", upstream.uri()), extra);
+    let app = App::start(&site).await;
+    (site, app)
+}
+
+async fn count(upstream: &MockServer) -> usize {
+    upstream.received_requests().await.unwrap().len()
+}
+
+#[tokio::test]
+async fn a_transient_503_is_retried_honouring_retry_after() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "1"))
+        .up_to_n_times(1)
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(report_page("3.6", "x")))
+        .mount(&upstream)
+        .await;
+    let (_site, app) = start(&upstream, "").await;
+    let began = Instant::now();
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert!(
+        began.elapsed() >= Duration::from_millis(900),
+        "waited for Retry-After"
+    );
+    assert_eq!(count(&upstream).await, 2);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_404_is_not_retried_and_names_the_status() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&upstream)
+        .await;
+    let (site, app) = start(&upstream, "").await;
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(count(&upstream).await, 1);
+    app.stop().await;
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["check", "--fetch"])
+        .current_dir(site.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("report FAILED: upstream answered HTTP 404"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn retries_stop_at_the_deadline() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(503).insert_header("retry-after", "30"))
+        .mount(&upstream)
+        .await;
+    let (_site, app) = start(&upstream, "[fetch]\ntimeout = \"2s\"").await;
+    let began = Instant::now();
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 503);
+    assert!(
+        began.elapsed() < Duration::from_secs(2),
+        "a Retry-After past the deadline is not waited for"
+    );
+    assert_eq!(count(&upstream).await, 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_slow_answer_is_cut_off_at_the_deadline_and_big_bodies_at_max_bytes() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(report_page("3.6", "x"))
+                .set_delay(Duration::from_secs(5)),
+        )
+        .mount(&upstream)
+        .await;
+    Mock::given(path("/big"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x".repeat(300_000)))
+        .mount(&upstream)
+        .await;
+    let (_site, app) = start(
+        &upstream,
+        "[fetch]\ntimeout = \"1s\"\nmax_bytes = \"100KiB\"",
+    )
+    .await;
+    let began = Instant::now();
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 503);
+    assert!(
+        began.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        began.elapsed()
+    );
+
+    let fetcher =
+        inkspot::source::Fetcher::new(&app.engine.config().fetch, std::path::Path::new("."))
+            .unwrap();
+    let err = fetcher
+        .fetch(&format!("{}/big", upstream.uri()))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("larger than the 102400 byte limit"),
+        "{err}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_utf8_and_a_refused_connection_are_failed_sources() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![0xff, 0xfe, 0x00, 0x41]))
+        .mount(&upstream)
+        .await;
+    let (_site, app) = start(&upstream, "").await;
+    let fetcher =
+        inkspot::source::Fetcher::new(&app.engine.config().fetch, std::path::Path::new("."))
+            .unwrap();
+    let err = fetcher
+        .fetch(&format!("{}/report", upstream.uri()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.to_string(), "body is not valid UTF-8");
+    // Port 9 on loopback: nothing listens; retried, then named.
+    let err = fetcher.fetch("http://127.0.0.1:9/x").await.unwrap_err();
+    assert!(
+        err.to_string().starts_with("cannot connect to 127.0.0.1:9"),
+        "{err}"
+    );
+    app.stop().await;
+}
