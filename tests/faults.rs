@@ -155,3 +155,63 @@ async fn invalid_utf8_and_a_refused_connection_are_failed_sources() {
     );
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_source_that_just_failed_is_not_asked_again_on_every_poll() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(500))
+        .mount(&upstream)
+        .await;
+    let (_site, app) = start(&upstream, "[fetch]\nfailure_ttl = \"1s\"").await;
+    for _ in 0..5 {
+        assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 503);
+    }
+    assert_eq!(count(&upstream).await, 1, "remembered, not asked again");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 503);
+    assert_eq!(
+        count(&upstream).await,
+        2,
+        "asked again once the failure is old"
+    );
+
+    let fetcher =
+        inkspot::source::Fetcher::new(&app.engine.config().fetch, std::path::Path::new("."))
+            .unwrap();
+    let url = format!("{}/report", upstream.uri());
+    assert!(fetcher.fetch(&url).await.is_err());
+    let again = fetcher.fetch(&url).await.unwrap_err().to_string();
+    assert!(
+        again.starts_with("upstream answered HTTP 500 (at "),
+        "{again}"
+    );
+    assert!(again.contains("not asked again for 1s"), "{again}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn an_unusable_cache_folder_is_reported_and_images_still_served() {
+    let upstream = MockServer::start().await;
+    Mock::given(path("/report"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(report_page("3.6", "x")))
+        .mount(&upstream)
+        .await;
+    let site = Site::new();
+    // A file where the folder should be: nothing can be written under it.
+    std::fs::write(site.path().join("blocked"), "not a folder").unwrap();
+    site.write_bar_config(
+        &format!("{}/report", upstream.uri()),
+        "[cache]\ndir = \"blocked\"",
+    );
+    let app = App::start(&site).await;
+    let health = app.get("/healthz", &[]).await;
+    assert_eq!(health.status(), 200);
+    assert!(health.text().await.unwrap().contains("degraded"));
+    let first = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(first.status(), 200);
+    let second = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(second.headers()["x-cache"], "hit", "kept in memory");
+    assert_eq!(count(&upstream).await, 1);
+    app.stop().await;
+}

@@ -339,7 +339,11 @@ async fn when_every_source_fails_the_last_render_is_served_stale() {
 async fn when_every_source_fails_and_nothing_exists_an_error_image_says_why() {
     let upstream = MockServer::start().await;
     serve_status(&upstream, 500).await;
-    let (site, app) = bar_app(&upstream, "[cache]\nerror_retry_after = \"90s\"").await;
+    let (site, app) = bar_app(
+        &upstream,
+        "[cache]\nerror_retry_after = \"90s\"\n[fetch]\nfailure_ttl = \"0s\"",
+    )
+    .await;
     let r = app.get("/image?spot=linda-mar", &[]).await;
     assert_eq!(r.status(), 503);
     assert_eq!(header(&r, "retry-after"), "90");

@@ -186,6 +186,10 @@ pub struct FetchConfig {
     pub max_bytes: ByteSize,
     /// `User-Agent` sent upstream. Default `inkspot/<version>`.
     pub user_agent: String,
+    /// A source that just failed is not asked again for this long; requests
+    /// in between see the same failure. `"0s"` turns this off. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub failure_ttl: Duration,
 }
 
 impl Default for FetchConfig {
@@ -194,6 +198,7 @@ impl Default for FetchConfig {
             timeout: Duration::from_secs(10),
             max_bytes: ByteSize::mib(2),
             user_agent: concat!("inkspot/", env!("CARGO_PKG_VERSION")).to_string(),
+            failure_ttl: Duration::from_secs(30),
         }
     }
 }

@@ -200,6 +200,11 @@ impl Engine {
         self.templates.read().expect("templates lock").clone()
     }
 
+    /// Whether renders are reaching the cache folder.
+    pub fn disk_ok(&self) -> bool {
+        self.store.disk_ok()
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config

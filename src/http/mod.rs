@@ -167,9 +167,14 @@ async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
     axum::Json(out)
 }
 
-/// `GET /healthz`.
-async fn healthz() -> &'static str {
-    "ok"
+/// `GET /healthz`: 200 while the service answers; the body says when the
+/// cache folder is failing and renders live in memory only.
+async fn healthz(State(engine): State<Arc<Engine>>) -> &'static str {
+    if engine.disk_ok() {
+        "ok"
+    } else {
+        "ok, degraded: the cache folder is not writable; renders are kept in memory only"
+    }
 }
 
 async fn not_found() -> ApiError {

@@ -1,8 +1,10 @@
 //! Fetching a source's body over HTTP(S) or from a local file, within the
 //! configured time and size limits.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
@@ -37,6 +39,16 @@ pub enum FetchError {
     /// The body is not UTF-8 text.
     #[error("body is not valid UTF-8")]
     NotUtf8,
+    /// The same URL failed moments ago; it is not asked again yet.
+    #[error("{reason} (at {at}; not asked again for {ttl:?})")]
+    Remembered {
+        /// The earlier failure.
+        reason: String,
+        /// When it happened (UTC, RFC 3339).
+        at: String,
+        /// How long failures are remembered.
+        ttl: Duration,
+    },
     /// A `file://` source could not be read.
     #[error("cannot read {path}: {source}")]
     File {
@@ -57,6 +69,9 @@ pub struct Fetcher {
     timeout: Duration,
     max_bytes: u64,
     base_dir: PathBuf,
+    failure_ttl: Duration,
+    /// Recent failures by URL: when, and why.
+    failures: Arc<Mutex<HashMap<String, (Instant, String, String)>>>,
 }
 
 impl Fetcher {
@@ -75,11 +90,39 @@ impl Fetcher {
             timeout: config.timeout,
             max_bytes: config.max_bytes.as_u64(),
             base_dir: base_dir.to_path_buf(),
+            failure_ttl: config.failure_ttl,
+            failures: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
-    /// Fetches `url` and returns its body as text.
+    /// Fetches `url` and returns its body as text. A URL that failed within
+    /// `fetch.failure_ttl` fails again at once with the same reason.
     pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
+        if let Some((when, reason, at)) = self.failures.lock().expect("failures lock").get(url)
+            && when.elapsed() < self.failure_ttl
+        {
+            return Err(FetchError::Remembered {
+                reason: reason.clone(),
+                at: at.clone(),
+                ttl: self.failure_ttl,
+            });
+        }
+        let result = self.fetch_now(url).await;
+        let mut failures = self.failures.lock().expect("failures lock");
+        match &result {
+            Ok(_) => {
+                failures.remove(url);
+            }
+            Err(e) if !self.failure_ttl.is_zero() => {
+                let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                failures.insert(url.to_string(), (Instant::now(), e.to_string(), at));
+            }
+            Err(_) => {}
+        }
+        result
+    }
+
+    async fn fetch_now(&self, url: &str) -> Result<String, FetchError> {
         let bytes = match url.strip_prefix("file://") {
             Some(path) => self.read_file(path).await?,
             None => tokio::time::timeout(self.timeout, self.get_with_retries(url))

@@ -6,6 +6,7 @@ mod disk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
@@ -103,6 +104,8 @@ impl Rendered {
 pub struct Store {
     memory: Cache<Key, Arc<Rendered>>,
     disk: disk::Disk,
+    /// False after the cache folder failed; true again after a good write.
+    disk_ok: Arc<AtomicBool>,
 }
 
 impl Store {
@@ -117,6 +120,7 @@ impl Store {
         Self {
             memory,
             disk: disk::Disk::new(dir),
+            disk_ok: Arc::new(AtomicBool::new(true)),
         }
     }
 
@@ -124,8 +128,14 @@ impl Store {
     /// crash left behind. A failure is logged; the store then runs from memory.
     pub async fn open(&self) {
         if let Err(e) = self.disk.prepare().await {
+            self.disk_ok.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "cache folder unusable; serving from memory only");
         }
+    }
+
+    /// Whether the cache folder worked the last time it was used.
+    pub fn disk_ok(&self) -> bool {
+        self.disk_ok.load(Ordering::Relaxed)
     }
 
     /// The latest render for `key`, from memory or else from disk.
@@ -151,8 +161,12 @@ impl Store {
     /// failure is logged and the render is still served from memory.
     pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {
         self.memory.insert(key.clone(), rendered.clone()).await;
-        if let Err(e) = self.disk.write(key, &rendered).await {
-            tracing::error!(spot = key.spot(), error = %e, "cannot write render to the cache folder");
+        match self.disk.write(key, &rendered).await {
+            Ok(()) => self.disk_ok.store(true, Ordering::Relaxed),
+            Err(e) => {
+                self.disk_ok.store(false, Ordering::Relaxed);
+                tracing::error!(spot = key.spot(), error = %e, "cannot write render to the cache folder; serving from memory");
+            }
         }
     }
 }
