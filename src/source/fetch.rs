@@ -70,8 +70,15 @@ pub struct Fetcher {
     max_bytes: u64,
     base_dir: PathBuf,
     failure_ttl: Duration,
-    /// Recent failures by URL: when, and why.
-    failures: Arc<Mutex<HashMap<String, (Instant, String, String)>>>,
+    /// Recent failures by URL.
+    failures: Arc<Mutex<HashMap<String, Failure>>>,
+}
+
+/// A remembered failure: when (monotonic and wall clock), and why.
+struct Failure {
+    when: Instant,
+    at: String,
+    reason: String,
 }
 
 impl Fetcher {
@@ -98,12 +105,12 @@ impl Fetcher {
     /// Fetches `url` and returns its body as text. A URL that failed within
     /// `fetch.failure_ttl` fails again at once with the same reason.
     pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
-        if let Some((when, reason, at)) = self.failures.lock().expect("failures lock").get(url)
-            && when.elapsed() < self.failure_ttl
+        if let Some(failure) = self.failures.lock().expect("failures lock").get(url)
+            && failure.when.elapsed() < self.failure_ttl
         {
             return Err(FetchError::Remembered {
-                reason: reason.clone(),
-                at: at.clone(),
+                reason: failure.reason.clone(),
+                at: failure.at.clone(),
                 ttl: self.failure_ttl,
             });
         }
@@ -115,7 +122,12 @@ impl Fetcher {
             }
             Err(e) if !self.failure_ttl.is_zero() => {
                 let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-                failures.insert(url.to_string(), (Instant::now(), e.to_string(), at));
+                let failure = Failure {
+                    when: Instant::now(),
+                    at,
+                    reason: e.to_string(),
+                };
+                failures.insert(url.to_string(), failure);
             }
             Err(_) => {}
         }
