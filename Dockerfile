@@ -8,6 +8,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src ./src
 COPY fonts ./fonts
 COPY templates ./templates
+COPY benches ./benches
 RUN cargo build --release --locked --bin inkspot
 
 FROM debian:bookworm-slim
