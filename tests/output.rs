@@ -360,3 +360,42 @@ async fn bad_output_parameters_are_400s_naming_them() {
     assert_eq!(upstream.received_requests().await.unwrap().len(), 0);
     app.stop().await;
 }
+
+/// A black PNG square, written with the png crate.
+fn black_png(path: &std::path::Path, side: u32) {
+    let file = std::fs::File::create(path).unwrap();
+    let mut encoder = png::Encoder::new(file, side, side);
+    encoder.set_color(png::ColorType::Grayscale);
+    let mut writer = encoder.write_header().unwrap();
+    writer
+        .write_image_data(&vec![0u8; (side * side) as usize])
+        .unwrap();
+}
+
+#[tokio::test]
+async fn templates_load_images_from_their_folder_only() {
+    let (_u, site, app) = app_with("", "").await;
+    black_png(&site.path().join("templates/logo.png"), 20);
+    black_png(&site.path().join("outside.png"), 20);
+    let svg = r##"<svg xmlns="http://www.w3.org/2000/svg" width="{{ spot.width }}" height="{{ spot.height }}">
+<rect width="100%" height="100%" fill="#fff"/>
+<image href="logo.png" x="0" y="100" width="20" height="20"/>
+<image href="../outside.png" x="100" y="100" width="20" height="20"/>
+<image href="{{ '/' }}etc/passwd" x="200" y="100" width="20" height="20"/>
+<image href="http://127.0.0.1:9/remote.png" x="300" y="100" width="20" height="20"/>
+{{ data.report.wave }}</svg>"##;
+    std::fs::write(site.path().join("templates/bar.svg"), svg).unwrap();
+    app.engine.reload_templates_if_changed();
+    let (status, _, body) = fetch(&app, "&bits=8").await;
+    assert_eq!(status, 200);
+    let img = decode_png(&body);
+    assert_eq!(
+        img.at(10, 110),
+        0,
+        "an image in the templates folder is drawn"
+    );
+    assert_eq!(img.at(110, 110), 255, "one outside it is not");
+    assert_eq!(img.at(210, 110), 255, "nor an absolute path");
+    assert_eq!(img.at(310, 110), 255, "nor anything on the network");
+    app.stop().await;
+}
