@@ -80,7 +80,7 @@ impl Raster {
             }
             dst
         };
-        if degrees % 360 == 0 {
+        if degrees.is_multiple_of(360) {
             return self;
         }
         let pixels = match &self.pixels {
