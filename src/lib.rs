@@ -14,6 +14,7 @@ pub mod render;
 pub mod source;
 pub mod store;
 pub mod template;
+pub mod text;
 
 pub use config::Config;
 pub use engine::Engine;

@@ -285,11 +285,6 @@ impl Engine {
             .filter(|d| !d.is_zero())
     }
 
-    /// The image for the spot named `name`, with the spot's default output.
-    pub async fn image(self: &Arc<Self>, name: &str) -> Result<Served, EngineError> {
-        self.image_for(name, None, &OutputOptions::default()).await
-    }
-
     /// The image for the spot named `name` as `device` and `options` ask.
     pub async fn image_for(
         self: &Arc<Self>,
@@ -497,7 +492,7 @@ impl Engine {
             .map_err(|e| EngineError::Render(e.to_string()))
     }
 
-    /// Fetches and draws `spot` once with its default output, without
+    /// Fetches and draws `spot` once for `device` and `options`, without
     /// touching the store: for `inkspot render`. Returns the render and what
     /// failed along the way.
     pub async fn render_once(

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use serde::Serialize;
 
 use crate::engine::EngineError;
+use crate::text::ellipsize;
 
 /// An error answer.
 #[derive(Debug)]
@@ -58,7 +59,7 @@ impl ApiError {
             EngineError::UnknownSpot(name) => Self::new(
                 StatusCode::NOT_FOUND,
                 "unknown_spot",
-                format!("no spot named `{}`", truncate(&name, 100)),
+                format!("no spot named `{}`", ellipsize(&name, 100)),
             )
             .with_spots(spots),
             EngineError::Unavailable {
@@ -78,7 +79,10 @@ impl ApiError {
             }
             EngineError::UnknownDevice { name, known } => Self::bad_request(
                 "unknown_device",
-                format!("unknown device `{}`; allowed: {known}", truncate(&name, 40)),
+                format!(
+                    "unknown device `{}`; allowed: {known}",
+                    ellipsize(&name, 40)
+                ),
             ),
             EngineError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
             EngineError::Render(detail) => {
@@ -90,14 +94,6 @@ impl ApiError {
                 )
             }
         }
-    }
-}
-
-/// Shortens untrusted text echoed in messages.
-pub fn truncate(s: &str, max: usize) -> String {
-    match s.char_indices().nth(max) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
     }
 }
 

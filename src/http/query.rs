@@ -1,8 +1,9 @@
 //! Parsing and bounding the query string of `/image`.
 
-use super::error::{ApiError, truncate};
+use super::error::ApiError;
 use crate::render::OutputOptions;
 use crate::render::output::OPTION_PARAMS;
+use crate::text::ellipsize;
 
 /// The longest value any parameter may have.
 const MAX_VALUE: usize = 200;
@@ -41,7 +42,7 @@ impl ImageQuery {
                     "unknown_parameter",
                     format!(
                         "unknown parameter `{}`; allowed: {}",
-                        truncate(&k, 40),
+                        ellipsize(&k, 40),
                         allowed()
                     ),
                 ));

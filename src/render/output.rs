@@ -44,13 +44,9 @@ pub struct InvalidOption {
 }
 
 fn invalid(param: &'static str, value: &str, allowed: impl Into<String>) -> InvalidOption {
-    let value = match value.char_indices().nth(40) {
-        Some((cut, _)) => format!("{}…", &value[..cut]),
-        None => value.to_string(),
-    };
     InvalidOption {
         param,
-        value,
+        value: crate::text::ellipsize(value, 40),
         allowed: allowed.into(),
     }
 }

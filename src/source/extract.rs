@@ -7,6 +7,7 @@ use regex::Regex;
 use serde_json::Value;
 
 use crate::config::{Field, FieldType, Format};
+use crate::text::ellipsize;
 
 /// A body parsed once for all of its fields.
 pub enum Document {
@@ -44,10 +45,7 @@ pub fn extract_field(doc: &Document, field: &Field) -> Result<Value, String> {
 
 fn bound(value: Value) -> Value {
     match value {
-        Value::String(s) if s.len() > MAX_TEXT => {
-            let cut = s.char_indices().nth(MAX_TEXT).map_or(s.len(), |(i, _)| i);
-            Value::String(format!("{}…", &s[..cut]))
-        }
+        Value::String(s) => Value::String(ellipsize(&s, MAX_TEXT)),
         Value::Array(items) => Value::Array(items.into_iter().take(MAX_ITEMS).map(bound).collect()),
         Value::Object(map) => Value::Object(
             map.into_iter()
@@ -285,11 +283,7 @@ fn as_text(value: &Value) -> String {
 /// Quotes a value for an error message, shortened so a huge body cannot
 /// flood logs or the display.
 fn quote(text: &str) -> String {
-    const MAX: usize = 60;
-    match text.char_indices().nth(MAX) {
-        Some((cut, _)) => format!("\"{}…\"", &text[..cut]),
-        None => format!("\"{text}\""),
-    }
+    format!("\"{}\"", ellipsize(text, 60))
 }
 
 fn collapse_whitespace<'a>(parts: impl Iterator<Item = &'a str>) -> String {

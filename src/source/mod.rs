@@ -158,13 +158,6 @@ pub fn expand_url(url: &str, spot: &Spot, now: chrono::DateTime<Utc>) -> Result<
         .map_err(|e| format!("cannot fill the URL template: {e}"))
 }
 
-fn truncate_reason(s: &str) -> String {
-    match s.char_indices().nth(120) {
-        Some((cut, _)) => format!("{}…", &s[..cut]),
-        None => s.to_string(),
-    }
-}
-
 /// Extracts every field of `source` from `body`.
 pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, String> {
     let doc = parse_document(source.format, body)?;
@@ -174,7 +167,7 @@ pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, String> {
         let text = err.as_str().map_or_else(|| err.to_string(), str::to_string);
         return Err(format!(
             "upstream reported an error: {}",
-            truncate_reason(&text)
+            crate::text::ellipsize(&text, 120)
         ));
     }
     let mut values = BTreeMap::new();

@@ -56,7 +56,6 @@ fn template_error(name: &str, e: &minijinja::Error) -> TemplateError {
 /// The compiled templates of one templates folder.
 pub struct Templates {
     env: Environment<'static>,
-    dir: PathBuf,
     /// Hash of each template's source, so a changed file changes cache keys.
     versions: BTreeMap<String, String>,
 }
@@ -111,16 +110,7 @@ impl Templates {
             env.add_template_owned(format!("{name}.svg"), text)
                 .map_err(|e| template_error(&name, &e))?;
         }
-        Ok(Self {
-            env,
-            dir: dir.to_path_buf(),
-            versions,
-        })
-    }
-
-    /// The folder the templates were read from.
-    pub fn dir(&self) -> &Path {
-        &self.dir
+        Ok(Self { env, versions })
     }
 
     /// A short hash of the template's source, or `None` if there is no such template.

@@ -239,3 +239,10 @@ fn scraped_values_are_length_limited() {
     let items = html(&page, "css = 'li', all = true").unwrap();
     assert_eq!(items.as_array().unwrap().len(), MAX_ITEMS);
 }
+
+#[test]
+fn multibyte_text_under_the_limit_is_left_whole() {
+    // 600 characters but 1200 bytes: under the limit, so no ellipsis.
+    let page = format!("<h1>{}</h1>", "é".repeat(600));
+    assert_eq!(html(&page, "css = 'h1'").unwrap(), json!("é".repeat(600)));
+}
