@@ -133,3 +133,49 @@ async fn healthcheck_exits_zero_only_when_the_service_answers() {
     let down = inkspot(&site, &["healthcheck", "--url", &url]);
     assert!(!down.status.success(), "nothing listens any more");
 }
+
+#[test]
+fn render_takes_a_device_options_and_writes_the_filled_svg() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.2", "Options")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let out = inkspot(
+        &site,
+        &[
+            "render",
+            "--spot",
+            "linda-mar",
+            "--device",
+            "trmnl-bmp",
+            "-o",
+            "invert=true",
+            "--out",
+            "out.bmp",
+            "--svg",
+            "out.svg",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let bmp = std::fs::read(site.path().join("out.bmp")).unwrap();
+    assert_eq!(bmp.len(), 48_062);
+    let img = image::load_from_memory(&bmp).unwrap().to_luma8();
+    // Inverted: the 400x240 template is drawn at 2x, its white page is black.
+    assert_eq!(img.get_pixel(790, 10).0[0], 0);
+    let svg = std::fs::read_to_string(site.path().join("out.svg")).unwrap();
+    assert!(svg.starts_with("<svg") && svg.contains("Options"), "{svg}");
+
+    let bad = inkspot(
+        &site,
+        &[
+            "render",
+            "--spot",
+            "linda-mar",
+            "-o",
+            "bits=3",
+            "--out",
+            "x.png",
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(text(&bad.stderr).contains("invalid `bits`: `3`; allowed: 1, 2, 4, 8"));
+}
