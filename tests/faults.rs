@@ -215,3 +215,117 @@ async fn an_unusable_cache_folder_is_reported_and_images_still_served() {
     assert_eq!(count(&upstream).await, 1);
     app.stop().await;
 }
+
+/// Starts the service with two spots: `Linda Mar` reading the fixture's
+/// `bad` path and `Good` reading a healthy page.
+async fn bad_and_good(faulty: &faulty::Faulty, bad: &str, extra: &str) -> (Site, App) {
+    let site = Site::new();
+    let bad = if bad.starts_with("http") {
+        bad.to_string()
+    } else {
+        format!("{}{bad}", faulty.url)
+    };
+    let good = format!("{}/ok/3.0", faulty.url);
+    site.write_spots_config(&[("Linda Mar", &bad), ("Good", &good)], extra);
+    let app = App::start(&site).await;
+    (site, app)
+}
+
+/// Why the engine says `spot` has no data, as it would log it.
+async fn reason(app: &App, spot: &str) -> String {
+    let spot = app.engine.find(spot).unwrap();
+    match app
+        .engine
+        .render_once(spot, None, &Default::default())
+        .await
+    {
+        Err(inkspot::engine::EngineError::Unavailable { reason, .. }) => reason,
+        Err(other) => panic!("expected a failed source, got {other}"),
+        Ok(_) => panic!("expected a failed source, got an image"),
+    }
+}
+
+/// Each upstream fault: the device gets the 503 error picture with
+/// `Retry-After`, the reason names the fault, and another spot keeps
+/// answering quickly while the fault lasts.
+#[rstest::rstest]
+#[case::hang("/hang", "no complete answer within 2s")]
+#[case::trickle("/trickle", "no complete answer within 2s")]
+#[case::reset_mid_body("RESET", "request failed: Connection reset by peer")]
+#[case::hundred_megabytes("/huge", "body is larger than the 2097152 byte limit")]
+#[case::redirect_loop("/loop", "too many redirects")]
+#[case::six_redirects("/chain/6", "too many redirects")]
+#[case::server_error("/status/500", "upstream answered HTTP 500")]
+#[case::too_many_requests("/status/429", "upstream answered HTTP 429")]
+#[case::garbage("/garbage", "body is not valid UTF-8")]
+#[tokio::test]
+async fn each_upstream_fault_is_a_failed_source_and_other_spots_still_answer(
+    #[case] bad: &str,
+    #[case] expected: &str,
+) {
+    let faulty = faulty::Faulty::start().await;
+    let bad = if bad == "RESET" {
+        faulty.reset_url.clone()
+    } else {
+        bad.to_string()
+    };
+    let (_site, app) = bad_and_good(&faulty, &bad, "[fetch]\ntimeout = \"2s\"").await;
+    let url = format!("{}/image?spot=linda-mar", app.url);
+    let stuck = tokio::spawn(async move { client().get(url).send().await.unwrap() });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+
+    let began = Instant::now();
+    let good = app.get("/image?spot=good", &[]).await;
+    let took = began.elapsed();
+    assert_eq!(good.status(), 200);
+    assert_eq!(
+        decode_png(&good.bytes().await.unwrap()).dark_in_row(20),
+        300
+    );
+    assert!(took < Duration::from_secs(1), "the good spot took {took:?}");
+
+    let r = tokio::time::timeout(Duration::from_secs(10), stuck)
+        .await
+        .expect("the device is answered within the deadline")
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["content-type"], "image/png");
+    assert_eq!(r.headers()["retry-after"], "60");
+    assert_eq!(r.headers()["x-error-code"], "upstream_failed");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    decode_png(&r.bytes().await.unwrap());
+
+    let why = reason(&app, "Linda Mar").await;
+    assert!(why.contains(expected), "`{expected}` not in `{why}`");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn five_redirects_are_followed() {
+    let faulty = faulty::Faulty::start().await;
+    let (_site, app) = bad_and_good(&faulty, "/chain/5", "").await;
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(decode_png(&r.bytes().await.unwrap()).dark_in_row(20), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_truncated_page_gives_a_partial_render_not_an_error() {
+    let faulty = faulty::Faulty::start().await;
+    let (_site, app) = bad_and_good(&faulty, "/truncated", "").await;
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 200);
+    // Partial renders expire after `cache.partial_max_age` (5 min).
+    let max_age: u64 = r.headers()["cache-control"]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("public, max-age=")
+        .parse()
+        .unwrap();
+    assert!(max_age <= 300, "{max_age}");
+    let image = decode_png(&r.bytes().await.unwrap());
+    assert_eq!(image.dark_in_row(20), 0, "no wave value");
+    assert_eq!(image.dark_in_row(235), 10, "one error square");
+    app.stop().await;
+}

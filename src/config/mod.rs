@@ -111,6 +111,43 @@ pub struct ServerConfig {
     pub request_timeout: Duration,
     /// Renders that may run at once on blocking threads. Default: the number of CPUs.
     pub render_concurrency: Option<usize>,
+    /// Renders (fetch and draw) that may be waiting or running at once. A
+    /// request that needs one more is answered 503 with `Retry-After`, so a
+    /// flood of cold requests cannot starve cache hits. Default `32`.
+    pub render_queue: usize,
+    /// On SIGTERM or SIGINT, requests in flight get this long to finish
+    /// before the process exits anyway. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// `[server.rate_limit]`: requests per client address.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[server.rate_limit]`: a token bucket per client IP address. A client
+/// past it is answered 429 with `Retry-After`. `/healthz` is not limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute per client; `0` turns the limit off.
+    /// Default `120`.
+    pub per_minute: u32,
+    /// Requests a client may send at once before the sustained rate applies.
+    /// Default `60`.
+    pub burst: u32,
+    /// Whether loopback clients (127.0.0.1, ::1) are limited too. Behind a
+    /// reverse proxy on the same host every client is loopback, so rate
+    /// limit there instead. Default `false`.
+    pub loopback: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_minute: 120,
+            burst: 60,
+            loopback: false,
+        }
+    }
 }
 
 impl Default for ServerConfig {
@@ -119,6 +156,9 @@ impl Default for ServerConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
             request_timeout: Duration::from_secs(30),
             render_concurrency: None,
+            render_queue: 32,
+            shutdown_timeout: Duration::from_secs(10),
+            rate_limit: RateLimitConfig::default(),
         }
     }
 }
@@ -159,6 +199,12 @@ pub struct CacheConfig {
     pub dir: PathBuf,
     /// Memory the in-process cache may hold, e.g. `"64MiB"`. Default `64MiB`.
     pub memory: ByteSize,
+    /// The cache folder is kept under this size; the oldest renders go
+    /// first. Default `256MiB`.
+    pub max_disk: ByteSize,
+    /// Renders on disk older than this are deleted. Default `7d`.
+    #[serde(with = "humantime_serde")]
+    pub max_disk_age: Duration,
 }
 
 impl Default for CacheConfig {
@@ -171,6 +217,8 @@ impl Default for CacheConfig {
             error_retry_after: Duration::from_secs(60),
             dir: PathBuf::from("cache"),
             memory: ByteSize::mib(64),
+            max_disk: ByteSize::mib(256),
+            max_disk_age: Duration::from_secs(7 * 24 * 3600),
         }
     }
 }
@@ -190,6 +238,9 @@ pub struct FetchConfig {
     /// in between see the same failure. `"0s"` turns this off. Default `30s`.
     #[serde(with = "humantime_serde")]
     pub failure_ttl: Duration,
+    /// Requests that may be open at once to one upstream host (and port);
+    /// more wait their turn within `fetch.timeout`. Default `4`.
+    pub per_host_concurrency: usize,
 }
 
 impl Default for FetchConfig {
@@ -199,6 +250,7 @@ impl Default for FetchConfig {
             max_bytes: ByteSize::mib(2),
             user_agent: concat!("inkspot/", env!("CARGO_PKG_VERSION")).to_string(),
             failure_ttl: Duration::from_secs(30),
+            per_host_concurrency: 4,
         }
     }
 }

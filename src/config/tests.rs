@@ -162,6 +162,22 @@ fn extractors_must_fit_the_format(#[case] tail: &str, #[case] expected: &str) {
     "[cache]\nmax_age = \"0s\"\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
     "line 2: `cache.max_age`: must be longer than zero"
 )]
+#[case::queue(
+    "[server]\nrender_queue = 0\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 2: `server.render_queue`: must be at least 1"
+)]
+#[case::per_host(
+    "[fetch]\nper_host_concurrency = 0\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 2: `fetch.per_host_concurrency`: must be at least 1"
+)]
+#[case::max_disk(
+    "[cache]\nmax_disk = \"10KiB\"\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 2: `cache.max_disk`: must be at least 1MiB"
+)]
+#[case::burst(
+    "[server.rate_limit]\nper_minute = 10\nburst = 0\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 3: `server.rate_limit.burst`: must be at least 1"
+)]
 fn validation_names_key_and_line(#[case] text: &str, #[case] expected: &str) {
     let message = error(text);
     assert!(

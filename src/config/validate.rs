@@ -47,6 +47,10 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
         (["cache", "max_age"], config.cache.max_age.is_zero()),
         (["fetch", "timeout"], config.fetch.timeout.is_zero()),
         (
+            ["cache", "max_disk_age"],
+            config.cache.max_disk_age.is_zero(),
+        ),
+        (
             ["server", "request_timeout"],
             config.server.request_timeout.is_zero(),
         ),
@@ -62,10 +66,33 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
             "must be more than zero bytes",
         );
     }
-    if config.server.render_concurrency == Some(0) {
+    let at_least_one = [
+        (
+            ["server", "render_concurrency"],
+            config.server.render_concurrency == Some(0),
+        ),
+        (["server", "render_queue"], config.server.render_queue == 0),
+        (
+            ["fetch", "per_host_concurrency"],
+            config.fetch.per_host_concurrency == 0,
+        ),
+    ];
+    for (path, is_zero) in at_least_one {
+        if is_zero {
+            c.add(&[key(path[0]), key(path[1])], "must be at least 1");
+        }
+    }
+    if config.cache.max_disk.as_u64() < 1024 * 1024 {
         c.add(
-            &[key("server"), key("render_concurrency")],
-            "must be at least 1",
+            &[key("cache"), key("max_disk")],
+            "must be at least 1MiB: one render must fit",
+        );
+    }
+    let rate = &config.server.rate_limit;
+    if rate.per_minute > 0 && rate.burst == 0 {
+        c.add(
+            &[key("server"), key("rate_limit"), key("burst")],
+            "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
         );
     }
 

@@ -28,15 +28,28 @@ where
         }
     }
 
-    /// Joins the run for `key`, or starts `work` as a new task. `None` if
-    /// the task panicked.
+    /// Joins the run for `key`, or starts `work` as a new task. The future
+    /// gives `None` if the task panicked.
     pub fn run<F>(&self, key: K, work: F) -> impl Future<Output = Option<V>> + use<K, V, F>
+    where
+        F: Future<Output = V> + Send + 'static,
+    {
+        self.try_run(key, usize::MAX, work)
+            .expect("an unbounded table is never full")
+    }
+
+    /// Like [`Flights::run`], but starts no new task while `limit` runs are
+    /// in progress: `None` then, unless a run for `key` can be joined.
+    pub fn try_run<F>(&self, key: K, limit: usize, work: F) -> Option<Flight<V>>
     where
         F: Future<Output = V> + Send + 'static,
     {
         let mut running = self.running.lock().expect("flight table lock");
         if let Some(flight) = running.get(&key) {
-            return flight.clone();
+            return Some(flight.clone());
+        }
+        if running.len() >= limit {
+            return None;
         }
         let table = self.running.clone();
         let task_key = key.clone();
@@ -49,7 +62,7 @@ where
         });
         let flight = async move { handle.await.ok() }.boxed().shared();
         running.insert(key, flight.clone());
-        flight
+        Some(flight)
     }
 }
 
@@ -73,5 +86,19 @@ mod tests {
         let results = futures_util::future::join_all(calls).await;
         assert!(results.iter().all(|r| *r == Some(1)));
         assert_eq!(flights.run("k", start(runs.clone())).await, Some(2));
+    }
+
+    #[tokio::test]
+    async fn a_full_table_starts_nothing_new_but_can_be_joined() {
+        let flights = Flights::<&str, u8>::new();
+        let slow = || async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            1
+        };
+        let a = flights.try_run("a", 1, slow()).expect("room for one");
+        assert!(flights.try_run("b", 1, slow()).is_none(), "full");
+        let joined = flights.try_run("a", 1, slow()).expect("joins a");
+        assert_eq!((a.await, joined.await), (Some(1), Some(1)));
+        assert!(flights.try_run("b", 1, slow()).is_some(), "room again");
     }
 }

@@ -19,7 +19,7 @@ use tokio::sync::Semaphore;
 use crate::config::{Config, Spot};
 use crate::render::{InvalidOption, Output, OutputOptions, Renderer, output};
 use crate::source::{self, Fetcher, SpotData};
-use crate::store::{Key, Rendered, Store};
+use crate::store::{Key, Rendered, Retention, Store};
 use crate::template::{Context, ERROR_TEMPLATE, TemplateError, Templates};
 use flight::Flights;
 
@@ -61,6 +61,12 @@ pub enum EngineError {
         /// An image drawn from `error.svg` that says so, in the requested
         /// format, with its MIME type, when it could be drawn.
         image: Option<(Bytes, &'static str)>,
+    },
+    /// `server.render_queue` renders are already waiting or running.
+    #[error("too many renders in progress")]
+    Busy {
+        /// When to try again.
+        retry_after: Duration,
     },
     /// Filling the template, drawing or encoding failed: a server-side fault.
     #[error("render failed: {0}")]
@@ -111,6 +117,10 @@ enum Outcome {
     Failed(EngineError),
 }
 
+/// `Retry-After` of a request turned away because the render queue is full:
+/// about the time a queue of renders takes to drain.
+pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
+
 /// How often the templates folder is checked for changes.
 const TEMPLATE_POLL: Duration = Duration::from_secs(2);
 
@@ -140,7 +150,11 @@ impl Engine {
         let templates = Templates::load(&templates_dir)?;
         let renderer = Renderer::new(&templates_dir, true);
         let fetcher = Fetcher::new(&config.fetch, &config.base_dir)?;
-        let store = Store::new(config.cache_dir(), config.cache.memory.as_u64());
+        let retention = Retention {
+            max_bytes: config.cache.max_disk.as_u64(),
+            max_age: config.cache.max_disk_age,
+        };
+        let store = Store::new(config.cache_dir(), config.cache.memory.as_u64(), retention);
         store.open().await;
         let mut lookup = HashMap::new();
         for (i, spot) in config.spots.iter().enumerate() {
@@ -310,14 +324,20 @@ impl Engine {
         }
         let engine = self.clone();
         let (job_spot, job_key) = (spot.clone(), key.clone());
-        let job = self.renders.run(key.clone(), async move {
-            engine.produce(&job_spot, &output, &job_key).await
-        });
+        let job = self
+            .renders
+            .try_run(key.clone(), self.config.server.render_queue, async move {
+                engine.produce(&job_spot, &output, &job_key).await
+            });
         if let Some(rendered) = existing
-            && self.config.cache.serve_stale
+            && (self.config.cache.serve_stale || job.is_none())
         {
             // Stale while revalidate: the job runs on its own task; this
-            // device gets the previous image now, the next one the new.
+            // device gets the previous image now, the next one the new. With
+            // the queue full, an old image still beats a 503.
+            if job.is_none() {
+                tracing::debug!(spot = %spot.name, "render queue full: serving stale without refresh");
+            }
             drop(job);
             return Ok(Served {
                 rendered,
@@ -325,6 +345,11 @@ impl Engine {
                 max_age: self.config.cache.stale_max_age,
             });
         }
+        let Some(job) = job else {
+            return Err(EngineError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            });
+        };
         let outcome = job
             .await
             .unwrap_or_else(|| Outcome::Failed(EngineError::Render("render task panicked".into())));

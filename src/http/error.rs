@@ -53,6 +53,12 @@ impl ApiError {
         self
     }
 
+    /// Adds a `Retry-After` header, in seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     /// Maps an engine error, logging server-side faults once.
     pub fn from_engine(e: EngineError, spots: Vec<String>, retry_after: u64) -> Self {
         match e {
@@ -72,8 +78,8 @@ impl ApiError {
                     StatusCode::SERVICE_UNAVAILABLE,
                     "upstream_failed",
                     format!("no data for {spot}: {reason}"),
-                );
-                err.retry_after = Some(retry_after);
+                )
+                .with_retry_after(retry_after);
                 err.image = image.map(Box::new);
                 err
             }
@@ -85,6 +91,16 @@ impl ApiError {
                 ),
             ),
             EngineError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
+            EngineError::Busy { retry_after } => {
+                tracing::warn!("render queue full; turning a request away");
+                let secs = retry_after.as_secs().max(1);
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "busy",
+                    format!("too many images are being drawn; try again in {secs} s"),
+                )
+                .with_retry_after(secs)
+            }
             EngineError::Render(detail) => {
                 tracing::error!(%detail, "render failed");
                 Self::new(

@@ -1,9 +1,11 @@
 //! HTTP routes and handlers (axum), and the server loop.
 
 mod error;
+mod limit;
 mod query;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -19,19 +21,30 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use limit::{ClientLimiter, MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use query::ImageQuery;
 
 use crate::engine::{Engine, Served};
 
-/// Builds the router over `engine`.
+/// Builds the router over `engine`. Client addresses for rate limiting come
+/// from [`ConnectInfo`](axum::extract::ConnectInfo), as [`serve`] sets it.
 pub fn router(engine: Arc<Engine>) -> Router {
     let timeout = engine.config().server.request_timeout;
-    Router::new()
+    let mut limited = Router::new()
         .route("/image", get(image))
-        .route("/spots", get(spots))
+        .route("/spots", get(spots));
+    if let Some(limiter) = ClientLimiter::new(&engine.config().server.rate_limit) {
+        limited = limited.route_layer(axum::middleware::from_fn_with_state(
+            limiter,
+            limit::rate_limit,
+        ));
+    }
+    Router::new()
+        .merge(limited)
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(engine)
+        .layer(axum::middleware::from_fn(limit::size_guard))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
@@ -50,16 +63,41 @@ pub fn router(engine: Arc<Engine>) -> Router {
         }))
 }
 
-/// Serves `engine` on `listener` until `shutdown` resolves, then finishes
-/// the requests in flight.
+/// Serves `engine` on `listener` until `shutdown` resolves, then stops
+/// accepting and gives the requests in flight `server.shutdown_timeout` to
+/// finish. Renders run on their own tasks and write atomically, so one cut
+/// off by the exit is stored whole or not at all.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(engine))
-        .with_graceful_shutdown(shutdown)
-        .await
+    let grace = engine.config().server.shutdown_timeout;
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let signal = {
+        let stopping = stopping.clone();
+        async move {
+            shutdown.await;
+            stopping.notify_one();
+        }
+    };
+    let server = axum::serve(
+        listener,
+        router(engine).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal)
+    .into_future();
+    let server = std::pin::pin!(server);
+    tokio::select! {
+        result = server => result,
+        () = async {
+            stopping.notified().await;
+            tokio::time::sleep(grace).await;
+        } => {
+            tracing::warn!(?grace, "requests still in flight at the shutdown timeout; exiting anyway");
+            Ok(())
+        }
+    }
 }
 
 fn spot_names(engine: &Engine) -> Vec<String> {

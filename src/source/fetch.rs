@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
+use tokio::sync::Semaphore;
 
 use crate::config::FetchConfig;
 
@@ -72,6 +73,9 @@ pub struct Fetcher {
     failure_ttl: Duration,
     /// Recent failures by URL.
     failures: Arc<Mutex<HashMap<String, Failure>>>,
+    per_host: usize,
+    /// One semaphore per upstream `host:port`, made on first use.
+    hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
 }
 
 /// A remembered failure: when (monotonic and wall clock), and why.
@@ -99,6 +103,8 @@ impl Fetcher {
             base_dir: base_dir.to_path_buf(),
             failure_ttl: config.failure_ttl,
             failures: Arc::new(Mutex::new(HashMap::new())),
+            per_host: config.per_host_concurrency.max(1),
+            hosts: Arc::new(Mutex::new(HashMap::new())),
         })
     }
 
@@ -172,7 +178,35 @@ impl Fetcher {
         }
     }
 
+    /// The concurrency limit of `url`'s host. Hosts come from configured
+    /// source URLs only, so the table stays small.
+    fn host_limit(&self, url: &str) -> Arc<Semaphore> {
+        let host = url::Url::parse(url)
+            .ok()
+            .map(|u| {
+                format!(
+                    "{}:{}",
+                    u.host_str().unwrap_or_default(),
+                    u.port_or_known_default().unwrap_or(0)
+                )
+            })
+            .unwrap_or_default();
+        self.hosts
+            .lock()
+            .expect("hosts lock")
+            .entry(host)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
+            .clone()
+    }
+
     async fn get(&self, url: &str) -> Result<Vec<u8>, FetchError> {
+        // Held until the body is read; waiting for it counts against the
+        // source's deadline like any other slowness of that host.
+        let limit = self.host_limit(url);
+        let _permit = limit
+            .acquire()
+            .await
+            .map_err(|_| FetchError::Request("host limit closed".into()))?;
         let response = self
             .client
             .get(url)

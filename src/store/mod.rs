@@ -6,14 +6,27 @@ mod disk;
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 use moka::future::Cache;
 use serde::{Deserialize, Serialize};
 
-pub use disk::DiskError;
+pub use disk::{DiskError, Sweep};
+
+/// How often the cache folder is swept even when nothing is written.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// How much the cache folder may keep.
+#[derive(Debug, Clone, Copy)]
+pub struct Retention {
+    /// Most bytes in the folder; the oldest renders go first.
+    pub max_bytes: u64,
+    /// Renders stored longer ago than this are deleted.
+    pub max_age: Duration,
+}
 
 /// Identifies one stored render: a configured spot and an output variant.
 /// Both parts come from configuration or from our own hashing, never from
@@ -106,11 +119,17 @@ pub struct Store {
     disk: disk::Disk,
     /// False after the cache folder failed; true again after a good write.
     disk_ok: Arc<AtomicBool>,
+    retention: Retention,
+    /// Bytes in the folder as of the last sweep plus everything written
+    /// since: an over-estimate, so a sweep runs before the limit is passed
+    /// for long.
+    disk_bytes: Arc<AtomicU64>,
 }
 
 impl Store {
-    /// A store keeping at most `memory_bytes` in memory, over files in `dir`.
-    pub fn new(dir: PathBuf, memory_bytes: u64) -> Self {
+    /// A store keeping at most `memory_bytes` in memory, over files in `dir`
+    /// kept within `retention`.
+    pub fn new(dir: PathBuf, memory_bytes: u64, retention: Retention) -> Self {
         let memory = Cache::builder()
             .max_capacity(memory_bytes)
             .weigher(|_k: &Key, v: &Arc<Rendered>| {
@@ -121,15 +140,51 @@ impl Store {
             memory,
             disk: disk::Disk::new(dir),
             disk_ok: Arc::new(AtomicBool::new(true)),
+            retention,
+            disk_bytes: Arc::new(AtomicU64::new(0)),
         }
     }
 
-    /// Prepares the folder: creates it and removes temporary files that a
-    /// crash left behind. A failure is logged; the store then runs from memory.
+    /// Prepares the folder: creates it, removes temporary files that a
+    /// crash left behind, applies the retention limits, and sweeps again
+    /// every few minutes. A failure is logged; the store then runs from memory.
     pub async fn open(&self) {
         if let Err(e) = self.disk.prepare().await {
             self.disk_ok.store(false, Ordering::Relaxed);
             tracing::error!(error = %e, "cache folder unusable; serving from memory only");
+            return;
+        }
+        self.sweep().await;
+        let store = self.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                store.sweep().await;
+            }
+        });
+    }
+
+    /// Applies the retention limits to the cache folder now.
+    pub async fn sweep(&self) -> Option<Sweep> {
+        let Retention { max_bytes, max_age } = self.retention;
+        match self.disk.sweep(max_bytes, max_age).await {
+            Ok(sweep) => {
+                self.disk_bytes.store(sweep.kept_bytes, Ordering::Relaxed);
+                if sweep.removed > 0 {
+                    tracing::info!(
+                        removed = sweep.removed,
+                        kept_bytes = sweep.kept_bytes,
+                        "cache folder swept"
+                    );
+                }
+                Some(sweep)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot sweep the cache folder");
+                None
+            }
         }
     }
 
@@ -162,7 +217,14 @@ impl Store {
     pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {
         self.memory.insert(key.clone(), rendered.clone()).await;
         match self.disk.write(key, &rendered).await {
-            Ok(()) => self.disk_ok.store(true, Ordering::Relaxed),
+            Ok(()) => {
+                self.disk_ok.store(true, Ordering::Relaxed);
+                let written = rendered.bytes.len() as u64 + 512;
+                let total = self.disk_bytes.fetch_add(written, Ordering::Relaxed) + written;
+                if total > self.retention.max_bytes {
+                    self.sweep().await;
+                }
+            }
             Err(e) => {
                 self.disk_ok.store(false, Ordering::Relaxed);
                 tracing::error!(spot = key.spot(), error = %e, "cannot write render to the cache folder; serving from memory");

@@ -21,6 +21,11 @@ pub const ERROR_TEMPLATE: &str = "error";
 /// Used when the templates folder has no `error.svg` of its own.
 const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../templates/error.svg");
 
+/// Instructions one fill of a template may run. The shipped surf templates
+/// use under 1,000; this bounds a template that loops far longer than any
+/// picture needs, so it fails instead of holding a render thread for ever.
+pub const TEMPLATE_FUEL: u64 = 1_000_000;
+
 /// Errors from loading or filling templates.
 #[derive(Debug, thiserror::Error)]
 pub enum TemplateError {
@@ -64,6 +69,7 @@ impl Templates {
     /// Reads and compiles every `*.svg` file in `dir`.
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
+        env.set_fuel(Some(TEMPLATE_FUEL));
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".svg") || name.ends_with(".xml") {
                 AutoEscape::Html
@@ -290,6 +296,17 @@ mod tests {
     fn spot() -> Spot {
         toml::from_str("name = \"Linda Mar\"\ntemplate = \"t\"\ntimezone = \"America/Los_Angeles\"")
             .unwrap()
+    }
+
+    #[test]
+    fn a_runaway_loop_runs_out_of_fuel() {
+        let (_d, t) = templates(&[(
+            "t.svg",
+            "{% for i in range(100000) %}{% for j in range(100000) %}.{% endfor %}{% endfor %}",
+        )]);
+        let ctx = Context::new(&spot(), 10, 10, None, Utc::now());
+        let err = t.render("t", &ctx).unwrap_err().to_string();
+        assert!(err.contains("fuel"), "{err}");
     }
 
     #[test]

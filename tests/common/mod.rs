@@ -3,6 +3,8 @@
 //! on random ports, and a PNG decoder.
 #![allow(dead_code)]
 
+pub mod faulty;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -61,10 +63,17 @@ impl Site {
     /// whose source `report` is an HTML page at `url`, plus `extra` TOML
     /// before the spot (e.g. a `[cache]` table).
     pub fn write_bar_config(&self, url: &str, extra: &str) {
-        self.write_config(&format!(
-            r##"{extra}
+        self.write_spots_config(&[("Linda Mar", url)], extra);
+    }
+
+    /// Like [`Site::write_bar_config`], with one bar spot per `(name, url)`.
+    pub fn write_spots_config(&self, spots: &[(&str, &str)], extra: &str) {
+        let mut text = format!("{extra}\n");
+        for (name, url) in spots {
+            text.push_str(&format!(
+                r##"
 [[spots]]
-name = "Linda Mar"
+name = "{name}"
 template = "bar"
 width = 400
 height = 240
@@ -77,7 +86,9 @@ format = "html"
 wave = {{ css = "#waves .value", type = "number" }}
 headline = {{ css = "h1" }}
 "##
-        ));
+            ));
+        }
+        self.write_config(&text);
     }
 
     /// The number of render files in the cache folder.

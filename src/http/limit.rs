@@ -1,0 +1,199 @@
+//! Request limits applied before any handler runs: the size of the request
+//! line and headers, and a token bucket per client address.
+
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+
+use super::ApiError;
+use crate::config::RateLimitConfig;
+
+/// The longest path and query accepted; real image URLs are far shorter.
+pub const MAX_URI_BYTES: usize = 2048;
+/// The most header bytes (names and values) a request may carry.
+pub const MAX_HEADER_BYTES: usize = 16 * 1024;
+
+/// How often addresses that have been quiet long enough to be back at a full
+/// bucket are forgotten, so the table does not grow with every client seen.
+const FORGET_EVERY: Duration = Duration::from_secs(60);
+
+/// Rejects over-long URIs (414) and over-large headers (431).
+pub async fn size_guard(request: Request, next: Next) -> Response {
+    let uri_len = request
+        .uri()
+        .path_and_query()
+        .map_or(0, |pq| pq.as_str().len());
+    if uri_len > MAX_URI_BYTES {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "uri_too_long",
+            format!("the path and query are longer than {MAX_URI_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    let header_bytes: usize = request
+        .headers()
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len())
+        .sum();
+    if header_bytes > MAX_HEADER_BYTES {
+        return ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "headers_too_large",
+            format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
+        )
+        .into_response();
+    }
+    next.run(request).await
+}
+
+/// A token bucket per client: one address for IPv4, one /64 for IPv6 (a
+/// single host usually owns a whole /64).
+pub struct ClientLimiter {
+    limiter: DefaultKeyedRateLimiter<IpAddr>,
+    loopback: bool,
+}
+
+impl ClientLimiter {
+    /// The limiter `config` describes, or `None` when it is off.
+    pub fn new(config: &RateLimitConfig) -> Option<Arc<Self>> {
+        let per_minute = NonZeroU32::new(config.per_minute)?;
+        let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
+        let limiter = Arc::new(Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
+            loopback: config.loopback,
+        });
+        let weak = Arc::downgrade(&limiter);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(FORGET_EVERY);
+            loop {
+                tick.tick().await;
+                let Some(limiter) = weak.upgrade() else { break };
+                limiter.limiter.retain_recent();
+                limiter.limiter.shrink_to_fit();
+            }
+        });
+        Some(limiter)
+    }
+
+    /// `Ok` when `client` may go ahead, else how long it should wait.
+    pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
+        let client = client.to_canonical();
+        if client.is_loopback() && !self.loopback {
+            return Ok(());
+        }
+        let key = match client {
+            IpAddr::V6(v6) => {
+                let mut octets = v6.octets();
+                octets[8..].fill(0);
+                IpAddr::V6(Ipv6Addr::from(octets))
+            }
+            v4 => v4,
+        };
+        self.limiter
+            .check_key(&key)
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// Answers 429 with `Retry-After` to a client past its rate.
+pub async fn rate_limit(
+    State(limiter): State<Arc<ClientLimiter>>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let client = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|c| c.0.ip());
+    if let Some(client) = client
+        && let Err(wait) = limiter.check(client)
+    {
+        // Round up: a client retrying after exactly this long gets a token.
+        let secs = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let secs = secs.max(1);
+        tracing::debug!(%client, secs, "rate limited");
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!("too many requests from this address; try again in {secs} s"),
+        )
+        .with_retry_after(secs)
+        .into_response();
+    }
+    next.run(request).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn limiter(loopback: bool) -> Arc<ClientLimiter> {
+        ClientLimiter::new(&RateLimitConfig {
+            per_minute: 60,
+            burst: 3,
+            loopback,
+        })
+        .expect("on")
+    }
+
+    #[tokio::test]
+    async fn a_client_gets_its_burst_then_waits_about_a_token() {
+        let l = limiter(false);
+        let client: IpAddr = "203.0.113.7".parse().unwrap();
+        for _ in 0..3 {
+            assert!(l.check(client).is_ok());
+        }
+        let wait = l.check(client).expect_err("past the burst");
+        assert!(wait <= Duration::from_secs(1), "{wait:?}");
+        // Another client has its own bucket.
+        assert!(l.check("203.0.113.8".parse().unwrap()).is_ok());
+    }
+
+    #[rstest]
+    #[case("127.0.0.1", false, true)]
+    #[case("::1", false, true)]
+    #[case("::ffff:127.0.0.1", false, true)]
+    #[case("127.0.0.1", true, false)]
+    #[case("192.0.2.1", false, false)]
+    #[tokio::test]
+    async fn loopback_is_exempt_unless_asked(
+        #[case] ip: &str,
+        #[case] loopback_limited: bool,
+        #[case] exempt: bool,
+    ) {
+        let l = limiter(loopback_limited);
+        let ip: IpAddr = ip.parse().unwrap();
+        let passed = (0..10).filter(|_| l.check(ip).is_ok()).count();
+        assert_eq!(passed == 10, exempt, "{passed} of 10 passed");
+    }
+
+    #[tokio::test]
+    async fn one_ipv6_host_shares_a_bucket_across_its_64() {
+        let l = limiter(false);
+        for i in 0..3 {
+            let ip: IpAddr = format!("2001:db8:1:2::{i:x}").parse().unwrap();
+            assert!(l.check(ip).is_ok());
+        }
+        assert!(l.check("2001:db8:1:2::ffff".parse().unwrap()).is_err());
+        assert!(l.check("2001:db8:1:3::1".parse().unwrap()).is_ok());
+    }
+
+    #[test]
+    fn off_when_per_minute_is_zero() {
+        let config = RateLimitConfig {
+            per_minute: 0,
+            ..RateLimitConfig::default()
+        };
+        assert!(ClientLimiter::new(&config).is_none());
+    }
+}

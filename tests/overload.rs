@@ -1,0 +1,160 @@
+//! Overload: a bounded render queue, per-host upstream limits, per-client
+//! rate limits and request size limits, all while cache hits keep flowing.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::faulty::Faulty;
+use common::*;
+
+/// `n` bar spots named `s0`, `s1`, ... all reading `path` on the fixture.
+fn spots(faulty: &Faulty, n: usize, path: &str) -> Vec<(String, String)> {
+    (0..n)
+        .map(|i| (format!("s{i}"), format!("{}{path}?spot={i}", faulty.url)))
+        .collect()
+}
+
+async fn start(spots: &[(String, String)], extra: &str) -> (Site, App) {
+    let site = Site::new();
+    let pairs: Vec<(&str, &str)> = spots
+        .iter()
+        .map(|(n, u)| (n.as_str(), u.as_str()))
+        .collect();
+    site.write_spots_config(&pairs, extra);
+    let app = App::start(&site).await;
+    (site, app)
+}
+
+async fn get_all(app: &App, paths: Vec<String>) -> Vec<reqwest::Response> {
+    let calls = paths.into_iter().map(|p| {
+        let url = format!("{}{p}", app.url);
+        async move { client().get(url).send().await.unwrap() }
+    });
+    futures_util::future::join_all(calls).await
+}
+
+#[tokio::test]
+async fn requests_to_one_upstream_host_are_limited() {
+    let faulty = Faulty::start().await;
+    let (_site, app) = start(
+        &spots(&faulty, 6, "/slow/300/3.0"),
+        "[fetch]\nper_host_concurrency = 2",
+    )
+    .await;
+    let answers = get_all(&app, (0..6).map(|i| format!("/image?spot=s{i}")).collect()).await;
+    assert!(answers.iter().all(|r| r.status() == 200));
+    assert_eq!(faulty.gauge.total(), 6);
+    assert_eq!(
+        faulty.gauge.max(),
+        2,
+        "at most two at once, and two did run"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_full_render_queue_answers_503_busy_while_hits_keep_flowing() {
+    let faulty = Faulty::start().await;
+    let mut all = spots(&faulty, 6, "/slow/1500/3.0");
+    all.push(("warm".into(), format!("{}/ok/2.0", faulty.url)));
+    let (_site, app) = start(&all, "[server]\nrender_queue = 2").await;
+    assert_eq!(app.get("/image?spot=warm", &[]).await.status(), 200);
+
+    let url = app.url.clone();
+    let flood = tokio::spawn(async move {
+        let calls = (0..6).map(|i| {
+            let url = format!("{url}/image?spot=s{i}");
+            async move { client().get(url).send().await.unwrap() }
+        });
+        futures_util::future::join_all(calls).await
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let began = Instant::now();
+    let hit = app.get("/image?spot=warm", &[]).await;
+    let took = began.elapsed();
+    assert_eq!(hit.status(), 200);
+    assert_eq!(hit.headers()["x-cache"], "hit");
+    assert!(took < Duration::from_millis(500), "a hit took {took:?}");
+
+    let answers = flood.await.unwrap();
+    let ok = answers.iter().filter(|r| r.status() == 200).count();
+    assert_eq!(ok, 2, "two renders fit in the queue");
+    for r in answers.into_iter().filter(|r| r.status() != 200) {
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()["retry-after"], "5");
+        assert_eq!(r.headers()["x-error-code"], "busy");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert!(
+            body["error"]
+                .as_str()
+                .unwrap()
+                .contains("too many images are being drawn"),
+            "{body}"
+        );
+    }
+    // Turned-away spots fetched nothing, and render once there is room.
+    assert_eq!(faulty.gauge.total(), 3);
+    let later = app.get("/image?spot=s5", &[]).await;
+    assert_eq!(later.status(), 200);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_client_past_its_rate_gets_429_with_retry_after() {
+    let faulty = Faulty::start().await;
+    let extra = "[server.rate_limit]\nper_minute = 6\nburst = 3\nloopback = true";
+    let (_site, app) = start(&spots(&faulty, 1, "/ok/3.0"), extra).await;
+    for _ in 0..3 {
+        assert_eq!(app.get("/image?spot=s0", &[]).await.status(), 200);
+    }
+    let r = app.get("/image?spot=s0", &[]).await;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.headers()["x-error-code"], "rate_limited");
+    let wait: u64 = r.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&wait), "{wait}");
+    assert_eq!(app.get("/spots", &[]).await.status(), 429);
+    assert_eq!(
+        app.get("/healthz", &[]).await.status(),
+        200,
+        "never limited"
+    );
+    assert_eq!(faulty.gauge.total(), 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn loopback_clients_are_not_limited_by_default() {
+    let faulty = Faulty::start().await;
+    let extra = "[server.rate_limit]\nper_minute = 6\nburst = 3";
+    let (_site, app) = start(&spots(&faulty, 1, "/ok/3.0"), extra).await;
+    for _ in 0..10 {
+        assert_eq!(app.get("/image?spot=s0", &[]).await.status(), 200);
+    }
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn over_long_uris_and_headers_are_refused() {
+    let faulty = Faulty::start().await;
+    let (_site, app) = start(&spots(&faulty, 1, "/ok/3.0"), "").await;
+    let long = format!("/image?spot={}", "a".repeat(inkspot::http::MAX_URI_BYTES));
+    let r = app.get(&long, &[]).await;
+    assert_eq!(r.status(), 414);
+    assert_eq!(r.headers()["x-error-code"], "uri_too_long");
+    let big = "b".repeat(inkspot::http::MAX_HEADER_BYTES);
+    let r = app.get("/image?spot=s0", &[("x-padding", &big)]).await;
+    assert_eq!(r.status(), 431);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(body["code"], "headers_too_large");
+    assert_eq!(
+        faulty.gauge.total(),
+        0,
+        "nothing fetched for refused requests"
+    );
+    app.stop().await;
+}

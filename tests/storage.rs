@@ -1,0 +1,147 @@
+//! Cache folder retention: `cache.max_disk` and `cache.max_disk_age`.
+
+mod common;
+
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use common::faulty::Faulty;
+use common::*;
+
+fn folder_bytes(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| {
+            let meta = e.metadata().unwrap();
+            if meta.is_dir() {
+                folder_bytes(&e.path())
+            } else {
+                meta.len()
+            }
+        })
+        .sum()
+}
+
+/// Every file under `dir`, made `by` older.
+fn age_all(dir: &Path, by: Duration) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            age_all(&e.path(), by);
+        } else {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(e.path())
+                .unwrap();
+            file.set_modified(SystemTime::now() - by).unwrap();
+        }
+    }
+}
+
+// Each 24-bit BMP of a 400×240 spot is 288,054 bytes: three fit in 1 MiB.
+const VARIANTS: [&str; 6] = [
+    "&rotate=0",
+    "&rotate=90",
+    "&rotate=180",
+    "&rotate=270",
+    "&invert=true",
+    "&invert=true&rotate=90",
+];
+
+#[tokio::test]
+async fn the_cache_folder_stays_under_max_disk_keeping_the_newest() {
+    let faulty = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(
+        &format!("{}/ok/3.0", faulty.url),
+        "[cache]\nmax_disk = \"1MiB\"",
+    );
+    let app = App::start(&site).await;
+    for v in VARIANTS {
+        let r = app
+            .get(&format!("/image?spot=linda-mar&format=bmp{v}"), &[])
+            .await;
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.bytes().await.unwrap().len(), 288_054);
+        let used = folder_bytes(&site.cache_dir());
+        assert!(used <= 1024 * 1024, "{used} bytes after {v}");
+    }
+    assert_eq!(
+        site.cached_files(),
+        6,
+        "three renders, image and metadata each"
+    );
+    app.stop().await;
+
+    // After a restart memory is empty: the newest render comes from disk,
+    // the oldest was deleted and is drawn again from a new fetch.
+    let app = App::start(&site).await;
+    let newest = app
+        .get(
+            &format!("/image?spot=linda-mar&format=bmp{}", VARIANTS[5]),
+            &[],
+        )
+        .await;
+    assert_eq!(newest.headers()["x-cache"], "hit");
+    let fetched = faulty.gauge.total();
+    let oldest = app
+        .get(
+            &format!("/image?spot=linda-mar&format=bmp{}", VARIANTS[0]),
+            &[],
+        )
+        .await;
+    assert_eq!(oldest.headers()["x-cache"], "miss", "dropped from disk");
+    assert_eq!(faulty.gauge.total(), fetched + 1);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn renders_older_than_max_disk_age_are_dropped_at_start() {
+    let faulty = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(
+        &format!("{}/ok/3.0", faulty.url),
+        "[cache]\nmax_age = \"30d\"\nmax_disk_age = \"7d\"",
+    );
+    let app = App::start(&site).await;
+    assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 200);
+    assert_eq!(
+        app.get("/image?spot=linda-mar&bits=1", &[]).await.status(),
+        200
+    );
+    app.stop().await;
+    assert_eq!(site.cached_files(), 4);
+
+    // One render stored eight days ago, one an hour ago.
+    let spot_dir = site.cache_dir().join("linda-mar");
+    let mut metas: Vec<_> = std::fs::read_dir(&spot_dir)
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.to_string_lossy().ends_with(".meta.json"))
+        .collect();
+    metas.sort();
+    for (meta, days) in metas.iter().zip([8u64, 0]) {
+        let by = Duration::from_secs(days * 86_400 + 3600);
+        let image = meta.with_file_name(
+            meta.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .replace(".meta.json", ".img"),
+        );
+        for path in [meta, &image] {
+            let file = std::fs::File::options().append(true).open(path).unwrap();
+            file.set_modified(SystemTime::now() - by).unwrap();
+        }
+    }
+    let app = App::start(&site).await;
+    assert_eq!(site.cached_files(), 2, "the eight-day-old render is gone");
+    app.stop().await;
+
+    age_all(&site.cache_dir(), Duration::from_secs(8 * 86_400));
+    let app = App::start(&site).await;
+    assert_eq!(site.cached_files(), 0);
+    app.stop().await;
+}
