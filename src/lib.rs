@@ -9,6 +9,8 @@
 pub mod cli;
 pub mod config;
 pub mod engine;
+#[doc(hidden)]
+pub mod fuzz;
 pub mod http;
 pub mod render;
 pub mod source;

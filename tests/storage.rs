@@ -1,4 +1,5 @@
-//! Cache folder retention: `cache.max_disk` and `cache.max_disk_age`.
+//! The cache folder: retention (`cache.max_disk`, `cache.max_disk_age`),
+//! and damaged or leftover files detected, ignored and replaced.
 
 mod common;
 
@@ -143,5 +144,57 @@ async fn renders_older_than_max_disk_age_are_dropped_at_start() {
     age_all(&site.cache_dir(), Duration::from_secs(8 * 86_400));
     let app = App::start(&site).await;
     assert_eq!(site.cached_files(), 0);
+    app.stop().await;
+}
+
+/// The image and metadata files of the one render in the cache folder.
+fn render_files(site: &Site) -> (std::path::PathBuf, std::path::PathBuf) {
+    let spot_dir = site.cache_dir().join("linda-mar");
+    let mut image = None;
+    let mut meta = None;
+    for e in std::fs::read_dir(spot_dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".img") {
+            image = Some(e.path());
+        } else if name.ends_with(".meta.json") {
+            meta = Some(e.path());
+        }
+    }
+    (image.unwrap(), meta.unwrap())
+}
+
+#[rstest::rstest]
+#[case::truncated_image("image")]
+#[case::garbled_metadata("meta")]
+#[tokio::test]
+async fn a_damaged_cache_file_is_ignored_never_served(#[case] damage: &str) {
+    let faulty = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(&format!("{}/ok/3.0", faulty.url), "");
+    let app = App::start(&site).await;
+    let good = app.get("/image?spot=linda-mar", &[]).await;
+    let good = good.bytes().await.unwrap();
+    app.stop().await;
+
+    let (image, meta) = render_files(&site);
+    if damage == "image" {
+        std::fs::write(&image, &good[..good.len() / 2]).unwrap();
+    } else {
+        std::fs::write(&meta, b"{\"rendered_at\": ").unwrap();
+    }
+    // A leftover temporary file from a crash, removed at start.
+    let tmp = image.with_file_name(".tmp-crashed");
+    std::fs::write(&tmp, b"half").unwrap();
+
+    let app = App::start(&site).await;
+    assert!(!tmp.exists(), "temporary file removed at start");
+    let r = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-cache"], "miss", "drawn again, not served");
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(decode_png(&bytes).dark_in_row(20), 300);
+    assert_eq!(faulty.gauge.total(), 2);
+    // The new render replaced the damaged one.
+    assert_eq!(std::fs::read(&image).unwrap(), bytes);
     app.stop().await;
 }

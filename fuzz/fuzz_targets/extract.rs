@@ -1,0 +1,4 @@
+//! Fuzzes `inkspot::fuzz::extract`; see that function for the invariants.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| inkspot::fuzz::extract(data));
