@@ -5,6 +5,8 @@
 #   20% conditional requests  the same with the image's ETag (304)
 #   15% new variants          &width=400..1200, drawn on demand (misses)
 #   10% bad requests          unknown spot (404), bits=3 / unknown parameter (400)
+# A second wrk on one connection asks only for a cached image meanwhile, for
+# the latency a polling device sees under that load.
 # It prints the answers by status, p50/p99 latency, and the service's
 # resident memory sampled every second, which must level off: the memory
 # cache is capped at 8 MiB here so it fills early in the run.
@@ -68,6 +70,7 @@ function setup(thread) table.insert(threads, thread) end
 function init(args)
   math.randomseed(os.time() + (tonumber(tostring({}):sub(8)) or 0))
   c200, c304, c400, c404, c429, c503, cother = 0, 0, 0, 0, 0, 0, 0
+  chit, cmiss, cstale = 0, 0, 0
 end
 
 function request()
@@ -90,6 +93,10 @@ function request()
 end
 
 function response(status, headers, body)
+  local cache = headers["x-cache"]
+  if cache == "hit" then chit = chit + 1
+  elseif cache == "miss" then cmiss = cmiss + 1
+  elseif cache == "stale" then cstale = cstale + 1 end
   if status == 200 then c200 = c200 + 1
   elseif status == 304 then c304 = c304 + 1
   elseif status == 400 then c400 = c400 + 1
@@ -100,7 +107,8 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
-  local t = { c200 = 0, c304 = 0, c400 = 0, c404 = 0, c429 = 0, c503 = 0, cother = 0 }
+  local t = { c200 = 0, c304 = 0, c400 = 0, c404 = 0, c429 = 0, c503 = 0, cother = 0,
+              chit = 0, cmiss = 0, cstale = 0 }
   for _, thread in ipairs(threads) do
     for k, _ in pairs(t) do t[k] = t[k] + thread:get(k) end
   end
@@ -108,6 +116,7 @@ function done(summary, latency, requests)
   io.write(string.format("requests %d in %.1f s (%.0f req/s)\n", summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6)))
   io.write(string.format("status 200 %d, 304 %d, 400 %d, 404 %d | 429 %d, 503 %d, other %d, socket errors %d\n",
     t.c200, t.c304, t.c400, t.c404, t.c429, t.c503, t.cother, errors))
+  io.write(string.format("X-Cache hit %d, miss %d, stale %d\n", t.chit, t.cmiss, t.cstale))
   io.write(string.format("latency p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
     latency:percentile(50) / 1000, latency:percentile(99) / 1000, latency.max / 1000))
   io.write(string.format("unintended errors: %d\n", t.c429 + t.c503 + t.cother + errors))
@@ -117,8 +126,14 @@ LUA
 # Resident memory once a second while wrk runs.
 ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$pid/status"; sleep 1; done ) > "$work/rss" &
 sampler=$!
+# Beside the mix, one connection asking only for a cached image: what a
+# device polling a warm spot sees while the service is under load.
+wrk -t1 -c1 -d"${DURATION}s" --latency "http://127.0.0.1:$PORT/image?spot=s0&device=trmnl" > "$work/probe" &
+probe=$!
 wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$work/mix.lua" "http://127.0.0.1:$PORT"
+wait "$probe"
 kill "$sampler" 2>/dev/null || true
+awk '/ 50%/ {p50=$2} / 99%/ {p99=$2} /Non-2xx/ {bad=$5} END {printf "cache hits on a separate connection meanwhile: p50 %s, p99 %s, non-2xx %s\n", p50, p99, bad ? bad : 0}' "$work/probe"
 python3 - "$work/rss" <<'PY'
 import sys
 kb = [int(x) for x in open(sys.argv[1]).read().split()]
@@ -131,4 +146,6 @@ print(f"memory (RSS) start {mb[0]:.1f} MiB, peak {max(mb):.1f} MiB, "
       f"({n} samples)")
 growth = max(last) - max(mb[third:2 * third] or first)
 print(f"growth over the last third: {growth:+.1f} MiB")
+step = max(1, n // 12)
+print("RSS every " + str(step) + " s (MiB): " + " ".join(f"{m:.0f}" for m in mb[::step]))
 PY

@@ -168,7 +168,12 @@ impl Store {
 
     /// Applies the retention limits to the cache folder now.
     pub async fn sweep(&self) -> Option<Sweep> {
-        let Retention { max_bytes, max_age } = self.retention;
+        self.sweep_to(self.retention.max_bytes).await
+    }
+
+    /// Sweeps down to `max_bytes` and the age limit.
+    async fn sweep_to(&self, max_bytes: u64) -> Option<Sweep> {
+        let max_age = self.retention.max_age;
         match self.disk.sweep(max_bytes, max_age).await {
             Ok(sweep) => {
                 self.disk_bytes.store(sweep.kept_bytes, Ordering::Relaxed);
@@ -222,7 +227,9 @@ impl Store {
                 let written = rendered.bytes.len() as u64 + 512;
                 let total = self.disk_bytes.fetch_add(written, Ordering::Relaxed) + written;
                 if total > self.retention.max_bytes {
-                    self.sweep().await;
+                    // Down to 90%, so the next sweep is many writes away
+                    // rather than one: a sweep walks the whole folder.
+                    self.sweep_to(self.retention.max_bytes / 10 * 9).await;
                 }
             }
             Err(e) => {
