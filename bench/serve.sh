@@ -52,11 +52,37 @@ nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
 sleep 0.5
 
-rps() { wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$1" | awk '/Requests\/sec/ {print $2}'; }
-ink_total=0; nginx_total=0
+# CPU time (user + system, clock ticks) of a process and its children, so
+# the server's cost per request can be compared apart from wrk's share of
+# the same cores.
+ticks() { local t=0 p; for p in "$@" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
+hz=$(getconf CLK_TCK)
+nginx_pid=$(cat "$work/nginx.pid")
+ink_pid=${pids[0]}
+# Prints "req/s server-CPU-us-per-request".
+measure() {
+  local pid=$1 url=$2 before after out
+  before=$(ticks "$pid")
+  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$url")
+  after=$(ticks "$pid")
+  python3 -c "
+import re, sys
+out = sys.argv[1]
+rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
+n = int(re.search(r'(\d+) requests in', out).group(1))
+print(rps, ($after - $before) / $hz / n * 1e6)" "$out"
+}
+results=()
 for round in $(seq "$ROUNDS"); do
-  i=$(rps "$url"); n=$(rps "http://127.0.0.1:$NGINX_PORT/linda-mar.png")
-  printf 'round %d: inkspot %10.0f req/s   nginx %10.0f req/s\n' "$round" "$i" "$n"
-  ink_total=$(python3 -c "print($ink_total + $i)"); nginx_total=$(python3 -c "print($nginx_total + $n)")
+  read -r i icpu < <(measure "$ink_pid" "$url")
+  read -r n ncpu < <(measure "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/linda-mar.png")
+  printf 'round %d: inkspot %8.0f req/s %5.1f us CPU/req   nginx %8.0f req/s %5.1f us CPU/req\n' "$round" "$i" "$icpu" "$n" "$ncpu"
+  results+=("$i $icpu $n $ncpu")
 done
-python3 -c "i=$ink_total/$ROUNDS; n=$nginx_total/$ROUNDS; print(f'mean: inkspot {i:.0f} req/s, nginx {n:.0f} req/s, ratio {i/n:.2f} (target >= 0.9)')"
+printf '%s\n' "${results[@]}" | python3 -c "
+import sys
+rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
+k = len(rows)
+i, icpu, n, ncpu = (sum(r[c] for r in rows) / k for c in range(4))
+print(f'mean: inkspot {i:.0f} req/s, nginx {n:.0f} req/s, throughput ratio {i/n:.2f} (target >= 0.9)')
+print(f'server CPU per request: inkspot {icpu:.1f} us, nginx {ncpu:.1f} us, ratio {ncpu/icpu:.2f}')"

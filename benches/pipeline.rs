@@ -6,10 +6,11 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inkspot::Config;
+use inkspot::http::ImageQuery;
 use inkspot::render::{Dither, ImageFormat, Output, Raster, Renderer, encode};
 use inkspot::source::{Fetcher, gather};
 use inkspot::template::{Context, Templates};
+use inkspot::{Config, Engine};
 
 fn stages(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
@@ -74,5 +75,36 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, stages);
+/// What a cache hit costs inside the service, apart from HTTP: parsing the
+/// query, then finding the stored render.
+fn cache_hit(c: &mut Criterion) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut config = Config::load(&root.join("examples/offline.toml")).expect("offline config");
+    let cache = tempfile::tempdir().unwrap();
+    config.cache.dir = cache.path().to_path_buf();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let engine = runtime.block_on(Engine::new(config)).unwrap();
+    let raw = "spot=linda-mar&device=trmnl";
+    let query = ImageQuery::parse(Some(raw)).unwrap();
+    let first = runtime
+        .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
+        .unwrap();
+    assert_eq!(first.cache.as_str(), "miss");
+
+    let mut g = c.benchmark_group("cache-hit");
+    g.bench_function("parse query", |b| {
+        b.iter(|| ImageQuery::parse(Some(black_box(raw))).unwrap())
+    });
+    g.bench_function("find the render", |b| {
+        b.iter(|| {
+            let served = runtime
+                .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
+                .unwrap();
+            assert_eq!(served.cache.as_str(), "hit");
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, stages, cache_hit);
 criterion_main!(benches);

@@ -139,7 +139,15 @@ pub struct Engine {
     fetches: Flights<String, Arc<SpotData>>,
     renders: Flights<Key, Outcome>,
     render_limit: Arc<Semaphore>,
+    /// Cache keys by spot index and output: building one hashes the output
+    /// and formats strings, too slow to repeat on every hit. Emptied when
+    /// templates change, since keys carry their version.
+    keys: RwLock<HashMap<(usize, Output), Key>>,
 }
+
+/// The most cache keys remembered; past it the table starts again, so odd
+/// sizes asked once cannot grow it without bound.
+const MAX_KEYS: usize = 4096;
 
 impl Engine {
     /// Builds the engine for a validated `config`: compiles templates, loads
@@ -176,6 +184,7 @@ impl Engine {
             store,
             fetches: Flights::new(),
             renders: Flights::new(),
+            keys: RwLock::new(HashMap::new()),
         });
         let weak = Arc::downgrade(&engine);
         tokio::spawn(async move {
@@ -203,6 +212,7 @@ impl Engine {
             Ok(t) => {
                 tracing::info!(dir = %dir.display(), "templates changed: reloaded");
                 *self.templates.write().expect("templates lock") = Arc::new(t);
+                self.keys.write().expect("keys lock").clear();
             }
             Err(e) => {
                 tracing::error!(error = %e, "templates changed but do not load; keeping the previous ones")
@@ -231,11 +241,14 @@ impl Engine {
 
     /// Finds a spot by name (any case) or slug.
     pub fn find(&self, name: &str) -> Option<&Spot> {
-        let i = self
-            .lookup
+        self.find_index(name).map(|i| &self.config.spots[i])
+    }
+
+    fn find_index(&self, name: &str) -> Option<usize> {
+        self.lookup
             .get(name)
-            .or_else(|| self.lookup.get(&name.to_lowercase()))?;
-        Some(&self.config.spots[*i])
+            .or_else(|| self.lookup.get(&name.to_lowercase()))
+            .copied()
     }
 
     /// The fetcher, for drawing from data fetched outside the cache.
@@ -270,10 +283,21 @@ impl Engine {
         Ok(merged.overlay(options).resolve(spot.width, spot.height))
     }
 
-    fn key(&self, spot: &Spot, output: &Output) -> Key {
+    /// The store key of spot number `index` drawn as `output`.
+    fn key(&self, index: usize, output: &Output) -> Key {
+        if let Some(key) = self.keys.read().expect("keys lock").get(&(index, *output)) {
+            return key.clone();
+        }
+        let spot = &self.config.spots[index];
         let templates = self.templates();
         let version = templates.version(&spot.template).unwrap_or("none");
-        Key::new(&spot.slug(), &format!("{}-{version}", output.variant()))
+        let key = Key::new(&spot.slug(), &format!("{}-{version}", output.variant()));
+        let mut keys = self.keys.write().expect("keys lock");
+        if keys.len() >= MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert((index, *output), key.clone());
+        key
     }
 
     /// How long data, or a render made from it, stays fresh.
@@ -306,11 +330,12 @@ impl Engine {
         device: Option<&str>,
         options: &OutputOptions,
     ) -> Result<Served, EngineError> {
-        let spot = self
-            .find(name)
+        let index = self
+            .find_index(name)
             .ok_or_else(|| EngineError::UnknownSpot(name.to_string()))?;
+        let spot = &self.config.spots[index];
         let output = self.output(spot, device, options)?;
-        let key = self.key(spot, &output);
+        let key = self.key(index, &output);
         let existing = self.store.get(&key).await;
         if let Some(rendered) = &existing
             && let Some(left) =
@@ -380,8 +405,9 @@ impl Engine {
     /// When the spot's default output was last drawn, if it was.
     pub async fn last_render(&self, spot: &Spot) -> Option<DateTime<Utc>> {
         let output = self.output(spot, None, &OutputOptions::default()).ok()?;
+        let index = self.find_index(&spot.slug())?;
         self.store
-            .get(&self.key(spot, &output))
+            .get(&self.key(index, &output))
             .await
             .map(|r| r.meta.rendered_at)
     }

@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -30,26 +30,26 @@ use crate::engine::{Engine, Served};
 /// from [`ConnectInfo`](axum::extract::ConnectInfo), as [`serve`] sets it.
 pub fn router(engine: Arc<Engine>) -> Router {
     let timeout = engine.config().server.request_timeout;
-    let mut limited = Router::new()
+    let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
+    let router = Router::new()
         .route("/image", get(image))
-        .route("/spots", get(spots));
-    if let Some(limiter) = ClientLimiter::new(&engine.config().server.rate_limit) {
-        limited = limited.route_layer(axum::middleware::from_fn_with_state(
-            limiter,
-            limit::rate_limit,
-        ));
-    }
-    Router::new()
-        .merge(limited)
+        .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .fallback(not_found)
         .with_state(engine)
-        .layer(axum::middleware::from_fn(limit::size_guard))
+        .layer(axum::middleware::from_fn_with_state(limiter, limit::guard))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
-        ))
-        .layer(TraceLayer::new_for_http())
+        ));
+    // A span per request costs about as much as the rest of a cache hit, so
+    // it is only made when someone will read it.
+    let router = if tracing::enabled!(target: "tower_http", tracing::Level::DEBUG) {
+        router.layer(TraceLayer::new_for_http())
+    } else {
+        router
+    };
+    router
         // Last line of defence: a panic becomes a plain 500, never a dropped
         // connection or a message with internals.
         .layer(CatchPanicLayer::custom(|_| {
@@ -107,16 +107,18 @@ fn spot_names(engine: &Engine) -> Vec<String> {
 /// `GET /image?spot=NAME` (and `HEAD`).
 async fn image(
     State(engine): State<Arc<Engine>>,
-    RawQuery(raw): RawQuery,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> Result<Response, ApiError> {
-    let query = ImageQuery::parse(raw.as_deref()).map_err(|e| e.with_spots(spot_names(&engine)))?;
+    // The request by value: reading its query and headers in place saves
+    // copying them on every cache hit.
+    let (raw, headers) = (request.uri().query(), request.headers());
+    let query = ImageQuery::parse(raw).map_err(|e| e.with_spots(spot_names(&engine)))?;
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
     let served = engine
         .image_for(&query.spot, query.device.as_deref(), &query.options)
         .await
         .map_err(|e| ApiError::from_engine(e, spot_names(&engine), retry_after))?;
-    Ok(image_response(&served, &headers))
+    Ok(image_response(&served, headers))
 }
 
 fn image_response(served: &Served, request: &HeaderMap) -> Response {

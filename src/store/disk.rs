@@ -69,7 +69,7 @@ impl Disk {
     }
 
     fn paths(&self, key: &Key) -> (PathBuf, PathBuf, PathBuf) {
-        let folder = self.dir.join(&key.spot);
+        let folder = self.dir.join(&*key.spot);
         let image = folder.join(format!("{}.img", key.variant));
         let meta = folder.join(format!("{}.meta.json", key.variant));
         (folder, image, meta)

@@ -33,8 +33,9 @@ pub struct Retention {
 /// request text, because they become file names.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Key {
-    spot: String,
-    variant: String,
+    // Shared strings: a key is cloned on every cache hit.
+    spot: Arc<str>,
+    variant: Arc<str>,
 }
 
 impl Key {
@@ -43,8 +44,8 @@ impl Key {
     pub fn new(slug: &str, variant: &str) -> Self {
         debug_assert!(is_file_safe(slug) && is_file_safe(variant));
         Self {
-            spot: slug.to_string(),
-            variant: variant.to_string(),
+            spot: slug.into(),
+            variant: variant.into(),
         }
     }
 
