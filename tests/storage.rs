@@ -4,27 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use common::faulty::Faulty;
 use common::*;
-
-fn folder_bytes(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
-    };
-    entries
-        .flatten()
-        .map(|e| {
-            let meta = e.metadata().unwrap();
-            if meta.is_dir() {
-                folder_bytes(&e.path())
-            } else {
-                meta.len()
-            }
-        })
-        .sum()
-}
 
 /// Every file under `dir`, made `by` older.
 fn age_all(dir: &Path, by: Duration) {
@@ -32,11 +15,7 @@ fn age_all(dir: &Path, by: Duration) {
         if e.path().is_dir() {
             age_all(&e.path(), by);
         } else {
-            let file = std::fs::File::options()
-                .append(true)
-                .open(e.path())
-                .unwrap();
-            file.set_modified(SystemTime::now() - by).unwrap();
+            backdate(&e.path(), by);
         }
     }
 }
@@ -66,7 +45,7 @@ async fn the_cache_folder_stays_under_max_disk_keeping_the_newest() {
             .await;
         assert_eq!(r.status(), 200);
         assert_eq!(r.bytes().await.unwrap().len(), 288_054);
-        let used = folder_bytes(&site.cache_dir());
+        let used = site.cached_bytes();
         assert!(used <= 1024 * 1024, "{used} bytes after {v}");
     }
     assert_eq!(
@@ -132,10 +111,8 @@ async fn renders_older_than_max_disk_age_are_dropped_at_start() {
                 .to_string_lossy()
                 .replace(".meta.json", ".img"),
         );
-        for path in [meta, &image] {
-            let file = std::fs::File::options().append(true).open(path).unwrap();
-            file.set_modified(SystemTime::now() - by).unwrap();
-        }
+        backdate(meta, by);
+        backdate(&image, by);
     }
     let app = App::start(&site).await;
     assert_eq!(site.cached_files(), 2, "the eight-day-old render is gone");

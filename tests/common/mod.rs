@@ -93,24 +93,38 @@ headline = {{ css = "h1" }}
 
     /// The number of render files in the cache folder.
     pub fn cached_files(&self) -> usize {
-        walk(&self.cache_dir())
+        walk(&self.cache_dir()).0
+    }
+
+    /// The bytes of every file in the cache folder.
+    pub fn cached_bytes(&self) -> u64 {
+        walk(&self.cache_dir()).1
     }
 }
 
-fn walk(dir: &Path) -> usize {
+/// Files below `dir`, and their total size.
+fn walk(dir: &Path) -> (usize, u64) {
     let Ok(entries) = std::fs::read_dir(dir) else {
-        return 0;
+        return (0, 0);
     };
-    entries
-        .flatten()
-        .map(|e| {
-            if e.path().is_dir() {
-                walk(&e.path())
-            } else {
-                1
-            }
-        })
-        .sum()
+    let mut total = (0, 0);
+    for e in entries.flatten() {
+        let meta = e.metadata().unwrap();
+        let (files, bytes) = if meta.is_dir() {
+            walk(&e.path())
+        } else {
+            (1, meta.len())
+        };
+        total = (total.0 + files, total.1 + bytes);
+    }
+    total
+}
+
+/// Sets the modification time of the file at `path` to `by` ago.
+pub fn backdate(path: &Path, by: std::time::Duration) {
+    let file = std::fs::File::options().append(true).open(path).unwrap();
+    file.set_modified(std::time::SystemTime::now() - by)
+        .unwrap();
 }
 
 /// A path inside the repository.
