@@ -50,8 +50,9 @@ async fn serve(site: &Site) -> (Server, String) {
 }
 
 fn sigterm(server: &Server) {
-    let status = Command::new("kill")
-        .args(["-TERM", &server.0.id().to_string()])
+    // The shell's own `kill`: no extra package needed.
+    let status = Command::new("sh")
+        .args(["-c", &format!("kill -TERM {}", server.0.id())])
         .status()
         .unwrap();
     assert!(status.success());
