@@ -9,7 +9,7 @@
 # the latency a polling device sees under that load.
 # It prints the answers by status, p50/p99 latency, and the service's
 # resident memory sampled every second, which must stay flat. A warm-up of
-# the same mix (WARMUP, default 30 s) runs first, unmeasured, so the caches
+# the same mix (WARMUP, default 60 s) runs first, unmeasured, so the caches
 # (memory capped at 8 MiB, folder at 32 MiB here) and the allocator have
 # filled; memory growth during the measured run is then a leak.
 #
@@ -17,7 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-60}
-WARMUP=${WARMUP:-30}
+WARMUP=${WARMUP:-60}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18191}
@@ -130,6 +130,9 @@ rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 echo "memory before warm-up: $(rss) MiB"
 if [ "$WARMUP" -gt 0 ]; then
   wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" --timeout 10s -s "$work/mix.lua" "http://127.0.0.1:$PORT" > /dev/null
+  # Renders the warm-up's clients left behind still run as their own jobs
+  # and hold places in the render queue: let them finish.
+  sleep 5
   echo "memory after ${WARMUP}s warm-up: $(rss) MiB"
 fi
 
