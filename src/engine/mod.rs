@@ -211,8 +211,11 @@ impl Engine {
         match Templates::load(&dir) {
             Ok(t) => {
                 tracing::info!(dir = %dir.display(), "templates changed: reloaded");
+                // Under the keys lock, so no key of the old version is
+                // remembered after the swap (see `key`).
+                let mut keys = self.keys.write().expect("keys lock");
                 *self.templates.write().expect("templates lock") = Arc::new(t);
-                self.keys.write().expect("keys lock").clear();
+                keys.clear();
             }
             Err(e) => {
                 tracing::error!(error = %e, "templates changed but do not load; keeping the previous ones")
@@ -293,6 +296,11 @@ impl Engine {
         let version = templates.version(&spot.template).unwrap_or("none");
         let key = Key::new(&spot.slug(), &format!("{}-{version}", output.variant()));
         let mut keys = self.keys.write().expect("keys lock");
+        if !Arc::ptr_eq(&templates, &self.templates()) {
+            // The templates changed while this key was made: use it once,
+            // do not remember it.
+            return key;
+        }
         if keys.len() >= MAX_KEYS {
             keys.clear();
         }
