@@ -21,7 +21,8 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
-pub use limit::{ClientLimiter, MAX_HEADER_BYTES, MAX_URI_BYTES};
+use limit::ClientLimiter;
+pub use limit::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use query::ImageQuery;
 
 use crate::engine::{Engine, Served};
