@@ -6,38 +6,36 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use inkspot::Engine;
+use inkspot::config::OutputOptions;
 use inkspot::http::ImageQuery;
-use inkspot::render::{Dither, ImageFormat, Output, Raster, Renderer, encode};
-use inkspot::source::{Fetcher, gather};
-use inkspot::template::{Context, Templates};
-use inkspot::{Config, Engine};
+use inkspot::pipeline::Pipeline;
+use inkspot::render::{ImageFormat, Raster, Renderer, encode};
+use inkspot::request::Catalog;
 
 fn stages(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let config = Config::load(&root.join("examples/offline.toml")).expect("offline config");
-    let spot = config.spots[0].clone();
+    let config = inkspot::load_config(&root.join("examples/offline.toml")).expect("offline config");
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let fetcher = Fetcher::new(&config.fetch, &config.base_dir).unwrap();
-    let data = runtime.block_on(gather(&fetcher, &spot));
+    let pipeline = Pipeline::new(&config).unwrap();
+    let mut options = OutputOptions::default();
+    options.set("bits", "1").unwrap();
+    let request = Catalog::new(&config)
+        .resolve("Linda Mar", None, &options)
+        .unwrap();
+    let now = chrono::Utc::now();
+    let data = runtime.block_on(pipeline.fetch(&request, &inkspot::clock::SystemClock));
     assert!(
         data.errors.is_empty(),
         "offline data is complete: {:?}",
         data.errors
     );
-    let templates = Templates::load(&config.templates_dir()).unwrap();
+    let (spot, output) = (&request.spot, request.output);
+    let templates = pipeline.templates().current();
     // Fonts are loaded once, as in the service.
     let renderer = Renderer::new(&config.templates_dir(), true);
-    let output = Output {
-        width: 800,
-        height: 480,
-        format: ImageFormat::Png,
-        bits: Some(1),
-        dither: Dither::FloydSteinberg,
-        rotate: 0,
-        invert: false,
-    };
-    let context = Context::new(&spot, 800, 480, Some(&data), data.fetched_at);
-    let svg = templates.render(&spot.template, &context).unwrap();
+    let context = Pipeline::context(&request, &data);
+    let svg = pipeline.fill(&request, &data).unwrap();
     let tree = renderer.parse(&svg).unwrap();
     let pixmap = renderer.draw(&tree, 800, 480).unwrap();
     let raster = Raster::from_pixmap(&pixmap, &output);
@@ -64,12 +62,13 @@ fn stages(c: &mut Criterion) {
     g.bench_function("5 encode 1-bit PNG", |b| {
         b.iter(|| encode::encode(black_box(&raster), ImageFormat::Png, Some(1)).unwrap())
     });
+    // The service's own path: fill, draw and encode on a blocking thread
+    // behind the CPU limit, as every render job and `inkspot render` run it.
     g.bench_function("pipeline to 1-bit PNG", |b| {
         b.iter(|| {
-            let svg = templates
-                .render(&spot.template, black_box(&context))
-                .unwrap();
-            renderer.render(&svg, &output).unwrap()
+            runtime
+                .block_on(pipeline.draw(black_box(&request), &data, now))
+                .unwrap()
         })
     });
     g.finish();
@@ -79,7 +78,8 @@ fn stages(c: &mut Criterion) {
 /// query, then finding the stored render.
 fn cache_hit(c: &mut Criterion) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut config = Config::load(&root.join("examples/offline.toml")).expect("offline config");
+    let mut config =
+        inkspot::load_config(&root.join("examples/offline.toml")).expect("offline config");
     let cache = tempfile::tempdir().unwrap();
     config.cache.dir = cache.path().to_path_buf();
     let runtime = tokio::runtime::Runtime::new().unwrap();

@@ -1,26 +1,94 @@
 //! What each subcommand does, kept out of `main.rs` so it can be tested and
-//! reused.
+//! reused. Every failure is a [`CliError`], which `main` prints.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use crate::config::{Config, DEFAULT_CONFIG_PATH};
-use crate::engine::Engine;
-use crate::render::OutputOptions;
-use crate::template::{Context, ERROR_TEMPLATE, Templates};
+use crate::clock::SharedClock;
+use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, InvalidOption, OutputOptions};
+use crate::engine::{Engine, StartError};
+use crate::pipeline::{BuildError, DrawError, Pipeline};
+use crate::request::{Catalog, RequestError};
+use crate::template::Context;
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    /// The config does not load.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The service cannot start.
+    #[error(transparent)]
+    Start(#[from] StartError),
+    /// The pipeline cannot be built.
+    #[error(transparent)]
+    Pipeline(#[from] BuildError),
+    /// The address cannot be listened on.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    /// The server stopped with an error.
+    #[error("server error: {0}")]
+    Serve(#[source] std::io::Error),
+    /// The spot or preset does not exist.
+    #[error("{error}{hint}")]
+    Request { error: RequestError, hint: String },
+    /// An `--option` is not `KEY=VALUE`.
+    #[error("--option `{0}` must look like KEY=VALUE, e.g. bits=1")]
+    OptionSyntax(String),
+    /// An `--option` value is out of range.
+    #[error(transparent)]
+    Option(#[from] InvalidOption),
+    /// Every source of the spot failed.
+    #[error("no data for {spot}: {reason}")]
+    NoData { spot: String, reason: String },
+    /// The template could not be filled or drawn.
+    #[error("cannot draw {spot}: {source}")]
+    Draw { spot: String, source: DrawError },
+    /// A file could not be written.
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    /// `check` found problems, printed above.
+    #[error("{0} problem(s) found")]
+    Check(usize),
+    /// The health probe failed.
+    #[error("{url}: {reason}")]
+    Health { url: String, reason: String },
+}
+
+/// Loads the config at `path` with every module's checks, and logs its
+/// warnings (deprecated keys).
+pub fn load(path: &Path) -> Result<Config, CliError> {
+    let config = crate::load_config(path)?;
+    for warning in &config.warnings {
+        tracing::warn!("{}: {warning}", path.display());
+    }
+    Ok(config)
+}
 
 /// `inkspot serve`: listens until SIGINT or SIGTERM, then drains.
-pub async fn serve(engine: Arc<Engine>, listen: Option<SocketAddr>) -> Result<(), String> {
+pub async fn serve(
+    config: Config,
+    clock: SharedClock,
+    listen: Option<SocketAddr>,
+) -> Result<(), CliError> {
+    let engine = Engine::with_clock(config, clock).await?;
     let addr = listen.unwrap_or(engine.config().server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(address = %local, spots = engine.spots().len(), "inkspot listening");
+        .map_err(|source| CliError::Listen { addr, source })?;
+    let local = listener.local_addr().map_err(CliError::Serve)?;
+    let spots = engine.catalog().spots().len();
+    tracing::info!(address = %local, spots, "inkspot listening");
     crate::http::serve(listener, engine, shutdown_signal())
         .await
-        .map_err(|e| format!("server error: {e}"))?;
+        .map_err(CliError::Serve)?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -48,90 +116,145 @@ pub async fn shutdown_signal() {
     tracing::info!("shutting down: finishing requests in flight");
 }
 
-/// `inkspot render`: one image to a file, written atomically.
+/// What `inkspot render` draws, and where it goes.
+pub struct RenderArgs<'a> {
+    /// Spot name or slug.
+    pub spot: &'a str,
+    /// Preset name.
+    pub preset: Option<&'a str>,
+    /// `KEY=VALUE` output options.
+    pub options: &'a [String],
+    /// The image file.
+    pub out: &'a Path,
+    /// Where to write the filled SVG too.
+    pub svg: Option<&'a Path>,
+}
+
+/// `inkspot render`: one image to a file, written atomically, through the
+/// same pipeline the service uses.
 pub async fn render(
-    engine: &Engine,
-    name: &str,
-    device: Option<&str>,
-    options: &[String],
-    out: &Path,
-    svg_out: Option<&Path>,
-) -> Result<(), String> {
+    config: Config,
+    clock: SharedClock,
+    args: RenderArgs<'_>,
+) -> Result<(), CliError> {
     let mut parsed = OutputOptions::default();
-    for option in options {
+    for option in args.options {
         let (k, v) = option
             .split_once('=')
-            .ok_or_else(|| format!("--option `{option}` must look like KEY=VALUE, e.g. bits=1"))?;
-        parsed.set(k, v).map_err(|e| e.to_string())?;
+            .ok_or_else(|| CliError::OptionSyntax(option.clone()))?;
+        parsed.set(k, v)?;
     }
-    let spot = engine.find(name).ok_or_else(|| {
-        let names: Vec<&str> = engine.spots().iter().map(|s| s.name.as_str()).collect();
-        format!("unknown spot `{name}`; configured: {}", names.join(", "))
-    })?;
-    let (rendered, data) = engine
-        .render_once(spot, device, &parsed)
-        .await
-        .map_err(|e| e.to_string())?;
+    let catalog = Catalog::new(&config);
+    let request = catalog
+        .resolve(args.spot, args.preset, &parsed)
+        .map_err(|error| request_error(&catalog, error))?;
+    let pipeline = Pipeline::new(&config)?;
+    let spot = request.spot.name.clone();
+    let (data, drawn) = pipeline.render(&request, &*clock).await;
     for e in &data.errors {
-        eprintln!(
-            "warning: {}{}: {}",
-            e.source,
-            e.field
-                .as_deref()
-                .map(|f| format!(".{f}"))
-                .unwrap_or_default(),
-            e.reason
-        );
+        let field = e
+            .field
+            .as_deref()
+            .map(|f| format!(".{f}"))
+            .unwrap_or_default();
+        eprintln!("warning: {}{field}: {}", e.source, e.reason);
     }
-    write_atomic(out, &rendered.bytes)?;
-    if let Some(svg_out) = svg_out {
-        let output = engine
-            .output(spot, device, &parsed)
-            .map_err(|e| e.to_string())?;
-        let svg = engine
-            .svg(spot, &output, &data)
-            .map_err(|e| e.to_string())?;
+    let Some(drawn) = drawn else {
+        let reason = data.failure_summary();
+        return Err(CliError::NoData { spot, reason });
+    };
+    let rendered = drawn.map_err(|source| CliError::Draw {
+        spot: spot.clone(),
+        source,
+    })?;
+    write_atomic(args.out, &rendered.bytes)?;
+    if let Some(svg_out) = args.svg {
+        let svg = pipeline
+            .fill(&request, &data)
+            .map_err(|source| CliError::Draw { spot, source })?;
         write_atomic(svg_out, svg.as_bytes())?;
     }
     println!(
         "wrote {} ({}, {} bytes)",
-        out.display(),
+        args.out.display(),
         rendered.meta.content_type,
         rendered.bytes.len()
     );
     Ok(())
 }
 
+fn request_error(catalog: &Catalog, error: RequestError) -> CliError {
+    let hint = match error {
+        RequestError::UnknownSpot(_) => {
+            let names: Vec<&str> = catalog.spots().iter().map(|s| s.name.as_str()).collect();
+            format!("; configured: {}", names.join(", "))
+        }
+        _ => String::new(),
+    };
+    CliError::Request { error, hint }
+}
+
 /// Writes `bytes` to `out` through a temporary file in the same folder.
-fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), String> {
+fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
+    let err = |source| CliError::Write {
+        path: out.to_path_buf(),
+        source,
+    };
     let folder = out
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(folder)
-        .map_err(|e| format!("cannot write in {}: {e}", folder.display()))?;
-    std::io::Write::write_all(&mut tmp, bytes)
-        .map_err(|e| format!("cannot write {}: {e}", out.display()))?;
-    tmp.persist(out)
-        .map_err(|e| format!("cannot write {}: {}", out.display(), e.error))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(folder).map_err(err)?;
+    std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
+    tmp.persist(out).map_err(|e| err(e.error))?;
     Ok(())
 }
 
-/// `inkspot check`: the config is valid if we got here; compiles and test-fills
-/// every template, and with `fetch` prints every field's value.
-pub async fn check(config: Config, fetch: bool) -> Result<(), String> {
-    let templates = Templates::load(&config.templates_dir()).map_err(|e| e.to_string())?;
+/// `inkspot check`: the config is valid if we got here; compiles and
+/// test-fills every template, and with `fetch` prints every field's value.
+pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
+    for warning in &config.warnings {
+        println!("warn {warning}");
+    }
+    // The failure memory is for the server: a check asks every source now.
+    let mut fetch_config = config.fetch.clone();
+    fetch_config.failure_ttl = std::time::Duration::ZERO;
+    let fetcher =
+        crate::source::Fetcher::new(&fetch_config, &config.base_dir).map_err(BuildError::from)?;
+    let pipeline = Pipeline::with_fetcher(&config, fetcher)?;
+    let mut failures = check_templates(&config, &pipeline);
+    println!(
+        "config ok: {} spot(s), templates in {}",
+        config.spots.len(),
+        config.templates_dir().display()
+    );
+    if fetch {
+        failures += check_sources(&config, &pipeline).await;
+    }
+    if failures > 0 {
+        Err(CliError::Check(failures))
+    } else {
+        Ok(())
+    }
+}
+
+/// Fills each spot's template and the error template with no data, which
+/// catches errors a compile cannot see; returns how many failed.
+fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
+    let templates = pipeline.templates().current();
     let mut failures = 0;
     for spot in &config.spots {
-        // Filling with no data catches errors a compile cannot see.
         let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
         let mut error_context = context.clone();
         error_context.reason = Some("example: every source failed".to_string());
-        for (template, context) in [
-            (spot.template.as_str(), &context),
-            (ERROR_TEMPLATE, &error_context),
+        for (template, result) in [
+            (
+                spot.template.as_str(),
+                templates.render(&spot.template, &context),
+            ),
+            ("error", templates.render_error(&error_context)),
         ] {
-            match templates.render(template, context) {
+            match result {
                 Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
                 Err(e) => {
                     failures += 1;
@@ -140,74 +263,78 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), String> {
             }
         }
     }
-    println!(
-        "config ok: {} spot(s), templates in {}",
-        config.spots.len(),
-        config.templates_dir().display()
-    );
-    if fetch {
-        let fetcher = crate::source::Fetcher::new(&config.fetch, &config.base_dir)
-            .map_err(|e| e.to_string())?;
-        for spot in &config.spots {
-            println!("\n{}", spot.name);
-            for source in &spot.sources {
-                match crate::source::fetch_source(&fetcher, spot, source).await {
-                    Err(reason) => {
-                        failures += 1;
-                        println!("  {} FAILED: {reason}", source.id);
-                    }
-                    Ok((values, errors)) => {
-                        for (field, value) in values {
-                            match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
-                                Some(e) => {
-                                    failures += 1;
-                                    println!("  {}.{field} = none ({})", source.id, e.reason);
-                                }
-                                None => println!("  {}.{field} = {value}", source.id),
+    failures
+}
+
+/// Fetches every source and prints each field's value, or why it is
+/// missing; returns how many failed.
+async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
+    let mut failures = 0;
+    let now = chrono::Utc::now();
+    for spot in &config.spots {
+        println!("\n{}", spot.name);
+        for source in &spot.sources {
+            match crate::source::fetch_source(pipeline.fetcher(), spot, source, now).await {
+                Err(reason) => {
+                    failures += 1;
+                    println!("  {} FAILED: {reason}", source.id);
+                }
+                Ok((values, errors)) => {
+                    for (field, value) in values {
+                        match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
+                            Some(e) => {
+                                failures += 1;
+                                println!("  {}.{field} = none ({})", source.id, e.reason);
                             }
+                            None => println!("  {}.{field} = {value}", source.id),
                         }
                     }
                 }
             }
         }
     }
-    if failures > 0 {
-        Err(format!("{failures} problem(s) found"))
-    } else {
-        Ok(())
-    }
+    failures
 }
 
 /// `inkspot healthcheck`: GET /healthz on the configured port over loopback.
-pub async fn healthcheck(config_path: &Path, url: Option<&str>) -> Result<(), String> {
+pub async fn healthcheck(config_path: &Path, url: Option<&str>) -> Result<(), CliError> {
     let url = match url {
         Some(u) => u.to_string(),
         None => {
             // A missing config still has a port: the default one.
             let port = if config_path.exists() || config_path != Path::new(DEFAULT_CONFIG_PATH) {
-                Config::load(config_path)
-                    .map_err(|e| e.to_string())?
-                    .server
-                    .listen
-                    .port()
+                Config::load(config_path)?.server.listen.port()
             } else {
                 crate::config::ServerConfig::default().listen.port()
             };
             format!("http://127.0.0.1:{port}/healthz")
         }
     };
+    let failed = |reason: String| CliError::Health {
+        url: url.clone(),
+        reason,
+    };
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(3))
         .build()
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| failed(e.to_string()))?;
     let response = client
         .get(&url)
         .send()
         .await
-        .map_err(|e| format!("{url}: {e}"))?;
+        .map_err(|e| failed(e.to_string()))?;
     if response.status().is_success() {
         Ok(())
     } else {
-        Err(format!("{url} answered {}", response.status()))
+        Err(failed(format!("answered {}", response.status())))
+    }
+}
+
+/// A clock for the command line: frozen at `now` when given, else the
+/// system's.
+pub fn clock(now: Option<chrono::DateTime<chrono::Utc>>) -> SharedClock {
+    match now {
+        Some(t) => Arc::new(crate::clock::ManualClock::new(t)),
+        None => Arc::new(crate::clock::SystemClock),
     }
 }

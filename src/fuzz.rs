@@ -5,9 +5,10 @@
 use std::path::Path;
 use std::sync::LazyLock;
 
+use crate::config::OutputOptions;
 use crate::config::{Format, Source};
 use crate::http::ImageQuery;
-use crate::render::OutputOptions;
+use crate::render::Output;
 use crate::source::extract::{MAX_ITEMS, MAX_TEXT};
 
 /// One source per format using every extractor kind, as a config would.
@@ -99,7 +100,9 @@ pub fn config(data: &[u8]) {
     };
     // A folder that does not exist: template checks fail, nothing is read.
     let base = Path::new("/nonexistent-inkspot-fuzz");
-    if let Err(e) = crate::Config::from_toml(text, Path::new("fuzz.toml"), base) {
+    if let Err(e) =
+        crate::Config::from_toml_with(text, Path::new("fuzz.toml"), base, crate::CONFIG_CHECKS)
+    {
         assert!(!e.to_string().is_empty());
     }
 }
@@ -112,9 +115,7 @@ pub fn query(data: &[u8]) {
     };
     if let Ok(q) = ImageQuery::parse(Some(raw)) {
         assert!(q.spot.len() <= 200);
-        let output = OutputOptions::default()
-            .overlay(&q.options)
-            .resolve(800, 480);
+        let output = Output::resolve(&OutputOptions::default().overlay(&q.options), 800, 480);
         let (min, max) = (crate::config::MIN_DIMENSION, crate::config::MAX_DIMENSION);
         assert!((min..=max).contains(&output.width), "{output:?}");
         assert!((min..=max).contains(&output.height), "{output:?}");

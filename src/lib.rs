@@ -2,21 +2,38 @@
 //! from websites, fills an SVG template, rasterizes it and serves the result
 //! from a cache that survives restarts.
 //!
-//! The modules follow the path of a request: [`http`] receives it,
-//! [`engine`] answers from [`store`] or runs a job that uses [`source`],
-//! [`template`] and [`render`]; [`config`] describes all of it.
+//! Data flows one way. [`http`] and [`cli`] are the edges: they resolve a
+//! [`request::RenderRequest`] through the [`request::Catalog`] and ask the
+//! [`engine`], which answers from the [`store`] or submits a job to the
+//! [`jobs`] system that runs the [`pipeline`] ([`source`], [`template`],
+//! [`render`]). [`config`] is plain data that depends on nothing else;
+//! [`clock`] and [`supervisor`] stand alone.
 
 pub mod cli;
+pub mod clock;
 pub mod config;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
+pub mod jobs;
+pub mod pipeline;
 pub mod render;
+pub mod request;
 pub mod source;
 pub mod store;
+pub mod supervisor;
 pub mod template;
 pub mod text;
 
 pub use config::Config;
 pub use engine::Engine;
+
+/// The config checks that need modules other than `config`: source URL
+/// templates must expand to URLs inkspot can fetch.
+pub const CONFIG_CHECKS: &[config::Check] = &[source::check_urls];
+
+/// Reads and validates the config at `path` with every module's checks.
+pub fn load_config(path: &std::path::Path) -> Result<Config, config::ConfigError> {
+    Config::load_with(path, CONFIG_CHECKS)
+}

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
-use inkspot::{Config, Engine, cli};
+use inkspot::cli::{self, CliError, RenderArgs};
 
 /// Renders images for low-power displays from SVG templates and website data.
 #[derive(Parser)]
@@ -16,6 +17,10 @@ struct Args {
     /// Log format; the filter comes from RUST_LOG (default `info`).
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Run as if it were this time (RFC 3339), with the clock standing
+    /// still: for demos and tests that must draw the same picture.
+    #[arg(long, global = true, value_parser = parse_time)]
+    now: Option<DateTime<Utc>>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -39,7 +44,7 @@ enum Command {
         /// Spot name or slug.
         #[arg(long)]
         spot: String,
-        /// Device preset, e.g. trmnl, trmnl-bmp, kindle, esphome-bmp.
+        /// Output preset, e.g. trmnl, trmnl-bmp, kindle, esphome-bmp.
         #[arg(long)]
         device: Option<String>,
         /// Output option as KEY=VALUE, as in the query string (bits=1, rotate=90, format=bmp, ...); repeatable.
@@ -66,6 +71,12 @@ enum Command {
     },
 }
 
+fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
+    DateTime::parse_from_rfc3339(s)
+        .map(|t| t.to_utc())
+        .map_err(|e| format!("`{s}` is not an RFC 3339 time such as 2026-11-22T17:30:00Z: {e}"))
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
     init_logging(args.log_format);
@@ -76,20 +87,19 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = runtime.block_on(run(args));
-    match result {
+    match runtime.block_on(run(args)) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
 }
 
-async fn run(args: Args) -> Result<(), String> {
-    let load = || Config::load(&args.config).map_err(|e| e.to_string());
+async fn run(args: Args) -> Result<(), CliError> {
+    let clock = cli::clock(args.now);
     match args.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => cli::serve(start(load()?).await?, listen).await,
+        Command::Serve { listen } => cli::serve(cli::load(&args.config)?, clock, listen).await,
         Command::Render {
             spot,
             device,
@@ -97,24 +107,18 @@ async fn run(args: Args) -> Result<(), String> {
             out,
             svg,
         } => {
-            let engine = start(load()?).await?;
-            cli::render(
-                &engine,
-                &spot,
-                device.as_deref(),
-                &options,
-                &out,
-                svg.as_deref(),
-            )
-            .await
+            let render = RenderArgs {
+                spot: &spot,
+                preset: device.as_deref(),
+                options: &options,
+                out: &out,
+                svg: svg.as_deref(),
+            };
+            cli::render(cli::load(&args.config)?, clock, render).await
         }
-        Command::Check { fetch } => cli::check(load()?, fetch).await,
+        Command::Check { fetch } => cli::check(cli::load(&args.config)?, fetch).await,
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }
-}
-
-async fn start(config: Config) -> Result<std::sync::Arc<Engine>, String> {
-    Engine::new(config).await.map_err(|e| e.to_string())
 }
 
 fn init_logging(format: LogFormat) {

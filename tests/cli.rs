@@ -179,3 +179,44 @@ fn render_takes_a_device_options_and_writes_the_filled_svg() {
     assert!(!bad.status.success());
     assert!(text(&bad.stderr).contains("invalid `bits`: `3`; allowed: 1, 2, 4, 8"));
 }
+
+/// `inkspot render` and `/image` go through one pipeline: with the same
+/// data and the same time, the same request gives the same bytes.
+#[tokio::test]
+async fn render_and_the_service_give_the_same_bytes() {
+    let now = "2026-11-22T17:30:00Z";
+    let cache = tempfile::tempdir().unwrap();
+    let mut config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+    config.cache.dir = cache.path().to_path_buf();
+    let clock = inkspot::clock::ManualClock::new(now.parse().unwrap());
+    let app = App::start_config(config, std::sync::Arc::new(clock)).await;
+    let served = app.get("/image?spot=linda-mar&device=trmnl", &[]).await;
+    assert_eq!(served.status(), 200);
+    let served = served.bytes().await.unwrap();
+    app.stop().await;
+
+    let out = tempfile::tempdir().unwrap();
+    let render_at = |when: &str, file: &str| {
+        let path = out.path().join(file);
+        let run = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+            .args(["--config", "examples/offline.toml", "--now", when, "render"])
+            .args(["--spot", "Linda Mar", "--device", "trmnl", "--out"])
+            .arg(&path)
+            .current_dir(repo_path(""))
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap();
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        std::fs::read(path).unwrap()
+    };
+    let rendered = render_at(now, "same.png");
+    assert!(decode_png(&rendered).width == 800);
+    assert!(
+        rendered == served,
+        "the same request and data differ in bytes"
+    );
+    // The time is drawn on the report, so the comparison above is not
+    // trivially true: another time gives other bytes.
+    let later = render_at("2026-11-23T01:05:00Z", "later.png");
+    assert!(later != served);
+}

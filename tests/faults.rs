@@ -231,18 +231,20 @@ async fn bad_and_good(faulty: &faulty::Faulty, bad: &str, extra: &str) -> (Site,
     (site, app)
 }
 
-/// Why the engine says `spot` has no data, as it would log it.
+/// Why the pipeline says `spot` has no data, as the engine logs it.
 async fn reason(app: &App, spot: &str) -> String {
-    let spot = app.engine.find(spot).unwrap();
-    match app
+    let request = app
         .engine
-        .render_once(spot, None, &Default::default())
-        .await
-    {
-        Err(inkspot::engine::EngineError::Unavailable { reason, .. }) => reason,
-        Err(other) => panic!("expected a failed source, got {other}"),
-        Ok(_) => panic!("expected a failed source, got an image"),
-    }
+        .catalog()
+        .resolve(spot, None, &Default::default())
+        .unwrap();
+    let data = app
+        .engine
+        .pipeline()
+        .fetch(&request, &**app.engine.clock())
+        .await;
+    assert!(data.all_failed(), "expected a failed source: {data:?}");
+    data.failure_summary()
 }
 
 /// Each upstream fault: the device gets the 503 error picture with

@@ -12,10 +12,13 @@ mod common;
 
 use std::path::Path;
 
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use common::*;
-use inkspot::render::OutputOptions;
-use inkspot::{Config, Engine};
+use inkspot::Config;
+use inkspot::clock::{ManualClock, SystemClock};
+use inkspot::config::OutputOptions;
+use inkspot::pipeline::Pipeline;
+use inkspot::request::Catalog;
 
 /// 09:30 in Pacifica on the day the recorded data was taken.
 const FIXED_NOW: &str = "2026-11-22T17:30:00Z";
@@ -24,25 +27,35 @@ const FIXED_NOW: &str = "2026-11-22T17:30:00Z";
 const MIN_SIMILAR: f64 = 0.995;
 const TOLERANCE: i32 = 24;
 
-async fn offline_engine(cache: &Path) -> std::sync::Arc<Engine> {
-    let mut config =
-        Config::load(&repo_path("examples/offline.toml")).expect("offline config loads");
-    config.cache.dir = cache.to_path_buf();
-    Engine::new(config).await.expect("engine starts")
+/// The offline demo's catalog and pipeline, as the service builds them.
+fn offline(config: Config) -> (Catalog, Pipeline) {
+    let pipeline = Pipeline::new(&config).expect("pipeline builds");
+    (Catalog::new(&config), pipeline)
+}
+
+fn offline_config() -> Config {
+    inkspot::load_config(&repo_path("examples/offline.toml")).expect("offline config loads")
+}
+
+fn fixed_now() -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(FIXED_NOW).unwrap().to_utc()
 }
 
 async fn render_fixed(
-    engine: &Engine,
+    (catalog, pipeline): &(Catalog, Pipeline),
     spot: &str,
-    device: Option<&str>,
+    preset: Option<&str>,
 ) -> (Vec<u8>, Vec<inkspot::source::FieldError>) {
-    let spot = engine.find(spot).expect("shipped spot");
-    let mut data = inkspot::source::gather(engine.fetcher(), spot).await;
-    data.fetched_at = DateTime::parse_from_rfc3339(FIXED_NOW).unwrap().to_utc();
-    let output = engine
-        .output(spot, device, &OutputOptions::default())
-        .unwrap();
-    let rendered = engine.draw(spot, &output, &data).await.expect("draws");
+    let request = catalog
+        .resolve(spot, preset, &OutputOptions::default())
+        .expect("shipped spot");
+    let data = pipeline
+        .fetch(&request, &ManualClock::new(fixed_now()))
+        .await;
+    let rendered = pipeline
+        .draw(&request, &data, fixed_now())
+        .await
+        .expect("draws");
     (rendered.bytes.to_vec(), data.errors)
 }
 
@@ -85,20 +98,18 @@ fn compare_with_golden(name: &str, png: &[u8]) {
 
 #[tokio::test]
 async fn surf_template_matches_its_golden_image() {
-    let cache = tempfile::tempdir().unwrap();
-    let engine = offline_engine(cache.path()).await;
-    let (png, errors) = render_fixed(&engine, "Linda Mar", None).await;
+    let demo = offline(offline_config());
+    let (png, errors) = render_fixed(&demo, "Linda Mar", None).await;
     assert!(errors.is_empty(), "{errors:?}");
     compare_with_golden("linda-mar", &png);
-    let (png, _) = render_fixed(&engine, "Linda Mar", Some("trmnl")).await;
+    let (png, _) = render_fixed(&demo, "Linda Mar", Some("trmnl")).await;
     compare_with_golden("linda-mar-trmnl", &png);
 }
 
 #[tokio::test]
 async fn portrait_template_matches_its_golden_image() {
-    let cache = tempfile::tempdir().unwrap();
-    let engine = offline_engine(cache.path()).await;
-    let (png, errors) = render_fixed(&engine, "linda-mar-portrait", None).await;
+    let demo = offline(offline_config());
+    let (png, errors) = render_fixed(&demo, "linda-mar-portrait", None).await;
     assert!(errors.is_empty(), "{errors:?}");
     let image = decode_png(&png);
     assert_eq!(
@@ -115,27 +126,27 @@ async fn portrait_template_matches_its_golden_image() {
 
 #[tokio::test]
 async fn every_shipped_spot_renders_offline_with_every_source() {
-    let cache = tempfile::tempdir().unwrap();
-    let engine = offline_engine(cache.path()).await;
-    let shipped = Config::load(&repo_path("config.toml")).expect("the shipped config is valid");
-    let offline: Vec<&str> = engine.spots().iter().map(|s| s.name.as_str()).collect();
+    let (catalog, pipeline) = offline(offline_config());
+    let shipped =
+        inkspot::load_config(&repo_path("config.toml")).expect("the shipped config is valid");
+    let offline: Vec<&str> = catalog.spots().iter().map(|s| s.name.as_str()).collect();
     let online: Vec<&str> = shipped.spots.iter().map(|s| s.name.as_str()).collect();
     assert_eq!(
         offline, online,
         "the offline demo mirrors the shipped spots"
     );
     assert!(online.len() >= 4);
-    for spot in engine.spots() {
-        let (rendered, data) = engine
-            .render_once(spot, None, &OutputOptions::default())
-            .await
-            .unwrap_or_else(|e| panic!("{}: {e}", spot.name));
+    for spot in catalog.spots() {
+        let request = catalog
+            .resolve(&spot.name, None, &OutputOptions::default())
+            .unwrap();
+        let (data, drawn) = pipeline.render(&request, &SystemClock).await;
         assert!(data.errors.is_empty(), "{}: {:?}", spot.name, data.errors);
+        let rendered = drawn
+            .expect("data")
+            .unwrap_or_else(|e| panic!("{}: {e}", spot.name));
         let image = decode_png(&rendered.bytes);
-        let (w, h) = engine
-            .output(spot, None, &OutputOptions::default())
-            .unwrap()
-            .final_size();
+        let (w, h) = request.output.final_size();
         assert_eq!((image.width, image.height), (w, h), "{}", spot.name);
         let ink = image.luma.iter().filter(|&&v| v < 128).count();
         assert!(
@@ -148,7 +159,6 @@ async fn every_shipped_spot_renders_offline_with_every_source() {
 
 #[tokio::test]
 async fn a_failed_source_is_marked_on_the_report() {
-    let cache = tempfile::tempdir().unwrap();
     let text = std::fs::read_to_string(repo_path("examples/offline.toml"))
         .unwrap()
         .replacen(
@@ -156,23 +166,21 @@ async fn a_failed_source_is_marked_on_the_report() {
             "file://recorded/missing.txt",
             1,
         );
-    let mut config =
-        Config::from_toml(&text, Path::new("offline.toml"), &repo_path("examples")).unwrap();
-    config.cache.dir = cache.path().to_path_buf();
-    let engine = Engine::new(config).await.unwrap();
-    let (png, errors) = render_fixed(&engine, "Linda Mar", Some("trmnl")).await;
+    let config = Config::from_toml_with(
+        &text,
+        Path::new("offline.toml"),
+        &repo_path("examples"),
+        inkspot::CONFIG_CHECKS,
+    )
+    .unwrap();
+    let (png, errors) = render_fixed(&offline(config), "Linda Mar", Some("trmnl")).await;
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].source, "buoy");
     let image = decode_png(&png);
     // The black "No data from: buoy" bar across the bottom.
     let bar = (30..770).filter(|&x| image.at(x, 424) < 128).count();
     assert!(bar > 700, "failure bar drawn ({bar} dark pixels)");
-    let (ok, _) = render_fixed(
-        &*offline_engine(cache.path()).await,
-        "Linda Mar",
-        Some("trmnl"),
-    )
-    .await;
+    let (ok, _) = render_fixed(&offline(offline_config()), "Linda Mar", Some("trmnl")).await;
     let clean = decode_png(&ok);
     assert!(
         (30..770).filter(|&x| clean.at(x, 424) < 128).count() < 50,

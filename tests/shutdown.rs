@@ -133,3 +133,35 @@ async fn a_request_that_outlives_the_shutdown_timeout_does_not_hold_the_exit() {
     );
     assert_eq!(site.cached_files(), 0, "nothing half-written");
 }
+
+/// Stopping the service stops its background tasks and waits for them:
+/// the template watcher, the store sweeper and the rate limiter's cleanup.
+#[tokio::test]
+async fn stopping_the_service_stops_every_background_task() {
+    use inkspot::supervisor::TaskState;
+    let upstream = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(&format!("{}/ok/2.0", upstream.url), "");
+    let app = App::start(&site).await;
+    let engine = app.engine.clone();
+    assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 200);
+    let names: Vec<&str> = engine.supervisor().tasks().into_keys().collect();
+    assert_eq!(
+        names,
+        ["rate-limit-cleanup", "store-sweeper", "template-watcher"]
+    );
+    assert!(
+        engine
+            .supervisor()
+            .tasks()
+            .values()
+            .all(|s| *s == TaskState::Running)
+    );
+    app.stop().await;
+    let states = engine.supervisor().tasks();
+    assert!(
+        states.values().all(|s| *s == TaskState::Stopped),
+        "{states:?}"
+    );
+    assert!(engine.supervisor().is_stopping());
+}

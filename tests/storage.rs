@@ -105,14 +105,17 @@ async fn renders_older_than_max_disk_age_are_dropped_at_start() {
     metas.sort();
     for (meta, days) in metas.iter().zip([8u64, 0]) {
         let by = Duration::from_secs(days * 86_400 + 3600);
-        let image = meta.with_file_name(
-            meta.file_name()
-                .unwrap()
+        // The metadata and the image of that variant: `<variant>.*`.
+        let name = meta.file_name().unwrap().to_string_lossy().into_owned();
+        let variant = name.strip_suffix(".meta.json").unwrap();
+        for e in std::fs::read_dir(&spot_dir).unwrap().flatten() {
+            if e.file_name()
                 .to_string_lossy()
-                .replace(".meta.json", ".img"),
-        );
-        backdate(meta, by);
-        backdate(&image, by);
+                .starts_with(&format!("{variant}."))
+            {
+                backdate(&e.path(), by);
+            }
+        }
     }
     let app = App::start(&site).await;
     assert_eq!(site.cached_files(), 2, "the eight-day-old render is gone");
@@ -173,5 +176,43 @@ async fn a_damaged_cache_file_is_ignored_never_served(#[case] damage: &str) {
     assert_eq!(faulty.gauge.total(), 2);
     // The new render replaced the damaged one.
     assert_eq!(std::fs::read(&image).unwrap(), bytes);
+    app.stop().await;
+}
+
+/// The storage conformance suite on the disk backend; every backend runs
+/// the same suite.
+#[tokio::test]
+async fn the_disk_backend_passes_the_conformance_suite() {
+    use inkspot::store::{Backend, DiskBackend};
+    let dir = tempfile::tempdir().unwrap();
+    let disk = DiskBackend::new(dir.path().join("renders"));
+    disk.open().await.unwrap();
+    inkspot::store::conformance::run(std::sync::Arc::new(disk)).await;
+}
+
+/// `/spots` reads the metadata of every variant, without the images: a
+/// spot drawn only for a preset has a last render.
+#[tokio::test]
+async fn spots_list_the_newest_render_of_any_variant() {
+    let upstream = Faulty::start().await;
+    let site = Site::new();
+    site.write_spots_config(
+        &[
+            ("Linda Mar", &format!("{}/ok/2.0", upstream.url)),
+            ("Pier", &format!("{}/ok/1.0", upstream.url)),
+        ],
+        "",
+    );
+    let app = App::start(&site).await;
+    let image = app.get("/image?spot=linda-mar&device=trmnl", &[]).await;
+    let modified = image.headers()["last-modified"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    let spots: serde_json::Value = app.get("/spots", &[]).await.json().await.unwrap();
+    let at = |i: usize| spots[i]["last_render"].as_str().map(str::to_string);
+    let drawn: chrono::DateTime<chrono::Utc> = at(0).expect("a render").parse().unwrap();
+    assert_eq!(httpdate::fmt_http_date(drawn.into()), modified);
+    assert_eq!(at(1), None, "Pier was never drawn");
     app.stop().await;
 }

@@ -3,9 +3,16 @@
 //! messages naming the key and its line.
 //!
 //! Every default lives in the `Default` impls and `default_*` functions of
-//! this module, so the README and `inkspot check` agree with the code.
+//! this module (and the built-in presets in [`builtin_presets`]), so the
+//! README and `inkspot check` agree with the code.
+//!
+//! This module depends on no other module of the crate. Checks that need
+//! another module (a source URL template that must expand, say) come in as
+//! [`Check`] functions, and their problems are located like any other.
 
 mod locate;
+mod normalize;
+mod output;
 mod patterns;
 mod validate;
 
@@ -17,7 +24,16 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+pub use locate::Seg;
+pub use output::{
+    Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, builtin_presets,
+};
 pub use patterns::{CssSelector, Pattern};
+pub use validate::check_url;
+
+/// A check contributed by another module: the problems it finds, each at a
+/// key path, which the loader turns into messages with line numbers.
+pub type Check = fn(&Config) -> Vec<(Vec<Seg>, String)>;
 
 /// Where the configuration is read from when nothing else is said.
 pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
@@ -87,17 +103,25 @@ pub struct Config {
     /// `[templates]`: where SVG templates are found.
     #[serde(default)]
     pub templates: TemplatesConfig,
-    /// `[devices.NAME]`: output presets (`width`, `height`, `format`, `bits`,
+    /// `[presets.NAME]`: output presets (`width`, `height`, `format`, `bits`,
     /// `dither`, `rotate`, `invert`), chosen with `?device=NAME`; they add
-    /// to or replace the built-in `trmnl`, `trmnl-bmp`, `kindle`, `esphome-bmp`.
+    /// to or replace the built-in `trmnl`, `trmnl-bmp`, `kindle`,
+    /// `esphome-bmp`. After loading, this holds the built-in ones too.
     #[serde(default)]
-    pub devices: BTreeMap<String, crate::render::OutputOptions>,
+    pub presets: BTreeMap<String, OutputOptions>,
+    /// `[devices.NAME]`: the former name of `[presets.NAME]`, still read for
+    /// one release with a warning. Empty after loading.
+    #[serde(default)]
+    pub devices: BTreeMap<String, OutputOptions>,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
     #[serde(default)]
     pub spots: Vec<Spot>,
     /// Folder of the config file; relative paths are resolved against it.
     #[serde(skip)]
     pub base_dir: PathBuf,
+    /// Things that load but should change, such as a deprecated key.
+    #[serde(skip)]
+    pub warnings: Vec<Problem>,
 }
 
 /// `[server]`
@@ -289,9 +313,20 @@ pub struct Spot {
     /// Image height in pixels. Default 480.
     #[serde(default = "default_height")]
     pub height: u32,
-    /// Device preset used when a request names none, e.g. `"trmnl"`.
+    /// Output preset used when a request names none, e.g. `"trmnl"`.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The former name of `preset`, still read for one release with a
+    /// warning. `None` after loading.
     #[serde(default)]
     pub device: Option<String>,
+    /// IANA time zone (`"America/Los_Angeles"`) of the spot's local times:
+    /// `today` in source URLs and times in templates. UTC when absent.
+    #[serde(skip)]
+    pub timezone: Option<chrono_tz::Tz>,
+    /// `timezone` as written; checked and parsed into `timezone` at load.
+    #[serde(default, rename = "timezone")]
+    timezone_name: Option<String>,
     /// Where the data comes from.
     #[serde(default)]
     pub sources: Vec<Source>,
@@ -420,6 +455,11 @@ pub enum FieldType {
 impl Config {
     /// Reads, parses and validates the file at `path`.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Self::load_with(path, &[])
+    }
+
+    /// Like [`Config::load`], with the `checks` of other modules as well.
+    pub fn load_with(path: &Path, checks: &[Check]) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
             source,
@@ -429,17 +469,27 @@ impl Config {
             .map(Path::to_path_buf)
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or_else(|| PathBuf::from("."));
-        Self::from_toml(&text, path, &base_dir)
+        Self::from_toml_with(&text, path, &base_dir, checks)
     }
 
     /// Parses and validates config text; `path` is only used in messages.
     pub fn from_toml(text: &str, path: &Path, base_dir: &Path) -> Result<Config, ConfigError> {
+        Self::from_toml_with(text, path, base_dir, &[])
+    }
+
+    /// Like [`Config::from_toml`], with the `checks` of other modules as well.
+    pub fn from_toml_with(
+        text: &str,
+        path: &Path,
+        base_dir: &Path,
+        checks: &[Check],
+    ) -> Result<Config, ConfigError> {
         let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string().trim_end().to_string(),
         })?;
         config.base_dir = base_dir.to_path_buf();
-        let problems = validate::validate(&config, text);
+        let problems = validate::validate(&mut config, text, checks);
         if problems.is_empty() {
             Ok(config)
         } else {

@@ -212,29 +212,62 @@ fn relative_paths_resolve_against_the_config_folder() {
 }
 
 #[test]
-fn source_urls_can_use_spot_keys_and_today() {
-    let text = "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nlat = 37.594\ntimezone = \"America/Los_Angeles\"\n[[spots.sources]]\nid = \"r\"\nurl = \"https://x.test/?lat={{ spot.lat }}&d={{ today }}\"\nformat = \"json\"\n[spots.sources.fields]\nv = { pointer = \"/v\" }\n";
-    let config = load(text).unwrap();
-    let spot = &config.spots[0];
-    let now = chrono::DateTime::parse_from_rfc3339("2026-11-23T03:00:00Z")
-        .unwrap()
-        .to_utc();
-    let url = crate::source::expand_url(&spot.sources[0].url, spot, now).unwrap();
-    // 03:00 UTC is still the 22nd in California.
-    assert_eq!(url, "https://x.test/?lat=37.594&d=2026-11-22");
+fn timezone_must_be_real() {
+    let message =
+        error("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\ntimezone = \"Mars/Olympus\"\n");
+    assert!(message.contains("line 4: `spots[0].timezone`"), "{message}");
+}
+
+#[test]
+fn presets_add_to_the_builtin_ones() {
+    let config = load(&format!(
+        "[presets.small]\nwidth = 200\nbits = 1\n{SPOT}preset = \"small\"\n"
+    ))
+    .unwrap();
+    assert_eq!(config.presets["small"].width, Some(200));
+    assert!(config.presets.contains_key("trmnl"), "built-ins stay");
+    assert_eq!(config.spots[0].preset.as_deref(), Some("small"));
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+}
+
+#[test]
+fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
+    let text = format!("[devices.small]\nwidth = 200\n{SPOT}device = \"small\"\n");
+    let config = load(&text).unwrap();
+    assert_eq!(config.presets["small"].width, Some(200));
+    assert!(config.devices.is_empty());
+    assert_eq!(config.spots[0].preset.as_deref(), Some("small"));
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(warnings.len(), 2, "{warnings:?}");
+    assert!(
+        warnings[0]
+            .starts_with("line 1: `devices.small`: `[devices.small]` is now `[presets.small]`"),
+        "{warnings:?}"
+    );
+    assert!(
+        warnings[1].starts_with(
+            "line 7: `spots[0].device`: `device = \"small\"` in a spot is now `preset = \"small\"`"
+        ),
+        "{warnings:?}"
+    );
 }
 
 #[rstest]
-#[case(
-    "url = \"https://x.test/?lat={{ spot.nope }}\"",
-    "line 7: `spots[0].sources[0].url`: cannot fill the URL template"
+#[case::unknown_preset(
+    "preset = \"nope\"",
+    "line 5: `spots[0].preset`: unknown preset `nope`; known: esphome-bmp, kindle, trmnl, trmnl-bmp"
 )]
-#[case("url = \"{{ spot.name }}\"", "is not a URL")]
-fn bad_url_templates_are_config_errors(#[case] url: &str, #[case] expected: &str) {
-    let text = format!(
-        "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n\n[[spots.sources]]\nid = \"r\"\n{url}\nformat = \"json\"\n[spots.sources.fields]\nv = {{ pointer = \"/v\" }}\n"
-    );
-    let message = error(&text);
+#[case::both_names(
+    "preset = \"trmnl\"\ndevice = \"kindle\"",
+    "`spots[0].device`: `device` is the old name of `preset`"
+)]
+#[case::misspelled_timezone(
+    "timezon = \"America/Los_Angeles\"",
+    "unknown key `timezon` in a spot: did you mean `timezone`?"
+)]
+#[case::bad_preset_value("[presets.big]\nwidth = 99999", "`presets.big.width`: invalid `width`")]
+fn preset_and_spot_key_problems(#[case] tail: &str, #[case] expected: &str) {
+    let message = error(&format!("{SPOT}{tail}\n"));
     assert!(
         message.contains(expected),
         "`{expected}` not in:\n{message}"
@@ -242,8 +275,11 @@ fn bad_url_templates_are_config_errors(#[case] url: &str, #[case] expected: &str
 }
 
 #[test]
-fn timezone_must_be_real() {
-    let message =
-        error("[[spots]]\nname = \"A\"\ntemplate = \"surf\"\ntimezone = \"Mars/Olympus\"\n");
-    assert!(message.contains("line 4: `spots[0].timezone`"), "{message}");
+fn the_timezone_is_typed() {
+    let config = load(&format!("{SPOT}timezone = \"America/Los_Angeles\"\n")).unwrap();
+    assert_eq!(
+        config.spots[0].timezone,
+        Some(chrono_tz::America::Los_Angeles)
+    );
+    assert!(!config.spots[0].extra.contains_key("timezone"));
 }

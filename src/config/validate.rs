@@ -5,30 +5,46 @@
 use std::collections::HashSet;
 
 use super::locate::{self, Seg};
-use super::{Config, Field, Format, MAX_DIMENSION, MIN_DIMENSION, Problem, Source, Spot};
+use super::{
+    Check, Config, Field, Format, MAX_DIMENSION, MIN_DIMENSION, Problem, Source, Spot, normalize,
+};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
 const SPOT_KEYS: &[&str] = &[
-    "name", "slug", "template", "width", "height", "device", "sources",
+    "name", "slug", "template", "width", "height", "preset", "device", "timezone", "sources",
 ];
 
-struct Collector<'a> {
+/// Problems (and warnings) found so far, each located in the text.
+pub(super) struct Collector<'a> {
     text: &'a str,
-    problems: Vec<Problem>,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
 }
 
 impl Collector<'_> {
-    fn add(&mut self, path: &[Seg], message: impl Into<String>) {
-        self.problems.push(Problem {
+    fn locate(&self, path: &[Seg], message: impl Into<String>) -> Problem {
+        Problem {
             key: locate::display(path),
             line: locate::line_of(self.text, path),
             message: message.into(),
-        });
+        }
+    }
+
+    /// Records a problem at `path`.
+    pub fn add(&mut self, path: &[Seg], message: impl Into<String>) {
+        let problem = self.locate(path, message);
+        self.problems.push(problem);
+    }
+
+    /// Records a warning at `path`: the config loads, but should change.
+    pub fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
+        let warning = self.locate(path, message);
+        self.warnings.push(warning);
     }
 }
 
-fn key(k: &str) -> Seg {
+pub(super) fn key(k: &str) -> Seg {
     Seg::Key(k.to_string())
 }
 
@@ -36,13 +52,28 @@ fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
     path.iter().chain(more).cloned().collect()
 }
 
-/// Checks `config` (parsed from `text`) and returns every problem found.
-pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
+/// Completes `config` (parsed from `text`: see [`normalize`]), checks it
+/// with this module's rules and `checks`, and returns every problem found.
+/// Warnings go to `config.warnings`.
+pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Problem> {
     let mut c = Collector {
         text,
         problems: Vec::new(),
+        warnings: Vec::new(),
     };
+    normalize::normalize(&mut c, config);
+    check_values(&mut c, config);
+    for check in checks {
+        for (path, message) in check(config) {
+            c.add(&path, message);
+        }
+    }
+    config.warnings = std::mem::take(&mut c.warnings);
+    c.problems
+}
 
+/// The rules of this module.
+fn check_values(c: &mut Collector, config: &Config) {
     let positive = [
         (["cache", "max_age"], config.cache.max_age.is_zero()),
         (["fetch", "timeout"], config.fetch.timeout.is_zero()),
@@ -103,14 +134,14 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
         );
     }
 
-    check_devices(&mut c, config);
+    check_presets(c, config);
 
     let templates_dir = config.templates_dir();
     let mut names = HashSet::new();
     let mut slugs = HashSet::new();
     for (i, spot) in config.spots.iter().enumerate() {
         let path = [key("spots"), Seg::Index(i)];
-        check_spot(&mut c, &path, spot, &templates_dir);
+        check_spot(c, &path, spot, &templates_dir);
         if !names.insert(spot.name.to_lowercase()) {
             c.add(
                 &with(&path, &[key("name")]),
@@ -128,35 +159,35 @@ pub fn validate(config: &Config, text: &str) -> Vec<Problem> {
             );
         }
     }
-    c.problems
 }
 
-/// Presets must be in range, and a spot's `device` must name one.
-fn check_devices(c: &mut Collector, config: &Config) {
-    let mut devices: Vec<String> = crate::render::output::builtin_presets()
-        .into_keys()
-        .collect();
-    for (name, preset) in &config.devices {
-        devices.push(name.clone());
+/// Presets must be in range, and a spot's `preset` must name one.
+fn check_presets(c: &mut Collector, config: &Config) {
+    let builtin = super::builtin_presets();
+    for (name, preset) in &config.presets {
+        if builtin.get(name) == Some(preset) {
+            continue;
+        }
+        let table = normalize::preset_table(c.text, name);
         if !is_identifier(name, true) {
             c.add(
-                &[key("devices"), key(name)],
-                format!("device name `{name}` must be letters, digits, `-` and `_`"),
+                &[key(table), key(name)],
+                format!("preset name `{name}` must be letters, digits, `-` and `_`"),
             );
         }
         if let Err(e) = preset.check() {
-            c.add(&[key("devices"), key(name), key(e.param)], e.to_string());
+            c.add(&[key(table), key(name), key(e.param)], e.to_string());
         }
     }
-    devices.sort();
-    devices.dedup();
+    let known: Vec<&str> = config.presets.keys().map(String::as_str).collect();
     for (i, spot) in config.spots.iter().enumerate() {
-        if let Some(device) = &spot.device
-            && !devices.contains(device)
+        if let Some(preset) = &spot.preset
+            && !config.presets.contains_key(preset)
         {
+            let at = normalize::spot_preset_key(c.text, i);
             c.add(
-                &[key("spots"), Seg::Index(i), key("device")],
-                format!("unknown device `{device}`; known: {}", devices.join(", ")),
+                &[key("spots"), Seg::Index(i), key(at)],
+                format!("unknown preset `{preset}`; known: {}", known.join(", ")),
             );
         }
     }
@@ -219,17 +250,6 @@ fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std:
             );
         }
     }
-    if let Some(tz) = spot.extra.get("timezone")
-        && tz
-            .as_str()
-            .and_then(|s| s.parse::<chrono_tz::Tz>().ok())
-            .is_none()
-    {
-        c.add(
-            &with(path, &[key("timezone")]),
-            format!("`{tz}` is not an IANA time zone name such as \"America/Los_Angeles\""),
-        );
-    }
     for extra in spot.extra.keys() {
         if let Some(known) = SPOT_KEYS
             .iter()
@@ -250,11 +270,11 @@ fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std:
                 format!("source id `{}` is used twice in this spot", source.id),
             );
         }
-        check_source(c, &spath, spot, source);
+        check_source(c, &spath, source);
     }
 }
 
-fn check_source(c: &mut Collector, path: &[Seg], spot: &Spot, source: &Source) {
+fn check_source(c: &mut Collector, path: &[Seg], source: &Source) {
     if !is_identifier(&source.id, false) {
         c.add(
             &with(path, &[key("id")]),
@@ -264,10 +284,18 @@ fn check_source(c: &mut Collector, path: &[Seg], spot: &Spot, source: &Source) {
             ),
         );
     }
-    let url = crate::source::expand_url(&source.url, spot, chrono::Utc::now());
-    if let Err(message) = url.and_then(|u| check_url(&u)) {
+    // A URL template is checked by the source module, which expands it;
+    // here only a plain URL, or the scheme before the first placeholder.
+    let plain = !source.url.contains("{{") && !source.url.contains("{%");
+    let checked = if plain {
+        check_url(&source.url)
+    } else {
+        check_scheme(&source.url)
+    };
+    if let Err(message) = checked {
         c.add(&with(path, &[key("url")]), message);
     }
+
     if let Some(p) = &source.error_pointer {
         if source.format != Format::Json {
             c.add(
@@ -370,7 +398,7 @@ fn extractor_problems(format: Format, field: &Field) -> Vec<(&'static str, Strin
 }
 
 /// Accepts `http://`, `https://` and `file://PATH` URLs.
-fn check_url(raw: &str) -> Result<(), String> {
+pub fn check_url(raw: &str) -> Result<(), String> {
     if let Some(path) = raw.strip_prefix("file://") {
         return if path.is_empty() {
             Err("`file://` needs a path, e.g. file://pages/report.html".to_string())
@@ -385,6 +413,20 @@ fn check_url(raw: &str) -> Result<(), String> {
         other => Err(format!(
             "scheme `{other}` is not supported: use http, https or file"
         )),
+    }
+}
+
+/// The scheme of a URL template, where it is written before any placeholder.
+fn check_scheme(raw: &str) -> Result<(), String> {
+    let literal = raw.split(['{']).next().unwrap_or_default();
+    match literal.split_once("://") {
+        Some(("http" | "https" | "file", _)) => Ok(()),
+        Some((other, _)) => Err(format!(
+            "scheme `{other}` is not supported: use http, https or file"
+        )),
+        // The scheme itself comes from a placeholder: the expanded URL is
+        // checked by the source module.
+        None => Ok(()),
     }
 }
 

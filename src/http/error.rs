@@ -1,13 +1,16 @@
 //! The one place where errors become HTTP answers: a status, a stable code,
 //! a public message, and a log line for anything that is the server's fault.
 
+use std::sync::Arc;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use bytes::Bytes;
 use serde::Serialize;
 
-use crate::engine::EngineError;
+use crate::engine::{EngineError, RenderFailure};
+use crate::request::RequestError;
+use crate::store::Rendered;
 use crate::text::ellipsize;
 
 /// An error answer.
@@ -18,7 +21,8 @@ pub struct ApiError {
     message: String,
     spots: Option<Vec<String>>,
     retry_after: Option<u64>,
-    image: Option<Box<(Bytes, &'static str)>>,
+    /// A picture of the problem, sent instead of JSON to a display.
+    picture: Option<Arc<Rendered>>,
 }
 
 #[derive(Serialize)]
@@ -43,7 +47,7 @@ impl ApiError {
             message: message.into(),
             spots: None,
             retry_after: None,
-            image: None,
+            picture: None,
         }
     }
 
@@ -62,35 +66,10 @@ impl ApiError {
     /// Maps an engine error, logging server-side faults once.
     pub fn from_engine(e: EngineError, spots: Vec<String>, retry_after: u64) -> Self {
         match e {
-            EngineError::UnknownSpot(name) => Self::new(
-                StatusCode::NOT_FOUND,
-                "unknown_spot",
-                format!("no spot named `{}`", ellipsize(&name, 100)),
-            )
-            .with_spots(spots),
-            EngineError::Unavailable {
-                spot,
-                reason,
-                image,
-            } => {
-                tracing::warn!(%spot, %reason, "no image: every source failed");
-                let mut err = Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "upstream_failed",
-                    format!("no data for {spot}: {reason}"),
-                )
-                .with_retry_after(retry_after);
-                err.image = image.map(Box::new);
-                err
+            EngineError::Request(e) => Self::from_request(e, spots),
+            EngineError::Unavailable { spot, failure } => {
+                Self::unavailable(&spot, failure, retry_after)
             }
-            EngineError::UnknownDevice { name, known } => Self::bad_request(
-                "unknown_device",
-                format!(
-                    "unknown device `{}`; allowed: {known}",
-                    ellipsize(&name, 40)
-                ),
-            ),
-            EngineError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
             EngineError::Busy { retry_after } => {
                 tracing::warn!("render queue full; turning a request away");
                 let secs = retry_after.as_secs().max(1);
@@ -101,26 +80,60 @@ impl ApiError {
                 )
                 .with_retry_after(secs)
             }
-            EngineError::Render(detail) => {
-                tracing::error!(%detail, "render failed");
-                Self::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "render_failed",
-                    "the image could not be drawn; the server log has the details",
-                )
-            }
         }
+    }
+
+    /// Maps a request that names nothing renderable.
+    pub fn from_request(e: RequestError, spots: Vec<String>) -> Self {
+        match e {
+            RequestError::UnknownSpot(name) => Self::new(
+                StatusCode::NOT_FOUND,
+                "unknown_spot",
+                format!("no spot named `{}`", ellipsize(&name, 100)),
+            )
+            .with_spots(spots),
+            e @ RequestError::UnknownPreset { .. } => {
+                Self::bad_request("unknown_device", e.to_string())
+            }
+            RequestError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
+        }
+    }
+
+    /// The 503 for a spot with no image: the error picture when there is
+    /// one, since a display cannot read JSON.
+    fn unavailable(spot: &str, failure: RenderFailure, retry_after: u64) -> Self {
+        let picture = failure.picture();
+        let (code, message) = match &failure {
+            RenderFailure::NoData { reason, .. } => {
+                tracing::warn!(%spot, %reason, "no image: every source failed");
+                ("upstream_failed", format!("no data for {spot}: {reason}"))
+            }
+            RenderFailure::Draw { .. } | RenderFailure::Panicked(_) => {
+                // The cause was logged where it happened.
+                let message = format!(
+                    "the image of {spot} could not be drawn; the server log has the details"
+                );
+                ("render_failed", message)
+            }
+        };
+        let mut err =
+            Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message).with_retry_after(retry_after);
+        err.picture = picture;
+        err
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut response = match self.image {
+        let mut response = match self.picture {
             // A display cannot read JSON: give it a picture of the problem.
-            Some(image) => (
+            Some(picture) => (
                 self.status,
-                [(header::CONTENT_TYPE, HeaderValue::from_static(image.1))],
-                image.0,
+                [(
+                    header::CONTENT_TYPE,
+                    HeaderValue::from_static(picture.meta.content_type.as_str()),
+                )],
+                picture.bytes.clone(),
             )
                 .into_response(),
             None => (

@@ -15,6 +15,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::ApiError;
 use crate::config::RateLimitConfig;
+use crate::supervisor::Supervisor;
 
 /// The longest path and query accepted; real image URLs are far shorter.
 pub const MAX_URI_BYTES: usize = 2048;
@@ -83,21 +84,27 @@ impl ClientLimiter {
     pub fn new(config: &RateLimitConfig) -> Option<Arc<Self>> {
         let per_minute = NonZeroU32::new(config.per_minute)?;
         let burst = NonZeroU32::new(config.burst).unwrap_or(NonZeroU32::MIN);
-        let limiter = Arc::new(Self {
+        Some(Arc::new(Self {
             limiter: RateLimiter::keyed(Quota::per_minute(per_minute).allow_burst(burst)),
             loopback: config.loopback,
-        });
-        let weak = Arc::downgrade(&limiter);
-        tokio::spawn(async move {
+        }))
+    }
+
+    /// Forgets quiet clients every minute, under `supervisor`.
+    pub fn spawn_cleanup(self: &Arc<Self>, supervisor: &Supervisor) {
+        let weak = Arc::downgrade(self);
+        supervisor.spawn("rate-limit-cleanup", move |stop| async move {
             let mut tick = tokio::time::interval(FORGET_EVERY);
             loop {
-                tick.tick().await;
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
                 let Some(limiter) = weak.upgrade() else { break };
                 limiter.limiter.retain_recent();
                 limiter.limiter.shrink_to_fit();
             }
         });
-        Some(limiter)
     }
 
     /// `Ok` when `client` may go ahead, else how long it should wait.

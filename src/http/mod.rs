@@ -32,6 +32,9 @@ use crate::engine::{Engine, Served};
 pub fn router(engine: Arc<Engine>) -> Router {
     let timeout = engine.config().server.request_timeout;
     let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
+    if let Some(limiter) = &limiter {
+        limiter.spawn_cleanup(engine.supervisor());
+    }
     let router = Router::new()
         .route("/image", get(image))
         .route("/spots", get(spots))
@@ -66,8 +69,9 @@ pub fn router(engine: Arc<Engine>) -> Router {
 
 /// Serves `engine` on `listener` until `shutdown` resolves, then stops
 /// accepting and gives the requests in flight `server.shutdown_timeout` to
-/// finish. Renders run on their own tasks and write atomically, so one cut
-/// off by the exit is stored whole or not at all.
+/// finish, and stops the engine's background tasks. Renders run on their
+/// own tasks and write atomically, so one cut off by the exit is stored
+/// whole or not at all.
 pub async fn serve(
     listener: TcpListener,
     engine: Arc<Engine>,
@@ -84,12 +88,12 @@ pub async fn serve(
     };
     let server = axum::serve(
         listener,
-        router(engine).into_make_service_with_connect_info::<SocketAddr>(),
+        router(engine.clone()).into_make_service_with_connect_info::<SocketAddr>(),
     )
     .with_graceful_shutdown(signal)
     .into_future();
     let server = std::pin::pin!(server);
-    tokio::select! {
+    let result = tokio::select! {
         result = server => result,
         () = async {
             stopping.notified().await;
@@ -98,11 +102,18 @@ pub async fn serve(
             tracing::warn!(?grace, "requests still in flight at the shutdown timeout; exiting anyway");
             Ok(())
         }
-    }
+    };
+    engine.shutdown(grace).await;
+    result
 }
 
 fn spot_names(engine: &Engine) -> Vec<String> {
-    engine.spots().iter().map(|s| s.name.clone()).collect()
+    engine
+        .catalog()
+        .spots()
+        .iter()
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 /// `GET /image?spot=NAME` (and `HEAD`).
@@ -147,10 +158,9 @@ fn image_response(served: &Served, request: &HeaderMap) -> Response {
     if not_modified(request, &etag, rendered.meta.rendered_at) {
         return (StatusCode::NOT_MODIFIED, headers).into_response();
     }
-    put(
-        &mut headers,
+    headers.insert(
         header::CONTENT_TYPE,
-        rendered.meta.content_type.clone(),
+        HeaderValue::from_static(rendered.meta.content_type.as_str()),
     );
     headers.insert(
         header::CONTENT_LENGTH,
@@ -194,7 +204,7 @@ struct SpotInfo {
 /// `GET /spots`: the configured spots and when each was last drawn.
 async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
     let mut out = Vec::new();
-    for spot in engine.spots() {
+    for spot in engine.catalog().spots() {
         let slug = spot.slug();
         out.push(SpotInfo {
             name: spot.name.clone(),
@@ -209,12 +219,16 @@ async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
 }
 
 /// `GET /healthz`: 200 while the service answers; the body says when the
-/// cache folder is failing and renders live in memory only.
-async fn healthz(State(engine): State<Arc<Engine>>) -> &'static str {
-    if engine.disk_ok() {
-        "ok"
+/// storage is failing and renders live in memory only.
+async fn healthz(State(engine): State<Arc<Engine>>) -> String {
+    let health = engine.store_health();
+    if health.ok {
+        "ok".to_string()
     } else {
-        "ok, degraded: the cache folder is not writable; renders are kept in memory only"
+        format!(
+            "ok, degraded: the {} storage is failing; renders are kept in memory only",
+            health.backend
+        )
     }
 }
 

@@ -1,8 +1,8 @@
 //! Parsing and bounding the query string of `/image`.
 
 use super::error::ApiError;
-use crate::render::OutputOptions;
-use crate::render::output::OPTION_PARAMS;
+use crate::config::OPTION_PARAMS;
+use crate::config::OutputOptions;
 use crate::text::ellipsize;
 
 /// The longest value any parameter may have.

@@ -2,8 +2,8 @@
 //! never interlaced, never alpha) and uncompressed bottom-up BMP (1 bit in
 //! the exact TRMNL layout, 8-bit gray palette, 24-bit).
 
-use super::output::ImageFormat;
 use super::raster::{Pixels, Raster};
+use crate::config::ImageFormat;
 
 /// Errors from encoding.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,8 @@ use std::sync::Arc;
 use tiny_skia::{Pixmap, Transform};
 use usvg::fontdb::Database;
 
-pub use output::{Dither, ImageFormat, InvalidOption, Output, OutputOptions};
+pub use crate::config::{Dither, ImageFormat};
+pub use output::Output;
 pub use raster::Raster;
 
 /// Errors from drawing.
@@ -83,7 +84,8 @@ impl Renderer {
         Ok(pixmap)
     }
 
-    /// Parses, draws and encodes `svg` for `output`.
+    /// Parses, draws and encodes `svg` for `output`. CPU-bound: the service
+    /// runs it on a blocking thread (see `jobs::Cpu`).
     pub fn render(&self, svg: &str, output: &Output) -> Result<Vec<u8>, RenderError> {
         let tree = self.parse(svg)?;
         let pixmap = self.draw(&tree, output.width, output.height)?;

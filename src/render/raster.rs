@@ -3,7 +3,8 @@
 
 use tiny_skia::Pixmap;
 
-use super::output::{Dither, Output};
+use super::Output;
+use crate::config::Dither;
 
 /// Pixels ready to encode.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,6 +6,7 @@
 
 pub mod extract;
 mod fetch;
+mod url;
 
 use std::collections::BTreeMap;
 
@@ -15,8 +16,30 @@ use serde_json::Value;
 
 pub use extract::{extract_field, parse_document};
 pub use fetch::{FetchError, Fetcher};
+pub use url::{check_urls, expand_url};
 
+use crate::clock::Clock;
 use crate::config::{Source, Spot};
+
+/// Why a whole source has no values.
+#[derive(Debug, thiserror::Error)]
+pub enum SourceError {
+    /// The URL template does not expand.
+    #[error("cannot fill the URL template: {0}")]
+    Url(#[source] minijinja::Error),
+    /// The body could not be had; the cause keeps the status and `Retry-After`.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    /// The body is not a document of the source's format.
+    #[error("{0}")]
+    Parse(String),
+    /// The upstream answered with an error inside a success (`error_pointer`).
+    #[error("upstream reported an error: {0}")]
+    Upstream(String),
+    /// Extraction did not finish (its thread panicked).
+    #[error("extraction was interrupted")]
+    Interrupted,
+}
 
 /// Why one field has no value.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -45,8 +68,8 @@ pub struct SpotData {
 }
 
 impl SpotData {
-    /// Data in which every source of `spot` failed for `reason`.
-    pub fn failed(spot: &Spot, reason: &str) -> Self {
+    /// Data in which every source of `spot` failed for `reason` at `now`.
+    pub fn failed(spot: &Spot, reason: &str, now: DateTime<Utc>) -> Self {
         SpotData {
             values: BTreeMap::new(),
             errors: spot
@@ -58,7 +81,7 @@ impl SpotData {
                     reason: reason.to_string(),
                 })
                 .collect(),
-            fetched_at: Utc::now(),
+            fetched_at: now,
             sources_ok: 0,
             sources_total: spot.sources.len().max(1),
         }
@@ -73,17 +96,38 @@ impl SpotData {
     pub fn is_partial(&self) -> bool {
         !self.errors.is_empty()
     }
+
+    /// One line naming every failed source and why.
+    pub fn failure_summary(&self) -> String {
+        let parts: Vec<String> = self
+            .errors
+            .iter()
+            .filter(|e| e.field.is_none())
+            .map(|e| format!("{}: {}", e.source, e.reason))
+            .collect();
+        if parts.is_empty() {
+            "every source failed".to_string()
+        } else {
+            parts.join("; ")
+        }
+    }
 }
 
 /// Fetches every source of `spot` concurrently and extracts its fields.
-pub async fn gather(fetcher: &Fetcher, spot: &Spot) -> SpotData {
-    let results =
-        futures_util::future::join_all(spot.sources.iter().map(|s| fetch_source(fetcher, spot, s)))
-            .await;
+/// The clock's time at the start fills `{{ today }}` in URLs; its time at
+/// the end, when the data is complete, becomes [`SpotData::fetched_at`].
+pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotData {
+    let now = clock.now();
+    let results = futures_util::future::join_all(
+        spot.sources
+            .iter()
+            .map(|s| fetch_source(fetcher, spot, s, now)),
+    )
+    .await;
     let mut data = SpotData {
         values: BTreeMap::new(),
         errors: Vec::new(),
-        fetched_at: Utc::now(),
+        fetched_at: clock.now(),
         sources_ok: 0,
         sources_total: spot.sources.len(),
     };
@@ -93,8 +137,9 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot) -> SpotData {
                 data.sources_ok += 1;
                 values
             }
-            Err(reason) => {
-                tracing::warn!(spot = %spot.name, source = %source.id, %reason, "source failed");
+            Err(error) => {
+                tracing::warn!(spot = %spot.name, source = %source.id, %error, "source failed");
+                let reason = error.to_string();
                 let nulls = source.fields.keys().map(|k| (k.clone(), Value::Null));
                 let error = FieldError {
                     source: source.id.clone(),
@@ -118,57 +163,25 @@ pub async fn fetch_source(
     fetcher: &Fetcher,
     spot: &Spot,
     source: &Source,
-) -> Result<Extracted, String> {
-    let url = expand_url(&source.url, spot, Utc::now())?;
-    let body = fetcher.fetch(&url).await.map_err(|e| e.to_string())?;
+    now: DateTime<Utc>,
+) -> Result<Extracted, SourceError> {
+    let url = expand_url(&source.url, spot, now).map_err(SourceError::Url)?;
+    let body = fetcher.fetch(&url).await?;
     // Parsing a large HTML document is CPU work: keep it off the async threads.
     let source = source.clone();
     tokio::task::spawn_blocking(move || extract_all(&source, &body))
         .await
-        .map_err(|_| "extraction was interrupted".to_string())?
-}
-
-/// Fills `{{ spot.<key> }}` and `{{ today }}` (the date in the spot's
-/// `timezone`, else UTC, as `YYYY-MM-DD`) in a source URL, so one source
-/// definition serves many spots. Values come from the config only.
-pub fn expand_url(url: &str, spot: &Spot, now: chrono::DateTime<Utc>) -> Result<String, String> {
-    if !url.contains("{{") && !url.contains("{%") {
-        return Ok(url.to_string());
-    }
-    let mut map = BTreeMap::new();
-    for (k, v) in &spot.extra {
-        if let Ok(v) = serde_json::to_value(v) {
-            map.insert(k.clone(), v);
-        }
-    }
-    map.insert("name".to_string(), Value::from(spot.name.clone()));
-    map.insert("slug".to_string(), Value::from(spot.slug()));
-    let zone: Option<chrono_tz::Tz> = spot
-        .extra
-        .get("timezone")
-        .and_then(|v| v.as_str())
-        .and_then(|s| s.parse().ok());
-    let today = match zone {
-        Some(tz) => now.with_timezone(&tz).format("%Y-%m-%d").to_string(),
-        None => now.format("%Y-%m-%d").to_string(),
-    };
-    let mut env = minijinja::Environment::new();
-    env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(url, minijinja::context! { spot => map, today => today })
-        .map_err(|e| format!("cannot fill the URL template: {e}"))
+        .map_err(|_| SourceError::Interrupted)?
 }
 
 /// Extracts every field of `source` from `body`.
-pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, String> {
-    let doc = parse_document(source.format, body)?;
+pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, SourceError> {
+    let doc = parse_document(source.format, body).map_err(SourceError::Parse)?;
     if let (Some(pointer), extract::Document::Json(json)) = (&source.error_pointer, &doc)
         && let Some(err) = json.pointer(pointer).filter(|v| !v.is_null())
     {
         let text = err.as_str().map_or_else(|| err.to_string(), str::to_string);
-        return Err(format!(
-            "upstream reported an error: {}",
-            crate::text::ellipsize(&text, 120)
-        ));
+        return Err(SourceError::Upstream(crate::text::ellipsize(&text, 120)));
     }
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();

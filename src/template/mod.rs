@@ -3,6 +3,10 @@
 //! never break the document.
 
 pub mod helpers;
+mod live;
+mod view;
+
+pub use live::LiveTemplates;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +21,10 @@ use crate::source::{FieldError, SpotData};
 
 /// Name of the template drawn when a spot has no image to show.
 pub const ERROR_TEMPLATE: &str = "error";
+
+/// The shipped error template's name, kept even when the folder has its
+/// own `error.svg`, so an error picture can always be drawn.
+const BUILTIN_ERROR_NAME: &str = "builtin-error";
 
 /// Used when the templates folder has no `error.svg` of its own.
 const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../templates/error.svg");
@@ -70,6 +78,10 @@ impl Templates {
     pub fn load(dir: &Path) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_fuel(Some(TEMPLATE_FUEL));
+        // `data.other.field` for a source this spot lacks, or `spot.x.y`,
+        // is undefined rather than an error: a template can serve spots
+        // with different sources.
+        env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|name| {
             if name.ends_with(".svg") || name.ends_with(".xml") {
                 AutoEscape::Html
@@ -108,6 +120,11 @@ impl Templates {
                 BUILTIN_ERROR_TEMPLATE.to_string(),
             ));
         }
+        sources.retain(|(name, _)| name != BUILTIN_ERROR_NAME);
+        sources.push((
+            BUILTIN_ERROR_NAME.to_string(),
+            BUILTIN_ERROR_TEMPLATE.to_string(),
+        ));
         for (name, text) in sources {
             versions.insert(
                 name.clone(),
@@ -136,8 +153,17 @@ impl Templates {
             .get_template(&format!("{name}.svg"))
             .map_err(|_| TemplateError::Missing(name.to_string()))?;
         template
-            .render(context)
+            .render(view::context(context))
             .map_err(|e| template_error(name, &e))
+    }
+
+    /// Fills `error.svg` with `context`, or the shipped error template when
+    /// the folder's own one fails, so a display always gets a picture.
+    pub fn render_error(&self, context: &Context) -> Result<String, TemplateError> {
+        self.render(ERROR_TEMPLATE, context).or_else(|e| {
+            tracing::error!(error = %e, "error.svg fails; drawing the shipped error picture");
+            self.render(BUILTIN_ERROR_NAME, context)
+        })
     }
 }
 
@@ -175,6 +201,9 @@ impl Context {
         }
         map.insert("name".into(), spot.name.clone().into());
         map.insert("slug".into(), spot.slug().into());
+        if let Some(tz) = spot.timezone {
+            map.insert("timezone".into(), tz.name().into());
+        }
         map.insert("width".into(), width.into());
         map.insert("height".into(), height.into());
         let stamp = now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
@@ -294,8 +323,9 @@ mod tests {
     }
 
     fn spot() -> Spot {
-        toml::from_str("name = \"Linda Mar\"\ntemplate = \"t\"\ntimezone = \"America/Los_Angeles\"")
-            .unwrap()
+        let mut spot: Spot = toml::from_str("name = \"Linda Mar\"\ntemplate = \"t\"").unwrap();
+        spot.timezone = Some(chrono_tz::America::Los_Angeles);
+        spot
     }
 
     #[test]
@@ -349,6 +379,26 @@ mod tests {
             [("v".to_string(), serde_json::Value::Null)].into(),
         );
         assert_eq!(t.render("t", &ctx).unwrap(), "True-n.a.");
+    }
+
+    #[test]
+    fn a_source_or_field_the_spot_lacks_is_none() {
+        let (_d, t) = templates(&[(
+            "t.svg",
+            "{{ data.water.temp is none }}-{{ data.water.temp or 'n.a.' }}-{{ spot.nope.deeper }}",
+        )]);
+        let ctx = Context::new(&spot(), 10, 10, None, Utc::now());
+        assert_eq!(t.render("t", &ctx).unwrap(), "True-n.a.-");
+    }
+
+    #[test]
+    fn a_broken_error_template_falls_back_to_the_shipped_one() {
+        let (_d, t) = templates(&[("error.svg", "{% include \"nope.svg\" %}")]);
+        let mut ctx = Context::new(&spot(), 100, 100, None, Utc::now());
+        ctx.reason = Some("buoy: HTTP 500".into());
+        assert!(t.render(ERROR_TEMPLATE, &ctx).is_err());
+        let svg = t.render_error(&ctx).unwrap();
+        assert!(svg.contains("buoy: HTTP 500"), "{svg}");
     }
 
     #[test]

@@ -8,7 +8,7 @@ pub mod faulty;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use inkspot::{Config, Engine};
+use inkspot::Engine;
 use tempfile::TempDir;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -153,8 +153,20 @@ pub struct App {
 impl App {
     /// Loads the site's config and starts serving it.
     pub async fn start(site: &Site) -> Self {
-        let config = Config::load(&site.config_path()).expect("config loads");
-        let engine = Engine::new(config).await.expect("engine starts");
+        Self::start_with_clock(site, Arc::new(inkspot::clock::SystemClock)).await
+    }
+
+    /// Like [`App::start`], reading time from `clock`.
+    pub async fn start_with_clock(site: &Site, clock: inkspot::clock::SharedClock) -> Self {
+        let config = inkspot::load_config(&site.config_path()).expect("config loads");
+        Self::start_config(config, clock).await
+    }
+
+    /// Serves an already loaded `config`, reading time from `clock`.
+    pub async fn start_config(config: inkspot::Config, clock: inkspot::clock::SharedClock) -> Self {
+        let engine = Engine::with_clock(config, clock)
+            .await
+            .expect("engine starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();

@@ -213,8 +213,10 @@ fn coops_error_in_a_200_fails_the_source() {
         r#"{"error": {"message": "No Predictions data was found. Please make sure the Datum input is valid."}}"#,
     )
     .unwrap_err();
+    assert!(matches!(err, crate::source::SourceError::Upstream(_)));
     assert!(
-        err.contains("upstream reported an error: No Predictions data was found"),
+        err.to_string()
+            .contains("upstream reported an error: No Predictions data was found"),
         "{err}"
     );
     let ok = crate::source::extract_all(

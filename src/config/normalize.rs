@@ -1,0 +1,78 @@
+//! Completing a parsed config before it is checked: the built-in presets
+//! under the configured ones, deprecated key names moved to their new
+//! names with a warning, and time zone names parsed.
+
+use super::locate::Seg;
+use super::validate::{Collector, key};
+use super::{Config, builtin_presets};
+
+/// Fills in what parsing leaves to do; problems and warnings go to `c`.
+pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
+    let mut presets = builtin_presets();
+    for name in config.devices.keys() {
+        c.warn(
+            &[key("devices"), key(name)],
+            format!("`[devices.{name}]` is now `[presets.{name}]`; the old name is read for one more release"),
+        );
+    }
+    presets.extend(std::mem::take(&mut config.devices));
+    presets.extend(std::mem::take(&mut config.presets));
+    config.presets = presets;
+
+    for (i, spot) in config.spots.iter_mut().enumerate() {
+        let at = |k: &str| [key("spots"), Seg::Index(i), key(k)];
+        if let Some(device) = spot.device.take() {
+            if spot.preset.is_some() {
+                c.add(
+                    &at("device"),
+                    "`device` is the old name of `preset`: keep only `preset`",
+                );
+            } else {
+                c.warn(
+                    &at("device"),
+                    format!("`device = \"{device}\"` in a spot is now `preset = \"{device}\"`; the old name is read for one more release"),
+                );
+                spot.preset = Some(device);
+            }
+        }
+        if let Some(name) = &spot.timezone_name {
+            match name.parse::<chrono_tz::Tz>() {
+                Ok(tz) => spot.timezone = Some(tz),
+                Err(_) => c.add(
+                    &at("timezone"),
+                    format!(
+                        "`{name}` is not an IANA time zone name such as \"America/Los_Angeles\""
+                    ),
+                ),
+            }
+        }
+    }
+}
+
+/// The table a configured preset was written in: `presets`, or the old
+/// `devices` (so a problem points at the line the user wrote).
+pub(super) fn preset_table(text: &str, name: &str) -> &'static str {
+    let written_as_device = toml_edit::ImDocument::parse(text)
+        .ok()
+        .and_then(|doc| doc.get("devices").map(|d| d.get(name).is_some()))
+        .unwrap_or(false);
+    if written_as_device {
+        "devices"
+    } else {
+        "presets"
+    }
+}
+
+/// The key a spot named its preset with: `preset`, or the old `device`.
+pub(super) fn spot_preset_key(text: &str, index: usize) -> &'static str {
+    let old = toml_edit::ImDocument::parse(text)
+        .ok()
+        .and_then(|doc| {
+            doc.get("spots")?
+                .as_array_of_tables()?
+                .get(index)
+                .map(|t| t.contains_key("device"))
+        })
+        .unwrap_or(false);
+    if old { "device" } else { "preset" }
+}

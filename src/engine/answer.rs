@@ -1,0 +1,233 @@
+//! Answering a request: a fresh render, a stale one while a job refreshes
+//! it, the job's result, or the error picture; and the render job itself.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{BUSY_RETRY_AFTER, Engine, EngineError, RenderFailure};
+use crate::config::OutputOptions;
+use crate::jobs::{Busy, JobHandle, Progress, Stage};
+use crate::request::RenderRequest;
+use crate::source::SpotData;
+use crate::store::{Key, Rendered};
+
+/// Where a served image came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheStatus {
+    /// A fresh render from the store.
+    Hit,
+    /// Rendered for this request.
+    Miss,
+    /// An older render, served because a new one could not be made yet.
+    Stale,
+}
+
+impl CacheStatus {
+    /// The `X-Cache` header value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CacheStatus::Hit => "hit",
+            CacheStatus::Miss => "miss",
+            CacheStatus::Stale => "stale",
+        }
+    }
+}
+
+/// An image ready to send.
+#[derive(Debug, Clone)]
+pub struct Served {
+    /// The image and its metadata.
+    pub rendered: Arc<Rendered>,
+    /// Where it came from.
+    pub cache: CacheStatus,
+    /// How long a client may keep it.
+    pub max_age: Duration,
+}
+
+/// A render job, as submitted or joined.
+pub type RenderHandle = JobHandle<Key, Arc<Rendered>, RenderFailure>;
+
+impl Engine {
+    /// The image for the spot named `name` as `preset` and `options` ask.
+    pub async fn image_for(
+        self: &Arc<Self>,
+        name: &str,
+        preset: Option<&str>,
+        options: &OutputOptions,
+    ) -> Result<Served, EngineError> {
+        let request = self.catalog.resolve(name, preset, options)?;
+        self.image(&request).await
+    }
+
+    /// The image for `request`: fresh from the store, else stale while a
+    /// job refreshes it, else what the job makes.
+    pub async fn image(self: &Arc<Self>, request: &RenderRequest) -> Result<Served, EngineError> {
+        let key = self.key(request);
+        let existing = self.store.get(&key).await;
+        if let Some(rendered) = &existing
+            && let Some(left) = self.fresh_for(rendered.meta.data_at, rendered.meta.partial)
+        {
+            return Ok(Served {
+                rendered: rendered.clone(),
+                cache: CacheStatus::Hit,
+                max_age: left,
+            });
+        }
+        let job = self.submit_keyed(request.clone(), key.clone());
+        if let Some(rendered) = existing
+            && (self.config.cache.serve_stale || job.is_err())
+        {
+            // Stale while revalidate: the job runs on its own task; this
+            // device gets the previous image now, the next one the new. With
+            // the queue full, an old image still beats a 503.
+            if job.is_err() {
+                tracing::debug!(spot = %request.spot.name, "render queue full: serving stale without refresh");
+            }
+            return Ok(self.stale(rendered));
+        }
+        let job = job.map_err(|_| EngineError::Busy {
+            retry_after: BUSY_RETRY_AFTER,
+        })?;
+        match job.wait().await {
+            Ok(rendered) => Ok(Served {
+                max_age: self
+                    .fresh_for(rendered.meta.data_at, rendered.meta.partial)
+                    .unwrap_or_default(),
+                rendered,
+                cache: CacheStatus::Miss,
+            }),
+            // A failed render never hides a good one that exists.
+            Err(failure) => match self.store.get(&key).await {
+                Some(rendered) => Ok(self.stale(rendered)),
+                None => Err(EngineError::Unavailable {
+                    spot: request.spot.name.clone(),
+                    failure,
+                }),
+            },
+        }
+    }
+
+    fn stale(&self, rendered: Arc<Rendered>) -> Served {
+        Served {
+            rendered,
+            cache: CacheStatus::Stale,
+            max_age: self.config.cache.stale_max_age,
+        }
+    }
+
+    /// The store key of `request` with the templates in force.
+    pub fn key(&self, request: &RenderRequest) -> Key {
+        self.keys.key(request, self.pipeline.templates().current())
+    }
+
+    /// Submits a render job for `request`, or joins the one in flight. The
+    /// scheduler and the job API use this; `/image` does through
+    /// [`Engine::image`].
+    pub fn submit(self: &Arc<Self>, request: RenderRequest) -> Result<RenderHandle, Busy> {
+        let key = self.key(&request);
+        self.submit_keyed(request, key)
+    }
+
+    fn submit_keyed(
+        self: &Arc<Self>,
+        request: RenderRequest,
+        key: Key,
+    ) -> Result<RenderHandle, Busy> {
+        let engine = self.clone();
+        self.renders
+            .submit(key.clone(), move |progress| async move {
+                engine.produce(&request, &key, progress).await
+            })
+    }
+
+    /// The render jobs in flight.
+    pub fn render_jobs(&self) -> Vec<crate::jobs::JobInfo<Key>> {
+        self.renders.list()
+    }
+
+    /// The render job: data, drawing, storing. On failure it draws the
+    /// error picture for whoever has no older image.
+    async fn produce(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        key: &Key,
+        progress: Progress,
+    ) -> Result<Arc<Rendered>, RenderFailure> {
+        progress.set(Stage::Fetching);
+        let data = self.spot_data(request).await;
+        if data.all_failed() {
+            let reason = data.failure_summary();
+            let picture = self.error_picture(request, &reason).await;
+            return Err(RenderFailure::NoData { reason, picture });
+        }
+        progress.set(Stage::Drawing);
+        let mut rendered = match self.pipeline.draw(request, &data, self.clock.now()).await {
+            Ok(r) => r,
+            Err(cause) => {
+                tracing::error!(spot = %request.spot.name, error = %cause, "render failed");
+                let reason = "the template could not be drawn; the server log has the details";
+                let picture = self.error_picture(request, reason).await;
+                let cause = Arc::new(cause);
+                return Err(RenderFailure::Draw { cause, picture });
+            }
+        };
+        // Identical bytes keep their first Last-Modified, so devices polling
+        // with If-Modified-Since see no change either.
+        if let Some(old) = self.store.meta(key).await
+            && old.checksum == rendered.meta.checksum
+        {
+            rendered.meta.rendered_at = old.rendered_at;
+        }
+        let rendered = Arc::new(rendered);
+        self.store.put(key, rendered.clone()).await;
+        Ok(rendered)
+    }
+
+    async fn error_picture(&self, request: &RenderRequest, reason: &str) -> Option<Arc<Rendered>> {
+        let now = self.clock.now();
+        match self.pipeline.error_picture(request, reason, now).await {
+            Ok(picture) => Some(Arc::new(picture)),
+            Err(e) => {
+                tracing::error!(spot = %request.spot.name, error = %e, "cannot draw the error picture");
+                None
+            }
+        }
+    }
+
+    /// Fresh data for the request's spot: cached, or fetched once however
+    /// many ask.
+    async fn spot_data(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+        let slug = request.spot.slug();
+        if let Some(data) = self.data.get(&slug).await
+            && self.fresh_for(data.fetched_at, data.is_partial()).is_some()
+        {
+            return data;
+        }
+        let engine = self.clone();
+        let job_request = request.clone();
+        let fetch = self.fetches.submit(slug, move |_| async move {
+            let data = Arc::new(engine.pipeline.fetch(&job_request, &*engine.clock).await);
+            // A failure is never kept as data: the next request tries again.
+            if !data.all_failed() {
+                engine
+                    .data
+                    .insert(job_request.spot.slug(), data.clone())
+                    .await;
+            }
+            Ok(data)
+        });
+        // The fetch table is unbounded, so submitting never meets `Busy`.
+        let data = match fetch {
+            Ok(job) => job.wait().await.ok(),
+            Err(_) => None,
+        };
+        data.unwrap_or_else(|| {
+            let now = self.clock.now();
+            Arc::new(SpotData::failed(
+                &request.spot,
+                "the fetch task failed",
+                now,
+            ))
+        })
+    }
+}

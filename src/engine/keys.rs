@@ -1,0 +1,66 @@
+//! Store keys, remembered per spot and output: building one hashes the
+//! output and formats strings, too slow to repeat on every cache hit. The
+//! memo belongs to one set of templates, since keys carry their version, so
+//! a reload starts a new memo and no old key outlives its templates.
+
+use std::collections::HashMap;
+use std::sync::{Arc, PoisonError, RwLock};
+
+use arc_swap::ArcSwap;
+
+use crate::render::Output;
+use crate::request::RenderRequest;
+use crate::store::Key;
+use crate::template::Templates;
+
+/// The most keys remembered; past it the memo starts again, so odd sizes
+/// asked once cannot grow it without bound.
+const MAX_KEYS: usize = 4096;
+
+struct Memo {
+    templates: Arc<Templates>,
+    keys: RwLock<HashMap<(usize, Output), Key>>,
+}
+
+/// Keys by spot and output, for the templates in force.
+pub(super) struct Keys(ArcSwap<Memo>);
+
+impl Keys {
+    pub fn new(templates: Arc<Templates>) -> Self {
+        Self(ArcSwap::from_pointee(Memo {
+            templates,
+            keys: RwLock::new(HashMap::new()),
+        }))
+    }
+
+    /// The key of `request` drawn with `templates`.
+    pub fn key(&self, request: &RenderRequest, templates: Arc<Templates>) -> Key {
+        let mut memo = self.0.load_full();
+        if !Arc::ptr_eq(&memo.templates, &templates) {
+            let fresh = Arc::new(Memo {
+                templates: templates.clone(),
+                keys: RwLock::new(HashMap::new()),
+            });
+            self.0.store(fresh.clone());
+            memo = fresh;
+        }
+        let id = (request.index, request.output);
+        if let Some(key) = memo
+            .keys
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+        {
+            return key.clone();
+        }
+        let version = templates.version(&request.spot.template).unwrap_or("none");
+        let variant = format!("{}-{version}", request.output.variant());
+        let key = Key::new(&request.spot.slug(), &variant);
+        let mut keys = memo.keys.write().unwrap_or_else(PoisonError::into_inner);
+        if keys.len() >= MAX_KEYS {
+            keys.clear();
+        }
+        keys.insert(id, key.clone());
+        key
+    }
+}

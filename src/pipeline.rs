@@ -1,0 +1,184 @@
+//! The one render pipeline: fetch a spot's sources, fill its template, draw
+//! and encode. Every entry point goes through it: the service's render
+//! jobs, `inkspot render`, `inkspot check --fetch` and the benchmarks. It
+//! caches nothing; the engine decides when to call it. The same data and the
+//! same request give the same bytes, whoever asks.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::jobs::{Cpu, CpuError};
+use crate::render::{RenderError, Renderer};
+use crate::request::RenderRequest;
+use crate::source::{FetchError, Fetcher, SpotData, gather};
+use crate::store::Rendered;
+use crate::template::{Context, LiveTemplates, TemplateError};
+
+/// Why a pipeline could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    /// A template does not load.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The HTTP client cannot be built.
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+}
+
+/// Why a drawing failed.
+#[derive(Debug, thiserror::Error)]
+pub enum DrawError {
+    /// Filling the template failed.
+    #[error(transparent)]
+    Template(#[from] TemplateError),
+    /// The filled template could not be drawn or encoded.
+    #[error(transparent)]
+    Render(#[from] RenderError),
+    /// The drawing thread did not return.
+    #[error(transparent)]
+    Cpu(#[from] CpuError),
+}
+
+/// Fetcher, templates and renderer, with the limit on CPU work.
+#[derive(Clone)]
+pub struct Pipeline {
+    fetcher: Fetcher,
+    templates: Arc<LiveTemplates>,
+    renderer: Renderer,
+    cpu: Cpu,
+}
+
+impl Pipeline {
+    /// The pipeline `config` describes: templates compiled, fonts loaded
+    /// once, and `server.render_concurrency` drawings at a time.
+    pub fn new(config: &Config) -> Result<Self, BuildError> {
+        Self::with_fetcher(config, Fetcher::new(&config.fetch, &config.base_dir)?)
+    }
+
+    /// Like [`Pipeline::new`] with a given fetcher (`check --fetch` uses
+    /// one that remembers no failures).
+    pub fn with_fetcher(config: &Config, fetcher: Fetcher) -> Result<Self, BuildError> {
+        let dir = config.templates_dir();
+        Ok(Self {
+            fetcher,
+            templates: Arc::new(LiveTemplates::load(&dir)?),
+            renderer: Renderer::new(&dir, true),
+            cpu: Cpu::new(config.server.render_concurrency()),
+        })
+    }
+
+    /// The templates in force, and their watcher.
+    pub fn templates(&self) -> &Arc<LiveTemplates> {
+        &self.templates
+    }
+
+    /// The fetcher.
+    pub fn fetcher(&self) -> &Fetcher {
+        &self.fetcher
+    }
+
+    /// The limit on CPU work.
+    pub fn cpu(&self) -> &Cpu {
+        &self.cpu
+    }
+
+    /// Fetches every source of the request's spot; `clock` dates the data.
+    pub async fn fetch(&self, request: &RenderRequest, clock: &dyn Clock) -> SpotData {
+        gather(&self.fetcher, &request.spot, clock).await
+    }
+
+    /// The template context: `now` is the data's fetch time, so identical
+    /// data fills the template identically.
+    pub fn context(request: &RenderRequest, data: &SpotData) -> Context {
+        let (w, h) = (request.output.width, request.output.height);
+        Context::new(&request.spot, w, h, Some(data), data.fetched_at)
+    }
+
+    /// The filled SVG, before drawing: for template work, and for comparing
+    /// renderers on the same input.
+    pub fn fill(&self, request: &RenderRequest, data: &SpotData) -> Result<String, DrawError> {
+        let context = Self::context(request, data);
+        Ok(self
+            .templates
+            .current()
+            .render(&request.spot.template, &context)?)
+    }
+
+    /// Fills, draws and encodes `data` for `request` on a blocking thread
+    /// behind the CPU limit; `now` is the render time.
+    pub async fn draw(
+        &self,
+        request: &RenderRequest,
+        data: &SpotData,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, DrawError> {
+        let context = Self::context(request, data);
+        let template = request.spot.template.clone();
+        let bytes = self
+            .encode(move |t| t.render(&template, &context), request)
+            .await?;
+        Ok(Rendered::new(
+            bytes,
+            request.output.media_type(),
+            now,
+            data.fetched_at,
+            data.is_partial(),
+        ))
+    }
+
+    /// Draws `error.svg` for `request`, saying `reason`, at `now`.
+    pub async fn error_picture(
+        &self,
+        request: &RenderRequest,
+        reason: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, DrawError> {
+        let (w, h) = (request.output.width, request.output.height);
+        let mut context = Context::new(&request.spot, w, h, None, now);
+        context.reason = Some(reason.to_string());
+        let bytes = self
+            .encode(move |t| t.render_error(&context), request)
+            .await?;
+        Ok(Rendered::new(
+            bytes,
+            request.output.media_type(),
+            now,
+            now,
+            true,
+        ))
+    }
+
+    async fn encode(
+        &self,
+        fill: impl FnOnce(&crate::template::Templates) -> Result<String, TemplateError> + Send + 'static,
+        request: &RenderRequest,
+    ) -> Result<Vec<u8>, DrawError> {
+        let templates = self.templates.current();
+        let renderer = self.renderer.clone();
+        let output = request.output;
+        self.cpu
+            .run(move || -> Result<Vec<u8>, DrawError> {
+                let svg = fill(&templates)?;
+                Ok(renderer.render(&svg, &output)?)
+            })
+            .await?
+    }
+
+    /// Fetches and draws once, storing nothing: what `inkspot render` does.
+    /// Returns the data too, so the caller can report what failed.
+    pub async fn render(
+        &self,
+        request: &RenderRequest,
+        clock: &dyn Clock,
+    ) -> (SpotData, Option<Result<Rendered, DrawError>>) {
+        let data = self.fetch(request, clock).await;
+        if data.all_failed() {
+            return (data, None);
+        }
+        let drawn = self.draw(request, &data, clock.now()).await;
+        (data, Some(drawn))
+    }
+}

@@ -1,0 +1,174 @@
+//! What to render: a [`RenderRequest`] names one configured spot and one
+//! concrete output. The [`Catalog`] resolves and validates it once, at each
+//! entry point: `/image` and `inkspot render` today, the scheduler, the
+//! TRMNL display call and the job API tomorrow.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use crate::config::{Config, InvalidOption, OutputOptions, Spot};
+use crate::render::Output;
+
+/// One spot drawn as one output.
+#[derive(Debug, Clone)]
+pub struct RenderRequest {
+    /// The spot's position in the config.
+    pub index: usize,
+    /// The spot.
+    pub spot: Arc<Spot>,
+    /// The output, resolved from the spot's preset, the requested preset
+    /// and explicit options.
+    pub output: Output,
+}
+
+/// Why a request cannot be rendered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum RequestError {
+    /// No configured spot has that name or slug.
+    #[error("unknown spot `{0}`")]
+    UnknownSpot(String),
+    /// No preset has that name.
+    #[error("unknown device `{name}`; allowed: {known}")]
+    UnknownPreset {
+        /// What was asked for.
+        name: String,
+        /// The preset names.
+        known: String,
+    },
+    /// An output option is out of range.
+    #[error(transparent)]
+    BadOption(#[from] InvalidOption),
+}
+
+/// The configured spots and presets, for finding and resolving requests.
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    spots: Vec<Arc<Spot>>,
+    lookup: HashMap<String, usize>,
+    presets: BTreeMap<String, OutputOptions>,
+}
+
+impl Catalog {
+    /// The catalog of a loaded `config`.
+    pub fn new(config: &Config) -> Self {
+        let mut lookup = HashMap::new();
+        for (i, spot) in config.spots.iter().enumerate() {
+            lookup.insert(spot.name.to_lowercase(), i);
+            lookup.insert(spot.slug(), i);
+        }
+        Self {
+            spots: config.spots.iter().cloned().map(Arc::new).collect(),
+            lookup,
+            presets: config.presets.clone(),
+        }
+    }
+
+    /// The configured spots, in config order.
+    pub fn spots(&self) -> &[Arc<Spot>] {
+        &self.spots
+    }
+
+    /// The position of the spot named `name` (any case) or with that slug.
+    pub fn find(&self, name: &str) -> Option<usize> {
+        self.lookup
+            .get(name)
+            .or_else(|| self.lookup.get(&name.to_lowercase()))
+            .copied()
+    }
+
+    /// The preset names.
+    pub fn preset_names(&self) -> Vec<&str> {
+        self.presets.keys().map(String::as_str).collect()
+    }
+
+    /// The request for the spot named `name`: its own preset, then
+    /// `preset`, then `options`, each overriding the one before.
+    pub fn resolve(
+        &self,
+        name: &str,
+        preset: Option<&str>,
+        options: &OutputOptions,
+    ) -> Result<RenderRequest, RequestError> {
+        let index = self
+            .find(name)
+            .ok_or_else(|| RequestError::UnknownSpot(name.to_string()))?;
+        self.request(index, preset, options)
+    }
+
+    /// The request for the spot at `index`, as [`Catalog::resolve`].
+    pub fn request(
+        &self,
+        index: usize,
+        preset: Option<&str>,
+        options: &OutputOptions,
+    ) -> Result<RenderRequest, RequestError> {
+        let spot = self.spots[index].clone();
+        let mut merged = OutputOptions::default();
+        for name in [spot.preset.as_deref(), preset].into_iter().flatten() {
+            let layer = self
+                .presets
+                .get(name)
+                .ok_or_else(|| RequestError::UnknownPreset {
+                    name: crate::text::ellipsize(name, 40),
+                    known: self.preset_names().join(", "),
+                })?;
+            merged = merged.overlay(layer);
+        }
+        let output = Output::resolve(&merged.overlay(options), spot.width, spot.height);
+        Ok(RenderRequest {
+            index,
+            spot,
+            output,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rstest::rstest;
+
+    use super::*;
+
+    fn catalog() -> Catalog {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/t.svg"), "<svg/>").unwrap();
+        let text = "[presets.small]\nwidth = 200\nheight = 100\n[[spots]]\nname = \"Linda Mar\"\ntemplate = \"t\"\npreset = \"trmnl\"\n[[spots]]\nname = \"Plain\"\ntemplate = \"t\"\nwidth = 300\nheight = 200\n";
+        Catalog::new(&Config::from_toml(text, Path::new("c.toml"), dir.path()).unwrap())
+    }
+
+    #[rstest]
+    #[case("Linda Mar", None, (800, 480, Some(1)))]
+    #[case("LINDA MAR", Some("small"), (200, 100, Some(1)))]
+    #[case("plain", None, (300, 200, None))]
+    #[case("plain", Some("kindle"), (600, 800, Some(8)))]
+    fn spots_and_presets_resolve_in_order(
+        #[case] name: &str,
+        #[case] preset: Option<&str>,
+        #[case] expect: (u32, u32, Option<u8>),
+    ) {
+        let r = catalog()
+            .resolve(name, preset, &OutputOptions::default())
+            .unwrap();
+        assert_eq!((r.output.width, r.output.height, r.output.bits), expect);
+    }
+
+    #[test]
+    fn unknown_spots_and_presets_are_named() {
+        let c = catalog();
+        let none = OutputOptions::default();
+        assert_eq!(
+            c.resolve("Mavericks", None, &none).unwrap_err(),
+            RequestError::UnknownSpot("Mavericks".into())
+        );
+        let err = c.resolve("plain", Some("nope"), &none).unwrap_err();
+        assert!(
+            err.to_string().contains(
+                "unknown device `nope`; allowed: esphome-bmp, kindle, small, trmnl, trmnl-bmp"
+            ),
+            "{err}"
+        );
+    }
+}

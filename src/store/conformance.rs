@@ -1,0 +1,162 @@
+//! The storage conformance suite: what every [`Backend`] must do, checked
+//! the same way for each. `tests/storage.rs` runs it against the disk; a
+//! new backend adds one test that calls [`run`] on a fresh instance.
+//!
+//! Each check panics with its name and what differed, like a test.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use super::{Backend, Key, MediaType, Rendered, Retention};
+
+/// Runs every check against `backend`, which must be empty and opened.
+pub async fn run(backend: Arc<dyn Backend>) {
+    missing_keys_are_none(&*backend).await;
+    put_then_get_round_trips(&*backend).await;
+    metadata_reads_without_the_image(&*backend).await;
+    a_put_replaces_the_previous_render(&*backend).await;
+    list_names_every_render_by_spot(&*backend).await;
+    delete_removes_and_says_whether_it_did(&*backend).await;
+    readers_never_see_half_a_render(backend.clone()).await;
+    sweep_keeps_the_newest_within_the_bytes(&*backend).await;
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().to_utc()
+}
+
+/// A render of `len` bytes of `fill`, drawn at `when`.
+pub fn sample(len: usize, fill: u8, when: &str) -> Rendered {
+    Rendered::new(
+        vec![fill; len],
+        MediaType::Png,
+        at(when),
+        at("2026-11-22T17:00:00Z"),
+        fill % 2 == 1,
+    )
+}
+
+async fn missing_keys_are_none(b: &dyn Backend) {
+    let key = Key::new("conformance-missing", "png-0");
+    assert!(b.get(&key).await.unwrap().is_none(), "get of a missing key");
+    assert!(
+        b.meta(&key).await.unwrap().is_none(),
+        "meta of a missing key"
+    );
+    assert!(!b.delete(&key).await.unwrap(), "delete of a missing key");
+}
+
+async fn put_then_get_round_trips(b: &dyn Backend) {
+    let key = Key::new("conformance-a", "png-1");
+    let bmp = Rendered::new(
+        b"BM-bytes".to_vec(),
+        MediaType::Bmp,
+        at("2026-11-22T17:00:03Z"),
+        at("2026-11-22T17:00:00Z"),
+        true,
+    );
+    b.put(&key, &bmp).await.unwrap();
+    let got = b.get(&key).await.unwrap().expect("stored render");
+    assert_eq!(got, bmp, "bytes and every metadata field round-trip");
+    let other = Key::new("conformance-b", "png-1");
+    assert!(
+        b.get(&other).await.unwrap().is_none(),
+        "same variant, other spot"
+    );
+}
+
+async fn metadata_reads_without_the_image(b: &dyn Backend) {
+    let key = Key::new("conformance-a", "png-2");
+    let r = sample(3000, 4, "2026-11-22T17:01:00Z");
+    b.put(&key, &r).await.unwrap();
+    assert_eq!(b.meta(&key).await.unwrap(), Some(r.meta), "meta");
+}
+
+async fn a_put_replaces_the_previous_render(b: &dyn Backend) {
+    let key = Key::new("conformance-a", "png-3");
+    b.put(&key, &sample(100, 1, "2026-11-22T17:02:00Z"))
+        .await
+        .unwrap();
+    let newer = sample(50, 2, "2026-11-22T17:03:00Z");
+    b.put(&key, &newer).await.unwrap();
+    assert_eq!(b.get(&key).await.unwrap(), Some(newer), "the newer render");
+}
+
+async fn list_names_every_render_by_spot(b: &dyn Backend) {
+    let spot_a = b.list(Some("conformance-a")).await.unwrap();
+    let variants: Vec<&str> = spot_a.iter().map(|l| l.key.variant()).collect();
+    assert_eq!(variants, ["png-1", "png-2", "png-3"], "list of one spot");
+    let sizes: Vec<u64> = spot_a.iter().map(|l| l.bytes).collect();
+    assert_eq!(sizes, [8, 3000, 50], "listed sizes are the images' sizes");
+    assert_eq!(spot_a[1].meta, sample(3000, 4, "2026-11-22T17:01:00Z").meta);
+    assert!(b.list(Some("conformance-none")).await.unwrap().is_empty());
+    let all = b.list(None).await.unwrap();
+    assert_eq!(all.len(), 3, "list of every spot");
+}
+
+async fn delete_removes_and_says_whether_it_did(b: &dyn Backend) {
+    let key = Key::new("conformance-a", "png-2");
+    assert!(b.delete(&key).await.unwrap(), "delete of a stored render");
+    assert!(b.get(&key).await.unwrap().is_none(), "gone after delete");
+    assert!(
+        b.meta(&key).await.unwrap().is_none(),
+        "no metadata after delete"
+    );
+    assert!(!b.delete(&key).await.unwrap(), "second delete");
+}
+
+/// While one task keeps replacing a render, readers get one whole version
+/// or the other: bytes that match their metadata, every time.
+async fn readers_never_see_half_a_render(b: Arc<dyn Backend>) {
+    let key = Key::new("conformance-race", "png-1");
+    let small = sample(10_000, 1, "2026-11-22T17:04:00Z");
+    let large = sample(200_000, 2, "2026-11-22T17:05:00Z");
+    b.put(&key, &small).await.unwrap();
+    let writer = {
+        let (b, key, small, large) = (b.clone(), key.clone(), small.clone(), large.clone());
+        tokio::spawn(async move {
+            for i in 0..20 {
+                let r = if i % 2 == 0 { &large } else { &small };
+                b.put(&key, r).await.unwrap();
+            }
+        })
+    };
+    let mut reads = 0;
+    while !writer.is_finished() || reads < 20 {
+        if let Some(got) = b.get(&key).await.unwrap() {
+            assert!(got.is_intact(), "bytes match their checksum");
+            assert!(got == small || got == large, "one whole version");
+        }
+        reads += 1;
+    }
+    writer.await.unwrap();
+    assert!(b.delete(&key).await.unwrap());
+}
+
+/// A sweep down to a few bytes keeps the most recently stored renders.
+async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
+    for (i, variant) in ["old", "mid", "new"].iter().enumerate() {
+        let key = Key::new("conformance-sweep", variant);
+        let when = format!("2026-11-22T17:1{i}:00Z");
+        b.put(&key, &sample(40_000, 3, &when)).await.unwrap();
+        // Stored times must differ for "newest" to mean anything.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let before = b.list(None).await.unwrap().len();
+    let sweep = b
+        .sweep(Retention {
+            max_bytes: 100_000,
+            max_age: Duration::from_secs(86_400),
+        })
+        .await
+        .unwrap();
+    assert!(sweep.removed >= 1, "something was swept: {sweep:?}");
+    assert!(sweep.kept_bytes <= 100_000, "within the bytes: {sweep:?}");
+    let left = b.list(Some("conformance-sweep")).await.unwrap();
+    let names: Vec<&str> = left.iter().map(|l| l.key.variant()).collect();
+    assert!(names.contains(&"new"), "the newest is kept: {names:?}");
+    assert!(!names.contains(&"old"), "the oldest goes first: {names:?}");
+    assert_eq!(b.list(None).await.unwrap().len(), before - sweep.removed);
+}

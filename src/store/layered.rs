@@ -1,0 +1,197 @@
+//! The store the service uses: a moka memory cache, bounded by bytes, in
+//! front of any [`Backend`]. A backend that fails is logged and marked
+//! unhealthy, and renders are then served from memory; the next good write
+//! marks it healthy again.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use super::{Backend, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
+use crate::supervisor::Supervisor;
+
+/// How often the backend is swept even when nothing is written.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// The backend's health as the store last saw it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The backend's name, such as `disk`.
+    pub backend: &'static str,
+    /// Whether the last operation on it worked.
+    pub ok: bool,
+    /// The last failure, while not ok.
+    pub error: Option<String>,
+}
+
+/// Memory over a backend; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    memory: Cache<Key, Arc<Rendered>>,
+    backend: Arc<dyn Backend>,
+    failure: Arc<Mutex<Option<String>>>,
+    retention: Retention,
+    /// Bytes in the backend as of the last sweep plus everything written
+    /// since: an over-estimate, so a sweep runs before the limit is passed
+    /// for long.
+    stored_bytes: Arc<AtomicU64>,
+}
+
+impl Store {
+    /// A store keeping at most `memory_bytes` in memory, over `backend`
+    /// kept within `retention`.
+    pub fn new(backend: Arc<dyn Backend>, memory_bytes: u64, retention: Retention) -> Self {
+        let memory = Cache::builder()
+            .max_capacity(memory_bytes)
+            .weigher(|_k: &Key, v: &Arc<Rendered>| {
+                u32::try_from(v.bytes.len().saturating_add(256)).unwrap_or(u32::MAX)
+            })
+            .build();
+        Self {
+            memory,
+            backend,
+            failure: Arc::new(Mutex::new(None)),
+            retention,
+            stored_bytes: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    /// Prepares the backend and applies the retention limits. A failure is
+    /// logged; the store then runs from memory.
+    pub async fn open(&self) {
+        match self.backend.open().await {
+            Ok(()) => {
+                self.sweep().await;
+            }
+            Err(e) => {
+                tracing::error!(backend = self.backend.name(), error = %e, "storage unusable; serving from memory only");
+                self.record(Err(&e));
+            }
+        }
+    }
+
+    /// Starts the periodic sweep under `supervisor`.
+    pub fn spawn_sweeper(&self, supervisor: &Supervisor) {
+        let store = self.clone();
+        supervisor.spawn("store-sweeper", move |stop| async move {
+            let mut tick = tokio::time::interval(SWEEP_EVERY);
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => { store.sweep().await; }
+                }
+            }
+        });
+    }
+
+    /// The backend's health.
+    pub fn health(&self) -> Health {
+        let error = self
+            .failure
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        Health {
+            backend: self.backend.name(),
+            ok: error.is_none(),
+            error,
+        }
+    }
+
+    fn record(&self, result: Result<(), &StoreError>) {
+        let mut failure = self.failure.lock().unwrap_or_else(PoisonError::into_inner);
+        *failure = result.err().map(ToString::to_string);
+    }
+
+    /// Applies the retention limits now.
+    pub async fn sweep(&self) -> Option<Sweep> {
+        self.sweep_to(self.retention.max_bytes).await
+    }
+
+    async fn sweep_to(&self, max_bytes: u64) -> Option<Sweep> {
+        let retention = Retention {
+            max_bytes,
+            ..self.retention
+        };
+        match self.backend.sweep(retention).await {
+            Ok(sweep) => {
+                self.stored_bytes.store(sweep.kept_bytes, Ordering::Relaxed);
+                if sweep.removed > 0 {
+                    tracing::info!(
+                        removed = sweep.removed,
+                        kept_bytes = sweep.kept_bytes,
+                        "storage swept"
+                    );
+                }
+                Some(sweep)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot sweep the storage");
+                None
+            }
+        }
+    }
+
+    /// The render for `key`, from memory or else from the backend.
+    pub async fn get(&self, key: &Key) -> Option<Arc<Rendered>> {
+        if let Some(hit) = self.memory.get(key).await {
+            return Some(hit);
+        }
+        match self.backend.get(key).await {
+            Ok(Some(rendered)) => {
+                let rendered = Arc::new(rendered);
+                self.memory.insert(key.clone(), rendered.clone()).await;
+                Some(rendered)
+            }
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!(%key, error = %e, "ignoring an unreadable stored render");
+                None
+            }
+        }
+    }
+
+    /// The metadata for `key`, without reading an image that is not in memory.
+    pub async fn meta(&self, key: &Key) -> Option<Meta> {
+        if let Some(hit) = self.memory.get(key).await {
+            return Some(hit.meta.clone());
+        }
+        self.backend.meta(key).await.ok().flatten()
+    }
+
+    /// Every stored render of the spot `slug`, or of every spot.
+    pub async fn list(&self, slug: Option<&str>) -> Vec<Listed> {
+        match self.backend.list(slug).await {
+            Ok(list) => list,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list the storage");
+                Vec::new()
+            }
+        }
+    }
+
+    /// Stores `rendered` under `key`: memory at once, then the backend. A
+    /// backend failure is logged and the render is still served from memory.
+    pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {
+        self.memory.insert(key.clone(), rendered.clone()).await;
+        let result = self.backend.put(key, &rendered).await;
+        self.record(result.as_ref().map(|_| ()));
+        match result {
+            Ok(()) => {
+                let written = rendered.bytes.len() as u64 + 512;
+                let total = self.stored_bytes.fetch_add(written, Ordering::Relaxed) + written;
+                if total > self.retention.max_bytes {
+                    // Down to 90%, so the next sweep is many writes away
+                    // rather than one: a sweep walks the whole backend.
+                    self.sweep_to(self.retention.max_bytes / 10 * 9).await;
+                }
+            }
+            Err(e) => {
+                tracing::error!(%key, error = %e, "cannot store a render; serving it from memory");
+            }
+        }
+    }
+}

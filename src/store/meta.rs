@@ -1,0 +1,197 @@
+//! What is stored: an encoded image and its typed metadata. Metadata is
+//! written as JSON beside the image (`content_type` and `checksum` as
+//! strings), so files written by earlier versions still read.
+
+use std::fmt;
+use std::str::FromStr;
+
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// The media type of stored bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum MediaType {
+    /// `image/png`
+    Png,
+    /// `image/bmp`
+    Bmp,
+}
+
+impl MediaType {
+    /// The MIME type, as `Content-Type` sends it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MediaType::Png => "image/png",
+            MediaType::Bmp => "image/bmp",
+        }
+    }
+}
+
+impl fmt::Display for MediaType {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for MediaType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "image/png" => Ok(MediaType::Png),
+            "image/bmp" => Ok(MediaType::Bmp),
+            other => Err(format!("unknown media type `{other}`")),
+        }
+    }
+}
+
+impl Serialize for MediaType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for MediaType {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// The BLAKE3 hash of an image's bytes: its integrity check and its ETag.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Checksum([u8; 32]);
+
+impl Checksum {
+    /// The checksum of `bytes`.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(*blake3::hash(bytes).as_bytes())
+    }
+
+    /// A strong ETag: the first 128 bits, hex, quoted.
+    pub fn etag(&self) -> String {
+        format!("\"{}\"", &self.to_string()[..32])
+    }
+
+    /// The raw hash.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl fmt::Display for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for b in self.0 {
+            write!(f, "{b:02x}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Checksum {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Checksum({self})")
+    }
+}
+
+impl FromStr for Checksum {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let hash = blake3::Hash::from_hex(s).map_err(|e| format!("bad checksum `{s}`: {e}"))?;
+        Ok(Self(*hash.as_bytes()))
+    }
+}
+
+impl Serialize for Checksum {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Checksum {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        String::deserialize(d)?
+            .parse()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+/// Facts about a render, kept beside its bytes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Meta {
+    /// When it was drawn (or first drawn with these exact bytes).
+    pub rendered_at: DateTime<Utc>,
+    /// When the data it shows was fetched; freshness counts from here.
+    pub data_at: DateTime<Utc>,
+    /// True when some sources or fields failed; such renders expire sooner.
+    pub partial: bool,
+    /// The media type of the bytes.
+    pub content_type: MediaType,
+    /// BLAKE3 of the bytes.
+    pub checksum: Checksum,
+}
+
+/// A stored image.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rendered {
+    /// The encoded image.
+    pub bytes: Bytes,
+    /// Its metadata.
+    pub meta: Meta,
+}
+
+impl Rendered {
+    /// Wraps freshly encoded bytes, computing the checksum.
+    pub fn new(
+        bytes: Vec<u8>,
+        content_type: MediaType,
+        rendered_at: DateTime<Utc>,
+        data_at: DateTime<Utc>,
+        partial: bool,
+    ) -> Self {
+        let checksum = Checksum::of(&bytes);
+        Self {
+            bytes: Bytes::from(bytes),
+            meta: Meta {
+                rendered_at,
+                data_at,
+                partial,
+                content_type,
+                checksum,
+            },
+        }
+    }
+
+    /// The strong ETag of the bytes.
+    pub fn etag(&self) -> String {
+        self.meta.checksum.etag()
+    }
+
+    /// Whether the bytes match the checksum in the metadata.
+    pub fn is_intact(&self) -> bool {
+        Checksum::of(&self.bytes) == self.meta.checksum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_written_by_the_previous_version_still_reads() {
+        let json = r#"{"rendered_at":"2026-11-22T17:00:03Z","data_at":"2026-11-22T17:00:00Z","partial":false,"content_type":"image/png","checksum":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"}"#;
+        let meta: Meta = serde_json::from_str(json).unwrap();
+        assert_eq!(meta.content_type, MediaType::Png);
+        assert_eq!(meta.checksum, Checksum::of(b""));
+        assert_eq!(meta.checksum.etag(), "\"af1349b9f5f9a1a6a0404dea36dcc949\"");
+        assert_eq!(serde_json::to_string(&meta).unwrap(), json);
+    }
+
+    #[test]
+    fn unknown_media_types_and_bad_checksums_are_refused() {
+        let bad_type = r#"{"rendered_at":"2026-11-22T17:00:03Z","data_at":"2026-11-22T17:00:00Z","partial":false,"content_type":"text/html","checksum":"af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262"}"#;
+        assert!(serde_json::from_str::<Meta>(bad_type).is_err());
+        assert!("xyz".parse::<Checksum>().is_err());
+    }
+}
