@@ -196,3 +196,48 @@ async fn a_failed_render_serves_the_last_good_image_or_the_error_picture() {
     assert_eq!(upstream.received_requests().await.unwrap().len(), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+async fn an_expired_render_is_sent_at_once_while_one_refresh_runs() {
+    let upstream = MockServer::start().await;
+    page(&upstream, "/report", report_page("1.5", "Old"), 0).await;
+    let site = Site::new();
+    let extra = "[cache]\nmax_age = \"2s\"\nstale_max_age = \"30s\"";
+    site.write_bar_config(&format!("{}/report", upstream.uri()), extra);
+    let app = App::start(&site).await;
+    let first = app.get("/image?spot=linda-mar", &[]).await;
+    let old_etag = header(&first, "etag");
+
+    // The upstream is now slow: nobody holding an image may wait for it.
+    upstream.reset().await;
+    Mock::given(path("/report"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(report_page("2.5", "New"))
+                .set_delay(Duration::from_millis(1500)),
+        )
+        .mount(&upstream)
+        .await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let client = client();
+    let url = format!("{}/image?spot=linda-mar", app.url);
+    let stale = futures_util::future::join_all((0..10).map(|_| client.get(&url).send())).await;
+    for r in stale {
+        let r = r.unwrap();
+        assert_eq!(header(&r, "x-cache"), "stale");
+        assert_eq!(header(&r, "etag"), old_etag);
+        assert_eq!(header(&r, "cache-control"), "public, max-age=30");
+    }
+    // One background refresh for all of them; then the new image is fresh.
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    let fresh = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(header(&fresh, "x-cache"), "hit");
+    let image = decode_png(&fresh.bytes().await.unwrap());
+    assert!((249..=251).contains(&image.dark_in_row(20)));
+    assert_eq!(
+        upstream.received_requests().await.unwrap().len(),
+        1,
+        "one refresh, however many asked"
+    );
+    app.stop().await;
+}

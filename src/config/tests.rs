@@ -2,6 +2,10 @@ use std::path::Path;
 
 use rstest::rstest;
 
+use std::time::Duration;
+
+use bytesize::ByteSize;
+
 use super::*;
 
 const SPOT: &str = r#"

@@ -1,13 +1,11 @@
-//! The validation pass: everything a parsed config must satisfy that the
-//! types alone cannot say. Collects every problem rather than stopping at the
-//! first, so one `inkspot check` shows all of them.
+//! The rules for one spot, its sources and their fields.
 
 use std::collections::HashSet;
+use std::path::Path;
 
-use super::locate::{self, Seg};
-use super::{
-    Check, Config, Field, Format, MAX_DIMENSION, MIN_DIMENSION, Problem, Source, Spot, normalize,
-};
+use super::super::locate::Seg;
+use super::super::{Field, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot};
+use super::{Collector, key, with};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
@@ -15,233 +13,10 @@ const SPOT_KEYS: &[&str] = &[
     "name", "slug", "template", "width", "height", "preset", "device", "timezone", "sources",
 ];
 
-/// Problems (and warnings) found so far, each located in the text.
-pub(super) struct Collector<'a> {
-    text: &'a str,
-    pub problems: Vec<Problem>,
-    pub warnings: Vec<Problem>,
-}
-
-impl Collector<'_> {
-    fn locate(&self, path: &[Seg], message: impl Into<String>) -> Problem {
-        Problem {
-            key: locate::display(path),
-            line: locate::line_of(self.text, path),
-            message: message.into(),
-        }
-    }
-
-    /// Records a problem at `path`.
-    pub fn add(&mut self, path: &[Seg], message: impl Into<String>) {
-        let problem = self.locate(path, message);
-        self.problems.push(problem);
-    }
-
-    /// Records a warning at `path`: the config loads, but should change.
-    pub fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
-        let warning = self.locate(path, message);
-        self.warnings.push(warning);
-    }
-}
-
-pub(super) fn key(k: &str) -> Seg {
-    Seg::Key(k.to_string())
-}
-
-fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
-    path.iter().chain(more).cloned().collect()
-}
-
-/// Completes `config` (parsed from `text`: see [`normalize`]), checks it
-/// with this module's rules and `checks`, and returns every problem found.
-/// Warnings go to `config.warnings`.
-pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Problem> {
-    let mut c = Collector {
-        text,
-        problems: Vec::new(),
-        warnings: Vec::new(),
-    };
-    normalize::normalize(&mut c, config);
-    check_values(&mut c, config);
-    for check in checks {
-        for (path, message) in check(config) {
-            c.add(&path, message);
-        }
-    }
-    config.warnings = std::mem::take(&mut c.warnings);
-    c.problems
-}
-
-/// The rules of this module.
-fn check_values(c: &mut Collector, config: &Config) {
-    let positive = [
-        (["cache", "max_age"], config.cache.max_age.is_zero()),
-        (["fetch", "timeout"], config.fetch.timeout.is_zero()),
-        (
-            ["cache", "max_disk_age"],
-            config.cache.max_disk_age.is_zero(),
-        ),
-        (
-            ["server", "request_timeout"],
-            config.server.request_timeout.is_zero(),
-        ),
-    ];
-    for (path, is_zero) in positive {
-        if is_zero {
-            c.add(&[key(path[0]), key(path[1])], "must be longer than zero");
-        }
-    }
-    if config.fetch.max_bytes.as_u64() == 0 {
-        c.add(
-            &[key("fetch"), key("max_bytes")],
-            "must be more than zero bytes",
-        );
-    }
-    let at_least_one = [
-        (
-            ["server", "render_concurrency"],
-            config.server.render_concurrency == Some(0),
-        ),
-        (["server", "render_queue"], config.server.render_queue == 0),
-        (
-            ["fetch", "per_host_concurrency"],
-            config.fetch.per_host_concurrency == 0,
-        ),
-    ];
-    for (path, is_zero) in at_least_one {
-        if is_zero {
-            c.add(&[key(path[0]), key(path[1])], "must be at least 1");
-        }
-    }
-    if config.cache.max_disk.as_u64() < 1024 * 1024 {
-        c.add(
-            &[key("cache"), key("max_disk")],
-            "must be at least 1MiB: one render must fit",
-        );
-    }
-    let rate = &config.server.rate_limit;
-    if rate.per_minute > 0 && rate.burst == 0 {
-        c.add(
-            &[key("server"), key("rate_limit"), key("burst")],
-            "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
-        );
-    }
-
-    if config.spots.is_empty() {
-        c.add(
-            &[key("spots")],
-            "no spots configured: add at least one [[spots]] table with a name and a template",
-        );
-    }
-
-    check_presets(c, config);
-
-    let templates_dir = config.templates_dir();
-    let mut names = HashSet::new();
-    let mut slugs = HashSet::new();
-    for (i, spot) in config.spots.iter().enumerate() {
-        let path = [key("spots"), Seg::Index(i)];
-        check_spot(c, &path, spot, &templates_dir);
-        if !names.insert(spot.name.to_lowercase()) {
-            c.add(
-                &with(&path, &[key("name")]),
-                format!(
-                    "spot name `{}` is used twice (names ignore case)",
-                    spot.name
-                ),
-            );
-        }
-        let slug = spot.slug();
-        if !slugs.insert(slug.clone()) {
-            c.add(
-                &with(&path, &[key("name")]),
-                format!("spot slug `{slug}` is used twice: set a distinct `slug`"),
-            );
-        }
-    }
-}
-
-/// Presets must be in range, and a spot's `preset` must name one.
-fn check_presets(c: &mut Collector, config: &Config) {
-    let builtin = super::builtin_presets();
-    for (name, preset) in &config.presets {
-        if builtin.get(name) == Some(preset) {
-            continue;
-        }
-        let table = normalize::preset_table(c.text, name);
-        if !is_identifier(name, true) {
-            c.add(
-                &[key(table), key(name)],
-                format!("preset name `{name}` must be letters, digits, `-` and `_`"),
-            );
-        }
-        if let Err(e) = preset.check() {
-            c.add(&[key(table), key(name), key(e.param)], e.to_string());
-        }
-    }
-    let known: Vec<&str> = config.presets.keys().map(String::as_str).collect();
-    for (i, spot) in config.spots.iter().enumerate() {
-        if let Some(preset) = &spot.preset
-            && !config.presets.contains_key(preset)
-        {
-            let at = normalize::spot_preset_key(c.text, i);
-            c.add(
-                &[key("spots"), Seg::Index(i), key(at)],
-                format!("unknown preset `{preset}`; known: {}", known.join(", ")),
-            );
-        }
-    }
-}
-
-fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std::path::Path) {
-    if spot.name.trim().is_empty() || spot.name.len() > 100 {
-        c.add(&with(path, &[key("name")]), "must be 1 to 100 characters");
-    }
-    let slug = spot.slug();
-    if slug.is_empty()
-        || slug.len() > 64
-        || !slug
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-    {
-        c.add(
-            &with(
-                path,
-                &[key(if spot.slug.is_some() { "slug" } else { "name" })],
-            ),
-            format!(
-                "slug `{slug}` must be 1 to 64 characters of a-z, 0-9 and `-`{}",
-                if spot.slug.is_some() {
-                    ""
-                } else {
-                    " (derived from the name: set `slug` explicitly)"
-                }
-            ),
-        );
-    }
-    if !is_identifier(&spot.template, true) {
-        c.add(
-            &with(path, &[key("template")]),
-            format!(
-                "template `{}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg",
-                spot.template
-            ),
-        );
-    } else if !templates_dir
-        .join(format!("{}.svg", spot.template))
-        .is_file()
-    {
-        c.add(
-            &with(path, &[key("template")]),
-            format!(
-                "template `{}` not found: expected {}",
-                spot.template,
-                templates_dir
-                    .join(format!("{}.svg", spot.template))
-                    .display()
-            ),
-        );
-    }
+/// Everything about one spot at `path`.
+pub(super) fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &Path) {
+    check_names(c, path, spot);
+    check_template(c, path, spot, templates_dir);
     for (k, v) in [("width", spot.width), ("height", spot.height)] {
         if !(MIN_DIMENSION..=MAX_DIMENSION).contains(&v) {
             c.add(
@@ -274,6 +49,63 @@ fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &std:
     }
 }
 
+/// The name's length and the slug's characters.
+fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
+    if spot.name.trim().is_empty() || spot.name.len() > 100 {
+        c.add(&with(path, &[key("name")]), "must be 1 to 100 characters");
+    }
+    let slug = spot.slug();
+    if slug.is_empty()
+        || slug.len() > 64
+        || !slug
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        c.add(
+            &with(
+                path,
+                &[key(if spot.slug.is_some() { "slug" } else { "name" })],
+            ),
+            format!(
+                "slug `{slug}` must be 1 to 64 characters of a-z, 0-9 and `-`{}",
+                if spot.slug.is_some() {
+                    ""
+                } else {
+                    " (derived from the name: set `slug` explicitly)"
+                }
+            ),
+        );
+    }
+}
+
+/// The template's name, and that its file exists.
+fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &Path) {
+    if !is_identifier(&spot.template, true) {
+        c.add(
+            &with(path, &[key("template")]),
+            format!(
+                "template `{}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg",
+                spot.template
+            ),
+        );
+    } else if !templates_dir
+        .join(format!("{}.svg", spot.template))
+        .is_file()
+    {
+        c.add(
+            &with(path, &[key("template")]),
+            format!(
+                "template `{}` not found: expected {}",
+                spot.template,
+                templates_dir
+                    .join(format!("{}.svg", spot.template))
+                    .display()
+            ),
+        );
+    }
+}
+
+/// A source's id, URL, error pointer and fields.
 fn check_source(c: &mut Collector, path: &[Seg], source: &Source) {
     if !is_identifier(&source.id, false) {
         c.add(
@@ -431,7 +263,7 @@ fn check_scheme(raw: &str) -> Result<(), String> {
 }
 
 /// Letters, digits and `_` (plus `-` when `dash`), starting with a letter.
-fn is_identifier(s: &str, dash: bool) -> bool {
+pub(super) fn is_identifier(s: &str, dash: bool) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))

@@ -1,0 +1,181 @@
+//! The service's own sections: `[server]`, `[cache]`, `[fetch]` and
+//! `[templates]`, each with its defaults.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::Deserialize;
+
+/// `[server]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on. Default `0.0.0.0:8080`.
+    pub listen: SocketAddr,
+    /// Longest time any request may take before it is answered 503. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Renders that may run at once on blocking threads. Default: the number of CPUs.
+    pub render_concurrency: Option<usize>,
+    /// Renders (fetch and draw) that may be waiting or running at once. A
+    /// request that needs one more is answered 503 with `Retry-After`, so a
+    /// flood of cold requests cannot starve cache hits. Default `32`.
+    pub render_queue: usize,
+    /// On SIGTERM or SIGINT, requests in flight get this long to finish
+    /// before the process exits anyway. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub shutdown_timeout: Duration,
+    /// `[server.rate_limit]`: requests per client address.
+    pub rate_limit: RateLimitConfig,
+}
+
+/// `[server.rate_limit]`: a token bucket per client IP address. A client
+/// past it is answered 429 with `Retry-After`. `/healthz` is not limited.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitConfig {
+    /// Sustained requests per minute per client; `0` turns the limit off.
+    /// Default `120`.
+    pub per_minute: u32,
+    /// Requests a client may send at once before the sustained rate applies.
+    /// Default `60`.
+    pub burst: u32,
+    /// Whether loopback clients (127.0.0.1, ::1) are limited too. Behind a
+    /// reverse proxy on the same host every client is loopback, so rate
+    /// limit there instead. Default `false`.
+    pub loopback: bool,
+}
+
+impl Default for RateLimitConfig {
+    fn default() -> Self {
+        Self {
+            per_minute: 120,
+            burst: 60,
+            loopback: false,
+        }
+    }
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8080)),
+            request_timeout: Duration::from_secs(30),
+            render_concurrency: None,
+            render_queue: 32,
+            shutdown_timeout: Duration::from_secs(10),
+            rate_limit: RateLimitConfig::default(),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The render concurrency to use: configured, or one per CPU.
+    pub fn render_concurrency(&self) -> usize {
+        self.render_concurrency.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        })
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// A render younger than this is served without fetching anything. Default `1h`.
+    #[serde(with = "humantime_serde")]
+    pub max_age: Duration,
+    /// A render made while some sources failed stays fresh only this long. Default `5m`.
+    #[serde(with = "humantime_serde")]
+    pub partial_max_age: Duration,
+    /// When a render has expired, send it at once (`X-Cache: stale`) while one
+    /// background refresh runs, so no device waits for a slow upstream.
+    /// Default `true`.
+    pub serve_stale: bool,
+    /// `Cache-Control: max-age` sent with an old render served while a
+    /// refresh runs or because every source failed. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub stale_max_age: Duration,
+    /// `Retry-After` sent with the 503 error image when no render exists. Default `60s`.
+    #[serde(with = "humantime_serde")]
+    pub error_retry_after: Duration,
+    /// Folder where renders are stored; they survive restarts. Default `cache`.
+    pub dir: PathBuf,
+    /// Memory the in-process cache may hold, e.g. `"64MiB"`. Default `64MiB`.
+    pub memory: ByteSize,
+    /// The cache folder is kept under this size; the oldest renders go
+    /// first. Default `256MiB`.
+    pub max_disk: ByteSize,
+    /// Renders on disk older than this are deleted. Default `7d`.
+    #[serde(with = "humantime_serde")]
+    pub max_disk_age: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            max_age: Duration::from_secs(3600),
+            partial_max_age: Duration::from_secs(300),
+            serve_stale: true,
+            stale_max_age: Duration::from_secs(60),
+            error_retry_after: Duration::from_secs(60),
+            dir: PathBuf::from("cache"),
+            memory: ByteSize::mib(64),
+            max_disk: ByteSize::mib(256),
+            max_disk_age: Duration::from_secs(7 * 24 * 3600),
+        }
+    }
+}
+
+/// `[fetch]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FetchConfig {
+    /// Total time allowed for one upstream request, body included. Default `10s`.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Larger upstream bodies are cut off and count as a failed source. Default `2MiB`.
+    pub max_bytes: ByteSize,
+    /// `User-Agent` sent upstream. Default `inkspot/<version>`.
+    pub user_agent: String,
+    /// A source that just failed is not asked again for this long; requests
+    /// in between see the same failure. `"0s"` turns this off. Default `30s`.
+    #[serde(with = "humantime_serde")]
+    pub failure_ttl: Duration,
+    /// Requests that may be open at once to one upstream host (and port);
+    /// more wait their turn within `fetch.timeout`. Default `4`.
+    pub per_host_concurrency: usize,
+}
+
+impl Default for FetchConfig {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(10),
+            max_bytes: ByteSize::mib(2),
+            user_agent: concat!("inkspot/", env!("CARGO_PKG_VERSION")).to_string(),
+            failure_ttl: Duration::from_secs(30),
+            per_host_concurrency: 4,
+        }
+    }
+}
+
+/// `[templates]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TemplatesConfig {
+    /// Folder holding `<name>.svg` templates, `error.svg`, images and `fonts/`.
+    /// Default `templates`.
+    pub dir: PathBuf,
+}
+
+impl Default for TemplatesConfig {
+    fn default() -> Self {
+        Self {
+            dir: PathBuf::from("templates"),
+        }
+    }
+}

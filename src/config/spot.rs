@@ -1,0 +1,164 @@
+//! `[[spots]]`: the places that can be rendered, their sources and the
+//! fields read from each source.
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+
+use super::{CssSelector, Pattern};
+
+/// `[[spots]]`: one place to render. Keys other than those below are passed
+/// to the template as `spot.<key>` (for example `lat`, `timezone`).
+#[derive(Debug, Clone, Deserialize)]
+pub struct Spot {
+    /// Display name, matched case-insensitively by `?spot=`. Required.
+    pub name: String,
+    /// URL-safe name (`linda-mar`); derived from `name` when absent.
+    #[serde(default)]
+    pub slug: Option<String>,
+    /// Template name: `templates/<template>.svg`. Required.
+    pub template: String,
+    /// Image width in pixels. Default 800.
+    #[serde(default = "default_width")]
+    pub width: u32,
+    /// Image height in pixels. Default 480.
+    #[serde(default = "default_height")]
+    pub height: u32,
+    /// Output preset used when a request names none, e.g. `"trmnl"`.
+    #[serde(default)]
+    pub preset: Option<String>,
+    /// The former name of `preset`, still read for one release with a
+    /// warning. `None` after loading.
+    #[serde(default)]
+    pub device: Option<String>,
+    /// IANA time zone (`"America/Los_Angeles"`) of the spot's local times:
+    /// `today` in source URLs and times in templates. UTC when absent.
+    #[serde(skip)]
+    pub timezone: Option<chrono_tz::Tz>,
+    /// `timezone` as written; checked and parsed into `timezone` at load.
+    #[serde(default, rename = "timezone")]
+    pub(super) timezone_name: Option<String>,
+    /// Where the data comes from.
+    #[serde(default)]
+    pub sources: Vec<Source>,
+    /// Any other keys, passed to the template.
+    #[serde(flatten)]
+    pub extra: BTreeMap<String, toml::Value>,
+}
+
+fn default_width() -> u32 {
+    800
+}
+fn default_height() -> u32 {
+    480
+}
+
+/// The largest width or height a spot may ask for.
+pub const MAX_DIMENSION: u32 = 4096;
+/// The smallest width or height a spot may ask for.
+pub const MIN_DIMENSION: u32 = 16;
+
+impl Spot {
+    /// The slug: configured, or derived from the name.
+    pub fn slug(&self) -> String {
+        self.slug.clone().unwrap_or_else(|| slugify(&self.name))
+    }
+}
+
+/// Lower-case ASCII letters and digits, other runs of characters become `-`.
+pub fn slugify(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') && !out.is_empty() {
+            out.push('-');
+        }
+    }
+    while out.ends_with('-') {
+        out.pop();
+    }
+    out
+}
+
+/// `[[spots.sources]]`: one upstream document and the fields read from it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Source {
+    /// Name of the source in the template: `data.<id>.<field>`. Required.
+    pub id: String,
+    /// `http://`, `https://`, or `file://PATH` (relative to the config's folder).
+    pub url: String,
+    /// How the body is read: `html`, `json` or `text`. Required.
+    pub format: Format,
+    /// json: a pointer that, when it finds a value, marks the answer as an
+    /// error even with HTTP 200 (NOAA CO-OPS answers `{"error": {"message":
+    /// ...}}`), e.g. `"/error/message"`. The source then fails with that text.
+    #[serde(default)]
+    pub error_pointer: Option<String>,
+    /// Fields to extract, by name.
+    #[serde(default)]
+    pub fields: BTreeMap<String, Field>,
+}
+
+/// How a source's body is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    /// HTML, read with CSS selectors (`css`, `attr`).
+    Html,
+    /// JSON, read with RFC 6901 pointers (`pointer`).
+    Json,
+    /// Plain text, read with regular expressions (`regex`).
+    Text,
+}
+
+impl std::fmt::Display for Format {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Format::Html => "html",
+            Format::Json => "json",
+            Format::Text => "text",
+        })
+    }
+}
+
+/// One extracted value.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Field {
+    /// CSS selector (html). Text content with whitespace collapsed, or `attr`.
+    pub css: Option<CssSelector>,
+    /// Attribute to read from the element matched by `css`.
+    pub attr: Option<String>,
+    /// RFC 6901 JSON pointer (json), e.g. `/hourly/wave_height/0`.
+    pub pointer: Option<String>,
+    /// Column name (text): whitespace-separated columns named by the first
+    /// `#` header line, newest row first, `MM` for missing (NOAA NDBC
+    /// realtime files). Gives the newest value that is not missing.
+    pub column: Option<String>,
+    /// With `column`: the UTC time (RFC 3339) of the row the value comes
+    /// from, built from its `YY MM DD hh mm` columns, instead of the value.
+    #[serde(default)]
+    pub row_time: bool,
+    /// Regular expression (text), or a narrowing step after `css`/`pointer`;
+    /// the first capture group wins, else the whole match.
+    pub regex: Option<Pattern>,
+    /// A list of every match instead of the first.
+    #[serde(default)]
+    pub all: bool,
+    /// `text` (default) or `number` (the first decimal number in the value).
+    #[serde(default, rename = "type")]
+    pub kind: FieldType,
+}
+
+/// What a field's value becomes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FieldType {
+    /// The value as a string (JSON numbers and booleans stay as they are).
+    #[default]
+    Text,
+    /// The first decimal number found in the value.
+    Number,
+}

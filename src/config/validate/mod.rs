@@ -1,0 +1,197 @@
+//! The validation pass: everything a parsed config must satisfy that the
+//! types alone cannot say. Collects every problem rather than stopping at the
+//! first, so one `inkspot check` shows all of them.
+
+mod spots;
+
+use std::collections::HashSet;
+
+use super::locate::{self, Seg};
+use super::{Check, Config, Problem, normalize};
+pub use spots::check_url;
+use spots::{check_spot, is_identifier};
+
+/// Problems (and warnings) found so far, each located in the text.
+pub(in crate::config) struct Collector<'a> {
+    text: &'a str,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Collector<'_> {
+    fn locate(&self, path: &[Seg], message: impl Into<String>) -> Problem {
+        Problem {
+            key: locate::display(path),
+            line: locate::line_of(self.text, path),
+            message: message.into(),
+        }
+    }
+
+    /// Records a problem at `path`.
+    pub fn add(&mut self, path: &[Seg], message: impl Into<String>) {
+        let problem = self.locate(path, message);
+        self.problems.push(problem);
+    }
+
+    /// Records a warning at `path`: the config loads, but should change.
+    pub fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
+        let warning = self.locate(path, message);
+        self.warnings.push(warning);
+    }
+}
+
+pub(in crate::config) fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+pub(in crate::config) fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
+    path.iter().chain(more).cloned().collect()
+}
+
+/// Completes `config` (parsed from `text`: see [`normalize`]), checks it
+/// with this module's rules and `checks`, and returns every problem found.
+/// Warnings go to `config.warnings`.
+pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Problem> {
+    let mut c = Collector {
+        text,
+        problems: Vec::new(),
+        warnings: Vec::new(),
+    };
+    normalize::normalize(&mut c, config);
+    check_values(&mut c, config);
+    for check in checks {
+        for (path, message) in check(config) {
+            c.add(&path, message);
+        }
+    }
+    config.warnings = std::mem::take(&mut c.warnings);
+    c.problems
+}
+
+/// The rules of this module.
+fn check_values(c: &mut Collector, config: &Config) {
+    check_limits(c, config);
+    check_presets(c, config);
+    check_spots(c, config);
+}
+
+/// The service's sections: durations, sizes and counts in range.
+fn check_limits(c: &mut Collector, config: &Config) {
+    let positive = [
+        (["cache", "max_age"], config.cache.max_age.is_zero()),
+        (["fetch", "timeout"], config.fetch.timeout.is_zero()),
+        (
+            ["cache", "max_disk_age"],
+            config.cache.max_disk_age.is_zero(),
+        ),
+        (
+            ["server", "request_timeout"],
+            config.server.request_timeout.is_zero(),
+        ),
+    ];
+    for (path, is_zero) in positive {
+        if is_zero {
+            c.add(&[key(path[0]), key(path[1])], "must be longer than zero");
+        }
+    }
+    if config.fetch.max_bytes.as_u64() == 0 {
+        c.add(
+            &[key("fetch"), key("max_bytes")],
+            "must be more than zero bytes",
+        );
+    }
+    let at_least_one = [
+        (
+            ["server", "render_concurrency"],
+            config.server.render_concurrency == Some(0),
+        ),
+        (["server", "render_queue"], config.server.render_queue == 0),
+        (
+            ["fetch", "per_host_concurrency"],
+            config.fetch.per_host_concurrency == 0,
+        ),
+    ];
+    for (path, is_zero) in at_least_one {
+        if is_zero {
+            c.add(&[key(path[0]), key(path[1])], "must be at least 1");
+        }
+    }
+    if config.cache.max_disk.as_u64() < 1024 * 1024 {
+        c.add(
+            &[key("cache"), key("max_disk")],
+            "must be at least 1MiB: one render must fit",
+        );
+    }
+    let rate = &config.server.rate_limit;
+    if rate.per_minute > 0 && rate.burst == 0 {
+        c.add(
+            &[key("server"), key("rate_limit"), key("burst")],
+            "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
+        );
+    }
+}
+
+/// Every spot, and names and slugs used once.
+fn check_spots(c: &mut Collector, config: &Config) {
+    if config.spots.is_empty() {
+        c.add(
+            &[key("spots")],
+            "no spots configured: add at least one [[spots]] table with a name and a template",
+        );
+    }
+    let templates_dir = config.templates_dir();
+    let mut names = HashSet::new();
+    let mut slugs = HashSet::new();
+    for (i, spot) in config.spots.iter().enumerate() {
+        let path = [key("spots"), Seg::Index(i)];
+        check_spot(c, &path, spot, &templates_dir);
+        if !names.insert(spot.name.to_lowercase()) {
+            c.add(
+                &with(&path, &[key("name")]),
+                format!(
+                    "spot name `{}` is used twice (names ignore case)",
+                    spot.name
+                ),
+            );
+        }
+        let slug = spot.slug();
+        if !slugs.insert(slug.clone()) {
+            c.add(
+                &with(&path, &[key("name")]),
+                format!("spot slug `{slug}` is used twice: set a distinct `slug`"),
+            );
+        }
+    }
+}
+
+/// Presets must be in range, and a spot's `preset` must name one.
+fn check_presets(c: &mut Collector, config: &Config) {
+    let builtin = super::builtin_presets();
+    for (name, preset) in &config.presets {
+        if builtin.get(name) == Some(preset) {
+            continue;
+        }
+        let table = normalize::preset_table(c.text, name);
+        if !is_identifier(name, true) {
+            c.add(
+                &[key(table), key(name)],
+                format!("preset name `{name}` must be letters, digits, `-` and `_`"),
+            );
+        }
+        if let Err(e) = preset.check() {
+            c.add(&[key(table), key(name), key(e.param)], e.to_string());
+        }
+    }
+    let known: Vec<&str> = config.presets.keys().map(String::as_str).collect();
+    for (i, spot) in config.spots.iter().enumerate() {
+        if let Some(preset) = &spot.preset
+            && !config.presets.contains_key(preset)
+        {
+            let at = normalize::spot_preset_key(c.text, i);
+            c.add(
+                &[key("spots"), Seg::Index(i), key(at)],
+                format!("unknown preset `{preset}`; known: {}", known.join(", ")),
+            );
+        }
+    }
+}
