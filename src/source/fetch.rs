@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
@@ -111,7 +111,11 @@ impl Fetcher {
     /// Fetches `url` and returns its body as text. A URL that failed within
     /// `fetch.failure_ttl` fails again at once with the same reason.
     pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
-        if let Some(failure) = self.failures.lock().expect("failures lock").get(url)
+        if let Some(failure) = self
+            .failures
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(url)
             && failure.when.elapsed() < self.failure_ttl
         {
             return Err(FetchError::Remembered {
@@ -121,7 +125,7 @@ impl Fetcher {
             });
         }
         let result = self.fetch_now(url).await;
-        let mut failures = self.failures.lock().expect("failures lock");
+        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
         match &result {
             Ok(_) => {
                 failures.remove(url);
@@ -193,7 +197,7 @@ impl Fetcher {
             .unwrap_or_default();
         self.hosts
             .lock()
-            .expect("hosts lock")
+            .unwrap_or_else(PoisonError::into_inner)
             .entry(host)
             .or_insert_with(|| Arc::new(Semaphore::new(self.per_host)))
             .clone()
