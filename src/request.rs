@@ -38,6 +38,16 @@ pub enum RequestError {
     /// An output option is out of range.
     #[error(transparent)]
     BadOption(#[from] InvalidOption),
+    /// The output has more pixels than `server.max_pixels`.
+    #[error("{width}×{height} is more than the {max} pixels one image may have")]
+    TooLarge {
+        /// The asked width.
+        width: u32,
+        /// The asked height.
+        height: u32,
+        /// `server.max_pixels`.
+        max: u64,
+    },
 }
 
 /// The configured spots and presets, for finding and resolving requests.
@@ -46,6 +56,7 @@ pub struct Catalog {
     spots: Vec<Arc<Spot>>,
     lookup: HashMap<String, usize>,
     presets: BTreeMap<String, OutputOptions>,
+    max_pixels: u64,
 }
 
 impl Catalog {
@@ -60,6 +71,7 @@ impl Catalog {
             spots: config.spots.iter().cloned().map(Arc::new).collect(),
             lookup,
             presets: config.presets.clone(),
+            max_pixels: config.server.max_pixels,
         }
     }
 
@@ -115,6 +127,11 @@ impl Catalog {
             merged = merged.overlay(layer);
         }
         let output = Output::resolve(&merged.overlay(options), spot.width, spot.height);
+        let (width, height) = (output.width, output.height);
+        if u64::from(width) * u64::from(height) > self.max_pixels {
+            let max = self.max_pixels;
+            return Err(RequestError::TooLarge { width, height, max });
+        }
         Ok(RenderRequest {
             index,
             spot,
@@ -153,6 +170,21 @@ mod tests {
             .resolve(name, preset, &OutputOptions::default())
             .unwrap();
         assert_eq!((r.output.width, r.output.height, r.output.bits), expect);
+    }
+
+    #[test]
+    fn an_output_over_the_pixel_limit_is_refused() {
+        let c = catalog();
+        let mut big = OutputOptions::default();
+        big.set("width", "4096").unwrap();
+        big.set("height", "1025").unwrap();
+        let err = c.resolve("plain", None, &big).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "4096×1025 is more than the 4194304 pixels one image may have"
+        );
+        big.set("height", "1024").unwrap();
+        assert!(c.resolve("plain", None, &big).is_ok(), "exactly the limit");
     }
 
     #[test]

@@ -158,3 +158,61 @@ async fn over_long_uris_and_headers_are_refused() {
     );
     app.stop().await;
 }
+
+/// A client from `ip` (any address in 127.0.0.0/8 is this machine).
+fn client_from(ip: &str) -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn one_client_may_start_only_its_share_of_renders() {
+    let faulty = Faulty::start().await;
+    let extra =
+        "[server]\nrenders_per_client = 2\n[server.rate_limit]\nper_minute = 0\nloopback = true";
+    let (_site, app) = start(&spots(&faulty, 1, "/slow/800/3.0"), extra).await;
+    let get = |ip: &'static str, width: u32| {
+        let url = format!("{}/image?spot=s0&width={width}", app.url);
+        tokio::spawn(async move { client_from(ip).get(url).send().await.unwrap() })
+    };
+    let first = [get("127.0.0.1", 500), get("127.0.0.1", 600)];
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let third = get("127.0.0.1", 700).await.unwrap();
+    assert_eq!(third.status(), 429);
+    assert_eq!(third.headers()["x-error-code"], "too_many_renders");
+    assert_eq!(third.headers()["retry-after"], "5");
+    // Joining a render in progress costs nothing; another client has its own share.
+    let joined = get("127.0.0.1", 500);
+    let other = get("127.0.0.2", 700);
+    for answer in first.into_iter().chain([joined, other]) {
+        let r = answer.await.unwrap();
+        assert_eq!(r.status(), 200, "{:?}", r.headers().get("x-error-code"));
+    }
+    app.stop().await;
+}
+
+#[rstest::rstest]
+#[case::too_many_pixels("&width=4096&height=4096", "", "image_too_large")]
+#[case::custom_size_off("&width=500", "[server]\ncustom_sizes = false", "custom_size_refused")]
+#[tokio::test]
+async fn sizes_past_the_limits_are_refused_before_any_work(
+    #[case] query: &str,
+    #[case] extra: &str,
+    #[case] code: &str,
+) {
+    let faulty = Faulty::start().await;
+    let (site, app) = start(&spots(&faulty, 1, "/ok/3.0"), extra).await;
+    let r = app.get(&format!("/image?spot=s0{query}"), &[]).await;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["x-error-code"], code);
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().len() > 20, "{body}");
+    assert_eq!(faulty.gauge.total(), 0, "nothing fetched");
+    assert_eq!(site.cached_files(), 0, "nothing stored");
+    // The configured sizes and presets still work.
+    let preset = app.get("/image?spot=s0&device=kindle", &[]).await;
+    assert_eq!(preset.status(), 200);
+    app.stop().await;
+}

@@ -23,6 +23,19 @@ pub struct ServerConfig {
     /// request that needs one more is answered 503 with `Retry-After`, so a
     /// flood of cold requests cannot starve cache hits. Default `32`.
     pub render_queue: usize,
+    /// Renders one client address (IPv6: one /64) may have started and
+    /// still queued or running; one more is answered 429 `too_many_renders`.
+    /// Joining a render someone else started does not count. Loopback is
+    /// exempt unless `rate_limit.loopback` is on. Default `4`.
+    pub renders_per_client: usize,
+    /// The most pixels (width × height) one render may have, so no request
+    /// can make a huge pixmap. Default `4194304` (4 Mi pixels: 2048×2048,
+    /// TRMNL X's 1872×1404).
+    pub max_pixels: u64,
+    /// Whether `/image` accepts `width` and `height`. `false` allows only the
+    /// spots' own sizes and the presets, so clients cannot make a new render
+    /// per size. Default `true`.
+    pub custom_sizes: bool,
     /// On SIGTERM or SIGINT, requests in flight get this long to finish
     /// before the process exits anyway. Default `10s`.
     #[serde(with = "humantime_serde")]
@@ -65,6 +78,9 @@ impl Default for ServerConfig {
             request_timeout: Duration::from_secs(30),
             render_concurrency: None,
             render_queue: 32,
+            renders_per_client: 4,
+            max_pixels: 4 * 1024 * 1024,
+            custom_sizes: true,
             shutdown_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
         }

@@ -182,6 +182,18 @@ fn extractors_must_fit_the_format(#[case] tail: &str, #[case] expected: &str) {
     "[server.rate_limit]\nper_minute = 10\nburst = 0\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
     "line 3: `server.rate_limit.burst`: must be at least 1"
 )]
+#[case::renders_per_client(
+    "[server]\nrenders_per_client = 0\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n",
+    "line 2: `server.renders_per_client`: must be at least 1"
+)]
+#[case::spot_pixels(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nwidth = 4096\nheight = 4096\n",
+    "line 4: `spots[0].width`: 4096×4096 is more than `server.max_pixels` (4194304)"
+)]
+#[case::preset_pixels(
+    "[server]\nmax_pixels = 10000\n[presets.big]\nwidth = 200\nheight = 100\n[[spots]]\nname = \"A\"\ntemplate = \"surf\"\nwidth = 100\nheight = 100\n",
+    "line 4: `presets.big.width`: 200×100 is more than `server.max_pixels` (10000)"
+)]
 fn validation_names_key_and_line(#[case] text: &str, #[case] expected: &str) {
     let message = error(text);
     assert!(

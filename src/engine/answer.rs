@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{BUSY_RETRY_AFTER, Engine, EngineError, RenderFailure};
 use crate::config::OutputOptions;
-use crate::jobs::{Busy, JobHandle, Progress, Stage};
+use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
 use crate::source::SpotData;
 use crate::store::{Key, Rendered};
@@ -56,12 +56,17 @@ impl Engine {
         options: &OutputOptions,
     ) -> Result<Served, EngineError> {
         let request = self.catalog.resolve(name, preset, options)?;
-        self.image(&request).await
+        self.image(&request, None).await
     }
 
     /// The image for `request`: fresh from the store, else stale while a
-    /// job refreshes it, else what the job makes.
-    pub async fn image(self: &Arc<Self>, request: &RenderRequest) -> Result<Served, EngineError> {
+    /// job refreshes it, else what the job makes. A new job counts against
+    /// `client`'s own limit of renders in progress.
+    pub async fn image(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        client: Option<Owner>,
+    ) -> Result<Served, EngineError> {
         let key = self.key(request);
         let existing = self.store.get(&key).await;
         if let Some(rendered) = &existing
@@ -73,7 +78,7 @@ impl Engine {
                 max_age: left,
             });
         }
-        let job = self.submit_keyed(request.clone(), key.clone());
+        let job = self.submit_keyed(client, request.clone(), key.clone());
         if let Some(rendered) = existing
             && (self.config.cache.serve_stale || job.is_err())
         {
@@ -85,8 +90,14 @@ impl Engine {
             }
             return Ok(self.stale(rendered));
         }
-        let job = job.map_err(|_| EngineError::Busy {
-            retry_after: BUSY_RETRY_AFTER,
+        let job = job.map_err(|busy| match busy {
+            Busy::Full { .. } => EngineError::Busy {
+                retry_after: BUSY_RETRY_AFTER,
+            },
+            Busy::Owner { limit } => EngineError::TooManyRenders {
+                limit,
+                retry_after: BUSY_RETRY_AFTER,
+            },
         })?;
         match job.wait().await {
             Ok(rendered) => Ok(Served {
@@ -125,17 +136,18 @@ impl Engine {
     /// [`Engine::image`].
     pub fn submit(self: &Arc<Self>, request: RenderRequest) -> Result<RenderHandle, Busy> {
         let key = self.key(&request);
-        self.submit_keyed(request, key)
+        self.submit_keyed(None, request, key)
     }
 
     fn submit_keyed(
         self: &Arc<Self>,
+        client: Option<Owner>,
         request: RenderRequest,
         key: Key,
     ) -> Result<RenderHandle, Busy> {
         let engine = self.clone();
         self.renders
-            .submit(key.clone(), move |progress| async move {
+            .submit_as(client, key.clone(), move |progress| async move {
                 engine.produce(&request, &key, progress).await
             })
     }

@@ -74,4 +74,13 @@ pub enum EngineError {
         /// When to try again.
         retry_after: Duration,
     },
+    /// This client already has `server.renders_per_client` renders of its
+    /// own waiting or running.
+    #[error("this client has {limit} renders in progress")]
+    TooManyRenders {
+        /// The limit per client.
+        limit: usize,
+        /// When to try again.
+        retry_after: Duration,
+    },
 }

@@ -72,7 +72,10 @@ impl Engine {
             catalog: Catalog::new(&config),
             data: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
             fetches: Jobs::new(usize::MAX),
-            renders: Jobs::new(config.server.render_queue),
+            renders: Jobs::with_owner_limit(
+                config.server.render_queue,
+                config.server.renders_per_client,
+            ),
             keys: keys::Keys::new(pipeline.templates().current()),
             config,
             pipeline,

@@ -80,6 +80,15 @@ impl ApiError {
                 )
                 .with_retry_after(secs)
             }
+            EngineError::TooManyRenders { limit, retry_after } => {
+                let secs = retry_after.as_secs().max(1);
+                Self::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too_many_renders",
+                    format!("this address already has {limit} new images being drawn; try again in {secs} s"),
+                )
+                .with_retry_after(secs)
+            }
         }
     }
 
@@ -96,6 +105,9 @@ impl ApiError {
                 Self::bad_request("unknown_device", e.to_string())
             }
             RequestError::BadOption(e) => Self::bad_request("invalid_parameter", e.to_string()),
+            e @ RequestError::TooLarge { .. } => {
+                Self::bad_request("image_too_large", e.to_string())
+            }
         }
     }
 

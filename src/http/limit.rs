@@ -15,6 +15,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::ApiError;
 use crate::config::RateLimitConfig;
+use crate::jobs::Owner;
 use crate::supervisor::Supervisor;
 
 /// The longest path and query accepted; real image URLs are far shorter.
@@ -109,22 +110,45 @@ impl ClientLimiter {
 
     /// `Ok` when `client` may go ahead, else how long it should wait.
     pub fn check(&self, client: IpAddr) -> Result<(), Duration> {
-        let client = client.to_canonical();
-        if client.is_loopback() && !self.loopback {
+        let Some(key) = client_key(client, self.loopback) else {
             return Ok(());
-        }
-        let key = match client {
-            IpAddr::V6(v6) => {
-                let mut octets = v6.octets();
-                octets[8..].fill(0);
-                IpAddr::V6(Ipv6Addr::from(octets))
-            }
-            v4 => v4,
         };
         self.limiter
             .check_key(&key)
             .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
     }
+}
+
+/// The address a client's limits count against: one address for IPv4, one
+/// /64 for IPv6 (a single host usually owns a whole /64); `None` for a
+/// loopback client unless `loopback` limits apply to it too.
+pub(super) fn client_key(client: IpAddr, loopback: bool) -> Option<IpAddr> {
+    let client = client.to_canonical();
+    if client.is_loopback() && !loopback {
+        return None;
+    }
+    Some(match client {
+        IpAddr::V6(v6) => {
+            let mut octets = v6.octets();
+            octets[8..].fill(0);
+            IpAddr::V6(Ipv6Addr::from(octets))
+        }
+        v4 => v4,
+    })
+}
+
+/// The owner a client's renders count against (see [`client_key`]).
+pub(super) fn render_owner(request: &Request, loopback: bool) -> Option<Owner> {
+    let ip = request
+        .extensions()
+        .get::<ConnectInfo<SocketAddr>>()?
+        .0
+        .ip();
+    let bits = match client_key(ip, loopback)? {
+        IpAddr::V4(v4) => u128::from(v4.to_ipv6_mapped()),
+        IpAddr::V6(v6) => u128::from(v6),
+    };
+    Some(Owner(bits))
 }
 
 /// The 429 for `client`, which may try again after `wait`.

@@ -123,14 +123,34 @@ async fn image(
 ) -> Result<Response, ApiError> {
     // The request by value: reading its query and headers in place saves
     // copying them on every cache hit.
-    let (raw, headers) = (request.uri().query(), request.headers());
-    let query = ImageQuery::parse(raw).map_err(|e| e.with_spots(spot_names(&engine)))?;
+    let query =
+        ImageQuery::parse(request.uri().query()).map_err(|e| e.with_spots(spot_names(&engine)))?;
+    let server = &engine.config().server;
+    if !server.custom_sizes && (query.options.width.is_some() || query.options.height.is_some()) {
+        return Err(custom_size_refused(&engine));
+    }
+    let render = engine
+        .catalog()
+        .resolve(&query.spot, query.device.as_deref(), &query.options)
+        .map_err(|e| ApiError::from_request(e, spot_names(&engine)))?;
+    let owner = limit::render_owner(&request, server.rate_limit.loopback);
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
     let served = engine
-        .image_for(&query.spot, query.device.as_deref(), &query.options)
+        .image(&render, owner)
         .await
         .map_err(|e| ApiError::from_engine(e, spot_names(&engine), retry_after))?;
-    Ok(image_response(&served, headers))
+    Ok(image_response(&served, request.headers()))
+}
+
+/// The 400 for `width` or `height` when `server.custom_sizes` is off.
+fn custom_size_refused(engine: &Engine) -> ApiError {
+    let presets = engine.catalog().preset_names().join(", ");
+    ApiError::bad_request(
+        "custom_size_refused",
+        format!(
+            "this server draws only configured sizes (`server.custom_sizes = false`): leave out `width` and `height`, or use `device=` with one of: {presets}"
+        ),
+    )
 }
 
 fn image_response(served: &Served, request: &HeaderMap) -> Response {

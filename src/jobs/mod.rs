@@ -60,13 +60,27 @@ impl Stage {
     }
 }
 
-/// The job table is full: `limit` jobs are queued or running.
+/// Why a new job was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("{limit} jobs are already queued or running")]
-pub struct Busy {
-    /// The table's limit.
-    pub limit: usize,
+pub enum Busy {
+    /// The table is full: `limit` jobs are queued or running.
+    #[error("{limit} jobs are already queued or running")]
+    Full {
+        /// The table's limit.
+        limit: usize,
+    },
+    /// The submitter already has `limit` jobs of its own queued or running.
+    #[error("{limit} jobs of this submitter are already queued or running")]
+    Owner {
+        /// The limit per submitter.
+        limit: usize,
+    },
 }
+
+/// Who started a job, for the limit per submitter: a client address, an API
+/// key, as 128 bits. Jobs with no owner count only against the table's limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Owner(pub u128);
 
 /// The job's task panicked; its callers get this instead of a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -145,13 +159,20 @@ pub struct JobInfo<K> {
     pub stage: Stage,
 }
 
+/// A job in flight and who started it.
+struct Entry<K, T, E> {
+    handle: JobHandle<K, T, E>,
+    owner: Option<Owner>,
+}
+
 /// Jobs in flight by key, shared with each job's task, which removes itself.
-type Table<K, T, E> = Arc<Mutex<HashMap<K, JobHandle<K, T, E>>>>;
+type Table<K, T, E> = Arc<Mutex<HashMap<K, Entry<K, T, E>>>>;
 
 /// The table of jobs in flight, by key.
 pub struct Jobs<K, T, E> {
     running: Table<K, T, E>,
     limit: usize,
+    per_owner: usize,
     next_id: Arc<AtomicU64>,
 }
 
@@ -163,9 +184,16 @@ where
 {
     /// A table holding at most `limit` jobs in flight.
     pub fn new(limit: usize) -> Self {
+        Self::with_owner_limit(limit, usize::MAX)
+    }
+
+    /// A table holding at most `limit` jobs in flight, and at most
+    /// `per_owner` started by any one owner.
+    pub fn with_owner_limit(limit: usize, per_owner: usize) -> Self {
         Self {
             running: Arc::new(Mutex::new(HashMap::new())),
             limit: limit.max(1),
+            per_owner: per_owner.max(1),
             next_id: Arc::new(AtomicU64::new(1)),
         }
     }
@@ -177,12 +205,35 @@ where
         F: FnOnce(Progress) -> Fut,
         Fut: Future<Output = Result<T, E>> + Send + 'static,
     {
+        self.submit_as(None, key, work)
+    }
+
+    /// Like [`Jobs::submit`], for `owner`: joining is always allowed, but a
+    /// new job counts against the owner's own limit too.
+    pub fn submit_as<F, Fut>(
+        &self,
+        owner: Option<Owner>,
+        key: K,
+        work: F,
+    ) -> Result<JobHandle<K, T, E>, Busy>
+    where
+        F: FnOnce(Progress) -> Fut,
+        Fut: Future<Output = Result<T, E>> + Send + 'static,
+    {
         let mut running = lock(&self.running);
-        if let Some(handle) = running.get(&key) {
-            return Ok(handle.clone());
+        if let Some(entry) = running.get(&key) {
+            return Ok(entry.handle.clone());
         }
         if running.len() >= self.limit {
-            return Err(Busy { limit: self.limit });
+            return Err(Busy::Full { limit: self.limit });
+        }
+        if let Some(owner) = &owner {
+            let own = running.values().filter(|e| e.owner == Some(*owner)).count();
+            if own >= self.per_owner {
+                return Err(Busy::Owner {
+                    limit: self.per_owner,
+                });
+            }
         }
         let id = JobId(self.next_id.fetch_add(1, Ordering::Relaxed));
         let (stage_tx, stage) = watch::channel(Stage::Queued);
@@ -195,7 +246,11 @@ where
             stage,
             result,
         };
-        running.insert(key.clone(), handle.clone());
+        let entry = Entry {
+            handle: handle.clone(),
+            owner,
+        };
+        running.insert(key.clone(), entry);
         let table = self.running.clone();
         // The lock is held until the job is in the table, so the task's own
         // removal always comes after its insertion.
@@ -217,17 +272,17 @@ where
 
     /// The job in flight for `key`, to watch it.
     pub fn find(&self, key: &K) -> Option<JobHandle<K, T, E>> {
-        lock(&self.running).get(key).cloned()
+        lock(&self.running).get(key).map(|e| e.handle.clone())
     }
 
     /// Every job in flight.
     pub fn list(&self) -> Vec<JobInfo<K>> {
         let mut out: Vec<_> = lock(&self.running)
             .values()
-            .map(|h| JobInfo {
-                id: h.id,
-                key: h.key.clone(),
-                stage: *h.stage.borrow(),
+            .map(|e| JobInfo {
+                id: e.handle.id,
+                key: e.handle.key.clone(),
+                stage: *e.handle.stage.borrow(),
             })
             .collect();
         out.sort_by_key(|j| j.id);

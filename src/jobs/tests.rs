@@ -79,11 +79,35 @@ async fn a_full_table_refuses_new_keys_but_joins_running_ones() {
         Ok(1)
     };
     let a = jobs.submit("a", slow).unwrap();
-    assert_eq!(jobs.submit("b", slow).unwrap_err(), Busy { limit: 1 });
+    assert_eq!(jobs.submit("b", slow).unwrap_err(), Busy::Full { limit: 1 });
     let joined = jobs.submit("a", slow).unwrap();
     assert_eq!(joined.id(), a.id());
     assert_eq!((a.wait().await, joined.wait().await), (Ok(1), Ok(1)));
     assert!(jobs.submit("b", slow).is_ok(), "room again");
+}
+
+#[tokio::test]
+async fn an_owner_may_start_only_its_share_but_may_join_any_job() {
+    let jobs = Table::with_owner_limit(10, 1);
+    let slow = |_: Progress| async {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        Ok(1)
+    };
+    let (alice, bob) = (Owner(1), Owner(2));
+    let a = jobs.submit_as(Some(alice), "a", slow).unwrap();
+    assert_eq!(
+        jobs.submit_as(Some(alice), "b", slow).unwrap_err(),
+        Busy::Owner { limit: 1 }
+    );
+    let b = jobs.submit_as(Some(bob), "b", slow).unwrap();
+    // Joining a running job is free, whoever started it.
+    assert_eq!(jobs.submit_as(Some(alice), "b", slow).unwrap().id(), b.id());
+    assert!(
+        jobs.submit("c", slow).is_ok(),
+        "no owner: only the table's limit"
+    );
+    a.wait().await.unwrap();
+    assert!(jobs.submit_as(Some(alice), "d", slow).is_ok(), "room again");
 }
 
 #[tokio::test]

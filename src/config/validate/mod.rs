@@ -107,6 +107,10 @@ fn check_limits(c: &mut Collector, config: &Config) {
         ),
         (["server", "render_queue"], config.server.render_queue == 0),
         (
+            ["server", "renders_per_client"],
+            config.server.renders_per_client == 0,
+        ),
+        (
             ["fetch", "per_host_concurrency"],
             config.fetch.per_host_concurrency == 0,
         ),
@@ -145,6 +149,13 @@ fn check_spots(c: &mut Collector, config: &Config) {
     for (i, spot) in config.spots.iter().enumerate() {
         let path = [key("spots"), Seg::Index(i)];
         check_spot(c, &path, spot, &templates_dir);
+        check_pixels(
+            c,
+            &with(&path, &[key("width")]),
+            spot.width,
+            spot.height,
+            config,
+        );
         if !names.insert(spot.name.to_lowercase()) {
             c.add(
                 &with(&path, &[key("name")]),
@@ -164,6 +175,19 @@ fn check_spots(c: &mut Collector, config: &Config) {
     }
 }
 
+/// `w`×`h` must fit `server.max_pixels`.
+fn check_pixels(c: &mut Collector, path: &[Seg], w: u32, h: u32, config: &Config) {
+    let max = config.server.max_pixels;
+    if u64::from(w) * u64::from(h) > max {
+        c.add(
+            path,
+            format!(
+                "{w}×{h} is more than `server.max_pixels` ({max}): raise that limit or draw smaller"
+            ),
+        );
+    }
+}
+
 /// Presets must be in range, and a spot's `preset` must name one.
 fn check_presets(c: &mut Collector, config: &Config) {
     let builtin = super::builtin_presets();
@@ -180,6 +204,9 @@ fn check_presets(c: &mut Collector, config: &Config) {
         }
         if let Err(e) = preset.check() {
             c.add(&[key(table), key(name), key(e.param)], e.to_string());
+        }
+        if let (Some(w), Some(h)) = (preset.width, preset.height) {
+            check_pixels(c, &[key(table), key(name), key("width")], w, h, config);
         }
     }
     let known: Vec<&str> = config.presets.keys().map(String::as_str).collect();
