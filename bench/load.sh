@@ -21,6 +21,7 @@ WARMUP=${WARMUP:-60}
 CONNECTIONS=${CONNECTIONS:-32}
 THREADS=${THREADS:-2}
 PORT=${PORT:-18191}
+MEMORY=${MEMORY:-8MiB}
 SPOTS=20
 work=$(mktemp -d)
 pid=
@@ -30,9 +31,9 @@ command -v wrk >/dev/null || { echo "missing wrk (apt-get install wrk)"; exit 1;
 cargo build --release --quiet
 
 # 20 copies of Linda Mar from the offline demo, named s0..s19.
-python3 - "$work" "$PWD" "$SPOTS" <<'PY'
+python3 - "$work" "$PWD" "$SPOTS" "$MEMORY" <<'PY'
 import re, sys
-work, repo, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
+work, repo, n, memory = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
 text = open(f"{repo}/examples/offline.toml").read()
 blocks = text.split("[[spots]]")
 spot = "[[spots]]" + blocks[1]
@@ -41,7 +42,7 @@ head = f"""[templates]
 dir = "{repo}/templates"
 [cache]
 dir = "{work}/cache"
-memory = "8MiB"
+memory = "{memory}"
 max_disk = "32MiB"
 [server.rate_limit]
 per_minute = 0
@@ -147,9 +148,10 @@ wrk -t"$THREADS" -c"$CONNECTIONS" -d"${DURATION}s" --timeout 10s -s "$work/mix.l
 wait "$probe"
 kill "$sampler" 2>/dev/null || true
 awk '/ 50%/ {p50=$2} / 99%/ {p99=$2} /Non-2xx/ {bad=$5} END {printf "cache hits on a separate connection meanwhile: p50 %s, p99 %s, non-2xx %s\n", p50, p99, bad ? bad : 0}' "$work/probe"
-python3 - "$work/rss" <<'PY'
+python3 - "$work/rss" "$MEMORY" <<'PY'
 import sys
 kb = [int(x) for x in open(sys.argv[1]).read().split()]
+cache = float(sys.argv[2].removesuffix("MiB"))
 mb = [k / 1024 for k in kb]
 n = len(mb)
 third = max(1, n // 3)
@@ -161,4 +163,6 @@ growth = max(last) - max(mb[third:2 * third] or first)
 print(f"growth over the last third: {growth:+.1f} MiB")
 step = max(1, n // 12)
 print("RSS every " + str(step) + " s (MiB): " + " ".join(f"{m:.0f}" for m in mb[::step]))
+print(f"cache.memory {cache:.0f} MiB: peak RSS is cache.memory + {max(mb) - cache:.1f} MiB, "
+      f"final + {mb[-1] - cache:.1f} MiB (target: <= + 40 MiB)")
 PY

@@ -1,39 +1,56 @@
 #!/usr/bin/env bash
-# Cache-hit throughput: inkspot serving a cached image against nginx serving
-# the same bytes as a static file, on loopback, alternating rounds in one run.
-# Prints requests/second of each and the ratio (target: inkspot >= 0.9).
+# Cache-hit throughput and latency, measured fairly: inkspot serving a cached
+# image, against nginx serving the same bytes as a static file (sendfile) and
+# a bare hyper server answering the same bytes and headers (the framework's
+# floor). Each server is pinned to SERVER_CPUS and wrk to WRK_CPUS, so that
+# neither takes CPU from the other; the servers alternate over ROUNDS.
+# Prints req/s, server CPU per request, p50 and p99 latency, and the ratios
+# (targets: inkspot >= 0.9 of nginx's req/s; p99 within 1.2x nginx's).
 #
-# Needs: cargo, wrk, nginx (Debian: wrk nginx-light). Bounded: ROUNDS x 2 x DURATION.
+# Needs: cargo, wrk, nginx, taskset (Debian: wrk nginx-light util-linux).
+# Bounded: ROUNDS x 3 x DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
-CONNECTIONS=${CONNECTIONS:-32}
-THREADS=${THREADS:-2}
+CONNECTIONS=${CONNECTIONS:-16}
+cpus=$(nproc)
+half=$((cpus / 2))
+SERVER_CPUS=${SERVER_CPUS:-0-$((half - 1))}
+WRK_CPUS=${WRK_CPUS:-$half-$((cpus - 1))}
+count() { python3 -c "import sys; print(sum(len(range(int(a), int(b or a) + 1)) for a, _, b in (p.partition('-') for p in sys.argv[1].split(','))))" "$1"; }
+server_n=$(count "$SERVER_CPUS")
+wrk_n=$(count "$WRK_CPUS")
 INK_PORT=${INK_PORT:-18181}
 NGINX_PORT=${NGINX_PORT:-18182}
+BARE_PORT=${BARE_PORT:-18183}
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
 trap cleanup EXIT
 
-for tool in wrk nginx; do
-  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light)"; exit 1; }
+for tool in wrk nginx taskset; do
+  command -v "$tool" >/dev/null || { echo "missing $tool (apt-get install wrk nginx-light util-linux)"; exit 1; }
 done
-cargo build --release --quiet
+cargo build --release --quiet --bin inkspot --example bare_hit
+echo "server on CPUs $SERVER_CPUS ($server_n), wrk on CPUs $WRK_CPUS ($wrk_n threads), $CONNECTIONS connections, $DURATION rounds"
 
 # inkspot with the offline demo, its cache in the scratch folder.
 sed "s#^dir = \"../cache/offline\"#dir = \"$work/cache\"#; s#file://recorded/#file://$PWD/examples/recorded/#; s#^dir = \"../templates\"#dir = \"$PWD/templates\"#" \
   examples/offline.toml > "$work/offline.toml"
-RUST_LOG=warn ./target/release/inkspot serve --config "$work/offline.toml" --listen "127.0.0.1:$INK_PORT" &
+RUST_LOG=warn taskset -c "$SERVER_CPUS" ./target/release/inkspot serve --config "$work/offline.toml" --listen "127.0.0.1:$INK_PORT" &
 pids+=($!)
+ink_pid=$!
 for _ in $(seq 50); do curl -sf "http://127.0.0.1:$INK_PORT/healthz" >/dev/null && break; sleep 0.2; done
-url="http://127.0.0.1:$INK_PORT/image?spot=linda-mar&device=trmnl"
+ink_url="http://127.0.0.1:$INK_PORT/image?spot=linda-mar&device=trmnl"
+# nginx's workers run as another user: the folder and file must be readable.
+chmod 755 "$work"
 mkdir -p "$work/www"
-curl -sf "$url" -o "$work/www/linda-mar.png"
+curl -sf "$ink_url" -o "$work/www/linda-mar.png"
+chmod 644 "$work/www/linda-mar.png"
 
 cat > "$work/nginx.conf" <<CONF
-worker_processes 2;
+worker_processes $server_n;
 daemon off;
 pid $work/nginx.pid;
 error_log $work/nginx-error.log;
@@ -41,6 +58,7 @@ events { worker_connections 1024; }
 http {
   access_log off;
   sendfile on;
+  tcp_nopush on;
   server {
     listen 127.0.0.1:$NGINX_PORT;
     root $work/www;
@@ -48,41 +66,56 @@ http {
   }
 }
 CONF
-nginx -c "$work/nginx.conf" -p "$work" &
+taskset -c "$SERVER_CPUS" nginx -c "$work/nginx.conf" -p "$work" &
 pids+=($!)
+taskset -c "$SERVER_CPUS" ./target/release/examples/bare_hit "$work/www/linda-mar.png" "$BARE_PORT" &
+pids+=($!)
+bare_pid=$!
 sleep 0.5
+nginx_pid=$(cat "$work/nginx.pid")
+nginx_url="http://127.0.0.1:$NGINX_PORT/linda-mar.png"
+bare_url="http://127.0.0.1:$BARE_PORT/"
 
-# CPU time (user + system, clock ticks) of a process and its children, so
-# the server's cost per request can be compared apart from wrk's share of
-# the same cores.
+# The three must serve the same bytes, or the comparison means nothing.
+for url in "$nginx_url" "$bare_url"; do
+  curl -sf "$url" -o "$work/check.png" || { echo "no answer from $url"; exit 1; }
+  cmp -s "$work/check.png" "$work/www/linda-mar.png" || { echo "$url serves other bytes"; exit 1; }
+done
+
+# CPU time (user + system, clock ticks) of a process and its children.
 ticks() { local t=0 p; for p in "$@" $(pgrep -P "$1" || true); do t=$((t + $(awk '{print $14 + $15}' "/proc/$p/stat"))); done; echo "$t"; }
 hz=$(getconf CLK_TCK)
-nginx_pid=$(cat "$work/nginx.pid")
-ink_pid=${pids[0]}
-# Prints "req/s server-CPU-us-per-request".
+# Prints "req/s server-CPU-us-per-request p50-us p99-us".
 measure() {
   local pid=$1 url=$2 before after out
   before=$(ticks "$pid")
-  out=$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" "$url")
+  out=$(taskset -c "$WRK_CPUS" wrk --latency -t"$wrk_n" -c"$CONNECTIONS" -d"$DURATION" "$url")
   after=$(ticks "$pid")
-  python3 -c "
+  python3 - "$out" "$before" "$after" "$hz" <<'PY'
 import re, sys
-out = sys.argv[1]
+out, before, after, hz = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
+def us(v, unit): return float(v) * {'us': 1, 'ms': 1e3, 's': 1e6}[unit]
 rps = float(re.search(r'Requests/sec:\s+([\d.]+)', out).group(1))
 n = int(re.search(r'(\d+) requests in', out).group(1))
-print(rps, ($after - $before) / $hz / n * 1e6)" "$out"
+errors = re.search(r'Non-2xx or 3xx responses: (\d+)|Socket errors', out)
+if errors: sys.exit(f"errors during the run:\n{out}")
+p = {k: us(v, u) for k, v, u in re.findall(r'^\s+(50|99)%\s+([\d.]+)(us|ms|s)$', out, re.M)}
+print(rps, (after - before) / hz / n * 1e6, p['50'], p['99'])
+PY
 }
 results=()
 for round in $(seq "$ROUNDS"); do
-  read -r i icpu < <(measure "$ink_pid" "$url")
-  read -r n ncpu < <(measure "$nginx_pid" "http://127.0.0.1:$NGINX_PORT/linda-mar.png")
-  printf 'round %d: inkspot %8.0f req/s %5.1f us CPU/req   nginx %8.0f req/s %5.1f us CPU/req\n' "$round" "$i" "$icpu" "$n" "$ncpu"
-  results+=("$i $icpu $n $ncpu")
+  read -r i icpu ip50 ip99 < <(measure "$ink_pid" "$ink_url")
+  read -r b bcpu bp50 bp99 < <(measure "$bare_pid" "$bare_url")
+  read -r n ncpu np50 np99 < <(measure "$nginx_pid" "$nginx_url")
+  printf 'round %d: inkspot %7.0f req/s %5.1f us CPU p50 %6.0f us p99 %6.0f us | bare hyper %7.0f req/s %5.1f us | nginx %7.0f req/s %5.1f us CPU p50 %6.0f us p99 %6.0f us\n' \
+    "$round" "$i" "$icpu" "$ip50" "$ip99" "$b" "$bcpu" "$n" "$ncpu" "$np50" "$np99"
+  results+=("$i $icpu $ip50 $ip99 $b $bcpu $n $ncpu $np50 $np99")
 done
 printf '%s\n' "${results[@]}" | python3 -c "
 import sys
 rows = [list(map(float, l.split())) for l in sys.stdin if l.strip()]
-k = len(rows)
-i, icpu, n, ncpu = (sum(r[c] for r in rows) / k for c in range(4))
-print(f'mean: inkspot {i:.0f} req/s, nginx {n:.0f} req/s, throughput ratio {i/n:.2f} (target >= 0.9)')
-print(f'server CPU per request: inkspot {icpu:.1f} us, nginx {ncpu:.1f} us, ratio {ncpu/icpu:.2f}')"
+m = [sum(r[c] for r in rows) / len(rows) for c in range(10)]
+i, icpu, ip50, ip99, b, bcpu, n, ncpu, np50, np99 = m
+print(f'mean: inkspot {i:.0f} req/s ({icpu:.1f} us CPU, p50 {ip50:.0f} us, p99 {ip99:.0f} us); bare hyper {b:.0f} req/s ({bcpu:.1f} us); nginx {n:.0f} req/s ({ncpu:.1f} us, p50 {np50:.0f} us, p99 {np99:.0f} us)')
+print(f'inkspot / nginx: throughput {i/n:.2f} (target >= 0.9), p99 {ip99/np99:.2f}x (target <= 1.2x); bare hyper / nginx: {b/n:.2f}')"

@@ -71,7 +71,17 @@ impl Checksum {
 
     /// A strong ETag: the first 128 bits, hex, quoted.
     pub fn etag(&self) -> String {
-        format!("\"{}\"", &self.to_string()[..32])
+        let hex = self.hex();
+        let mut tag = String::with_capacity(34);
+        tag.push('"');
+        tag.push_str(&hex[..32]);
+        tag.push('"');
+        tag
+    }
+
+    /// The hash as 64 hex digits, without allocating.
+    pub fn hex(&self) -> impl std::ops::Deref<Target = str> {
+        blake3::Hash::from_bytes(self.0).to_hex()
     }
 
     /// The raw hash.
@@ -82,10 +92,7 @@ impl Checksum {
 
 impl fmt::Display for Checksum {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for b in self.0 {
-            write!(f, "{b:02x}")?;
-        }
-        Ok(())
+        f.write_str(&self.hex())
     }
 }
 
