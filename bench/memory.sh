@@ -38,8 +38,8 @@ rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 echo "idle after start-up: $(rss) MiB (target <= 20 MiB)"
 ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$pid/status"; sleep 0.1; done ) > "$work/rss" &
 pids+=($!)
-seq 0 $((COUNT - 1)) | xargs -P "$CLIENTS" -I{} sh -c \
-  "curl -sf -o /dev/null 'http://127.0.0.1:$PORT/image?spot=linda-mar&width=\$((400 + {}))' || echo failed" > "$work/failures"
+seq 400 $((400 + COUNT - 1)) | xargs -P "$CLIENTS" -I{} \
+  sh -c "curl -sf -o /dev/null 'http://127.0.0.1:$PORT/image?spot=linda-mar&width={}' || echo failed" > "$work/failures"
 sleep 2
 final=$(rss)
 python3 - "$work/rss" "$MEMORY" "$final" "$(wc -l < "$work/failures")" "$COUNT" <<'PY'

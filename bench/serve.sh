@@ -59,6 +59,7 @@ http {
   access_log off;
   sendfile on;
   tcp_nopush on;
+  open_file_cache max=16 inactive=60s;
   server {
     listen 127.0.0.1:$NGINX_PORT;
     root $work/www;

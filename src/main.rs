@@ -7,6 +7,19 @@ use chrono::{DateTime, Utc};
 use clap::{Parser, Subcommand, ValueEnum};
 use inkspot::cli::{self, CliError, RenderArgs};
 
+/// glibc's malloc keeps freed render buffers resident in per-thread arenas;
+/// jemalloc gives them back to the system (figures in the README).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options, built into the binary rather than read from the
+/// environment: freed pages go back to the system at once. A render frees a
+/// few large buffers, so this costs a few `madvise` calls per render and
+/// nothing on a cache hit; with jemalloc's default decay the pages of a
+/// burst of renders stayed resident (bench/memory.sh).
+#[unsafe(export_name = "_rjem_malloc_conf")]
+pub static MALLOC_CONF: &[u8; 57] = b"background_thread:true,dirty_decay_ms:0,muzzy_decay_ms:0\0";
+
 /// Renders images for low-power displays from SVG templates and website data.
 #[derive(Parser)]
 #[command(version, about)]
