@@ -6,9 +6,8 @@ use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::StatusCode;
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
@@ -29,23 +28,64 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 
 /// Every request passes here first: over-long URIs get 414, over-large
 /// headers 431, and a client past its rate 429 (`/healthz` excepted). One
-/// middleware rather than three, because each layer costs on every hit.
-pub async fn guard(
-    State(limiter): State<Option<Arc<ClientLimiter>>>,
-    request: Request,
-    next: Next,
-) -> Response {
+/// layer rather than three, written as a plain tower service: the checks
+/// are synchronous, so a request that passes goes on to the inner service's
+/// own future, with nothing boxed or cloned on a cache hit.
+#[derive(Clone)]
+pub struct GuardLayer(pub Option<Arc<ClientLimiter>>);
+
+impl<S> tower::Layer<S> for GuardLayer {
+    type Service = Guard<S>;
+    fn layer(&self, inner: S) -> Guard<S> {
+        Guard {
+            inner,
+            limiter: self.0.clone(),
+        }
+    }
+}
+
+/// The service [`GuardLayer`] makes.
+#[derive(Clone)]
+pub struct Guard<S> {
+    inner: S,
+    limiter: Option<Arc<ClientLimiter>>,
+}
+
+impl<S> tower::Service<Request> for Guard<S>
+where
+    S: tower::Service<Request, Response = Response>,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future =
+        futures_util::future::Either<std::future::Ready<Result<Response, S::Error>>, S::Future>;
+
+    fn poll_ready(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        use futures_util::future::Either;
+        match refusal(self.limiter.as_deref(), &request) {
+            Some(answer) => Either::Left(std::future::ready(Ok(answer))),
+            None => Either::Right(self.inner.call(request)),
+        }
+    }
+}
+
+/// The answer that turns `request` away, or `None` to let it through.
+fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<Response> {
     let uri_len = request
         .uri()
         .path_and_query()
         .map_or(0, |pq| pq.as_str().len());
     if uri_len > MAX_URI_BYTES {
-        return ApiError::new(
-            StatusCode::URI_TOO_LONG,
-            "uri_too_long",
-            format!("the path and query are longer than {MAX_URI_BYTES} bytes"),
-        )
-        .into_response();
+        let message = format!("the path and query are longer than {MAX_URI_BYTES} bytes");
+        let error = ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message);
+        return Some(error.into_response());
     }
     let header_bytes: usize = request
         .headers()
@@ -53,12 +93,9 @@ pub async fn guard(
         .map(|(k, v)| k.as_str().len() + v.len())
         .sum();
     if header_bytes > MAX_HEADER_BYTES {
-        return ApiError::new(
-            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-            "headers_too_large",
-            format!("the request headers are larger than {MAX_HEADER_BYTES} bytes"),
-        )
-        .into_response();
+        let message = format!("the request headers are larger than {MAX_HEADER_BYTES} bytes");
+        let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+        return Some(ApiError::new(status, "headers_too_large", message).into_response());
     }
     if let Some(limiter) = limiter
         && request.uri().path() != "/healthz"
@@ -68,9 +105,9 @@ pub async fn guard(
             .map(|c| c.0.ip())
         && let Err(wait) = limiter.check(client)
     {
-        return too_many(client, wait);
+        return Some(too_many(client, wait));
     }
-    next.run(request).await
+    None
 }
 
 /// A token bucket per client: one address for IPv4, one /64 for IPv6 (a

@@ -27,9 +27,23 @@ pub use query::ImageQuery;
 
 use crate::engine::{Engine, Served};
 
-/// Builds the router over `engine`. Client addresses for rate limiting come
-/// from [`ConnectInfo`](axum::extract::ConnectInfo), as [`serve`] sets it.
-pub fn router(engine: Arc<Engine>) -> Router {
+/// Builds the service over `engine`: the routes, and around them, once, the
+/// layers every request passes (panic guard, optional trace, timeout, size
+/// and rate guard). Wrapping the router once rather than each route keeps a
+/// cache hit from cloning a boxed service per layer. Client addresses for
+/// rate limiting come from [`ConnectInfo`](axum::extract::ConnectInfo), as
+/// [`serve`] sets it.
+pub fn app(
+    engine: Arc<Engine>,
+) -> impl tower::Service<
+    axum::extract::Request,
+    Response = Response,
+    Error = std::convert::Infallible,
+    Future: Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
     let timeout = engine.config().server.request_timeout;
     let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
     if let Some(limiter) = &limiter {
@@ -40,20 +54,16 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .fallback(not_found)
-        .with_state(engine)
-        .layer(axum::middleware::from_fn_with_state(limiter, limit::guard))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ));
+        .with_state(engine);
     // A span per request costs about as much as the rest of a cache hit, so
     // it is only made when someone will read it.
-    let router = if tracing::enabled!(target: "tower_http", tracing::Level::DEBUG) {
-        router.layer(TraceLayer::new_for_http())
-    } else {
-        router
-    };
-    router
+    let trace = tracing::enabled!(target: "tower_http", tracing::Level::DEBUG).then(|| {
+        tower::ServiceBuilder::new()
+            .map_response(IntoResponse::into_response)
+            .layer(TraceLayer::new_for_http())
+    });
+    tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
         // Last line of defence: a panic becomes a plain 500, never a dropped
         // connection or a message with internals.
         .layer(CatchPanicLayer::custom(|_| {
@@ -65,6 +75,13 @@ pub fn router(engine: Arc<Engine>) -> Router {
             )
             .into_response()
         }))
+        .option_layer(trace)
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(limit::GuardLayer(limiter))
+        .service(router)
 }
 
 /// Serves `engine` on `listener` until `shutdown` resolves, then stops
@@ -86,12 +103,15 @@ pub async fn serve(
             stopping.notify_one();
         }
     };
-    let server = axum::serve(
-        listener,
-        router(engine.clone()).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal)
-    .into_future();
+    let server =
+        axum::serve(
+            listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
+                SocketAddr,
+            >(app(engine.clone())),
+        )
+        .with_graceful_shutdown(signal)
+        .into_future();
     let server = std::pin::pin!(server);
     let result = tokio::select! {
         result = server => result,
