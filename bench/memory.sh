@@ -9,6 +9,7 @@
 # Needs: cargo, curl, python3. Bounded: COUNT renders.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 COUNT=${COUNT:-600}
 CLIENTS=${CLIENTS:-8}
 MEMORY=${MEMORY:-16MiB}
@@ -19,8 +20,7 @@ cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -r
 trap cleanup EXIT
 cargo build --release --quiet --bin inkspot
 
-sed "s#^dir = \"../cache/offline\"#dir = \"$work/cache\"#; s#file://recorded/#file://$PWD/examples/recorded/#; s#^dir = \"../templates\"#dir = \"$PWD/templates\"#" \
-  examples/offline.toml > "$work/offline.toml"
+offline_config "$work/offline.toml" "$work/cache"
 python3 - "$work/offline.toml" "$MEMORY" <<'PY'
 import sys
 path, memory = sys.argv[1], sys.argv[2]
@@ -32,7 +32,7 @@ PY
 env -u MALLOC_ARENA_MAX RUST_LOG=warn ./target/release/inkspot serve --config "$work/offline.toml" --listen "127.0.0.1:$PORT" &
 pid=$!
 pids+=($pid)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+wait_ready "http://127.0.0.1:$PORT"
 sleep 1
 rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 echo "idle after start-up: $(rss) MiB (target <= 20 MiB)"

@@ -9,15 +9,10 @@
 # Needs: cargo, wrk, taskset. Bounded: one DURATION run after a warm-up.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 DURATION=${DURATION:-5s}
 CONNECTIONS=${CONNECTIONS:-4}
-cpus=$(nproc)
-half=$((cpus / 2))
-SERVER_CPUS=${SERVER_CPUS:-0-$((half - 1))}
-WRK_CPUS=${WRK_CPUS:-$half-$((cpus - 1))}
-count() { python3 -c "import sys; print(sum(len(range(int(a), int(b or a) + 1)) for a, _, b in (p.partition('-') for p in sys.argv[1].split(','))))" "$1"; }
-server_n=$(count "$SERVER_CPUS")
-wrk_n=$(count "$WRK_CPUS")
+split_cpus
 PORT=${PORT:-18184}
 work=$(mktemp -d)
 pids=()
@@ -28,11 +23,10 @@ for tool in wrk taskset; do
 done
 cargo build --release --quiet --bin inkspot
 
-sed "s#^dir = \"../cache/offline\"#dir = \"$work/cache\"#; s#file://recorded/#file://$PWD/examples/recorded/#; s#^dir = \"../templates\"#dir = \"$PWD/templates\"#" \
-  examples/offline.toml > "$work/offline.toml"
+offline_config "$work/offline.toml" "$work/cache"
 RUST_LOG=warn taskset -c "$SERVER_CPUS" ./target/release/inkspot serve --config "$work/offline.toml" --listen "127.0.0.1:$PORT" &
 pids+=($!)
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null && break; sleep 0.2; done
+wait_ready "http://127.0.0.1:$PORT"
 # Warm-up: the data is fetched once and cached; fonts are loaded.
 curl -sf "http://127.0.0.1:$PORT/image?spot=linda-mar&bits=1" -o /dev/null
 

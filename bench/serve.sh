@@ -11,16 +11,11 @@
 # Bounded: ROUNDS x 3 x DURATION.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/common.sh
 ROUNDS=${ROUNDS:-3}
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-16}
-cpus=$(nproc)
-half=$((cpus / 2))
-SERVER_CPUS=${SERVER_CPUS:-0-$((half - 1))}
-WRK_CPUS=${WRK_CPUS:-$half-$((cpus - 1))}
-count() { python3 -c "import sys; print(sum(len(range(int(a), int(b or a) + 1)) for a, _, b in (p.partition('-') for p in sys.argv[1].split(','))))" "$1"; }
-server_n=$(count "$SERVER_CPUS")
-wrk_n=$(count "$WRK_CPUS")
+split_cpus
 INK_PORT=${INK_PORT:-18181}
 NGINX_PORT=${NGINX_PORT:-18182}
 BARE_PORT=${BARE_PORT:-18183}
@@ -36,12 +31,11 @@ cargo build --release --quiet --bin inkspot --example bare_hit
 echo "server on CPUs $SERVER_CPUS ($server_n), wrk on CPUs $WRK_CPUS ($wrk_n threads), $CONNECTIONS connections, $DURATION rounds"
 
 # inkspot with the offline demo, its cache in the scratch folder.
-sed "s#^dir = \"../cache/offline\"#dir = \"$work/cache\"#; s#file://recorded/#file://$PWD/examples/recorded/#; s#^dir = \"../templates\"#dir = \"$PWD/templates\"#" \
-  examples/offline.toml > "$work/offline.toml"
+offline_config "$work/offline.toml" "$work/cache"
 RUST_LOG=warn taskset -c "$SERVER_CPUS" ./target/release/inkspot serve --config "$work/offline.toml" --listen "127.0.0.1:$INK_PORT" &
 pids+=($!)
 ink_pid=$!
-for _ in $(seq 50); do curl -sf "http://127.0.0.1:$INK_PORT/healthz" >/dev/null && break; sleep 0.2; done
+wait_ready "http://127.0.0.1:$INK_PORT"
 ink_url="http://127.0.0.1:$INK_PORT/image?spot=linda-mar&device=trmnl"
 # nginx's workers run as another user: the folder and file must be readable.
 chmod 755 "$work"
