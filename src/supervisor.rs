@@ -72,11 +72,6 @@ impl Supervisor {
         self.token.is_cancelled()
     }
 
-    /// A token cancelled when shutdown begins.
-    pub fn token(&self) -> CancellationToken {
-        self.token.clone()
-    }
-
     /// Cancels every task and waits for all of them, at most `grace`;
     /// returns how many had not stopped by then (they are aborted).
     pub async fn shutdown(&self, grace: Duration) -> usize {

@@ -220,3 +220,23 @@ async fn render_and_the_service_give_the_same_bytes() {
     let later = render_at("2026-11-23T01:05:00Z", "later.png");
     assert!(later != served);
 }
+
+/// `check --fetch` asks every source now: the server's memory of a source
+/// that just failed does not hide the second spot's own answer.
+#[test]
+fn check_fetch_asks_every_source_without_the_failure_memory() {
+    let site = Site::new();
+    site.write_spots_config(
+        &[("A", "file://missing.html"), ("B", "file://missing.html")],
+        "",
+    );
+    let out = inkspot(&site, &["check", "--fetch"]);
+    assert!(!out.status.success());
+    let stdout = text(&out.stdout);
+    assert_eq!(
+        stdout.matches("report FAILED: cannot read").count(),
+        2,
+        "{stdout}"
+    );
+    assert!(!stdout.contains("not asked again"), "{stdout}");
+}

@@ -33,11 +33,6 @@ impl Cpu {
         }
     }
 
-    /// How many may run at once.
-    pub fn threads(&self) -> usize {
-        self.threads
-    }
-
     /// How many are running now.
     pub fn busy(&self) -> usize {
         self.threads - self.limit.available_permits()

@@ -47,19 +47,6 @@ pub enum Stage {
     Failed,
 }
 
-impl Stage {
-    /// The stage's name, as the status page shows it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::Queued => "queued",
-            Stage::Fetching => "fetching",
-            Stage::Drawing => "drawing",
-            Stage::Done => "done",
-            Stage::Failed => "failed",
-        }
-    }
-}
-
 /// Why a new job was refused.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Busy {

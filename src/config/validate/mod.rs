@@ -177,15 +177,19 @@ fn check_spots(c: &mut Collector, config: &Config) {
 
 /// `w`×`h` must fit `server.max_pixels`.
 fn check_pixels(c: &mut Collector, path: &[Seg], w: u32, h: u32, config: &Config) {
-    let max = config.server.max_pixels;
-    if u64::from(w) * u64::from(h) > max {
-        c.add(
-            path,
-            format!(
-                "{w}×{h} is more than `server.max_pixels` ({max}): raise that limit or draw smaller"
-            ),
-        );
+    if let Some(message) = too_many_pixels(w, h, config) {
+        c.add(path, message);
     }
+}
+
+/// Why `w`×`h` does not fit `server.max_pixels`, if it does not.
+fn too_many_pixels(w: u32, h: u32, config: &Config) -> Option<String> {
+    let max = config.server.max_pixels;
+    (u64::from(w) * u64::from(h) > max).then(|| {
+        format!(
+            "{w}×{h} is more than `server.max_pixels` ({max}): raise that limit or draw smaller"
+        )
+    })
 }
 
 /// Presets must be in range, and a spot's `preset` must name one.
@@ -195,18 +199,29 @@ fn check_presets(c: &mut Collector, config: &Config) {
         if builtin.get(name) == Some(preset) {
             continue;
         }
-        let table = normalize::preset_table(c.text, name);
+        // Each problem as (the key below the preset, if any; the message).
+        let mut found: Vec<(Option<&str>, String)> = Vec::new();
         if !is_identifier(name, true) {
-            c.add(
-                &[key(table), key(name)],
-                format!("preset name `{name}` must be letters, digits, `-` and `_`"),
-            );
+            let message = format!("preset name `{name}` must be letters, digits, `-` and `_`");
+            found.push((None, message));
         }
         if let Err(e) = preset.check() {
-            c.add(&[key(table), key(name), key(e.param)], e.to_string());
+            found.push((Some(e.param), e.to_string()));
         }
-        if let (Some(w), Some(h)) = (preset.width, preset.height) {
-            check_pixels(c, &[key(table), key(name), key("width")], w, h, config);
+        if let (Some(w), Some(h)) = (preset.width, preset.height)
+            && let Some(message) = too_many_pixels(w, h, config)
+        {
+            found.push((Some("width"), message));
+        }
+        if found.is_empty() {
+            continue;
+        }
+        // Only now: finding the table it was written in parses the text.
+        let table = normalize::preset_table(c.text, name);
+        for (param, message) in found {
+            let mut path = vec![key(table), key(name)];
+            path.extend(param.map(key));
+            c.add(&path, message);
         }
     }
     let known: Vec<&str> = config.presets.keys().map(String::as_str).collect();
