@@ -103,6 +103,27 @@ fn cache_hit(c: &mut Criterion) {
             assert_eq!(served.cache.as_str(), "hit");
         })
     });
+    // Everything a hit costs above the socket: the layers, the router, the
+    // handler and the response head, as the server calls them.
+    let app = {
+        let _in_runtime = runtime.enter();
+        inkspot::http::app(engine.clone())
+    };
+    let client = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
+    g.bench_function("whole service", |b| {
+        b.iter(|| {
+            let mut request = axum::http::Request::get(format!("/image?{raw}"))
+                .body(axum::body::Body::empty())
+                .unwrap();
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(client));
+            let response = runtime
+                .block_on(tower::ServiceExt::oneshot(app.clone(), request))
+                .unwrap();
+            assert_eq!(response.status(), 200);
+        })
+    });
     g.finish();
 }
 

@@ -20,6 +20,22 @@ fn age_all(dir: &Path, by: Duration) {
     }
 }
 
+/// Every file under `dir`, made `by` older than it is.
+fn older_all(dir: &Path, by: Duration) {
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        if e.path().is_dir() {
+            older_all(&e.path(), by);
+        } else {
+            let file = std::fs::File::options()
+                .append(true)
+                .open(e.path())
+                .unwrap();
+            let modified = file.metadata().unwrap().modified().unwrap();
+            file.set_modified(modified - by).unwrap();
+        }
+    }
+}
+
 // Each 24-bit BMP of a 400×240 spot is 288,054 bytes: three fit in 1 MiB.
 const VARIANTS: [&str; 6] = [
     "&rotate=0",
@@ -74,6 +90,45 @@ async fn the_cache_folder_stays_under_max_disk_keeping_the_newest() {
         .await;
     assert_eq!(oldest.headers()["x-cache"], "miss", "dropped from disk");
     assert_eq!(faulty.gauge.total(), fetched + 1);
+    app.stop().await;
+}
+
+/// A variant asked for again outlives ones nobody asks for, though it was
+/// drawn first: the disk is swept by last use, not by drawing time.
+#[tokio::test]
+async fn variants_nobody_asks_for_again_leave_the_disk_first() {
+    let faulty = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(
+        &format!("{}/ok/3.0", faulty.url),
+        "[cache]\nmax_disk = \"1MiB\"",
+    );
+    let url = |v: &str| format!("/image?spot=linda-mar&format=bmp{v}");
+    let app = App::start(&site).await;
+    // Drawn an hour apart: the first is the oldest.
+    for v in &VARIANTS[..3] {
+        assert_eq!(app.get(&url(v), &[]).await.status(), 200);
+        older_all(&site.cache_dir(), Duration::from_secs(3600));
+    }
+    app.stop().await;
+
+    // The first variant is asked for again (from disk: memory is empty),
+    // then a fourth is drawn, which passes `max_disk`.
+    let app = App::start(&site).await;
+    let again = app.get(&url(VARIANTS[0]), &[]).await;
+    assert_eq!(again.headers()["x-cache"], "hit");
+    assert_eq!(app.get(&url(VARIANTS[3]), &[]).await.status(), 200);
+    app.stop().await;
+
+    let app = App::start(&site).await;
+    let kept = app.get(&url(VARIANTS[0]), &[]).await;
+    assert_eq!(kept.headers()["x-cache"], "hit", "asked for again: kept");
+    let dropped = app.get(&url(VARIANTS[1]), &[]).await;
+    assert_eq!(
+        dropped.headers()["x-cache"],
+        "miss",
+        "nobody asked again: dropped"
+    );
     app.stop().await;
 }
 

@@ -123,10 +123,11 @@ pub struct CacheConfig {
     pub dir: PathBuf,
     /// Memory the in-process cache may hold, e.g. `"64MiB"`. Default `64MiB`.
     pub memory: ByteSize,
-    /// The cache folder is kept under this size; the oldest renders go
-    /// first. Default `256MiB`.
+    /// The cache folder is kept under this size; the renders asked for
+    /// longest ago go first. Default `256MiB`.
     pub max_disk: ByteSize,
-    /// Renders on disk older than this are deleted. Default `7d`.
+    /// Renders on disk neither drawn nor asked for within this time are
+    /// deleted. Default `7d`.
     #[serde(with = "humantime_serde")]
     pub max_disk_age: Duration,
 }

@@ -188,7 +188,7 @@ impl Engine {
         if let Some(old) = self.store.meta(key).await
             && old.checksum == rendered.meta.checksum
         {
-            rendered.meta.rendered_at = old.rendered_at;
+            rendered = rendered.first_drawn_at(old.rendered_at);
         }
         let rendered = Arc::new(rendered);
         self.store.put(key, rendered.clone()).await;

@@ -175,38 +175,34 @@ fn custom_size_refused(engine: &Engine) -> ApiError {
 
 fn image_response(served: &Served, request: &HeaderMap) -> Response {
     let rendered = &served.rendered;
-    let etag = rendered.etag();
-    let mut headers = HeaderMap::new();
-    let put = |headers: &mut HeaderMap, name, value: String| {
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            headers.insert(name, v);
-        }
-    };
-    put(&mut headers, header::ETAG, etag.clone());
-    put(
-        &mut headers,
-        header::LAST_MODIFIED,
-        httpdate::fmt_http_date(rendered.meta.rendered_at.into()),
-    );
-    put(
-        &mut headers,
-        header::CACHE_CONTROL,
-        format!("public, max-age={}", served.max_age.as_secs()),
-    );
+    let head = rendered.head();
+    let mut headers = HeaderMap::with_capacity(8);
+    headers.insert(header::ETAG, head.etag.clone());
+    headers.insert(header::LAST_MODIFIED, head.last_modified.clone());
+    headers.insert(header::CACHE_CONTROL, cache_control(served.max_age));
     headers.insert("x-cache", HeaderValue::from_static(served.cache.as_str()));
 
-    if not_modified(request, &etag, rendered.meta.rendered_at) {
-        return (StatusCode::NOT_MODIFIED, headers).into_response();
-    }
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(rendered.meta.content_type.as_str()),
-    );
-    headers.insert(
-        header::CONTENT_LENGTH,
-        HeaderValue::from(rendered.bytes.len()),
-    );
-    (StatusCode::OK, headers, rendered.bytes.clone()).into_response()
+    let status = if not_modified(request, rendered.etag(), rendered.meta.rendered_at) {
+        StatusCode::NOT_MODIFIED
+    } else {
+        headers.insert(header::CONTENT_TYPE, head.content_type.clone());
+        headers.insert(header::CONTENT_LENGTH, head.content_length.clone());
+        StatusCode::OK
+    };
+    let body = match status {
+        StatusCode::OK => axum::body::Body::from(rendered.bytes.clone()),
+        _ => axum::body::Body::empty(),
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+/// `Cache-Control` for an image a client may keep for `max_age`.
+fn cache_control(max_age: std::time::Duration) -> HeaderValue {
+    HeaderValue::from_str(&format!("public, max-age={}", max_age.as_secs()))
+        .expect("digits are a valid header value")
 }
 
 /// RFC 9110 §13.2.2: `If-None-Match` wins; `If-Modified-Since` counts only

@@ -21,6 +21,7 @@ pub async fn run(backend: Arc<dyn Backend>) {
     delete_removes_and_says_whether_it_did(&*backend).await;
     readers_never_see_half_a_render(backend.clone()).await;
     sweep_keeps_the_newest_within_the_bytes(&*backend).await;
+    sweep_keeps_what_was_used_last(&*backend).await;
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -159,4 +160,45 @@ async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
     assert!(names.contains(&"new"), "the newest is kept: {names:?}");
     assert!(!names.contains(&"old"), "the oldest goes first: {names:?}");
     assert_eq!(b.list(None).await.unwrap().len(), before - sweep.removed);
+}
+
+/// A render served after the others were stored outlives them in a sweep:
+/// the renders nobody asks for again leave first.
+async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
+    let key = |variant| Key::new("conformance-used", variant);
+    assert!(
+        !b.touch(&key("none")).await.unwrap(),
+        "touch of a missing key"
+    );
+    for (i, variant) in ["asked", "idle-1", "idle-2"].iter().enumerate() {
+        let when = format!("2026-11-22T17:2{i}:00Z");
+        b.put(&key(variant), &sample(40_000, 5, &when))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(b.touch(&key("asked")).await.unwrap(), "touch of a render");
+    let sweep = b
+        .sweep(Retention {
+            max_bytes: 100_000,
+            max_age: Duration::from_secs(86_400),
+        })
+        .await
+        .unwrap();
+    let left = b.list(Some("conformance-used")).await.unwrap();
+    let names: Vec<&str> = left.iter().map(|l| l.key.variant()).collect();
+    assert!(
+        names.contains(&"asked"),
+        "the render used last is kept: {names:?} after {sweep:?}"
+    );
+    assert!(
+        !names.contains(&"idle-1"),
+        "the render used longest ago goes: {names:?}"
+    );
+    let asked = b.get(&key("asked")).await.unwrap().expect("still readable");
+    assert_eq!(
+        asked,
+        sample(40_000, 5, "2026-11-22T17:20:00Z"),
+        "touch keeps the bytes"
+    );
 }

@@ -15,6 +15,46 @@ use crate::supervisor::Supervisor;
 /// How often the backend is swept even when nothing is written.
 const SWEEP_EVERY: Duration = Duration::from_secs(600);
 
+/// How often a render served from memory is marked used in the backend.
+/// Sweeps order renders by last use to this precision, and a hit pays for
+/// a backend write at most this often per render.
+const TOUCH_EVERY: Duration = Duration::from_secs(600);
+
+/// A render in memory, and when the backend last heard it was used.
+#[derive(Clone)]
+struct Slot {
+    rendered: Arc<Rendered>,
+    /// Seconds since the Unix epoch.
+    touched: Arc<AtomicU64>,
+}
+
+impl Slot {
+    fn new(rendered: Arc<Rendered>) -> Self {
+        Self {
+            rendered,
+            touched: Arc::new(AtomicU64::new(unix_now())),
+        }
+    }
+
+    /// Whether the backend should hear of a use now; claims it if so, so
+    /// that concurrent hits tell it once.
+    fn claim_touch(&self) -> bool {
+        let now = unix_now();
+        let last = self.touched.load(Ordering::Relaxed);
+        now >= last + TOUCH_EVERY.as_secs()
+            && self
+                .touched
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+    }
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// The backend's health as the store last saw it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Health {
@@ -29,7 +69,7 @@ pub struct Health {
 /// Memory over a backend; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    memory: Cache<Key, Arc<Rendered>>,
+    memory: Cache<Key, Slot>,
     backend: Arc<dyn Backend>,
     failure: Arc<Mutex<Option<String>>>,
     retention: Retention,
@@ -45,8 +85,8 @@ impl Store {
     pub fn new(backend: Arc<dyn Backend>, memory_bytes: u64, retention: Retention) -> Self {
         let memory = Cache::builder()
             .max_capacity(memory_bytes)
-            .weigher(|_k: &Key, v: &Arc<Rendered>| {
-                u32::try_from(v.bytes.len().saturating_add(256)).unwrap_or(u32::MAX)
+            .weigher(|_k: &Key, v: &Slot| {
+                u32::try_from(v.rendered.bytes.len().saturating_add(256)).unwrap_or(u32::MAX)
             })
             .build();
         Self {
@@ -135,15 +175,23 @@ impl Store {
         }
     }
 
-    /// The render for `key`, from memory or else from the backend.
+    /// The render for `key`, from memory or else from the backend. Either
+    /// way the backend hears that it was used (from memory, at most every
+    /// [`TOUCH_EVERY`]), so sweeps remove what nobody asks for first.
     pub async fn get(&self, key: &Key) -> Option<Arc<Rendered>> {
         if let Some(hit) = self.memory.get(key).await {
-            return Some(hit);
+            if hit.claim_touch() {
+                self.touch(key).await;
+            }
+            return Some(hit.rendered);
         }
         match self.backend.get(key).await {
             Ok(Some(rendered)) => {
                 let rendered = Arc::new(rendered);
-                self.memory.insert(key.clone(), rendered.clone()).await;
+                self.memory
+                    .insert(key.clone(), Slot::new(rendered.clone()))
+                    .await;
+                self.touch(key).await;
                 Some(rendered)
             }
             Ok(None) => None,
@@ -154,10 +202,16 @@ impl Store {
         }
     }
 
+    async fn touch(&self, key: &Key) {
+        if let Err(e) = self.backend.touch(key).await {
+            tracing::debug!(%key, error = %e, "cannot mark a render as used");
+        }
+    }
+
     /// The metadata for `key`, without reading an image that is not in memory.
     pub async fn meta(&self, key: &Key) -> Option<Meta> {
         if let Some(hit) = self.memory.get(key).await {
-            return Some(hit.meta.clone());
+            return Some(hit.rendered.meta.clone());
         }
         self.backend.meta(key).await.ok().flatten()
     }
@@ -176,7 +230,9 @@ impl Store {
     /// Stores `rendered` under `key`: memory at once, then the backend. A
     /// backend failure is logged and the render is still served from memory.
     pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {
-        self.memory.insert(key.clone(), rendered.clone()).await;
+        self.memory
+            .insert(key.clone(), Slot::new(rendered.clone()))
+            .await;
         let result = self.backend.put(key, &rendered).await;
         self.record(result.as_ref().map(|_| ()));
         match result {
@@ -193,5 +249,21 @@ impl Store {
                 tracing::error!(%key, error = %e, "cannot store a render; serving it from memory");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::conformance::sample;
+
+    #[test]
+    fn a_memory_hit_tells_the_backend_once_per_interval() {
+        let slot = Slot::new(Arc::new(sample(10, 1, "2026-11-22T17:00:00Z")));
+        assert!(!slot.claim_touch(), "just stored: the backend knows");
+        slot.touched
+            .store(unix_now() - TOUCH_EVERY.as_secs(), Ordering::Relaxed);
+        assert!(slot.claim_touch(), "an interval later: tell it");
+        assert!(!slot.claim_touch(), "told once, not by every hit");
     }
 }

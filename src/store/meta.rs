@@ -7,6 +7,7 @@ use std::str::FromStr;
 
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
+use http::HeaderValue;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 /// The media type of stored bytes.
@@ -144,8 +145,42 @@ pub struct Meta {
 pub struct Rendered {
     /// The encoded image.
     pub bytes: Bytes,
-    /// Its metadata.
+    /// Its metadata. Read it freely; a change goes through a method such
+    /// as [`first_drawn_at`](Self::first_drawn_at), which keeps the head in
+    /// step.
     pub meta: Meta,
+    /// The response headers that follow from the bytes and metadata.
+    head: Head,
+}
+
+/// Response header values that depend only on a render, made once when
+/// the render is made or read, so that a cache hit clones them instead of
+/// formatting them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Head {
+    /// `ETag`: the strong tag of the bytes.
+    pub etag: HeaderValue,
+    /// `Last-Modified`: when the render was drawn, as an HTTP date.
+    pub last_modified: HeaderValue,
+    /// `Content-Type`.
+    pub content_type: HeaderValue,
+    /// `Content-Length`.
+    pub content_length: HeaderValue,
+}
+
+impl Head {
+    fn of(bytes: &Bytes, meta: &Meta) -> Self {
+        let text = |s: String| {
+            HeaderValue::from_maybe_shared(Bytes::from(s))
+                .expect("hex digits and HTTP dates are valid header values")
+        };
+        Self {
+            etag: text(meta.checksum.etag()),
+            last_modified: text(httpdate::fmt_http_date(meta.rendered_at.into())),
+            content_type: HeaderValue::from_static(meta.content_type.as_str()),
+            content_length: HeaderValue::from(bytes.len()),
+        }
+    }
 }
 
 impl Rendered {
@@ -158,21 +193,41 @@ impl Rendered {
         partial: bool,
     ) -> Self {
         let checksum = Checksum::of(&bytes);
-        Self {
-            bytes: Bytes::from(bytes),
-            meta: Meta {
+        Self::from_parts(
+            Bytes::from(bytes),
+            Meta {
                 rendered_at,
                 data_at,
                 partial,
                 content_type,
                 checksum,
             },
-        }
+        )
+    }
+
+    /// Puts stored bytes and their metadata back together, as a backend
+    /// reads them. [`is_intact`](Self::is_intact) tells whether they match.
+    pub fn from_parts(bytes: Bytes, meta: Meta) -> Self {
+        let head = Head::of(&bytes, &meta);
+        Self { bytes, meta, head }
+    }
+
+    /// The same render, dated `rendered_at`: identical bytes drawn again
+    /// keep the date they were first drawn. The head follows the date.
+    pub fn first_drawn_at(mut self, rendered_at: DateTime<Utc>) -> Self {
+        self.meta.rendered_at = rendered_at;
+        self.head = Head::of(&self.bytes, &self.meta);
+        self
+    }
+
+    /// The response header values of this render.
+    pub fn head(&self) -> &Head {
+        &self.head
     }
 
     /// The strong ETag of the bytes.
-    pub fn etag(&self) -> String {
-        self.meta.checksum.etag()
+    pub fn etag(&self) -> &str {
+        self.head.etag.to_str().expect("built from an ASCII string")
     }
 
     /// Whether the bytes match the checksum in the metadata.

@@ -19,9 +19,9 @@ pub use meta::{Checksum, MediaType, Meta, Rendered};
 /// How much a backend may keep.
 #[derive(Debug, Clone, Copy)]
 pub struct Retention {
-    /// Most bytes stored; the oldest renders go first.
+    /// Most bytes stored; the renders used longest ago go first.
     pub max_bytes: u64,
-    /// Renders stored longer ago than this are deleted.
+    /// Renders neither stored nor used for this long are deleted.
     pub max_age: Duration,
 }
 
@@ -152,7 +152,11 @@ pub trait Backend: Send + Sync + 'static {
     /// Every render stored for the spot `slug`, or for every spot.
     async fn list(&self, slug: Option<&str>) -> Result<Vec<Listed>, StoreError>;
 
-    /// Deletes renders past `retention`'s age, then the oldest until the
-    /// backend holds at most its bytes.
+    /// Records that the render under `key` was served now, so that sweeps
+    /// keep it over renders nobody asks for; `false` when there is none.
+    async fn touch(&self, key: &Key) -> Result<bool, StoreError>;
+
+    /// Deletes renders not stored or used within `retention`'s age, then
+    /// those used longest ago until the backend holds at most its bytes.
     async fn sweep(&self, retention: Retention) -> Result<Sweep, StoreError>;
 }

@@ -126,10 +126,7 @@ impl Backend for DiskBackend {
                 let Some((path, bytes)) = read_image(&folder, &variant, &meta)? else {
                     continue;
                 };
-                let rendered = Rendered {
-                    bytes: bytes.into(),
-                    meta,
-                };
+                let rendered = Rendered::from_parts(bytes.into(), meta);
                 if !rendered.is_intact() {
                     return Err(StoreError::Checksum(path.display().to_string()));
                 }
@@ -161,6 +158,23 @@ impl Backend for DiskBackend {
                 existed |= remove(&image)?;
             }
             Ok(existed)
+        })
+        .await
+    }
+
+    async fn touch(&self, key: &Key) -> Result<bool, StoreError> {
+        let (_, meta_path) = self.paths(key);
+        blocking(move || {
+            // The metadata's modification time is the render's last use:
+            // sweeps order by it. Its contents stay as they are.
+            let file = match std::fs::File::options().write(true).open(&meta_path) {
+                Ok(file) => file,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+                Err(e) => return Err(io("open", &meta_path)(e)),
+            };
+            file.set_modified(SystemTime::now())
+                .map_err(io("touch", &meta_path))?;
+            Ok(true)
         })
         .await
     }
