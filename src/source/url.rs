@@ -1,5 +1,6 @@
-//! Source URL templates: `{{ spot.<key> }}` and `{{ today }}` filled from
-//! the config and the clock, so one source definition serves many spots.
+//! Source URL templates: `{{ spot.<key> }}`, `{{ today }}` and `{{ now }}`
+//! filled from the config and the clock, with a `date` filter for the
+//! date forms services want, so one source definition serves many spots.
 
 use std::collections::BTreeMap;
 
@@ -8,9 +9,10 @@ use serde_json::Value;
 
 use crate::config::{Config, Seg, Spot};
 
-/// Fills `{{ spot.<key> }}` and `{{ today }}` (the date in the spot's
-/// `timezone`, else UTC, as `YYYY-MM-DD`) in a source URL. Values come from
-/// the config only.
+/// Fills `{{ spot.<key> }}`, `{{ today }}` (the date in the spot's
+/// `timezone`, else UTC, as `YYYY-MM-DD`) and `{{ now }}` (the local time,
+/// RFC 3339) in a source URL. `{{ today | date("%Y%m%d") }}` formats either
+/// with strftime codes. Values come from the config and the clock only.
 pub fn expand_url(url: &str, spot: &Spot, now: DateTime<Utc>) -> Result<String, minijinja::Error> {
     if !url.contains("{{") && !url.contains("{%") {
         return Ok(url.to_string());
@@ -23,16 +25,50 @@ pub fn expand_url(url: &str, spot: &Spot, now: DateTime<Utc>) -> Result<String, 
     }
     map.insert("name".to_string(), Value::from(spot.name.clone()));
     map.insert("slug".to_string(), Value::from(spot.slug()));
-    let today = match spot.timezone {
+    let local = match spot.timezone {
         Some(tz) => {
             map.insert("timezone".to_string(), Value::from(tz.name()));
-            now.with_timezone(&tz).format("%Y-%m-%d").to_string()
+            now.with_timezone(&tz).fixed_offset()
         }
-        None => now.format("%Y-%m-%d").to_string(),
+        None => now.fixed_offset(),
     };
+    let today = local.format("%Y-%m-%d").to_string();
     let mut env = minijinja::Environment::new();
     env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
-    env.render_str(url, minijinja::context! { spot => map, today => today })
+    env.add_filter("date", date);
+    env.render_str(
+        url,
+        minijinja::context! { spot => map, today => today, now => local.to_rfc3339() },
+    )
+}
+
+/// `{{ today | date("%Y%m%d") }}`: a date (`YYYY-MM-DD`) or time (RFC
+/// 3339) in the form `format` gives with strftime codes.
+fn date(value: String, format: String) -> Result<String, minijinja::Error> {
+    use chrono::format::{Item, StrftimeItems};
+    let bad = |msg: String| minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, msg);
+    let items: Vec<Item> = StrftimeItems::new(&format).collect();
+    if items.iter().any(|i| matches!(i, Item::Error)) {
+        return Err(bad(format!(
+            "`{format}` is not a strftime format; write it like \"%Y%m%d\""
+        )));
+    }
+    if let Ok(time) = DateTime::parse_from_rfc3339(&value) {
+        return Ok(time.format_with_items(items.into_iter()).to_string());
+    }
+    let day = chrono::NaiveDate::parse_from_str(&value, "%Y-%m-%d")
+        .map_err(|_| bad(format!("`date` needs `today` or `now`, got \"{value}\"")))?;
+    let has_time = items.iter().any(|i| {
+        matches!(i, Item::Numeric(n, _) if matches!(n,
+            chrono::format::Numeric::Hour | chrono::format::Numeric::Minute
+            | chrono::format::Numeric::Second | chrono::format::Numeric::Timestamp))
+    });
+    if has_time {
+        return Err(bad(format!(
+            "`{format}` asks for a time of day; use it on `now`, not `today`"
+        )));
+    }
+    Ok(day.format_with_items(items.into_iter()).to_string())
 }
 
 /// The config check for source URLs: every URL template expands for its
@@ -91,6 +127,34 @@ mod tests {
         let url = expand_url(&spot.sources[0].url, spot, now).unwrap();
         // 03:00 UTC is still the 22nd in California.
         assert_eq!(url, "https://x.test/?lat=37.594&d=2026-11-22");
+    }
+
+    #[rstest]
+    #[case("{{ today | date('%Y%m%d') }}", "20261122")]
+    #[case("{{ today | date('%m/%d/%Y') }}", "11/22/2026")]
+    #[case("{{ now | date('%Y%m%d %H:%M') }}", "20261122 19:00")]
+    #[case("{{ today }}", "2026-11-22")]
+    fn dates_in_the_forms_services_want(#[case] template: &str, #[case] expected: &str) {
+        let config = load("https://x.test/").unwrap();
+        let now = DateTime::parse_from_rfc3339("2026-11-23T03:00:00Z")
+            .unwrap()
+            .to_utc();
+        let url = format!("https://x.test/?d={template}");
+        let filled = expand_url(&url, &config.spots[0], now).unwrap();
+        assert_eq!(filled, format!("https://x.test/?d={expected}"));
+    }
+
+    #[rstest]
+    #[case("{{ today | date('%Q') }}", "is not a strftime format")]
+    #[case("{{ today | date('%H') }}", "use it on `now`")]
+    #[case("{{ spot.name | date('%Y') }}", "needs `today` or `now`")]
+    fn bad_date_formats_say_what_is_wrong(#[case] template: &str, #[case] expected: &str) {
+        let config = load("https://x.test/").unwrap();
+        let url = format!("https://x.test/?d={template}");
+        let message = expand_url(&url, &config.spots[0], Utc::now())
+            .unwrap_err()
+            .to_string();
+        assert!(message.contains(expected), "`{expected}` not in {message}");
     }
 
     #[rstest]

@@ -1,6 +1,6 @@
 //! Filters and functions for templates of marine and weather data: unit
-//! conversions, compass text, the value at the current hour, the next tides,
-//! and a chart path. Each is documented in the README.
+//! conversions, compass text, the value at the current hour and a chart
+//! path (tides are in [`super::tides`]). Each is documented in the README.
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use minijinja::value::{Value, ValueKind};
@@ -13,9 +13,12 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("ms_to_mph", |v: f64| v * 2.236_936);
     env.add_filter("c_to_f", |v: f64| v * 9.0 / 5.0 + 32.0);
     env.add_filter("compass", compass);
+    env.add_filter("to_ft", to_ft);
+    env.add_filter("to_knots", to_knots);
+    env.add_filter("to_f", to_f);
     env.add_function("at_hour", at_hour);
-    env.add_function("next_tides", next_tides);
     env.add_function("chart_path", chart_path);
+    super::tides::register(env);
 }
 
 const POINTS: [&str; 16] = [
@@ -29,12 +32,12 @@ pub fn compass(deg: f64) -> String {
     POINTS[i].to_string()
 }
 
-fn bad(msg: impl Into<String>) -> Error {
+pub(super) fn bad(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
 }
 
 /// The spot's time zone from the template context, else UTC.
-fn zone(state: &State) -> Option<chrono_tz::Tz> {
+pub(super) fn zone(state: &State) -> Option<chrono_tz::Tz> {
     state
         .lookup("spot")?
         .get_attr("timezone")
@@ -45,7 +48,7 @@ fn zone(state: &State) -> Option<chrono_tz::Tz> {
 }
 
 /// `now` from the context as a UTC time.
-fn context_now(state: &State) -> Result<DateTime<Utc>, Error> {
+pub(super) fn context_now(state: &State) -> Result<DateTime<Utc>, Error> {
     let now = state
         .lookup("now")
         .ok_or_else(|| bad("no `now` in the context"))?;
@@ -78,7 +81,7 @@ pub fn parse_local(s: &str, tz: Option<chrono_tz::Tz>) -> Option<DateTime<Utc>> 
     }
 }
 
-fn list(v: &Value, what: &str) -> Result<Vec<Value>, Error> {
+pub(super) fn list(v: &Value, what: &str) -> Result<Vec<Value>, Error> {
     if v.kind() != ValueKind::Seq {
         return Err(bad(format!("{what} must be a list, got {}", v.kind())));
     }
@@ -87,64 +90,70 @@ fn list(v: &Value, what: &str) -> Result<Vec<Value>, Error> {
 
 /// `at_hour(times, values)`: the value for the hour that contains `now`
 /// (Open-Meteo's parallel hourly arrays); none when that hour is missing
-/// or null.
+/// or null, and none when every time is past: the last value of an old
+/// answer is not the current one.
 fn at_hour(state: &State, times: Value, values: Value) -> Result<Value, Error> {
     if times.is_none() || values.is_none() || times.is_undefined() || values.is_undefined() {
         return Ok(Value::from(()));
     }
     let now = context_now(state)?;
     let tz = zone(state);
-    let times = list(&times, "times")?;
+    let times: Vec<Option<DateTime<Utc>>> = list(&times, "times")?
+        .iter()
+        .map(|t| t.as_str().and_then(|s| parse_local(s, tz)))
+        .collect();
     let values = list(&values, "values")?;
-    let mut best = None;
-    for (i, t) in times.iter().enumerate() {
-        let Some(t) = t.as_str().and_then(|s| parse_local(s, tz)) else {
-            continue;
-        };
-        if t <= now {
-            best = Some(i);
-        } else {
-            break;
-        }
-    }
-    Ok(best
+    let hour = chrono::Duration::hours(1);
+    let found = times.iter().enumerate().find_map(|(i, t)| {
+        let t = (*t)?;
+        let until = times.get(i + 1).copied().flatten().unwrap_or(t + hour);
+        (t <= now && now < until.min(t + hour)).then_some(i)
+    });
+    Ok(found
         .and_then(|i| values.get(i).cloned())
         .unwrap_or_else(|| Value::from(())))
 }
 
-/// `next_tides(predictions)`: from CO-OPS `{t, v, type}` predictions, the
-/// next high and the next low after `now`, as `{high: {t, v, time}, low:
-/// ...}` where `v` is a number and `time` the UTC time (RFC 3339).
-fn next_tides(state: &State, predictions: Value) -> Result<Value, Error> {
-    let mut out = std::collections::BTreeMap::new();
-    if predictions.is_none() || predictions.is_undefined() {
-        return Ok(Value::from_serialize(&out));
-    }
-    let now = context_now(state)?;
-    let tz = zone(state);
-    for p in list(&predictions, "predictions")? {
-        let (Ok(t), Ok(v), Ok(kind)) = (p.get_attr("t"), p.get_attr("v"), p.get_attr("type"))
-        else {
-            continue;
-        };
-        let Some(time) = t.as_str().and_then(|s| parse_local(s, tz)) else {
-            continue;
-        };
-        let key = match kind.as_str() {
-            Some("H") => "high",
-            Some("L") => "low",
-            _ => continue,
-        };
-        if time <= now || out.contains_key(key) {
-            continue;
-        }
-        let height = v.as_str().and_then(|s| s.trim().parse::<f64>().ok());
-        out.insert(
-            key,
-            serde_json::json!({"t": t.as_str(), "v": height, "time": time.to_rfc3339()}),
-        );
-    }
-    Ok(Value::from_serialize(&out))
+/// A value in `unit` turned into the unit a template shows, or none when
+/// the value is missing or its unit unknown: a value is never labelled
+/// with a unit it is not in.
+fn convert(value: Option<f64>, unit: Option<&str>, table: &[(&str, f64, f64)]) -> Option<f64> {
+    let (value, unit) = (value?, unit?.trim());
+    table
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(unit))
+        .map(|(_, scale, offset)| value * scale + offset)
+}
+
+/// `{{ m.wave_height | to_ft(m.wave_unit) }}`: a length in `ft` or `m`, in feet.
+fn to_ft(value: Option<f64>, unit: Option<String>) -> Option<f64> {
+    convert(
+        value,
+        unit.as_deref(),
+        &[("ft", 1.0, 0.0), ("m", 3.280_84, 0.0)],
+    )
+}
+
+/// `{{ w.wind | to_knots(w.wind_unit) }}`: a speed in `kn`, `m/s`,
+/// `km/h` or `mph`, in knots.
+fn to_knots(value: Option<f64>, unit: Option<String>) -> Option<f64> {
+    let table = [
+        ("kn", 1.0, 0.0),
+        ("kt", 1.0, 0.0),
+        ("m/s", 1.943_844, 0.0),
+        ("km/h", 0.539_957, 0.0),
+        ("mph", 0.868_976, 0.0),
+    ];
+    convert(value, unit.as_deref(), &table)
+}
+
+/// `{{ m.water | to_f(m.water_unit) }}`: a temperature in `°C` or `°F`, in °F.
+fn to_f(value: Option<f64>, unit: Option<String>) -> Option<f64> {
+    convert(
+        value,
+        unit.as_deref(),
+        &[("°F", 1.0, 0.0), ("°C", 1.8, 32.0)],
+    )
 }
 
 /// `chart_path(values, x, y, width, height)`: an SVG path `d` that draws
@@ -237,16 +246,25 @@ mod tests {
         // 18:30 UTC is 10:30 in Los Angeles (PST, UTC-8).
         let t = "{{ at_hour(['2026-01-15T09:00','2026-01-15T10:00','2026-01-15T11:00'], [1.1, 2.2, 3.3]) }}|{{ at_hour(['2026-01-15T10:00'], [none]) }}|{{ at_hour(['2026-01-16T00:00'], [5]) }}";
         assert_eq!(render(t, "2026-01-15T18:30:00Z"), "2.2|None|None");
+        // Every time past: none, not the last value.
+        let old = "{{ at_hour(['2026-01-14T22:00','2026-01-14T23:00'], [1.1, 2.2]) }}";
+        assert_eq!(render(old, "2026-01-15T18:30:00Z"), "None");
     }
 
-    #[test]
-    fn next_high_and_low_after_now() {
-        let t = r#"{% set n = next_tides([{"t":"2026-01-15 04:12","v":"1.8","type":"L"},{"t":"2026-01-15 10:31","v":"5.6","type":"H"},{"t":"2026-01-15 17:20","v":"-0.3","type":"L"},{"t":"2026-01-15 23:51","v":"4.1","type":"H"}]) %}{{ n.high.t }} {{ n.high.v }} / {{ n.low.t }} {{ n.low.v }}"#;
-        // 19:00 UTC = 11:00 local: the 10:31 high has passed.
-        assert_eq!(
-            render(t, "2026-01-15T19:00:00Z"),
-            "2026-01-15 23:51 4.1 / 2026-01-15 17:20 -0.3"
-        );
+    #[rstest]
+    #[case("{{ 2 | to_ft('m') | round(2) }}", "6.56")]
+    #[case("{{ 4.9 | to_ft('ft') }}", "4.9")]
+    #[case("{{ 4.9 | to_ft('yd') }}", "None")]
+    #[case("{{ 4.9 | to_ft(none) }}", "None")]
+    #[case("{{ none | to_ft('ft') }}", "None")]
+    #[case("{{ 10 | to_knots('m/s') | round(1) }}", "19.4")]
+    #[case("{{ 10 | to_knots('kn') }}", "10.0")]
+    #[case("{{ 100 | to_knots('km/h') | round(1) }}", "54.0")]
+    #[case("{{ 13.4 | to_f('°C') | round(1) }}", "56.1")]
+    #[case("{{ 56 | to_f('°F') }}", "56.0")]
+    #[case("{{ 56 | to_f('K') }}", "None")]
+    fn conversions_by_the_unit_the_answer_names(#[case] template: &str, #[case] expected: &str) {
+        assert_eq!(render(template, "2026-01-01T00:00:00Z"), expected);
     }
 
     #[test]

@@ -4,6 +4,7 @@
 
 pub mod helpers;
 mod live;
+mod tides;
 mod view;
 
 pub use live::LiveTemplates;

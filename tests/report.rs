@@ -1,0 +1,269 @@
+//! The surf report on data shaped like the real services' answers: every
+//! shipped spot, from its own recordings in `examples/recorded/`, at fixed
+//! times, shows the values worked out by hand from those recordings; and
+//! every text of the shipped templates stays on the panel with the longest
+//! values they can get.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::*;
+use inkspot::clock::ManualClock;
+use inkspot::config::OutputOptions;
+use inkspot::pipeline::Pipeline;
+use inkspot::request::{Catalog, RenderRequest};
+use inkspot::source::SpotData;
+use rstest::rstest;
+use serde_json::{Value, json};
+
+fn at(time: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time).unwrap().to_utc()
+}
+
+struct Offline {
+    catalog: Catalog,
+    pipeline: Pipeline,
+}
+
+impl Offline {
+    fn new() -> Self {
+        let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+        Self {
+            pipeline: Pipeline::new(&config).unwrap(),
+            catalog: Catalog::new(&config),
+        }
+    }
+
+    fn request(&self, spot: &str) -> RenderRequest {
+        self.catalog
+            .resolve(spot, None, &OutputOptions::default())
+            .unwrap()
+    }
+
+    async fn data(&self, spot: &str, now: &str) -> (RenderRequest, SpotData) {
+        let request = self.request(spot);
+        let data = self
+            .pipeline
+            .fetch(&request, &ManualClock::new(at(now)))
+            .await;
+        (request, data)
+    }
+
+    /// The texts of the filled template, one string per `<text>` element.
+    async fn texts(&self, spot: &str, now: &str) -> Vec<String> {
+        let (request, data) = self.data(spot, now).await;
+        // Fields may be null in a real answer (Santa Cruz's sunrise);
+        // whole sources may not.
+        assert!(
+            data.errors.iter().all(|e| e.field.is_some()),
+            "{spot}: every recording reads: {:?}",
+            data.errors
+        );
+        let svg = self.pipeline.fill(&request, &data).unwrap();
+        texts_of(&svg)
+    }
+}
+
+/// The text content of each `<text>` element of `svg`, tags removed.
+fn texts_of(svg: &str) -> Vec<String> {
+    let tags = regex::Regex::new(r"<[^>]+>").unwrap();
+    svg.split("<text")
+        .skip(1)
+        .map(|t| {
+            let body = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+            tags.replace_all(body, "").replace("&#x2f;", "/")
+        })
+        .collect()
+}
+
+fn assert_shows(texts: &[String], expected: &[&str], what: &str) {
+    for e in expected {
+        assert!(
+            texts.iter().any(|t| t == e),
+            "{what}: no text `{e}` in {texts:#?}"
+        );
+    }
+}
+
+/// 09:30 Pacific on the morning the recordings describe.
+const MORNING: &str = "2026-11-22T17:30:00Z";
+
+// Worked out by hand from each spot's recordings:
+// - wave height: the newest WVHT that is not MM (the newest row has every
+//   wave column MM), metres × 3.28084, one decimal;
+// - swell: the forecast's height (ft, as `current_units` says), period
+//   rounded, direction as compass text;
+// - wind: the forecast in knots (as `current_units` says), rounded;
+//   offshore when from within 45° of opposite the beach's `facing`;
+// - tides: the first high and low after 09:30 local;
+// - water: the buoy's newest WTMP, °C × 1.8 + 32, rounded.
+#[rstest]
+// 46237 16:56 WVHT 1.5 m = 4.92 ft; 95° against facing 260: offshore.
+#[case("Linda Mar", &["4.9 ft", "wave height offshore · buoy 46237", "4.3 ft @ 14 s",
+    "swell WNW · forecast", "6–11 kn", "wind E · offshore", "High 10:31 · 5.7 ft",
+    "Low 17:20 · -0.3 ft", "Water 56°F", "Daylight 07:01–16:54"])]
+// Same buoy; swell 4.59 ft at 14.2 s from 284°; wind 88° against facing 270.
+#[case("Ocean Beach", &["4.9 ft", "4.6 ft @ 14 s", "swell WNW · forecast", "7–13 kn",
+    "wind E · offshore", "High 11:02 · 5.5 ft", "Low 17:56 · -0.1 ft", "Water 56°F",
+    "Daylight 07:02–16:53"])]
+// 46012 16:50 WVHT 2.1 m = 6.89 ft; WTMP 13.9 °C = 57.0 °F; wind 292°
+// against facing 225 is 67° off: cross-shore.
+#[case("Half Moon Bay", &["6.9 ft", "wave height offshore · buoy 46012", "5.9 ft @ 15 s",
+    "15–21 kn", "wind WNW · cross-shore", "High 10:31 · 5.7 ft", "Low 17:20 · -0.3 ft",
+    "Water 57°F", "Daylight 07:00–16:55"])]
+// 46042 17:10 WVHT 1.3 m = 4.27 ft; WTMP 14.8 °C = 58.6 °F; highs and
+// lows from the subordinate station 9413745; no sunrise or sunset.
+#[case("Santa Cruz", &["4.3 ft", "wave height offshore · buoy 46042", "3.3 ft @ 13 s",
+    "swell W · forecast", "9–14 kn", "wind NW · offshore", "High 10:08 · 5.3 ft",
+    "Low 16:59 · -0.3 ft", "Water 59°F", "Daylight –"])]
+#[case("Linda Mar portrait", &["4.9 ft", "4.3 ft @ 14 s", "wind E · offshore",
+    "High 10:31 · 5.7 ft", "Low 17:20 · -0.3 ft", "Water 56°F", "Daylight 07:01–16:54"])]
+#[tokio::test]
+async fn every_shipped_spot_shows_the_values_worked_out_by_hand(
+    #[case] spot: &str,
+    #[case] expected: &[&str],
+) {
+    let offline = Offline::new();
+    let texts = offline.texts(spot, MORNING).await;
+    assert_shows(&texts, expected, spot);
+    assert!(
+        !texts.iter().any(|t| t.contains("no tide curve")),
+        "{spot}: today's curve is drawn"
+    );
+}
+
+/// In the evening the next low is tomorrow's, and says so.
+#[tokio::test]
+async fn a_tide_that_falls_tomorrow_names_its_day() {
+    let texts = Offline::new()
+        .texts("Linda Mar", "2026-11-23T05:00:00Z")
+        .await;
+    assert_shows(
+        &texts,
+        &["High 23:51 · 4.1 ft", "Low Mon 05:02 · 2.1 ft"],
+        "21:00",
+    );
+}
+
+/// Two days later the recordings are old: no curve and no tides, not old
+/// ones drawn as today's.
+#[tokio::test]
+async fn data_from_another_day_is_shown_as_missing() {
+    let texts = Offline::new()
+        .texts("Linda Mar", "2026-11-24T18:00:00Z")
+        .await;
+    assert_shows(
+        &texts,
+        &["no tide curve for today", "High –", "Low –"],
+        "next day",
+    );
+}
+
+/// Santa Cruz's curve comes from Monterey's harmonic station: the
+/// subordinate station it takes highs and lows from has no hourly
+/// predictions.
+#[test]
+fn santa_cruz_draws_its_curve_from_a_harmonic_station() {
+    let config = inkspot::load_config(&repo_path("config.toml")).unwrap();
+    let spot = config
+        .spots
+        .iter()
+        .find(|s| s.name == "Santa Cruz")
+        .unwrap();
+    let key = |k: &str| spot.extra.get(k).and_then(|v| v.as_str()).unwrap();
+    assert_eq!(key("tide_station"), "9413745");
+    assert_eq!(key("tide_curve_station"), "9413450");
+    let now = at(MORNING);
+    let curve = spot.sources.iter().find(|s| s.id == "tide_curve").unwrap();
+    let url = inkspot::source::expand_url(&curve.url, spot, now).unwrap();
+    assert!(url.contains("station=9413450&"), "{url}");
+}
+
+/// The shipped config asks CO-OPS in its documented form: `begin_date` as
+/// `yyyyMMdd` (the spot's local date) with `range`, never `date=today`
+/// with `range`.
+#[test]
+fn tide_requests_use_the_documented_parameters() {
+    let config = inkspot::load_config(&repo_path("config.toml")).unwrap();
+    let now = at("2026-11-23T03:00:00Z"); // still the 22nd in California
+    let mut seen = 0;
+    for spot in &config.spots {
+        for source in spot
+            .sources
+            .iter()
+            .filter(|s| s.url.contains("tidesandcurrents"))
+        {
+            let url = inkspot::source::expand_url(&source.url, spot, now).unwrap();
+            assert!(url.contains("begin_date=20261122&range="), "{url}");
+            assert!(!url.contains("date=today"), "{url}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 10, "two tide sources for each of five spots");
+}
+
+/// The longest values each field can take, over the real recordings.
+fn longest(data: &mut SpotData) {
+    let mut set = |source: &str, field: &str, value: Value| {
+        data.values
+            .entry(source.to_string())
+            .or_default()
+            .insert(field.to_string(), value);
+    };
+    set("buoy", "wvht", json!(30.4));
+    set("marine", "swell_height", json!(88.8));
+    set("marine", "swell_period", json!(88));
+    set("marine", "swell_dir", json!(292));
+    set("weather", "wind", json!(88.0));
+    set("weather", "gust", json!(99.0));
+    set("weather", "wind_dir", json!(292));
+    set("buoy", "water_c", json!(38.0));
+    set("buoy", "wvht_time", json!("2026-11-20T01:00:00Z"));
+    data.errors = ["marine", "weather", "wind_buoy", "tide_curve"]
+        .iter()
+        .map(|s| inkspot::source::FieldError {
+            source: s.to_string(),
+            field: None,
+            reason: "timed out".into(),
+        })
+        .collect();
+}
+
+/// Every text of every shipped template at its shipped size stays inside
+/// the panel with the longest values, measured on the laid-out text.
+#[rstest]
+#[case("Half Moon Bay", "2026-11-23T05:00:00Z")]
+#[case("Linda Mar portrait", "2026-11-23T05:00:00Z")]
+#[case("Half Moon Bay", MORNING)]
+#[case("Linda Mar portrait", MORNING)]
+#[tokio::test]
+async fn every_text_fits_its_panel(#[case] spot: &str, #[case] now: &str) {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data(spot, now).await;
+    longest(&mut data);
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let (w, h) = (tree.size().width(), tree.size().height());
+    let mut checked = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= w && b.top() >= 0.0 && b.bottom() <= h,
+            "{spot}: `{what}` runs off the {w}×{h} panel: {b:?}"
+        );
+        checked += 1;
+    });
+    assert!(checked >= 12, "{spot}: only {checked} texts");
+}
+
+fn for_each_text(group: &usvg::Group, f: &mut impl FnMut(&usvg::Text)) {
+    for node in group.children() {
+        match node {
+            usvg::Node::Group(g) => for_each_text(g, f),
+            usvg::Node::Text(t) => f(t),
+            _ => {}
+        }
+    }
+}
