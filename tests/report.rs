@@ -267,3 +267,63 @@ fn for_each_text(group: &usvg::Group, f: &mut impl FnMut(&usvg::Text)) {
         }
     }
 }
+
+/// Fills Linda Mar's template at `MORNING` after `change` edits the data.
+async fn texts_with(change: impl FnOnce(&mut SpotData)) -> Vec<String> {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data("Linda Mar", MORNING).await;
+    change(&mut data);
+    texts_of(&offline.pipeline.fill(&request, &data).unwrap())
+}
+
+fn set(data: &mut SpotData, source: &str, field: &str, value: Value) {
+    data.values
+        .entry(source.to_string())
+        .or_default()
+        .insert(field.to_string(), value);
+}
+
+/// An answer in metres is converted; one in a unit the template does not
+/// know is shown as missing, never labelled ft.
+#[rstest]
+#[case("m", "4.9 ft")]
+#[case("ft", "1.5 ft")]
+#[case("yd", "– ft")]
+#[tokio::test]
+async fn forecast_values_follow_the_unit_their_answer_names(
+    #[case] unit: &str,
+    #[case] shown: &str,
+) {
+    let texts = texts_with(|data| {
+        set(data, "buoy", "wvht", Value::Null);
+        set(data, "marine", "wave_height", json!(1.5));
+        set(data, "marine", "wave_unit", json!(unit));
+    })
+    .await;
+    assert_shows(&texts, &[shown, "wave height · forecast"], unit);
+}
+
+/// Without the forecast's swell, the buoy's period and direction are shown
+/// with no height: never the forecast's height with the buoy's period.
+#[tokio::test]
+async fn the_swell_line_never_mixes_sources() {
+    let texts = texts_with(|data| {
+        set(data, "marine", "swell_height", Value::Null);
+    })
+    .await;
+    assert_shows(&texts, &["14 s", "swell WNW · buoy 46237"], "buoy swell");
+    assert!(
+        !texts.iter().any(|t| t.contains("ft @")),
+        "no height beside the buoy's period: {texts:?}"
+    );
+}
+
+/// The station page in its current layout (no wave height in its
+/// "Conditions" table) still gives the water temperature and the time.
+#[tokio::test]
+async fn the_station_page_reads_in_its_current_layout() {
+    let (_, data) = Offline::new().data("Linda Mar", MORNING).await;
+    let station = &data.values["station"];
+    assert_eq!(station["water_f"], json!(56.1));
+    assert_eq!(station["observed"], json!("1726 GMT on 11/22/2026"));
+}
