@@ -146,13 +146,7 @@ async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     let before = b.list(None).await.unwrap().len();
-    let sweep = b
-        .sweep(Retention {
-            max_bytes: 100_000,
-            max_age: Duration::from_secs(86_400),
-        })
-        .await
-        .unwrap();
+    let sweep = sweep_to(b, 100_000).await;
     assert!(sweep.removed >= 1, "something was swept: {sweep:?}");
     assert!(sweep.kept_bytes <= 100_000, "within the bytes: {sweep:?}");
     let left = b.list(Some("conformance-sweep")).await.unwrap();
@@ -178,13 +172,7 @@ async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(b.touch(&key("asked")).await.unwrap(), "touch of a render");
-    let sweep = b
-        .sweep(Retention {
-            max_bytes: 100_000,
-            max_age: Duration::from_secs(86_400),
-        })
-        .await
-        .unwrap();
+    let sweep = sweep_to(b, 100_000).await;
     let left = b.list(Some("conformance-used")).await.unwrap();
     let names: Vec<&str> = left.iter().map(|l| l.key.variant()).collect();
     assert!(
@@ -201,4 +189,13 @@ async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
         sample(40_000, 5, "2026-11-22T17:20:00Z"),
         "touch keeps the bytes"
     );
+}
+
+/// Sweeps `b` down to `max_bytes`, keeping a day's renders by age.
+async fn sweep_to(b: &dyn Backend, max_bytes: u64) -> super::Sweep {
+    let retention = Retention {
+        max_bytes,
+        max_age: Duration::from_secs(86_400),
+    };
+    b.sweep(retention).await.unwrap()
 }

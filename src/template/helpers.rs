@@ -203,23 +203,27 @@ fn chart_path(values: Value, x: f64, y: f64, width: f64, height: f64) -> Result<
     Ok(d.trim_end().to_string())
 }
 
+/// Fills `template` with every helper, at `now`, for a spot in
+/// California: what the helpers' tests check against.
+#[cfg(test)]
+pub(super) fn render_for_test(template: &str, now: &str) -> String {
+    let mut env = Environment::new();
+    register(&mut env);
+    env.render_str(
+        template,
+        minijinja::context! {
+            now => now,
+            spot => minijinja::context! { timezone => "America/Los_Angeles" },
+        },
+    )
+    .unwrap()
+}
+
 #[cfg(test)]
 mod tests {
+    use super::render_for_test as render;
     use super::*;
     use rstest::rstest;
-
-    fn render(template: &str, now: &str) -> String {
-        let mut env = Environment::new();
-        register(&mut env);
-        env.render_str(
-            template,
-            minijinja::context! {
-                now => now,
-                spot => minijinja::context! { timezone => "America/Los_Angeles" },
-            },
-        )
-        .unwrap()
-    }
 
     #[rstest]
     #[case(0.0, "N")]

@@ -158,20 +158,7 @@ fn tide_chart(state: &State, points: Value, frame: Rest<f64>) -> Result<Value, E
 
 #[cfg(test)]
 mod tests {
-    use minijinja::Environment;
-
-    fn render(template: &str, now: &str) -> String {
-        let mut env = Environment::new();
-        super::register(&mut env);
-        env.render_str(
-            template,
-            minijinja::context! {
-                now => now,
-                spot => minijinja::context! { timezone => "America/Los_Angeles" },
-            },
-        )
-        .unwrap()
-    }
+    use super::super::helpers::render_for_test as render;
 
     /// 24 hourly points of 2026-11-22, 00:00 to 23:00, level = the hour.
     fn day_points(date: &str) -> String {
