@@ -117,9 +117,17 @@ impl Catalog {
         let spot = self.spots[index].clone();
         let mut merged = OutputOptions::default();
         for name in [spot.preset.as_deref(), preset].into_iter().flatten() {
+            // Names are matched as written first, then ignoring case, as
+            // devices send `device=TRMNL` as readily as `trmnl`.
             let layer = self
                 .presets
                 .get(name)
+                .or_else(|| {
+                    self.presets
+                        .iter()
+                        .find(|(k, _)| k.eq_ignore_ascii_case(name))
+                        .map(|(_, v)| v)
+                })
                 .ok_or_else(|| RequestError::UnknownPreset {
                     name: crate::text::ellipsize(name, 40),
                     known: self.preset_names().join(", "),

@@ -89,7 +89,7 @@ fn choose<T: Copy>(
 ) -> Result<T, InvalidOption> {
     choices
         .iter()
-        .find(|(text, _)| *text == value)
+        .find(|(text, _)| text.eq_ignore_ascii_case(value))
         .map(|(_, v)| *v)
         .ok_or_else(|| {
             let allowed: Vec<&str> = choices.iter().map(|(t, _)| *t).collect();
@@ -134,7 +134,7 @@ impl OutputOptions {
                 self.rotate = Some(choose("rotate", value, &angles)?);
             }
             "invert" => {
-                self.invert = Some(match value {
+                self.invert = Some(match value.to_ascii_lowercase().as_str() {
                     "true" | "1" => true,
                     "false" | "0" => false,
                     _ => return Err(invalid("invert", value, "true, false")),

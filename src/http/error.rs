@@ -51,6 +51,11 @@ impl ApiError {
         }
     }
 
+    /// The stable code, such as `missing_spot`.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+
     /// Lists the configured spots in the body, to help a user who mistyped one.
     pub fn with_spots(mut self, spots: Vec<String>) -> Self {
         self.spots = Some(spots);

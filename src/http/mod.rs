@@ -54,6 +54,7 @@ pub fn app(
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine);
     // A span per request costs about as much as the rest of a cache hit, so
     // it is only made when someone will read it.
@@ -143,8 +144,15 @@ async fn image(
 ) -> Result<Response, ApiError> {
     // The request by value: reading its query and headers in place saves
     // copying them on every cache hit.
-    let query =
-        ImageQuery::parse(request.uri().query()).map_err(|e| e.with_spots(spot_names(&engine)))?;
+    let query = ImageQuery::parse(request.uri().query()).map_err(|e| {
+        // Only a missing spot is helped by the list of spots; a bad
+        // option names its allowed values instead.
+        if e.code() == "missing_spot" {
+            e.with_spots(spot_names(&engine))
+        } else {
+            e
+        }
+    })?;
     let server = &engine.config().server;
     if !server.custom_sizes && (query.options.width.is_some() || query.options.height.is_some()) {
         return Err(custom_size_refused(&engine));
@@ -273,6 +281,14 @@ async fn not_found() -> ApiError {
         StatusCode::NOT_FOUND,
         "not_found",
         "no such endpoint; try /image?spot=NAME, /spots or /healthz",
+    )
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "only GET and HEAD are served",
     )
 }
 

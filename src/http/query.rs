@@ -9,6 +9,9 @@ use crate::text::ellipsize;
 const MAX_VALUE: usize = 200;
 /// The most parameters a query may have.
 const MAX_PARAMS: usize = 16;
+/// Parameters that clients add to defeat caches in between. They mean
+/// nothing here: the answer already carries its own validators.
+const CACHE_BUSTERS: [&str; 6] = ["t", "ts", "_", "cb", "v", "nocache"];
 
 /// A validated `/image` query.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,10 +24,28 @@ pub struct ImageQuery {
     pub options: OutputOptions,
 }
 
-fn allowed() -> String {
-    let mut all = vec!["spot", "device"];
-    all.extend(OPTION_PARAMS);
-    all.join(", ")
+fn known_params() -> impl Iterator<Item = &'static str> {
+    ["spot", "device"]
+        .into_iter()
+        .chain(OPTION_PARAMS.iter().copied())
+}
+
+/// The 400 for a parameter we do not know, with the nearest known one.
+fn unknown(name: &str) -> ApiError {
+    let lower = name.to_ascii_lowercase();
+    let near = known_params().find(|k| strsim::damerau_levenshtein(&lower, k) <= 2);
+    let hint = near
+        .map(|k| format!("did you mean `{k}`? "))
+        .unwrap_or_default();
+    let allowed: Vec<_> = known_params().collect();
+    ApiError::bad_request(
+        "unknown_parameter",
+        format!(
+            "unknown parameter `{}`; {hint}allowed: {}",
+            ellipsize(name, 40),
+            allowed.join(", ")
+        ),
+    )
 }
 
 impl ImageQuery {
@@ -36,16 +57,11 @@ impl ImageQuery {
         let mut options = OutputOptions::default();
         let mut seen: Vec<String> = Vec::new();
         for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
-            let known = k == "spot" || k == "device" || OPTION_PARAMS.contains(&k.as_ref());
-            if !known {
-                return Err(ApiError::bad_request(
-                    "unknown_parameter",
-                    format!(
-                        "unknown parameter `{}`; allowed: {}",
-                        ellipsize(&k, 40),
-                        allowed()
-                    ),
-                ));
+            if CACHE_BUSTERS.contains(&k.as_ref()) {
+                continue;
+            }
+            if !known_params().any(|known| known == k) {
+                return Err(unknown(&k));
             }
             if v.len() > MAX_VALUE {
                 return Err(ApiError::bad_request(
@@ -110,12 +126,30 @@ mod tests {
     #[case(None, "`spot` is required")]
     #[case(Some("spot="), "`spot` is required")]
     #[case(Some("spot=a&spot=b"), "more than once")]
-    #[case(Some("spto=a"), "unknown parameter `spto`")]
+    #[case(Some("spto=a"), "unknown parameter `spto`; did you mean `spot`?")]
+    #[case(Some("spot=a&Width=3"), "did you mean `width`?")]
+    #[case(
+        Some("spot=a&colour=red"),
+        "unknown parameter `colour`; allowed: spot, device"
+    )]
     #[case(Some("spot=a&bits=3"), "invalid `bits`: `3`; allowed: 1, 2, 4, 8")]
     #[case(Some("spot=a&width=99999"), "invalid `width`")]
     fn rejects(#[case] raw: Option<&str>, #[case] message: &str) {
         let err = format!("{:?}", ImageQuery::parse(raw).unwrap_err());
         assert!(err.contains(message), "{err}");
+    }
+
+    #[rstest]
+    #[case("spot=a&device=TRMNL&format=PNG&dither=None&invert=TRUE")]
+    #[case(
+        "spot=a&device=trmnl&format=png&dither=none&invert=1&t=1700000000&_=1&cb=x&v=2&ts=3&nocache=1"
+    )]
+    fn case_and_cache_busters_do_not_matter(#[case] raw: &str) {
+        let q = ImageQuery::parse(Some(raw)).unwrap();
+        assert_eq!(q.options.format, Some(crate::config::ImageFormat::Png));
+        assert_eq!(q.options.dither, Some(crate::config::Dither::None));
+        assert_eq!(q.options.invert, Some(true));
+        assert!(q.device.unwrap().eq_ignore_ascii_case("trmnl"));
     }
 
     #[test]
