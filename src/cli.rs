@@ -36,10 +36,10 @@ pub enum CliError {
     /// The spot or preset does not exist.
     #[error("{error}{hint}")]
     Request { error: RequestError, hint: String },
-    /// An `--option` is not `KEY=VALUE`.
-    #[error("--option `{0}` must look like KEY=VALUE, e.g. bits=1")]
+    /// A `--set` is not `KEY=VALUE`.
+    #[error("--set `{0}` must look like KEY=VALUE, e.g. bits=1")]
     OptionSyntax(String),
-    /// An `--option` value is out of range.
+    /// A `--set` value is out of range.
     #[error(transparent)]
     Option(#[from] InvalidOption),
     /// Every source of the spot failed.
@@ -113,7 +113,14 @@ pub async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
-    tracing::info!("shutting down: finishing requests in flight");
+    tracing::info!("shutting down: finishing requests in flight (Ctrl-C again to exit at once)");
+    // A second Ctrl-C is someone who will not wait for the grace period.
+    tokio::spawn(async {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("second interrupt: exiting at once");
+            std::process::exit(130);
+        }
+    });
 }
 
 /// What `inkspot render` draws, and where it goes.
@@ -124,7 +131,7 @@ pub struct RenderArgs<'a> {
     pub preset: Option<&'a str>,
     /// `KEY=VALUE` output options.
     pub options: &'a [String],
-    /// The image file.
+    /// The image file, or `-` for standard output.
     pub out: &'a Path,
     /// Where to write the filled SVG too.
     pub svg: Option<&'a Path>,
@@ -167,19 +174,42 @@ pub async fn render(
         spot: spot.clone(),
         source,
     })?;
-    write_atomic(args.out, &rendered.bytes)?;
+    let to_stdout = args.out == Path::new("-");
+    if to_stdout {
+        use std::io::Write;
+        let mut stdout = std::io::stdout().lock();
+        let written = stdout
+            .write_all(&rendered.bytes)
+            .and_then(|()| stdout.flush());
+        written.map_err(|source| CliError::Write {
+            path: args.out.to_path_buf(),
+            source,
+        })?;
+    } else {
+        write_atomic(args.out, &rendered.bytes)?;
+    }
     if let Some(svg_out) = args.svg {
         let svg = pipeline
             .fill(&request, &data)
             .map_err(|source| CliError::Draw { spot, source })?;
         write_atomic(svg_out, svg.as_bytes())?;
     }
-    println!(
+    let summary = format!(
         "wrote {} ({}, {} bytes)",
-        args.out.display(),
+        if to_stdout {
+            "standard output".into()
+        } else {
+            args.out.display().to_string()
+        },
         rendered.meta.content_type,
         rendered.bytes.len()
     );
+    // Standard output carries the image itself when asked to.
+    if to_stdout {
+        eprintln!("{summary}");
+    } else {
+        println!("{summary}");
+    }
     Ok(())
 }
 
@@ -204,7 +234,12 @@ fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(folder).map_err(err)?;
+    // Created with 0666 less the umask, as any tool's output: a web server
+    // must be able to read the image it serves to a Kindle.
+    let mut builder = tempfile::Builder::new();
+    #[cfg(unix)]
+    builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666));
+    let mut tmp = builder.tempfile_in(folder).map_err(err)?;
     std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
     tmp.persist(out).map_err(|e| err(e.error))?;
     Ok(())

@@ -61,10 +61,13 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
         /// Output option as KEY=VALUE, as in the query string (bits=1, rotate=90, format=bmp, ...); repeatable.
-        #[arg(long = "option", short = 'o')]
+        #[arg(long = "set", value_name = "KEY=VALUE")]
         options: Vec<String>,
-        /// Output file.
-        #[arg(long)]
+        /// The earlier name of --set; accepted with a warning.
+        #[arg(long = "option", hide = true)]
+        legacy_options: Vec<String>,
+        /// Output file, or `-` for standard output.
+        #[arg(long, short = 'o')]
         out: PathBuf,
         /// Also write the filled SVG template here (for template work).
         #[arg(long)]
@@ -116,10 +119,17 @@ async fn run(args: Args) -> Result<(), CliError> {
         Command::Render {
             spot,
             device,
-            options,
+            mut options,
+            legacy_options,
             out,
             svg,
         } => {
+            if !legacy_options.is_empty() {
+                eprintln!(
+                    "warning: --option is now --set KEY=VALUE; --option goes in the next release"
+                );
+                options.extend(legacy_options);
+            }
             let render = RenderArgs {
                 spot: &spot,
                 preset: device.as_deref(),
@@ -137,8 +147,13 @@ async fn run(args: Args) -> Result<(), CliError> {
 fn init_logging(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // Colour only for a person at a terminal: not in files, not in
+    // `docker logs`, and never when NO_COLOR is set (no-color.org).
+    let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colour)
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => builder.init(),

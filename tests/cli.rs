@@ -147,9 +147,9 @@ fn render_takes_a_device_options_and_writes_the_filled_svg() {
             "linda-mar",
             "--device",
             "trmnl-bmp",
-            "-o",
+            "--set",
             "invert=true",
-            "--out",
+            "-o",
             "out.bmp",
             "--svg",
             "out.svg",
@@ -170,7 +170,7 @@ fn render_takes_a_device_options_and_writes_the_filled_svg() {
             "render",
             "--spot",
             "linda-mar",
-            "-o",
+            "--set",
             "bits=3",
             "--out",
             "x.png",
@@ -239,4 +239,74 @@ fn check_fetch_asks_every_source_without_the_failure_memory() {
         "{stdout}"
     );
     assert!(!stdout.contains("not asked again"), "{stdout}");
+}
+
+/// `--out -` writes the image to standard output, and the summary to
+/// standard error; the earlier `--option` still works, with a warning.
+#[test]
+fn render_to_standard_output() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.2", "Pipe")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let out = inkspot(
+        &site,
+        &[
+            "render",
+            "--spot",
+            "linda-mar",
+            "--option",
+            "bits=1",
+            "-o",
+            "-",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let image = decode_png(&out.stdout);
+    assert_eq!((image.width, image.height), (400, 240));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("wrote standard output"), "{stderr}");
+    assert!(stderr.contains("--option is now --set"), "{stderr}");
+    assert!(!site.path().join("-").exists(), "no file named `-`");
+}
+
+/// Output files get 0666 less the umask, as any tool's: readable by a web
+/// server under the usual umask, private under a strict one.
+#[cfg(unix)]
+#[rstest::rstest]
+#[case("022", 0o644)]
+#[case("077", 0o600)]
+fn render_writes_files_with_the_umask(#[case] umask: &str, #[case] mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.2", "Mode")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let script = format!("umask {umask} && exec \"$0\" render --spot linda-mar --out out.png",);
+    let out = Command::new("sh")
+        .args(["-c", &script, env!("CARGO_BIN_EXE_inkspot")])
+        .current_dir(site.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let meta = std::fs::metadata(site.path().join("out.png")).unwrap();
+    assert_eq!(meta.permissions().mode() & 0o777, mode);
+}
+
+/// Logs carry no colour codes when they do not go to a terminal.
+#[test]
+fn logs_have_no_colour_codes_off_a_terminal() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.2", "Log")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let out = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["render", "--spot", "linda-mar", "--out", "out.png"])
+        .current_dir(site.path())
+        .env("RUST_LOG", "debug")
+        .output()
+        .unwrap();
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("DEBUG"),
+        "debug logs were written: {stderr}"
+    );
+    assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
 }

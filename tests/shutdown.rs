@@ -50,9 +50,13 @@ async fn serve(site: &Site) -> (Server, String) {
 }
 
 fn sigterm(server: &Server) {
+    signal(server, "TERM");
+}
+
+fn signal(server: &Server, name: &str) {
     // The shell's own `kill`: no extra package needed.
     let status = Command::new("sh")
-        .args(["-c", &format!("kill -TERM {}", server.0.id())])
+        .args(["-c", &format!("kill -{name} {}", server.0.id())])
         .status()
         .unwrap();
     assert!(status.success());
@@ -132,6 +136,28 @@ async fn a_request_that_outlives_the_shutdown_timeout_does_not_hold_the_exit() {
         "the hung request was cut"
     );
     assert_eq!(site.cached_files(), 0, "nothing half-written");
+}
+
+/// The first Ctrl-C waits for requests in flight; a second one is someone
+/// who will not wait, and the process exits at once (130, as shells do).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_interrupt_exits_at_once() {
+    let faulty = Faulty::start().await;
+    let site = Site::new();
+    site.write_bar_config(
+        &format!("{}/hang", faulty.url),
+        "[server]\nshutdown_timeout = \"30s\"\n[fetch]\ntimeout = \"60s\"",
+    );
+    let (mut child, url) = serve(&site).await;
+    let image_url = format!("{url}/image?spot=linda-mar");
+    let _in_flight = tokio::spawn(async move { client().get(image_url).send().await });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    signal(&child, "INT");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(child.0.try_wait().unwrap().is_none(), "the first waits");
+    signal(&child, "INT");
+    let status = wait_exit(&mut child, Duration::from_secs(5)).await;
+    assert_eq!(status.code(), Some(130));
 }
 
 /// Stopping the service stops its background tasks and waits for them:
