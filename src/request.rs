@@ -19,6 +19,9 @@ pub struct RenderRequest {
     /// The output, resolved from the spot's preset, the requested preset
     /// and explicit options.
     pub output: Output,
+    /// The HTTP status of the error picture for this client: 503, or 200
+    /// for clients that show only a 200's body.
+    pub error_status: u16,
 }
 
 /// Why a request cannot be rendered.
@@ -134,7 +137,8 @@ impl Catalog {
                 })?;
             merged = merged.overlay(layer);
         }
-        let output = Output::resolve(&merged.overlay(options), spot.width, spot.height);
+        let merged = merged.overlay(options);
+        let output = Output::resolve(&merged, spot.width, spot.height);
         let (width, height) = (output.width, output.height);
         if u64::from(width) * u64::from(height) > self.max_pixels {
             let max = self.max_pixels;
@@ -144,6 +148,7 @@ impl Catalog {
             index,
             spot,
             output,
+            error_status: merged.error_status.unwrap_or(503),
         })
     }
 }

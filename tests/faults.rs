@@ -331,3 +331,44 @@ async fn a_truncated_page_gives_a_partial_render_not_an_error() {
     assert_eq!(image.dark_in_row(235), 10, "one error square");
     app.stop().await;
 }
+
+/// TRMNL's image download and ESPHome's `online_image` drop the body of
+/// any status but 200: their presets get the error picture with 200, a
+/// cache lifetime as short as the retry, and `X-Error-Code` naming the
+/// problem. Other clients keep the 503.
+#[tokio::test]
+async fn clients_that_show_only_a_200_get_the_error_picture_with_200() {
+    let site = Site::new();
+    site.write_bar_config(
+        "file://missing.html",
+        "[presets.panel]\nbits = 1\nerror_status = 200",
+    );
+    let app = App::start(&site).await;
+    for query in ["device=trmnl", "device=esphome-bmp", "device=panel"] {
+        let r = app
+            .get(&format!("/image?spot=linda-mar&{query}"), &[])
+            .await;
+        assert_eq!(r.status(), 200, "{query}");
+        assert_eq!(r.headers()["x-error-code"], "upstream_failed", "{query}");
+        assert_eq!(r.headers()["cache-control"], "max-age=60", "{query}");
+        let kind = r.headers()["content-type"].to_str().unwrap().to_string();
+        assert!(kind.starts_with("image/"), "{query}: {kind}");
+        let bytes = r.bytes().await.unwrap();
+        image::load_from_memory(&bytes).expect("a picture, not JSON");
+    }
+    let plain = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(plain.status(), 503);
+    assert_eq!(plain.headers()["cache-control"], "no-store");
+    app.stop().await;
+}
+
+#[test]
+fn an_error_status_other_than_200_or_503_is_refused_at_load() {
+    let site = Site::new();
+    site.write_bar_config("file://page.html", "[presets.panel]\nerror_status = 404");
+    let message = inkspot::load_config(&site.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("error_status"), "{message}");
+    assert!(message.contains("200, 503"), "{message}");
+}

@@ -74,6 +74,11 @@ pub struct OutputOptions {
     pub rotate: Option<u16>,
     /// Swap black and white.
     pub invert: Option<bool>,
+    /// The status of the error picture: `503` (the default), or `200` for
+    /// clients that discard the body of any other status (TRMNL's image
+    /// download, ESPHome's `online_image`), so the picture still reaches
+    /// the panel. Not a query parameter: a preset sets it.
+    pub error_status: Option<u16>,
 }
 
 /// Query parameters that set output options.
@@ -158,7 +163,10 @@ impl OutputOptions {
                 probe.set(param, &v)?;
             }
         }
-        Ok(())
+        match self.error_status {
+            None | Some(200 | 503) => Ok(()),
+            Some(other) => Err(invalid("error_status", &other.to_string(), "200, 503")),
+        }
     }
 
     /// `self` with every option `over` sets replacing it.
@@ -171,6 +179,7 @@ impl OutputOptions {
             dither: over.dither.or(self.dither),
             rotate: over.rotate.or(self.rotate),
             invert: over.invert.or(self.invert),
+            error_status: over.error_status.or(self.error_status),
         }
     }
 }
@@ -178,11 +187,14 @@ impl OutputOptions {
 /// The built-in output presets; config `[presets.NAME]` tables add to or
 /// replace them.
 pub fn builtin_presets() -> BTreeMap<String, OutputOptions> {
+    // Each of these clients shows only a 200's body: errors come as a
+    // picture with 200 and `X-Error-Code`.
     let preset = |w, h, format, bits| OutputOptions {
         width: w,
         height: h,
         format: Some(format),
         bits: Some(bits),
+        error_status: Some(200),
         ..OutputOptions::default()
     };
     BTreeMap::from([

@@ -68,6 +68,17 @@ impl ApiError {
         self
     }
 
+    /// For a client that shows only a 200's body (`error_status = 200`): an
+    /// error picture goes with 200, a `Cache-Control` as short as
+    /// `Retry-After`, and `X-Error-Code` still naming the problem. JSON
+    /// answers keep their status.
+    pub fn for_client(mut self, error_status: u16) -> Self {
+        if error_status == 200 && self.picture.is_some() {
+            self.status = StatusCode::OK;
+        }
+        self
+    }
+
     /// Maps an engine error, logging server-side faults once.
     pub fn from_engine(e: EngineError, spots: Vec<String>, retry_after: u64) -> Self {
         match e {
@@ -164,7 +175,14 @@ impl IntoResponse for ApiError {
                 .into_response(),
         };
         let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        // A picture answered with 200 would be kept by caches and devices
+        // like an image: for no longer than the retry.
+        let cache = match (self.status, self.retry_after) {
+            (StatusCode::OK, Some(secs)) => HeaderValue::from_str(&format!("max-age={secs}"))
+                .unwrap_or(HeaderValue::from_static("no-store")),
+            _ => HeaderValue::from_static("no-store"),
+        };
+        headers.insert(header::CACHE_CONTROL, cache);
         headers.insert("x-error-code", HeaderValue::from_static(self.code));
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));

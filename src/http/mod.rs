@@ -163,10 +163,9 @@ async fn image(
         .map_err(|e| ApiError::from_request(e, spot_names(&engine)))?;
     let owner = limit::render_owner(&request, server.rate_limit.loopback);
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
-    let served = engine
-        .image(&render, owner)
-        .await
-        .map_err(|e| ApiError::from_engine(e, spot_names(&engine), retry_after))?;
+    let served = engine.image(&render, owner).await.map_err(|e| {
+        ApiError::from_engine(e, spot_names(&engine), retry_after).for_client(render.error_status)
+    })?;
     Ok(image_response(&served, request.headers()))
 }
 
