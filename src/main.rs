@@ -113,9 +113,18 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), CliError> {
-    let clock = cli::clock(args.now);
+    // `--now`, else the config's `[clock] now`, else the real time.
+    let load = || {
+        cli::load(&args.config).map(|config| {
+            let clock = cli::clock(args.now.or(config.clock.now));
+            (config, clock)
+        })
+    };
     match args.command.unwrap_or(Command::Serve { listen: None }) {
-        Command::Serve { listen } => cli::serve(cli::load(&args.config)?, clock, listen).await,
+        Command::Serve { listen } => {
+            let (config, clock) = load()?;
+            cli::serve(config, clock, listen).await
+        }
         Command::Render {
             spot,
             device,
@@ -137,7 +146,8 @@ async fn run(args: Args) -> Result<(), CliError> {
                 out: &out,
                 svg: svg.as_deref(),
             };
-            cli::render(cli::load(&args.config)?, clock, render).await
+            let (config, clock) = load()?;
+            cli::render(config, clock, render).await
         }
         Command::Check { fetch } => cli::check(cli::load(&args.config)?, fetch).await,
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,

@@ -310,3 +310,33 @@ fn logs_have_no_colour_codes_off_a_terminal() {
     );
     assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
 }
+
+/// The offline demo's `[clock] now` holds the clock at the morning its
+/// recordings describe: a render without `--now` is that morning's, and
+/// `--now` still overrides it.
+#[test]
+fn the_offline_demo_draws_the_morning_of_its_recordings() {
+    let site = Site::new();
+    let config = repo_path("examples/offline.toml");
+    let config = config.to_str().unwrap();
+    let render = |extra: &[&str], out: &str| {
+        let mut args = vec![
+            "render",
+            "--config",
+            config,
+            "--spot",
+            "linda-mar",
+            "-o",
+            out,
+        ];
+        args.extend(extra);
+        let run = inkspot(&site, &args);
+        assert!(run.status.success(), "{}", text(&run.stderr));
+        std::fs::read(site.path().join(out)).unwrap()
+    };
+    let default = render(&[], "default.png");
+    let morning = render(&["--now", "2026-11-22T17:30:00Z"], "morning.png");
+    let later = render(&["--now", "2026-11-24T17:30:00Z"], "later.png");
+    assert_eq!(default, morning, "the config's clock is that morning");
+    assert_ne!(default, later, "--now overrides it");
+}

@@ -28,7 +28,9 @@ pub use output::{
     Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, builtin_presets,
 };
 pub use patterns::{CssSelector, Pattern};
-pub use sections::{CacheConfig, FetchConfig, RateLimitConfig, ServerConfig, TemplatesConfig};
+pub use sections::{
+    CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, ServerConfig, TemplatesConfig,
+};
 pub use spot::{Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, slugify};
 pub use validate::check_url;
 
@@ -104,6 +106,9 @@ pub struct Config {
     /// `[templates]`: where SVG templates are found.
     #[serde(default)]
     pub templates: TemplatesConfig,
+    /// `[clock]`: a fixed time for demos and tests.
+    #[serde(default)]
+    pub clock: ClockConfig,
     /// `[presets.NAME]`: output presets (`width`, `height`, `format`, `bits`,
     /// `dither`, `rotate`, `invert`), chosen with `?device=NAME`; they add
     /// to or replace the built-in `trmnl`, `trmnl-bmp`, `kindle`,

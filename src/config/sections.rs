@@ -180,6 +180,16 @@ impl Default for FetchConfig {
     }
 }
 
+/// `[clock]`: for demos and tests.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClockConfig {
+    /// Run as if it were this time (RFC 3339), with the clock standing
+    /// still, so that recorded data draws the same picture every time. The
+    /// command line's `--now` overrides it. Default: the real time.
+    pub now: Option<chrono::DateTime<chrono::Utc>>,
+}
+
 /// `[templates]`
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
