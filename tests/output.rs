@@ -344,7 +344,10 @@ async fn bad_output_parameters_are_400s_naming_them() {
         ("width=10", "invalid `width`: `10`; allowed: 16 to 4096"),
         ("height=5000", "invalid `height`"),
         ("format=gif", "allowed: png, bmp"),
-        ("dither=ordered", "allowed: none, floyd-steinberg, atkinson"),
+        (
+            "dither=ordered",
+            "allowed: auto, none, floyd-steinberg, atkinson",
+        ),
         ("rotate=45", "allowed: 0, 90, 180, 270"),
         ("invert=maybe", "allowed: true, false"),
     ] {

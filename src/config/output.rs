@@ -23,9 +23,13 @@ pub enum ImageFormat {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Dither {
+    /// The default below 8 bits: `none` when the drawing is black and white
+    /// but for its anti-aliased edges (text and lines stay crisp, not
+    /// speckled), Floyd–Steinberg when it has grey areas or pictures.
+    Auto,
     /// Nearest level, no diffusion: crisp edges, banding in gradients.
     None,
-    /// Floyd–Steinberg: smooth gradients, the default below 8 bits.
+    /// Floyd–Steinberg: smooth gradients.
     FloydSteinberg,
     /// Atkinson: diffuses 3/4 of the error, higher contrast, as on early Macs.
     Atkinson,
@@ -128,6 +132,7 @@ impl OutputOptions {
             }
             "dither" => {
                 let dithers = [
+                    ("auto", Dither::Auto),
                     ("none", Dither::None),
                     ("floyd-steinberg", Dither::FloydSteinberg),
                     ("atkinson", Dither::Atkinson),
@@ -232,7 +237,7 @@ mod tests {
     #[case("height", "abc", "16 to 4096")]
     #[case("format", "jpeg", "png, bmp")]
     #[case("bits", "3", "1, 2, 4, 8")]
-    #[case("dither", "ordered", "none, floyd-steinberg, atkinson")]
+    #[case("dither", "ordered", "auto, none, floyd-steinberg, atkinson")]
     #[case("rotate", "45", "0, 90, 180, 270")]
     #[case("invert", "yes", "true, false")]
     fn bad_values_name_parameter_and_allowed(

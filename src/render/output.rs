@@ -38,7 +38,7 @@ impl Output {
             dither: match (bits, options.dither) {
                 (Some(8) | None, _) => Dither::None,
                 (_, Some(d)) => d,
-                (_, None) => Dither::FloydSteinberg,
+                (_, None) => Dither::Auto,
             },
             rotate: options.rotate.unwrap_or(0),
             invert: options.invert.unwrap_or(false),
@@ -106,7 +106,7 @@ mod tests {
     }
 
     #[rstest]
-    #[case(Some(1), None, Dither::FloydSteinberg)]
+    #[case(Some(1), None, Dither::Auto)]
     #[case(Some(4), Some(Dither::None), Dither::None)]
     #[case(Some(8), Some(Dither::Atkinson), Dither::None)]
     #[case(None, Some(Dither::Atkinson), Dither::None)]

@@ -116,11 +116,42 @@ pub fn quantize(v: i32, bits: u8) -> u8 {
     (level * 255 / max) as u8
 }
 
+/// Whether `gray` (rows of `width`) is black and white but for the
+/// anti-aliased edges of its shapes: fewer than 1 in 200 pixels are grey
+/// with grey on all four sides. An edge is a pixel or two wide, so its
+/// grey pixels touch black or white; a grey area or a picture does not.
+pub fn is_black_and_white(gray: &[u8], width: usize) -> bool {
+    let grey = |v: u8| (32..=223).contains(&v);
+    if width < 3 || gray.len() < width * 3 {
+        return true;
+    }
+    let mut inner = 0usize;
+    for row in 1..gray.len() / width - 1 {
+        let at = row * width;
+        for i in at + 1..at + width - 1 {
+            if grey(gray[i])
+                && grey(gray[i - 1])
+                && grey(gray[i + 1])
+                && grey(gray[i - width])
+                && grey(gray[i + width])
+            {
+                inner += 1;
+            }
+        }
+    }
+    inner * 200 < gray.len()
+}
+
 /// Reduces `gray` (rows of `width`) to 2^bits levels in place.
 pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
     let table = Levels::new(bits);
+    let dither = match dither {
+        Dither::Auto if is_black_and_white(gray, width) => Dither::None,
+        Dither::Auto => Dither::FloydSteinberg,
+        chosen => chosen,
+    };
     match dither {
-        Dither::None => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
+        Dither::None | Dither::Auto => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
         Dither::FloydSteinberg => floyd_steinberg(gray, width, &table),
         // Weights over 8, only 6/8 of the error passed on.
         Dither::Atkinson => diffuse(
@@ -253,12 +284,33 @@ mod tests {
     #[rstest]
     #[case(Dither::FloydSteinberg)]
     #[case(Dither::Atkinson)]
+    #[case(Dither::Auto)]
     fn dithering_a_flat_gray_keeps_its_average(#[case] dither: Dither) {
         let mut gray = vec![128u8; 64 * 64];
         reduce(&mut gray, 64, 1, dither);
         assert!(gray.iter().all(|&v| v == 0 || v == 255));
         let white = gray.iter().filter(|&&v| v == 255).count() as f64 / gray.len() as f64;
         assert!((0.4..0.6).contains(&white), "{white}");
+    }
+
+    /// A black square on white with a one-pixel grey edge, as anti-aliasing
+    /// draws it: `auto` thresholds it (crisp, no speckles along the edge).
+    #[test]
+    fn auto_keeps_black_and_white_drawings_crisp() {
+        let w = 64;
+        let mut gray = vec![255u8; w * w];
+        for y in 19..=40 {
+            for x in 19..=40 {
+                let edge = y == 19 || y == 40 || x == 19 || x == 40;
+                gray[y * w + x] = if edge { 140 } else { 0 };
+            }
+        }
+        assert!(is_black_and_white(&gray, w));
+        let (mut auto, mut none) = (gray.clone(), gray.clone());
+        reduce(&mut auto, w, 1, Dither::Auto);
+        reduce(&mut none, w, 1, Dither::None);
+        assert_eq!(auto, none);
+        assert!(!is_black_and_white(&vec![128u8; w * w], w), "a grey area");
     }
 
     #[test]
