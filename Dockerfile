@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # Build: docker build -t inkspot .
-# Run:   docker run -p 8080:8080 -v "$PWD/config.toml:/app/config.toml:ro" -v inkspot-cache:/app/cache inkspot
+# Run:   docker run --stop-timeout 15 -p 8080:8080 -v "$PWD/config.toml:/app/config.toml:ro" -v inkspot-cache:/app/cache inkspot
+# Demo:  docker run -p 8080:8080 inkspot serve --config /app/examples/offline.toml
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -22,6 +23,7 @@ COPY --from=build /src/target/release/inkspot /usr/local/bin/inkspot
 COPY templates ./templates
 COPY fonts/LICENSE-DejaVu.txt ./fonts/
 COPY config.toml ./config.toml
+COPY examples ./examples
 RUN mkdir -p /app/cache && chown inkspot /app/cache
 USER inkspot
 ENV INKSPOT_CONFIG=/app/config.toml RUST_LOG=info

@@ -106,7 +106,12 @@ impl Store {
                 self.sweep().await;
             }
             Err(e) => {
-                tracing::error!(backend = self.backend.name(), error = %e, "storage unusable; serving from memory only");
+                let hint = if e.is_permission_denied() {
+                    "; this user may not write there: give the folder to it (chown), or mount a volume it owns"
+                } else {
+                    ""
+                };
+                tracing::error!(backend = self.backend.name(), error = %e, "storage unusable; serving from memory only{hint}");
                 self.record(Err(&e));
             }
         }

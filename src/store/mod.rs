@@ -124,6 +124,13 @@ pub enum StoreError {
     Task(#[from] tokio::task::JoinError),
 }
 
+impl StoreError {
+    /// Whether the system refused the operation for lack of permission.
+    pub fn is_permission_denied(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. } if source.kind() == std::io::ErrorKind::PermissionDenied)
+    }
+}
+
 /// A place where renders are kept: the disk now, S3 later. Writes must be
 /// atomic from a reader's point of view: a reader gets the old render or
 /// the new one, never half of one, and never an image whose bytes do not

@@ -56,6 +56,12 @@ impl Backend for DiskBackend {
         let dir = self.dir.clone();
         blocking(move || {
             std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            // A folder that exists but is not ours (a volume owned by
+            // another user) shows here, at start-up, not at the first render.
+            tempfile::Builder::new()
+                .prefix(TMP_PREFIX)
+                .tempfile_in(&dir)
+                .map_err(io("write in", &dir))?;
             let mut removed = 0;
             for spot in std::fs::read_dir(&dir).map_err(io("list", &dir))?.flatten() {
                 if !spot.path().is_dir() {
