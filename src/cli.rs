@@ -43,7 +43,9 @@ pub enum CliError {
     #[error(transparent)]
     Option(#[from] InvalidOption),
     /// Every source of the spot failed.
-    #[error("no data for {spot}: {reason}")]
+    #[error(
+        "no data for {spot}: {reason}\nno network? the offline demo runs without one: --config examples/offline.toml"
+    )]
     NoData { spot: String, reason: String },
     /// The template could not be filled or drawn.
     #[error("cannot draw {spot}: {source}")]

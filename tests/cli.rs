@@ -45,6 +45,7 @@ fn render_fails_with_a_message_when_every_source_fails() {
     assert!(!out.status.success());
     let err = text(&out.stderr);
     assert!(err.contains("missing.html"), "{err}");
+    assert!(err.contains("no network? the offline demo"), "{err}");
     assert!(!site.path().join("out.png").exists());
 
     let out = inkspot(&site, &["render", "--spot", "nowhere", "--out", "out.png"]);
@@ -339,4 +340,44 @@ fn the_offline_demo_draws_the_morning_of_its_recordings() {
     let later = render(&["--now", "2026-11-24T17:30:00Z"], "later.png");
     assert_eq!(default, morning, "the config's clock is that morning");
     assert_ne!(default, later, "--now overrides it");
+}
+
+/// When every source of a spot fails, the service says so in one log line
+/// with the next step, once per render rather than once per client.
+#[tokio::test]
+async fn the_service_log_says_what_to_do_when_every_source_fails() {
+    let site = Site::new();
+    site.write_bar_config("file://missing.html", "");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(site.path())
+        .env("RUST_LOG", "warn")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let url = format!("http://127.0.0.1:{port}/image?spot=linda-mar");
+    let mut status = None;
+    for _ in 0..100 {
+        if let Ok(r) = client().get(&url).send().await {
+            status = Some(r.status());
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(status.map(|s| s.as_u16()), Some(503));
+    child.kill().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let log = text(&out.stderr);
+    let lines: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("every source failed"))
+        .collect();
+    assert_eq!(lines.len(), 1, "{log}");
+    assert!(lines[0].contains("missing.html"), "{log}");
+    assert!(lines[0].contains("--config examples/offline.toml"), "{log}");
 }

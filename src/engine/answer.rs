@@ -169,6 +169,13 @@ impl Engine {
         let data = self.spot_data(request).await;
         if data.all_failed() {
             let reason = data.failure_summary();
+            // One line a newcomer can act on: a first run without network
+            // fails exactly here.
+            tracing::warn!(
+                spot = %request.spot.name,
+                %reason,
+                "every source failed, so there is no image; no network? the offline demo runs without one: inkspot serve --config examples/offline.toml"
+            );
             let picture = self.error_picture(request, &reason).await;
             return Err(RenderFailure::NoData { reason, picture });
         }

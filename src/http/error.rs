@@ -133,7 +133,7 @@ impl ApiError {
         let picture = failure.picture();
         let (code, message) = match &failure {
             RenderFailure::NoData { reason, .. } => {
-                tracing::warn!(%spot, %reason, "no image: every source failed");
+                // The render job logged it, once for every waiting client.
                 ("upstream_failed", format!("no data for {spot}: {reason}"))
             }
             RenderFailure::Draw { .. } | RenderFailure::Panicked(_) => {
