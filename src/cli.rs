@@ -284,13 +284,14 @@ fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
         let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
         let mut error_context = context.clone();
         error_context.reason = Some("example: every source failed".to_string());
-        for (template, result) in [
-            (
-                spot.template.as_str(),
-                templates.render(&spot.template, &context),
-            ),
-            ("error", templates.render_error(&error_context)),
-        ] {
+        let mut filled: Vec<_> = spot
+            .template
+            .names()
+            .into_iter()
+            .map(|(_, name)| (name, templates.render(name, &context)))
+            .collect();
+        filled.push(("error", templates.render_error(&error_context)));
+        for (template, result) in filled {
             match result {
                 Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
                 Err(e) => {

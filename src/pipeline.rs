@@ -104,7 +104,7 @@ impl Pipeline {
         Ok(self
             .templates
             .current()
-            .render(&request.spot.template, &context)?)
+            .render(request.template(), &context)?)
     }
 
     /// Fills, draws and encodes `data` for `request` on a blocking thread
@@ -116,7 +116,7 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
         let context = Self::context(request, data);
-        let template = request.spot.template.clone();
+        let template = request.template().to_string();
         let bytes = self
             .encode(move |t| t.render(&template, &context), request)
             .await?;

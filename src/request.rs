@@ -24,6 +24,15 @@ pub struct RenderRequest {
     pub error_status: u16,
 }
 
+impl RenderRequest {
+    /// The template to draw: the spot's, for this output's orientation.
+    pub fn template(&self) -> &str {
+        self.spot
+            .template
+            .for_size(self.output.width, self.output.height)
+    }
+}
+
 /// Why a request cannot be rendered.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum RequestError {

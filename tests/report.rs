@@ -327,3 +327,58 @@ async fn the_station_page_reads_in_its_current_layout() {
     assert_eq!(station["water_f"], json!(56.1));
     assert_eq!(station["observed"], json!("1726 GMT on 11/22/2026"));
 }
+
+/// A spot with a template per orientation draws a portrait panel (a
+/// Kindle) with the portrait layout, not the landscape one letterboxed.
+#[rstest]
+#[case(Some("kindle"), "surf-portrait", "600")]
+#[case(Some("trmnl"), "surf", "800")]
+#[case(None, "surf", "800")]
+#[tokio::test]
+async fn each_orientation_gets_its_own_template(
+    #[case] device: Option<&str>,
+    #[case] template: &str,
+    #[case] width: &str,
+) {
+    let offline = Offline::new();
+    let request = offline
+        .catalog
+        .resolve("Linda Mar", device, &OutputOptions::default())
+        .unwrap();
+    assert_eq!(request.template(), template);
+    let data = offline
+        .pipeline
+        .fetch(&request, &ManualClock::new(at(MORNING)))
+        .await;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    assert!(
+        svg.contains(&format!("width=\"{width}\"")),
+        "{device:?}: {}",
+        &svg[svg.find("<svg").unwrap()..][..120]
+    );
+}
+
+#[test]
+fn a_missing_portrait_template_is_named_with_its_key() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.path().join("templates")).unwrap();
+    std::fs::write(site.path().join("templates/wide.svg"), "<svg/>").unwrap();
+    site.write_config(
+        "[[spots]]\nname = \"A\"\ntemplate = { landscape = \"wide\", portrait = \"tall\" }\n",
+    );
+    let message = inkspot::load_config(&site.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("`spots[0].template.portrait`: template `tall` not found"),
+        "{message}"
+    );
+    site.write_config("[[spots]]\nname = \"A\"\ntemplate = { wide = \"wide\" }\n");
+    let message = inkspot::load_config(&site.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("or { landscape = \"surf\", portrait = \"surf-portrait\" }"),
+        "{message}"
+    );
+}

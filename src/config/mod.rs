@@ -31,7 +31,9 @@ pub use patterns::{CssSelector, Pattern};
 pub use sections::{
     CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, ServerConfig, TemplatesConfig,
 };
-pub use spot::{Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, slugify};
+pub use spot::{
+    Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
+};
 pub use validate::check_url;
 
 /// A check contributed by another module: the problems it finds, each at a

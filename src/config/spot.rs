@@ -16,8 +16,9 @@ pub struct Spot {
     /// URL-safe name (`linda-mar`); derived from `name` when absent.
     #[serde(default)]
     pub slug: Option<String>,
-    /// Template name: `templates/<template>.svg`. Required.
-    pub template: String,
+    /// Template name: `templates/<template>.svg`, or one per orientation,
+    /// `{ landscape = "surf", portrait = "surf-portrait" }`. Required.
+    pub template: SpotTemplate,
     /// Image width in pixels. Default 800.
     #[serde(default = "default_width")]
     pub width: u32,
@@ -44,6 +45,47 @@ pub struct Spot {
     /// Any other keys, passed to the template.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
+}
+
+/// A spot's `template`: one for every size, or one per orientation, so a
+/// portrait panel (a Kindle) gets a layout made for it, not a letterbox.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(
+    untagged,
+    expecting = "a template name such as \"surf\", or { landscape = \"surf\", portrait = \"surf-portrait\" }"
+)]
+pub enum SpotTemplate {
+    /// `template = "surf"`
+    One(String),
+    /// `template = { landscape = "surf", portrait = "surf-portrait" }`
+    ByOrientation {
+        /// Drawn when the output is at least as wide as it is tall.
+        landscape: String,
+        /// Drawn when the output is taller than it is wide.
+        portrait: String,
+    },
+}
+
+impl SpotTemplate {
+    /// The template to draw for an output `width`×`height`.
+    pub fn for_size(&self, width: u32, height: u32) -> &str {
+        match self {
+            SpotTemplate::One(name) => name,
+            SpotTemplate::ByOrientation { portrait, .. } if height > width => portrait,
+            SpotTemplate::ByOrientation { landscape, .. } => landscape,
+        }
+    }
+
+    /// Every template named, with the config key that names it.
+    pub fn names(&self) -> Vec<(&'static str, &str)> {
+        match self {
+            SpotTemplate::One(name) => vec![("", name)],
+            SpotTemplate::ByOrientation {
+                landscape,
+                portrait,
+            } => vec![("landscape", landscape), ("portrait", portrait)],
+        }
+    }
 }
 
 fn default_width() -> u32 {

@@ -53,7 +53,7 @@ impl Keys {
         {
             return key.clone();
         }
-        let version = templates.version(&request.spot.template).unwrap_or("none");
+        let version = templates.version(request.template()).unwrap_or("none");
         let variant = format!("{}-{version}", request.output.variant());
         let key = Key::new(&request.spot.slug(), &variant);
         let mut keys = memo.keys.write().unwrap_or_else(PoisonError::into_inner);

@@ -78,30 +78,27 @@ fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
     }
 }
 
-/// The template's name, and that its file exists.
+/// The template's names, and that their files exist.
 fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &Path) {
-    if !is_identifier(&spot.template, true) {
-        c.add(
-            &with(path, &[key("template")]),
-            format!(
-                "template `{}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg",
-                spot.template
-            ),
-        );
-    } else if !templates_dir
-        .join(format!("{}.svg", spot.template))
-        .is_file()
-    {
-        c.add(
-            &with(path, &[key("template")]),
-            format!(
-                "template `{}` not found: expected {}",
-                spot.template,
-                templates_dir
-                    .join(format!("{}.svg", spot.template))
-                    .display()
-            ),
-        );
+    for (orientation, name) in spot.template.names() {
+        let at = match orientation {
+            "" => with(path, &[key("template")]),
+            o => with(path, &[key("template"), key(o)]),
+        };
+        let file = templates_dir.join(format!("{name}.svg"));
+        if !is_identifier(name, true) {
+            c.add(
+                &at,
+                format!(
+                    "template `{name}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg"
+                ),
+            );
+        } else if !file.is_file() {
+            c.add(
+                &at,
+                format!("template `{name}` not found: expected {}", file.display()),
+            );
+        }
     }
 }
 
