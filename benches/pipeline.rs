@@ -30,7 +30,7 @@ fn stages(c: &mut Criterion) {
         "offline data is complete: {:?}",
         data.errors
     );
-    let (spot, output) = (&request.spot, request.output);
+    let output = request.output;
     let templates = pipeline.templates().current();
     // Fonts are loaded once, as in the service.
     let renderer = Renderer::new(&config.templates_dir(), true);
@@ -46,7 +46,7 @@ fn stages(c: &mut Criterion) {
     g.bench_function("1 template fill", |b| {
         b.iter(|| {
             templates
-                .render(&spot.template, black_box(&context))
+                .render(request.template(), black_box(&context))
                 .unwrap()
         })
     });
