@@ -16,6 +16,7 @@ mod output;
 mod patterns;
 mod sections;
 mod spot;
+mod units;
 mod validate;
 
 use std::collections::BTreeMap;

@@ -16,8 +16,12 @@ pub struct CssSelector {
 impl CssSelector {
     /// Compiles `source`, or says why it is not a selector.
     pub fn parse(source: &str) -> Result<Self, String> {
-        let selector = scraper::Selector::parse(source)
-            .map_err(|e| format!("invalid CSS selector `{source}`: {e}"))?;
+        let selector = scraper::Selector::parse(source).map_err(|e| {
+            format!(
+                "invalid CSS selector `{source}`: {}; write it like \"table.currentobs tr\" or \"#waves .value\"",
+                selector_problem(&e)
+            )
+        })?;
         Ok(Self {
             source: source.to_string(),
             selector: Arc::new(selector),
@@ -80,4 +84,46 @@ impl<'de> Deserialize<'de> for Pattern {
         let s = String::deserialize(d)?;
         Pattern::parse(&s).map_err(de::Error::custom)
     }
+}
+
+/// What is wrong with a selector, in plain words: the parser's own
+/// messages for these cases ask the reader to report a bug.
+fn selector_problem(e: &scraper::error::SelectorErrorKind) -> String {
+    use scraper::error::SelectorErrorKind as K;
+    let detail = match e {
+        K::UnexpectedSelectorParseError(kind) => format!("{kind:?}"),
+        other => return other.to_string(),
+    };
+    let plain = [
+        ("ClassNeedsIdent", "a `.` must be followed by a class name"),
+        ("EmptySelector", "it is empty"),
+        (
+            "DanglingCombinator",
+            "a `>`, `+` or `~` has nothing after it",
+        ),
+        ("EmptyNegation", "`:not()` is empty"),
+        (
+            "PseudoElementExpectedIdent",
+            "a `::` must be followed by a name",
+        ),
+        (
+            "NoQualifiedNameInAttributeSelector",
+            "a `[` must be followed by an attribute name",
+        ),
+        (
+            "UnexpectedTokenInAttributeSelector",
+            "an attribute selector is not closed with `]`",
+        ),
+        (
+            "InvalidState",
+            "a pseudo-class is not one a page can be read with",
+        ),
+    ];
+    plain
+        .iter()
+        .find(|(name, _)| detail.starts_with(name))
+        .map_or_else(
+            || "it is not a CSS selector".to_string(),
+            |(_, words)| (*words).to_string(),
+        )
 }

@@ -15,7 +15,7 @@ pub struct ServerConfig {
     /// Address and port to listen on. Default `0.0.0.0:8080`.
     pub listen: SocketAddr,
     /// Longest time any request may take before it is answered 503. Default `30s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub request_timeout: Duration,
     /// Renders that may run at once on blocking threads. Default: the number of CPUs.
     pub render_concurrency: Option<usize>,
@@ -38,7 +38,7 @@ pub struct ServerConfig {
     pub custom_sizes: bool,
     /// On SIGTERM or SIGINT, requests in flight get this long to finish
     /// before the process exits anyway. Default `10s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub shutdown_timeout: Duration,
     /// `[server.rate_limit]`: requests per client address.
     pub rate_limit: RateLimitConfig,
@@ -103,10 +103,10 @@ impl ServerConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct CacheConfig {
     /// A render younger than this is served without fetching anything. Default `1h`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub max_age: Duration,
     /// A render made while some sources failed stays fresh only this long. Default `5m`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub partial_max_age: Duration,
     /// When a render has expired, send it at once (`X-Cache: stale`) while one
     /// background refresh runs, so no device waits for a slow upstream.
@@ -114,21 +114,23 @@ pub struct CacheConfig {
     pub serve_stale: bool,
     /// `Cache-Control: max-age` sent with an old render served while a
     /// refresh runs or because every source failed. Default `60s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub stale_max_age: Duration,
     /// `Retry-After` sent with the 503 error image when no render exists. Default `60s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub error_retry_after: Duration,
     /// Folder where renders are stored; they survive restarts. Default `cache`.
     pub dir: PathBuf,
     /// Memory the in-process cache may hold, e.g. `"64MiB"`. Default `64MiB`.
+    #[serde(deserialize_with = "super::units::size")]
     pub memory: ByteSize,
     /// The cache folder is kept under this size; the renders asked for
     /// longest ago go first. Default `256MiB`.
+    #[serde(deserialize_with = "super::units::size")]
     pub max_disk: ByteSize,
     /// Renders on disk neither drawn nor asked for within this time are
     /// deleted. Default `7d`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub max_disk_age: Duration,
 }
 
@@ -153,15 +155,16 @@ impl Default for CacheConfig {
 #[serde(deny_unknown_fields, default)]
 pub struct FetchConfig {
     /// Total time allowed for one upstream request, body included. Default `10s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub timeout: Duration,
     /// Larger upstream bodies are cut off and count as a failed source. Default `2MiB`.
+    #[serde(deserialize_with = "super::units::size")]
     pub max_bytes: ByteSize,
     /// `User-Agent` sent upstream. Default `inkspot/<version>`.
     pub user_agent: String,
     /// A source that just failed is not asked again for this long; requests
     /// in between see the same failure. `"0s"` turns this off. Default `30s`.
-    #[serde(with = "humantime_serde")]
+    #[serde(deserialize_with = "super::units::duration")]
     pub failure_ttl: Duration,
     /// Requests that may be open at once to one upstream host (and port);
     /// more wait their turn within `fetch.timeout`. Default `4`.

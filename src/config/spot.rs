@@ -11,13 +11,17 @@ use super::{CssSelector, Pattern};
 /// to the template as `spot.<key>` (for example `lat`, `timezone`).
 #[derive(Debug, Clone, Deserialize)]
 pub struct Spot {
-    /// Display name, matched case-insensitively by `?spot=`. Required.
+    /// Display name, matched case-insensitively by `?spot=`. Required
+    /// (checked with the rest, so a misspelt key is reported beside it).
+    #[serde(default)]
     pub name: String,
     /// URL-safe name (`linda-mar`); derived from `name` when absent.
     #[serde(default)]
     pub slug: Option<String>,
     /// Template name: `templates/<template>.svg`, or one per orientation,
-    /// `{ landscape = "surf", portrait = "surf-portrait" }`. Required.
+    /// `{ landscape = "surf", portrait = "surf-portrait" }`. Required
+    /// (checked with the rest, as `name` is).
+    #[serde(default)]
     pub template: SpotTemplate,
     /// Image width in pixels. Default 800.
     #[serde(default = "default_width")]
@@ -64,6 +68,13 @@ pub enum SpotTemplate {
         /// Drawn when the output is taller than it is wide.
         portrait: String,
     },
+}
+
+impl Default for SpotTemplate {
+    /// No template: the config check reports it as missing.
+    fn default() -> Self {
+        SpotTemplate::One(String::new())
+    }
 }
 
 impl SpotTemplate {

@@ -128,6 +128,40 @@ fn extractors_must_fit_the_format(#[case] tail: &str, #[case] expected: &str) {
     );
 }
 
+/// What a newcomer gets wrong first, each reported with what to write.
+#[rstest]
+#[case::misspelt_template(
+    "[[spots]]\nname = \"A\"\ntemplat = \"surf\"\ntimezon = \"UTC\"\n",
+    &["`spots[0].template`: `template` is required", "line 3: `spots[0].templat`: unknown key `templat` in a spot: did you mean `template`?", "line 4: `spots[0].timezon`"]
+)]
+#[case::missing_name("[[spots]]\ntemplate = \"surf\"\n", &["`name` is required"])]
+#[case::bad_selector(
+    "[[spots]]\nname = \"A\"\ntemplate = \"surf\"\n[[spots.sources]]\nid = \"r\"\nurl = \"https://x.test\"\nformat = \"html\"\n[spots.sources.fields]\nv = { css = \"..bad\" }\n",
+    &["line 9", "a `.` must be followed by a class name; write it like"]
+)]
+#[case::bad_size("[cache]\nmax_disk = \"lots\"\n", &["line 2", "write it like \"64MiB\""])]
+#[case::bad_duration("[cache]\nmax_age = \"an hour\"\n", &["line 2", "write it like \"90s\""])]
+fn newcomers_mistakes_say_what_to_write(#[case] text: &str, #[case] expected: &[&str]) {
+    let message = error(text);
+    for e in expected {
+        assert!(message.contains(e), "`{e}` not in:\n{message}");
+    }
+}
+
+#[test]
+fn a_config_away_from_its_templates_gets_one_hint() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!("{SPOT}[[spots]]\nname = \"B\"\ntemplate = \"surf\"\n");
+    let message = Config::from_toml(&text, Path::new("config.toml"), dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(message.contains("set `templates.dir`"), "{message}");
+    assert!(
+        !message.contains("not found"),
+        "one hint, not one per spot: {message}"
+    );
+}
+
 #[rstest]
 #[case::no_spots("", "no spots configured")]
 #[case::template_missing(

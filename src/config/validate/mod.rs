@@ -144,11 +144,27 @@ fn check_spots(c: &mut Collector, config: &Config) {
         );
     }
     let templates_dir = config.templates_dir();
+    // A config copied away from its templates: one problem that says what
+    // to set, not a "not found" for every spot.
+    let templates_dir = if templates_dir.is_dir() {
+        Some(templates_dir)
+    } else {
+        c.add(
+            &[key("templates"), key("dir")],
+            format!(
+                "the templates folder {} does not exist: set `templates.dir` in [templates] to the folder with the .svg files (relative to this config's folder), e.g. dir = \"/path/to/inkspot/templates\"",
+                std::path::absolute(&templates_dir)
+                    .unwrap_or(templates_dir.clone())
+                    .display()
+            ),
+        );
+        None
+    };
     let mut names = HashSet::new();
     let mut slugs = HashSet::new();
     for (i, spot) in config.spots.iter().enumerate() {
         let path = [key("spots"), Seg::Index(i)];
-        check_spot(c, &path, spot, &templates_dir);
+        check_spot(c, &path, spot, templates_dir.as_deref());
         check_pixels(
             c,
             &with(&path, &[key("width")]),

@@ -4,7 +4,7 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::super::locate::Seg;
-use super::super::{Field, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot};
+use super::super::{Field, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate};
 use super::{Collector, key, with};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
@@ -14,7 +14,13 @@ const SPOT_KEYS: &[&str] = &[
 ];
 
 /// Everything about one spot at `path`.
-pub(super) fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &Path) {
+/// `templates_dir` is `None` when the folder is missing (reported once).
+pub(super) fn check_spot(
+    c: &mut Collector,
+    path: &[Seg],
+    spot: &Spot,
+    templates_dir: Option<&Path>,
+) {
     check_names(c, path, spot);
     check_template(c, path, spot, templates_dir);
     for (k, v) in [("width", spot.width), ("height", spot.height)] {
@@ -51,7 +57,12 @@ pub(super) fn check_spot(c: &mut Collector, path: &[Seg], spot: &Spot, templates
 
 /// The name's length and the slug's characters.
 fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
-    if spot.name.trim().is_empty() || spot.name.len() > 100 {
+    if spot.name.is_empty() {
+        c.add(
+            &with(path, &[key("name")]),
+            "`name` is required: the spot's display name, e.g. name = \"Linda Mar\"",
+        );
+    } else if spot.name.trim().is_empty() || spot.name.len() > 100 {
         c.add(&with(path, &[key("name")]), "must be 1 to 100 characters");
     }
     let slug = spot.slug();
@@ -79,13 +90,20 @@ fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
 }
 
 /// The template's names, and that their files exist.
-fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &Path) {
+fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: Option<&Path>) {
+    if spot.template == SpotTemplate::default() {
+        c.add(
+            &with(path, &[key("template")]),
+            "`template` is required: the name of templates/<name>.svg, e.g. template = \"surf\"",
+        );
+        return;
+    }
     for (orientation, name) in spot.template.names() {
         let at = match orientation {
             "" => with(path, &[key("template")]),
             o => with(path, &[key("template"), key(o)]),
         };
-        let file = templates_dir.join(format!("{name}.svg"));
+        let file = templates_dir.map(|d| d.join(format!("{name}.svg")));
         if !is_identifier(name, true) {
             c.add(
                 &at,
@@ -93,7 +111,7 @@ fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: &
                     "template `{name}` must be a plain name such as `surf` (letters, digits, `-`, `_`), naming templates/<name>.svg"
                 ),
             );
-        } else if !file.is_file() {
+        } else if let Some(file) = file.filter(|f| !f.is_file()) {
             c.add(
                 &at,
                 format!("template `{name}` not found: expected {}", file.display()),
