@@ -382,3 +382,43 @@ fn a_missing_portrait_template_is_named_with_its_key() {
         "{message}"
     );
 }
+
+/// The error picture fits every shipped size and orientation, with a long
+/// spot name and a long reason naming every failed source.
+#[rstest]
+#[case(800, 480)]
+#[case(600, 800)]
+#[case(400, 240)]
+#[case(296, 128)]
+#[case(1872, 1404)]
+#[case(758, 1024)]
+fn the_error_picture_fits_every_panel(#[case] width: u32, #[case] height: u32) {
+    let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+    let mut spot = config.spots[4].clone(); // "Linda Mar portrait", the longest name
+    spot.name = "Linda Mar portrait at Pacifica State Beach".into();
+    let mut context = inkspot::template::Context::new(&spot, width, height, None, at(MORNING));
+    context.reason = Some(
+        "marine: timed out after 10s; weather: HTTP 503; buoy: connection refused; wind_buoy: no such host; tides: HTTP 429; tide_curve: timed out".into(),
+    );
+    let pipeline = Pipeline::new(&config).unwrap();
+    let svg = pipeline
+        .templates()
+        .current()
+        .render_error(&context)
+        .unwrap();
+    assert!(svg.contains("timed out"), "the reason is shown");
+    assert!(svg.contains("PST"), "times in the spot's zone: {svg}");
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let mut checked = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= width as f32 && b.bottom() <= height as f32,
+            "{width}×{height}: `{what}` runs off: {b:?}"
+        );
+        checked += 1;
+    });
+    assert!(checked >= 4, "{checked} texts");
+}
