@@ -381,3 +381,31 @@ async fn the_service_log_says_what_to_do_when_every_source_fails() {
     assert!(lines[0].contains("missing.html"), "{log}");
     assert!(lines[0].contains("--config examples/offline.toml"), "{log}");
 }
+
+/// A spot key that no template or source URL reads is most likely a typo:
+/// `check` says so (and still passes: it may be read by a template to come).
+#[test]
+fn check_flags_spot_keys_that_nothing_reads() {
+    let site = Site::new();
+    site.write_bar_config("file://page.html", "");
+    let config = std::fs::read_to_string(site.config_path())
+        .unwrap()
+        .replace(
+            "height = 240\n",
+            "height = 240\ntide_staton = \"9414131\"\n",
+        );
+    site.write_config(&config);
+    let out = inkspot(&site, &["check"]);
+    assert!(out.status.success(), "{}", text_of(&out));
+    assert!(
+        text(&out.stdout).contains(
+            "warn spot `Linda Mar`: no template or source URL reads `spot.tide_staton`; is `tide_staton` misspelt?"
+        ),
+        "{}",
+        text_of(&out)
+    );
+}
+
+fn text_of(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}

@@ -10,7 +10,9 @@ use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, InvalidOption, Out
 use crate::engine::{Engine, StartError};
 use crate::pipeline::{BuildError, DrawError, Pipeline};
 use crate::request::{Catalog, RequestError};
-use crate::template::Context;
+
+mod check;
+pub use check::check;
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -245,93 +247,6 @@ fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
     std::io::Write::write_all(&mut tmp, bytes).map_err(err)?;
     tmp.persist(out).map_err(|e| err(e.error))?;
     Ok(())
-}
-
-/// `inkspot check`: the config is valid if we got here; compiles and
-/// test-fills every template, and with `fetch` prints every field's value.
-pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
-    for warning in &config.warnings {
-        println!("warn {warning}");
-    }
-    // The failure memory is for the server: a check asks every source now.
-    let mut fetch_config = config.fetch.clone();
-    fetch_config.failure_ttl = std::time::Duration::ZERO;
-    let fetcher =
-        crate::source::Fetcher::new(&fetch_config, &config.base_dir).map_err(BuildError::from)?;
-    let pipeline = Pipeline::with_fetcher(&config, fetcher)?;
-    let mut failures = check_templates(&config, &pipeline);
-    println!(
-        "config ok: {} spot(s), templates in {}",
-        config.spots.len(),
-        config.templates_dir().display()
-    );
-    if fetch {
-        failures += check_sources(&config, &pipeline).await;
-    }
-    if failures > 0 {
-        Err(CliError::Check(failures))
-    } else {
-        Ok(())
-    }
-}
-
-/// Fills each spot's template and the error template with no data, which
-/// catches errors a compile cannot see; returns how many failed.
-fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
-    let templates = pipeline.templates().current();
-    let mut failures = 0;
-    for spot in &config.spots {
-        let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
-        let mut error_context = context.clone();
-        error_context.reason = Some("example: every source failed".to_string());
-        let mut filled: Vec<_> = spot
-            .template
-            .names()
-            .into_iter()
-            .map(|(_, name)| (name, templates.render(name, &context)))
-            .collect();
-        filled.push(("error", templates.render_error(&error_context)));
-        for (template, result) in filled {
-            match result {
-                Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
-                Err(e) => {
-                    failures += 1;
-                    println!("FAIL {e}");
-                }
-            }
-        }
-    }
-    failures
-}
-
-/// Fetches every source and prints each field's value, or why it is
-/// missing; returns how many failed.
-async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
-    let mut failures = 0;
-    let now = chrono::Utc::now();
-    for spot in &config.spots {
-        println!("\n{}", spot.name);
-        for source in &spot.sources {
-            match crate::source::fetch_source(pipeline.fetcher(), spot, source, now).await {
-                Err(reason) => {
-                    failures += 1;
-                    println!("  {} FAILED: {reason}", source.id);
-                }
-                Ok((values, errors)) => {
-                    for (field, value) in values {
-                        match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
-                            Some(e) => {
-                                failures += 1;
-                                println!("  {}.{field} = none ({})", source.id, e.reason);
-                            }
-                            None => println!("  {}.{field} = {value}", source.id),
-                        }
-                    }
-                }
-            }
-        }
-    }
-    failures
 }
 
 /// `inkspot healthcheck`: GET /healthz on the configured port over loopback.

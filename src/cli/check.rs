@@ -1,0 +1,154 @@
+//! `inkspot check`: the config is valid once loaded; this compiles and
+//! test-fills every template, flags spot keys that nothing reads, and
+//! with `--fetch` asks every source.
+
+use super::CliError;
+use crate::config::Config;
+use crate::pipeline::{BuildError, Pipeline};
+use crate::template::Context;
+
+/// `inkspot check`: the config is valid if we got here; compiles and
+/// test-fills every template, and with `fetch` prints every field's value.
+pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
+    for warning in &config.warnings {
+        println!("warn {warning}");
+    }
+    // The failure memory is for the server: a check asks every source now.
+    let mut fetch_config = config.fetch.clone();
+    fetch_config.failure_ttl = std::time::Duration::ZERO;
+    let fetcher =
+        crate::source::Fetcher::new(&fetch_config, &config.base_dir).map_err(BuildError::from)?;
+    let pipeline = Pipeline::with_fetcher(&config, fetcher)?;
+    for warning in unused_spot_keys(&config) {
+        println!("warn {warning}");
+    }
+    let mut failures = check_templates(&config, &pipeline);
+    println!(
+        "config ok: {} spot(s), templates in {}",
+        config.spots.len(),
+        config.templates_dir().display()
+    );
+    if fetch {
+        failures += check_sources(&config, &pipeline).await;
+    }
+    if failures > 0 {
+        Err(CliError::Check(failures))
+    } else {
+        Ok(())
+    }
+}
+
+/// Fills each spot's template and the error template with no data, which
+/// catches errors a compile cannot see; returns how many failed.
+fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
+    let templates = pipeline.templates().current();
+    let mut failures = 0;
+    for spot in &config.spots {
+        let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
+        let mut error_context = context.clone();
+        error_context.reason = Some("example: every source failed".to_string());
+        let mut filled: Vec<_> = spot
+            .template
+            .names()
+            .into_iter()
+            .map(|(_, name)| (name, templates.render(name, &context)))
+            .collect();
+        filled.push(("error", templates.render_error(&error_context)));
+        for (template, result) in filled {
+            match result {
+                Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
+                Err(e) => {
+                    failures += 1;
+                    println!("FAIL {e}");
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// Fetches every source and prints each field's value, or why it is
+/// missing; returns how many failed.
+async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
+    let mut failures = 0;
+    let now = chrono::Utc::now();
+    for spot in &config.spots {
+        println!("\n{}", spot.name);
+        for source in &spot.sources {
+            match crate::source::fetch_source(pipeline.fetcher(), spot, source, now).await {
+                Err(reason) => {
+                    failures += 1;
+                    println!("  {} FAILED: {reason}", source.id);
+                }
+                Ok((values, errors)) => {
+                    for (field, value) in values {
+                        match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
+                            Some(e) => {
+                                failures += 1;
+                                println!("  {}.{field} = none ({})", source.id, e.reason);
+                            }
+                            None => println!("  {}.{field} = {value}", source.id),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    failures
+}
+
+/// Spot keys handed to templates that no template or source URL reads:
+/// most likely misspelt (`tide_staton`), so the value the user meant to
+/// set is silently missing.
+fn unused_spot_keys(config: &Config) -> Vec<String> {
+    let mut readers = String::new();
+    if let Ok(entries) = std::fs::read_dir(config.templates_dir()) {
+        for path in entries.flatten().map(|e| e.path()) {
+            if path.extension().is_some_and(|x| x == "svg") {
+                readers.push_str(&std::fs::read_to_string(&path).unwrap_or_default());
+            }
+        }
+    }
+    for spot in &config.spots {
+        for source in &spot.sources {
+            readers.push_str(&source.url);
+        }
+    }
+    let mut out = Vec::new();
+    for spot in &config.spots {
+        for key in spot.extra.keys().filter(|k| !reads(&readers, k)) {
+            out.push(format!(
+                "spot `{}`: no template or source URL reads `spot.{key}`; is `{key}` misspelt?",
+                spot.name
+            ));
+        }
+    }
+    out
+}
+
+/// Whether `text` reads `spot.<key>` (or `spot["key"]`).
+fn reads(text: &str, key: &str) -> bool {
+    let dotted = format!("spot.{key}");
+    let ident = |c: char| c.is_alphanumeric() || c == '_';
+    text.match_indices(&dotted).any(|(at, m)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + m.len()..].chars().next();
+        !before.is_some_and(ident) && !after.is_some_and(ident)
+    }) || text.contains(&format!("spot[\"{key}\"]"))
+        || text.contains(&format!("spot['{key}']"))
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("{{ spot.buoy }}", "buoy", true)]
+    #[case("{{ spot.wind_buoy }}", "buoy", false)]
+    #[case("{{ spot.buoy_id }}", "buoy", false)]
+    #[case("{{ spot['buoy'] }}", "buoy", true)]
+    #[case("x={{spot.lat}}&y", "lat", true)]
+    fn finds_what_templates_read(#[case] text: &str, #[case] key: &str, #[case] found: bool) {
+        assert_eq!(super::reads(text, key), found);
+    }
+}

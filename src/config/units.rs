@@ -1,0 +1,89 @@
+//! Durations and sizes in the config, read with messages that show the
+//! right form: a user who writes `"1 hour"` or `"lots"` sees an example.
+
+use std::time::Duration;
+
+use bytesize::ByteSize;
+use serde::de::{Deserializer, Error, Unexpected, Visitor};
+
+/// A duration such as `"90s"`, `"15m"`, `"1h"` or `"7d"`.
+pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    let text: String = serde::Deserialize::deserialize(d)?;
+    humantime::parse_duration(&text).map_err(|e| {
+        D::Error::custom(format!(
+            "`{text}` is not a duration ({e}); write it like \"90s\", \"15m\", \"1h\" or \"7d\""
+        ))
+    })
+}
+
+/// A size such as `"64MiB"`, `"2GB"`, or a number of bytes.
+pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
+    d.deserialize_any(SizeVisitor)
+}
+
+struct SizeVisitor;
+
+const SIZE_FORM: &str = "write it like \"64MiB\", \"2GB\" or a number of bytes";
+
+impl Visitor<'_> for SizeVisitor {
+    type Value = ByteSize;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a size; {SIZE_FORM}")
+    }
+
+    fn visit_u64<E: Error>(self, v: u64) -> Result<ByteSize, E> {
+        Ok(ByteSize::b(v))
+    }
+
+    fn visit_i64<E: Error>(self, v: i64) -> Result<ByteSize, E> {
+        u64::try_from(v)
+            .map(ByteSize::b)
+            .map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+    }
+
+    fn visit_str<E: Error>(self, v: &str) -> Result<ByteSize, E> {
+        v.parse()
+            .map_err(|_| E::custom(format!("`{v}` is not a size; {SIZE_FORM}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+    use serde::Deserialize;
+
+    #[derive(Debug, Deserialize)]
+    struct Both {
+        #[serde(deserialize_with = "super::duration")]
+        age: std::time::Duration,
+        #[serde(deserialize_with = "super::size")]
+        size: bytesize::ByteSize,
+    }
+
+    #[rstest]
+    #[case("age = \"1h\"\nsize = \"64MiB\"", "3600 67108864")]
+    #[case("age = \"90s\"\nsize = 2048", "90 2048")]
+    fn right_forms_read(#[case] text: &str, #[case] expected: &str) {
+        let both: Both = toml::from_str(text).unwrap();
+        assert_eq!(
+            format!("{} {}", both.age.as_secs(), both.size.as_u64()),
+            expected
+        );
+    }
+
+    #[rstest]
+    #[case(
+        "age = \"an hour\"\nsize = 1",
+        "write it like \"90s\", \"15m\", \"1h\" or \"7d\""
+    )]
+    #[case(
+        "age = \"1h\"\nsize = \"lots\"",
+        "`lots` is not a size; write it like \"64MiB\""
+    )]
+    #[case("age = \"1h\"\nsize = -5", "write it like \"64MiB\"")]
+    fn wrong_forms_show_the_right_one(#[case] text: &str, #[case] expected: &str) {
+        let message = toml::from_str::<Both>(text).unwrap_err().to_string();
+        assert!(message.contains(expected), "{message}");
+    }
+}
