@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 use inkspot::cli::{self, CliError, RenderArgs};
 
 /// glibc's malloc keeps freed render buffers resident in per-thread arenas;
-/// jemalloc gives them back to the system (figures in the README).
+/// jemalloc gives them back to the system (figures in docs/performance.md).
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 

@@ -409,3 +409,48 @@ fn check_flags_spot_keys_that_nothing_reads() {
 fn text_of(out: &std::process::Output) -> String {
     format!("{}{}", text(&out.stdout), text(&out.stderr))
 }
+
+/// The README's first template and spot work as printed: rendered from a
+/// recorded answer in place of the live URL, they show its value.
+#[test]
+fn the_readmes_first_spot_renders() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let block = |marker: &str| {
+        let after = &readme[readme.find(marker).expect(marker)..];
+        let body = &after[after.find('\n').unwrap() + 1..];
+        let body = &body[body.find('\n').unwrap() + 1..];
+        body[..body.find("```").unwrap()].to_string()
+    };
+    let site = Site::new();
+    std::fs::create_dir_all(site.path().join("templates")).unwrap();
+    std::fs::write(
+        site.path().join("templates/hello.svg"),
+        block("<!-- hello-template -->"),
+    )
+    .unwrap();
+    let config = block("<!-- hello-config -->");
+    let live = config.lines().find(|l| l.starts_with("url = ")).unwrap();
+    site.write_config(&config.replace(live, "url = \"file://weather.json\""));
+    std::fs::write(
+        site.path().join("weather.json"),
+        r#"{"current_units":{"temperature_2m":"°F"},"current":{"time":"2026-11-22T09:00","temperature_2m":61.7}}"#,
+    )
+    .unwrap();
+    let out = inkspot(
+        &site,
+        &[
+            "render",
+            "--spot",
+            "Home",
+            "-o",
+            "hello.png",
+            "--svg",
+            "hello.svg",
+        ],
+    );
+    assert!(out.status.success(), "{}", text_of(&out));
+    let svg = std::fs::read_to_string(site.path().join("hello.svg")).unwrap();
+    assert!(svg.contains("62°F"), "{svg}");
+    let image = decode_png(&std::fs::read(site.path().join("hello.png")).unwrap());
+    assert_eq!((image.width, image.height), (800, 480));
+}
