@@ -454,3 +454,27 @@ fn the_readmes_first_spot_renders() {
     let image = decode_png(&std::fs::read(site.path().join("hello.png")).unwrap());
     assert_eq!((image.width, image.height), (800, 480));
 }
+
+/// A template whose output is not SVG fails `check`, which names the
+/// template line that wrote the bad output, instead of failing every
+/// device later.
+#[test]
+fn check_parses_the_filled_svg_and_names_the_template_line() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.path().join("templates")).unwrap();
+    std::fs::write(
+        site.path().join("templates/bad.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"800\" height=\"480\">\n  <rect width=\"800\" height=\"480\" fill=\"#fff\"/>\n  {# a comment #}\n  <text x=\"10\" y=\"40\">{{ spot.name }}</txt>\n</svg>\n",
+    )
+    .unwrap();
+    site.write_config("[[spots]]\nname = \"A\"\ntemplate = \"bad\"\n");
+    let out = inkspot(&site, &["check"]);
+    assert!(!out.status.success());
+    let stdout = text(&out.stdout);
+    assert!(stdout.contains("FAIL template bad.svg for A"), "{stdout}");
+    assert!(stdout.contains("not 'txt'"), "{stdout}");
+    assert!(
+        stdout.contains("written by line 4 of the template"),
+        "{stdout}"
+    );
+}

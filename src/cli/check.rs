@@ -42,6 +42,8 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
 /// catches errors a compile cannot see; returns how many failed.
 fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
     let templates = pipeline.templates().current();
+    // The service's own parser and fonts: what parses here draws there.
+    let renderer = crate::render::Renderer::new(&config.templates_dir(), false);
     let mut failures = 0;
     for spot in &config.spots {
         let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
@@ -55,11 +57,20 @@ fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
             .collect();
         filled.push(("error", templates.render_error(&error_context)));
         for (template, result) in filled {
-            match result {
-                Ok(_) => println!("ok   template {template}.svg for {}", spot.name),
-                Err(e) => {
+            // Filled is not drawable: the output must also be SVG.
+            let problem = match result {
+                Ok(svg) => svg_problem(
+                    &renderer,
+                    &svg,
+                    &templates.source(template).unwrap_or_default(),
+                ),
+                Err(e) => Some(e.to_string()),
+            };
+            match problem {
+                None => println!("ok   template {template}.svg for {}", spot.name),
+                Some(why) => {
                     failures += 1;
-                    println!("FAIL {e}");
+                    println!("FAIL template {template}.svg for {}: {why}", spot.name);
                 }
             }
         }
@@ -151,4 +162,41 @@ mod tests {
     fn finds_what_templates_read(#[case] text: &str, #[case] key: &str, #[case] found: bool) {
         assert_eq!(super::reads(text, key), found);
     }
+}
+
+/// Why a filled template is not SVG a renderer can draw, pointing to the
+/// template line that wrote the offending output where it can be found.
+fn svg_problem(renderer: &crate::render::Renderer, svg: &str, template: &str) -> Option<String> {
+    let error = renderer.parse(svg).err()?;
+    let message = error.to_string();
+    let at = message
+        .rsplit(" at ")
+        .next()
+        .and_then(|pos| pos.split(':').next())
+        .and_then(|line| line.trim().parse::<usize>().ok());
+    let hint = at
+        .and_then(|n| svg.lines().nth(n.saturating_sub(1)))
+        .and_then(|filled| template_line_of(filled, template))
+        .map(|n| format!(" (written by line {n} of the template)"))
+        .unwrap_or_default();
+    Some(format!("{message}{hint}"))
+}
+
+/// The template line whose longest literal text (outside `{{ }}` and
+/// `{% %}`) appears in `filled`: the line that most likely wrote it.
+fn template_line_of(filled: &str, template: &str) -> Option<usize> {
+    let tags = regex::Regex::new(r"\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\}").ok()?;
+    template
+        .lines()
+        .enumerate()
+        .filter_map(|(i, line)| {
+            let literal = tags
+                .split(line)
+                .map(str::trim)
+                .max_by_key(|piece| piece.len())?
+                .to_string();
+            (literal.len() >= 6 && filled.contains(&literal)).then_some((literal.len(), i + 1))
+        })
+        .max()
+        .map(|(_, line)| line)
 }

@@ -142,6 +142,12 @@ impl Templates {
         self.versions.get(name).map(String::as_str)
     }
 
+    /// The source text of template `name`, for pointing at its lines.
+    pub fn source(&self, name: &str) -> Option<String> {
+        let template = self.env.get_template(&format!("{name}.svg")).ok()?;
+        Some(template.source().to_string())
+    }
+
     /// Whether a template of that name exists.
     pub fn contains(&self, name: &str) -> bool {
         self.versions.contains_key(name)
