@@ -149,21 +149,6 @@ fn reads(text: &str, key: &str) -> bool {
         || text.contains(&format!("spot['{key}']"))
 }
 
-#[cfg(test)]
-mod tests {
-    use rstest::rstest;
-
-    #[rstest]
-    #[case("{{ spot.buoy }}", "buoy", true)]
-    #[case("{{ spot.wind_buoy }}", "buoy", false)]
-    #[case("{{ spot.buoy_id }}", "buoy", false)]
-    #[case("{{ spot['buoy'] }}", "buoy", true)]
-    #[case("x={{spot.lat}}&y", "lat", true)]
-    fn finds_what_templates_read(#[case] text: &str, #[case] key: &str, #[case] found: bool) {
-        assert_eq!(super::reads(text, key), found);
-    }
-}
-
 /// Why a filled template is not SVG a renderer can draw, pointing to the
 /// template line that wrote the offending output where it can be found.
 fn svg_problem(renderer: &crate::render::Renderer, svg: &str, template: &str) -> Option<String> {
@@ -199,4 +184,19 @@ fn template_line_of(filled: &str, template: &str) -> Option<usize> {
         })
         .max()
         .map(|(_, line)| line)
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("{{ spot.buoy }}", "buoy", true)]
+    #[case("{{ spot.wind_buoy }}", "buoy", false)]
+    #[case("{{ spot.buoy_id }}", "buoy", false)]
+    #[case("{{ spot['buoy'] }}", "buoy", true)]
+    #[case("x={{spot.lat}}&y", "lat", true)]
+    fn finds_what_templates_read(#[case] text: &str, #[case] key: &str, #[case] found: bool) {
+        assert_eq!(super::reads(text, key), found);
+    }
 }
