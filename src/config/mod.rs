@@ -13,6 +13,7 @@
 mod locate;
 mod normalize;
 mod output;
+mod parse;
 mod patterns;
 mod sections;
 mod spot;
@@ -165,9 +166,9 @@ impl Config {
         base_dir: &Path,
         checks: &[Check],
     ) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+        let mut config = parse::parse(text).map_err(|errors| ConfigError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: errors.join("\n\n"),
         })?;
         config.base_dir = base_dir.to_path_buf();
         let problems = validate::validate(&mut config, text, checks);
