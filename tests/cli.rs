@@ -356,7 +356,7 @@ async fn the_service_log_says_what_to_do_when_every_source_fails() {
     let mut child = Command::new(env!("CARGO_BIN_EXE_inkspot"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
         .current_dir(site.path())
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -380,6 +380,11 @@ async fn the_service_log_says_what_to_do_when_every_source_fails() {
     assert_eq!(lines.len(), 1, "{log}");
     assert!(lines[0].contains("missing.html"), "{log}");
     assert!(lines[0].contains("--config examples/offline.toml"), "{log}");
+    // And at start-up, the first image to ask for.
+    let try_it = format!(
+        "try: curl --fail-with-body -o linda-mar.png 'http://127.0.0.1:{port}/image?spot=linda-mar'"
+    );
+    assert!(log.contains(&try_it), "{log}");
 }
 
 /// A spot key that no template or source URL reads is most likely a typo:

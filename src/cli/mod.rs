@@ -89,7 +89,22 @@ pub async fn serve(
         .map_err(|source| CliError::Listen { addr, source })?;
     let local = listener.local_addr().map_err(CliError::Serve)?;
     let spots = engine.catalog().spots().len();
-    tracing::info!(address = %local, spots, "inkspot listening");
+    // The next step, in one line: the URL of the first image.
+    let host = match local.ip() {
+        ip if ip.is_unspecified() => "localhost".to_string(),
+        std::net::IpAddr::V6(ip) => format!("[{ip}]"),
+        ip => ip.to_string(),
+    };
+    let first = engine.catalog().spots().first().map(|s| s.slug());
+    let try_it = first
+        .map(|slug| {
+            format!(
+                "; try: curl --fail-with-body -o {slug}.png 'http://{host}:{}/image?spot={slug}'",
+                local.port()
+            )
+        })
+        .unwrap_or_default();
+    tracing::info!(address = %local, spots, "inkspot listening{try_it}");
     crate::http::serve(listener, engine, shutdown_signal())
         .await
         .map_err(CliError::Serve)?;
