@@ -127,6 +127,26 @@ pub fn backdate(path: &Path, by: std::time::Duration) {
         .unwrap();
 }
 
+/// Runs the `inkspot` binary in `site` with `args`, warnings logged.
+pub fn inkspot(site: &Site, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(args)
+        .current_dir(site.path())
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap()
+}
+
+/// Bytes a process wrote, as text.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// What a process wrote to both outputs, as text.
+pub fn text_of(out: &std::process::Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}
+
 /// A path inside the repository.
 pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
