@@ -56,20 +56,30 @@ impl ImageQuery {
         let mut device = None;
         let mut options = OutputOptions::default();
         let mut seen: Vec<String> = Vec::new();
-        for (k, v) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()) {
+        for (i, (k, v)) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()).enumerate() {
+            // Ignored parameters count against the limits too.
+            if i >= MAX_PARAMS {
+                return Err(ApiError::bad_request(
+                    "too_many_parameters",
+                    format!("more than {MAX_PARAMS} parameters"),
+                ));
+            }
+            if v.len() > MAX_VALUE {
+                return Err(ApiError::bad_request(
+                    "parameter_too_long",
+                    format!(
+                        "parameter `{}` is longer than {MAX_VALUE} bytes",
+                        ellipsize(&k, 40)
+                    ),
+                ));
+            }
             if CACHE_BUSTERS.contains(&k.as_ref()) {
                 continue;
             }
             if !known_params().any(|known| known == k) {
                 return Err(unknown(&k));
             }
-            if v.len() > MAX_VALUE {
-                return Err(ApiError::bad_request(
-                    "parameter_too_long",
-                    format!("parameter `{k}` is longer than {MAX_VALUE} bytes"),
-                ));
-            }
-            if seen.iter().any(|s| *s == k) || seen.len() >= MAX_PARAMS {
+            if seen.iter().any(|s| *s == k) {
                 return Err(ApiError::bad_request(
                     "repeated_parameter",
                     format!("parameter `{k}` is given more than once"),
@@ -150,6 +160,16 @@ mod tests {
         assert_eq!(q.options.dither, Some(crate::config::Dither::None));
         assert_eq!(q.options.invert, Some(true));
         assert!(q.device.unwrap().eq_ignore_ascii_case("trmnl"));
+    }
+
+    #[test]
+    fn cache_busters_count_against_the_limits() {
+        let many = format!("spot=a{}", "&t=1".repeat(MAX_PARAMS));
+        let err = format!("{:?}", ImageQuery::parse(Some(&many)).unwrap_err());
+        assert!(err.contains("more than 16 parameters"), "{err}");
+        let long = format!("spot=a&t={}", "1".repeat(MAX_VALUE + 1));
+        let err = format!("{:?}", ImageQuery::parse(Some(&long)).unwrap_err());
+        assert!(err.contains("`t` is longer than"), "{err}");
     }
 
     #[test]
