@@ -167,3 +167,23 @@ pub trait Backend: Send + Sync + 'static {
     /// those used longest ago until the backend holds at most its bytes.
     async fn sweep(&self, retention: Retention) -> Result<Sweep, StoreError>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    /// The start-up log adds the fix (chown, or a volume) only when the
+    /// system refused for lack of permission.
+    #[rstest]
+    #[case(std::io::ErrorKind::PermissionDenied, true)]
+    #[case(std::io::ErrorKind::NotFound, false)]
+    fn permission_problems_are_told_apart(#[case] kind: std::io::ErrorKind, #[case] is: bool) {
+        let e = StoreError::Io {
+            op: "write in",
+            path: "/app/cache".into(),
+            source: kind.into(),
+        };
+        assert_eq!(e.is_permission_denied(), is);
+    }
+}
