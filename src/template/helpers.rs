@@ -81,6 +81,13 @@ pub fn parse_local(s: &str, tz: Option<chrono_tz::Tz>) -> Option<DateTime<Utc>> 
     }
 }
 
+/// A number, or a number written as a string, as CO-OPS writes them.
+pub(super) fn number(v: &Value) -> Option<f64> {
+    f64::try_from(v.clone())
+        .ok()
+        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
+}
+
 pub(super) fn list(v: &Value, what: &str) -> Result<Vec<Value>, Error> {
     if v.kind() != ValueKind::Seq {
         return Err(bad(format!("{what} must be a list, got {}", v.kind())));
@@ -163,14 +170,7 @@ fn chart_path(values: Value, x: f64, y: f64, width: f64, height: f64) -> Result<
     if values.is_none() || values.is_undefined() {
         return Ok(String::new());
     }
-    let points: Vec<Option<f64>> = list(&values, "values")?
-        .iter()
-        .map(|v| {
-            f64::try_from(v.clone())
-                .ok()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-        })
-        .collect();
+    let points: Vec<Option<f64>> = list(&values, "values")?.iter().map(number).collect();
     let present: Vec<f64> = points.iter().flatten().copied().collect();
     let (Some(min), Some(max)) = (
         present.iter().copied().reduce(f64::min),

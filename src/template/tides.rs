@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc};
 use minijinja::value::{Rest, Value};
 use minijinja::{Error, State};
 
-use super::helpers::{bad, context_now, list, parse_local, zone};
+use super::helpers::{bad, context_now, list, number, parse_local, zone};
 
 /// Registers the tide functions on `env`.
 pub fn register(env: &mut minijinja::Environment<'static>) {
@@ -109,11 +109,7 @@ fn tide_chart(state: &State, points: Value, frame: Rest<f64>) -> Result<Value, E
     for p in list(&points, "points")? {
         let time = p.get_attr("t").ok();
         let time = time.as_ref().and_then(Value::as_str);
-        let level = p.get_attr("v").ok().and_then(|v| {
-            f64::try_from(v.clone())
-                .ok()
-                .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-        });
+        let level = p.get_attr("v").ok().as_ref().and_then(number);
         if let (Some(t), Some(v)) = (time.and_then(|s| parse_local(s, Some(tz))), level)
             && t >= start
             && t <= end
