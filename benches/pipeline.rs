@@ -89,7 +89,8 @@ fn cache_hit(c: &mut Criterion) {
     let first = runtime
         .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
         .unwrap();
-    assert_eq!(first.cache.as_str(), "miss");
+    // The schedule may have drawn it already: a hit or a miss, never stale.
+    assert_ne!(first.cache.as_str(), "stale");
 
     let mut g = c.benchmark_group("cache-hit");
     g.bench_function("parse query", |b| {

@@ -20,6 +20,7 @@ pub mod jobs;
 pub mod pipeline;
 pub mod render;
 pub mod request;
+pub mod schedule;
 pub mod source;
 pub mod store;
 pub mod supervisor;

@@ -119,6 +119,17 @@ impl Catalog {
         self.request(index, preset, options)
     }
 
+    /// The request that draws `output` of the spot at `index`, as the
+    /// schedule remembers it. The error picture's status is the default.
+    pub fn exact(&self, index: usize, output: Output) -> RenderRequest {
+        RenderRequest {
+            index,
+            spot: self.spots[index].clone(),
+            output,
+            error_status: 503,
+        }
+    }
+
     /// The request for the spot at `index`, as [`Catalog::resolve`].
     pub fn request(
         &self,

@@ -91,7 +91,7 @@ async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
                     failures += 1;
                     println!("  {} FAILED: {reason}", source.id);
                 }
-                Ok((values, errors)) => {
+                Ok(((values, errors), _)) => {
                     for (field, value) in values {
                         match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
                             Some(e) => {

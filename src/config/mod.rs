@@ -15,6 +15,7 @@ mod normalize;
 mod output;
 mod parse;
 mod patterns;
+mod schedule;
 mod sections;
 mod spot;
 mod units;
@@ -30,6 +31,7 @@ pub use output::{
     Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, builtin_presets,
 };
 pub use patterns::{CssSelector, Pattern};
+pub use schedule::{ActiveHours, ScheduleConfig};
 pub use sections::{
     CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, ServerConfig, TemplatesConfig,
 };
@@ -110,6 +112,9 @@ pub struct Config {
     /// `[templates]`: where SVG templates are found.
     #[serde(default)]
     pub templates: TemplatesConfig,
+    /// `[schedule]`: refreshing spots ahead of requests.
+    #[serde(default)]
+    pub schedule: ScheduleConfig,
     /// `[clock]`: a fixed time for demos and tests.
     #[serde(default)]
     pub clock: ClockConfig,

@@ -46,6 +46,20 @@ pub struct Spot {
     /// Where the data comes from.
     #[serde(default)]
     pub sources: Vec<Source>,
+    /// How often the scheduler fetches and draws this spot ahead of
+    /// requests, e.g. `"30m"`. Default: `cache.max_age` less a tenth (at
+    /// most 5 minutes), so a fresh render always exists.
+    #[serde(default, deserialize_with = "super::units::opt_duration")]
+    pub refresh: Option<std::time::Duration>,
+    /// Local times (in `timezone`) in which the spot is refreshed, e.g.
+    /// `"06:00-21:00"`. Outside them nothing is fetched and the last image
+    /// is served until the window opens. Default: all day.
+    #[serde(default, deserialize_with = "super::schedule::active_hours")]
+    pub active_hours: Option<super::ActiveHours>,
+    /// Presets drawn on every refresh, e.g. `["trmnl", "kindle"]`, besides
+    /// the variants clients ask for. Default: the spot's own output.
+    #[serde(default)]
+    pub prerender: Vec<String>,
     /// Any other keys, passed to the template.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,

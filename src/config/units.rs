@@ -16,6 +16,11 @@ pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
     })
 }
 
+/// An optional duration, as [`duration`] reads it.
+pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    duration(d).map(Some)
+}
+
 /// A size such as `"64MiB"`, `"2GB"`, or a number of bytes.
 pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
     d.deserialize_any(SizeVisitor)

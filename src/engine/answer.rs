@@ -8,6 +8,7 @@ use super::{BUSY_RETRY_AFTER, Engine, EngineError, RenderFailure};
 use crate::config::OutputOptions;
 use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
+use crate::schedule::Schedule;
 use crate::source::SpotData;
 use crate::store::{Key, Rendered};
 
@@ -61,24 +62,31 @@ impl Engine {
 
     /// The image for `request`: fresh from the store, else stale while a
     /// job refreshes it, else what the job makes. A new job counts against
-    /// `client`'s own limit of renders in progress.
+    /// `client`'s own limit of renders in progress. A variant the schedule
+    /// draws is answered as the schedule says, until the next image.
     pub async fn image(
         self: &Arc<Self>,
         request: &RenderRequest,
         client: Option<Owner>,
     ) -> Result<Served, EngineError> {
         let key = self.key(request);
+        let scheduled = self.scheduled(request);
         let existing = self.store.get(&key).await;
-        if let Some(rendered) = &existing
-            && let Some(left) = self.fresh_for(rendered.meta.data_at, rendered.meta.partial)
-        {
-            return Ok(Served {
-                rendered: rendered.clone(),
-                cache: CacheStatus::Hit,
-                max_age: left,
-            });
+        if let Some(rendered) = &existing {
+            let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
+            let served = match scheduled {
+                Some(schedule) => self.as_scheduled(schedule, request.index, rendered, fresh),
+                None => fresh.map(|left| Served {
+                    rendered: rendered.clone(),
+                    cache: CacheStatus::Hit,
+                    max_age: left,
+                }),
+            };
+            if let Some(served) = served {
+                return Ok(served);
+            }
         }
-        let job = self.submit_keyed(client, request.clone(), key.clone());
+        let job = self.submit_with(client, request.clone(), key.clone(), None);
         if let Some(rendered) = existing
             && (self.config.cache.serve_stale || job.is_err())
         {
@@ -100,13 +108,16 @@ impl Engine {
             },
         })?;
         match job.wait().await {
-            Ok(rendered) => Ok(Served {
-                max_age: self
-                    .fresh_for(rendered.meta.data_at, rendered.meta.partial)
-                    .unwrap_or_default(),
-                rendered,
-                cache: CacheStatus::Miss,
-            }),
+            Ok(rendered) => {
+                let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
+                let now = self.clock.now();
+                let max_age = scheduled.and_then(|s| s.max_age(request.index, now));
+                Ok(Served {
+                    max_age: max_age.or(fresh).unwrap_or_default(),
+                    rendered,
+                    cache: CacheStatus::Miss,
+                })
+            }
             // A failed render never hides a good one that exists.
             Err(failure) => match self.store.get(&key).await {
                 Some(rendered) => Ok(self.stale(rendered)),
@@ -116,6 +127,55 @@ impl Engine {
                 }),
             },
         }
+    }
+
+    /// The schedule, when its runner is running and draws this variant.
+    /// Notes the request, so the variant joins the schedule.
+    fn scheduled(&self, request: &RenderRequest) -> Option<&Schedule> {
+        let schedule = self.schedule.as_deref()?;
+        let now = self.clock.now();
+        schedule.demand.note(request.index, request.output, now);
+        (schedule.is_alive() && schedule.covers(request.index, &request.output)).then_some(schedule)
+    }
+
+    /// A stored render of a scheduled variant, kept until the next image is
+    /// expected. `None` when a request should refresh it instead: expired
+    /// while the spot is not backing off (this variant missed the last run),
+    /// or the schedule has fallen behind.
+    fn as_scheduled(
+        &self,
+        schedule: &Schedule,
+        index: usize,
+        rendered: &Arc<Rendered>,
+        fresh: Option<Duration>,
+    ) -> Option<Served> {
+        let now = self.clock.now();
+        let plan = schedule.plan(index);
+        let cache = match fresh {
+            Some(_) => CacheStatus::Hit,
+            None => CacheStatus::Stale,
+        };
+        let max_age = if !plan.is_active(now) {
+            // Nothing is fetched outside active hours: the last image holds
+            // until the window opens and a run has drawn the next one.
+            let opens = (plan.window_opens(now) - now).to_std().unwrap_or_default();
+            opens + schedule.run_time(index)
+        } else if schedule.is_overdue(index, now)
+            || (fresh.is_none() && !schedule.is_backing_off(index))
+        {
+            return fresh.map(|left| Served {
+                rendered: rendered.clone(),
+                cache,
+                max_age: left,
+            });
+        } else {
+            schedule.max_age(index, now)?
+        };
+        Some(Served {
+            rendered: rendered.clone(),
+            cache,
+            max_age,
+        })
     }
 
     fn stale(&self, rendered: Arc<Rendered>) -> Served {
@@ -136,19 +196,23 @@ impl Engine {
     /// [`Engine::image`].
     pub fn submit(self: &Arc<Self>, request: RenderRequest) -> Result<RenderHandle, Busy> {
         let key = self.key(&request);
-        self.submit_keyed(None, request, key)
+        self.submit_with(None, request, key, None)
     }
 
-    fn submit_keyed(
+    /// Submits or joins the render job of `request` under `key`, for
+    /// `client`, drawing `data` when given, else the spot's data as
+    /// [`Engine::spot_data`] finds it.
+    pub(super) fn submit_with(
         self: &Arc<Self>,
         client: Option<Owner>,
         request: RenderRequest,
         key: Key,
+        data: Option<Arc<SpotData>>,
     ) -> Result<RenderHandle, Busy> {
         let engine = self.clone();
         self.renders
             .submit_as(client, key.clone(), move |progress| async move {
-                engine.produce(&request, &key, progress).await
+                engine.produce(&request, &key, progress, data).await
             })
     }
 
@@ -164,9 +228,13 @@ impl Engine {
         request: &RenderRequest,
         key: &Key,
         progress: Progress,
+        data: Option<Arc<SpotData>>,
     ) -> Result<Arc<Rendered>, RenderFailure> {
         progress.set(Stage::Fetching);
-        let data = self.spot_data(request).await;
+        let data = match data {
+            Some(data) => data,
+            None => self.spot_data(request).await,
+        };
         if data.all_failed() {
             let reason = data.failure_summary();
             // One line a newcomer can act on: a first run without network
@@ -222,6 +290,13 @@ impl Engine {
         {
             return data;
         }
+        self.fetch_shared(request).await
+    }
+
+    /// Fetches the request's spot now, or joins the fetch in flight, and
+    /// keeps the data unless every source failed.
+    pub(super) async fn fetch_shared(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+        let slug = request.spot.slug();
         let engine = self.clone();
         let job_request = request.clone();
         let fetch = self.fetches.submit(slug, move |_| async move {

@@ -10,6 +10,7 @@
 mod answer;
 mod error;
 mod keys;
+mod refresh;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -24,6 +25,7 @@ use crate::config::{Config, Spot};
 use crate::jobs::{JobPanicked, Jobs};
 use crate::pipeline::Pipeline;
 use crate::request::Catalog;
+use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
 use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store};
 use crate::supervisor::Supervisor;
@@ -45,6 +47,8 @@ pub struct Engine {
     fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
     renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
+    /// The plan and state of scheduled refreshes; `None` when off.
+    schedule: Option<Arc<Schedule>>,
 }
 
 impl Engine {
@@ -54,8 +58,8 @@ impl Engine {
     }
 
     /// Starts the engine reading time from `clock`: builds the pipeline,
-    /// opens the store on the cache folder, and starts the template watcher
-    /// and the store sweeper under its supervisor.
+    /// opens the store on the cache folder, and starts the template watcher,
+    /// the store sweeper and the scheduler under its supervisor.
     pub async fn with_clock(config: Config, clock: SharedClock) -> Result<Arc<Self>, StartError> {
         let pipeline = Pipeline::new(&config)?;
         let retention = Retention {
@@ -68,8 +72,13 @@ impl Engine {
         let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
-        Ok(Arc::new(Self {
-            catalog: Catalog::new(&config),
+        let catalog = Catalog::new(&config);
+        let schedule = config
+            .schedule
+            .enabled
+            .then(|| Arc::new(Schedule::new(&config, &catalog)));
+        let engine = Arc::new(Self {
+            catalog,
             data: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
             fetches: Jobs::new(usize::MAX),
             renders: Jobs::with_owner_limit(
@@ -82,7 +91,10 @@ impl Engine {
             store,
             clock,
             supervisor,
-        }))
+            schedule,
+        });
+        engine.spawn_scheduler();
+        Ok(engine)
     }
 
     /// Stops the background work and waits for it, at most `grace`.
@@ -135,6 +147,24 @@ impl Engine {
             .into_iter()
             .map(|l| l.meta.rendered_at)
             .max()
+    }
+
+    /// The schedule, when scheduled refreshes are on.
+    pub fn schedule(&self) -> Option<&Arc<Schedule>> {
+        self.schedule.as_ref()
+    }
+
+    /// The schedule of the spot at `index` as the status page shows it.
+    pub fn schedule_status(&self, index: usize) -> Option<SpotStatus> {
+        let schedule = self.schedule.as_ref()?;
+        Some(schedule.status(index, self.clock.now()))
+    }
+
+    /// When the next image of the spot at `index` is expected: its next
+    /// scheduled run plus the time a run takes. `None` without a running
+    /// schedule.
+    pub fn next_image_at(&self, index: usize) -> Option<DateTime<Utc>> {
+        self.schedule.as_ref()?.next_image_at(index)
     }
 
     /// How long data, or a render made from it, stays fresh.

@@ -242,12 +242,18 @@ struct SpotInfo {
     width: u32,
     height: u32,
     last_render: Option<DateTime<Utc>>,
+    /// When the next image is expected: the next scheduled run plus the
+    /// time a run takes.
+    next_image_at: Option<DateTime<Utc>>,
+    /// The spot's schedule: next and last run, failures, what it draws.
+    schedule: Option<crate::schedule::SpotStatus>,
 }
 
-/// `GET /spots`: the configured spots and when each was last drawn.
+/// `GET /spots`: the configured spots, when each was last drawn, and its
+/// schedule.
 async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
     let mut out = Vec::new();
-    for spot in engine.catalog().spots() {
+    for (index, spot) in engine.catalog().spots().iter().enumerate() {
         let slug = spot.slug();
         out.push(SpotInfo {
             name: spot.name.clone(),
@@ -256,6 +262,8 @@ async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
             width: spot.width,
             height: spot.height,
             last_render: engine.last_render(spot).await,
+            next_image_at: engine.next_image_at(index),
+            schedule: engine.schedule_status(index),
         });
     }
     axum::Json(out)

@@ -62,6 +62,37 @@ impl Output {
         }
     }
 
+    /// The output as query parameters that give it back through
+    /// [`Output::from_query`]: how the schedule remembers a variant.
+    pub fn to_query(&self) -> String {
+        let format = match self.format {
+            ImageFormat::Png => "png",
+            ImageFormat::Bmp => "bmp",
+        };
+        let dither = match self.dither {
+            Dither::Auto => "auto",
+            Dither::None => "none",
+            Dither::FloydSteinberg => "floyd-steinberg",
+            Dither::Atkinson => "atkinson",
+        };
+        let bits = self.bits.map(|b| format!("&bits={b}")).unwrap_or_default();
+        format!(
+            "width={}&height={}&format={format}{bits}&dither={dither}&rotate={}&invert={}",
+            self.width, self.height, self.rotate, self.invert
+        )
+    }
+
+    /// The output [`Output::to_query`] wrote, or `None` if `query` is not
+    /// one (a file from another version, or damaged).
+    pub fn from_query(query: &str) -> Option<Output> {
+        let mut options = OutputOptions::default();
+        for (k, v) in form_urlencoded::parse(query.as_bytes()) {
+            options.set(&k, &v).ok()?;
+        }
+        let (width, height) = (options.width?, options.height?);
+        Some(Output::resolve(&options, width, height))
+    }
+
     /// A file-safe name of this output, part of cache keys.
     pub fn variant(&self) -> String {
         let h = blake3::hash(self.to_string().as_bytes()).to_hex();
@@ -121,6 +152,29 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(Output::resolve(&o, 100, 100).dither, expect);
+    }
+
+    #[rstest]
+    #[case("")]
+    #[case("bits=1&rotate=90&invert=true")]
+    #[case("format=bmp&bits=8")]
+    #[case("bits=2&dither=atkinson&width=1872&height=1404")]
+    #[case("dither=floyd-steinberg&bits=4")]
+    fn an_output_survives_its_query(#[case] options: &str) {
+        let mut o = OutputOptions::default();
+        for (k, v) in form_urlencoded::parse(options.as_bytes()) {
+            o.set(&k, &v).unwrap();
+        }
+        let out = Output::resolve(&o, 800, 480);
+        assert_eq!(Output::from_query(&out.to_query()), Some(out));
+    }
+
+    #[rstest]
+    #[case("width=800")]
+    #[case("width=800&height=480&bits=3")]
+    #[case("width=800&height=480&colour=red")]
+    fn a_query_that_is_not_an_output_is_none(#[case] query: &str) {
+        assert_eq!(Output::from_query(query), None);
     }
 
     #[test]

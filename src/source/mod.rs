@@ -65,6 +65,8 @@ pub struct SpotData {
     pub sources_ok: usize,
     /// Sources configured.
     pub sources_total: usize,
+    /// Body bytes received from upstreams.
+    pub bytes: u64,
 }
 
 impl SpotData {
@@ -84,6 +86,7 @@ impl SpotData {
             fetched_at: now,
             sources_ok: 0,
             sources_total: spot.sources.len().max(1),
+            bytes: 0,
         }
     }
 
@@ -95,6 +98,24 @@ impl SpotData {
     /// True when something failed but not everything.
     pub fn is_partial(&self) -> bool {
         !self.errors.is_empty()
+    }
+
+    /// One line naming what failed, sources and fields, at most three of
+    /// them; empty when nothing did.
+    pub fn problems(&self) -> String {
+        let mut parts: Vec<String> = self
+            .errors
+            .iter()
+            .take(3)
+            .map(|e| match &e.field {
+                None => format!("{}: {}", e.source, e.reason),
+                Some(field) => format!("{}.{field}: {}", e.source, e.reason),
+            })
+            .collect();
+        if self.errors.len() > 3 {
+            parts.push(format!("{} more", self.errors.len() - 3));
+        }
+        parts.join("; ")
     }
 
     /// One line naming every failed source and why.
@@ -130,11 +151,13 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
         fetched_at: clock.now(),
         sources_ok: 0,
         sources_total: spot.sources.len(),
+        bytes: 0,
     };
     for (source, result) in spot.sources.iter().zip(results) {
         let (fields, errors) = match result {
-            Ok(values) => {
+            Ok((values, bytes)) => {
                 data.sources_ok += 1;
+                data.bytes += bytes;
                 values
             }
             Err(error) => {
@@ -157,21 +180,23 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
 
 type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
 
-/// Fetches one source and extracts its fields; `Err` when the body could not
-/// be had or read at all.
+/// Fetches one source and extracts its fields, with the body's size in
+/// bytes; `Err` when the body could not be had or read at all.
 pub async fn fetch_source(
     fetcher: &Fetcher,
     spot: &Spot,
     source: &Source,
     now: DateTime<Utc>,
-) -> Result<Extracted, SourceError> {
+) -> Result<(Extracted, u64), SourceError> {
     let url = expand_url(&source.url, spot, now).map_err(SourceError::Url)?;
     let body = fetcher.fetch(&url).await?;
+    let bytes = body.len() as u64;
     // Parsing a large HTML document is CPU work: keep it off the async threads.
     let source = source.clone();
-    tokio::task::spawn_blocking(move || extract_all(&source, &body))
+    let extracted = tokio::task::spawn_blocking(move || extract_all(&source, &body))
         .await
-        .map_err(|_| SourceError::Interrupted)?
+        .map_err(|_| SourceError::Interrupted)??;
+    Ok((extracted, bytes))
 }
 
 /// Extracts every field of `source` from `body`.

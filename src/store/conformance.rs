@@ -22,6 +22,7 @@ pub async fn run(backend: Arc<dyn Backend>) {
     readers_never_see_half_a_render(backend.clone()).await;
     sweep_keeps_the_newest_within_the_bytes(&*backend).await;
     sweep_keeps_what_was_used_last(&*backend).await;
+    documents_round_trip_and_outlive_sweeps(&*backend).await;
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -189,6 +190,38 @@ async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
         sample(40_000, 5, "2026-11-22T17:20:00Z"),
         "touch keeps the bytes"
     );
+}
+
+async fn documents_round_trip_and_outlive_sweeps(b: &dyn Backend) {
+    assert_eq!(
+        b.get_document("conformance-doc").await.unwrap(),
+        None,
+        "a missing document"
+    );
+    b.put_document("conformance-doc", b"{\"v\":1}")
+        .await
+        .unwrap();
+    b.put_document("conformance-doc", b"{\"v\":2}")
+        .await
+        .unwrap();
+    assert_eq!(
+        b.get_document("conformance-doc").await.unwrap().as_deref(),
+        Some(&b"{\"v\":2}"[..]),
+        "the last document put"
+    );
+    assert!(
+        b.put_document("../escape", b"x").await.is_err(),
+        "a name that is not [a-z0-9-] is refused"
+    );
+    let before = b.list(None).await.unwrap().len();
+    sweep_to(b, 0).await;
+    assert!(
+        b.get_document("conformance-doc").await.unwrap().is_some(),
+        "a sweep down to nothing keeps documents"
+    );
+    assert!(before > 0, "renders were there to sweep");
+    let listed = b.list(None).await.unwrap();
+    assert!(listed.is_empty(), "documents are not renders: {listed:?}");
 }
 
 /// Sweeps `b` down to `max_bytes`, keeping a day's renders by age.

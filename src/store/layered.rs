@@ -232,6 +232,28 @@ impl Store {
         }
     }
 
+    /// The document `name`, or `None` when there is none or it cannot be
+    /// read (logged).
+    pub async fn document(&self, name: &str) -> Option<Vec<u8>> {
+        match self.backend.get_document(name).await {
+            Ok(doc) => doc,
+            Err(e) => {
+                tracing::warn!(document = name, error = %e, "cannot read a stored document");
+                None
+            }
+        }
+    }
+
+    /// Stores the document `name`; a failure is logged and marks the
+    /// backend unhealthy, as a failed render write does.
+    pub async fn put_document(&self, name: &str, bytes: &[u8]) {
+        let result = self.backend.put_document(name, bytes).await;
+        if let Err(e) = &result {
+            tracing::warn!(document = name, error = %e, "cannot store a document");
+        }
+        self.record(result.as_ref().map(|_| ()));
+    }
+
     /// Stores `rendered` under `key`: memory at once, then the backend. A
     /// backend failure is logged and the render is still served from memory.
     pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {

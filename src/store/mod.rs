@@ -119,6 +119,9 @@ pub enum StoreError {
     /// The image does not match its checksum (truncated or damaged).
     #[error("checksum mismatch for {0}")]
     Checksum(String),
+    /// A document name that is not `[a-z0-9-]`.
+    #[error("`{0}` cannot name a document: use a-z, 0-9 and -")]
+    BadName(String),
     /// A blocking task did not finish.
     #[error("storage task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -165,7 +168,22 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Deletes renders not stored or used within `retention`'s age, then
     /// those used longest ago until the backend holds at most its bytes.
+    /// Documents are never swept.
     async fn sweep(&self, retention: Retention) -> Result<Sweep, StoreError>;
+
+    /// The small document stored as `name` (`[a-z0-9-]`, see
+    /// [`is_document_name`]), such as the schedule's list of requested
+    /// variants; `None` when there is none.
+    async fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Stores the document `name`, replacing the previous one atomically.
+    async fn put_document(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+}
+
+/// Whether `name` may name a document: the rules of a key's parts, so it
+/// is a safe file or object name too.
+pub fn is_document_name(name: &str) -> bool {
+    is_file_safe(name)
 }
 
 #[cfg(test)]

@@ -91,9 +91,17 @@ headline = {{ css = "h1" }}
         self.write_config(&text);
     }
 
-    /// The number of render files in the cache folder.
+    /// The number of render files in the cache folder: those in the
+    /// spots' folders, not the documents beside them.
     pub fn cached_files(&self) -> usize {
-        walk(&self.cache_dir()).0
+        let Ok(entries) = std::fs::read_dir(self.cache_dir()) else {
+            return 0;
+        };
+        entries
+            .flatten()
+            .filter(|e| e.path().is_dir())
+            .map(|e| walk(&e.path()).0)
+            .sum()
     }
 
     /// The bytes of every file in the cache folder.
@@ -182,8 +190,25 @@ impl App {
         Self::start_config(config, clock).await
     }
 
-    /// Serves an already loaded `config`, reading time from `clock`.
-    pub async fn start_config(config: inkspot::Config, clock: inkspot::clock::SharedClock) -> Self {
+    /// Like [`App::start_with_clock`], with scheduled refreshes as the
+    /// config says (on by default). The other constructors turn them off,
+    /// so that tests of requests count only the fetches requests cause.
+    pub async fn start_scheduled(site: &Site, clock: inkspot::clock::SharedClock) -> Self {
+        let config = inkspot::load_config(&site.config_path()).expect("config loads");
+        Self::serve(config, clock).await
+    }
+
+    /// Serves an already loaded `config`, reading time from `clock`, with
+    /// scheduled refreshes off.
+    pub async fn start_config(
+        mut config: inkspot::Config,
+        clock: inkspot::clock::SharedClock,
+    ) -> Self {
+        config.schedule.enabled = false;
+        Self::serve(config, clock).await
+    }
+
+    async fn serve(config: inkspot::Config, clock: inkspot::clock::SharedClock) -> Self {
         let engine = Engine::with_clock(config, clock)
             .await
             .expect("engine starts");

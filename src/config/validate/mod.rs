@@ -2,6 +2,7 @@
 //! types alone cannot say. Collects every problem rather than stopping at the
 //! first, so one `inkspot check` shows all of them.
 
+mod schedule;
 mod spots;
 
 use std::collections::HashSet;
@@ -73,6 +74,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     check_limits(c, config);
     check_presets(c, config);
     check_spots(c, config);
+    schedule::check_schedule(c, config);
 }
 
 /// The service's sections: durations, sizes and counts in range.

@@ -10,7 +10,18 @@ use super::{Collector, key, with};
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
 const SPOT_KEYS: &[&str] = &[
-    "name", "slug", "template", "width", "height", "preset", "device", "timezone", "sources",
+    "name",
+    "slug",
+    "template",
+    "width",
+    "height",
+    "preset",
+    "device",
+    "timezone",
+    "sources",
+    "refresh",
+    "active_hours",
+    "prerender",
 ];
 
 /// Everything about one spot at `path`.

@@ -44,6 +44,15 @@ impl DiskBackend {
         let meta = folder.join(format!("{}.meta.json", key.variant()));
         (folder, meta)
     }
+
+    /// Documents sit beside the spots' folders, as `<name>.json`: listing
+    /// and sweeping look only into folders, so they never touch them.
+    fn document_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if !super::is_document_name(name) {
+            return Err(StoreError::BadName(name.to_string()));
+        }
+        Ok(self.dir.join(format!("{name}.json")))
+    }
 }
 
 #[async_trait::async_trait]
@@ -189,6 +198,26 @@ impl Backend for DiskBackend {
         let dir = self.dir.clone();
         let slug = slug.map(str::to_string);
         blocking(move || list_renders(&dir, slug.as_deref())).await
+    }
+
+    async fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let path = self.document_path(name)?;
+        blocking(move || match std::fs::read(&path) {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io("read", &path)(e)),
+        })
+        .await
+    }
+
+    async fn put_document(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        let path = self.document_path(name)?;
+        let (dir, bytes) = (self.dir.clone(), bytes.to_vec());
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            write_atomic(&dir, &path, &bytes)
+        })
+        .await
     }
 
     async fn put(&self, key: &Key, rendered: &Rendered) -> Result<(), StoreError> {

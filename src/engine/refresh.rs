@@ -1,0 +1,248 @@
+//! The scheduler's runner: a background task that wakes when a spot is due,
+//! fetches it once, draws every variant the schedule lists from that one
+//! fetch through the same render jobs as requests, records the run and arms
+//! the next. At most `schedule.concurrency` spots run at once; the per-host
+//! fetch limit applies underneath. A failed run stores nothing, so the
+//! renders that exist keep being served.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+use tokio_util::sync::CancellationToken;
+
+use super::Engine;
+use crate::request::RenderRequest;
+use crate::schedule::{Outcome, Run, Schedule, demand};
+use crate::source::SpotData;
+
+/// The list of requested variants is written when it changes, and at least
+/// this often while requests move their times.
+const SAVE_EVERY: Duration = Duration::from_secs(600);
+
+/// Marks the schedule's runner as running while it lives, so requests
+/// refresh spots themselves once it has stopped or panicked.
+struct Alive(Arc<Schedule>);
+
+impl Drop for Alive {
+    fn drop(&mut self) {
+        self.0.set_alive(false);
+    }
+}
+
+impl Engine {
+    /// Starts the runner under the supervisor, if the schedule is on.
+    pub(super) fn spawn_scheduler(self: &Arc<Self>) {
+        let Some(schedule) = self.schedule.clone() else {
+            return;
+        };
+        let engine = self.clone();
+        self.supervisor.spawn("scheduler", move |stop| async move {
+            engine.run_schedule(schedule, stop).await;
+        });
+    }
+
+    async fn run_schedule(self: Arc<Self>, schedule: Arc<Schedule>, stop: CancellationToken) {
+        self.restore_demand(&schedule).await;
+        self.arm_at_startup(&schedule).await;
+        schedule.set_alive(true);
+        let _alive = Alive(schedule.clone());
+        let permits = Arc::new(Semaphore::new(self.config.schedule.concurrency));
+        let mut runs = JoinSet::new();
+        let mut saved = Instant::now();
+        loop {
+            let now = self.clock.now();
+            for index in schedule.due(now) {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    break;
+                };
+                schedule.begin(index);
+                let engine = self.clone();
+                let schedule = schedule.clone();
+                runs.spawn(async move {
+                    let run = engine.refresh_spot(&schedule, index).await;
+                    schedule.finish(index, run, engine.clock.now());
+                    drop(permit);
+                });
+            }
+            schedule.demand.forget_idle(now);
+            if schedule.demand.take_changed() || saved.elapsed() >= SAVE_EVERY {
+                self.save_demand(&schedule).await;
+                saved = Instant::now();
+            }
+            // With every permit taken, only a finished run frees one.
+            let wake = match schedule.earliest() {
+                Some(t) if permits.available_permits() > 0 => t,
+                _ => now + chrono::Duration::days(1),
+            };
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.clock.sleep_until(wake) => {}
+                Some(_) = runs.join_next(), if !runs.is_empty() => {}
+            }
+        }
+        // Renders run as their own jobs and store whole or not at all;
+        // only the waiting stops here.
+        runs.shutdown().await;
+        self.save_demand(&schedule).await;
+    }
+
+    /// Reads the requested variants kept by the last run of the service.
+    async fn restore_demand(&self, schedule: &Schedule) {
+        let Some(document) = self.store.document(demand::DOCUMENT).await else {
+            return;
+        };
+        let find = |slug: &str| self.catalog.find(slug);
+        match schedule.demand.restore(&document, find, self.clock.now()) {
+            Ok(n) => tracing::debug!(variants = n, "requested variants restored"),
+            Err(e) => {
+                tracing::warn!(error = %e, "ignoring an unreadable list of requested variants")
+            }
+        }
+    }
+
+    async fn save_demand(&self, schedule: &Schedule) {
+        let slugs: Vec<String> = self.catalog.spots().iter().map(|s| s.slug()).collect();
+        let document = schedule.demand.to_document(&slugs);
+        self.store.put_document(demand::DOCUMENT, &document).await;
+    }
+
+    /// Arms every spot's first run from what is stored: a spot whose
+    /// variants are all on disk and fresh waits for its turn; one with a
+    /// variant missing or due runs now (or at its next slot when
+    /// `schedule.startup` is off).
+    async fn arm_at_startup(&self, schedule: &Schedule) {
+        let now = self.clock.now();
+        for index in 0..schedule.len() {
+            let data_at = self.oldest_data(schedule, index, now).await;
+            let at = schedule
+                .plan(index)
+                .next_run(data_at, now, schedule.eager());
+            schedule.arm(index, at);
+        }
+    }
+
+    /// When the oldest data behind the spot's scheduled variants was
+    /// fetched; `None` when one has no render, or one made of partial data.
+    async fn oldest_data(
+        &self,
+        schedule: &Schedule,
+        index: usize,
+        now: DateTime<Utc>,
+    ) -> Option<DateTime<Utc>> {
+        let mut oldest: Option<DateTime<Utc>> = None;
+        for variant in schedule.variants(index, now) {
+            let key = self.key(&self.catalog.exact(index, variant.output));
+            let meta = self.store.meta(&key).await.filter(|m| !m.partial)?;
+            oldest = Some(oldest.map_or(meta.data_at, |o| o.min(meta.data_at)));
+        }
+        oldest
+    }
+
+    /// One run: fetches the spot at `index` once, however many variants,
+    /// and draws each from that fetch.
+    async fn refresh_spot(self: &Arc<Self>, schedule: &Schedule, index: usize) -> Run {
+        let started = self.clock.now();
+        let clock = Instant::now();
+        let requests: Vec<RenderRequest> = schedule
+            .variants(index, started)
+            .into_iter()
+            .map(|v| self.catalog.exact(index, v.output))
+            .collect();
+        let spot = self.catalog.spots()[index].clone();
+        let data = match requests.first() {
+            Some(first) => self.fetch_shared(first).await,
+            None => Arc::new(SpotData::failed(&spot, "nothing to draw", started)),
+        };
+        let mut run = Run {
+            started,
+            took: Duration::ZERO,
+            outcome: Outcome::Ok,
+            error: None,
+            upstream_bytes: data.bytes,
+            drawn: 0,
+            unchanged: 0,
+            data_at: Some(data.fetched_at),
+        };
+        if data.all_failed() {
+            run.outcome = Outcome::Failed;
+            run.error = Some(data.failure_summary());
+            run.data_at = None;
+        } else {
+            self.draw_all(&requests, &data, &mut run).await;
+        }
+        run.took = clock.elapsed();
+        log_run(&spot.name, &run);
+        run
+    }
+
+    /// Draws every request from `data` through the render jobs, in
+    /// parallel within the render limit, and counts the results into `run`.
+    async fn draw_all(
+        self: &Arc<Self>,
+        requests: &[RenderRequest],
+        data: &Arc<SpotData>,
+        run: &mut Run,
+    ) {
+        let mut jobs = Vec::new();
+        let mut busy = 0;
+        for request in requests {
+            let key = self.key(request);
+            let before = self.store.meta(&key).await.map(|m| m.checksum);
+            match self.submit_with(None, request.clone(), key, Some(data.clone())) {
+                Ok(job) => jobs.push((job, before)),
+                Err(_) => busy += 1,
+            }
+        }
+        let mut errors = Vec::new();
+        for (job, before) in jobs {
+            match job.wait().await {
+                Ok(r) if Some(r.meta.checksum) == before => run.unchanged += 1,
+                Ok(_) => run.drawn += 1,
+                Err(failure) => errors.push(failure.to_string()),
+            }
+        }
+        if busy > 0 {
+            errors.push(format!("{busy} variants waited: the render queue was full"));
+        }
+        run.outcome = if run.drawn + run.unchanged == 0 && busy > 0 && errors.len() == 1 {
+            Outcome::Busy
+        } else if !errors.is_empty() || data.is_partial() {
+            Outcome::Partial
+        } else {
+            Outcome::Ok
+        };
+        if data.is_partial() {
+            errors.insert(0, data.problems());
+        }
+        run.error = (!errors.is_empty()).then(|| errors.join("; "));
+    }
+}
+
+fn log_run(spot: &str, run: &Run) {
+    let took_ms = run.took.as_millis() as u64;
+    let outcome = format!("{:?}", run.outcome).to_lowercase();
+    match &run.error {
+        None => tracing::info!(
+            spot,
+            took_ms,
+            upstream_bytes = run.upstream_bytes,
+            drawn = run.drawn,
+            unchanged = run.unchanged,
+            outcome,
+            "scheduled refresh"
+        ),
+        Some(error) => tracing::warn!(
+            spot,
+            took_ms,
+            upstream_bytes = run.upstream_bytes,
+            drawn = run.drawn,
+            unchanged = run.unchanged,
+            outcome,
+            error,
+            "scheduled refresh"
+        ),
+    }
+}
