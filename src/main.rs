@@ -80,6 +80,13 @@ enum Command {
         fetch: bool,
     },
     /// Exit 0 when the service on `server.listen` answers /healthz (for Docker).
+    /// Print the scheduled runs of the next hours, and why each is there:
+    /// a prerender preset, a requested variant, active hours.
+    Schedule {
+        /// How many hours ahead to plan.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
     Healthcheck {
         /// URL to probe instead of the one derived from the config.
         #[arg(long)]
@@ -150,6 +157,11 @@ async fn run(args: Args) -> Result<(), CliError> {
             cli::render(config, clock, render).await
         }
         Command::Check { fetch } => cli::check(cli::load(&args.config)?, fetch).await,
+        Command::Schedule { hours } => {
+            let config = cli::load(&args.config)?;
+            let now = args.now.or(config.clock.now).unwrap_or_else(Utc::now);
+            cli::schedule(config, now, hours).await
+        }
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }
 }

@@ -12,7 +12,9 @@ use crate::pipeline::{BuildError, DrawError, Pipeline};
 use crate::request::{Catalog, RequestError};
 
 mod check;
+mod schedule;
 pub use check::check;
+pub use schedule::{plan as schedule_plan, schedule};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]

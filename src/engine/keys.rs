@@ -22,6 +22,15 @@ struct Memo {
     keys: RwLock<HashMap<(usize, Output), Key>>,
 }
 
+/// The store key of `request` drawn with `templates`: the spot's slug, and
+/// the output's variant with the template's version, so an edited template
+/// makes new keys.
+pub fn store_key(request: &RenderRequest, templates: &Templates) -> Key {
+    let version = templates.version(request.template()).unwrap_or("none");
+    let variant = format!("{}-{version}", request.output.variant());
+    Key::new(&request.spot.slug(), &variant)
+}
+
 /// Keys by spot and output, for the templates in force.
 pub(super) struct Keys(ArcSwap<Memo>);
 
@@ -53,9 +62,7 @@ impl Keys {
         {
             return key.clone();
         }
-        let version = templates.version(request.template()).unwrap_or("none");
-        let variant = format!("{}-{version}", request.output.variant());
-        let key = Key::new(&request.spot.slug(), &variant);
+        let key = store_key(request, &templates);
         let mut keys = memo.keys.write().unwrap_or_else(PoisonError::into_inner);
         if keys.len() >= MAX_KEYS {
             keys.clear();

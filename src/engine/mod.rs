@@ -19,6 +19,7 @@ use chrono::{DateTime, Utc};
 
 pub use answer::{CacheStatus, RenderHandle, Served};
 pub use error::{EngineError, RenderFailure, StartError};
+pub use keys::store_key;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Spot};

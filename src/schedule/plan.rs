@@ -49,10 +49,12 @@ impl SpotPlan {
 
     /// The next run, seen at `now`, for renders made from data fetched at
     /// `data_at` (`None`: nothing stored). It is the spot's last slot
-    /// before its data is `refresh` old, so runs fall on the spot's phase;
-    /// or when that slot has passed, the moment the data is that old. Data
-    /// already that old is due `now` when `eager`, else at the next slot.
-    /// Outside active hours, it moves to the window's start.
+    /// before its data is `refresh` old, so runs fall on the spot's phase,
+    /// but never more than a quarter of the interval early: a spot off its
+    /// phase (after start-up, or a failure) moves onto it over a few runs
+    /// rather than fetching twice in a row. Data already that old is due
+    /// `now` when `eager`, else at the next slot. Outside active hours, the
+    /// run moves to the window's start.
     pub fn next_run(
         &self,
         data_at: Option<DateTime<Utc>>,
@@ -62,9 +64,8 @@ impl SpotPlan {
         let due = data_at.map(|d| d + self.refresh);
         let run = match due {
             Some(due) if due > now => {
-                let slot = self.slot_at_or_before(due);
-                // The slot passed already: run when due, and on phase after.
-                if slot >= now { slot } else { due }
+                let earliest = due - self.refresh / 4;
+                self.slot_at_or_before(due).max(earliest).max(now)
             }
             _ if eager => now,
             _ => self.slot_at_or_before(now) + self.refresh,
@@ -147,25 +148,27 @@ mod tests {
     // Nothing stored: now, or the next slot when not eager.
     #[case(None, "2026-11-23T10:07:00Z", true, "2026-11-23T10:07:00Z")]
     #[case(None, "2026-11-23T10:07:00Z", false, "2026-11-23T10:15:00Z")]
-    // Data from 10:07 is due at 11:07; the last slot before that is 10:15.
+    // Data from 10:07 is due at 11:07; the last slot before that, 10:15,
+    // is too early: a quarter of the interval before it is due.
     #[case(
         Some("2026-11-23T10:07:00Z"),
         "2026-11-23T10:08:00Z",
         true,
-        "2026-11-23T10:15:00Z"
+        "2026-11-23T10:52:00Z"
     )]
+    // Data from 10:20 is due at 11:20; its slot, 11:15, is late enough.
     #[case(
         Some("2026-11-23T10:20:00Z"),
         "2026-11-23T10:59:00Z",
         true,
         "2026-11-23T11:15:00Z"
     )]
-    // Restarted with fresh data on disk whose slot has passed: run when due.
+    // Restarted with fresh data on disk: wait, but not past its phase.
     #[case(
         Some("2026-11-23T10:00:00Z"),
         "2026-11-23T10:30:00Z",
         false,
-        "2026-11-23T11:00:00Z"
+        "2026-11-23T10:45:00Z"
     )]
     // Overdue: now.
     #[case(
@@ -191,13 +194,13 @@ mod tests {
         let mut t = at("2026-11-23T10:03:00Z");
         let mut runs = Vec::new();
         let mut data_at = None;
-        for _ in 0..4 {
+        for _ in 0..5 {
             let run = p.next_run(data_at, t, true);
             runs.push(run.format("%H:%M").to_string());
             data_at = Some(run);
             t = run;
         }
-        assert_eq!(runs, ["10:03", "10:20", "11:20", "12:20"]);
+        assert_eq!(runs, ["10:03", "10:48", "11:33", "12:20", "13:20"]);
     }
 
     #[rstest]
