@@ -66,23 +66,7 @@ fn config(site: &Site, url: &str, schedule: &str, spots: &[(&str, &str)]) {
     let mut text =
         format!("[schedule]\njitter = \"0s\"\n{schedule}\n[fetch]\nfailure_ttl = \"0s\"\n");
     for (name, keys) in spots {
-        text.push_str(&format!(
-            r##"
-[[spots]]
-name = "{name}"
-template = "bar"
-width = 400
-height = 240
-{keys}
-[[spots.sources]]
-id = "report"
-url = "{url}/r/{name}"
-format = "html"
-[spots.sources.fields]
-wave = {{ css = "#waves .value", type = "number" }}
-headline = {{ css = "h1" }}
-"##
-        ));
+        text.push_str(&bar_spot(name, &format!("{url}/r/{name}"), keys));
     }
     site.write_config(&text);
 }
@@ -93,6 +77,22 @@ fn t0() -> DateTime<Utc> {
 
 async fn start(site: &Site, clock: &ManualClock) -> App {
     App::start_scheduled(site, Arc::new(clock.clone())).await
+}
+
+/// A counting upstream, a site with `spots` (whose folder holds the
+/// config, templates and cache, so keep it), and the service started on a
+/// manual clock at T0, its start-up runs done.
+async fn fixture(
+    schedule: &str,
+    spots: &[(&str, &str)],
+) -> (Arc<Upstream>, ManualClock, App, Site) {
+    let (up, url) = Upstream::start().await;
+    let site = Site::new();
+    config(&site, &url, schedule, spots);
+    let clock = ManualClock::new(t0());
+    let app = start(&site, &clock).await;
+    settle(&app, &clock).await;
+    (up, clock, app, site)
 }
 
 /// Waits until no spot is running and none is due on the clock.
@@ -150,17 +150,8 @@ fn max_age(r: &reqwest::Response) -> i64 {
 
 #[tokio::test]
 async fn after_start_up_every_configured_variant_is_drawn_and_every_request_is_a_hit() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(
-        &site,
-        &url,
-        "",
-        &[("a", "prerender = [\"trmnl\", \"kindle\"]")],
-    );
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, _clock, app, _site) =
+        fixture("", &[("a", "prerender = [\"trmnl\", \"kindle\"]")]).await;
     assert_eq!(up.count("a"), 1, "one fetch for both variants");
     let status = app.engine.schedule_status(0).unwrap();
     let last = status.last_run.expect("a run at start-up");
@@ -180,12 +171,7 @@ async fn after_start_up_every_configured_variant_is_drawn_and_every_request_is_a
 
 #[tokio::test]
 async fn the_max_age_runs_to_the_next_image_and_a_device_that_sleeps_that_long_wakes_to_it() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "", &[("a", "")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("", &[("a", "")]).await;
     let first = app.get("/image?spot=a", &[]).await;
     assert_eq!(header(&first, "x-cache"), "hit");
     let expected = app.engine.next_image_at(0).unwrap();
@@ -210,14 +196,9 @@ async fn the_max_age_runs_to_the_next_image_and_a_device_that_sleeps_that_long_w
 
 #[tokio::test]
 async fn over_several_intervals_each_source_is_fetched_once_per_interval_and_spots_are_spread() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
     let names = ["a", "b", "c", "d"];
     let spots: Vec<(&str, &str)> = names.iter().map(|n| (*n, "")).collect();
-    config(&site, &url, "", &spots);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("", &spots).await;
     let hours = 5;
     let seen = run_for(&app, &clock, &up, &names, hours * 60).await;
     // One start-up fetch, then one per 55-minute interval, ±1 while a spot
@@ -249,12 +230,7 @@ async fn over_several_intervals_each_source_is_fetched_once_per_interval_and_spo
 
 #[tokio::test]
 async fn a_slow_upstream_never_delays_a_request_for_a_spot_that_has_an_image() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "", &[("a", "")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("", &[("a", "")]).await;
     let first = app.get("/image?spot=a", &[]).await;
     up.delay_ms.store(5000, Ordering::SeqCst);
     // Past expiry: the run starts, and waits five seconds for the upstream.
@@ -280,12 +256,7 @@ async fn a_slow_upstream_never_delays_a_request_for_a_spot_that_has_an_image() {
 
 #[tokio::test]
 async fn a_failing_upstream_backs_off_and_the_old_image_keeps_being_served() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "", &[("a", "")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("", &[("a", "")]).await;
     let good = header(&app.get("/image?spot=a", &[]).await, "etag");
     up.failing.store(true, Ordering::SeqCst);
     let next = app.engine.schedule_status(0).unwrap().next_run.unwrap();
@@ -332,12 +303,7 @@ async fn a_failing_upstream_backs_off_and_the_old_image_keeps_being_served() {
 
 #[tokio::test]
 async fn a_variant_asked_for_joins_the_schedule_and_leaves_it_when_idle() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "idle = \"2h\"", &[("a", "")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("idle = \"2h\"", &[("a", "")]).await;
     let small = "/image?spot=a&width=300&height=200";
     let first = app.get(small, &[]).await;
     assert_eq!(header(&first, "x-cache"), "miss");
@@ -365,12 +331,7 @@ async fn a_variant_asked_for_joins_the_schedule_and_leaves_it_when_idle() {
 
 #[tokio::test]
 async fn nothing_is_fetched_outside_active_hours_and_the_image_lasts_until_they_open() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "", &[("a", "active_hours = \"12:00-14:00\"")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, _site) = fixture("", &[("a", "active_hours = \"12:00-14:00\"")]).await;
     assert_eq!(up.count("a"), 0, "10:07 is outside 12:00-14:00");
     // With nothing stored, a request still gets an image, kept until noon.
     let r = app.get("/image?spot=a", &[]).await;
@@ -411,12 +372,7 @@ async fn nothing_is_fetched_outside_active_hours_and_the_image_lasts_until_they_
 
 #[tokio::test]
 async fn a_restart_keeps_the_schedule_and_does_not_refetch_what_is_fresh_on_disk() {
-    let (up, url) = Upstream::start().await;
-    let site = Site::new();
-    config(&site, &url, "", &[("a", "")]);
-    let clock = ManualClock::new(t0());
-    let app = start(&site, &clock).await;
-    settle(&app, &clock).await;
+    let (up, clock, app, site) = fixture("", &[("a", "")]).await;
     let small = "/image?spot=a&width=300&height=200";
     assert_eq!(header(&app.get(small, &[]).await, "x-cache"), "miss");
     app.stop().await;
@@ -447,4 +403,62 @@ async fn a_restart_keeps_the_schedule_and_does_not_refetch_what_is_fresh_on_disk
     let last = app.engine.schedule_status(0).unwrap().last_run.unwrap();
     assert_eq!(last.drawn, 2, "both variants from the one fetch");
     app.stop().await;
+}
+
+#[tokio::test]
+async fn inkspot_schedule_prints_the_planned_runs_and_why() {
+    let morning = "active_hours = \"06:00-09:00\"\ntimezone = \"America/Los_Angeles\"";
+    let spots = [
+        ("Linda Mar", "prerender = [\"trmnl\"]"),
+        ("Ocean Beach", morning),
+    ];
+    let (_up, _clock, app, site) = fixture("", &spots).await;
+    // A device asks for a size of its own, which joins the schedule.
+    let small = "/image?spot=linda-mar&width=300&height=200";
+    assert_eq!(app.get(small, &[]).await.status(), 200);
+    app.stop().await;
+
+    let later = "2026-11-23T12:00:00Z";
+    let out = inkspot(&site, &["schedule", "--hours", "24", "--now", later]);
+    assert!(out.status.success(), "{}", text_of(&out));
+    let printed = text(&out.stdout);
+    for line in [
+        "Linda Mar: every 55m, at its phase +0s\n",
+        "  draws width=800&height=480&format=png&bits=1&dither=auto&rotate=0&invert=false: prerender preset `trmnl`\n",
+        "  draws width=300&height=200&format=png&dither=none&rotate=0&invert=false: requested, last at 2026-11-23 10:07 UTC\n",
+        "Ocean Beach: every 55m from 06:00, only within active_hours 06:00-09:00 (America/Los_Angeles)\n",
+    ] {
+        assert!(printed.contains(line), "missing {line:?} in:\n{printed}");
+    }
+    let runs = |spot: &str| -> Vec<String> {
+        printed
+            .lines()
+            .filter(|l| l.starts_with("  2026") && l.contains(spot))
+            .map(str::to_string)
+            .collect()
+    };
+    let linda = runs("Linda Mar");
+    // Stored at 10:07, so due at 11:02: the renders on disk are due at noon.
+    assert!(
+        linda[0].contains("start-up: the stored renders are due"),
+        "{linda:?}"
+    );
+    assert!(
+        (25..=27).contains(&linda.len()),
+        "{} runs in 24 hours",
+        linda.len()
+    );
+    let ocean = runs("Ocean Beach");
+    // 12:00 UTC is 04:00 in California: the window opens at 06:00.
+    let times: Vec<&str> = ocean.iter().map(|r| &r[2..22]).collect();
+    assert_eq!(
+        times,
+        [
+            "2026-11-23 06:00 PST",
+            "2026-11-23 06:55 PST",
+            "2026-11-23 07:50 PST",
+            "2026-11-23 08:45 PST"
+        ]
+    );
+    assert!(ocean[0].ends_with("active hours open"), "{ocean:?}");
 }

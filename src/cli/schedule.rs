@@ -12,7 +12,7 @@ use crate::config::Config;
 use crate::engine::store_key;
 use crate::pipeline::BuildError;
 use crate::request::Catalog;
-use crate::schedule::{Schedule, SpotPlan, demand};
+use crate::schedule::{Schedule, SpotPlan, demand, oldest_data};
 use crate::store::{Backend, DiskBackend};
 use crate::template::{LiveTemplates, Templates};
 
@@ -88,13 +88,15 @@ fn describe_spot(
 ) {
     let every = humantime::format_duration(plan.refresh);
     let phase = humantime::format_duration(Duration::from_secs(plan.offset.as_secs()));
-    let _ = write!(out, "{name}: every {every}, at its phase +{phase}");
-    match plan.hours {
-        Some(hours) => {
-            let _ = writeln!(out, "; only within active_hours {hours} ({})", plan.tz);
-        }
-        None => out.push('\n'),
-    }
+    let _ = match plan.hours {
+        Some(hours) => writeln!(
+            out,
+            "{name}: every {every} from {}, only within active_hours {hours} ({})",
+            hours.start.format("%H:%M"),
+            plan.tz
+        ),
+        None => writeln!(out, "{name}: every {every}, at its phase +{phase}"),
+    };
     for variant in schedule.variants(index, now) {
         let _ = writeln!(
             out,
@@ -115,18 +117,13 @@ async fn stored_data_at(
     index: usize,
     now: DateTime<Utc>,
 ) -> Option<DateTime<Utc>> {
-    let mut oldest: Option<DateTime<Utc>> = None;
+    let mut stored = Vec::new();
     for variant in schedule.variants(index, now) {
         let key = store_key(&catalog.exact(index, variant.output), templates);
-        let meta = backend
-            .meta(&key)
-            .await
-            .ok()
-            .flatten()
-            .filter(|m| !m.partial)?;
-        oldest = Some(oldest.map_or(meta.data_at, |o| o.min(meta.data_at)));
+        let meta = backend.meta(&key).await.ok().flatten();
+        stored.push(meta.map(|m| (m.data_at, m.partial)));
     }
-    oldest
+    oldest_data(stored)
 }
 
 /// The runs of one spot between `now` and `end`, assuming each succeeds.

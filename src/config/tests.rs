@@ -316,11 +316,45 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
     "unknown key `timezon` in a spot: did you mean `timezone`?"
 )]
 #[case::bad_preset_value("[presets.big]\nwidth = 99999", "`presets.big.width`: invalid `width`")]
+#[case::refresh_too_often("refresh = \"30s\"", "line 5: `spots[0].refresh`: must be at least 1m")]
+#[case::unknown_prerender(
+    "prerender = [\"trmnl\", \"kindel\"]",
+    "line 5: `spots[0].prerender[1]`: unknown preset `kindel`; known: esphome-bmp, kindle, trmnl, trmnl-bmp"
+)]
+#[case::bad_window(
+    "active_hours = \"6am-9pm\"",
+    "`6am` is not a time of day; write it like \"06:00-21:00\""
+)]
+#[case::no_workers(
+    "[schedule]\nconcurrency = 0",
+    "line 6: `schedule.concurrency`: must be at least 1"
+)]
 fn preset_and_spot_key_problems(#[case] tail: &str, #[case] expected: &str) {
     let message = error(&format!("{SPOT}{tail}\n"));
     assert!(
         message.contains(expected),
         "`{expected}` not in:\n{message}"
+    );
+}
+
+#[test]
+fn schedule_keys_are_typed_and_a_refresh_past_expiry_is_a_warning() {
+    let text = format!(
+        "[schedule]\nidle = \"2h\"\n{SPOT}refresh = \"2h\"\nactive_hours = \"22:00-02:00\"\nprerender = [\"kindle\"]\n"
+    );
+    let config = load(&text).unwrap();
+    assert_eq!(config.schedule.idle, Duration::from_secs(7200));
+    let spot = &config.spots[0];
+    assert_eq!(spot.refresh, Some(Duration::from_secs(7200)));
+    assert_eq!(spot.active_hours.unwrap().to_string(), "22:00-02:00");
+    assert_eq!(spot.prerender, ["kindle"]);
+    assert!(spot.extra.is_empty(), "{:?}", spot.extra);
+    let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        warnings,
+        [
+            "line 7: `spots[0].refresh`: is longer than `cache.max_age` (1h): each render expires before the next refresh, and devices get the old image in between"
+        ]
     );
 }
 

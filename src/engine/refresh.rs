@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use crate::request::RenderRequest;
-use crate::schedule::{Outcome, Run, Schedule, demand};
+use crate::schedule::{self, Outcome, Run, Schedule, demand};
 use crate::source::SpotData;
 
 /// The list of requested variants is written when it changes, and at least
@@ -125,20 +125,19 @@ impl Engine {
     }
 
     /// When the oldest data behind the spot's scheduled variants was
-    /// fetched; `None` when one has no render, or one made of partial data.
+    /// fetched, as [`schedule::oldest_data`] reads the stored metadata.
     async fn oldest_data(
         &self,
         schedule: &Schedule,
         index: usize,
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
-        let mut oldest: Option<DateTime<Utc>> = None;
+        let mut stored = Vec::new();
         for variant in schedule.variants(index, now) {
             let key = self.key(&self.catalog.exact(index, variant.output));
-            let meta = self.store.meta(&key).await.filter(|m| !m.partial)?;
-            oldest = Some(oldest.map_or(meta.data_at, |o| o.min(meta.data_at)));
+            stored.push(self.store.meta(&key).await.map(|m| (m.data_at, m.partial)));
         }
-        oldest
+        schedule::oldest_data(stored)
     }
 
     /// One run: fetches the spot at `index` once, however many variants,
@@ -222,27 +221,25 @@ impl Engine {
 }
 
 fn log_run(spot: &str, run: &Run) {
-    let took_ms = run.took.as_millis() as u64;
-    let outcome = format!("{:?}", run.outcome).to_lowercase();
-    match &run.error {
-        None => tracing::info!(
-            spot,
-            took_ms,
-            upstream_bytes = run.upstream_bytes,
-            drawn = run.drawn,
-            unchanged = run.unchanged,
-            outcome,
-            "scheduled refresh"
-        ),
-        Some(error) => tracing::warn!(
-            spot,
-            took_ms,
-            upstream_bytes = run.upstream_bytes,
-            drawn = run.drawn,
-            unchanged = run.unchanged,
-            outcome,
-            error,
-            "scheduled refresh"
-        ),
+    macro_rules! log {
+        ($level:ident) => {
+            tracing::$level!(
+                spot,
+                took_ms = run.took.as_millis() as u64,
+                upstream_bytes = run.upstream_bytes,
+                drawn = run.drawn,
+                unchanged = run.unchanged,
+                outcome = ?run.outcome,
+                error = run.error.as_deref(),
+                "scheduled refresh"
+            )
+        };
+    }
+    // A run that failed in part or whole is worth a look; the others are
+    // the service's heartbeat.
+    if run.error.is_some() {
+        log!(warn);
+    } else {
+        log!(info);
     }
 }

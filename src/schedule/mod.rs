@@ -237,6 +237,22 @@ impl Schedule {
     }
 }
 
+/// When the oldest data behind a spot's stored variants was fetched, from
+/// each variant's stored `(data_at, partial)`: `None` when one has no
+/// render or one made of partial data, so the spot is due.
+pub fn oldest_data(
+    stored: impl IntoIterator<Item = Option<(DateTime<Utc>, bool)>>,
+) -> Option<DateTime<Utc>> {
+    let mut oldest: Option<DateTime<Utc>> = None;
+    for entry in stored {
+        let (data_at, false) = entry? else {
+            return None;
+        };
+        oldest = Some(oldest.map_or(data_at, |o| o.min(data_at)));
+    }
+    oldest
+}
+
 /// The spot's `prerender` presets, or its own output when it names none.
 fn configured(config: &Config, catalog: &Catalog, index: usize) -> Vec<(Output, Why)> {
     let spot = &config.spots[index];

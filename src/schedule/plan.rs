@@ -80,13 +80,30 @@ impl SpotPlan {
         self.window_opens(now + doubled.min(self.refresh))
     }
 
-    /// The latest slot at or before `t`.
+    /// The latest slot at or before `t`. Slots count from the spot's phase
+    /// after the Unix epoch; with active hours, from the start of the
+    /// window, since devices are told to come back then and the first run
+    /// of the day is there.
     pub fn slot_at_or_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
         let period = self.refresh.as_millis().max(1) as i64;
-        let offset = self.offset.as_millis() as i64;
-        let since = t.timestamp_millis() - offset;
-        let slot = since.div_euclid(period) * period + offset;
+        let anchor = match self.hours {
+            None => self.offset.as_millis() as i64,
+            Some(_) => self.window_start_before(t).timestamp_millis(),
+        };
+        let since = t.timestamp_millis() - anchor;
+        let slot = since.div_euclid(period) * period + anchor;
         DateTime::from_timestamp_millis(slot).unwrap_or(t)
+    }
+
+    /// The latest start of the active hours at or before `t`.
+    fn window_start_before(&self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let Some(hours) = self.hours else { return t };
+        let local = t.with_timezone(&self.tz).date_naive();
+        (0..3)
+            .filter_map(|back| local.checked_sub_days(Days::new(back)))
+            .map(|date| self.to_utc(date.and_time(hours.start)))
+            .find(|start| *start <= t)
+            .unwrap_or(t)
     }
 
     /// Whether `t` is inside the active hours.
@@ -229,6 +246,25 @@ mod tests {
         let p = plan(60, 0, Some("06:00-21:00"));
         assert_eq!(p.window_opens(at(t)), at(expect));
         assert_eq!(p.next_run(None, at(t), true), at(expect));
+    }
+
+    #[test]
+    fn with_active_hours_runs_count_from_the_window_start() {
+        let p = plan(55, 20, Some("06:00-09:00"));
+        // 05:00 Pacific: the window opens at 06:00, then every 55 minutes.
+        let mut t = at("2026-11-23T13:00:00Z");
+        let mut data_at = Some(at("2026-11-22T16:00:00Z"));
+        let mut runs = Vec::new();
+        for _ in 0..5 {
+            let run = p.next_run(data_at, t, true);
+            runs.push(run.with_timezone(&p.tz).format("%d %H:%M").to_string());
+            data_at = Some(run);
+            t = run;
+        }
+        assert_eq!(
+            runs,
+            ["23 06:00", "23 06:55", "23 07:50", "23 08:45", "24 06:00"]
+        );
     }
 
     #[test]

@@ -70,23 +70,7 @@ impl Site {
     pub fn write_spots_config(&self, spots: &[(&str, &str)], extra: &str) {
         let mut text = format!("{extra}\n");
         for (name, url) in spots {
-            text.push_str(&format!(
-                r##"
-[[spots]]
-name = "{name}"
-template = "bar"
-width = 400
-height = 240
-
-[[spots.sources]]
-id = "report"
-url = "{url}"
-format = "html"
-[spots.sources.fields]
-wave = {{ css = "#waves .value", type = "number" }}
-headline = {{ css = "h1" }}
-"##
-            ));
+            text.push_str(&bar_spot(name, url, ""));
         }
         self.write_config(&text);
     }
@@ -108,6 +92,28 @@ headline = {{ css = "h1" }}
     pub fn cached_bytes(&self) -> u64 {
         walk(&self.cache_dir()).1
     }
+}
+
+/// A `[[spots]]` table named `name` (400×240, template `bar`) with `keys`
+/// added, whose source `report` is an HTML page at `url`.
+pub fn bar_spot(name: &str, url: &str, keys: &str) -> String {
+    format!(
+        r##"
+[[spots]]
+name = "{name}"
+template = "bar"
+width = 400
+height = 240
+{keys}
+[[spots.sources]]
+id = "report"
+url = "{url}"
+format = "html"
+[spots.sources.fields]
+wave = {{ css = "#waves .value", type = "number" }}
+headline = {{ css = "h1" }}
+"##
+    )
 }
 
 /// Files below `dir`, and their total size.
