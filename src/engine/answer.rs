@@ -9,6 +9,7 @@ use crate::config::OutputOptions;
 use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
 use crate::schedule::Schedule;
+use chrono::{DateTime, Utc};
 use crate::source::SpotData;
 use crate::store::{Key, Rendered};
 
@@ -75,7 +76,9 @@ impl Engine {
         if let Some(rendered) = &existing {
             let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
             let served = match scheduled {
-                Some(schedule) => self.as_scheduled(schedule, request.index, rendered, fresh),
+                Some((schedule, now)) => {
+                    self.as_scheduled(schedule, now, request.index, rendered, fresh)
+                }
                 None => fresh.map(|left| Served {
                     rendered: rendered.clone(),
                     cache: CacheStatus::Hit,
@@ -111,7 +114,7 @@ impl Engine {
             Ok(rendered) => {
                 let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
                 let now = self.clock.now();
-                let max_age = scheduled.and_then(|s| s.max_age(request.index, now));
+                let max_age = scheduled.and_then(|(s, _)| s.keep_for(request.index, now));
                 Ok(Served {
                     max_age: max_age.or(fresh).unwrap_or_default(),
                     rendered,
@@ -129,13 +132,13 @@ impl Engine {
         }
     }
 
-    /// The schedule, when its runner is running and draws this variant.
-    /// Notes the request, so the variant joins the schedule.
-    fn scheduled(&self, request: &RenderRequest) -> Option<&Schedule> {
+    /// The schedule and the time, when its runner is running and draws
+    /// this variant. Notes the request, so the variant joins the schedule.
+    fn scheduled(&self, request: &RenderRequest) -> Option<(&Schedule, DateTime<Utc>)> {
         let schedule = self.schedule.as_deref()?;
         let now = self.clock.now();
-        schedule.demand.note(request.index, request.output, now);
-        (schedule.is_alive() && schedule.covers(request.index, &request.output)).then_some(schedule)
+        let covered = schedule.note(request.index, &request.output, now);
+        (covered && schedule.is_alive()).then_some((schedule, now))
     }
 
     /// A stored render of a scheduled variant, kept until the next image is
@@ -145,11 +148,11 @@ impl Engine {
     fn as_scheduled(
         &self,
         schedule: &Schedule,
+        now: DateTime<Utc>,
         index: usize,
         rendered: &Arc<Rendered>,
         fresh: Option<Duration>,
     ) -> Option<Served> {
-        let now = self.clock.now();
         let plan = schedule.plan(index);
         let cache = match fresh {
             Some(_) => CacheStatus::Hit,
@@ -160,16 +163,19 @@ impl Engine {
             // until the window opens and a run has drawn the next one.
             let opens = (plan.window_opens(now) - now).to_std().unwrap_or_default();
             opens + schedule.run_time(index)
-        } else if schedule.is_overdue(index, now)
-            || (fresh.is_none() && !schedule.is_backing_off(index))
-        {
-            return fresh.map(|left| Served {
-                rendered: rendered.clone(),
-                cache,
-                max_age: left,
-            });
         } else {
-            schedule.max_age(index, now)?
+            match schedule.keep_for(index, now) {
+                Some(left) if fresh.is_some() || schedule.is_backing_off(index) => left,
+                // Overdue, or this variant missed the last run: a request
+                // refreshes it as without a schedule.
+                _ => {
+                    return fresh.map(|left| Served {
+                        rendered: rendered.clone(),
+                        cache,
+                        max_age: left,
+                    });
+                }
+            }
         };
         Some(Served {
             rendered: rendered.clone(),

@@ -64,7 +64,11 @@ impl Demand {
         let secs = now.timestamp();
         let variant = (index, output);
         if let Some(last) = self.read().get(&variant) {
-            last.fetch_max(secs, Ordering::Relaxed);
+            // Read first: most requests come within the same second, and a
+            // write would bounce the cache line between cores.
+            if last.load(Ordering::Relaxed) < secs {
+                last.fetch_max(secs, Ordering::Relaxed);
+            }
             return true;
         }
         let mut asked = self.asked.write().unwrap_or_else(PoisonError::into_inner);

@@ -112,10 +112,12 @@ impl Schedule {
         out
     }
 
-    /// Whether runs of the spot at `index` draw `output`.
-    pub fn covers(&self, index: usize, output: &Output) -> bool {
+    /// Notes a request for `output` of the spot at `index` at `now`, so a
+    /// variant not configured joins the schedule; returns whether runs draw
+    /// it. Runs on every request: one lookup for a listed variant.
+    pub fn note(&self, index: usize, output: &Output, now: DateTime<Utc>) -> bool {
         self.prerender[index].iter().any(|(o, _)| o == output)
-            || self.demand.contains(index, output)
+            || self.demand.note(index, *output, now)
     }
 
     /// Marks the runner as running or not; requests refresh spots
@@ -163,20 +165,14 @@ impl Schedule {
     }
 
     /// How long a client should keep an image of the spot at `index` seen
-    /// at `now`: until the next image is expected (at least a second).
-    pub fn max_age(&self, index: usize, now: DateTime<Utc>) -> Option<Duration> {
-        let left = (self.next_image_at(index)? - now)
-            .to_std()
-            .unwrap_or_default();
-        Some(left.max(Duration::from_secs(1)))
-    }
-
-    /// Whether the spot at `index` is so far past its run that the schedule
-    /// is not keeping it fresh (the runner is stopped or stuck).
-    pub fn is_overdue(&self, index: usize, now: DateTime<Utc>) -> bool {
-        match self.next_image_at(index) {
-            None => true,
-            Some(expected) => (now - expected).to_std().is_ok_and(|late| late > OVERDUE),
+    /// at `now`: until the next image is expected, at least a second.
+    /// `None` when the schedule is not keeping the spot fresh: the runner
+    /// is stopped, or so far past the expected image that it is stuck.
+    pub fn keep_for(&self, index: usize, now: DateTime<Utc>) -> Option<Duration> {
+        let expected = self.next_image_at(index)?;
+        match (expected - now).to_std() {
+            Ok(left) => Some(left.max(Duration::from_secs(1))),
+            Err(_) => ((now - expected).to_std().ok()? <= OVERDUE).then_some(Duration::from_secs(1)),
         }
     }
 
