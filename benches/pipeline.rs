@@ -4,6 +4,7 @@
 
 use std::hint::black_box;
 use std::path::Path;
+use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use inkspot::Engine;
@@ -74,23 +75,36 @@ fn stages(c: &mut Criterion) {
     g.finish();
 }
 
-/// What a cache hit costs inside the service, apart from HTTP: parsing the
-/// query, then finding the stored render.
-fn cache_hit(c: &mut Criterion) {
+/// The engine over the offline demo, its cache in a fresh folder, with
+/// scheduled refreshes on or off, and the trmnl variant of Linda Mar drawn.
+fn hit_engine(
+    runtime: &tokio::runtime::Runtime,
+    schedule: bool,
+    query: &ImageQuery,
+) -> (Arc<Engine>, tempfile::TempDir) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config =
         inkspot::load_config(&root.join("examples/offline.toml")).expect("offline config");
     let cache = tempfile::tempdir().unwrap();
     config.cache.dir = cache.path().to_path_buf();
-    let runtime = tokio::runtime::Runtime::new().unwrap();
+    config.schedule.enabled = schedule;
     let engine = runtime.block_on(Engine::new(config)).unwrap();
-    let raw = "spot=linda-mar&device=trmnl";
-    let query = ImageQuery::parse(Some(raw)).unwrap();
     let first = runtime
         .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
         .unwrap();
     // The schedule may have drawn it already: a hit or a miss, never stale.
     assert_ne!(first.cache.as_str(), "stale");
+    (engine, cache)
+}
+
+/// What a cache hit costs inside the service, apart from HTTP: parsing the
+/// query, then finding the stored render, with and without the schedule.
+fn cache_hit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let raw = "spot=linda-mar&device=trmnl";
+    let query = ImageQuery::parse(Some(raw)).unwrap();
+    let (engine, _cache) = hit_engine(&runtime, true, &query);
+    let (unscheduled, _cache_too) = hit_engine(&runtime, false, &query);
 
     let mut g = c.benchmark_group("cache-hit");
     g.bench_function("parse query", |b| {
@@ -100,6 +114,18 @@ fn cache_hit(c: &mut Criterion) {
         b.iter(|| {
             let served = runtime
                 .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
+                .unwrap();
+            assert_eq!(served.cache.as_str(), "hit");
+        })
+    });
+    g.bench_function("find the render, schedule off", |b| {
+        b.iter(|| {
+            let served = runtime
+                .block_on(unscheduled.image_for(
+                    &query.spot,
+                    query.device.as_deref(),
+                    &query.options,
+                ))
                 .unwrap();
             assert_eq!(served.cache.as_str(), "hit");
         })

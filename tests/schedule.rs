@@ -462,3 +462,47 @@ async fn inkspot_schedule_prints_the_planned_runs_and_why() {
     );
     assert!(ocean[0].ends_with("active hours open"), "{ocean:?}");
 }
+
+/// The service as a user starts it: each scheduled run is logged with its
+/// duration and the bytes it fetched.
+#[tokio::test]
+async fn each_run_is_logged_with_its_duration_and_upstream_bytes() {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+
+    let site = Site::new();
+    let page = report_page("2.5", "Logged");
+    std::fs::write(site.path().join("page.html"), &page).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .current_dir(site.path())
+        .env("RUST_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let found = std::thread::spawn(move || {
+        BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.contains("scheduled refresh"))
+    });
+    let waited = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::task::spawn_blocking(move || found.join().unwrap()),
+    )
+    .await;
+    // Killing it also ends the reader, should it still wait.
+    let _ = child.kill();
+    let _ = child.wait();
+    let line = waited
+        .expect("a scheduled refresh within a minute")
+        .unwrap()
+        .expect("a scheduled refresh is logged");
+    assert!(line.contains("spot=\"Linda Mar\""), "{line}");
+    assert!(line.contains("took_ms="), "{line}");
+    assert!(line.contains(&format!("upstream_bytes={}", page.len())), "{line}");
+    assert!(line.contains("drawn=1"), "{line}");
+}
