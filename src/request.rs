@@ -231,7 +231,7 @@ mod tests {
         let err = c.resolve("plain", Some("nope"), &none).unwrap_err();
         assert!(
             err.to_string().contains(
-                "unknown device `nope`; allowed: esphome-bmp, kindle, small, trmnl, trmnl-bmp"
+                "unknown device `nope`; allowed: esphome-bmp, kindle, small, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
             ),
             "{err}"
         );

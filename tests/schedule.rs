@@ -503,6 +503,9 @@ async fn each_run_is_logged_with_its_duration_and_upstream_bytes() {
         .expect("a scheduled refresh is logged");
     assert!(line.contains("spot=\"Linda Mar\""), "{line}");
     assert!(line.contains("took_ms="), "{line}");
-    assert!(line.contains(&format!("upstream_bytes={}", page.len())), "{line}");
+    assert!(
+        line.contains(&format!("upstream_bytes={}", page.len())),
+        "{line}"
+    );
     assert!(line.contains("drawn=1"), "{line}");
 }

@@ -28,7 +28,7 @@ use serde::Deserialize;
 
 pub use locate::Seg;
 pub use output::{
-    Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, builtin_presets,
+    Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, Palette, builtin_presets,
 };
 pub use patterns::{CssSelector, Pattern};
 pub use schedule::{ActiveHours, ScheduleConfig};

@@ -35,6 +35,28 @@ pub enum Dither {
     Atkinson,
 }
 
+/// The inks of a colour e-ink panel, which it snaps every pixel to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Palette {
+    /// Black, white, yellow and red: TRMNL BWRY (`og_bwry`). A 2-bit
+    /// indexed PNG.
+    Bwry,
+    /// Black, white, yellow, red, blue and green: E Ink Spectra 6
+    /// (reTerminal E1002). A 4-bit indexed PNG.
+    Spectra6,
+}
+
+impl Palette {
+    /// The name in config and queries.
+    pub fn name(self) -> &'static str {
+        match self {
+            Palette::Bwry => "bwry",
+            Palette::Spectra6 => "spectra6",
+        }
+    }
+}
+
 /// A parameter value that is not allowed, with what is.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid `{param}`: `{value}`; allowed: {allowed}")]
@@ -78,6 +100,14 @@ pub struct OutputOptions {
     pub rotate: Option<u16>,
     /// Swap black and white.
     pub invert: Option<bool>,
+    /// `bwry` or `spectra6`: the drawing reduced to a colour panel's inks,
+    /// dithered on the server, as an indexed image. Replaces `bits`.
+    pub palette: Option<Palette>,
+    /// The most bytes the device accepts (TRMNL OG-class: 90000, X-class:
+    /// 750000). A larger image is drawn again without dithering, then
+    /// with fewer levels, until it fits; each step is logged. Not a query
+    /// parameter: a preset sets it.
+    pub max_bytes: Option<u32>,
     /// The status of the error picture: `503` (the default), or `200` for
     /// clients that discard the body of any other status (TRMNL's image
     /// download, ESPHome's `online_image`), so the picture still reaches
@@ -87,7 +117,7 @@ pub struct OutputOptions {
 
 /// Query parameters that set output options.
 pub const OPTION_PARAMS: &[&str] = &[
-    "width", "height", "format", "bits", "dither", "rotate", "invert",
+    "width", "height", "format", "bits", "dither", "rotate", "invert", "palette",
 ];
 
 /// `value` as one of `choices` (text, value), or the error naming them.
@@ -143,6 +173,10 @@ impl OutputOptions {
                 let angles = [("0", 0), ("90", 90), ("180", 180), ("270", 270)];
                 self.rotate = Some(choose("rotate", value, &angles)?);
             }
+            "palette" => {
+                let palettes = [("bwry", Palette::Bwry), ("spectra6", Palette::Spectra6)];
+                self.palette = Some(choose("palette", value, &palettes)?);
+            }
             "invert" => {
                 self.invert = Some(match value.to_ascii_lowercase().as_str() {
                     "true" | "1" => true,
@@ -168,6 +202,9 @@ impl OutputOptions {
                 probe.set(param, &v)?;
             }
         }
+        if let Some(max) = self.max_bytes.filter(|m| *m < 1024) {
+            return Err(invalid("max_bytes", &max.to_string(), "1024 or more"));
+        }
         match self.error_status {
             None | Some(200 | 503) => Ok(()),
             Some(other) => Err(invalid("error_status", &other.to_string(), "200, 503")),
@@ -184,6 +221,8 @@ impl OutputOptions {
             dither: over.dither.or(self.dither),
             rotate: over.rotate.or(self.rotate),
             invert: over.invert.or(self.invert),
+            palette: over.palette.or(self.palette),
+            max_bytes: over.max_bytes.or(self.max_bytes),
             error_status: over.error_status.or(self.error_status),
         }
     }
@@ -201,6 +240,13 @@ pub fn builtin_presets() -> BTreeMap<String, OutputOptions> {
         bits: Some(bits),
         error_status: Some(200),
         ..OutputOptions::default()
+    };
+    // Colour TRMNL-firmware panels: 800×480 indexed PNG of their inks,
+    // within the 90,000 bytes OG-class firmware accepts.
+    let inks = |palette| OutputOptions {
+        palette: Some(palette),
+        max_bytes: Some(90_000),
+        ..preset(Some(800), Some(480), ImageFormat::Png, 1)
     };
     BTreeMap::from([
         // TRMNL: exactly the panel size, 1-bit gray PNG (non-flashing refresh).
@@ -223,6 +269,16 @@ pub fn builtin_presets() -> BTreeMap<String, OutputOptions> {
             "esphome-bmp".to_string(),
             preset(None, None, ImageFormat::Bmp, 1),
         ),
+        ("trmnl-bwry".to_string(), inks(Palette::Bwry)),
+        ("spectra6".to_string(), inks(Palette::Spectra6)),
+        // TRMNL X: 1872×1404, 16 grays, up to 750,000 bytes.
+        (
+            "trmnl-x".to_string(),
+            OutputOptions {
+                max_bytes: Some(750_000),
+                ..preset(Some(1872), Some(1404), ImageFormat::Png, 4)
+            },
+        ),
     ])
 }
 
@@ -240,6 +296,7 @@ mod tests {
     #[case("dither", "ordered", "auto, none, floyd-steinberg, atkinson")]
     #[case("rotate", "45", "0, 90, 180, 270")]
     #[case("invert", "yes", "true, false")]
+    #[case("palette", "rgb", "bwry, spectra6")]
     fn bad_values_name_parameter_and_allowed(
         #[case] p: &str,
         #[case] v: &str,

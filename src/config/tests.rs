@@ -305,7 +305,7 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
 #[rstest]
 #[case::unknown_preset(
     "preset = \"nope\"",
-    "line 5: `spots[0].preset`: unknown preset `nope`; known: esphome-bmp, kindle, trmnl, trmnl-bmp"
+    "line 5: `spots[0].preset`: unknown preset `nope`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
 )]
 #[case::both_names(
     "preset = \"trmnl\"\ndevice = \"kindle\"",
@@ -319,7 +319,7 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
 #[case::refresh_too_often("refresh = \"30s\"", "line 5: `spots[0].refresh`: must be at least 1m")]
 #[case::unknown_prerender(
     "prerender = [\"trmnl\", \"kindel\"]",
-    "line 5: `spots[0].prerender[1]`: unknown preset `kindel`; known: esphome-bmp, kindle, trmnl, trmnl-bmp"
+    "line 5: `spots[0].prerender[1]`: unknown preset `kindel`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
 )]
 #[case::bad_window(
     "active_hours = \"6am-9pm\"",

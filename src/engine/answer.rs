@@ -9,9 +9,9 @@ use crate::config::OutputOptions;
 use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
 use crate::schedule::Schedule;
-use chrono::{DateTime, Utc};
 use crate::source::SpotData;
 use crate::store::{Key, Rendered};
+use chrono::{DateTime, Utc};
 
 /// Where a served image came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

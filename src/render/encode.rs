@@ -1,7 +1,9 @@
-//! Encoders for what devices decode: PNG (gray at 1, 2, 4, 8 bits, or RGB;
-//! never interlaced, never alpha) and uncompressed bottom-up BMP (1 bit in
-//! the exact TRMNL layout, 8-bit gray palette, 24-bit).
+//! Encoders for what devices decode: PNG (gray at 1, 2, 4, 8 bits, RGB, or
+//! indexed with a colour panel's inks; never interlaced, never alpha) and
+//! uncompressed bottom-up BMP (1 bit in the exact TRMNL layout, 8-bit gray
+//! palette, 4-bit ink palette, 24-bit).
 
+use super::palette;
 use super::raster::{Pixels, Raster};
 use crate::config::ImageFormat;
 
@@ -29,23 +31,51 @@ pub fn encode(
 /// most significant bits first (PNG and BMP agree on that).
 fn pack(gray: &[u8], width: usize, bits: u8, align: usize) -> (Vec<u8>, usize) {
     let max = (1u32 << bits) - 1;
+    let levels: Vec<u8> = gray
+        .iter()
+        .map(|&v| ((v as u32 * max + 127) / 255) as u8)
+        .collect();
+    pack_indices(&levels, width, bits, align)
+}
+
+/// Packs indices below 2^`bits` as [`pack`] packs levels.
+fn pack_indices(indices: &[u8], width: usize, bits: u8, align: usize) -> (Vec<u8>, usize) {
     let per_byte = 8 / bits as usize;
     let stride = width.div_ceil(per_byte).div_ceil(align) * align;
-    let rows = gray.len().checked_div(width).unwrap_or(0);
+    let rows = indices.len().checked_div(width).unwrap_or(0);
     let mut out = vec![0u8; stride * rows];
-    for (row, line) in gray.chunks_exact(width.max(1)).enumerate() {
+    for (row, line) in indices.chunks_exact(width.max(1)).enumerate() {
         let dst = &mut out[row * stride..(row + 1) * stride];
-        for (x, &v) in line.iter().enumerate() {
-            let level = (v as u32 * max + 127) / 255;
+        for (x, &index) in line.iter().enumerate() {
             let shift = 8 - bits as usize * (x % per_byte + 1);
-            dst[x / per_byte] |= (level as u8) << shift;
+            dst[x / per_byte] |= index << shift;
         }
     }
     (out, stride)
 }
 
 fn png(raster: &Raster, bits: Option<u8>) -> Result<Vec<u8>, EncodeError> {
+    let mut plte = None;
     let (data, color, depth) = match (&raster.pixels, bits) {
+        (Pixels::Indexed(indices, palette), _) => {
+            let b = palette::bits(*palette);
+            let depth = match b {
+                1 => png::BitDepth::One,
+                2 => png::BitDepth::Two,
+                _ => png::BitDepth::Four,
+            };
+            plte = Some(
+                palette::inks(*palette)
+                    .iter()
+                    .flat_map(|i| i.written)
+                    .collect::<Vec<u8>>(),
+            );
+            (
+                pack_indices(indices, raster.width as usize, b, 1).0,
+                png::ColorType::Indexed,
+                depth,
+            )
+        }
         (Pixels::Gray(gray), Some(b)) if b < 8 => {
             let depth = match b {
                 1 => png::BitDepth::One,
@@ -69,6 +99,9 @@ fn png(raster: &Raster, bits: Option<u8>) -> Result<Vec<u8>, EncodeError> {
     let mut encoder = png::Encoder::new(&mut out, raster.width, raster.height);
     encoder.set_color(color);
     encoder.set_depth(depth);
+    if let Some(plte) = plte {
+        encoder.set_palette(plte);
+    }
     encoder.set_compression(png::Compression::Default);
     if depth == png::BitDepth::Eight {
         encoder.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
@@ -101,6 +134,12 @@ fn bmp(raster: &Raster, bits: Option<u8>) -> Vec<u8> {
                 }
                 let palette = (0..=255u8).map(|v| [v, v, v, 0]).collect();
                 (rows, stride, 8, palette)
+            }
+            (Pixels::Indexed(indices, palette), _) => {
+                let (rows, stride) = pack_indices(indices, w, 4, 4);
+                let inks = palette::inks(*palette).iter();
+                let entries = inks.map(|i| [i.written[2], i.written[1], i.written[0], 0]);
+                (rows, stride, 4, entries.collect())
             }
             (Pixels::Rgb(rgb), _) => {
                 let stride = (w * 3).div_ceil(4) * 4;

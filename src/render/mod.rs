@@ -4,6 +4,7 @@
 pub mod encode;
 pub mod fonts;
 pub mod output;
+pub mod palette;
 pub mod raster;
 
 use std::path::{Path, PathBuf};
@@ -86,12 +87,38 @@ impl Renderer {
 
     /// Parses, draws and encodes `svg` for `output`. CPU-bound: the service
     /// runs it on a blocking thread (see `jobs::Cpu`).
+    /// An image over the output's `max_bytes` is encoded again with less
+    /// ([`Output::smaller`]) until it fits, since the device would throw
+    /// it away; each step is logged.
     pub fn render(&self, svg: &str, output: &Output) -> Result<Vec<u8>, RenderError> {
         let tree = self.parse(svg)?;
         let pixmap = self.draw(&tree, output.width, output.height)?;
-        let raster = Raster::from_pixmap(&pixmap, output);
-        Ok(encode::encode(&raster, output.format, output.bits)?)
+        let bytes = encode_as(&pixmap, output)?;
+        let Some(cap) = output.max_bytes.map(|m| m as usize) else {
+            return Ok(bytes);
+        };
+        let mut last = bytes;
+        for smaller in output.smaller() {
+            if last.len() <= cap {
+                break;
+            }
+            let over = last.len();
+            last = encode_as(&pixmap, &smaller)?;
+            tracing::warn!(
+                asked = %output, drawn = %smaller, bytes = over, cap, now = last.len(),
+                "the image is over the device's byte limit; drawn again with less"
+            );
+        }
+        if last.len() > cap {
+            tracing::warn!(output = %output, bytes = last.len(), cap, "the image is over the device's byte limit at its smallest encoding");
+        }
+        Ok(last)
     }
+}
+
+fn encode_as(pixmap: &Pixmap, output: &Output) -> Result<Vec<u8>, RenderError> {
+    let raster = Raster::from_pixmap(pixmap, output);
+    Ok(encode::encode(&raster, output.format, output.bits)?)
 }
 
 /// Loads `<image href>` only from files inside the templates folder: no

@@ -6,6 +6,7 @@
 //! colours the inks really show, and writes the pure ink colours the
 //! device snaps to exactly.
 
+use super::raster::{ATKINSON, FLOYD_STEINBERG};
 use crate::config::{Dither, Palette};
 
 /// One ink: the colour written to the file, and the colour the panel
@@ -18,8 +19,11 @@ pub struct Ink {
     pub shown: [u8; 3],
 }
 
+const fn rgb(c: u32) -> [u8; 3] {
+    [(c >> 16) as u8, (c >> 8) as u8, c as u8]
+}
+
 const fn ink(written: u32, shown: u32) -> Ink {
-    let rgb = |c: u32| [(c >> 16) as u8, (c >> 8) as u8, c as u8];
     Ink {
         written: rgb(written),
         shown: rgb(shown),
@@ -37,8 +41,11 @@ const BWRY: [Ink; 4] = [
 /// E Ink Spectra 6 (reTerminal E1002): pure inks written, matched against
 /// the inks as measured on the panel (the calibration Home Assistant's
 /// puppet add-on ships), so gradients come out with the right weight.
+/// Black is taken as the neutral gray of its measured lightness (it
+/// measures 191E21, faintly blue): with the tint, the error a gray area
+/// leaves drifts red, and red and green pixels appear in it.
 const SPECTRA6: [Ink; 6] = [
-    ink(0x000000, 0x191E21),
+    ink(0x000000, 0x1C1C1C),
     ink(0xFFFFFF, 0xE8E8E8),
     ink(0xFFFF00, 0xEFDE44),
     ink(0xFF0000, 0xB21318),
@@ -63,19 +70,29 @@ pub fn bits(palette: Palette) -> u8 {
     }
 }
 
-/// The index of the ink nearest to `rgb` as the panel shows it, by
-/// distance weighted for the eye (red 2, green 4, blue 3).
-fn nearest(inks: &[Ink], rgb: [i32; 3]) -> usize {
-    let mut best = (0, i64::MAX);
+/// `rgb` as luma and two chroma axes (BT.601), the space inks are
+/// compared in.
+fn ycc(rgb: [i32; 3]) -> [f32; 3] {
+    let [r, g, b] = rgb.map(|v| v as f32);
+    [
+        0.299 * r + 0.587 * g + 0.114 * b,
+        -0.1687 * r - 0.3313 * g + 0.5 * b,
+        0.5 * r - 0.4187 * g - 0.0813 * b,
+    ]
+}
+
+/// How much more a difference of hue counts than one of lightness. Gray
+/// areas then mix black and white, not complementary inks (on Spectra 6,
+/// yellow and blue average to a gray, and look like confetti).
+const CHROMA_WEIGHT: f32 = 6.0;
+
+/// The index of the ink nearest to `rgb` as the panel shows it.
+fn nearest(inks: &[[f32; 3]], rgb: [i32; 3]) -> usize {
+    let [y, cb, cr] = ycc(rgb);
+    let mut best = (0, f32::MAX);
     for (i, ink) in inks.iter().enumerate() {
-        let d: i64 = [2, 4, 3]
-            .iter()
-            .zip(ink.shown.iter().zip(rgb))
-            .map(|(w, (s, v))| {
-                let diff = i64::from(*s) - i64::from(v);
-                w * diff * diff
-            })
-            .sum();
+        let d =
+            (ink[0] - y).powi(2) + CHROMA_WEIGHT * ((ink[1] - cb).powi(2) + (ink[2] - cr).powi(2));
         if d < best.1 {
             best = (i, d);
         }
@@ -88,26 +105,23 @@ fn nearest(inks: &[Ink], rgb: [i32; 3]) -> usize {
 /// says (`Auto` is Floyd–Steinberg).
 pub fn reduce(rgba: &[u8], width: usize, palette: Palette, dither: Dither) -> Vec<u8> {
     let inks = inks(palette);
-    let height = if width == 0 { 0 } else { rgba.len() / 4 / width };
+    let targets: Vec<[f32; 3]> = inks.iter().map(|i| ycc(i.shown.map(i32::from))).collect();
+    let height = (rgba.len() / 4).checked_div(width).unwrap_or(0);
     let mut work: Vec<[i32; 3]> = rgba
         .chunks_exact(4)
         .map(|p| [i32::from(p[0]), i32::from(p[1]), i32::from(p[2])])
         .collect();
     let mut out = vec![0u8; work.len()];
-    // (dx, dy, weight) of each neighbour, and the divisor.
-    let (taps, divisor): (&[(isize, usize, i32)], i32) = match dither {
-        Dither::None => (&[], 1),
-        Dither::Atkinson => (
-            &[(1, 0, 1), (2, 0, 1), (-1, 1, 1), (0, 1, 1), (1, 1, 1), (0, 2, 1)],
-            8,
-        ),
-        Dither::Auto | Dither::FloydSteinberg => (&[(1, 0, 7), (-1, 1, 3), (0, 1, 5), (1, 1, 1)], 16),
+    let (taps, divisor) = match dither {
+        Dither::None => (&[][..], 1),
+        Dither::Atkinson => (ATKINSON, 8),
+        Dither::Auto | Dither::FloydSteinberg => (FLOYD_STEINBERG, 16),
     };
     for y in 0..height {
         for x in 0..width {
             let i = y * width + x;
             let old = work[i].map(|v| v.clamp(0, 255));
-            let chosen = nearest(inks, old);
+            let chosen = nearest(&targets, old);
             out[i] = chosen as u8;
             let shown = inks[chosen].shown;
             let error = [0, 1, 2].map(|c| old[c] - i32::from(shown[c]));
@@ -155,9 +169,28 @@ mod tests {
     }
 
     #[test]
+    fn gray_is_mixed_from_black_and_white_not_from_colours() {
+        let out = reduce(
+            &flat([128, 128, 128], 32 * 32),
+            32,
+            Palette::Spectra6,
+            Dither::FloydSteinberg,
+        );
+        let colours: Vec<u8> = out.iter().copied().filter(|&i| i >= 2).collect();
+        assert!(colours.is_empty(), "only black and white: {colours:?}");
+        let white = out.iter().filter(|&&i| i == 1).count() as f64 / out.len() as f64;
+        assert!((0.35..0.65).contains(&white), "{white}");
+    }
+
+    #[test]
     fn dithering_mixes_inks_in_proportion() {
         // Orange on BWRY: about half red, half yellow.
-        let out = reduce(&flat([255, 128, 0], 64 * 64), 64, Palette::Bwry, Dither::FloydSteinberg);
+        let out = reduce(
+            &flat([255, 128, 0], 64 * 64),
+            64,
+            Palette::Bwry,
+            Dither::FloydSteinberg,
+        );
         let red = out.iter().filter(|&&i| i == 3).count() as f64 / out.len() as f64;
         let yellow = out.iter().filter(|&&i| i == 2).count() as f64 / out.len() as f64;
         assert!((0.35..0.65).contains(&red), "red {red}");

@@ -4,7 +4,8 @@
 use tiny_skia::Pixmap;
 
 use super::Output;
-use crate::config::Dither;
+use super::palette;
+use crate::config::{Dither, Palette};
 
 /// Pixels ready to encode.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,8 @@ pub enum Pixels {
     Gray(Vec<u8>),
     /// Three bytes a pixel, R G B.
     Rgb(Vec<u8>),
+    /// One byte a pixel: an index into the palette's inks.
+    Indexed(Vec<u8>, Palette),
 }
 
 /// An image in memory.
@@ -33,6 +36,7 @@ impl Raster {
     pub fn from_pixmap(pixmap: &Pixmap, output: &Output) -> Self {
         let data = pixmap.data();
         let pixels = match output.bits {
+            _ if output.palette.is_some() => indexed(data, pixmap.width() as usize, output),
             Some(bits) => {
                 let mut gray = to_gray(data);
                 if output.invert {
@@ -87,6 +91,7 @@ impl Raster {
         let pixels = match &self.pixels {
             Pixels::Gray(g) => Pixels::Gray(turn(g, 1)),
             Pixels::Rgb(c) => Pixels::Rgb(turn(c, 3)),
+            Pixels::Indexed(i, palette) => Pixels::Indexed(turn(i, 1), *palette),
         };
         let (width, height) = if degrees % 180 == 90 {
             (self.height, self.width)
@@ -99,6 +104,24 @@ impl Raster {
             pixels,
         }
     }
+}
+
+/// The pixmap reduced to `output`'s palette; `Auto` diffuses the error
+/// unless the drawing is black and white but for anti-aliased edges.
+fn indexed(data: &[u8], width: usize, output: &Output) -> Pixels {
+    let palette = output.palette.unwrap_or(Palette::Bwry);
+    let mut rgba = data.to_vec();
+    if output.invert {
+        for p in rgba.chunks_exact_mut(4) {
+            p[..3].iter_mut().for_each(|v| *v = 255 - *v);
+        }
+    }
+    let dither = match output.dither {
+        Dither::Auto if is_black_and_white(&to_gray(&rgba), width) => Dither::None,
+        Dither::Auto => Dither::FloydSteinberg,
+        other => other,
+    };
+    Pixels::Indexed(palette::reduce(&rgba, width, palette, dither), palette)
 }
 
 /// Rec. 601 luma of opaque RGBA pixels, in integer arithmetic.
@@ -154,22 +177,23 @@ pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
         Dither::None | Dither::Auto => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
         Dither::FloydSteinberg => floyd_steinberg(gray, width, &table),
         // Weights over 8, only 6/8 of the error passed on.
-        Dither::Atkinson => diffuse(
-            gray,
-            width,
-            &table,
-            3,
-            &[
-                (1, 0, 1),
-                (2, 0, 1),
-                (-1, 1, 1),
-                (0, 1, 1),
-                (1, 1, 1),
-                (0, 2, 1),
-            ],
-        ),
+        Dither::Atkinson => diffuse(gray, width, &table, 3, ATKINSON),
     }
 }
+
+/// Floyd–Steinberg's kernel: (dx, dy, weight) over 16.
+pub(super) const FLOYD_STEINBERG: &[(isize, usize, i32)] =
+    &[(1, 0, 7), (-1, 1, 3), (0, 1, 5), (1, 1, 1)];
+
+/// Atkinson's kernel: (dx, dy, weight) over 8, so 6/8 of the error passes on.
+pub(super) const ATKINSON: &[(isize, usize, i32)] = &[
+    (1, 0, 1),
+    (2, 0, 1),
+    (-1, 1, 1),
+    (0, 1, 1),
+    (1, 1, 1),
+    (0, 2, 1),
+];
 
 /// The nearest level for every value error diffusion can produce
 /// (-255..=510), so the hot loop does a lookup instead of two divisions.

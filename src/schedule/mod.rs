@@ -172,7 +172,9 @@ impl Schedule {
         let expected = self.next_image_at(index)?;
         match (expected - now).to_std() {
             Ok(left) => Some(left.max(Duration::from_secs(1))),
-            Err(_) => ((now - expected).to_std().ok()? <= OVERDUE).then_some(Duration::from_secs(1)),
+            Err(_) => {
+                ((now - expected).to_std().ok()? <= OVERDUE).then_some(Duration::from_secs(1))
+            }
         }
     }
 
