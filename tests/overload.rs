@@ -138,6 +138,38 @@ async fn loopback_clients_are_not_limited_by_default() {
     app.stop().await;
 }
 
+/// A display that shows only pictures is never sent JSON, not even when
+/// the queue is full: it gets a picture saying so, with 200 so the firmware
+/// shows it, and a max-age as short as the retry.
+#[tokio::test]
+async fn a_display_turned_away_by_a_full_queue_gets_a_picture() {
+    let faulty = Faulty::start().await;
+    let (_site, app) = start(
+        &spots(&faulty, 4, "/slow/1500/3.0"),
+        "[server]\nrender_queue = 2",
+    )
+    .await;
+    let paths = (0..4)
+        .map(|i| format!("/image?spot=s{i}&device=trmnl"))
+        .collect();
+    let answers = get_all(&app, paths).await;
+    let mut turned_away = 0;
+    for r in answers {
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.headers()["content-type"], "image/png");
+        if r.headers().get("x-error-code").is_some() {
+            turned_away += 1;
+            assert_eq!(r.headers()["x-error-code"], "busy");
+            assert_eq!(r.headers()["cache-control"], "max-age=5");
+            let image = decode_png(&r.bytes().await.unwrap());
+            assert_eq!((image.width, image.height), (800, 480));
+        }
+    }
+    assert_eq!(turned_away, 2, "two fit in the queue");
+    assert_eq!(faulty.gauge.total(), 2, "nothing fetched for the others");
+    app.stop().await;
+}
+
 #[tokio::test]
 async fn over_long_uris_and_headers_are_refused() {
     let faulty = Faulty::start().await;

@@ -101,15 +101,10 @@ impl Engine {
             }
             return Ok(self.stale(rendered));
         }
-        let job = job.map_err(|busy| match busy {
-            Busy::Full { .. } => EngineError::Busy {
-                retry_after: BUSY_RETRY_AFTER,
-            },
-            Busy::Owner { limit } => EngineError::TooManyRenders {
-                limit,
-                retry_after: BUSY_RETRY_AFTER,
-            },
-        })?;
+        let job = match job {
+            Ok(job) => job,
+            Err(busy) => return Err(self.turned_away(request, busy).await),
+        };
         match job.wait().await {
             Ok(rendered) => {
                 let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
@@ -182,6 +177,32 @@ impl Engine {
             cache,
             max_age,
         })
+    }
+
+    /// The error for a request turned away with `busy`. A client that shows
+    /// only pictures (`error_status = 200`) gets one saying so, drawn once
+    /// per spot and output and kept, so a flood costs no drawing.
+    async fn turned_away(&self, request: &RenderRequest, busy: Busy) -> EngineError {
+        let picture = if request.error_status == 200 {
+            let reason = "busy drawing other images; this one comes in a few seconds";
+            let draw = self.error_picture(request, reason);
+            let key = (request.index, request.output);
+            self.busy_pictures.optionally_get_with(key, draw).await
+        } else {
+            None
+        };
+        let retry_after = BUSY_RETRY_AFTER;
+        match busy {
+            Busy::Full { .. } => EngineError::Busy {
+                retry_after,
+                picture,
+            },
+            Busy::Owner { limit } => EngineError::TooManyRenders {
+                limit,
+                retry_after,
+                picture,
+            },
+        }
     }
 
     fn stale(&self, rendered: Arc<Rendered>) -> Served {

@@ -73,6 +73,8 @@ pub enum EngineError {
     Busy {
         /// When to try again.
         retry_after: Duration,
+        /// A picture saying so, for clients that show only pictures.
+        picture: Option<Arc<Rendered>>,
     },
     /// This client already has `server.renders_per_client` renders of its
     /// own waiting or running.
@@ -82,5 +84,7 @@ pub enum EngineError {
         limit: usize,
         /// When to try again.
         retry_after: Duration,
+        /// A picture saying so, for clients that show only pictures.
+        picture: Option<Arc<Rendered>>,
     },
 }

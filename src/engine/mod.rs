@@ -48,6 +48,8 @@ pub struct Engine {
     fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
     renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
+    /// Pictures of "busy", by spot and output, for displays turned away.
+    busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// The plan and state of scheduled refreshes; `None` when off.
     schedule: Option<Arc<Schedule>>,
 }
@@ -87,6 +89,7 @@ impl Engine {
                 config.server.renders_per_client,
             ),
             keys: keys::Keys::new(pipeline.templates().current()),
+            busy_pictures: moka::future::Cache::new(64),
             config,
             pipeline,
             store,

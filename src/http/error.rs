@@ -86,24 +86,35 @@ impl ApiError {
             EngineError::Unavailable { spot, failure } => {
                 Self::unavailable(&spot, failure, retry_after)
             }
-            EngineError::Busy { retry_after } => {
+            EngineError::Busy {
+                retry_after,
+                picture,
+            } => {
                 tracing::warn!("render queue full; turning a request away");
                 let secs = retry_after.as_secs().max(1);
-                Self::new(
+                let mut err = Self::new(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "busy",
                     format!("too many images are being drawn; try again in {secs} s"),
                 )
-                .with_retry_after(secs)
+                .with_retry_after(secs);
+                err.picture = picture;
+                err
             }
-            EngineError::TooManyRenders { limit, retry_after } => {
+            EngineError::TooManyRenders {
+                limit,
+                retry_after,
+                picture,
+            } => {
                 let secs = retry_after.as_secs().max(1);
-                Self::new(
+                let mut err = Self::new(
                     StatusCode::TOO_MANY_REQUESTS,
                     "too_many_renders",
                     format!("this address already has {limit} new images being drawn; try again in {secs} s"),
                 )
-                .with_retry_after(secs)
+                .with_retry_after(secs);
+                err.picture = picture;
+                err
             }
         }
     }
