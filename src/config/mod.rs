@@ -18,6 +18,7 @@ mod patterns;
 mod schedule;
 mod sections;
 mod spot;
+mod trmnl;
 mod units;
 mod validate;
 
@@ -37,6 +38,9 @@ pub use sections::{
 };
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
+};
+pub use trmnl::{
+    DatabaseConfig, DeviceConfig, Devices, SpecialFunction, TrmnlConfig, normalize_mac,
 };
 pub use validate::check_url;
 
@@ -124,10 +128,17 @@ pub struct Config {
     /// `esphome-bmp`. After loading, this holds the built-in ones too.
     #[serde(default)]
     pub presets: BTreeMap<String, OutputOptions>,
-    /// `[devices.NAME]`: the former name of `[presets.NAME]`, still read for
-    /// one release with a warning. Empty after loading.
+    /// `[[devices]]`: TRMNL devices. (`[devices.NAME]`, the former name of
+    /// `[presets.NAME]`, is still read for one release with a warning, and
+    /// moved to `presets`.)
     #[serde(default)]
-    pub devices: BTreeMap<String, OutputOptions>,
+    pub devices: Devices,
+    /// `[trmnl]`: how TRMNL devices are answered.
+    #[serde(default)]
+    pub trmnl: TrmnlConfig,
+    /// `[database]`: where device state is kept.
+    #[serde(default)]
+    pub database: DatabaseConfig,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
     #[serde(default)]
     pub spots: Vec<Spot>,
@@ -199,6 +210,11 @@ impl Config {
     /// The templates folder, resolved.
     pub fn templates_dir(&self) -> PathBuf {
         self.resolve(&self.templates.dir)
+    }
+
+    /// The database file, resolved.
+    pub fn database_path(&self) -> PathBuf {
+        self.resolve(&self.database.path)
     }
 
     /// The cache folder, resolved.

@@ -4,20 +4,23 @@
 
 use super::locate::Seg;
 use super::validate::{Collector, key};
-use super::{Config, builtin_presets};
+use super::{Config, Devices, builtin_presets, normalize_mac};
 
 /// Fills in what parsing leaves to do; problems and warnings go to `c`.
 pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     let mut presets = builtin_presets();
-    for name in config.devices.keys() {
-        c.warn(
-            &[key("devices"), key(name)],
-            format!("`[devices.{name}]` is now `[presets.{name}]`; the old name is read for one more release"),
-        );
+    if let Devices::Presets(legacy) = std::mem::take(&mut config.devices) {
+        for name in legacy.keys() {
+            c.warn(
+                &[key("devices"), key(name)],
+                format!("`[devices.{name}]` is now `[presets.{name}]`; the old name is read for one more release"),
+            );
+        }
+        presets.extend(legacy);
     }
-    presets.extend(std::mem::take(&mut config.devices));
     presets.extend(std::mem::take(&mut config.presets));
     config.presets = presets;
+    normalize_devices(c, config);
 
     for (i, spot) in config.spots.iter_mut().enumerate() {
         let at = |k: &str| [key("spots"), Seg::Index(i), key(k)];
@@ -75,4 +78,33 @@ pub(super) fn spot_preset_key(text: &str, index: usize) -> &'static str {
         })
         .unwrap_or(false);
     if old { "device" } else { "preset" }
+}
+
+/// MACs in the form devices send them, and time zones parsed.
+fn normalize_devices(c: &mut Collector, config: &mut Config) {
+    let Devices::List(devices) = &mut config.devices else {
+        return;
+    };
+    for (i, device) in devices.iter_mut().enumerate() {
+        let at = |k: &str| [key("devices"), Seg::Index(i), key(k)];
+        match normalize_mac(&device.mac) {
+            Some(mac) => device.mac = mac,
+            None => c.add(
+                &at("mac"),
+                format!(
+                    "`{}` is not a MAC address; write it as the device shows it, like \"AA:BB:CC:DD:EE:FF\"",
+                    device.mac
+                ),
+            ),
+        }
+        if let Some(name) = &device.timezone_name {
+            match name.parse::<chrono_tz::Tz>() {
+                Ok(tz) => device.timezone = Some(tz),
+                Err(_) => c.add(
+                    &at("timezone"),
+                    format!("`{name}` is not an IANA time zone name such as \"America/Los_Angeles\""),
+                ),
+            }
+        }
+    }
 }

@@ -285,7 +285,7 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
     let text = format!("[devices.small]\nwidth = 200\n{SPOT}device = \"small\"\n");
     let config = load(&text).unwrap();
     assert_eq!(config.presets["small"].width, Some(200));
-    assert!(config.devices.is_empty());
+    assert!(config.devices.list().is_empty());
     assert_eq!(config.spots[0].preset.as_deref(), Some("small"));
     let warnings: Vec<String> = config.warnings.iter().map(ToString::to_string).collect();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
