@@ -12,6 +12,7 @@
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod devices;
 pub mod engine;
 #[doc(hidden)]
 pub mod fuzz;

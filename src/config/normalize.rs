@@ -9,7 +9,9 @@ use super::{Config, Devices, builtin_presets, normalize_mac};
 /// Fills in what parsing leaves to do; problems and warnings go to `c`.
 pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     let mut presets = builtin_presets();
-    if let Devices::Presets(legacy) = std::mem::take(&mut config.devices) {
+    if let Devices::Presets(legacy) = &mut config.devices {
+        let legacy = std::mem::take(legacy);
+        config.devices = Devices::default();
         for name in legacy.keys() {
             c.warn(
                 &[key("devices"), key(name)],
@@ -38,17 +40,7 @@ pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
                 spot.preset = Some(device);
             }
         }
-        if let Some(name) = &spot.timezone_name {
-            match name.parse::<chrono_tz::Tz>() {
-                Ok(tz) => spot.timezone = Some(tz),
-                Err(_) => c.add(
-                    &at("timezone"),
-                    format!(
-                        "`{name}` is not an IANA time zone name such as \"America/Los_Angeles\""
-                    ),
-                ),
-            }
-        }
+        spot.timezone = timezone(c, &at("timezone"), spot.timezone_name.as_deref());
     }
 }
 
@@ -97,14 +89,19 @@ fn normalize_devices(c: &mut Collector, config: &mut Config) {
                 ),
             ),
         }
-        if let Some(name) = &device.timezone_name {
-            match name.parse::<chrono_tz::Tz>() {
-                Ok(tz) => device.timezone = Some(tz),
-                Err(_) => c.add(
-                    &at("timezone"),
-                    format!("`{name}` is not an IANA time zone name such as \"America/Los_Angeles\""),
-                ),
-            }
-        }
+        device.timezone = timezone(c, &at("timezone"), device.timezone_name.as_deref());
     }
+}
+
+/// The time zone `name` at `path`, or a problem when it is not one.
+fn timezone(c: &mut Collector, path: &[Seg], name: Option<&str>) -> Option<chrono_tz::Tz> {
+    let name = name?;
+    let tz = name.parse::<chrono_tz::Tz>().ok();
+    if tz.is_none() {
+        c.add(
+            path,
+            format!("`{name}` is not an IANA time zone name such as \"America/Los_Angeles\""),
+        );
+    }
+    tz
 }

@@ -367,3 +367,21 @@ fn the_timezone_is_typed() {
     );
     assert!(!config.spots[0].extra.contains_key("timezone"));
 }
+
+#[test]
+fn devices_are_listed_with_their_macs_normalized() {
+    let text = format!(
+        "[[devices]]\nmac = \"aa:bb:cc:dd:ee:01\"\nname = \"Kitchen\"\nquiet_hours = \"22:00-06:00\"\ntimezone = \"Europe/Paris\"\nspecial_function = \"sleep\"\n{SPOT}"
+    );
+    let config = load(&text).unwrap();
+    let devices = config.devices.list();
+    assert_eq!(devices.len(), 1, "{:?}", config.devices);
+    assert_eq!(devices[0].mac, "AA:BB:CC:DD:EE:01");
+    assert_eq!(devices[0].timezone, Some(chrono_tz::Europe::Paris));
+    assert_eq!(devices[0].special_function, SpecialFunction::Sleep);
+    let message = error(&format!("[[devices]]\nmac = \"kitchen\"\n{SPOT}"));
+    assert!(
+        message.contains("line 2: `devices[0].mac`: `kitchen` is not a MAC address"),
+        "{message}"
+    );
+}

@@ -71,23 +71,9 @@ impl Engine {
         client: Option<Owner>,
     ) -> Result<Served, EngineError> {
         let key = self.key(request);
-        let scheduled = self.scheduled(request);
-        let existing = self.store.get(&key).await;
-        if let Some(rendered) = &existing {
-            let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
-            let served = match scheduled {
-                Some((schedule, now)) => {
-                    self.as_scheduled(schedule, now, request.index, rendered, fresh)
-                }
-                None => fresh.map(|left| Served {
-                    rendered: rendered.clone(),
-                    cache: CacheStatus::Hit,
-                    max_age: left,
-                }),
-            };
-            if let Some(served) = served {
-                return Ok(served);
-            }
+        let (existing, served, scheduled) = self.lookup(request, &key).await;
+        if let Some(served) = served {
+            return Ok(served);
         }
         let job = self.submit_with(client, request.clone(), key.clone(), None);
         if let Some(rendered) = existing
@@ -125,6 +111,52 @@ impl Engine {
                 }),
             },
         }
+    }
+
+    /// The stored image for `request` without waiting, for clients that
+    /// must not wait on a render (a TRMNL display call): fresh or stale, as
+    /// [`Engine::image`] would serve it. When there is none, or it is due
+    /// and the schedule is not refreshing it, a render job is started, and
+    /// the next call finds its result.
+    pub async fn peek(self: &Arc<Self>, request: &RenderRequest) -> Option<Served> {
+        let key = self.key(request);
+        let (existing, served, _) = self.lookup(request, &key).await;
+        if served.is_some() {
+            return served;
+        }
+        // A full queue is no error here: the device comes back soon.
+        let _ = self.submit_with(None, request.clone(), key, None);
+        existing.map(|r| self.stale(r))
+    }
+
+    /// The stored render under `key`, how to serve it without a job if it
+    /// can be (fresh, or kept by the schedule), and the schedule when it
+    /// draws this variant.
+    async fn lookup(
+        &self,
+        request: &RenderRequest,
+        key: &Key,
+    ) -> (
+        Option<Arc<Rendered>>,
+        Option<Served>,
+        Option<(&Schedule, DateTime<Utc>)>,
+    ) {
+        let scheduled = self.scheduled(request);
+        let existing = self.store.get(key).await;
+        let served = existing.as_ref().and_then(|rendered| {
+            let fresh = self.fresh_for(rendered.meta.data_at, rendered.meta.partial);
+            match scheduled {
+                Some((schedule, now)) => {
+                    self.as_scheduled(schedule, now, request.index, rendered, fresh)
+                }
+                None => fresh.map(|left| Served {
+                    rendered: rendered.clone(),
+                    cache: CacheStatus::Hit,
+                    max_age: left,
+                }),
+            }
+        });
+        (existing, served, scheduled)
     }
 
     /// The schedule and the time, when its runner is running and draws

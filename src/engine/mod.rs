@@ -23,6 +23,7 @@ pub use keys::store_key;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Spot};
+use crate::devices::Registry;
 use crate::jobs::{JobPanicked, Jobs};
 use crate::pipeline::Pipeline;
 use crate::request::Catalog;
@@ -48,6 +49,8 @@ pub struct Engine {
     fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
     renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
+    /// TRMNL devices, their keys and telemetry.
+    devices: Registry,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// The plan and state of scheduled refreshes; `None` when off.
@@ -75,6 +78,13 @@ impl Engine {
         let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
+        let path = config.database_path();
+        let devices = Registry::open(&path, config.trmnl.keep_logs)
+            .await
+            .map_err(|source| StartError::Devices {
+                path: path.display().to_string(),
+                source,
+            })?;
         let catalog = Catalog::new(&config);
         let schedule = config
             .schedule
@@ -90,6 +100,7 @@ impl Engine {
             ),
             keys: keys::Keys::new(pipeline.templates().current()),
             busy_pictures: moka::future::Cache::new(64),
+            devices,
             config,
             pipeline,
             store,
@@ -151,6 +162,11 @@ impl Engine {
             .into_iter()
             .map(|l| l.meta.rendered_at)
             .max()
+    }
+
+    /// The TRMNL device registry.
+    pub fn devices(&self) -> &Registry {
+        &self.devices
     }
 
     /// The schedule, when scheduled refreshes are on.

@@ -3,6 +3,7 @@
 mod error;
 mod limit;
 mod query;
+mod trmnl;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +54,7 @@ pub fn app(
         .route("/image", get(image))
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
+        .merge(trmnl::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine);

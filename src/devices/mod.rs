@@ -1,0 +1,393 @@
+//! The device registry: TRMNL devices, their keys, telemetry and logs,
+//! kept in a database through sqlx, with migrations. SQLite in the data
+//! folder by default; the queries are written for sqlx's `Any` driver, so
+//! the same ones can run on PostgreSQL.
+
+mod telemetry;
+
+use std::path::Path;
+
+use chrono::{DateTime, Utc};
+use rand::Rng;
+use serde::Serialize;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Row};
+use subtle::ConstantTimeEq;
+
+pub use telemetry::{Telemetry, battery_percent};
+
+/// The migrations of the SQLite database.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Why the registry failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    /// A query or the connection failed.
+    #[error("database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The schema could not be brought up to date.
+    #[error("database migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+}
+
+/// A device as the registry keeps it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Device {
+    /// Its MAC address, `AA:BB:CC:DD:EE:FF`.
+    pub mac: String,
+    /// Its key; never serialized.
+    #[serde(skip)]
+    pub api_key: String,
+    /// The six characters it shows on its setup screen.
+    pub friendly_id: String,
+    /// When it joined.
+    pub created_at: String,
+    /// When it last called `/api/display`.
+    pub last_seen_at: Option<String>,
+    /// The `Model` it last sent.
+    pub model: Option<String>,
+    /// The firmware it last reported.
+    pub firmware: Option<String>,
+    /// Its last battery voltage.
+    pub battery_voltage: Option<f64>,
+    /// That voltage as a percentage (see [`battery_percent`]).
+    pub battery_percent: Option<i64>,
+    /// Its last Wi-Fi signal, dBm.
+    pub rssi: Option<i64>,
+    /// How long it was awake last time, ms.
+    pub wake_time_ms: Option<i64>,
+    /// Its place in its playlist.
+    pub playlist_position: i64,
+}
+
+impl Device {
+    /// Whether `token` is this device's key, compared in constant time.
+    pub fn has_key(&self, token: &str) -> bool {
+        !token.is_empty() && bool::from(self.api_key.as_bytes().ct_eq(token.as_bytes()))
+    }
+
+    fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
+        Ok(Self {
+            mac: row.try_get("mac")?,
+            api_key: row.try_get("api_key")?,
+            friendly_id: row.try_get("friendly_id")?,
+            created_at: row.try_get("created_at")?,
+            last_seen_at: row.try_get("last_seen_at")?,
+            model: row.try_get("model")?,
+            firmware: row.try_get("firmware")?,
+            battery_voltage: row.try_get("battery_voltage")?,
+            battery_percent: row.try_get("battery_percent")?,
+            rssi: row.try_get("rssi")?,
+            wake_time_ms: row.try_get("wake_time_ms")?,
+            playlist_position: row.try_get("playlist_position")?,
+        })
+    }
+}
+
+const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position";
+
+/// A new key: 128 bits from a CSPRNG (rand's thread generator, ChaCha
+/// seeded from the operating system), as hex.
+pub fn new_key() -> String {
+    let bytes: [u8; 16] = rand::rng().random();
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A friendly id: six characters a person can read off a screen.
+fn new_friendly_id() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    (0..6)
+        .map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char)
+        .collect()
+}
+
+/// The devices, over a connection pool.
+#[derive(Clone)]
+pub struct Registry {
+    pool: AnyPool,
+    keep_logs: usize,
+}
+
+impl Registry {
+    /// Opens (creating it when missing) the SQLite database at `path` and
+    /// brings its schema up to date; keeps `keep_logs` log entries a device.
+    pub async fn open(path: &Path, keep_logs: usize) -> Result<Self, RegistryError> {
+        sqlx::any::install_default_drivers();
+        let url = format!("sqlite://{}?mode=rwc", path.display());
+        let pool = AnyPoolOptions::new()
+            .max_connections(4)
+            .connect(&url)
+            .await?;
+        MIGRATOR.run(&pool).await?;
+        Ok(Self { pool, keep_logs })
+    }
+
+    /// The device with `mac`.
+    pub async fn by_mac(&self, mac: &str) -> Result<Option<Device>, RegistryError> {
+        let sql = format!("SELECT {COLUMNS} FROM devices WHERE mac = $1");
+        let row = sqlx::query(&sql)
+            .bind(mac)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.as_ref().map(Device::from_row).transpose()?)
+    }
+
+    /// The device whose key is `key`, for clients that send no `ID`; the
+    /// key found is compared again in constant time.
+    pub async fn by_key(&self, key: &str) -> Result<Option<Device>, RegistryError> {
+        let sql = format!("SELECT {COLUMNS} FROM devices WHERE api_key = $1");
+        let row = sqlx::query(&sql)
+            .bind(key)
+            .fetch_optional(&self.pool)
+            .await?;
+        let device = row.as_ref().map(Device::from_row).transpose()?;
+        Ok(device.filter(|d| d.has_key(key)))
+    }
+
+    /// Every device, by MAC.
+    pub async fn list(&self) -> Result<Vec<Device>, RegistryError> {
+        let sql = format!("SELECT {COLUMNS} FROM devices ORDER BY mac");
+        let rows = sqlx::query(&sql).fetch_all(&self.pool).await?;
+        Ok(rows
+            .iter()
+            .map(Device::from_row)
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// Registers `mac` with `key` (a new one when `None`) and a new friendly
+    /// id at `now`. A MAC registered meanwhile (two setups at once) keeps
+    /// its first record, which is returned.
+    pub async fn join(
+        &self,
+        mac: &str,
+        key: Option<&str>,
+        now: DateTime<Utc>,
+    ) -> Result<Device, RegistryError> {
+        for _ in 0..5 {
+            let key = key.map_or_else(new_key, str::to_string);
+            let inserted = sqlx::query(
+                "INSERT INTO devices (mac, api_key, friendly_id, created_at) VALUES ($1, $2, $3, $4)",
+            )
+            .bind(mac)
+            .bind(&key)
+            .bind(new_friendly_id())
+            .bind(now.to_rfc3339())
+            .execute(&self.pool)
+            .await;
+            if let Some(device) = self.by_mac(mac).await? {
+                return Ok(device);
+            }
+            // Not there: a friendly id or key that clashed; try new ones.
+            if let Err(e) = inserted
+                && !is_unique_violation(&e)
+            {
+                return Err(e.into());
+            }
+        }
+        Err(RegistryError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// Records a display call's telemetry at `now`: the device's latest
+    /// values, and a row of history.
+    pub async fn seen(
+        &self,
+        mac: &str,
+        t: &Telemetry,
+        now: DateTime<Utc>,
+    ) -> Result<(), RegistryError> {
+        let at = now.to_rfc3339();
+        let percent = t.battery_voltage.map(battery_percent);
+        sqlx::query(
+            "UPDATE devices SET last_seen_at = $1, model = COALESCE($2, model), \
+             firmware = COALESCE($3, firmware), battery_voltage = COALESCE($4, battery_voltage), \
+             battery_percent = COALESCE($5, battery_percent), rssi = COALESCE($6, rssi), \
+             wake_time_ms = COALESCE($7, wake_time_ms) WHERE mac = $8",
+        )
+        .bind(&at)
+        .bind(t.model.clone())
+        .bind(t.firmware.clone())
+        .bind(t.battery_voltage)
+        .bind(percent)
+        .bind(t.rssi)
+        .bind(t.wake_time_ms)
+        .bind(mac)
+        .execute(&self.pool)
+        .await?;
+        sqlx::query(
+            "INSERT INTO telemetry (mac, at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(mac)
+        .bind(&at)
+        .bind(t.battery_voltage)
+        .bind(percent)
+        .bind(t.rssi)
+        .bind(t.firmware.clone())
+        .bind(t.model.clone())
+        .bind(t.wake_time_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    /// Moves the device to `position` in its playlist.
+    pub async fn set_position(&self, mac: &str, position: i64) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE devices SET playlist_position = $1 WHERE mac = $2")
+            .bind(position)
+            .bind(mac)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    /// Keeps log `entries` of `mac` posted at `now`, and only the newest
+    /// `keep_logs` of them.
+    pub async fn add_logs(
+        &self,
+        mac: &str,
+        entries: &[String],
+        now: DateTime<Utc>,
+    ) -> Result<(), RegistryError> {
+        let at = now.to_rfc3339();
+        for entry in entries {
+            sqlx::query("INSERT INTO device_logs (mac, at, entry) VALUES ($1, $2, $3)")
+                .bind(mac)
+                .bind(&at)
+                .bind(entry)
+                .execute(&self.pool)
+                .await?;
+        }
+        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM device_logs WHERE mac = $1")
+            .bind(mac)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
+        let extra = count - self.keep_logs as i64;
+        if extra > 0 {
+            sqlx::query(
+                "DELETE FROM device_logs WHERE rowid IN \
+                 (SELECT rowid FROM device_logs WHERE mac = $1 ORDER BY at, rowid LIMIT $2)",
+            )
+            .bind(mac)
+            .bind(extra)
+            .execute(&self.pool)
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// The log entries of `mac` kept, oldest first.
+    pub async fn logs(&self, mac: &str) -> Result<Vec<String>, RegistryError> {
+        let rows = sqlx::query("SELECT entry FROM device_logs WHERE mac = $1 ORDER BY at, rowid")
+            .bind(mac)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.try_get("entry"))
+            .collect::<Result<_, _>>()?)
+    }
+
+    /// How many telemetry rows `mac` has.
+    pub async fn history_len(&self, mac: &str) -> Result<i64, RegistryError> {
+        Ok(
+            sqlx::query("SELECT COUNT(*) AS n FROM telemetry WHERE mac = $1")
+                .bind(mac)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?,
+        )
+    }
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn now() -> DateTime<Utc> {
+        "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    #[tokio::test]
+    async fn devices_join_once_and_keep_their_keys_across_a_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("devices.db");
+        let registry = Registry::open(&path, 3).await.unwrap();
+        let a = registry
+            .join("AA:BB:CC:DD:EE:01", None, now())
+            .await
+            .unwrap();
+        assert_eq!(a.api_key.len(), 32);
+        assert_eq!(a.friendly_id.len(), 6);
+        let again = registry
+            .join("AA:BB:CC:DD:EE:01", None, now())
+            .await
+            .unwrap();
+        assert_eq!(
+            again.api_key, a.api_key,
+            "a second join keeps the first key"
+        );
+        let adopted = registry
+            .join("AA:BB:CC:DD:EE:02", Some("their-old-key"), now())
+            .await
+            .unwrap();
+        assert!(adopted.has_key("their-old-key"));
+        assert!(!adopted.has_key("their-old-kez"));
+        assert!(!adopted.has_key(""));
+        drop(registry);
+
+        let reopened = Registry::open(&path, 3).await.unwrap();
+        let a2 = reopened.by_mac("AA:BB:CC:DD:EE:01").await.unwrap().unwrap();
+        assert_eq!(a2.api_key, a.api_key);
+        assert_eq!(
+            reopened.by_key(&a.api_key).await.unwrap().unwrap().mac,
+            a.mac
+        );
+        assert!(reopened.by_key("nope").await.unwrap().is_none());
+        assert_eq!(reopened.list().await.unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn telemetry_and_logs_are_kept_within_their_limits() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("d.db"), 3).await.unwrap();
+        let mac = "AA:BB:CC:DD:EE:03";
+        registry.join(mac, None, now()).await.unwrap();
+        let t = Telemetry {
+            battery_voltage: Some(4.0),
+            rssi: Some(-61),
+            firmware: Some("1.8.15".into()),
+            model: Some("og".into()),
+            wake_time_ms: Some(1200),
+            ..Telemetry::default()
+        };
+        registry.seen(mac, &t, now()).await.unwrap();
+        registry
+            .seen(mac, &Telemetry::default(), now())
+            .await
+            .unwrap();
+        let d = registry.by_mac(mac).await.unwrap().unwrap();
+        assert_eq!(
+            d.battery_voltage,
+            Some(4.0),
+            "a call without a value keeps the last"
+        );
+        assert_eq!(d.battery_percent, Some(90));
+        assert_eq!(d.rssi, Some(-61));
+        assert_eq!(registry.history_len(mac).await.unwrap(), 2);
+
+        let entries: Vec<String> = (0..5).map(|i| format!("{{\"id\":{i}}}")).collect();
+        registry.add_logs(mac, &entries, now()).await.unwrap();
+        assert_eq!(
+            registry.logs(mac).await.unwrap(),
+            ["{\"id\":2}", "{\"id\":3}", "{\"id\":4}"],
+            "the newest three"
+        );
+    }
+}

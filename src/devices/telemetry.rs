@@ -1,0 +1,127 @@
+//! What a device reports in its request headers, read defensively: a value
+//! that does not parse, or is out of range, is left out, never refused.
+
+use http::HeaderMap;
+
+/// The telemetry of one display call.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Telemetry {
+    /// `Battery-Voltage`, volts (0 to 10).
+    pub battery_voltage: Option<f64>,
+    /// `RSSI`, dBm (-150 to 0).
+    pub rssi: Option<i64>,
+    /// `FW-Version`, up to 32 printable characters.
+    pub firmware: Option<String>,
+    /// `Model`, up to 32 characters of `[a-z0-9_-]`.
+    pub model: Option<String>,
+    /// `Wake-Time`, ms awake last cycle.
+    pub wake_time_ms: Option<i64>,
+    /// `Width` and `Height` of the panel, pixels.
+    pub size: Option<(u32, u32)>,
+}
+
+impl Telemetry {
+    /// Reads the headers the firmware sends; anything malformed is ignored.
+    pub fn from_headers(headers: &HeaderMap) -> Self {
+        let text = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::trim)
+        };
+        let number = |name: &str| text(name).and_then(|v| v.parse::<f64>().ok());
+        let int = |name: &str, range: std::ops::RangeInclusive<i64>| {
+            text(name)
+                .and_then(|v| v.parse::<i64>().ok())
+                .filter(|v| range.contains(v))
+        };
+        let size = match (int("width", 1..=8192), int("height", 1..=8192)) {
+            (Some(w), Some(h)) => Some((w as u32, h as u32)),
+            _ => None,
+        };
+        Self {
+            battery_voltage: number("battery-voltage").filter(|v| (0.0..=10.0).contains(v)),
+            rssi: int("rssi", -150..=0),
+            firmware: text("fw-version")
+                .filter(|v| !v.is_empty() && v.len() <= 32)
+                .filter(|v| v.chars().all(|c| c.is_ascii_graphic()))
+                .map(str::to_string),
+            model: text("model")
+                .map(str::to_ascii_lowercase)
+                .filter(|v| !v.is_empty() && v.len() <= 32)
+                .filter(|v| {
+                    v.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                }),
+            wake_time_ms: int("wake-time", 0..=86_400_000),
+            size,
+        }
+    }
+}
+
+/// A battery voltage as a percentage, by TRMNL's own curve: `(V - 3) /
+/// 0.012`, then 100 from 88, 95 from 85, 90 from 83, and at least 1.
+pub fn battery_percent(volts: f64) -> i64 {
+    let raw = (volts - 3.0) / 0.012;
+    let pct = if raw >= 88.0 {
+        100.0
+    } else if raw >= 85.0 {
+        95.0
+    } else if raw >= 83.0 {
+        90.0
+    } else {
+        raw
+    };
+    (pct.round() as i64).clamp(1, 100)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(4.2, 100)]
+    #[case(4.05, 95)]
+    #[case(4.0, 90)]
+    #[case(3.9, 75)]
+    #[case(3.3, 25)]
+    #[case(2.9, 1)]
+    fn voltage_to_percent(#[case] volts: f64, #[case] pct: i64) {
+        assert_eq!(battery_percent(volts), pct);
+    }
+
+    #[rstest]
+    #[case("Battery-Voltage", "4.1", true)]
+    #[case("Battery-Voltage", "four", false)]
+    #[case("Battery-Voltage", "NaN", false)]
+    #[case("Battery-Voltage", "-3", false)]
+    #[case("Battery-Voltage", "1e308", false)]
+    fn a_bad_battery_voltage_is_ignored(
+        #[case] name: &'static str,
+        #[case] value: &'static str,
+        #[case] kept: bool,
+    ) {
+        let mut h = HeaderMap::new();
+        h.insert(name, value.parse().unwrap());
+        h.insert("RSSI", "-61".parse().unwrap());
+        let t = Telemetry::from_headers(&h);
+        assert_eq!(t.battery_voltage.is_some(), kept);
+        assert_eq!(t.rssi, Some(-61), "the rest is read");
+    }
+
+    #[test]
+    fn model_and_size_are_read_and_bounded() {
+        let mut h = HeaderMap::new();
+        h.insert("Model", "OG".parse().unwrap());
+        h.insert("Width", "800".parse().unwrap());
+        h.insert("Height", "480".parse().unwrap());
+        h.insert("FW-Version", "1.8.15".parse().unwrap());
+        let t = Telemetry::from_headers(&h);
+        assert_eq!(t.model.as_deref(), Some("og"));
+        assert_eq!(t.size, Some((800, 480)));
+        assert_eq!(t.firmware.as_deref(), Some("1.8.15"));
+        h.insert("Model", "<script>".parse().unwrap());
+        assert_eq!(Telemetry::from_headers(&h).model, None);
+    }
+}

@@ -1,0 +1,239 @@
+//! The TRMNL device API through the real service, with a client that sends
+//! what firmware 1.8 sends, header by header in its order, replaying whole
+//! sessions: setup, display, the image download, log.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+
+const MAC: &str = "AA:BB:CC:DD:EE:01";
+
+/// A TRMNL as firmware 1.8.15 talks: `ID`, then the rest in its order.
+struct Firmware {
+    base: String,
+    mac: String,
+    model: &'static str,
+    key: Option<String>,
+    client: reqwest::Client,
+}
+
+impl Firmware {
+    fn new(base: &str, mac: &str, model: &'static str) -> Self {
+        Self {
+            base: base.to_string(),
+            mac: mac.to_string(),
+            model,
+            key: None,
+            client: client(),
+        }
+    }
+
+    async fn setup(&mut self) -> Value {
+        let r = self
+            .client
+            .get(format!("{}/api/setup/", self.base))
+            .header("ID", &self.mac)
+            .header("Content-Type", "application/json")
+            .header("FW-Version", "1.8.15")
+            .header("Model", self.model)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "setup never answers other than 200");
+        let body: Value = r.json().await.unwrap();
+        if body["status"] == 200 {
+            self.key = body["api_key"].as_str().map(str::to_string);
+        }
+        body
+    }
+
+    async fn display(&self, battery: &str, extra: &[(&str, &str)]) -> Value {
+        let mut req = self
+            .client
+            .get(format!("{}/api/display", self.base))
+            .header("ID", &self.mac)
+            .header("Content-Type", "application/json")
+            .header("Update-Source", "timer")
+            .header("Access-Token", self.key.clone().unwrap_or_default())
+            .header("Refresh-Rate", "900")
+            .header("Battery-Voltage", battery)
+            .header("FW-Version", "1.8.15")
+            .header("Model", self.model)
+            .header("Image-Cached", "false")
+            .header("Wake-Time", "1800")
+            .header("RSSI", "-63")
+            .header("Width", "800")
+            .header("Height", "480");
+        for (k, v) in extra {
+            req = req.header(*k, *v);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 200, "display never answers other than 200");
+        let body: Value = r.json().await.unwrap();
+        assert_ne!(body["status"], 500, "status 500 wipes a device");
+        assert_ne!(body["reset_firmware"], true, "so does reset_firmware");
+        body
+    }
+
+    async fn image(&self, url: &str) -> reqwest::Response {
+        self.client
+            .get(url)
+            .header("ID", &self.mac)
+            .header("Access-Token", self.key.clone().unwrap_or_default())
+            .header("Accept-Encoding", "identity")
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+async fn site_with(extra: &str) -> (Site, App) {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!("{extra}\n{spot}"));
+    let app = App::start(&site).await;
+    (site, app)
+}
+
+/// Polls display until the image is drawn (the first call starts it).
+async fn ready(fw: &Firmware) -> Value {
+    for _ in 0..100 {
+        let body = fw.display("4.1", &[]).await;
+        if !body["filename"].as_str().unwrap().starts_with("preparing") {
+            return body;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("the image was never drawn");
+}
+
+#[tokio::test]
+async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change() {
+    let devices = format!(
+        "[[devices]]\nmac = \"{}\"\nname = \"Kitchen\"\n",
+        MAC.to_lowercase()
+    );
+    let (site, app) = site_with(&devices).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    let setup = fw.setup().await;
+    assert_eq!(setup["status"], 200);
+    let key = setup["api_key"].as_str().unwrap();
+    assert_eq!(key.len(), 32);
+    assert_eq!(setup["friendly_id"].as_str().unwrap().len(), 6);
+
+    // The first display call draws nothing itself: it says come back soon.
+    let first = fw.display("4.1", &[]).await;
+    assert_eq!(first["status"], 0);
+    assert!(first["refresh_rate"].is_u64(), "a JSON integer");
+    let shown = ready(&fw).await;
+    let filename = shown["filename"].as_str().unwrap();
+    assert!(
+        filename.len() <= 31 && filename.starts_with("lindama-"),
+        "{filename}"
+    );
+    let url = shown["image_url"].as_str().unwrap();
+    assert!(url.starts_with(&app.url), "{url}");
+    let image = fw.image(url).await;
+    assert_eq!(image.status(), 200);
+    assert_eq!(image.headers()["content-type"], "image/png");
+    let bytes = image.bytes().await.unwrap();
+    assert!(bytes.len() <= 90_000);
+    let png = decode_png(&bytes);
+    assert_eq!(
+        (png.width, png.height, png.depth),
+        (800, 480, png::BitDepth::One)
+    );
+
+    // Unchanged content: the same filename, so the panel is left alone.
+    let again = fw.display("4.1", &[]).await;
+    assert_eq!(again["filename"], shown["filename"]);
+
+    // A double-click is answered with the bound function.
+    let click = fw.display("4.1", &[("special_function", "true")]).await;
+    assert_eq!(click["action"], "restart_playlist");
+
+    // Telemetry is kept, and a bad Battery-Voltage is ignored, not refused.
+    let odd = fw.display("not-a-number", &[]).await;
+    assert_eq!(odd["status"], 0);
+    let device = app.engine.devices().by_mac(MAC).await.unwrap().unwrap();
+    assert_eq!(device.battery_voltage, Some(4.1));
+    assert_eq!(device.rssi, Some(-63));
+    assert_eq!(device.firmware.as_deref(), Some("1.8.15"));
+
+    // Logs are kept.
+    let log = serde_json::json!({"logs": [{"id": 1, "message": "woke", "source_line": 10}]});
+    let r = fw
+        .client
+        .post(format!("{}/api/log", app.url))
+        .header("ID", MAC)
+        .header("Access-Token", key)
+        .header("Content-Type", "application/json")
+        .body(log.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    assert_eq!(app.engine.devices().logs(MAC).await.unwrap().len(), 1);
+    app.stop().await;
+
+    // A restart keeps the device and its key; setup after a wipe gets it back.
+    let app = App::start(&site).await;
+    let mut wiped = Firmware::new(&app.url, MAC, "og");
+    let again = wiped.setup().await;
+    assert_eq!(again["api_key"], key, "never an empty or different key");
+    assert_eq!(wiped.display("4.1", &[]).await["status"], 0);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn unknown_devices_are_told_so_and_never_wiped() {
+    let (_site, app) = site_with("").await;
+    let mut stranger = Firmware::new(&app.url, "AA:BB:CC:DD:EE:99", "og");
+    let setup = stranger.setup().await;
+    assert_eq!(setup["status"], 404, "not registered: the device shows so");
+    stranger.key = Some("a-key-from-another-server".into());
+    let display = stranger.display("4.1", &[]).await;
+    assert_eq!(
+        display["status"], 202,
+        "unknown token: come back once claimed"
+    );
+    let no_id = client()
+        .get(format!("{}/api/display", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_id.status(), 200);
+    let body: Value = no_id.json().await.unwrap();
+    assert_eq!(body["status"], 202);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn with_auto_join_an_old_key_is_adopted_and_models_get_their_output() {
+    let (_site, app) = site_with("[trmnl]\nauto_join = true").await;
+    // Firmware that kept its trmnl.com key goes straight to display.
+    let mut fw = Firmware::new(&app.url, "AA:BB:CC:DD:EE:02", "og_bwry");
+    fw.key = Some("kept-from-trmnl-com".into());
+    let shown = ready(&fw).await;
+    assert_eq!(shown["status"], 0);
+    let url = shown["image_url"].as_str().unwrap();
+    assert!(url.ends_with("device=trmnl-bwry"), "{url}");
+    let bytes = fw.image(url).await.bytes().await.unwrap();
+    let decoder = png::Decoder::new(&bytes[..]);
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!(info.color_type, png::ColorType::Indexed);
+    assert_eq!(info.bit_depth, png::BitDepth::Two);
+    let current = client()
+        .get(format!("{}/api/current_screen", app.url))
+        .header("ID", "AA:BB:CC:DD:EE:02")
+        .header("Access-Token", "kept-from-trmnl-com")
+        .send()
+        .await
+        .unwrap();
+    let current: Value = current.json().await.unwrap();
+    assert_eq!(current["status"], 200);
+    assert_eq!(current["filename"], shown["filename"]);
+    app.stop().await;
+}
