@@ -157,7 +157,14 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
     // Telemetry is kept, and a bad Battery-Voltage is ignored, not refused.
     let odd = fw.display("not-a-number", &[]).await;
     assert_eq!(odd["status"], 0);
-    let device = app.engine.devices().by_mac(MAC).await.unwrap().unwrap();
+    let device = app
+        .engine
+        .devices()
+        .unwrap()
+        .by_mac(MAC)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(device.battery_voltage, Some(4.1));
     assert_eq!(device.rssi, Some(-63));
     assert_eq!(device.firmware.as_deref(), Some("1.8.15"));
@@ -175,7 +182,10 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(app.engine.devices().logs(MAC).await.unwrap().len(), 1);
+    assert_eq!(
+        app.engine.devices().unwrap().logs(MAC).await.unwrap().len(),
+        1
+    );
     app.stop().await;
 
     // A restart keeps the device and its key; setup after a wipe gets it back.
@@ -235,5 +245,95 @@ async fn with_auto_join_an_old_key_is_adopted_and_models_get_their_output() {
     let current: Value = current.json().await.unwrap();
     assert_eq!(current["status"], 200);
     assert_eq!(current["filename"], shown["filename"]);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn quiet_hours_sleep_through_to_their_end() {
+    let devices = format!(
+        "[[devices]]\nmac = \"{MAC}\"\nquiet_hours = \"22:00-06:00\"\ntimezone = \"Europe/Paris\"\n"
+    );
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!("{devices}\n{spot}"));
+    // 23:30 in Paris: six and a half hours to go.
+    let clock = inkspot::clock::ManualClock::new("2026-11-23T22:30:00Z".parse().unwrap());
+    let app = App::start_with_clock(&site, std::sync::Arc::new(clock.clone())).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    fw.setup().await;
+    let shown = ready(&fw).await;
+    assert_eq!(shown["refresh_rate"], 6 * 3600 + 1800);
+    // At 07:00 it is awake again: told the usual sleep.
+    clock.advance(std::time::Duration::from_secs(8 * 3600));
+    let day = ready(&fw).await;
+    let rate = day["refresh_rate"].as_u64().unwrap();
+    assert!((60..=3600).contains(&rate), "{rate}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_device_list_needs_the_admin_token_and_never_shows_keys() {
+    let extra = format!(
+        "[server]\nadmin_token = \"0123456789abcdef-admin\"\n[[devices]]\nmac = \"{MAC}\"\nname = \"Kitchen\"\n"
+    );
+    let (_site, app) = site_with(&extra).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    fw.setup().await;
+    fw.display("3.9", &[]).await;
+    let list = |auth: Option<&'static str>| {
+        let mut req = client().get(format!("{}/api/devices", app.url));
+        if let Some(a) = auth {
+            req = req.header("Authorization", a);
+        }
+        req.send()
+    };
+    assert_eq!(list(None).await.unwrap().status(), 401);
+    assert_eq!(list(Some("Bearer wrong")).await.unwrap().status(), 401);
+    let r = list(Some("Bearer 0123456789abcdef-admin")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    let text = r.text().await.unwrap();
+    assert!(
+        !text.contains(fw.key.as_deref().unwrap()),
+        "no key in {text}"
+    );
+    let body: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(body[0]["name"], "Kitchen");
+    assert_eq!(body[0]["mac"], MAC);
+    assert_eq!(body[0]["battery_percent"], 75);
+    assert_eq!(body[0]["rssi"], -63);
+    app.stop().await;
+
+    let (_site, app) = site_with("").await;
+    let r = client()
+        .get(format!("{}/api/devices", app.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404, "off without a token");
+    app.stop().await;
+}
+
+/// A device database that cannot be opened costs the devices, not the
+/// images: the service starts, serves images, and tells devices it cannot
+/// register them, without wiping them.
+#[tokio::test]
+async fn an_unusable_device_database_leaves_images_working() {
+    // Its folder would be a file.
+    let site = Site::new();
+    std::fs::write(site.path().join("blocker"), "a file, not a folder").unwrap();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!(
+        "[database]\npath = \"blocker/inkspot.db\"\n{spot}"
+    ));
+    let app = App::start(&site).await;
+    assert!(app.engine.devices().is_none());
+    assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 200);
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    assert_eq!(fw.setup().await["status"], 404);
+    fw.key = Some("any".into());
+    assert_eq!(fw.display("4.1", &[]).await["status"], 202);
+    drop(site);
     app.stop().await;
 }

@@ -34,7 +34,7 @@ pub use output::{
 pub use patterns::{CssSelector, Pattern};
 pub use schedule::{ActiveHours, ScheduleConfig};
 pub use sections::{
-    CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, ServerConfig, TemplatesConfig,
+    CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, Secret, ServerConfig, TemplatesConfig,
 };
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
@@ -214,7 +214,10 @@ impl Config {
 
     /// The database file, resolved.
     pub fn database_path(&self) -> PathBuf {
-        self.resolve(&self.database.path)
+        match &self.database.path {
+            Some(path) => self.resolve(path),
+            None => self.cache_dir().join("inkspot.db"),
+        }
     }
 
     /// The cache folder, resolved.

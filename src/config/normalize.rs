@@ -23,6 +23,21 @@ pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     presets.extend(std::mem::take(&mut config.presets));
     config.presets = presets;
     normalize_devices(c, config);
+    if config.server.admin_token.is_none() {
+        let from_env = std::env::var("INKSPOT_ADMIN_TOKEN").ok();
+        config.server.admin_token = from_env.filter(|t| !t.is_empty()).map(super::Secret::new);
+    }
+    if config
+        .server
+        .admin_token
+        .as_ref()
+        .is_some_and(|t| t.expose().len() < 16)
+    {
+        c.add(
+            &[key("server"), key("admin_token")],
+            "must be at least 16 characters (or INKSPOT_ADMIN_TOKEN): make one with `openssl rand -hex 16`",
+        );
+    }
 
     for (i, spot) in config.spots.iter_mut().enumerate() {
         let at = |k: &str| [key("spots"), Seg::Index(i), key(k)];

@@ -42,6 +42,35 @@ pub struct ServerConfig {
     pub shutdown_timeout: Duration,
     /// `[server.rate_limit]`: requests per client address.
     pub rate_limit: RateLimitConfig,
+    /// The token management endpoints (`/api/devices`) require, sent as
+    /// `Authorization: Bearer <token>`; at least 16 characters. Default:
+    /// the `INKSPOT_ADMIN_TOKEN` environment variable; without either,
+    /// those endpoints are off.
+    pub admin_token: Option<Secret>,
+}
+
+/// A secret from the config: shown as `***` in debug output, so it cannot
+/// reach a log by accident.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// A secret holding `value`.
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+
+    /// The secret itself.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("***")
+    }
 }
 
 /// `[server.rate_limit]`: a token bucket per client IP address. A client
@@ -83,6 +112,7 @@ impl Default for ServerConfig {
             custom_sizes: true,
             shutdown_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
+            admin_token: None,
         }
     }
 }

@@ -58,20 +58,13 @@ impl Default for TrmnlConfig {
 }
 
 /// `[database]`: where devices, keys, telemetry and logs are kept.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     /// The SQLite file, relative to the config's folder; created when
-    /// missing. Default `inkspot.db`.
-    pub path: PathBuf,
-}
-
-impl Default for DatabaseConfig {
-    fn default() -> Self {
-        Self {
-            path: PathBuf::from("inkspot.db"),
-        }
-    }
+    /// missing. Default: `inkspot.db` in the cache folder, the one folder
+    /// the service must be able to write (the Docker image's volume).
+    pub path: Option<PathBuf>,
 }
 
 /// What the device's double-click does, as the firmware names it.

@@ -15,14 +15,6 @@ pub enum StartError {
     /// The pipeline (templates, HTTP client) cannot be built.
     #[error(transparent)]
     Pipeline(#[from] BuildError),
-    /// The device database cannot be opened.
-    #[error("cannot open the device database {path}: {source}")]
-    Devices {
-        /// The database file.
-        path: String,
-        /// Why.
-        source: crate::devices::RegistryError,
-    },
 }
 
 /// Why a render job produced no image; shared by every request that

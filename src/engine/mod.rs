@@ -32,6 +32,22 @@ use crate::source::SpotData;
 use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store};
 use crate::supervisor::Supervisor;
 
+/// Opens the device database; a failure is logged, and the service runs
+/// without devices rather than not at all.
+async fn open_devices(config: &Config) -> Option<Registry> {
+    let path = config.database_path();
+    if let Some(dir) = path.parent() {
+        let _ = std::fs::create_dir_all(dir);
+    }
+    match Registry::open(&path, config.trmnl.keep_logs).await {
+        Ok(registry) => Some(registry),
+        Err(e) => {
+            tracing::error!(path = %path.display(), error = %e, "cannot open the device database; TRMNL devices are answered as not registered until it can be (images are served as usual)");
+            None
+        }
+    }
+}
+
 /// `Retry-After` of a request turned away because the render queue is full:
 /// about the time a queue of renders takes to drain.
 pub const BUSY_RETRY_AFTER: Duration = Duration::from_secs(5);
@@ -49,8 +65,9 @@ pub struct Engine {
     fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
     renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
-    /// TRMNL devices, their keys and telemetry.
-    devices: Registry,
+    /// TRMNL devices, their keys and telemetry; `None` when the database
+    /// cannot be opened (logged at start): images are still served.
+    devices: Option<Registry>,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// The plan and state of scheduled refreshes; `None` when off.
@@ -78,13 +95,7 @@ impl Engine {
         let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
-        let path = config.database_path();
-        let devices = Registry::open(&path, config.trmnl.keep_logs)
-            .await
-            .map_err(|source| StartError::Devices {
-                path: path.display().to_string(),
-                source,
-            })?;
+        let devices = open_devices(&config).await;
         let catalog = Catalog::new(&config);
         let schedule = config
             .schedule
@@ -164,9 +175,9 @@ impl Engine {
             .max()
     }
 
-    /// The TRMNL device registry.
-    pub fn devices(&self) -> &Registry {
-        &self.devices
+    /// The TRMNL device registry, unless its database could not be opened.
+    pub fn devices(&self) -> Option<&Registry> {
+        self.devices.as_ref()
     }
 
     /// The schedule, when scheduled refreshes are on.

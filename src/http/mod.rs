@@ -1,5 +1,6 @@
 //! HTTP routes and handlers (axum), and the server loop.
 
+mod admin;
 mod error;
 mod limit;
 mod query;
@@ -55,6 +56,7 @@ pub fn app(
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .merge(trmnl::routes())
+        .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine);

@@ -1,0 +1,214 @@
+//! What a display answer says: which spot, as which output for the
+//! panel's model, under which `filename`, and how long to sleep.
+
+use std::sync::Arc;
+
+use axum::http::HeaderMap;
+use chrono::{DateTime, Utc};
+use serde_json::{Value, json};
+
+use super::{PREPARING_REFRESH, configured, header};
+use crate::config::OutputOptions;
+use crate::devices::{Device, Telemetry};
+use crate::engine::Engine;
+
+/// What a device shows: a spot, as the output its model takes.
+pub(super) struct Choice {
+    index: usize,
+    preset: &'static str,
+    bits: Option<u8>,
+    /// `/image?...` for it.
+    pub(super) path: String,
+}
+
+/// The preset for a panel `model`, else for its size; TRMNL OG at last.
+fn preset_for(model: Option<&str>, size: Option<(u32, u32)>) -> (&'static str, Option<u8>) {
+    match model {
+        Some("og_bwry" | "bwry") => ("trmnl-bwry", None),
+        Some("reterminal_e1002" | "spectra6") => ("spectra6", None),
+        Some("x" | "v2" | "trmnl_x") => ("trmnl-x", None),
+        Some("og_plus") => ("trmnl", Some(2)),
+        Some(m) if m.starts_with("kindle") || m.starts_with("amazon_kindle") => ("kindle", None),
+        Some("og" | "og_png" | "og_gen2") => ("trmnl", None),
+        _ => match size {
+            Some((1872, 1404)) => ("trmnl-x", None),
+            _ => ("trmnl", None),
+        },
+    }
+}
+
+pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
+    let config = configured(engine, &device.mac);
+    let playlist: Vec<String> = match config.map(|c| c.playlist.clone()).filter(|p| !p.is_empty()) {
+        Some(p) => p,
+        None if !engine.config().trmnl.default_playlist.is_empty() => {
+            engine.config().trmnl.default_playlist.clone()
+        }
+        None => engine.catalog().spots().iter().map(|s| s.slug()).collect(),
+    };
+    let entry = playlist.get(
+        device
+            .playlist_position
+            .rem_euclid(playlist.len().max(1) as i64) as usize,
+    )?;
+    let index = engine.catalog().find(entry)?;
+    // The model it sends now, else the one it last sent (a mirror asking
+    // for its screen sends none), else the configured one.
+    let model = telemetry
+        .model
+        .as_deref()
+        .or(device.model.as_deref())
+        .or(config.and_then(|c| c.model.as_deref()));
+    let (preset, bits) = preset_for(model, telemetry.size);
+    let slug = engine.catalog().spots()[index].slug();
+    let extra = bits.map(|b| format!("&bits={b}")).unwrap_or_default();
+    Some(Choice {
+        index,
+        preset,
+        bits,
+        path: format!("/image?spot={slug}&device={preset}{extra}"),
+    })
+}
+
+/// The display answer for `device` at `now`.
+pub(super) async fn screen(
+    engine: &Arc<Engine>,
+    device: &Device,
+    telemetry: &Telemetry,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Value {
+    let base = base_url(engine, headers);
+    let Some(choice) = choose(engine, device, telemetry) else {
+        return json!({"status": 0, "image_url": "", "filename": "", "refresh_rate": PREPARING_REFRESH});
+    };
+    let options = OutputOptions {
+        bits: choice.bits,
+        ..OutputOptions::default()
+    };
+    let request = engine
+        .catalog()
+        .request(choice.index, Some(choice.preset), &options);
+    let served = match request {
+        Ok(request) => engine.peek(&request).await,
+        Err(_) => None,
+    };
+    let (filename, refresh) = match &served {
+        Some(served) => {
+            let r = &served.rendered;
+            let slug = engine.catalog().spots()[choice.index].slug();
+            let name = filename(&slug, &r.meta.checksum.hex(), r.meta.rendered_at);
+            (name, refresh_rate(engine, device, choice.index, now))
+        }
+        None => (format!("preparing-{}", now.timestamp()), PREPARING_REFRESH),
+    };
+    json!({
+        "status": 0,
+        "image_url": format!("{base}{}", choice.path),
+        "filename": filename,
+        "refresh_rate": refresh,
+        "reset_firmware": false,
+        "update_firmware": false,
+        "firmware_url": null,
+    })
+}
+
+/// `<prefix>-<6 hex of the content>-<unix render time>`, at most 31
+/// characters: it changes only when the bytes do, so the panel is not
+/// redrawn for nothing.
+pub fn filename(slug: &str, hex: &str, rendered_at: DateTime<Utc>) -> String {
+    let prefix: String = slug
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(7)
+        .collect();
+    let prefix = if prefix.is_empty() {
+        "inkspot".to_string()
+    } else {
+        prefix
+    };
+    format!("{prefix}-{}-{}", &hex[..6], rendered_at.timestamp())
+}
+
+/// Seconds until the device should wake: until the spot's next image is
+/// expected (or its refresh), stretched when the battery is low, bounded
+/// by config, and through quiet hours to their end. Never 0.
+fn refresh_rate(engine: &Engine, device: &Device, index: usize, now: DateTime<Utc>) -> u64 {
+    let trmnl = &engine.config().trmnl;
+    let config = configured(engine, &device.mac);
+    let fallback = config.and_then(|c| c.refresh).unwrap_or(trmnl.refresh);
+    let mut secs = match engine.next_image_at(index) {
+        Some(at) => (at - now).to_std().unwrap_or_default().as_secs() + jitter(),
+        None => fallback.as_secs(),
+    };
+    if device.battery_percent.is_some_and(|p| p < 20) {
+        secs *= 2;
+    }
+    secs = secs.clamp(
+        trmnl.min_refresh.as_secs().max(1),
+        trmnl.max_refresh.as_secs().max(1),
+    );
+    if let Some(config) = config
+        && let Some(quiet) = config.quiet_hours
+    {
+        let tz = config.timezone.unwrap_or(chrono_tz::UTC);
+        let local = now.with_timezone(&tz).time();
+        if quiet.contains(local) {
+            let end = (quiet.end - local).num_seconds().rem_euclid(86_400) as u64;
+            secs = end.clamp(1, 86_400);
+        }
+    }
+    secs.max(1)
+}
+
+/// A few seconds, so devices told the same time do not all wake at once.
+fn jitter() -> u64 {
+    rand::random_range(1..=30)
+}
+
+/// Where the device reaches this server: `trmnl.public_url`, else the
+/// `Host` of its request over HTTP.
+pub(super) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
+    if let Some(url) = &engine.config().trmnl.public_url {
+        return url.trim_end_matches('/').to_string();
+    }
+    let host = header(headers, "host")
+        .filter(|h| {
+            h.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+        })
+        .unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[test]
+    fn filenames_fit_the_firmware_and_follow_the_bytes() {
+        let at: DateTime<Utc> = "2026-11-23T10:00:00Z".parse().unwrap();
+        let name = filename("linda-mar", "ab12cdef", at);
+        assert_eq!(name, "lindama-ab12cd-1795428000");
+        assert!(name.len() <= 31);
+        assert_ne!(name, filename("linda-mar", "ab12ce00", at));
+    }
+
+    #[rstest]
+    #[case(Some("og"), None, ("trmnl", None))]
+    #[case(Some("og_plus"), None, ("trmnl", Some(2)))]
+    #[case(Some("og_bwry"), None, ("trmnl-bwry", None))]
+    #[case(Some("reterminal_e1002"), None, ("spectra6", None))]
+    #[case(Some("x"), None, ("trmnl-x", None))]
+    #[case(None, Some((1872, 1404)), ("trmnl-x", None))]
+    #[case(Some("amazon_kindle_pw5"), None, ("kindle", None))]
+    #[case(None, None, ("trmnl", None))]
+    fn models_choose_their_output(
+        #[case] model: Option<&str>,
+        #[case] size: Option<(u32, u32)>,
+        #[case] expect: (&str, Option<u8>),
+    ) {
+        assert_eq!(preset_for(model, size), expect);
+    }
+}
