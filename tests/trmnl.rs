@@ -337,3 +337,36 @@ async fn an_unusable_device_database_leaves_images_working() {
     drop(site);
     app.stop().await;
 }
+
+/// Each model gets the output its panel takes, within its byte limit.
+#[rstest::rstest]
+#[case::og_plus("og_plus", (800, 480), png::ColorType::Grayscale, png::BitDepth::Two, 90_000)]
+#[case::x("x", (1872, 1404), png::ColorType::Grayscale, png::BitDepth::Four, 750_000)]
+#[case::spectra6("reterminal_e1002", (800, 480), png::ColorType::Indexed, png::BitDepth::Four, 90_000)]
+#[case::kindle("amazon_kindle_pw5", (600, 800), png::ColorType::Grayscale, png::BitDepth::Eight, 750_000)]
+#[tokio::test]
+async fn each_model_gets_its_panels_image(
+    #[case] model: &'static str,
+    #[case] size: (u32, u32),
+    #[case] color: png::ColorType,
+    #[case] depth: png::BitDepth,
+    #[case] cap: usize,
+) {
+    let (_site, app) = site_with("[trmnl]\nauto_join = true").await;
+    let mut fw = Firmware::new(&app.url, "AA:BB:CC:DD:EE:05", model);
+    assert_eq!(fw.setup().await["status"], 200);
+    let shown = ready(&fw).await;
+    let bytes = fw
+        .image(shown["image_url"].as_str().unwrap())
+        .await
+        .bytes()
+        .await
+        .unwrap();
+    assert!(bytes.len() <= cap, "{model}: {} bytes", bytes.len());
+    let decoder = png::Decoder::new(&bytes[..]);
+    let info = decoder.read_info().unwrap().info().clone();
+    assert_eq!((info.width, info.height), size, "{model}");
+    assert_eq!((info.color_type, info.bit_depth), (color, depth), "{model}");
+    assert!(!info.interlaced);
+    app.stop().await;
+}
