@@ -370,3 +370,48 @@ async fn each_model_gets_its_panels_image(
     assert!(!info.interlaced);
     app.stop().await;
 }
+
+/// A device with a playlist shows the next spot at each wake, once its
+/// image is drawn; `current_screen` tells what it shows now.
+#[tokio::test]
+async fn a_playlist_turns_at_each_wake() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spots = ["Alpha", "Bravo"].map(|n| bar_spot(n, "file://page.html", ""));
+    let device = format!("[[devices]]\nmac = \"{MAC}\"\nplaylist = [\"Alpha\", \"bravo\"]\n");
+    site.write_config(&format!("{device}\n{}\n{}", spots[0], spots[1]));
+    let app = App::start(&site).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    fw.setup().await;
+    let mut shown = Vec::new();
+    for _ in 0..100 {
+        let body = fw.display("4.1", &[]).await;
+        let name = body["filename"].as_str().unwrap().to_string();
+        if !name.starts_with("preparing") {
+            shown.push(name[..5].to_string());
+        }
+        if shown.len() >= 6 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let last4 = &shown[shown.len() - 4..];
+    assert!(
+        last4 == ["alpha", "bravo", "alpha", "bravo"]
+            || last4 == ["bravo", "alpha", "bravo", "alpha"],
+        "{shown:?}"
+    );
+    let now = fw.display("4.1", &[]).await;
+    let current = client()
+        .get(format!("{}/api/current_screen", app.url))
+        .header("ID", MAC)
+        .header("Access-Token", fw.key.clone().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json::<Value>()
+        .await
+        .unwrap();
+    assert_eq!(current["filename"], now["filename"], "what the panel shows");
+    app.stop().await;
+}

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 
 mod screen;
 
-use screen::{base_url, choose, screen};
+use screen::{base_url, choose, playlist, screen};
 
 use crate::config::{DeviceConfig, SpecialFunction, normalize_mac};
 use crate::devices::{Device, Telemetry};
@@ -170,18 +170,46 @@ async fn display(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<
         .as_ref()
         .map_or(SpecialFunction::default(), |c| c.special_function);
     let double_click = header(&headers, "special_function") == Some("true");
-    if double_click && bound == SpecialFunction::RestartPlaylist {
+    let restart = double_click && bound == SpecialFunction::RestartPlaylist;
+    if restart {
         device.playlist_position = 0;
         if let Some(registry) = engine.devices() {
             let _ = registry.set_position(&device.mac, 0).await;
         }
     }
-    let mut answer = screen(&engine, &device, &telemetry, &headers, now).await;
+    let mut answer = None;
+    let len = playlist(&engine, &device).len() as i64;
+    if len > 1 && device.last_seen_at.is_some() && !restart {
+        // Each wake shows the next spot, once its image is ready (asking
+        // starts its render); until then, the current one again.
+        let mut next = device.clone();
+        next.playlist_position = (device.playlist_position + 1).rem_euclid(len);
+        let candidate = screen(&engine, &next, &telemetry, &headers, now).await;
+        if is_ready(&candidate) {
+            if let Some(registry) = engine.devices() {
+                let _ = registry
+                    .set_position(&device.mac, next.playlist_position)
+                    .await;
+            }
+            answer = Some(candidate);
+        }
+    }
+    let mut answer = match answer {
+        Some(answer) => answer,
+        None => screen(&engine, &device, &telemetry, &headers, now).await,
+    };
     if double_click {
         answer["action"] = json!(bound.name());
     }
     answer["special_function"] = json!(bound.name());
     Json(answer)
+}
+
+/// Whether a display answer points at a drawn image, not "preparing".
+fn is_ready(answer: &Value) -> bool {
+    answer["filename"]
+        .as_str()
+        .is_some_and(|f| !f.is_empty() && !f.starts_with("preparing"))
 }
 
 /// `GET /api/current_screen`: what the device shows now, without moving

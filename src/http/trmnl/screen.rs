@@ -37,15 +37,22 @@ fn preset_for(model: Option<&str>, size: Option<(u32, u32)>) -> (&'static str, O
     }
 }
 
-pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
+/// The spots `device` shows in turn: its own playlist, else
+/// `trmnl.default_playlist`, else every spot.
+pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<String> {
     let config = configured(engine, &device.mac);
-    let playlist: Vec<String> = match config.map(|c| c.playlist.clone()).filter(|p| !p.is_empty()) {
+    match config.map(|c| c.playlist.clone()).filter(|p| !p.is_empty()) {
         Some(p) => p,
         None if !engine.config().trmnl.default_playlist.is_empty() => {
             engine.config().trmnl.default_playlist.clone()
         }
         None => engine.catalog().spots().iter().map(|s| s.slug()).collect(),
-    };
+    }
+}
+
+pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
+    let config = configured(engine, &device.mac);
+    let playlist = playlist(engine, device);
     let entry = playlist.get(
         device
             .playlist_position
