@@ -385,3 +385,21 @@ fn devices_are_listed_with_their_macs_normalized() {
         "{message}"
     );
 }
+
+#[test]
+fn a_playlist_names_configured_spots() {
+    let text = format!(
+        "[[devices]]\nmac = \"AA:BB:CC:DD:EE:01\"\nplaylist = [\"linda-mar\", \"Mavericks\"]\n{SPOT}"
+    );
+    let message = error(&text);
+    assert!(
+        message.contains(
+            "line 3: `devices[0].playlist[1]`: no spot named `Mavericks`; spots: Linda Mar"
+        ),
+        "{message}"
+    );
+    let ok = format!(
+        "[[devices]]\nmac = \"AA:BB:CC:DD:EE:01\"\nplaylist = [\"Linda Mar\", \"linda-mar\"]\n{SPOT}"
+    );
+    assert!(load(&ok).is_ok());
+}

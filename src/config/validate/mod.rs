@@ -2,6 +2,7 @@
 //! types alone cannot say. Collects every problem rather than stopping at the
 //! first, so one `inkspot check` shows all of them.
 
+mod devices;
 mod schedule;
 mod spots;
 
@@ -75,6 +76,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     check_presets(c, config);
     check_spots(c, config);
     schedule::check_schedule(c, config);
+    devices::check_devices(c, config);
 }
 
 /// The service's sections: durations, sizes and counts in range.
