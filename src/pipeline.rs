@@ -136,18 +136,47 @@ impl Pipeline {
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
+        let fill = crate::template::Templates::render_error;
+        self.message(request, None, reason, fill, now).await
+    }
+
+    /// Draws a notice for `request`'s output at `now`: `title` over
+    /// `text`, such as the picture that identifies a device.
+    pub async fn notice_picture(
+        &self,
+        request: &RenderRequest,
+        title: &str,
+        text: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, DrawError> {
+        let fill = crate::template::Templates::render_notice;
+        self.message(request, Some(title), text, fill, now).await
+    }
+
+    /// A picture that says `text` (and `title` in place of the spot's
+    /// name), filled by `fill`; marked partial when it is an error.
+    async fn message(
+        &self,
+        request: &RenderRequest,
+        title: Option<&str>,
+        text: &str,
+        fill: fn(&crate::template::Templates, &Context) -> Result<String, TemplateError>,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, DrawError> {
         let (w, h) = (request.output.width, request.output.height);
         let mut context = Context::new(&request.spot, w, h, None, now);
-        context.reason = Some(reason.to_string());
-        let bytes = self
-            .encode(move |t| t.render_error(&context), request)
-            .await?;
+        if let Some(title) = title {
+            context.spot.insert("name".into(), title.into());
+        }
+        context.reason = Some(text.to_string());
+        let bytes = self.encode(move |t| fill(t, &context), request).await?;
+        let is_error = title.is_none();
         Ok(Rendered::new(
             bytes,
             request.output.media_type(),
             now,
             now,
-            true,
+            is_error,
         ))
     }
 

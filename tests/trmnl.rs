@@ -4,89 +4,11 @@
 
 mod common;
 
+use common::firmware::Firmware;
 use common::*;
 use serde_json::Value;
 
 const MAC: &str = "AA:BB:CC:DD:EE:01";
-
-/// A TRMNL as firmware 1.8.15 talks: `ID`, then the rest in its order.
-struct Firmware {
-    base: String,
-    mac: String,
-    model: &'static str,
-    key: Option<String>,
-    client: reqwest::Client,
-}
-
-impl Firmware {
-    fn new(base: &str, mac: &str, model: &'static str) -> Self {
-        Self {
-            base: base.to_string(),
-            mac: mac.to_string(),
-            model,
-            key: None,
-            client: client(),
-        }
-    }
-
-    async fn setup(&mut self) -> Value {
-        let r = self
-            .client
-            .get(format!("{}/api/setup/", self.base))
-            .header("ID", &self.mac)
-            .header("Content-Type", "application/json")
-            .header("FW-Version", "1.8.15")
-            .header("Model", self.model)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "setup never answers other than 200");
-        let body: Value = r.json().await.unwrap();
-        if body["status"] == 200 {
-            self.key = body["api_key"].as_str().map(str::to_string);
-        }
-        body
-    }
-
-    async fn display(&self, battery: &str, extra: &[(&str, &str)]) -> Value {
-        let mut req = self
-            .client
-            .get(format!("{}/api/display", self.base))
-            .header("ID", &self.mac)
-            .header("Content-Type", "application/json")
-            .header("Update-Source", "timer")
-            .header("Access-Token", self.key.clone().unwrap_or_default())
-            .header("Refresh-Rate", "900")
-            .header("Battery-Voltage", battery)
-            .header("FW-Version", "1.8.15")
-            .header("Model", self.model)
-            .header("Image-Cached", "false")
-            .header("Wake-Time", "1800")
-            .header("RSSI", "-63")
-            .header("Width", "800")
-            .header("Height", "480");
-        for (k, v) in extra {
-            req = req.header(*k, *v);
-        }
-        let r = req.send().await.unwrap();
-        assert_eq!(r.status(), 200, "display never answers other than 200");
-        let body: Value = r.json().await.unwrap();
-        assert_ne!(body["status"], 500, "status 500 wipes a device");
-        assert_ne!(body["reset_firmware"], true, "so does reset_firmware");
-        body
-    }
-
-    async fn image(&self, url: &str) -> reqwest::Response {
-        self.client
-            .get(url)
-            .header("ID", &self.mac)
-            .header("Access-Token", self.key.clone().unwrap_or_default())
-            .header("Accept-Encoding", "identity")
-            .send()
-            .await
-            .unwrap()
-    }
-}
 
 async fn site_with(extra: &str) -> (Site, App) {
     let site = Site::new();

@@ -15,6 +15,7 @@ mod normalize;
 mod output;
 mod parse;
 mod patterns;
+mod playlist;
 mod schedule;
 mod sections;
 mod spot;
@@ -32,6 +33,7 @@ pub use output::{
     Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, Palette, builtin_presets,
 };
 pub use patterns::{CssSelector, Pattern};
+pub use playlist::PlaylistItem;
 pub use schedule::{ActiveHours, ScheduleConfig};
 pub use sections::{
     CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, Secret, ServerConfig, TemplatesConfig,

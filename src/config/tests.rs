@@ -403,3 +403,18 @@ fn a_playlist_names_configured_spots() {
     );
     assert!(load(&ok).is_ok());
 }
+
+#[test]
+fn playlist_tables_are_checked_item_by_item() {
+    let text = format!(
+        "[[devices]]\nmac = \"AA:BB:CC:DD:EE:01\"\nplaylist = [\n  \"linda-mar\",\n  {{ spot = \"Linda Mar\", preset = \"trmnl-bwy\", duration = \"10m\" }},\n  {{ spot = \"Mavericks\", hours = \"06:00-09:00\" }},\n]\n[trmnl]\nsleep = \"2d\"\n{SPOT}"
+    );
+    let message = error(&text);
+    for expected in [
+        "line 5: `devices[0].playlist[1].preset`: unknown preset `trmnl-bwy`",
+        "line 6: `devices[0].playlist[2].spot`: no spot named `Mavericks`",
+        "`trmnl.sleep`: must be between 1s and 24h",
+    ] {
+        assert!(message.contains(expected), "{expected}\n{message}");
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 use serde::de::{Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, de};
 
-use super::{ActiveHours, OutputOptions};
+use super::{ActiveHours, OutputOptions, PlaylistItem};
 
 /// `[trmnl]`: how TRMNL devices are answered.
 #[derive(Debug, Clone, Deserialize)]
@@ -18,9 +18,9 @@ pub struct TrmnlConfig {
     /// with a new key; off, it is told its MAC is not registered.
     /// Default `false`.
     pub auto_join: bool,
-    /// The spots (names or slugs) a device with no playlist of its own
-    /// shows. Default: every spot, in config order.
-    pub default_playlist: Vec<String>,
+    /// The playlist of a device with none of its own (see
+    /// `devices.playlist`). Default: every spot, in config order.
+    pub default_playlist: Vec<PlaylistItem>,
     /// How long a device sleeps when its spot has no scheduled refresh.
     /// Default `15m`.
     #[serde(deserialize_with = "super::units::duration")]
@@ -40,6 +40,17 @@ pub struct TrmnlConfig {
     /// The largest `/api/log` body accepted. Default `64KiB`.
     #[serde(deserialize_with = "super::units::size")]
     pub max_log_bytes: bytesize::ByteSize,
+    /// Telemetry rows kept per device, newest first. Default `2000` (three
+    /// weeks at one wake every 15 minutes).
+    pub keep_history: usize,
+    /// How long the `sleep` double-click puts a device to sleep, keeping
+    /// its image, at most `24h`. Default `8h`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub sleep: Duration,
+    /// Display calls a device may make per minute; past it, it is answered
+    /// 429 with a longer `refresh_rate`. `0` turns the limit off. Default
+    /// `6`.
+    pub rate_limit: u32,
 }
 
 impl Default for TrmnlConfig {
@@ -53,6 +64,9 @@ impl Default for TrmnlConfig {
             public_url: None,
             keep_logs: 50,
             max_log_bytes: bytesize::ByteSize::kib(64),
+            keep_history: 2000,
+            sleep: Duration::from_secs(8 * 3600),
+            rate_limit: 6,
         }
     }
 }
@@ -122,9 +136,11 @@ pub struct DeviceConfig {
     /// device sends, then its `Width` and `Height`.
     #[serde(default)]
     pub model: Option<String>,
-    /// The spots it shows, by name or slug. Default: `trmnl.default_playlist`.
+    /// What it shows in turn, each for one wake or its `duration`: spots by
+    /// name or slug, or tables `{ spot, preset, duration, hours }`.
+    /// Default: `trmnl.default_playlist`.
     #[serde(default)]
-    pub playlist: Vec<String>,
+    pub playlist: Vec<PlaylistItem>,
     /// How long it sleeps when its spot has no scheduled refresh. Default
     /// `trmnl.refresh`.
     #[serde(default, deserialize_with = "super::units::opt_duration")]
@@ -133,7 +149,8 @@ pub struct DeviceConfig {
     /// `"22:00-06:00"`: it is told to wake when they end.
     #[serde(default, deserialize_with = "super::schedule::active_hours")]
     pub quiet_hours: Option<ActiveHours>,
-    /// IANA time zone of `quiet_hours`. Default UTC.
+    /// IANA time zone of `quiet_hours` and of its playlist's `hours`.
+    /// Default UTC.
     #[serde(skip)]
     pub timezone: Option<chrono_tz::Tz>,
     /// `timezone` as written; parsed at load.

@@ -3,6 +3,8 @@
 //! folder by default; the queries are written for sqlx's `Any` driver, so
 //! the same ones can run on PostgreSQL.
 
+mod history;
+pub mod playlist;
 mod telemetry;
 
 use std::path::Path;
@@ -14,6 +16,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use subtle::ConstantTimeEq;
 
+pub use history::Reading;
 pub use telemetry::{Telemetry, battery_percent};
 
 /// The migrations of the SQLite database.
@@ -58,6 +61,8 @@ pub struct Device {
     pub wake_time_ms: Option<i64>,
     /// Its place in its playlist.
     pub playlist_position: i64,
+    /// When the item at `playlist_position` went on its panel.
+    pub playlist_since: Option<String>,
 }
 
 impl Device {
@@ -80,12 +85,39 @@ impl Device {
             rssi: row.try_get("rssi")?,
             wake_time_ms: row.try_get("wake_time_ms")?,
             playlist_position: row.try_get("playlist_position")?,
+            playlist_since: row.try_get("playlist_since")?,
         })
+    }
+
+    /// Its place in its playlist.
+    pub fn place(&self) -> playlist::Place {
+        playlist::Place {
+            position: self.playlist_position,
+            since: self
+                .playlist_since
+                .as_deref()
+                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
+                .map(|t| t.with_timezone(&Utc)),
+        }
     }
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
-     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position";
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since";
+
+/// How times are stored: fixed width, so they sort as text in any database.
+fn timestamp(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+/// How much each device keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// `/api/log` entries.
+    pub keep_logs: usize,
+    /// Telemetry readings.
+    pub keep_history: usize,
+}
 
 /// A new key: 128 bits from a CSPRNG (rand's thread generator, ChaCha
 /// seeded from the operating system), as hex.
@@ -107,13 +139,13 @@ fn new_friendly_id() -> String {
 #[derive(Clone)]
 pub struct Registry {
     pool: AnyPool,
-    keep_logs: usize,
+    limits: Limits,
 }
 
 impl Registry {
     /// Opens (creating it when missing) the SQLite database at `path` and
-    /// brings its schema up to date; keeps `keep_logs` log entries a device.
-    pub async fn open(path: &Path, keep_logs: usize) -> Result<Self, RegistryError> {
+    /// brings its schema up to date; each device keeps what `limits` say.
+    pub async fn open(path: &Path, limits: Limits) -> Result<Self, RegistryError> {
         sqlx::any::install_default_drivers();
         let url = format!("sqlite://{}?mode=rwc", path.display());
         let pool = AnyPoolOptions::new()
@@ -121,7 +153,7 @@ impl Registry {
             .connect(&url)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, keep_logs })
+        Ok(Self { pool, limits })
     }
 
     /// The device with `mac`.
@@ -173,7 +205,7 @@ impl Registry {
             .bind(mac)
             .bind(&key)
             .bind(new_friendly_id())
-            .bind(now.to_rfc3339())
+            .bind(timestamp(now))
             .execute(&self.pool)
             .await;
             if let Some(device) = self.by_mac(mac).await? {
@@ -189,116 +221,22 @@ impl Registry {
         Err(RegistryError::Db(sqlx::Error::RowNotFound))
     }
 
-    /// Records a display call's telemetry at `now`: the device's latest
-    /// values, and a row of history.
-    pub async fn seen(
+    /// Moves the device to `position` in its playlist, shown since `since`.
+    pub async fn set_place(
         &self,
         mac: &str,
-        t: &Telemetry,
-        now: DateTime<Utc>,
+        position: i64,
+        since: DateTime<Utc>,
     ) -> Result<(), RegistryError> {
-        let at = now.to_rfc3339();
-        let percent = t.battery_voltage.map(battery_percent);
         sqlx::query(
-            "UPDATE devices SET last_seen_at = $1, model = COALESCE($2, model), \
-             firmware = COALESCE($3, firmware), battery_voltage = COALESCE($4, battery_voltage), \
-             battery_percent = COALESCE($5, battery_percent), rssi = COALESCE($6, rssi), \
-             wake_time_ms = COALESCE($7, wake_time_ms) WHERE mac = $8",
+            "UPDATE devices SET playlist_position = $1, playlist_since = $2 WHERE mac = $3",
         )
-        .bind(&at)
-        .bind(t.model.clone())
-        .bind(t.firmware.clone())
-        .bind(t.battery_voltage)
-        .bind(percent)
-        .bind(t.rssi)
-        .bind(t.wake_time_ms)
+        .bind(position)
+        .bind(timestamp(since))
         .bind(mac)
         .execute(&self.pool)
         .await?;
-        sqlx::query(
-            "INSERT INTO telemetry (mac, at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-        )
-        .bind(mac)
-        .bind(&at)
-        .bind(t.battery_voltage)
-        .bind(percent)
-        .bind(t.rssi)
-        .bind(t.firmware.clone())
-        .bind(t.model.clone())
-        .bind(t.wake_time_ms)
-        .execute(&self.pool)
-        .await?;
         Ok(())
-    }
-
-    /// Moves the device to `position` in its playlist.
-    pub async fn set_position(&self, mac: &str, position: i64) -> Result<(), RegistryError> {
-        sqlx::query("UPDATE devices SET playlist_position = $1 WHERE mac = $2")
-            .bind(position)
-            .bind(mac)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
-    }
-
-    /// Keeps log `entries` of `mac` posted at `now`, and only the newest
-    /// `keep_logs` of them.
-    pub async fn add_logs(
-        &self,
-        mac: &str,
-        entries: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), RegistryError> {
-        let at = now.to_rfc3339();
-        for entry in entries {
-            sqlx::query("INSERT INTO device_logs (mac, at, entry) VALUES ($1, $2, $3)")
-                .bind(mac)
-                .bind(&at)
-                .bind(entry)
-                .execute(&self.pool)
-                .await?;
-        }
-        let count: i64 = sqlx::query("SELECT COUNT(*) AS n FROM device_logs WHERE mac = $1")
-            .bind(mac)
-            .fetch_one(&self.pool)
-            .await?
-            .try_get("n")?;
-        let extra = count - self.keep_logs as i64;
-        if extra > 0 {
-            sqlx::query(
-                "DELETE FROM device_logs WHERE rowid IN \
-                 (SELECT rowid FROM device_logs WHERE mac = $1 ORDER BY at, rowid LIMIT $2)",
-            )
-            .bind(mac)
-            .bind(extra)
-            .execute(&self.pool)
-            .await?;
-        }
-        Ok(())
-    }
-
-    /// The log entries of `mac` kept, oldest first.
-    pub async fn logs(&self, mac: &str) -> Result<Vec<String>, RegistryError> {
-        let rows = sqlx::query("SELECT entry FROM device_logs WHERE mac = $1 ORDER BY at, rowid")
-            .bind(mac)
-            .fetch_all(&self.pool)
-            .await?;
-        Ok(rows
-            .iter()
-            .map(|r| r.try_get("entry"))
-            .collect::<Result<_, _>>()?)
-    }
-
-    /// How many telemetry rows `mac` has.
-    pub async fn history_len(&self, mac: &str) -> Result<i64, RegistryError> {
-        Ok(
-            sqlx::query("SELECT COUNT(*) AS n FROM telemetry WHERE mac = $1")
-                .bind(mac)
-                .fetch_one(&self.pool)
-                .await?
-                .try_get("n")?,
-        )
     }
 }
 
@@ -310,6 +248,11 @@ fn is_unique_violation(e: &sqlx::Error) -> bool {
 mod tests {
     use super::*;
 
+    const LIMITS: Limits = Limits {
+        keep_logs: 3,
+        keep_history: 10,
+    };
+
     fn now() -> DateTime<Utc> {
         "2026-11-23T10:00:00Z".parse().unwrap()
     }
@@ -318,7 +261,7 @@ mod tests {
     async fn devices_join_once_and_keep_their_keys_across_a_reopen() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("devices.db");
-        let registry = Registry::open(&path, 3).await.unwrap();
+        let registry = Registry::open(&path, LIMITS).await.unwrap();
         let a = registry
             .join("AA:BB:CC:DD:EE:01", None, now())
             .await
@@ -342,7 +285,7 @@ mod tests {
         assert!(!adopted.has_key(""));
         drop(registry);
 
-        let reopened = Registry::open(&path, 3).await.unwrap();
+        let reopened = Registry::open(&path, LIMITS).await.unwrap();
         let a2 = reopened.by_mac("AA:BB:CC:DD:EE:01").await.unwrap().unwrap();
         assert_eq!(a2.api_key, a.api_key);
         assert_eq!(
@@ -351,43 +294,5 @@ mod tests {
         );
         assert!(reopened.by_key("nope").await.unwrap().is_none());
         assert_eq!(reopened.list().await.unwrap().len(), 2);
-    }
-
-    #[tokio::test]
-    async fn telemetry_and_logs_are_kept_within_their_limits() {
-        let dir = tempfile::tempdir().unwrap();
-        let registry = Registry::open(&dir.path().join("d.db"), 3).await.unwrap();
-        let mac = "AA:BB:CC:DD:EE:03";
-        registry.join(mac, None, now()).await.unwrap();
-        let t = Telemetry {
-            battery_voltage: Some(4.0),
-            rssi: Some(-61),
-            firmware: Some("1.8.15".into()),
-            model: Some("og".into()),
-            wake_time_ms: Some(1200),
-            ..Telemetry::default()
-        };
-        registry.seen(mac, &t, now()).await.unwrap();
-        registry
-            .seen(mac, &Telemetry::default(), now())
-            .await
-            .unwrap();
-        let d = registry.by_mac(mac).await.unwrap().unwrap();
-        assert_eq!(
-            d.battery_voltage,
-            Some(4.0),
-            "a call without a value keeps the last"
-        );
-        assert_eq!(d.battery_percent, Some(90));
-        assert_eq!(d.rssi, Some(-61));
-        assert_eq!(registry.history_len(mac).await.unwrap(), 2);
-
-        let entries: Vec<String> = (0..5).map(|i| format!("{{\"id\":{i}}}")).collect();
-        registry.add_logs(mac, &entries, now()).await.unwrap();
-        assert_eq!(
-            registry.logs(mac).await.unwrap(),
-            ["{\"id\":2}", "{\"id\":3}", "{\"id\":4}"],
-            "the newest three"
-        );
     }
 }

@@ -340,6 +340,28 @@ impl Engine {
         }
     }
 
+    /// A notice drawn as `request`'s output: `title` over `text`. Nothing
+    /// is stored; `None` (logged) if it cannot be drawn.
+    pub async fn notice(
+        &self,
+        request: &RenderRequest,
+        title: &str,
+        text: &str,
+    ) -> Option<Rendered> {
+        let now = self.clock.now();
+        match self
+            .pipeline
+            .notice_picture(request, title, text, now)
+            .await
+        {
+            Ok(picture) => Some(picture),
+            Err(e) => {
+                tracing::error!(error = %e, "cannot draw a notice");
+                None
+            }
+        }
+    }
+
     /// Fresh data for the request's spot: cached, or fetched once however
     /// many ask.
     async fn spot_data(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {

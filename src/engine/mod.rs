@@ -23,7 +23,7 @@ pub use keys::store_key;
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Spot};
-use crate::devices::Registry;
+use crate::devices::{Limits, Registry};
 use crate::jobs::{JobPanicked, Jobs};
 use crate::pipeline::Pipeline;
 use crate::request::Catalog;
@@ -39,7 +39,11 @@ async fn open_devices(config: &Config) -> Option<Registry> {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    match Registry::open(&path, config.trmnl.keep_logs).await {
+    let limits = Limits {
+        keep_logs: config.trmnl.keep_logs,
+        keep_history: config.trmnl.keep_history,
+    };
+    match Registry::open(&path, limits).await {
         Ok(registry) => Some(registry),
         Err(e) => {
             tracing::error!(path = %path.display(), error = %e, "cannot open the device database; TRMNL devices are answered as not registered until it can be (images are served as usual)");

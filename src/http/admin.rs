@@ -6,19 +6,21 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
-use crate::devices::Device;
+use crate::devices::{Device, Reading, Registry};
 use crate::engine::Engine;
 
 /// The management routes.
 pub fn routes() -> Router<Arc<Engine>> {
-    Router::new().route("/api/devices", get(devices))
+    Router::new()
+        .route("/api/devices", get(devices))
+        .route("/api/devices/{id}", get(device))
 }
 
 /// Passes a request that carries the admin token.
@@ -64,29 +66,91 @@ async fn devices(
     headers: HeaderMap,
 ) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
     authorize(&engine, &headers)?;
-    let unavailable = || {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "database_unavailable",
-            "the device database cannot be read; the server log has the details",
-        )
-    };
-    let registry = engine.devices().ok_or_else(unavailable)?;
-    let list = registry.list().await.map_err(|e| {
-        tracing::error!(error = %e, "device database");
-        unavailable()
-    })?;
-    let configured = engine.config().devices.list();
-    let out = list
-        .into_iter()
-        .map(|device| {
-            let config = configured.iter().find(|c| c.mac == device.mac);
-            DeviceInfo {
-                name: config.and_then(|c| c.name.clone()),
-                configured: config.is_some(),
-                device,
-            }
-        })
-        .collect();
+    let registry = registry(&engine)?;
+    let list = registry.list().await.map_err(unavailable)?;
+    let out = list.into_iter().map(|d| info(&engine, d)).collect();
     Ok(Json(out))
+}
+
+fn info(engine: &Engine, device: Device) -> DeviceInfo {
+    let config = engine
+        .config()
+        .devices
+        .list()
+        .iter()
+        .find(|c| c.mac == device.mac);
+    DeviceInfo {
+        name: config.and_then(|c| c.name.clone()),
+        configured: config.is_some(),
+        device,
+    }
+}
+
+fn registry(engine: &Engine) -> Result<&Registry, ApiError> {
+    engine
+        .devices()
+        .ok_or_else(|| unavailable("the device database is not open"))
+}
+
+fn unavailable(e: impl std::fmt::Display) -> ApiError {
+    tracing::error!(error = %e, "device database");
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "database_unavailable",
+        "the device database cannot be read; the server log has the details",
+    )
+}
+
+/// One device with its telemetry history and its last log entries.
+#[derive(Serialize)]
+struct DeviceDetail {
+    #[serde(flatten)]
+    info: DeviceInfo,
+    /// The newest readings first.
+    history: Vec<Reading>,
+    /// The entries it posted to `/api/log`, oldest first.
+    logs: Vec<serde_json::Value>,
+}
+
+/// `?limit=`: how many readings of history.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct HistoryQuery {
+    limit: Option<usize>,
+}
+
+/// `GET /api/devices/{id}`: a device by friendly id or MAC, with its
+/// history (`?limit=`, default 100) and logs.
+async fn device(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    Query(query): Query<HistoryQuery>,
+    headers: HeaderMap,
+) -> Result<Json<DeviceDetail>, ApiError> {
+    authorize(&engine, &headers)?;
+    let registry = registry(&engine)?;
+    let list = registry.list().await.map_err(unavailable)?;
+    let mac = crate::config::normalize_mac(&id);
+    let found = list
+        .into_iter()
+        .find(|d| d.friendly_id.eq_ignore_ascii_case(&id) || Some(&d.mac) == mac.as_ref());
+    let Some(device) = found else {
+        let message = format!("no device with friendly id or MAC `{id}`");
+        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", message));
+    };
+    let limit = query.limit.unwrap_or(100).min(10_000);
+    let history = registry
+        .history(&device.mac, limit)
+        .await
+        .map_err(unavailable)?;
+    let logs = registry.logs(&device.mac).await.map_err(unavailable)?;
+    let logs = logs
+        .iter()
+        .map(|entry| serde_json::from_str(entry).unwrap_or_else(|_| entry.clone().into()))
+        .collect();
+    Ok(Json(DeviceDetail {
+        info: info(&engine, device),
+        history,
+        logs,
+    }))
 }

@@ -55,7 +55,7 @@ pub fn app(
         .route("/image", get(image))
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
-        .merge(trmnl::routes())
+        .merge(trmnl::routes(&engine))
         .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

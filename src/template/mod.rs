@@ -30,6 +30,11 @@ const BUILTIN_ERROR_NAME: &str = "builtin-error";
 /// Used when the templates folder has no `error.svg` of its own.
 const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../templates/error.svg");
 
+/// The template of notices the server draws for a device (see
+/// [`Templates::render_notice`]); shipped, not taken from the folder.
+const NOTICE_NAME: &str = "builtin-notice";
+const NOTICE_TEMPLATE: &str = include_str!("../../templates/notice.svg");
+
 /// Instructions one fill of a template may run. The shipped surf templates
 /// use under 1,000; this bounds a template that loops far longer than any
 /// picture needs, so it fails instead of holding a render thread for ever.
@@ -121,11 +126,12 @@ impl Templates {
                 BUILTIN_ERROR_TEMPLATE.to_string(),
             ));
         }
-        sources.retain(|(name, _)| name != BUILTIN_ERROR_NAME);
+        sources.retain(|(name, _)| name != BUILTIN_ERROR_NAME && name != NOTICE_NAME);
         sources.push((
             BUILTIN_ERROR_NAME.to_string(),
             BUILTIN_ERROR_TEMPLATE.to_string(),
         ));
+        sources.push((NOTICE_NAME.to_string(), NOTICE_TEMPLATE.to_string()));
         for (name, text) in sources {
             versions.insert(
                 name.clone(),
@@ -171,6 +177,12 @@ impl Templates {
             tracing::error!(error = %e, "error.svg fails; drawing the shipped error picture");
             self.render(BUILTIN_ERROR_NAME, context)
         })
+    }
+
+    /// Fills the shipped notice template: `spot.name` as the title and
+    /// `reason` as the text, one line per line.
+    pub fn render_notice(&self, context: &Context) -> Result<String, TemplateError> {
+        self.render(NOTICE_NAME, context)
     }
 }
 

@@ -93,3 +93,18 @@ fn builtin_error_template_is_used_when_folder_has_none() {
     let (_d, t) = templates(&[("t.svg", "x")]);
     assert!(t.contains(ERROR_TEMPLATE));
 }
+
+#[test]
+fn notices_carry_their_title_and_lines() {
+    let (_d, t) = templates(&[("t.svg", "x")]);
+    let mut ctx = Context::new(&spot(), 800, 480, None, Utc::now());
+    ctx.spot.insert("name".into(), "Kitchen".into());
+    ctx.reason = Some("friendly id ABC123\nAA:BB:CC:DD:EE:01 <&>".into());
+    let svg = t.render_notice(&ctx).unwrap();
+    assert!(svg.contains(">Kitchen<"), "{svg}");
+    assert!(svg.contains(">friendly id ABC123<"), "{svg}");
+    assert!(
+        svg.contains("AA:BB:CC:DD:EE:01 &lt;&amp;&gt;"),
+        "escaped: {svg}"
+    );
+}

@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod faulty;
+pub mod firmware;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -205,12 +206,14 @@ impl App {
     }
 
     /// Serves an already loaded `config`, reading time from `clock`, with
-    /// scheduled refreshes off.
+    /// scheduled refreshes off, and no per-device rate limit (device tests
+    /// poll until an image is drawn).
     pub async fn start_config(
         mut config: inkspot::Config,
         clock: inkspot::clock::SharedClock,
     ) -> Self {
         config.schedule.enabled = false;
+        config.trmnl.rate_limit = 0;
         Self::serve(config, clock).await
     }
 

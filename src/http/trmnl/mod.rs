@@ -19,11 +19,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::{Value, json};
 
+mod display;
 mod screen;
 
-use screen::{base_url, choose, playlist, screen};
+use display::DeviceLimiter;
+use screen::{base_url, choose};
 
-use crate::config::{DeviceConfig, SpecialFunction, normalize_mac};
+use crate::config::{DeviceConfig, normalize_mac};
 use crate::devices::{Device, Telemetry};
 use crate::engine::Engine;
 
@@ -33,9 +35,10 @@ const PREPARING_REFRESH: u64 = 60;
 /// How soon a device that is not registered polls again.
 const UNREGISTERED_REFRESH: u64 = 300;
 
-/// The device routes, each with and without a trailing slash.
-pub fn routes() -> Router<Arc<Engine>> {
-    let mut router = Router::new();
+/// The device routes, each with and without a trailing slash, with the
+/// per-device rate limit `engine`'s config sets.
+pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
+    let mut router = Router::new().route("/api/identify", get(display::identify));
     for path in [
         "/api/setup",
         "/api/display",
@@ -45,13 +48,13 @@ pub fn routes() -> Router<Arc<Engine>> {
         for p in [path.to_string(), format!("{path}/")] {
             router = match path {
                 "/api/setup" => router.route(&p, get(setup)),
-                "/api/display" => router.route(&p, get(display)),
-                "/api/current_screen" => router.route(&p, get(current_screen)),
+                "/api/display" => router.route(&p, get(display::display)),
+                "/api/current_screen" => router.route(&p, get(display::current_screen)),
                 _ => router.route(&p, post(log)),
             };
         }
     }
-    router
+    router.layer(axum::Extension(DeviceLimiter::new(&engine.config().trmnl)))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -104,7 +107,7 @@ async fn setup(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Va
     tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, "device set up");
     let base = base_url(&engine, &headers);
     let image_url = match choose(&engine, &device, &Telemetry::from_headers(&headers)) {
-        Some(choice) => format!("{base}{}", choice.path),
+        Some(choice) => format!("{base}{}", choice.setup_path()),
         None => String::new(),
     };
     Json(json!({
@@ -118,7 +121,7 @@ async fn setup(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Va
 
 /// The device a display call comes from: by `ID` and `Access-Token`,
 /// adopting an unknown MAC's token when it may join. `None`: unregistered.
-async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Option<Device> {
+pub(super) async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Option<Device> {
     let token = header(headers, "access-token").filter(|t| !t.is_empty() && t.len() <= 128)?;
     let registry = engine.devices()?;
     let Some(mac) = header(headers, "id").and_then(normalize_mac) else {
@@ -140,7 +143,7 @@ async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Option<Device> {
     }
 }
 
-fn unregistered() -> Json<Value> {
+pub(super) fn unregistered() -> Json<Value> {
     Json(json!({
         "status": 202,
         "image_url": "",
@@ -151,84 +154,6 @@ fn unregistered() -> Json<Value> {
         "firmware_url": null,
         "special_function": "none",
     }))
-}
-
-/// `GET /api/display`: the image to show, when to wake, and telemetry kept.
-async fn display(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Value> {
-    let Some(mut device) = authenticate(&engine, &headers).await else {
-        return unregistered();
-    };
-    let telemetry = Telemetry::from_headers(&headers);
-    let now = engine.clock().now();
-    if let Some(registry) = engine.devices()
-        && let Err(e) = registry.seen(&device.mac, &telemetry, now).await
-    {
-        tracing::warn!(error = %e, "cannot record a device's telemetry");
-    }
-    let config = configured(&engine, &device.mac).cloned();
-    let bound = config
-        .as_ref()
-        .map_or(SpecialFunction::default(), |c| c.special_function);
-    let double_click = header(&headers, "special_function") == Some("true");
-    let restart = double_click && bound == SpecialFunction::RestartPlaylist;
-    if restart {
-        device.playlist_position = 0;
-        if let Some(registry) = engine.devices() {
-            let _ = registry.set_position(&device.mac, 0).await;
-        }
-    }
-    let mut answer = None;
-    let len = playlist(&engine, &device).len() as i64;
-    if len > 1 && device.last_seen_at.is_some() && !restart {
-        // Each wake shows the next spot, once its image is ready (asking
-        // starts its render); until then, the current one again.
-        let mut next = device.clone();
-        next.playlist_position = (device.playlist_position + 1).rem_euclid(len);
-        let candidate = screen(&engine, &next, &telemetry, &headers, now).await;
-        if is_ready(&candidate) {
-            if let Some(registry) = engine.devices() {
-                let _ = registry
-                    .set_position(&device.mac, next.playlist_position)
-                    .await;
-            }
-            answer = Some(candidate);
-        }
-    }
-    let mut answer = match answer {
-        Some(answer) => answer,
-        None => screen(&engine, &device, &telemetry, &headers, now).await,
-    };
-    if double_click {
-        answer["action"] = json!(bound.name());
-    }
-    answer["special_function"] = json!(bound.name());
-    Json(answer)
-}
-
-/// Whether a display answer points at a drawn image, not "preparing".
-fn is_ready(answer: &Value) -> bool {
-    answer["filename"]
-        .as_str()
-        .is_some_and(|f| !f.is_empty() && !f.starts_with("preparing"))
-}
-
-/// `GET /api/current_screen`: what the device shows now, without moving
-/// its playlist or recording telemetry (the caller may be a mirror).
-async fn current_screen(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Value> {
-    let Some(device) = authenticate(&engine, &headers).await else {
-        return unregistered();
-    };
-    let now = engine.clock().now();
-    let mut answer = screen(
-        &engine,
-        &device,
-        &Telemetry::from_headers(&headers),
-        &headers,
-        now,
-    )
-    .await;
-    answer["status"] = json!(200);
-    Json(answer)
 }
 
 /// `POST /api/log`: the device's log entries, kept up to `trmnl.keep_logs`.

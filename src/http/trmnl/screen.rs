@@ -4,21 +4,47 @@
 use std::sync::Arc;
 
 use axum::http::HeaderMap;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, NaiveTime, Utc};
 use serde_json::{Value, json};
 
 use super::{PREPARING_REFRESH, configured, header};
-use crate::config::OutputOptions;
+use crate::config::{OutputOptions, PlaylistItem};
+use crate::devices::playlist::until_change;
 use crate::devices::{Device, Telemetry};
 use crate::engine::Engine;
+use crate::request::RenderRequest;
 
 /// What a device shows: a spot, as the output its model takes.
 pub(super) struct Choice {
     index: usize,
-    preset: &'static str,
+    preset: String,
     bits: Option<u8>,
     /// `/image?...` for it.
     pub(super) path: String,
+}
+
+impl Choice {
+    /// The render request for it.
+    pub(super) fn request(&self, engine: &Engine) -> Option<RenderRequest> {
+        let options = OutputOptions {
+            bits: self.bits,
+            ..OutputOptions::default()
+        };
+        let catalog = engine.catalog();
+        catalog
+            .request(self.index, Some(&self.preset), &options)
+            .ok()
+    }
+
+    /// The path of the setup picture: the 48,062-byte BMP for a 1-bit
+    /// panel, which every firmware takes (older ones take no PNG there).
+    pub(super) fn setup_path(&self) -> String {
+        if self.preset == "trmnl" && self.bits.is_none() {
+            self.path.replace("device=trmnl", "device=trmnl-bmp")
+        } else {
+            self.path.clone()
+        }
+    }
 }
 
 /// The preset for a panel `model`, else for its size; TRMNL OG at last.
@@ -37,28 +63,35 @@ fn preset_for(model: Option<&str>, size: Option<(u32, u32)>) -> (&'static str, O
     }
 }
 
-/// The spots `device` shows in turn: its own playlist, else
+/// What `device` shows in turn: its own playlist, else
 /// `trmnl.default_playlist`, else every spot.
-pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<String> {
+pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<PlaylistItem> {
     let config = configured(engine, &device.mac);
     match config.map(|c| c.playlist.clone()).filter(|p| !p.is_empty()) {
         Some(p) => p,
         None if !engine.config().trmnl.default_playlist.is_empty() => {
             engine.config().trmnl.default_playlist.clone()
         }
-        None => engine.catalog().spots().iter().map(|s| s.slug()).collect(),
+        None => engine
+            .catalog()
+            .spots()
+            .iter()
+            .map(|s| PlaylistItem::spot(&s.slug()))
+            .collect(),
     }
+}
+
+/// The time of day at `now` where `device` hangs (its `timezone`, else UTC).
+pub(super) fn local_time(engine: &Engine, device: &Device, now: DateTime<Utc>) -> NaiveTime {
+    let tz = configured(engine, &device.mac).and_then(|c| c.timezone);
+    now.with_timezone(&tz.unwrap_or(chrono_tz::UTC)).time()
 }
 
 pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
     let config = configured(engine, &device.mac);
     let playlist = playlist(engine, device);
-    let entry = playlist.get(
-        device
-            .playlist_position
-            .rem_euclid(playlist.len().max(1) as i64) as usize,
-    )?;
-    let index = engine.catalog().find(entry)?;
+    let item = playlist.get(device.place().index(playlist.len()))?;
+    let index = engine.catalog().find(&item.spot)?;
     // The model it sends now, else the one it last sent (a mirror asking
     // for its screen sends none), else the configured one.
     let model = telemetry
@@ -66,14 +99,21 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
         .as_deref()
         .or(device.model.as_deref())
         .or(config.and_then(|c| c.model.as_deref()));
-    let (preset, bits) = preset_for(model, telemetry.size);
+    let (preset, bits) = match &item.preset {
+        Some(preset) => (preset.clone(), None),
+        None => {
+            let (preset, bits) = preset_for(model, telemetry.size);
+            (preset.to_string(), bits)
+        }
+    };
     let slug = engine.catalog().spots()[index].slug();
     let extra = bits.map(|b| format!("&bits={b}")).unwrap_or_default();
+    let path = format!("/image?spot={slug}&device={preset}{extra}");
     Some(Choice {
         index,
         preset,
         bits,
-        path: format!("/image?spot={slug}&device={preset}{extra}"),
+        path,
     })
 }
 
@@ -89,16 +129,9 @@ pub(super) async fn screen(
     let Some(choice) = choose(engine, device, telemetry) else {
         return json!({"status": 0, "image_url": "", "filename": "", "refresh_rate": PREPARING_REFRESH});
     };
-    let options = OutputOptions {
-        bits: choice.bits,
-        ..OutputOptions::default()
-    };
-    let request = engine
-        .catalog()
-        .request(choice.index, Some(choice.preset), &options);
-    let served = match request {
-        Ok(request) => engine.peek(&request).await,
-        Err(_) => None,
+    let served = match choice.request(engine) {
+        Some(request) => engine.peek(&request).await,
+        None => None,
     };
     let (filename, refresh) = match &served {
         Some(served) => {
@@ -139,7 +172,8 @@ pub fn filename(slug: &str, hex: &str, rendered_at: DateTime<Utc>) -> String {
 
 /// Seconds until the device should wake: until the spot's next image is
 /// expected (or its refresh), stretched when the battery is low, bounded
-/// by config, and through quiet hours to their end. Never 0.
+/// by config, no later than its playlist item's end, and through quiet
+/// hours to their end. Never 0.
 fn refresh_rate(engine: &Engine, device: &Device, index: usize, now: DateTime<Utc>) -> u64 {
     let trmnl = &engine.config().trmnl;
     let config = configured(engine, &device.mac);
@@ -151,19 +185,17 @@ fn refresh_rate(engine: &Engine, device: &Device, index: usize, now: DateTime<Ut
     if device.battery_percent.is_some_and(|p| p < 20) {
         secs *= 2;
     }
-    secs = secs.clamp(
-        trmnl.min_refresh.as_secs().max(1),
-        trmnl.max_refresh.as_secs().max(1),
-    );
-    if let Some(config) = config
-        && let Some(quiet) = config.quiet_hours
+    let min = trmnl.min_refresh.as_secs().max(1);
+    secs = secs.clamp(min, trmnl.max_refresh.as_secs().max(1));
+    let local = local_time(engine, device, now);
+    if let Some(left) = until_change(&playlist(engine, device), device.place(), now, local) {
+        secs = secs.min(left.as_secs().max(min));
+    }
+    if let Some(quiet) = config.and_then(|c| c.quiet_hours)
+        && quiet.contains(local)
     {
-        let tz = config.timezone.unwrap_or(chrono_tz::UTC);
-        let local = now.with_timezone(&tz).time();
-        if quiet.contains(local) {
-            let end = (quiet.end - local).num_seconds().rem_euclid(86_400) as u64;
-            secs = end.clamp(1, 86_400);
-        }
+        let end = (quiet.end - local).num_seconds().rem_euclid(86_400) as u64;
+        secs = end.clamp(1, 86_400);
     }
     secs.max(1)
 }

@@ -1,0 +1,238 @@
+//! `/api/display`: where a wake turns the playlist, answers the
+//! double-click, keeps telemetry and meets the per-device rate limit; and
+//! `/api/current_screen` and `/api/identify`, which only look.
+
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{Extension, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header as h};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, body::Body};
+use chrono::{DateTime, Utc};
+use governor::clock::{Clock, DefaultClock};
+use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
+use serde_json::{Value, json};
+
+use super::screen::{choose, local_time, playlist, screen};
+use super::{authenticate, configured, header, unregistered};
+use crate::config::{SpecialFunction, TrmnlConfig};
+use crate::devices::playlist::{Turn, first, on_wake};
+use crate::devices::{Device, Telemetry};
+use crate::engine::Engine;
+
+/// Display calls per device, a token bucket each. The table holds only
+/// devices that authenticated, so it is as large as the registry at most.
+pub struct DeviceLimiter(Option<DefaultKeyedRateLimiter<String>>);
+
+impl DeviceLimiter {
+    /// `trmnl.rate_limit` calls a minute, in a burst too; `0` is no limit.
+    pub fn new(config: &TrmnlConfig) -> Arc<Self> {
+        let limiter = NonZeroU32::new(config.rate_limit)
+            .map(|n| RateLimiter::keyed(Quota::per_minute(n).allow_burst(n)));
+        Arc::new(Self(limiter))
+    }
+
+    /// `Ok` when `mac` may call now, else how long it should wait.
+    fn check(&self, mac: &str) -> Result<(), Duration> {
+        let Some(limiter) = &self.0 else {
+            return Ok(());
+        };
+        limiter
+            .check_key(&mac.to_string())
+            .map_err(|not_until| not_until.wait_time_from(DefaultClock::default().now()))
+    }
+}
+
+/// One display call: what every step of its answer needs.
+struct Wake<'a> {
+    engine: &'a Arc<Engine>,
+    telemetry: Telemetry,
+    headers: &'a HeaderMap,
+    now: DateTime<Utc>,
+}
+
+impl Wake<'_> {
+    /// The answer that shows `device`'s current item.
+    async fn screen(&self, device: &Device) -> Value {
+        screen(self.engine, device, &self.telemetry, self.headers, self.now).await
+    }
+
+    /// Moves `device` on in its playlist when the current item has had its
+    /// time and the next one's image is drawn (asking starts its render);
+    /// until then, the current item again.
+    async fn turn(&self, device: &mut Device) -> Value {
+        let items = playlist(self.engine, device);
+        let local = local_time(self.engine, device, self.now);
+        let turn = on_wake(&items, device.place(), self.now, local);
+        let next_index = match turn {
+            Turn::Next(j) => j,
+            // Asking for the next item's image now has it drawn by its turn.
+            Turn::Stay => device.place().index(items.len()) + 1,
+        };
+        if items.len() > 1 {
+            let mut next = device.clone();
+            next.playlist_position = (next_index % items.len()) as i64;
+            next.playlist_since = None;
+            let candidate = self.screen(&next).await;
+            if matches!(turn, Turn::Next(_)) && is_ready(&candidate) {
+                *device = next;
+            }
+        }
+        self.show(device).await
+    }
+
+    /// The answer for the item `device` is on, which starts its time on
+    /// the panel when this is the first wake that shows its image.
+    async fn show(&self, device: &mut Device) -> Value {
+        let answer = self.screen(device).await;
+        if device.playlist_since.is_none()
+            && is_ready(&answer)
+            && let Some(registry) = self.engine.devices()
+        {
+            device.playlist_since = Some(self.now.to_rfc3339());
+            let position = device.playlist_position;
+            let _ = registry.set_place(&device.mac, position, self.now).await;
+        }
+        answer
+    }
+}
+
+/// `GET /api/display`: the image to show, when to wake, and telemetry kept.
+pub(super) async fn display(
+    State(engine): State<Arc<Engine>>,
+    Extension(limiter): Extension<Arc<DeviceLimiter>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some(mut device) = authenticate(&engine, &headers).await else {
+        return unregistered().into_response();
+    };
+    let wake = Wake {
+        engine: &engine,
+        telemetry: Telemetry::from_headers(&headers),
+        headers: &headers,
+        now: engine.clock().now(),
+    };
+    if let Err(wait) = limiter.check(&device.mac) {
+        // The firmware reads a 429's JSON: the same picture (so the panel
+        // is untouched) and a sleep past the limit.
+        tracing::info!(mac = %device.mac, "a device called too often");
+        let mut answer = wake.screen(&device).await;
+        let min = engine.config().trmnl.min_refresh.as_secs().max(1);
+        answer["refresh_rate"] = json!(wait.as_secs().max(min) + 1);
+        return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
+    }
+    if let Some(registry) = engine.devices()
+        && let Err(e) = registry.seen(&device.mac, &wake.telemetry, wake.now).await
+    {
+        tracing::warn!(error = %e, "cannot record a device's telemetry");
+    }
+    let bound =
+        configured(&engine, &device.mac).map_or(SpecialFunction::default(), |c| c.special_function);
+    let double_click = header(&headers, "special_function") == Some("true");
+    let mut answer = match (double_click, bound) {
+        (true, SpecialFunction::Sleep) => {
+            let mut answer = wake.screen(&device).await;
+            answer["refresh_rate"] = json!(engine.config().trmnl.sleep.as_secs().max(1));
+            answer
+        }
+        (true, SpecialFunction::Identify) => identify_answer(&engine, &device, &headers, wake.now),
+        (true, SpecialFunction::RestartPlaylist) => {
+            let items = playlist(&engine, &device);
+            let local = local_time(&engine, &device, wake.now);
+            device.playlist_position = first(&items, local) as i64;
+            device.playlist_since = None;
+            wake.show(&mut device).await
+        }
+        _ => wake.turn(&mut device).await,
+    };
+    if double_click {
+        answer["action"] = json!(bound.name());
+    }
+    answer["special_function"] = json!(bound.name());
+    Json(answer).into_response()
+}
+
+/// Whether a display answer points at a drawn image, not "preparing".
+fn is_ready(answer: &Value) -> bool {
+    answer["filename"]
+        .as_str()
+        .is_some_and(|f| !f.is_empty() && !f.starts_with("preparing"))
+}
+
+/// The double-click `identify`: a picture with the device's name, friendly
+/// id and MAC, shown until the next wake a minute later.
+fn identify_answer(
+    engine: &Engine,
+    device: &Device,
+    headers: &HeaderMap,
+    now: DateTime<Utc>,
+) -> Value {
+    let base = super::screen::base_url(engine, headers);
+    json!({
+        "status": 0,
+        "image_url": format!("{base}/api/identify"),
+        "filename": format!("identify-{}-{}", device.friendly_id, now.timestamp()),
+        "refresh_rate": engine.config().trmnl.min_refresh.as_secs().max(1),
+        "reset_firmware": false,
+        "update_firmware": false,
+        "firmware_url": null,
+    })
+}
+
+/// `GET /api/identify`: the identify picture for the device whose `ID`
+/// and `Access-Token` it carries, drawn for its panel.
+pub(super) async fn identify(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Response {
+    let refused = |status: StatusCode, message: &str| {
+        let error = super::super::ApiError::new(status, "identify", message.to_string());
+        error.into_response()
+    };
+    let Some(device) = authenticate(&engine, &headers).await else {
+        return refused(
+            StatusCode::UNAUTHORIZED,
+            "send the device's ID and Access-Token headers",
+        );
+    };
+    let telemetry = Telemetry::from_headers(&headers);
+    let request = choose(&engine, &device, &telemetry).and_then(|c| c.request(&engine));
+    let Some(request) = request else {
+        return refused(StatusCode::NOT_FOUND, "this device has no spot to show");
+    };
+    let name = configured(&engine, &device.mac)
+        .and_then(|c| c.name.clone())
+        .unwrap_or_else(|| "This TRMNL".to_string());
+    let text = format!(
+        "friendly id {}\nMAC {}\nshows {}",
+        device.friendly_id, device.mac, request.spot.name
+    );
+    let Some(picture) = engine.notice(&request, &name, &text).await else {
+        return refused(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the picture could not be drawn; the server log has the details",
+        );
+    };
+    let head = picture.head();
+    let mut response = Response::new(Body::from(picture.bytes.clone()));
+    let headers = response.headers_mut();
+    headers.insert(h::CONTENT_TYPE, head.content_type.clone());
+    headers.insert(h::CONTENT_LENGTH, head.content_length.clone());
+    headers.insert(h::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /api/current_screen`: what the device shows now, without moving
+/// its playlist or recording telemetry (the caller may be a mirror).
+pub(super) async fn current_screen(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+) -> Json<Value> {
+    let Some(device) = authenticate(&engine, &headers).await else {
+        return unregistered();
+    };
+    let now = engine.clock().now();
+    let telemetry = Telemetry::from_headers(&headers);
+    let mut answer = screen(&engine, &device, &telemetry, &headers, now).await;
+    answer["status"] = json!(200);
+    Json(answer)
+}
