@@ -132,8 +132,8 @@ pub struct DeviceConfig {
     #[serde(default)]
     pub name: Option<String>,
     /// The panel: `og_png`, `og_plus`, `og_bwry`, `v2` (TRMNL X),
-    /// `reterminal_e1002`, `kindle`. Default: from the `Model` header the
-    /// device sends, then its `Width` and `Height`.
+    /// `reterminal_e1002`, `kindle`, for a device whose `Model` header and
+    /// size inkspot does not know. Default: from those headers.
     #[serde(default)]
     pub model: Option<String>,
     /// What it shows in turn, each for one wake or its `duration`: spots by

@@ -47,20 +47,43 @@ impl Choice {
     }
 }
 
-/// The preset for a panel `model`, else for its size; TRMNL OG at last.
-fn preset_for(model: Option<&str>, size: Option<(u32, u32)>) -> (&'static str, Option<u8>) {
-    match model {
-        Some("og_bwry" | "bwry") => ("trmnl-bwry", None),
-        Some("reterminal_e1002" | "spectra6") => ("spectra6", None),
-        Some("x" | "v2" | "trmnl_x") => ("trmnl-x", None),
-        Some("og_plus") => ("trmnl", Some(2)),
-        Some(m) if m.starts_with("kindle") || m.starts_with("amazon_kindle") => ("kindle", None),
-        Some("og" | "og_png" | "og_gen2") => ("trmnl", None),
-        _ => match size {
-            Some((1872, 1404)) => ("trmnl-x", None),
-            _ => ("trmnl", None),
-        },
+/// The preset for a panel `model` as the firmware (or the catalogue)
+/// names it, if it is one inkspot knows.
+fn preset_for_model(model: &str) -> Option<(&'static str, Option<u8>)> {
+    Some(match model {
+        "og_bwry" | "bwry" => ("trmnl-bwry", None),
+        "reterminal_e1002" | "spectra6" => ("spectra6", None),
+        "x" | "v2" | "trmnl_x" => ("trmnl-x", None),
+        "og_plus" => ("trmnl", Some(2)),
+        m if m.starts_with("kindle") || m.starts_with("amazon_kindle") => ("kindle", None),
+        "og" | "og_png" | "og_gen2" | "reterminal_e1001" => ("trmnl", None),
+        _ => return None,
+    })
+}
+
+/// The preset for a panel of `size`, if one fits it.
+fn preset_for_size(size: (u32, u32)) -> Option<(&'static str, Option<u8>)> {
+    match size {
+        (1872, 1404) => Some(("trmnl-x", None)),
+        (800, 480) => Some(("trmnl", None)),
+        _ => None,
     }
+}
+
+/// The preset for a device: by the `Model` it sends, else the `Width` and
+/// `Height` it sends, else its configured model, else the model it sent
+/// last (a mirror asking for its screen sends none); TRMNL OG at last.
+fn preset_for(
+    sent: Option<&str>,
+    size: Option<(u32, u32)>,
+    configured: Option<&str>,
+    last: Option<&str>,
+) -> (&'static str, Option<u8>) {
+    sent.and_then(preset_for_model)
+        .or_else(|| size.and_then(preset_for_size))
+        .or_else(|| configured.and_then(preset_for_model))
+        .or_else(|| last.and_then(preset_for_model))
+        .unwrap_or(("trmnl", None))
 }
 
 /// What `device` shows in turn: its own playlist, else
@@ -92,17 +115,15 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
     let playlist = playlist(engine, device);
     let item = playlist.get(device.place().index(playlist.len()))?;
     let index = engine.catalog().find(&item.spot)?;
-    // The model it sends now, else the one it last sent (a mirror asking
-    // for its screen sends none), else the configured one.
-    let model = telemetry
-        .model
-        .as_deref()
-        .or(device.model.as_deref())
-        .or(config.and_then(|c| c.model.as_deref()));
     let (preset, bits) = match &item.preset {
         Some(preset) => (preset.clone(), None),
         None => {
-            let (preset, bits) = preset_for(model, telemetry.size);
+            let (preset, bits) = preset_for(
+                telemetry.model.as_deref(),
+                telemetry.size,
+                config.and_then(|c| c.model.as_deref()),
+                device.model.as_deref(),
+            );
             (preset.to_string(), bits)
         }
     };
@@ -235,19 +256,26 @@ mod tests {
     }
 
     #[rstest]
-    #[case(Some("og"), None, ("trmnl", None))]
-    #[case(Some("og_plus"), None, ("trmnl", Some(2)))]
-    #[case(Some("og_bwry"), None, ("trmnl-bwry", None))]
-    #[case(Some("reterminal_e1002"), None, ("spectra6", None))]
-    #[case(Some("x"), None, ("trmnl-x", None))]
-    #[case(None, Some((1872, 1404)), ("trmnl-x", None))]
-    #[case(Some("amazon_kindle_pw5"), None, ("kindle", None))]
-    #[case(None, None, ("trmnl", None))]
+    #[case(Some("og"), None, None, None, ("trmnl", None))]
+    #[case(Some("og_plus"), None, None, None, ("trmnl", Some(2)))]
+    #[case(Some("og_bwry"), None, None, None, ("trmnl-bwry", None))]
+    #[case(Some("reterminal_e1002"), None, None, None, ("spectra6", None))]
+    #[case(Some("x"), None, None, None, ("trmnl-x", None))]
+    #[case(Some("amazon_kindle_pw5"), None, None, None, ("kindle", None))]
+    // An unknown model goes by its size, then by the config.
+    #[case(Some("waveshare"), Some((1872, 1404)), None, None, ("trmnl-x", None))]
+    #[case(Some("waveshare"), Some((640, 384)), Some("og_bwry"), None, ("trmnl-bwry", None))]
+    // A call without headers (a mirror) goes by the config, then the last model sent.
+    #[case(None, None, Some("og_plus"), Some("x"), ("trmnl", Some(2)))]
+    #[case(None, None, None, Some("x"), ("trmnl-x", None))]
+    #[case(None, None, None, None, ("trmnl", None))]
     fn models_choose_their_output(
-        #[case] model: Option<&str>,
+        #[case] sent: Option<&str>,
         #[case] size: Option<(u32, u32)>,
+        #[case] configured: Option<&str>,
+        #[case] last: Option<&str>,
         #[case] expect: (&str, Option<u8>),
     ) {
-        assert_eq!(preset_for(model, size), expect);
+        assert_eq!(preset_for(sent, size, configured, last), expect);
     }
 }
