@@ -79,7 +79,6 @@ enum Command {
         #[arg(long)]
         fetch: bool,
     },
-    /// Exit 0 when the service on `server.listen` answers /healthz (for Docker).
     /// Print the scheduled runs of the next hours, and why each is there:
     /// a prerender preset, a requested variant, active hours.
     Schedule {
@@ -87,6 +86,17 @@ enum Command {
         #[arg(long, default_value_t = 24)]
         hours: u64,
     },
+    /// Print a running service's status: storage, renders, each spot's
+    /// sources and each device's last call.
+    Status {
+        /// The status URL, instead of /status on the config's port.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token, when the service has one.
+        #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// Exit 0 when the service on `server.listen` answers /healthz (for Docker).
     Healthcheck {
         /// URL to probe instead of the one derived from the config.
         #[arg(long)]
@@ -161,6 +171,9 @@ async fn run(args: Args) -> Result<(), CliError> {
             let config = cli::load(&args.config)?;
             let now = args.now.or(config.clock.now).unwrap_or_else(Utc::now);
             cli::schedule(config, now, hours).await
+        }
+        Command::Status { url, token } => {
+            cli::status(&args.config, url.as_deref(), token.as_deref()).await
         }
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }

@@ -11,6 +11,7 @@ use chrono::{DateTime, Utc};
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::{Cpu, CpuError};
+use crate::metrics::Metrics;
 use crate::render::{RenderError, Renderer};
 use crate::request::RenderRequest;
 use crate::source::{FetchError, Fetcher, SpotData, gather};
@@ -45,6 +46,7 @@ pub enum DrawError {
 /// Fetcher, templates and renderer, with the limit on CPU work.
 #[derive(Clone)]
 pub struct Pipeline {
+    metrics: Arc<Metrics>,
     fetcher: Fetcher,
     templates: Arc<LiveTemplates>,
     renderer: Renderer,
@@ -60,9 +62,12 @@ impl Pipeline {
 
     /// Like [`Pipeline::new`] with a given fetcher (`check --fetch` uses
     /// one that remembers no failures).
-    pub fn with_fetcher(config: &Config, fetcher: Fetcher) -> Result<Self, BuildError> {
+    pub fn with_fetcher(config: &Config, mut fetcher: Fetcher) -> Result<Self, BuildError> {
         let dir = config.templates_dir();
+        let metrics = Arc::new(Metrics::new());
+        fetcher.observe(metrics.clone());
         Ok(Self {
+            metrics,
             fetcher,
             templates: Arc::new(LiveTemplates::load(&dir)?),
             renderer: Renderer::new(&dir, true),
@@ -73,6 +78,11 @@ impl Pipeline {
     /// The templates in force, and their watcher.
     pub fn templates(&self) -> &Arc<LiveTemplates> {
         &self.templates
+    }
+
+    /// The metrics its fetches and renders count in.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
     }
 
     /// The fetcher.
@@ -87,7 +97,10 @@ impl Pipeline {
 
     /// Fetches every source of the request's spot; `clock` dates the data.
     pub async fn fetch(&self, request: &RenderRequest, clock: &dyn Clock) -> SpotData {
-        gather(&self.fetcher, &request.spot, clock).await
+        let started = std::time::Instant::now();
+        let data = gather(&self.fetcher, &request.spot, clock).await;
+        self.metrics.stage("fetch", started.elapsed());
+        data
     }
 
     /// The template context: `now` is the data's fetch time, so identical
@@ -188,10 +201,16 @@ impl Pipeline {
         let templates = self.templates.current();
         let renderer = self.renderer.clone();
         let output = request.output;
+        let metrics = self.metrics.clone();
         self.cpu
             .run(move || -> Result<Vec<u8>, DrawError> {
+                let started = std::time::Instant::now();
                 let svg = fill(&templates)?;
-                Ok(renderer.render(&svg, &output)?)
+                metrics.stage("fill", started.elapsed());
+                let (bytes, times) = renderer.render_timed(&svg, &output)?;
+                metrics.stage("draw", times.draw);
+                metrics.stage("encode", times.encode);
+                Ok(bytes)
             })
             .await?
     }

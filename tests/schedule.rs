@@ -424,7 +424,7 @@ async fn inkspot_schedule_prints_the_planned_runs_and_why() {
     let printed = text(&out.stdout);
     for line in [
         "Linda Mar: every 55m, at its phase +0s\n",
-        "  draws width=800&height=480&format=png&bits=1&dither=auto&rotate=0&invert=false: prerender preset `trmnl`\n",
+        "  draws width=800&height=480&format=png&bits=1&dither=auto&rotate=0&invert=false&max_bytes=90000: prerender preset `trmnl`\n",
         "  draws width=300&height=200&format=png&dither=none&rotate=0&invert=false: requested, last at 2026-11-23 10:07 UTC\n",
         "Ocean Beach: every 55m from 06:00, only within active_hours 06:00-09:00 (America/Los_Angeles)\n",
     ] {

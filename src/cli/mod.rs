@@ -13,8 +13,10 @@ use crate::request::{Catalog, RequestError};
 
 mod check;
 mod schedule;
+mod status;
 pub use check::check;
 pub use schedule::{plan as schedule_plan, schedule};
+pub use status::{render as status_table, status};
 
 /// Why a command failed.
 #[derive(Debug, thiserror::Error)]
@@ -106,6 +108,23 @@ pub async fn serve(
             )
         })
         .unwrap_or_default();
+    if let Some(addr) = engine.config().server.metrics_listen {
+        let listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .map_err(|source| CliError::Listen { addr, source })?;
+        let address = listener.local_addr().map_err(CliError::Serve)?;
+        tracing::info!(%address, "metrics at /metrics here, not on the main port");
+        let metrics_engine = engine.clone();
+        engine
+            .supervisor()
+            .spawn("metrics-listener", move |stop| async move {
+                let stopped = stop.cancelled_owned();
+                let served = crate::http::serve_metrics(listener, metrics_engine, stopped).await;
+                if let Err(e) = served {
+                    tracing::error!(error = %e, "the metrics listener failed");
+                }
+            });
+    }
     tracing::info!(address = %local, spots, "inkspot listening{try_it}");
     crate::http::serve(listener, engine, shutdown_signal())
         .await
@@ -270,15 +289,7 @@ fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
 pub async fn healthcheck(config_path: &Path, url: Option<&str>) -> Result<(), CliError> {
     let url = match url {
         Some(u) => u.to_string(),
-        None => {
-            // A missing config still has a port: the default one.
-            let port = if config_path.exists() || config_path != Path::new(DEFAULT_CONFIG_PATH) {
-                Config::load(config_path)?.server.listen.port()
-            } else {
-                crate::config::ServerConfig::default().listen.port()
-            };
-            format!("http://127.0.0.1:{port}/healthz")
-        }
+        None => local_url(config_path, "/healthz")?,
     };
     let failed = |reason: String| CliError::Health {
         url: url.clone(),
@@ -307,4 +318,15 @@ pub fn clock(now: Option<chrono::DateTime<chrono::Utc>>) -> SharedClock {
         Some(t) => Arc::new(crate::clock::ManualClock::new(t)),
         None => Arc::new(crate::clock::SystemClock),
     }
+}
+
+/// `path` on the service this machine runs with the config at
+/// `config_path` (a missing config still has a port: the default one).
+fn local_url(config_path: &Path, path: &str) -> Result<String, CliError> {
+    let port = if config_path.exists() || config_path != Path::new(DEFAULT_CONFIG_PATH) {
+        Config::load(config_path)?.server.listen.port()
+    } else {
+        crate::config::ServerConfig::default().listen.port()
+    };
+    Ok(format!("http://127.0.0.1:{port}{path}"))
 }

@@ -249,10 +249,15 @@ pub fn builtin_presets() -> BTreeMap<String, OutputOptions> {
         ..preset(Some(800), Some(480), ImageFormat::Png, 1)
     };
     BTreeMap::from([
-        // TRMNL: exactly the panel size, 1-bit gray PNG (non-flashing refresh).
+        // TRMNL: exactly the panel size, 1-bit gray PNG (non-flashing
+        // refresh), within the 90,000 bytes its firmware accepts (`bits=2`
+        // for the OG's four grays stays within it too).
         (
             "trmnl".to_string(),
-            preset(Some(800), Some(480), ImageFormat::Png, 1),
+            OutputOptions {
+                max_bytes: Some(90_000),
+                ..preset(Some(800), Some(480), ImageFormat::Png, 1)
+            },
         ),
         // TRMNL firmware 1.5 and older: the exact 48,062-byte BMP.
         (

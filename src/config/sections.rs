@@ -47,6 +47,10 @@ pub struct ServerConfig {
     /// the `INKSPOT_ADMIN_TOKEN` environment variable; without either,
     /// those endpoints are off.
     pub admin_token: Option<Secret>,
+    /// A separate address for `/metrics`, such as `"127.0.0.1:9090"`, for
+    /// a main port open to the internet: the main port then answers 404
+    /// there. Default: `/metrics` on the main port.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A secret from the config: shown as `***` in debug output, so it cannot
@@ -113,6 +117,7 @@ impl Default for ServerConfig {
             shutdown_timeout: Duration::from_secs(10),
             rate_limit: RateLimitConfig::default(),
             admin_token: None,
+            metrics_listen: None,
         }
     }
 }

@@ -8,6 +8,17 @@ use sqlx::any::AnyRow;
 
 use super::{Registry, RegistryError, Telemetry, battery_percent, timestamp};
 
+/// What a display call gave the device.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Shown {
+    /// When it was told to call again.
+    pub expected_at: Option<DateTime<Utc>>,
+    /// The bytes of the image it was given, if one was drawn.
+    pub image_bytes: Option<i64>,
+    /// Its panel's byte limit for it.
+    pub image_cap: Option<i64>,
+}
+
 /// One display call's telemetry.
 #[derive(Debug, Clone, Serialize)]
 pub struct Reading {
@@ -42,12 +53,13 @@ impl Reading {
 }
 
 impl Registry {
-    /// Records a display call's telemetry at `now`: the device's latest
-    /// values, and a row of history.
+    /// Records a display call's telemetry at `now` and what it was
+    /// `shown`: the device's latest values, and a row of history.
     pub async fn seen(
         &self,
         mac: &str,
         t: &Telemetry,
+        shown: &Shown,
         now: DateTime<Utc>,
     ) -> Result<(), RegistryError> {
         let at = timestamp(now);
@@ -56,7 +68,9 @@ impl Registry {
             "UPDATE devices SET last_seen_at = $1, model = COALESCE($2, model), \
              firmware = COALESCE($3, firmware), battery_voltage = COALESCE($4, battery_voltage), \
              battery_percent = COALESCE($5, battery_percent), rssi = COALESCE($6, rssi), \
-             wake_time_ms = COALESCE($7, wake_time_ms) WHERE mac = $8",
+             wake_time_ms = COALESCE($7, wake_time_ms), expected_at = $8, \
+             image_bytes = COALESCE($9, image_bytes), image_cap = COALESCE($10, image_cap) \
+             WHERE mac = $11",
         )
         .bind(&at)
         .bind(t.model.clone())
@@ -65,6 +79,9 @@ impl Registry {
         .bind(percent)
         .bind(t.rssi)
         .bind(t.wake_time_ms)
+        .bind(shown.expected_at.map(timestamp))
+        .bind(shown.image_bytes)
+        .bind(shown.image_cap)
         .bind(mac)
         .execute(&self.pool)
         .await?;
@@ -199,9 +216,12 @@ mod tests {
             wake_time_ms: Some(1200),
             ..Telemetry::default()
         };
-        registry.seen(mac, &t, now()).await.unwrap();
         registry
-            .seen(mac, &Telemetry::default(), now())
+            .seen(mac, &t, &Shown::default(), now())
+            .await
+            .unwrap();
+        registry
+            .seen(mac, &Telemetry::default(), &Shown::default(), now())
             .await
             .unwrap();
         let d = registry.by_mac(mac).await.unwrap().unwrap();
@@ -219,7 +239,10 @@ mod tests {
                 rssi: Some(rssi),
                 ..Telemetry::default()
             };
-            registry.seen(mac, &t, later).await.unwrap();
+            registry
+                .seen(mac, &t, &Shown::default(), later)
+                .await
+                .unwrap();
         }
         let history = registry.history(mac, 10).await.unwrap();
         let rssi: Vec<_> = history.iter().map(|r| r.rssi).collect();

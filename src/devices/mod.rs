@@ -4,6 +4,7 @@
 //! the same ones can run on PostgreSQL.
 
 mod history;
+pub mod models;
 pub mod playlist;
 mod telemetry;
 
@@ -16,7 +17,7 @@ use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{AnyPool, Row};
 use subtle::ConstantTimeEq;
 
-pub use history::Reading;
+pub use history::{Reading, Shown};
 pub use telemetry::{Telemetry, battery_percent};
 
 /// The migrations of the SQLite database.
@@ -63,6 +64,12 @@ pub struct Device {
     pub playlist_position: i64,
     /// When the item at `playlist_position` went on its panel.
     pub playlist_since: Option<String>,
+    /// When its last display call told it to call again.
+    pub expected_at: Option<String>,
+    /// The bytes of the image it was last given.
+    pub image_bytes: Option<i64>,
+    /// Its panel's byte limit for that image, when it has one.
+    pub image_cap: Option<i64>,
 }
 
 impl Device {
@@ -86,6 +93,9 @@ impl Device {
             wake_time_ms: row.try_get("wake_time_ms")?,
             playlist_position: row.try_get("playlist_position")?,
             playlist_since: row.try_get("playlist_since")?,
+            expected_at: row.try_get("expected_at")?,
+            image_bytes: row.try_get("image_bytes")?,
+            image_cap: row.try_get("image_cap")?,
         })
     }
 
@@ -103,7 +113,7 @@ impl Device {
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
-     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since";
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap";
 
 /// How times are stored: fixed width, so they sort as text in any database.
 fn timestamp(t: DateTime<Utc>) -> String {

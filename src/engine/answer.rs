@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::{BUSY_RETRY_AFTER, Engine, EngineError, RenderFailure};
+use super::{Engine, EngineError, RenderFailure};
 use crate::config::OutputOptions;
 use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
@@ -70,11 +70,35 @@ impl Engine {
         request: &RenderRequest,
         client: Option<Owner>,
     ) -> Result<Served, EngineError> {
+        self.image_in(request, client, tracing::Span::current).await
+    }
+
+    /// [`Engine::image`], with what goes beyond a cache hit (a render to
+    /// start or wait for, and the render job itself) in the span `span`
+    /// makes. It is made only then, so a hit costs no span.
+    pub async fn image_in(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        client: Option<Owner>,
+        span: impl FnOnce() -> tracing::Span,
+    ) -> Result<Served, EngineError> {
         let key = self.key(request);
         let (existing, served, scheduled) = self.lookup(request, &key).await;
         if let Some(served) = served {
             return Ok(served);
         }
+        let slow = self.render_or_stale(request, client, key, existing, scheduled);
+        tracing::Instrument::instrument(slow, span()).await
+    }
+
+    async fn render_or_stale(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        client: Option<Owner>,
+        key: Key,
+        existing: Option<Arc<Rendered>>,
+        scheduled: Option<(&Schedule, DateTime<Utc>)>,
+    ) -> Result<Served, EngineError> {
         let job = self.submit_with(client, request.clone(), key.clone(), None);
         if let Some(rendered) = existing
             && (self.config.cache.serve_stale || job.is_err())
@@ -211,32 +235,6 @@ impl Engine {
         })
     }
 
-    /// The error for a request turned away with `busy`. A client that shows
-    /// only pictures (`error_status = 200`) gets one saying so, drawn once
-    /// per spot and output and kept, so a flood costs no drawing.
-    async fn turned_away(&self, request: &RenderRequest, busy: Busy) -> EngineError {
-        let picture = if request.error_status == 200 {
-            let reason = "busy drawing other images; this one comes in a few seconds";
-            let draw = self.error_picture(request, reason);
-            let key = (request.index, request.output);
-            self.busy_pictures.optionally_get_with(key, draw).await
-        } else {
-            None
-        };
-        let retry_after = BUSY_RETRY_AFTER;
-        match busy {
-            Busy::Full { .. } => EngineError::Busy {
-                retry_after,
-                picture,
-            },
-            Busy::Owner { limit } => EngineError::TooManyRenders {
-                limit,
-                retry_after,
-                picture,
-            },
-        }
-    }
-
     fn stale(&self, rendered: Arc<Rendered>) -> Served {
         Served {
             rendered,
@@ -269,9 +267,19 @@ impl Engine {
         data: Option<Arc<SpotData>>,
     ) -> Result<RenderHandle, Busy> {
         let engine = self.clone();
+        // The job logs in the span of whoever started it (a request's id).
+        let span = tracing::Span::current();
         self.renders
-            .submit_as(client, key.clone(), move |progress| async move {
-                engine.produce(&request, &key, progress, data).await
+            .submit_as(client, key.clone(), move |progress| {
+                let job = async move {
+                    let result = engine.produce(&request, &key, progress, data).await;
+                    let outcome = if result.is_ok() { "ok" } else { "failed" };
+                    let spot = request.spot.name.clone();
+                    let labels = crate::metrics::labels::SpotOutcome { spot, outcome };
+                    engine.metrics().renders.get_or_create(&labels).inc();
+                    result
+                };
+                tracing::Instrument::instrument(job, span)
             })
     }
 
@@ -329,39 +337,6 @@ impl Engine {
         Ok(rendered)
     }
 
-    async fn error_picture(&self, request: &RenderRequest, reason: &str) -> Option<Arc<Rendered>> {
-        let now = self.clock.now();
-        match self.pipeline.error_picture(request, reason, now).await {
-            Ok(picture) => Some(Arc::new(picture)),
-            Err(e) => {
-                tracing::error!(spot = %request.spot.name, error = %e, "cannot draw the error picture");
-                None
-            }
-        }
-    }
-
-    /// A notice drawn as `request`'s output: `title` over `text`. Nothing
-    /// is stored; `None` (logged) if it cannot be drawn.
-    pub async fn notice(
-        &self,
-        request: &RenderRequest,
-        title: &str,
-        text: &str,
-    ) -> Option<Rendered> {
-        let now = self.clock.now();
-        match self
-            .pipeline
-            .notice_picture(request, title, text, now)
-            .await
-        {
-            Ok(picture) => Some(picture),
-            Err(e) => {
-                tracing::error!(error = %e, "cannot draw a notice");
-                None
-            }
-        }
-    }
-
     /// Fresh data for the request's spot: cached, or fetched once however
     /// many ask.
     async fn spot_data(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
@@ -382,6 +357,8 @@ impl Engine {
         let job_request = request.clone();
         let fetch = self.fetches.submit(slug, move |_| async move {
             let data = Arc::new(engine.pipeline.fetch(&job_request, &*engine.clock).await);
+            let slug = job_request.spot.slug();
+            engine.last_fetch.insert(slug, data.clone()).await;
             // A failure is never kept as data: the next request tries again.
             if !data.all_failed() {
                 engine

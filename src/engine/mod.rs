@@ -10,6 +10,7 @@
 mod answer;
 mod error;
 mod keys;
+mod pictures;
 mod refresh;
 
 use std::sync::Arc;
@@ -24,12 +25,14 @@ pub use keys::store_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, Spot};
 use crate::devices::{Limits, Registry};
+use crate::jobs::Stage;
 use crate::jobs::{JobPanicked, Jobs};
+use crate::metrics::{DeviceGauges, Gauges, Metrics, labels};
 use crate::pipeline::Pipeline;
 use crate::request::Catalog;
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
-use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store};
+use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store, Usage};
 use crate::supervisor::Supervisor;
 
 /// Opens the device database; a failure is logged, and the service runs
@@ -66,6 +69,8 @@ pub struct Engine {
     supervisor: Supervisor,
     /// Fetched data by spot slug; fresh while younger than its lifetime.
     data: moka::future::Cache<String, Arc<SpotData>>,
+    /// The last fetch of each spot, failed or not, for the status page.
+    last_fetch: moka::future::Cache<String, Arc<SpotData>>,
     fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
     renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
@@ -76,6 +81,8 @@ pub struct Engine {
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// The plan and state of scheduled refreshes; `None` when off.
     schedule: Option<Arc<Schedule>>,
+    /// When it started, by its clock.
+    started_at: DateTime<Utc>,
 }
 
 impl Engine {
@@ -94,7 +101,8 @@ impl Engine {
             max_age: config.cache.max_disk_age,
         };
         let backend = Arc::new(DiskBackend::new(config.cache_dir()));
-        let store = Store::new(backend, config.cache.memory.as_u64(), retention);
+        let metrics = pipeline.metrics().clone();
+        let store = Store::new(backend, config.cache.memory.as_u64(), retention, metrics);
         store.open().await;
         let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
@@ -108,6 +116,7 @@ impl Engine {
         let engine = Arc::new(Self {
             catalog,
             data: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
+            last_fetch: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
             fetches: Jobs::new(usize::MAX),
             renders: Jobs::with_owner_limit(
                 config.server.render_queue,
@@ -119,6 +128,7 @@ impl Engine {
             config,
             pipeline,
             store,
+            started_at: clock.now(),
             clock,
             supervisor,
             schedule,
@@ -130,6 +140,71 @@ impl Engine {
     /// Stops the background work and waits for it, at most `grace`.
     pub async fn shutdown(&self, grace: Duration) {
         self.supervisor.shutdown(grace).await;
+    }
+
+    /// The metrics of this engine's requests, fetches and renders.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        self.pipeline.metrics()
+    }
+
+    /// The state the metrics show as gauges: the render queue, the cache
+    /// layers and the devices.
+    pub async fn gauges(&self) -> Gauges {
+        let jobs = self.renders.list();
+        let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
+        let usage = self.store_usage().await;
+        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+        Gauges {
+            queued: queued as i64,
+            in_flight: (jobs.len() - queued) as i64,
+            memory: (as_i64(usage.memory_entries), as_i64(usage.memory_bytes)),
+            disk: (as_i64(usage.stored_entries), as_i64(usage.stored_bytes)),
+            devices: self.device_gauges().await,
+        }
+    }
+
+    async fn device_gauges(&self) -> Vec<(labels::Device, DeviceGauges)> {
+        let Some(registry) = &self.devices else {
+            return Vec::new();
+        };
+        let list = registry.list().await.unwrap_or_default();
+        let configured = self.config.devices.list();
+        list.into_iter()
+            .map(|d| {
+                let name = configured.iter().find(|c| c.mac == d.mac);
+                let labels = labels::Device {
+                    device: d.friendly_id.clone(),
+                    name: name.and_then(|c| c.name.clone()).unwrap_or_default(),
+                };
+                let last_seen = d
+                    .last_seen_at
+                    .as_deref()
+                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp());
+                let gauges = DeviceGauges {
+                    last_seen,
+                    volts: d.battery_voltage,
+                    percent: d.battery_percent,
+                    rssi: d.rssi,
+                };
+                (labels, gauges)
+            })
+            .collect()
+    }
+
+    /// When it started.
+    pub fn started_at(&self) -> DateTime<Utc> {
+        self.started_at
+    }
+
+    /// What the store holds, in memory and in its backend.
+    pub async fn store_usage(&self) -> Usage {
+        self.store.usage().await
+    }
+
+    /// The spot's last fetch, failed or not.
+    pub async fn last_data(&self, slug: &str) -> Option<Arc<SpotData>> {
+        self.last_fetch.get(slug).await
     }
 
     /// The configuration in force.

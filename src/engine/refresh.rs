@@ -58,11 +58,16 @@ impl Engine {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
+                if let Some(due) = schedule.next_run(index) {
+                    let lag = (now - due).to_std().unwrap_or_default();
+                    self.metrics().schedule_lag.observe(lag.as_secs_f64());
+                }
                 schedule.begin(index);
                 let engine = self.clone();
                 let schedule = schedule.clone();
                 runs.spawn(async move {
                     let run = engine.refresh_spot(&schedule, index).await;
+                    engine.count_run(&schedule, index, &run);
                     schedule.finish(index, run, engine.clock.now());
                     drop(permit);
                 });
@@ -87,6 +92,29 @@ impl Engine {
         // only the waiting stops here.
         runs.shutdown().await;
         self.save_demand(&schedule).await;
+    }
+
+    /// Counts a finished run in the metrics, and the backoff a failed one
+    /// starts.
+    fn count_run(&self, schedule: &Schedule, index: usize, run: &Run) {
+        use crate::metrics::labels;
+        let spot = self.catalog.spots()[index].name.clone();
+        let outcome = match run.outcome {
+            Outcome::Ok => "ok",
+            Outcome::Partial => "partial",
+            Outcome::Failed => "failed",
+            Outcome::Busy => "busy",
+        };
+        let labels = labels::SpotOutcome {
+            spot: spot.clone(),
+            outcome,
+        };
+        let metrics = self.metrics();
+        metrics.schedule_runs.get_or_create(&labels).inc();
+        if run.outcome == Outcome::Failed || schedule.is_backing_off(index) {
+            let spot = labels::Spot { spot };
+            metrics.schedule_backoffs.get_or_create(&spot).inc();
+        }
     }
 
     /// Reads the requested variants kept by the last run of the service.

@@ -23,6 +23,50 @@ pub fn routes() -> Router<Arc<Engine>> {
         .route("/api/devices/{id}", get(device))
 }
 
+/// The cookie a browser keeps after `/login`.
+pub const SESSION_COOKIE: &str = "inkspot_session";
+
+/// The session cookie's value for `token`: derived from it, so the token
+/// itself is not stored in the browser.
+pub fn session_value(token: &str) -> String {
+    let key = blake3::hash(token.as_bytes());
+    blake3::keyed_hash(key.as_bytes(), b"inkspot session")
+        .to_hex()
+        .to_string()
+}
+
+/// Passes a request to a page that is open without an admin token and
+/// needs it (as a bearer token, or the session cookie of `/login`) with.
+pub fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &engine.config().server.admin_token else {
+        return Ok(());
+    };
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    if bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.expose().as_bytes()))) {
+        return Ok(());
+    }
+    let expected = session_value(token.expose());
+    let cookie = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|c| c.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value);
+    if cookie.is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes()))) {
+        return Ok(());
+    }
+    Err(ApiError::new(
+        StatusCode::UNAUTHORIZED,
+        "unauthorized",
+        "send the admin token as `Authorization: Bearer <token>`, or sign in at /login",
+    ))
+}
+
 /// Passes a request that carries the admin token.
 fn authorize(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &engine.config().server.admin_token else {

@@ -15,6 +15,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use super::ApiError;
 use crate::config::RateLimitConfig;
 use crate::jobs::Owner;
+use crate::metrics::Metrics;
 use crate::supervisor::Supervisor;
 
 /// The longest path and query accepted; real image URLs are far shorter.
@@ -31,8 +32,9 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// layer rather than three, written as a plain tower service: the checks
 /// are synchronous, so a request that passes goes on to the inner service's
 /// own future, with nothing boxed or cloned on a cache hit.
+/// Refusals count in `metrics`.
 #[derive(Clone)]
-pub struct GuardLayer(pub Option<Arc<ClientLimiter>>);
+pub struct GuardLayer(pub Option<Arc<ClientLimiter>>, pub Arc<Metrics>);
 
 impl<S> tower::Layer<S> for GuardLayer {
     type Service = Guard<S>;
@@ -40,6 +42,7 @@ impl<S> tower::Layer<S> for GuardLayer {
         Guard {
             inner,
             limiter: self.0.clone(),
+            metrics: self.1.clone(),
         }
     }
 }
@@ -49,6 +52,7 @@ impl<S> tower::Layer<S> for GuardLayer {
 pub struct Guard<S> {
     inner: S,
     limiter: Option<Arc<ClientLimiter>>,
+    metrics: Arc<Metrics>,
 }
 
 impl<S> tower::Service<Request> for Guard<S>
@@ -70,14 +74,17 @@ where
     fn call(&mut self, request: Request) -> Self::Future {
         use futures_util::future::Either;
         match refusal(self.limiter.as_deref(), &request) {
-            Some(answer) => Either::Left(std::future::ready(Ok(answer))),
+            Some((reason, answer)) => {
+                self.metrics.refuse(reason);
+                Either::Left(std::future::ready(Ok(answer)))
+            }
             None => Either::Right(self.inner.call(request)),
         }
     }
 }
 
-/// The answer that turns `request` away, or `None` to let it through.
-fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<Response> {
+/// Why and how `request` is turned away, or `None` to let it through.
+fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<(&'static str, Response)> {
     let uri_len = request
         .uri()
         .path_and_query()
@@ -85,7 +92,7 @@ fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<Respons
     if uri_len > MAX_URI_BYTES {
         let message = format!("the path and query are longer than {MAX_URI_BYTES} bytes");
         let error = ApiError::new(StatusCode::URI_TOO_LONG, "uri_too_long", message);
-        return Some(error.into_response());
+        return Some(("uri_too_long", error.into_response()));
     }
     let header_bytes: usize = request
         .headers()
@@ -95,7 +102,8 @@ fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<Respons
     if header_bytes > MAX_HEADER_BYTES {
         let message = format!("the request headers are larger than {MAX_HEADER_BYTES} bytes");
         let status = StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
-        return Some(ApiError::new(status, "headers_too_large", message).into_response());
+        let error = ApiError::new(status, "headers_too_large", message);
+        return Some(("headers_too_large", error.into_response()));
     }
     if let Some(limiter) = limiter
         && request.uri().path() != "/healthz"
@@ -105,7 +113,7 @@ fn refusal(limiter: Option<&ClientLimiter>, request: &Request) -> Option<Respons
             .map(|c| c.0.ip())
         && let Err(wait) = limiter.check(client)
     {
-        return Some(too_many(client, wait));
+        return Some(("rate_limited", too_many(client, wait)));
     }
     None
 }

@@ -1,8 +1,11 @@
 //! HTTP routes and handlers (axum), and the server loop.
 
-mod admin;
+pub(crate) mod admin;
 mod error;
+mod gallery;
 mod limit;
+mod observe;
+mod ops;
 mod query;
 mod trmnl;
 
@@ -25,9 +28,11 @@ use tower_http::trace::TraceLayer;
 pub use error::ApiError;
 use limit::ClientLimiter;
 pub use limit::{MAX_HEADER_BYTES, MAX_URI_BYTES};
+pub use observe::{REQUEST_ID, RequestId};
+pub use ops::serve_metrics;
 pub use query::ImageQuery;
 
-use crate::engine::{Engine, Served};
+use crate::engine::{Engine, EngineError, Served};
 
 /// Builds the service over `engine`: the routes, and around them, once, the
 /// layers every request passes (panic guard, optional trace, timeout, size
@@ -47,6 +52,7 @@ pub fn app(
 + Sync
 + 'static {
     let timeout = engine.config().server.request_timeout;
+    let metrics = engine.metrics().clone();
     let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
     if let Some(limiter) = &limiter {
         limiter.spawn_cleanup(engine.supervisor());
@@ -56,6 +62,8 @@ pub fn app(
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .merge(trmnl::routes(&engine))
+        .merge(ops::routes(&engine))
+        .merge(gallery::routes())
         .merge(admin::routes())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
@@ -68,6 +76,8 @@ pub fn app(
             .layer(TraceLayer::new_for_http())
     });
     tower::ServiceBuilder::new()
+        .map_response(IntoResponse::into_response)
+        .layer(observe::ObserveLayer(metrics.clone()))
         .map_response(IntoResponse::into_response)
         // Last line of defence: a panic becomes a plain 500, never a dropped
         // connection or a message with internals.
@@ -85,7 +95,7 @@ pub fn app(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(limit::GuardLayer(limiter))
+        .layer(limit::GuardLayer(limiter, metrics))
         .service(router)
 }
 
@@ -167,7 +177,17 @@ async fn image(
         .map_err(|e| ApiError::from_request(e, spot_names(&engine)))?;
     let owner = limit::render_owner(&request, server.rate_limit.loopback);
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);
-    let served = engine.image(&render, owner).await.map_err(|e| {
+    let id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+    let span = || match &id {
+        Some(id) => observe::request_span(id, "/image"),
+        None => tracing::Span::none(),
+    };
+    let served = engine.image_in(&render, owner, span).await.map_err(|e| {
+        match &e {
+            EngineError::Busy { .. } => engine.metrics().refuse("busy"),
+            EngineError::TooManyRenders { .. } => engine.metrics().refuse("too_many_renders"),
+            _ => {}
+        }
         ApiError::from_engine(e, spot_names(&engine), retry_after).for_client(render.error_status)
     })?;
     Ok(image_response(&served, request.headers()))

@@ -5,6 +5,7 @@ pub mod encode;
 pub mod fonts;
 pub mod output;
 pub mod palette;
+pub mod preview;
 pub mod raster;
 
 use std::path::{Path, PathBuf};
@@ -91,9 +92,31 @@ impl Renderer {
     /// ([`Output::smaller`]) until it fits, since the device would throw
     /// it away; each step is logged.
     pub fn render(&self, svg: &str, output: &Output) -> Result<Vec<u8>, RenderError> {
+        self.render_timed(svg, output).map(|(bytes, _)| bytes)
+    }
+
+    /// [`Renderer::render`], with the time spent drawing (parse and
+    /// rasterize) and encoding.
+    pub fn render_timed(
+        &self,
+        svg: &str,
+        output: &Output,
+    ) -> Result<(Vec<u8>, StageTimes), RenderError> {
+        let started = std::time::Instant::now();
         let tree = self.parse(svg)?;
         let pixmap = self.draw(&tree, output.width, output.height)?;
-        let bytes = encode_as(&pixmap, output)?;
+        let drawn = std::time::Instant::now();
+        let bytes = self.encode_within(&pixmap, output)?;
+        let times = StageTimes {
+            draw: drawn - started,
+            encode: drawn.elapsed(),
+        };
+        Ok((bytes, times))
+    }
+
+    /// Encodes `pixmap` as `output`, with less when over its `max_bytes`.
+    fn encode_within(&self, pixmap: &Pixmap, output: &Output) -> Result<Vec<u8>, RenderError> {
+        let bytes = encode_as(pixmap, output)?;
         let Some(cap) = output.max_bytes.map(|m| m as usize) else {
             return Ok(bytes);
         };
@@ -103,7 +126,7 @@ impl Renderer {
                 break;
             }
             let over = last.len();
-            last = encode_as(&pixmap, &smaller)?;
+            last = encode_as(pixmap, &smaller)?;
             tracing::warn!(
                 asked = %output, drawn = %smaller, bytes = over, cap, now = last.len(),
                 "the image is over the device's byte limit; drawn again with less"
@@ -114,6 +137,15 @@ impl Renderer {
         }
         Ok(last)
     }
+}
+
+/// Where a render's CPU time went.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StageTimes {
+    /// Parsing the SVG and rasterizing it.
+    pub draw: std::time::Duration,
+    /// Encoding the pixels (again, when over the byte limit).
+    pub encode: std::time::Duration,
 }
 
 fn encode_as(pixmap: &Pixmap, output: &Output) -> Result<Vec<u8>, RenderError> {

@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::config::FetchConfig;
+use crate::metrics::{Metrics, labels};
 
 /// Why a body could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -76,6 +77,24 @@ pub struct Fetcher {
     per_host: usize,
     /// One semaphore per upstream `host:port`, made on first use.
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
+    metrics: Arc<Metrics>,
+}
+
+/// The host and port of `url` as metrics name it; `file` for files.
+pub fn host_label(url: &str) -> String {
+    if url.starts_with("file://") {
+        return "file".to_string();
+    }
+    url::Url::parse(url)
+        .ok()
+        .map(|u| {
+            format!(
+                "{}:{}",
+                u.host_str().unwrap_or_default(),
+                u.port_or_known_default().unwrap_or(0)
+            )
+        })
+        .unwrap_or_default()
 }
 
 /// A remembered failure: when (monotonic and wall clock), and why.
@@ -105,7 +124,18 @@ impl Fetcher {
             failures: Arc::new(Mutex::new(HashMap::new())),
             per_host: config.per_host_concurrency.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
+            metrics: Arc::new(Metrics::new()),
         })
+    }
+
+    /// Counts fetches in `metrics` from now on.
+    pub fn observe(&mut self, metrics: Arc<Metrics>) {
+        self.metrics = metrics;
+    }
+
+    /// The metrics fetches count in.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// Fetches `url` and returns its body as text. A URL that failed within
@@ -177,6 +207,11 @@ impl Fetcher {
                 return Err(error);
             }
             tracing::debug!(%url, %error, ?wait, "transient upstream failure; retrying");
+            let host = host_label(url);
+            self.metrics
+                .fetch_retries
+                .get_or_create(&labels::Host { host })
+                .inc();
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -185,16 +220,7 @@ impl Fetcher {
     /// The concurrency limit of `url`'s host. Hosts come from configured
     /// source URLs only, so the table stays small.
     fn host_limit(&self, url: &str) -> Arc<Semaphore> {
-        let host = url::Url::parse(url)
-            .ok()
-            .map(|u| {
-                format!(
-                    "{}:{}",
-                    u.host_str().unwrap_or_default(),
-                    u.port_or_known_default().unwrap_or(0)
-                )
-            })
-            .unwrap_or_default();
+        let host = host_label(url);
         self.hosts
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

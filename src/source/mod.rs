@@ -180,6 +180,39 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
 
 type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
 
+/// Counts one fetch of `source` in the fetcher's metrics.
+fn count_fetch(
+    fetcher: &Fetcher,
+    spot: &Spot,
+    source: &Source,
+    url: &str,
+    body: &Result<String, FetchError>,
+    took: std::time::Duration,
+) {
+    use crate::metrics::labels;
+    let host = fetch::host_label(url);
+    let metrics = fetcher.metrics();
+    let outcome = if body.is_ok() { "ok" } else { "failed" };
+    let labels = labels::Fetch {
+        spot: spot.name.clone(),
+        source: source.id.clone(),
+        host: host.clone(),
+        outcome,
+    };
+    metrics.fetches.get_or_create(&labels).inc();
+    let host = labels::Host { host };
+    if let Ok(body) = body {
+        metrics
+            .fetch_bytes
+            .get_or_create(&host)
+            .inc_by(body.len() as u64);
+    }
+    metrics
+        .fetch_duration
+        .get_or_create(&host)
+        .observe(took.as_secs_f64());
+}
+
 /// Fetches one source and extracts its fields, with the body's size in
 /// bytes; `Err` when the body could not be had or read at all.
 pub async fn fetch_source(
@@ -189,7 +222,10 @@ pub async fn fetch_source(
     now: DateTime<Utc>,
 ) -> Result<(Extracted, u64), SourceError> {
     let url = expand_url(&source.url, spot, now).map_err(SourceError::Url)?;
-    let body = fetcher.fetch(&url).await?;
+    let started = std::time::Instant::now();
+    let body = fetcher.fetch(&url).await;
+    count_fetch(fetcher, spot, source, &url, &body, started.elapsed());
+    let body = body?;
     let bytes = body.len() as u64;
     // Parsing a large HTML document is CPU work: keep it off the async threads.
     let source = source.clone();

@@ -155,6 +155,11 @@ async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
     assert!(names.contains(&"new"), "the newest is kept: {names:?}");
     assert!(!names.contains(&"old"), "the oldest goes first: {names:?}");
     assert_eq!(b.list(None).await.unwrap().len(), before - sweep.removed);
+    assert_eq!(
+        sweep.kept,
+        before - sweep.removed,
+        "kept counts what is left"
+    );
 }
 
 /// A render served after the others were stored outlives them in a sweep:

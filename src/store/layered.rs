@@ -10,6 +10,7 @@ use std::time::Duration;
 use moka::future::Cache;
 
 use super::{Backend, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
+use crate::metrics::{Metrics, labels};
 use crate::supervisor::Supervisor;
 
 /// How often the backend is swept even when nothing is written.
@@ -66,6 +67,19 @@ pub struct Health {
     pub error: Option<String>,
 }
 
+/// What a store holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Renders in memory.
+    pub memory_entries: u64,
+    /// Their bytes (with a little for their metadata).
+    pub memory_bytes: u64,
+    /// Renders in the backend.
+    pub stored_entries: u64,
+    /// Their bytes.
+    pub stored_bytes: u64,
+}
+
 /// Memory over a backend; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -77,24 +91,42 @@ pub struct Store {
     /// since: an over-estimate, so a sweep runs before the limit is passed
     /// for long.
     stored_bytes: Arc<AtomicU64>,
+    /// Files in the backend as of the last sweep.
+    stored_entries: Arc<AtomicU64>,
+    metrics: Arc<Metrics>,
 }
 
 impl Store {
     /// A store keeping at most `memory_bytes` in memory, over `backend`
     /// kept within `retention`.
-    pub fn new(backend: Arc<dyn Backend>, memory_bytes: u64, retention: Retention) -> Self {
+    /// Evictions count in `metrics`.
+    pub fn new(
+        backend: Arc<dyn Backend>,
+        memory_bytes: u64,
+        retention: Retention,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        let evictions = metrics.clone();
         let memory = Cache::builder()
             .max_capacity(memory_bytes)
             .weigher(|_k: &Key, v: &Slot| {
                 u32::try_from(v.rendered.bytes.len().saturating_add(256)).unwrap_or(u32::MAX)
             })
+            .eviction_listener(move |_k, _v, cause| {
+                if cause.was_evicted() {
+                    let layer = labels::Layer { layer: "memory" };
+                    evictions.evictions.get_or_create(&layer).inc();
+                }
+            })
             .build();
         Self {
+            metrics,
             memory,
             backend,
             failure: Arc::new(Mutex::new(None)),
             retention,
             stored_bytes: Arc::new(AtomicU64::new(0)),
+            stored_entries: Arc::new(AtomicU64::new(0)),
         }
     }
 
@@ -132,6 +164,19 @@ impl Store {
         });
     }
 
+    /// Renders and bytes in memory, and in the backend (as of its last
+    /// sweep, plus what was written since).
+    pub async fn usage(&self) -> Usage {
+        // The memory layer counts lazily; bring its counts up to date.
+        self.memory.run_pending_tasks().await;
+        Usage {
+            memory_entries: self.memory.entry_count(),
+            memory_bytes: self.memory.weighted_size(),
+            stored_entries: self.stored_entries.load(Ordering::Relaxed),
+            stored_bytes: self.stored_bytes.load(Ordering::Relaxed),
+        }
+    }
+
     /// The backend's health.
     pub fn health(&self) -> Health {
         let error = self
@@ -164,6 +209,11 @@ impl Store {
         match self.backend.sweep(retention).await {
             Ok(sweep) => {
                 self.stored_bytes.store(sweep.kept_bytes, Ordering::Relaxed);
+                self.stored_entries
+                    .store(sweep.kept as u64, Ordering::Relaxed);
+                let layer = labels::Layer { layer: "disk" };
+                let removed = self.metrics.evictions.get_or_create(&layer);
+                removed.inc_by(sweep.removed as u64);
                 if sweep.removed > 0 {
                     tracing::info!(
                         removed = sweep.removed,

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub use disk::DiskBackend;
-pub use layered::{Health, Store};
+pub use layered::{Health, Store, Usage};
 pub use meta::{Checksum, MediaType, Meta, Rendered};
 
 /// How much a backend may keep.
@@ -30,6 +30,8 @@ pub struct Retention {
 pub struct Sweep {
     /// Renders (image and metadata) deleted.
     pub removed: usize,
+    /// Renders left in the backend.
+    pub kept: usize,
     /// Bytes left in the backend.
     pub kept_bytes: u64,
 }

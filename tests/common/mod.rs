@@ -5,6 +5,7 @@
 
 pub mod faulty;
 pub mod firmware;
+pub mod prom;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

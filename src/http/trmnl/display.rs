@@ -15,11 +15,11 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
-use super::screen::{choose, local_time, playlist, screen};
+use super::screen::{Screen, choose, local_time, playlist, screen};
 use super::{authenticate, configured, header, unregistered};
 use crate::config::{SpecialFunction, TrmnlConfig};
 use crate::devices::playlist::{Turn, first, on_wake};
-use crate::devices::{Device, Telemetry};
+use crate::devices::{Device, Shown, Telemetry};
 use crate::engine::Engine;
 
 /// Display calls per device, a token bucket each. The table holds only
@@ -55,14 +55,14 @@ struct Wake<'a> {
 
 impl Wake<'_> {
     /// The answer that shows `device`'s current item.
-    async fn screen(&self, device: &Device) -> Value {
+    async fn screen(&self, device: &Device) -> Screen {
         screen(self.engine, device, &self.telemetry, self.headers, self.now).await
     }
 
     /// Moves `device` on in its playlist when the current item has had its
     /// time and the next one's image is drawn (asking starts its render);
     /// until then, the current item again.
-    async fn turn(&self, device: &mut Device) -> Value {
+    async fn turn(&self, device: &mut Device) -> Screen {
         let items = playlist(self.engine, device);
         let local = local_time(self.engine, device, self.now);
         let turn = on_wake(&items, device.place(), self.now, local);
@@ -76,7 +76,7 @@ impl Wake<'_> {
             next.playlist_position = (next_index % items.len()) as i64;
             next.playlist_since = None;
             let candidate = self.screen(&next).await;
-            if matches!(turn, Turn::Next(_)) && is_ready(&candidate) {
+            if matches!(turn, Turn::Next(_)) && is_ready(&candidate.answer) {
                 *device = next;
             }
         }
@@ -85,17 +85,34 @@ impl Wake<'_> {
 
     /// The answer for the item `device` is on, which starts its time on
     /// the panel when this is the first wake that shows its image.
-    async fn show(&self, device: &mut Device) -> Value {
-        let answer = self.screen(device).await;
+    async fn show(&self, device: &mut Device) -> Screen {
+        let shown = self.screen(device).await;
         if device.playlist_since.is_none()
-            && is_ready(&answer)
+            && is_ready(&shown.answer)
             && let Some(registry) = self.engine.devices()
         {
             device.playlist_since = Some(self.now.to_rfc3339());
             let position = device.playlist_position;
             let _ = registry.set_place(&device.mac, position, self.now).await;
         }
-        answer
+        shown
+    }
+
+    /// Records the call's telemetry and what it was given, in `screen`.
+    async fn record(&self, device: &Device, screen: &Screen) {
+        let Some(registry) = self.engine.devices() else {
+            return;
+        };
+        let secs = screen.answer["refresh_rate"].as_u64().unwrap_or(0);
+        let shown = Shown {
+            expected_at: Some(self.now + chrono::Duration::seconds(secs as i64)),
+            image_bytes: screen.bytes,
+            image_cap: screen.cap,
+        };
+        let seen = registry.seen(&device.mac, &self.telemetry, &shown, self.now);
+        if let Err(e) = seen.await {
+            tracing::warn!(error = %e, "cannot record a device's telemetry");
+        }
     }
 }
 
@@ -118,26 +135,24 @@ pub(super) async fn display(
         // The firmware reads a 429's JSON: the same picture (so the panel
         // is untouched) and a sleep past the limit.
         tracing::info!(mac = %device.mac, "a device called too often");
-        let mut answer = wake.screen(&device).await;
+        engine.metrics().refuse("device_rate_limited");
+        let mut answer = wake.screen(&device).await.answer;
         let min = engine.config().trmnl.min_refresh.as_secs().max(1);
         answer["refresh_rate"] = json!(wait.as_secs().max(min) + 1);
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
-    if let Some(registry) = engine.devices()
-        && let Err(e) = registry.seen(&device.mac, &wake.telemetry, wake.now).await
-    {
-        tracing::warn!(error = %e, "cannot record a device's telemetry");
-    }
     let bound =
         configured(&engine, &device.mac).map_or(SpecialFunction::default(), |c| c.special_function);
     let double_click = header(&headers, "special_function") == Some("true");
-    let mut answer = match (double_click, bound) {
+    let mut screen = match (double_click, bound) {
         (true, SpecialFunction::Sleep) => {
-            let mut answer = wake.screen(&device).await;
-            answer["refresh_rate"] = json!(engine.config().trmnl.sleep.as_secs().max(1));
-            answer
+            let mut screen = wake.screen(&device).await;
+            screen.answer["refresh_rate"] = json!(engine.config().trmnl.sleep.as_secs().max(1));
+            screen
         }
-        (true, SpecialFunction::Identify) => identify_answer(&engine, &device, &headers, wake.now),
+        (true, SpecialFunction::Identify) => {
+            Screen::without_image(identify_answer(&engine, &device, &headers, wake.now))
+        }
         (true, SpecialFunction::RestartPlaylist) => {
             let items = playlist(&engine, &device);
             let local = local_time(&engine, &device, wake.now);
@@ -147,11 +162,12 @@ pub(super) async fn display(
         }
         _ => wake.turn(&mut device).await,
     };
+    wake.record(&device, &screen).await;
     if double_click {
-        answer["action"] = json!(bound.name());
+        screen.answer["action"] = json!(bound.name());
     }
-    answer["special_function"] = json!(bound.name());
-    Json(answer).into_response()
+    screen.answer["special_function"] = json!(bound.name());
+    Json(screen.answer).into_response()
 }
 
 /// Whether a display answer points at a drawn image, not "preparing".
@@ -232,7 +248,9 @@ pub(super) async fn current_screen(
     };
     let now = engine.clock().now();
     let telemetry = Telemetry::from_headers(&headers);
-    let mut answer = screen(&engine, &device, &telemetry, &headers, now).await;
+    let mut answer = screen(&engine, &device, &telemetry, &headers, now)
+        .await
+        .answer;
     answer["status"] = json!(200);
     Json(answer)
 }

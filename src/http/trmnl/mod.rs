@@ -23,7 +23,8 @@ mod display;
 mod screen;
 
 use display::DeviceLimiter;
-use screen::{base_url, choose};
+pub(super) use screen::base_url;
+use screen::choose;
 
 use crate::config::{DeviceConfig, normalize_mac};
 use crate::devices::{Device, Telemetry};

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::{PREPARING_REFRESH, configured, header};
 use crate::config::{OutputOptions, PlaylistItem};
 use crate::devices::playlist::until_change;
-use crate::devices::{Device, Telemetry};
+use crate::devices::{Device, Telemetry, models};
 use crate::engine::Engine;
 use crate::request::RenderRequest;
 
@@ -47,45 +47,6 @@ impl Choice {
     }
 }
 
-/// The preset for a panel `model` as the firmware (or the catalogue)
-/// names it, if it is one inkspot knows.
-fn preset_for_model(model: &str) -> Option<(&'static str, Option<u8>)> {
-    Some(match model {
-        "og_bwry" | "bwry" => ("trmnl-bwry", None),
-        "reterminal_e1002" | "spectra6" => ("spectra6", None),
-        "x" | "v2" | "trmnl_x" => ("trmnl-x", None),
-        "og_plus" => ("trmnl", Some(2)),
-        m if m.starts_with("kindle") || m.starts_with("amazon_kindle") => ("kindle", None),
-        "og" | "og_png" | "og_gen2" | "reterminal_e1001" => ("trmnl", None),
-        _ => return None,
-    })
-}
-
-/// The preset for a panel of `size`, if one fits it.
-fn preset_for_size(size: (u32, u32)) -> Option<(&'static str, Option<u8>)> {
-    match size {
-        (1872, 1404) => Some(("trmnl-x", None)),
-        (800, 480) => Some(("trmnl", None)),
-        _ => None,
-    }
-}
-
-/// The preset for a device: by the `Model` it sends, else the `Width` and
-/// `Height` it sends, else its configured model, else the model it sent
-/// last (a mirror asking for its screen sends none); TRMNL OG at last.
-fn preset_for(
-    sent: Option<&str>,
-    size: Option<(u32, u32)>,
-    configured: Option<&str>,
-    last: Option<&str>,
-) -> (&'static str, Option<u8>) {
-    sent.and_then(preset_for_model)
-        .or_else(|| size.and_then(preset_for_size))
-        .or_else(|| configured.and_then(preset_for_model))
-        .or_else(|| last.and_then(preset_for_model))
-        .unwrap_or(("trmnl", None))
-}
-
 /// What `device` shows in turn: its own playlist, else
 /// `trmnl.default_playlist`, else every spot.
 pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<PlaylistItem> {
@@ -118,13 +79,13 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
     let (preset, bits) = match &item.preset {
         Some(preset) => (preset.clone(), None),
         None => {
-            let (preset, bits) = preset_for(
+            let panel = models::choose(
                 telemetry.model.as_deref(),
                 telemetry.size,
                 config.and_then(|c| c.model.as_deref()),
                 device.model.as_deref(),
             );
-            (preset.to_string(), bits)
+            (panel.preset.to_string(), panel.bits)
         }
     };
     let slug = engine.catalog().spots()[index].slug();
@@ -138,6 +99,26 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
     })
 }
 
+/// A display answer, and the size of the image it points at.
+pub(super) struct Screen {
+    /// The JSON the firmware reads.
+    pub(super) answer: Value,
+    /// The image's bytes, when it is drawn.
+    pub(super) bytes: Option<i64>,
+    /// The panel's byte limit for it.
+    pub(super) cap: Option<i64>,
+}
+
+impl Screen {
+    pub(super) fn without_image(answer: Value) -> Self {
+        Self {
+            answer,
+            bytes: None,
+            cap: None,
+        }
+    }
+}
+
 /// The display answer for `device` at `now`.
 pub(super) async fn screen(
     engine: &Arc<Engine>,
@@ -145,15 +126,19 @@ pub(super) async fn screen(
     telemetry: &Telemetry,
     headers: &HeaderMap,
     now: DateTime<Utc>,
-) -> Value {
+) -> Screen {
     let base = base_url(engine, headers);
     let Some(choice) = choose(engine, device, telemetry) else {
-        return json!({"status": 0, "image_url": "", "filename": "", "refresh_rate": PREPARING_REFRESH});
+        let answer = json!({"status": 0, "image_url": "", "filename": "", "refresh_rate": PREPARING_REFRESH});
+        return Screen::without_image(answer);
     };
-    let served = match choice.request(engine) {
-        Some(request) => engine.peek(&request).await,
+    let request = choice.request(engine);
+    let served = match &request {
+        Some(request) => engine.peek(request).await,
         None => None,
     };
+    let cap = request.and_then(|r| r.output.max_bytes).map(i64::from);
+    let bytes = served.as_ref().map(|s| s.rendered.bytes.len() as i64);
     let (filename, refresh) = match &served {
         Some(served) => {
             let r = &served.rendered;
@@ -163,7 +148,7 @@ pub(super) async fn screen(
         }
         None => (format!("preparing-{}", now.timestamp()), PREPARING_REFRESH),
     };
-    json!({
+    let answer = json!({
         "status": 0,
         "image_url": format!("{base}{}", choice.path),
         "filename": filename,
@@ -171,7 +156,8 @@ pub(super) async fn screen(
         "reset_firmware": false,
         "update_firmware": false,
         "firmware_url": null,
-    })
+    });
+    Screen { answer, bytes, cap }
 }
 
 /// `<prefix>-<6 hex of the content>-<unix render time>`, at most 31
@@ -228,7 +214,7 @@ fn jitter() -> u64 {
 
 /// Where the device reaches this server: `trmnl.public_url`, else the
 /// `Host` of its request over HTTP.
-pub(super) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
+pub(in crate::http) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
     if let Some(url) = &engine.config().trmnl.public_url {
         return url.trim_end_matches('/').to_string();
     }
@@ -244,7 +230,6 @@ pub(super) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rstest::rstest;
 
     #[test]
     fn filenames_fit_the_firmware_and_follow_the_bytes() {
@@ -253,29 +238,5 @@ mod tests {
         assert_eq!(name, "lindama-ab12cd-1795428000");
         assert!(name.len() <= 31);
         assert_ne!(name, filename("linda-mar", "ab12ce00", at));
-    }
-
-    #[rstest]
-    #[case(Some("og"), None, None, None, ("trmnl", None))]
-    #[case(Some("og_plus"), None, None, None, ("trmnl", Some(2)))]
-    #[case(Some("og_bwry"), None, None, None, ("trmnl-bwry", None))]
-    #[case(Some("reterminal_e1002"), None, None, None, ("spectra6", None))]
-    #[case(Some("x"), None, None, None, ("trmnl-x", None))]
-    #[case(Some("amazon_kindle_pw5"), None, None, None, ("kindle", None))]
-    // An unknown model goes by its size, then by the config.
-    #[case(Some("waveshare"), Some((1872, 1404)), None, None, ("trmnl-x", None))]
-    #[case(Some("waveshare"), Some((640, 384)), Some("og_bwry"), None, ("trmnl-bwry", None))]
-    // A call without headers (a mirror) goes by the config, then the last model sent.
-    #[case(None, None, Some("og_plus"), Some("x"), ("trmnl", Some(2)))]
-    #[case(None, None, None, Some("x"), ("trmnl-x", None))]
-    #[case(None, None, None, None, ("trmnl", None))]
-    fn models_choose_their_output(
-        #[case] sent: Option<&str>,
-        #[case] size: Option<(u32, u32)>,
-        #[case] configured: Option<&str>,
-        #[case] last: Option<&str>,
-        #[case] expect: (&str, Option<u8>),
-    ) {
-        assert_eq!(preset_for(sent, size, configured, last), expect);
     }
 }

@@ -115,6 +115,7 @@ impl Backend for DiskBackend {
                 };
                 if keep {
                     sweep.kept_bytes += entry.bytes;
+                    sweep.kept += usize::from(entry.whole);
                     continue;
                 }
                 // Metadata first: without it the images are never served.

@@ -1,0 +1,287 @@
+//! The gallery at `/`: every spot with each preset's image, its data age,
+//! failing sources and next refresh; a preview of what a chosen panel
+//! model will really show, with the bytes against its limit; and the
+//! devices. Server-rendered HTML with a few lines of script that refresh
+//! it in place. Behind the admin token when one is configured (`/login`).
+
+mod login;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::ApiError;
+use crate::devices::models::{self, Looks, PANELS, Panel};
+use crate::engine::Engine;
+use crate::render::preview::{Shows, panel_view};
+use crate::request::RenderRequest;
+
+/// How often the page refreshes itself.
+const REFRESH_MS: u64 = 60_000;
+
+const PAGE: &str = include_str!("page.html");
+
+/// `/`, `/preview` and `/login`.
+pub fn routes() -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/", get(page))
+        .route("/preview", get(preview))
+        .merge(login::routes())
+}
+
+/// `?model=`: the panel to preview as.
+#[derive(Deserialize)]
+struct PageQuery {
+    model: Option<String>,
+}
+
+fn chosen(model: Option<&str>) -> &'static Panel {
+    model.and_then(models::panel).unwrap_or(&PANELS[0])
+}
+
+/// `GET /`: the gallery.
+async fn page(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<PageQuery>,
+    headers: HeaderMap,
+) -> Response {
+    if super::admin::viewer(&engine, &headers).is_err() {
+        return Redirect::to("/login").into_response();
+    }
+    let panel = chosen(query.model.as_deref());
+    let base = super::trmnl::base_url(&engine, &headers);
+    let status = crate::status::collect(&engine).await;
+    let mut spots = Vec::new();
+    for (index, spot) in status.spots.iter().enumerate() {
+        spots.push(spot_view(&engine, index, spot, panel, &base).await);
+    }
+    let panels: Vec<_> = PANELS
+        .iter()
+        .map(|p| minijinja::context! { model => p.model, label => p.label, selected => p.model == panel.model })
+        .collect();
+    let renders = format!(
+        "{} renders waiting, {} drawing",
+        status.renders.queued, status.renders.in_flight
+    );
+    let context = minijinja::context! {
+        version => status.version,
+        ready => status.ready,
+        storage_error => status.storage.error,
+        renders,
+        panels,
+        model_label => panel.label,
+        spots,
+        devices => status.devices,
+        refresh_ms => REFRESH_MS,
+    };
+    let mut env = minijinja::Environment::new();
+    let html = env
+        .add_template("page.html", PAGE)
+        .and_then(|()| env.get_template("page.html"))
+        .and_then(|t| t.render(context));
+    match html {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "the gallery page cannot be drawn");
+            let message = "the gallery page cannot be drawn; the server log has the details";
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", message).into_response()
+        }
+    }
+}
+
+/// One spot as the page shows it.
+#[derive(Serialize)]
+struct SpotView {
+    name: String,
+    slug: String,
+    last_fetch_at: Option<String>,
+    data_age: Option<String>,
+    next_image_at: Option<String>,
+    failing: Vec<Failing>,
+    panel: PanelView,
+    presets: Vec<PresetView>,
+}
+
+#[derive(Serialize)]
+struct Failing {
+    id: String,
+    error: String,
+}
+
+#[derive(Serialize)]
+struct PanelView {
+    url: String,
+    image: String,
+    width: u32,
+    height: u32,
+    bytes: Option<usize>,
+    cap: Option<u32>,
+    over: bool,
+}
+
+#[derive(Serialize)]
+struct PresetView {
+    name: String,
+    url: String,
+    absolute: String,
+}
+
+fn short(t: DateTime<Utc>) -> String {
+    t.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+async fn spot_view(
+    engine: &Arc<Engine>,
+    index: usize,
+    spot: &crate::status::SpotHealth,
+    panel: &Panel,
+    base: &str,
+) -> SpotView {
+    let now = engine.clock().now();
+    let request = panel_request(engine, index, panel);
+    let served = match &request {
+        Some(r) => engine.peek(r).await,
+        None => None,
+    };
+    let bytes = served.as_ref().map(|s| s.rendered.bytes.len());
+    let cap = request.as_ref().and_then(|r| r.output.max_bytes);
+    let slug = &spot.slug;
+    let extra = panel.bits.map(|b| format!("&bits={b}")).unwrap_or_default();
+    let image = format!("{base}/image?spot={slug}&device={}{extra}", panel.preset);
+    let presets = engine
+        .catalog()
+        .preset_names()
+        .into_iter()
+        .map(|name| {
+            let url = format!("/image?spot={slug}&device={name}");
+            PresetView {
+                name: name.to_string(),
+                absolute: format!("{base}{url}"),
+                url,
+            }
+        })
+        .collect();
+    let version = served
+        .as_ref()
+        .map(|s| s.rendered.meta.checksum.hex()[..12].to_string())
+        .unwrap_or_default();
+    SpotView {
+        name: spot.name.clone(),
+        slug: slug.clone(),
+        last_fetch_at: spot.last_fetch_at.map(short),
+        data_age: spot
+            .last_fetch_at
+            .map(|t| humantime::format_duration((now - t).to_std().unwrap_or_default()))
+            .map(|d| {
+                d.to_string()
+                    .split(' ')
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            }),
+        next_image_at: spot.next_image_at.map(short),
+        failing: spot
+            .sources
+            .iter()
+            .filter(|s| s.state == "failed")
+            .map(|s| Failing {
+                id: s.id.clone(),
+                error: s.error.clone().unwrap_or_default(),
+            })
+            .collect(),
+        panel: PanelView {
+            url: format!("/preview?spot={slug}&model={}&v={version}", panel.model),
+            image,
+            width: request.as_ref().map_or(0, |r| r.output.width),
+            height: request.as_ref().map_or(0, |r| r.output.height),
+            bytes,
+            cap,
+            over: matches!((bytes, cap), (Some(b), Some(c)) if b > c as usize),
+        },
+        presets,
+    }
+}
+
+/// The request for spot `index` as `panel` takes it.
+fn panel_request(engine: &Engine, index: usize, panel: &Panel) -> Option<RenderRequest> {
+    let options = crate::config::OutputOptions {
+        bits: panel.bits,
+        ..Default::default()
+    };
+    engine
+        .catalog()
+        .request(index, Some(panel.preset), &options)
+        .ok()
+}
+
+/// `?spot=&model=`: the spot and panel of a preview (`v` only busts caches).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewQuery {
+    spot: String,
+    model: Option<String>,
+    #[serde(rename = "v")]
+    _version: Option<String>,
+}
+
+/// `GET /preview?spot=&model=`: the spot's image for that panel, as the
+/// panel shows it (an RGB PNG).
+async fn preview(
+    State(engine): State<Arc<Engine>>,
+    Query(query): Query<PreviewQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    super::admin::viewer(&engine, &headers)?;
+    let panel = chosen(query.model.as_deref());
+    let spots: Vec<String> = engine.catalog().spots().iter().map(|s| s.slug()).collect();
+    let Some(index) = engine.catalog().find(&query.spot) else {
+        let message = format!("no spot `{}`; spots: {}", query.spot, spots.join(", "));
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_spot",
+            message,
+        ));
+    };
+    let request = panel_request(&engine, index, panel).ok_or_else(|| {
+        let message = format!("the `{}` preset is not configured", panel.preset);
+        ApiError::new(StatusCode::NOT_FOUND, "unknown_preset", message)
+    })?;
+    let served = engine
+        .image(&request, None)
+        .await
+        .map_err(|e| ApiError::from_engine(e, spots, 5))?;
+    let shows = match panel.looks {
+        Looks::Gray(levels) => Shows::Gray {
+            levels,
+            ink: models::INK,
+            paper: models::PAPER,
+        },
+        Looks::Inks(inks) => Shows::Inks(inks),
+    };
+    let bytes = served.rendered.bytes.clone();
+    let view = engine
+        .pipeline()
+        .cpu()
+        .run(move || panel_view(&bytes, shows))
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| {
+            let message = "this panel's image cannot be previewed (only PNG images are)";
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, "no_preview", message)
+        })?;
+    let mut response = view.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/png"));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=60"),
+    );
+    Ok(response)
+}

@@ -1,0 +1,81 @@
+//! What operators read: `/metrics` (on the main port, or on its own
+//! address with `server.metrics_listen`), `/readyz` and `/status`.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use tokio::net::TcpListener;
+
+use super::ApiError;
+use crate::engine::Engine;
+use crate::status::Status;
+
+/// The content type of the OpenMetrics text Prometheus scrapes.
+const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// `/readyz`, and `/metrics` unless it has an address of its own.
+pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
+    let router = Router::new()
+        .route("/readyz", get(readyz))
+        .route("/status", get(status));
+    if engine.config().server.metrics_listen.is_some() {
+        router
+    } else {
+        router.route("/metrics", get(metrics))
+    }
+}
+
+/// `GET /metrics`: every metric, with the gauges read now.
+async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
+    let text = engine.metrics().encode(&engine.gauges().await);
+    ([(header::CONTENT_TYPE, OPENMETRICS)], text).into_response()
+}
+
+/// `GET /readyz`: 200 while the service can serve; 503, saying why, while
+/// its storage is unusable or it is shutting down, so a load balancer
+/// sends requests elsewhere.
+async fn readyz(State(engine): State<Arc<Engine>>) -> (StatusCode, String) {
+    if engine.supervisor().is_stopping() {
+        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    }
+    let health = engine.store_health();
+    if !health.ok {
+        let error = health.error.unwrap_or_default();
+        let why = format!(
+            "not ready: the {} storage is unusable: {error}",
+            health.backend
+        );
+        return (StatusCode::SERVICE_UNAVAILABLE, why);
+    }
+    (StatusCode::OK, "ready".into())
+}
+
+/// `GET /status`: see [`crate::status`]. Behind the admin token when one
+/// is configured.
+async fn status(
+    State(engine): State<Arc<Engine>>,
+    headers: HeaderMap,
+) -> Result<Json<Status>, ApiError> {
+    super::admin::viewer(&engine, &headers)?;
+    Ok(Json(crate::status::collect(&engine).await))
+}
+
+/// Serves `/metrics` alone on `listener` (`server.metrics_listen`) until
+/// `shutdown` resolves.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    engine: Arc<Engine>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/metrics", get(metrics))
+        .with_state(engine);
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+}

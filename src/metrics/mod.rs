@@ -1,0 +1,365 @@
+//! The service's metrics, in the Prometheus (OpenMetrics) text format at
+//! `/metrics`. Each engine owns its own registry, so tests and embedders
+//! that run several servers in one process read their own counts.
+//!
+//! Counters and histograms are moved where things happen; gauges of state
+//! (queue depth, cache size, devices) are set from a [`Gauges`] snapshot
+//! when the metrics are read. Labels are bounded: see [`labels`].
+
+pub mod labels;
+
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::info::Info;
+use prometheus_client::registry::{Registry, Unit};
+
+/// The most device series; devices past it are left out of the metrics.
+pub const MAX_DEVICE_SERIES: usize = 100;
+
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+
+fn http_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0001, 3.0, 12))
+}
+
+fn fetch_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.01, 2.0, 12))
+}
+
+fn stage_buckets() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 2.5, 12))
+}
+
+/// Every metric of the service.
+pub struct Metrics {
+    registry: Registry,
+    /// Requests answered, by route, status and cache result.
+    pub http_requests: Family<labels::Http, Counter>,
+    /// Time to answer, by route.
+    pub http_duration: Histograms<labels::Route>,
+    /// Source fetches, by spot, source, host and outcome.
+    pub fetches: Family<labels::Fetch, Counter>,
+    /// Time of a source fetch, by host.
+    pub fetch_duration: Histograms<labels::Host>,
+    /// Body bytes fetched, by host.
+    pub fetch_bytes: Family<labels::Host, Counter>,
+    /// Retries of transient upstream failures, by host.
+    pub fetch_retries: Family<labels::Host, Counter>,
+    /// Time spent in each stage of a render.
+    pub render_stage: Histograms<labels::Stage>,
+    /// Render jobs finished, by spot and outcome.
+    pub renders: Family<labels::SpotOutcome, Counter>,
+    /// Scheduled runs, by spot and outcome.
+    pub schedule_runs: Family<labels::SpotOutcome, Counter>,
+    /// How late scheduled runs started.
+    pub schedule_lag: Histogram,
+    /// Backoffs after failed runs, by spot.
+    pub schedule_backoffs: Family<labels::Spot, Counter>,
+    /// Requests turned away, by reason.
+    pub refused: Family<labels::Refusal, Counter>,
+    /// Renders removed from a cache layer to make room or by age.
+    pub evictions: Family<labels::Layer, Counter>,
+    queue: Gauge,
+    in_flight: Gauge,
+    cache_entries: Family<labels::Layer, Gauge>,
+    cache_bytes: Family<labels::Layer, Gauge>,
+    device_seen: Family<labels::Device, Gauge>,
+    device_volts: Family<labels::Device, FloatGauge>,
+    device_percent: Family<labels::Device, Gauge>,
+    device_rssi: Family<labels::Device, Gauge>,
+}
+
+/// State read when the metrics are: what is not counted as it happens.
+#[derive(Debug, Default)]
+pub struct Gauges {
+    /// Render jobs waiting for a render thread.
+    pub queued: i64,
+    /// Render jobs fetching or drawing.
+    pub in_flight: i64,
+    /// Entries and bytes in memory.
+    pub memory: (i64, i64),
+    /// Entries and bytes on disk (or the storage backend).
+    pub disk: (i64, i64),
+    /// Each device's last call (unix seconds), battery volts, battery
+    /// percent and signal (dBm).
+    pub devices: Vec<(labels::Device, DeviceGauges)>,
+}
+
+/// One device's gauges.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DeviceGauges {
+    /// Its last display call, unix seconds.
+    pub last_seen: Option<i64>,
+    /// Battery voltage.
+    pub volts: Option<f64>,
+    /// Battery percentage.
+    pub percent: Option<i64>,
+    /// Wi-Fi signal, dBm.
+    pub rssi: Option<i64>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Every metric, registered under `inkspot_`.
+    pub fn new() -> Self {
+        let mut m = Self {
+            registry: Registry::with_prefix("inkspot"),
+            http_requests: Family::default(),
+            http_duration: Family::new_with_constructor(http_buckets),
+            fetches: Family::default(),
+            fetch_duration: Family::new_with_constructor(fetch_buckets),
+            fetch_bytes: Family::default(),
+            fetch_retries: Family::default(),
+            render_stage: Family::new_with_constructor(stage_buckets),
+            renders: Family::default(),
+            schedule_runs: Family::default(),
+            schedule_lag: Histogram::new(exponential_buckets(0.1, 3.0, 10)),
+            schedule_backoffs: Family::default(),
+            refused: Family::default(),
+            evictions: Family::default(),
+            queue: Gauge::default(),
+            in_flight: Gauge::default(),
+            cache_entries: Family::default(),
+            cache_bytes: Family::default(),
+            device_seen: Family::default(),
+            device_volts: Family::default(),
+            device_percent: Family::default(),
+            device_rssi: Family::default(),
+        };
+        m.register();
+        m
+    }
+
+    fn register(&mut self) {
+        let r = &mut self.registry;
+        let build = labels::Build {
+            version: env!("CARGO_PKG_VERSION"),
+        };
+        r.register("build", "The version running", Info::new(build));
+        r.register(
+            "http_requests",
+            "HTTP requests answered, by route, status and cache result",
+            self.http_requests.clone(),
+        );
+        r.register_with_unit(
+            "http_request_duration",
+            "Time to answer a request, by route",
+            Unit::Seconds,
+            self.http_duration.clone(),
+        );
+        r.register(
+            "fetches",
+            "Source fetches, by spot, source, host and outcome",
+            self.fetches.clone(),
+        );
+        r.register_with_unit(
+            "fetch_duration",
+            "Time of a source fetch, by host",
+            Unit::Seconds,
+            self.fetch_duration.clone(),
+        );
+        r.register_with_unit(
+            "fetch",
+            "Body bytes fetched from upstreams, by host",
+            Unit::Bytes,
+            self.fetch_bytes.clone(),
+        );
+        r.register(
+            "fetch_retries",
+            "Retries of transient upstream failures, by host",
+            self.fetch_retries.clone(),
+        );
+        r.register_with_unit(
+            "render_stage_duration",
+            "Time in each stage of a render: fetch, fill, draw, encode",
+            Unit::Seconds,
+            self.render_stage.clone(),
+        );
+        r.register(
+            "renders",
+            "Render jobs finished, by spot and outcome",
+            self.renders.clone(),
+        );
+        self.register_state();
+    }
+
+    fn register_state(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "schedule_runs",
+            "Scheduled refreshes, by spot and outcome",
+            self.schedule_runs.clone(),
+        );
+        r.register_with_unit(
+            "schedule_lag",
+            "How late scheduled refreshes started",
+            Unit::Seconds,
+            self.schedule_lag.clone(),
+        );
+        r.register(
+            "schedule_backoffs",
+            "Refreshes put off after a failure, by spot",
+            self.schedule_backoffs.clone(),
+        );
+        r.register(
+            "requests_refused",
+            "Requests turned away, by reason",
+            self.refused.clone(),
+        );
+        r.register(
+            "cache_evictions",
+            "Renders removed from a cache layer",
+            self.evictions.clone(),
+        );
+        r.register(
+            "render_queue_depth",
+            "Render jobs waiting",
+            self.queue.clone(),
+        );
+        r.register(
+            "renders_in_flight",
+            "Render jobs fetching or drawing",
+            self.in_flight.clone(),
+        );
+        r.register(
+            "cache_entries",
+            "Renders in each cache layer",
+            self.cache_entries.clone(),
+        );
+        r.register_with_unit(
+            "cache",
+            "Bytes in each cache layer",
+            Unit::Bytes,
+            self.cache_bytes.clone(),
+        );
+        self.register_devices();
+    }
+
+    fn register_devices(&mut self) {
+        let r = &mut self.registry;
+        r.register(
+            "device_last_seen_timestamp_seconds",
+            "A device's last display call, unix time",
+            self.device_seen.clone(),
+        );
+        r.register_with_unit(
+            "device_battery",
+            "A device's battery voltage",
+            Unit::Volts,
+            self.device_volts.clone(),
+        );
+        r.register(
+            "device_battery_percent",
+            "A device's battery, percent",
+            self.device_percent.clone(),
+        );
+        r.register(
+            "device_rssi_dbm",
+            "A device's Wi-Fi signal",
+            self.device_rssi.clone(),
+        );
+    }
+
+    /// Counts one request on `route` answered `status` with `cache` result,
+    /// which took `took`.
+    pub fn request(&self, route: &'static str, status: u16, cache: &'static str, took: Duration) {
+        let labels = labels::Http {
+            route,
+            status,
+            cache,
+        };
+        self.http_requests.get_or_create(&labels).inc();
+        self.http_duration
+            .get_or_create(&labels::Route { route })
+            .observe(took.as_secs_f64());
+    }
+
+    /// Counts a request turned away for `reason`.
+    pub fn refuse(&self, reason: &'static str) {
+        self.refused
+            .get_or_create(&labels::Refusal { reason })
+            .inc();
+    }
+
+    /// Records `took` in render `stage`.
+    pub fn stage(&self, stage: &'static str, took: Duration) {
+        self.render_stage
+            .get_or_create(&labels::Stage { stage })
+            .observe(took.as_secs_f64());
+    }
+
+    /// The metrics as text, with the gauges set from `gauges`.
+    pub fn encode(&self, gauges: &Gauges) -> String {
+        self.queue.set(gauges.queued);
+        self.in_flight.set(gauges.in_flight);
+        for (layer, (entries, bytes)) in [("memory", gauges.memory), ("disk", gauges.disk)] {
+            let l = labels::Layer { layer };
+            self.cache_entries.get_or_create(&l).set(entries);
+            self.cache_bytes.get_or_create(&l).set(bytes);
+        }
+        self.set_devices(&gauges.devices);
+        let mut text = String::new();
+        // Writing to a String cannot fail.
+        let _ = encode(&mut text, &self.registry);
+        text
+    }
+
+    fn set_devices(&self, devices: &[(labels::Device, DeviceGauges)]) {
+        self.device_seen.clear();
+        self.device_volts.clear();
+        self.device_percent.clear();
+        self.device_rssi.clear();
+        for (labels, g) in devices.iter().take(MAX_DEVICE_SERIES) {
+            if let Some(v) = g.last_seen {
+                self.device_seen.get_or_create(labels).set(v);
+            }
+            if let Some(v) = g.volts {
+                self.device_volts.get_or_create(labels).set(v);
+            }
+            if let Some(v) = g.percent {
+                self.device_percent.get_or_create(labels).set(v);
+            }
+            if let Some(v) = g.rssi {
+                self.device_rssi.get_or_create(labels).set(v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_show_in_the_text() {
+        let m = Metrics::new();
+        m.request("/image", 200, "hit", Duration::from_millis(2));
+        m.request("/image", 200, "hit", Duration::from_millis(3));
+        m.refuse("rate_limited");
+        let text = m.encode(&Gauges {
+            queued: 3,
+            ..Gauges::default()
+        });
+        assert!(
+            text.contains(
+                "inkspot_http_requests_total{route=\"/image\",status=\"200\",cache=\"hit\"} 2"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("inkspot_requests_refused_total{reason=\"rate_limited\"} 1"));
+        assert!(text.contains("inkspot_render_queue_depth 3"));
+        assert!(text.contains("inkspot_build_info{version="));
+        assert!(text.ends_with("# EOF\n"));
+    }
+}

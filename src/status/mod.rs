@@ -1,0 +1,277 @@
+//! What `/status` and `inkspot status` show: the version and uptime, the
+//! background tasks, storage against its limits, the render queue, each
+//! spot's sources and schedule, each device's last call, and the process's
+//! own load.
+
+mod load;
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+
+use crate::engine::Engine;
+use crate::jobs::Stage;
+use crate::schedule::SpotStatus;
+pub use load::{Load, disk_free, process_load};
+
+/// A device is overdue this long after the time it was told to call again.
+pub const OVERDUE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
+/// The whole status.
+#[derive(Debug, Serialize)]
+pub struct Status {
+    /// The version running.
+    pub version: &'static str,
+    /// When the service started.
+    pub started_at: DateTime<Utc>,
+    /// Seconds since then.
+    pub uptime_seconds: i64,
+    /// Whether it can serve (what `/readyz` says).
+    pub ready: bool,
+    /// Each background task and its state.
+    pub tasks: BTreeMap<&'static str, String>,
+    /// Storage against its limits.
+    pub storage: Storage,
+    /// Render jobs.
+    pub renders: Renders,
+    /// The process's CPU and memory.
+    pub load: Load,
+    /// Each spot, in config order.
+    pub spots: Vec<SpotHealth>,
+    /// Each device that has joined.
+    pub devices: Vec<DeviceHealth>,
+}
+
+/// Storage: the memory layer and the backend.
+#[derive(Debug, Serialize)]
+pub struct Storage {
+    /// The backend, such as `disk`.
+    pub backend: &'static str,
+    /// Whether its last operation worked.
+    pub ok: bool,
+    /// Its last failure, while not ok.
+    pub error: Option<String>,
+    /// The memory layer.
+    pub memory: Layer,
+    /// The backend.
+    pub disk: Layer,
+}
+
+/// One storage layer.
+#[derive(Debug, Serialize)]
+pub struct Layer {
+    /// Renders held.
+    pub entries: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// The most bytes it may hold.
+    pub limit_bytes: u64,
+    /// Bytes free on the disk under it, for the disk layer.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub free_bytes: Option<u64>,
+}
+
+/// The render jobs.
+#[derive(Debug, Serialize)]
+pub struct Renders {
+    /// Waiting for a render thread.
+    pub queued: usize,
+    /// Fetching or drawing.
+    pub in_flight: usize,
+    /// Jobs that may wait or run at once (`server.render_queue`).
+    pub queue_limit: usize,
+    /// Drawings at once (`server.render_concurrency`).
+    pub concurrency: usize,
+}
+
+/// One spot.
+#[derive(Debug, Serialize)]
+pub struct SpotHealth {
+    /// Its name.
+    pub name: String,
+    /// Its slug, for `/image?spot=`.
+    pub slug: String,
+    /// When its sources were last fetched, by request or schedule.
+    pub last_fetch_at: Option<DateTime<Utc>>,
+    /// Its newest stored render.
+    pub last_render_at: Option<DateTime<Utc>>,
+    /// What went wrong in the last fetch, if anything.
+    pub error: Option<String>,
+    /// Each source as the last fetch found it.
+    pub sources: Vec<SourceHealth>,
+    /// When its next image is expected.
+    pub next_image_at: Option<DateTime<Utc>>,
+    /// Its schedule, when the scheduler is on.
+    pub schedule: Option<SpotStatus>,
+}
+
+/// One source of a spot.
+#[derive(Debug, Serialize)]
+pub struct SourceHealth {
+    /// Its id.
+    pub id: String,
+    /// `ok`, `failed`, or `unknown` before its first fetch.
+    pub state: &'static str,
+    /// Why it failed.
+    pub error: Option<String>,
+}
+
+/// One device.
+#[derive(Debug, Serialize)]
+pub struct DeviceHealth {
+    /// The six characters on its setup screen.
+    pub friendly_id: String,
+    /// Its name in `[[devices]]`.
+    pub name: Option<String>,
+    /// Its MAC address.
+    pub mac: String,
+    /// Its model and firmware, as last sent.
+    pub model: Option<String>,
+    /// Its firmware version.
+    pub firmware: Option<String>,
+    /// Its last display call.
+    pub last_seen_at: Option<String>,
+    /// When it was told to call again.
+    pub expected_at: Option<String>,
+    /// Whether it is more than [`OVERDUE_AFTER`] past that.
+    pub overdue: bool,
+    /// Battery volts and percent, and Wi-Fi signal.
+    pub battery_voltage: Option<f64>,
+    /// Battery percent, by TRMNL's curve.
+    pub battery_percent: Option<i64>,
+    /// Wi-Fi signal, dBm.
+    pub rssi: Option<i64>,
+    /// The bytes of its last image, and its panel's limit.
+    pub image_bytes: Option<i64>,
+    /// The limit.
+    pub image_cap: Option<i64>,
+    /// Whether that image was over the limit (the panel throws it away).
+    pub over_cap: bool,
+}
+
+/// The status of `engine` now.
+pub async fn collect(engine: &Engine) -> Status {
+    let now = engine.clock().now();
+    let started_at = engine.started_at();
+    let health = engine.store_health();
+    let usage = engine.store_usage().await;
+    let cache = &engine.config().cache;
+    let jobs = engine.render_jobs();
+    let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
+    let tasks = engine.supervisor().tasks();
+    Status {
+        version: env!("CARGO_PKG_VERSION"),
+        started_at,
+        uptime_seconds: (now - started_at).num_seconds().max(0),
+        ready: health.ok && !engine.supervisor().is_stopping(),
+        tasks: tasks
+            .into_iter()
+            .map(|(name, state)| (name, format!("{state:?}").to_lowercase()))
+            .collect(),
+        storage: Storage {
+            backend: health.backend,
+            ok: health.ok,
+            error: health.error,
+            memory: Layer {
+                entries: usage.memory_entries,
+                bytes: usage.memory_bytes,
+                limit_bytes: cache.memory.as_u64(),
+                free_bytes: None,
+            },
+            disk: Layer {
+                entries: usage.stored_entries,
+                bytes: usage.stored_bytes,
+                limit_bytes: cache.max_disk.as_u64(),
+                free_bytes: disk_free(&engine.config().cache_dir()),
+            },
+        },
+        renders: Renders {
+            queued,
+            in_flight: jobs.len() - queued,
+            queue_limit: engine.config().server.render_queue,
+            concurrency: engine.config().server.render_concurrency(),
+        },
+        load: process_load(),
+        spots: spots(engine).await,
+        devices: devices(engine, now).await,
+    }
+}
+
+async fn spots(engine: &Engine) -> Vec<SpotHealth> {
+    let mut out = Vec::new();
+    for (index, spot) in engine.catalog().spots().iter().enumerate() {
+        let data = engine.last_data(&spot.slug()).await;
+        let sources = spot
+            .sources
+            .iter()
+            .map(|source| {
+                let failure = data.as_ref().and_then(|d| {
+                    d.errors
+                        .iter()
+                        .find(|e| e.source == source.id && e.field.is_none())
+                });
+                SourceHealth {
+                    id: source.id.clone(),
+                    state: match (&data, failure) {
+                        (None, _) => "unknown",
+                        (Some(_), None) => "ok",
+                        (Some(_), Some(_)) => "failed",
+                    },
+                    error: failure.map(|e| e.reason.clone()),
+                }
+            })
+            .collect();
+        out.push(SpotHealth {
+            name: spot.name.clone(),
+            slug: spot.slug(),
+            last_fetch_at: data.as_ref().map(|d| d.fetched_at),
+            last_render_at: engine.last_render(spot).await,
+            error: data
+                .as_ref()
+                .filter(|d| !d.errors.is_empty())
+                .map(|d| d.problems()),
+            sources,
+            next_image_at: engine.next_image_at(index),
+            schedule: engine.schedule_status(index),
+        });
+    }
+    out
+}
+
+async fn devices(engine: &Engine, now: DateTime<Utc>) -> Vec<DeviceHealth> {
+    let Some(registry) = engine.devices() else {
+        return Vec::new();
+    };
+    let list = registry.list().await.unwrap_or_default();
+    let configured = engine.config().devices.list();
+    list.into_iter()
+        .map(|d| {
+            let expected = d
+                .expected_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
+            let overdue = expected.is_some_and(|t| now > t + OVERDUE_AFTER);
+            let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
+            DeviceHealth {
+                name: configured
+                    .iter()
+                    .find(|c| c.mac == d.mac)
+                    .and_then(|c| c.name.clone()),
+                friendly_id: d.friendly_id,
+                mac: d.mac,
+                model: d.model,
+                firmware: d.firmware,
+                last_seen_at: d.last_seen_at,
+                expected_at: d.expected_at,
+                overdue,
+                battery_voltage: d.battery_voltage,
+                battery_percent: d.battery_percent,
+                rssi: d.rssi,
+                image_bytes: d.image_bytes,
+                image_cap: d.image_cap,
+                over_cap,
+            }
+        })
+        .collect()
+}
