@@ -418,3 +418,17 @@ fn playlist_tables_are_checked_item_by_item() {
         assert!(message.contains(expected), "{expected}\n{message}");
     }
 }
+
+#[test]
+fn metrics_need_an_address_of_their_own() {
+    let text = format!(
+        "[server]\nlisten = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\"\n{SPOT}"
+    );
+    let message = error(&text);
+    assert!(
+        message.contains("line 3: `server.metrics_listen`: is the same address as `server.listen`"),
+        "{message}"
+    );
+    let ok = format!("[server]\nmetrics_listen = \"127.0.0.1:9090\"\n{SPOT}");
+    assert!(load(&ok).is_ok());
+}

@@ -137,6 +137,14 @@ fn check_limits(c: &mut Collector, config: &Config) {
             "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
         );
     }
+    if config.server.metrics_listen == Some(config.server.listen)
+        && config.server.listen.port() != 0
+    {
+        c.add(
+            &[key("server"), key("metrics_listen")],
+            "is the same address as `server.listen`; leave it out to serve /metrics on the main port",
+        );
+    }
 }
 
 /// Every spot, and names and slugs used once.

@@ -177,7 +177,8 @@ async fn spot_view(
         last_fetch_at: spot.last_fetch_at.map(short),
         data_age: spot
             .last_fetch_at
-            .map(|t| humantime::format_duration((now - t).to_std().unwrap_or_default()))
+            .map(|t| (now - t).to_std().unwrap_or_default().as_secs())
+            .map(|secs| humantime::format_duration(std::time::Duration::from_secs(secs)))
             .map(|d| {
                 d.to_string()
                     .split(' ')
