@@ -19,6 +19,8 @@ pub mod fuzz;
 pub mod http;
 pub mod jobs;
 pub mod metrics;
+#[cfg(feature = "otlp")]
+pub mod otlp;
 pub mod pipeline;
 pub mod render;
 pub mod request;

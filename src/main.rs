@@ -112,7 +112,7 @@ fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    init_logging(args.log_format);
+    let flush = init_logging(args.log_format, &args);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -120,7 +120,9 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(args)) {
+    let result = runtime.block_on(run(args));
+    flush.finish();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");
@@ -179,19 +181,67 @@ async fn run(args: Args) -> Result<(), CliError> {
     }
 }
 
-fn init_logging(format: LogFormat) {
+/// What must be flushed at exit: the trace exporter, when there is one.
+#[derive(Default)]
+struct Flush {
+    #[cfg(feature = "otlp")]
+    exporter: Option<inkspot::otlp::Exporter>,
+}
+
+impl Flush {
+    fn finish(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(exporter) = self.exporter {
+            exporter.shutdown();
+        }
+    }
+}
+
+/// Logs to standard error, and with the `otlp` feature, traces to the
+/// collector in `[otlp]` of the config the service runs with.
+fn init_logging(format: LogFormat, args: &Args) -> Flush {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // Colour only for a person at a terminal: not in files, not in
     // `docker logs`, and never when NO_COLOR is set (no-color.org).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())
         && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let fmt = tracing_subscriber::fmt::layer()
         .with_ansi(colour)
         .with_writer(std::io::stderr);
-    match format {
-        LogFormat::Text => builder.init(),
-        LogFormat::Json => builder.json().init(),
+    let fmt = match format {
+        LogFormat::Text => fmt.boxed(),
+        LogFormat::Json => fmt.json().boxed(),
+    };
+    let registry = tracing_subscriber::registry().with(fmt.with_filter(filter));
+    #[cfg(feature = "otlp")]
+    {
+        let serving = matches!(args.command, None | Some(Command::Serve { .. }));
+        let otlp = serving
+            .then(|| cli::load(&args.config).ok())
+            .flatten()
+            .map(|c| c.otlp)
+            .filter(|o| o.endpoint.is_some());
+        if let Some(config) = otlp {
+            let endpoint = config.endpoint.clone().unwrap_or_default();
+            match inkspot::otlp::layer(&config, &endpoint) {
+                Ok((layer, exporter)) => {
+                    let level = tracing_subscriber::filter::LevelFilter::INFO;
+                    registry.with(layer.with_filter(level)).init();
+                    tracing::info!(%endpoint, "exporting traces over OTLP");
+                    return Flush {
+                        exporter: Some(exporter),
+                    };
+                }
+                Err(e) => eprintln!("warning: {e}; no traces are exported"),
+            }
+        }
     }
+    #[cfg(not(feature = "otlp"))]
+    let _ = args;
+    registry.init();
+    Flush::default()
 }

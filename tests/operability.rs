@@ -179,14 +179,7 @@ async fn readyz_fails_while_storage_is_unusable() {
 #[tokio::test]
 async fn metrics_on_their_own_address_and_ids_in_the_log() {
     let site = site();
-    let free = || {
-        std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port()
-    };
-    let (port, metrics_port) = (free(), free());
+    let (port, metrics_port) = (free_port(), free_port());
     let config = std::fs::read_to_string(site.config_path()).unwrap();
     site.write_config(&format!(
         "[server]\nmetrics_listen = \"127.0.0.1:{metrics_port}\"\n{config}"

@@ -36,7 +36,8 @@ pub use patterns::{CssSelector, Pattern};
 pub use playlist::PlaylistItem;
 pub use schedule::{ActiveHours, ScheduleConfig};
 pub use sections::{
-    CacheConfig, ClockConfig, FetchConfig, RateLimitConfig, Secret, ServerConfig, TemplatesConfig,
+    CacheConfig, ClockConfig, FetchConfig, OtlpConfig, RateLimitConfig, Secret, ServerConfig,
+    TemplatesConfig,
 };
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
@@ -141,6 +142,9 @@ pub struct Config {
     /// `[database]`: where device state is kept.
     #[serde(default)]
     pub database: DatabaseConfig,
+    /// `[otlp]`: trace export.
+    #[serde(default)]
+    pub otlp: OtlpConfig,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
     #[serde(default)]
     pub spots: Vec<Spot>,

@@ -244,3 +244,27 @@ impl Default for TemplatesConfig {
         }
     }
 }
+
+/// `[otlp]`: request traces exported over OTLP/HTTP to a collector. Only
+/// builds with the `otlp` feature export; others warn that it is set.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OtlpConfig {
+    /// The collector's traces URL, such as
+    /// `"http://localhost:4318/v1/traces"`. Default: unset, no export.
+    pub endpoint: Option<String>,
+    /// The traces' `service.name`. Default `"inkspot"`.
+    pub service_name: String,
+    /// The share of requests traced, from 0 to 1. Default `1`.
+    pub sample_ratio: f64,
+}
+
+impl Default for OtlpConfig {
+    fn default() -> Self {
+        Self {
+            endpoint: None,
+            service_name: "inkspot".to_string(),
+            sample_ratio: 1.0,
+        }
+    }
+}

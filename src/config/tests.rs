@@ -432,3 +432,24 @@ fn metrics_need_an_address_of_their_own() {
     let ok = format!("[server]\nmetrics_listen = \"127.0.0.1:9090\"\n{SPOT}");
     assert!(load(&ok).is_ok());
 }
+
+#[test]
+fn otlp_settings_are_checked() {
+    let text = format!("[otlp]\nendpoint = \"localhost:4318\"\nsample_ratio = 1.5\n{SPOT}");
+    let message = error(&text);
+    assert!(
+        message.contains("line 2: `otlp.endpoint`: `localhost:4318` is not an http(s) URL"),
+        "{message}"
+    );
+    assert!(
+        message.contains("line 3: `otlp.sample_ratio`: must be from 0 to 1"),
+        "{message}"
+    );
+    let ok = format!("[otlp]\nendpoint = \"http://localhost:4318/v1/traces\"\n{SPOT}");
+    let config = load(&ok).unwrap();
+    let warned = config
+        .warnings
+        .iter()
+        .any(|w| w.to_string().contains("--features otlp"));
+    assert_eq!(warned, !cfg!(feature = "otlp"), "{:?}", config.warnings);
+}

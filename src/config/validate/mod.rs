@@ -137,6 +137,28 @@ fn check_limits(c: &mut Collector, config: &Config) {
             "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
         );
     }
+    let otlp = &config.otlp;
+    if !(0.0..=1.0).contains(&otlp.sample_ratio) {
+        c.add(&[key("otlp"), key("sample_ratio")], "must be from 0 to 1");
+    }
+    if let Some(endpoint) = &otlp.endpoint {
+        let at = [key("otlp"), key("endpoint")];
+        match url::Url::parse(endpoint) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
+            _ => c.add(
+                &at,
+                format!(
+                    "`{endpoint}` is not an http(s) URL such as \"http://localhost:4318/v1/traces\""
+                ),
+            ),
+        }
+        if !cfg!(feature = "otlp") {
+            c.warn(
+                &at,
+                "is set, but this build exports no traces: build with `cargo build --release --features otlp`",
+            );
+        }
+    }
     if config.server.metrics_listen == Some(config.server.listen)
         && config.server.listen.port() != 0
     {
