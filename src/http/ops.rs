@@ -40,19 +40,10 @@ async fn metrics(State(engine): State<Arc<Engine>>) -> Response {
 /// its storage is unusable or it is shutting down, so a load balancer
 /// sends requests elsewhere.
 async fn readyz(State(engine): State<Arc<Engine>>) -> (StatusCode, String) {
-    if engine.supervisor().is_stopping() {
-        return (StatusCode::SERVICE_UNAVAILABLE, "shutting down".into());
+    match crate::status::readiness(&engine) {
+        Ok(()) => (StatusCode::OK, "ready".into()),
+        Err(why) => (StatusCode::SERVICE_UNAVAILABLE, why),
     }
-    let health = engine.store_health();
-    if !health.ok {
-        let error = health.error.unwrap_or_default();
-        let why = format!(
-            "not ready: the {} storage is unusable: {error}",
-            health.backend
-        );
-        return (StatusCode::SERVICE_UNAVAILABLE, why);
-    }
-    (StatusCode::OK, "ready".into())
 }
 
 /// `GET /status`: see [`crate::status`]. Behind the admin token when one

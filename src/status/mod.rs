@@ -150,6 +150,23 @@ pub struct DeviceHealth {
     pub over_cap: bool,
 }
 
+/// Whether `engine` can serve now, or why not: its storage is unusable, or
+/// it is shutting down. `/readyz` answers with this.
+pub fn readiness(engine: &Engine) -> Result<(), String> {
+    if engine.supervisor().is_stopping() {
+        return Err("shutting down".into());
+    }
+    let health = engine.store_health();
+    if !health.ok {
+        let error = health.error.unwrap_or_default();
+        let backend = health.backend;
+        return Err(format!(
+            "not ready: the {backend} storage is unusable: {error}"
+        ));
+    }
+    Ok(())
+}
+
 /// The status of `engine` now.
 pub async fn collect(engine: &Engine) -> Status {
     let now = engine.clock().now();
@@ -164,7 +181,7 @@ pub async fn collect(engine: &Engine) -> Status {
         version: env!("CARGO_PKG_VERSION"),
         started_at,
         uptime_seconds: (now - started_at).num_seconds().max(0),
-        ready: health.ok && !engine.supervisor().is_stopping(),
+        ready: readiness(engine).is_ok(),
         tasks: tasks
             .into_iter()
             .map(|(name, state)| (name, format!("{state:?}").to_lowercase()))
