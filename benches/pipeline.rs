@@ -35,7 +35,7 @@ fn stages(c: &mut Criterion) {
     let templates = pipeline.templates().current();
     // Fonts are loaded once, as in the service.
     let renderer = Renderer::new(&config.templates_dir(), true);
-    let context = Pipeline::context(&request, &data);
+    let context = Pipeline::context(&request, &data, &templates);
     let svg = pipeline.fill(&request, &data).unwrap();
     let tree = renderer.parse(&svg).unwrap();
     let pixmap = renderer.draw(&tree, 800, 480).unwrap();

@@ -9,9 +9,11 @@
 //! [`render`]). [`config`] is plain data that depends on nothing else;
 //! [`clock`] and [`supervisor`] stand alone.
 
+pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod db;
 pub mod devices;
 pub mod engine;
 #[doc(hidden)]

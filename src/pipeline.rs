@@ -12,11 +12,11 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::jobs::{Cpu, CpuError};
 use crate::metrics::Metrics;
-use crate::render::{RenderError, Renderer};
+use crate::render::{Raster, RenderError, Renderer};
 use crate::request::RenderRequest;
 use crate::source::{FetchError, Fetcher, SpotData, gather};
 use crate::store::Rendered;
-use crate::template::{Context, LiveTemplates, TemplateError};
+use crate::template::{Context, Frame, LiveTemplates, TemplateError, Templates};
 
 /// Why a pipeline could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -105,19 +105,21 @@ impl Pipeline {
 
     /// The template context: `now` is the data's fetch time, so identical
     /// data fills the template identically.
-    pub fn context(request: &RenderRequest, data: &SpotData) -> Context {
+    /// The request's layers (of those its template declares in
+    /// `templates`) are drawn.
+    pub fn context(request: &RenderRequest, data: &SpotData, templates: &Templates) -> Context {
         let (w, h) = (request.output.width, request.output.height);
+        let declared = templates.layers(request.template());
         Context::new(&request.spot, w, h, Some(data), data.fetched_at)
+            .with_layers(declared, request.layers.as_deref())
     }
 
     /// The filled SVG, before drawing: for template work, and for comparing
     /// renderers on the same input.
     pub fn fill(&self, request: &RenderRequest, data: &SpotData) -> Result<String, DrawError> {
-        let context = Self::context(request, data);
-        Ok(self
-            .templates
-            .current()
-            .render(request.template(), &context)?)
+        let templates = self.templates.current();
+        let context = Self::context(request, data, &templates);
+        Ok(templates.render(request.template(), &context)?)
     }
 
     /// Fills, draws and encodes `data` for `request` on a blocking thread
@@ -128,7 +130,7 @@ impl Pipeline {
         data: &SpotData,
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
-        let context = Self::context(request, data);
+        let context = Self::context(request, data, &self.templates.current());
         let template = request.template().to_string();
         let bytes = self
             .encode(move |t| t.render(&template, &context), request)
@@ -140,6 +142,30 @@ impl Pipeline {
             data.fetched_at,
             data.is_partial(),
         ))
+    }
+
+    /// Fills and draws `data` for `request` as the animation `frame`, on
+    /// a blocking thread behind the CPU limit: the pixels as the output's
+    /// colours and levels make them, not encoded.
+    pub async fn draw_frame(
+        &self,
+        request: &RenderRequest,
+        data: &SpotData,
+        frame: Frame,
+    ) -> Result<Raster, DrawError> {
+        let templates = self.templates.current();
+        let context = Self::context(request, data, &templates).with_frame(frame);
+        let template = request.template().to_string();
+        let renderer = self.renderer.clone();
+        let output = request.output;
+        self.cpu
+            .run(move || -> Result<Raster, DrawError> {
+                let svg = templates.render(&template, &context)?;
+                let tree = renderer.parse(&svg)?;
+                let pixmap = renderer.draw(&tree, output.width, output.height)?;
+                Ok(Raster::from_pixmap(&pixmap, &output))
+            })
+            .await?
     }
 
     /// Draws `error.svg` for `request`, saying `reason`, at `now`.

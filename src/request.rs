@@ -22,9 +22,21 @@ pub struct RenderRequest {
     /// The HTTP status of the error picture for this client: 503, or 200
     /// for clients that show only a 200's body.
     pub error_status: u16,
+    /// The template layers to draw; `None` draws every declared layer.
+    pub layers: Option<Arc<[String]>>,
 }
 
 impl RenderRequest {
+    /// The same request drawing only the layers `picked`, sorted and
+    /// without repeats, so the same pick in any order is one render.
+    pub fn with_layers(mut self, picked: &[String]) -> Self {
+        let mut picked = picked.to_vec();
+        picked.sort();
+        picked.dedup();
+        self.layers = Some(picked.into());
+        self
+    }
+
     /// The template to draw: the spot's, for this output's orientation.
     pub fn template(&self) -> &str {
         self.spot
@@ -50,6 +62,14 @@ pub enum RequestError {
     /// An output option is out of range.
     #[error(transparent)]
     BadOption(#[from] InvalidOption),
+    /// The template declares no layer of that name.
+    #[error("unknown layer `{name}`; {known}")]
+    UnknownLayer {
+        /// What was asked for.
+        name: String,
+        /// The layers the template declares, or that it has none.
+        known: String,
+    },
     /// The output has more pixels than `server.max_pixels`.
     #[error("{width}×{height} is more than the {max} pixels one image may have")]
     TooLarge {
@@ -127,6 +147,7 @@ impl Catalog {
             spot: self.spots[index].clone(),
             output,
             error_status: 503,
+            layers: None,
         }
     }
 
@@ -169,6 +190,7 @@ impl Catalog {
             spot,
             output,
             error_status: merged.error_status.unwrap_or(503),
+            layers: None,
         })
     }
 }

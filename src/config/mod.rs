@@ -10,6 +10,7 @@
 //! another module (a source URL template that must expand, say) come in as
 //! [`Check`] functions, and their problems are located like any other.
 
+mod jobs;
 mod locate;
 mod normalize;
 mod output;
@@ -28,6 +29,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use jobs::{ApiKeyConfig, JobsConfig};
 pub use locate::Seg;
 pub use output::{
     Dither, ImageFormat, InvalidOption, OPTION_PARAMS, OutputOptions, Palette, builtin_presets,
@@ -145,6 +147,12 @@ pub struct Config {
     /// `[otlp]`: trace export.
     #[serde(default)]
     pub otlp: OtlpConfig,
+    /// `[jobs]`: the job API's limits.
+    #[serde(default)]
+    pub jobs: JobsConfig,
+    /// `[[api_keys]]`: the keys the job API accepts; without any, it is off.
+    #[serde(default)]
+    pub api_keys: Vec<ApiKeyConfig>,
     /// `[[spots]]`: the places that can be rendered. At least one is required.
     #[serde(default)]
     pub spots: Vec<Spot>,

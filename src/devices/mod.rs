@@ -1,7 +1,5 @@
 //! The device registry: TRMNL devices, their keys, telemetry and logs,
-//! kept in a database through sqlx, with migrations. SQLite in the data
-//! folder by default; the queries are written for sqlx's `Any` driver, so
-//! the same ones can run on PostgreSQL.
+//! kept in the service's database ([`crate::db`]).
 
 mod history;
 pub mod models;
@@ -13,15 +11,14 @@ use std::path::Path;
 use chrono::{DateTime, Utc};
 use rand::Rng;
 use serde::Serialize;
-use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use subtle::ConstantTimeEq;
 
+use crate::db::{is_unique_violation, timestamp};
+
 pub use history::{Reading, Shown};
 pub use telemetry::{Telemetry, battery_percent};
-
-/// The migrations of the SQLite database.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
 /// Why the registry failed.
 #[derive(Debug, thiserror::Error)]
@@ -29,9 +26,9 @@ pub enum RegistryError {
     /// A query or the connection failed.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
-    /// The schema could not be brought up to date.
-    #[error("database migrations: {0}")]
-    Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The database could not be opened.
+    #[error(transparent)]
+    Open(#[from] crate::db::DbError),
 }
 
 /// A device as the registry keeps it.
@@ -115,11 +112,6 @@ impl Device {
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
      battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap";
 
-/// How times are stored: fixed width, so they sort as text in any database.
-fn timestamp(t: DateTime<Utc>) -> String {
-    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {
@@ -156,14 +148,13 @@ impl Registry {
     /// Opens (creating it when missing) the SQLite database at `path` and
     /// brings its schema up to date; each device keeps what `limits` say.
     pub async fn open(path: &Path, limits: Limits) -> Result<Self, RegistryError> {
-        sqlx::any::install_default_drivers();
-        let url = format!("sqlite://{}?mode=rwc", path.display());
-        let pool = AnyPoolOptions::new()
-            .max_connections(4)
-            .connect(&url)
-            .await?;
-        MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, limits })
+        let pool = crate::db::open_sqlite(path).await?;
+        Ok(Self::new(pool, limits))
+    }
+
+    /// The registry in an open database.
+    pub fn new(pool: AnyPool, limits: Limits) -> Self {
+        Self { pool, limits }
     }
 
     /// The device with `mac`.
@@ -248,10 +239,6 @@ impl Registry {
         .await?;
         Ok(())
     }
-}
-
-fn is_unique_violation(e: &sqlx::Error) -> bool {
-    matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
 }
 
 #[cfg(test)]

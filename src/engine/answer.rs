@@ -156,7 +156,7 @@ impl Engine {
     /// The stored render under `key`, how to serve it without a job if it
     /// can be (fresh, or kept by the schedule), and the schedule when it
     /// draws this variant.
-    async fn lookup(
+    pub(super) async fn lookup(
         &self,
         request: &RenderRequest,
         key: &Key,
@@ -339,7 +339,7 @@ impl Engine {
 
     /// Fresh data for the request's spot: cached, or fetched once however
     /// many ask.
-    async fn spot_data(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+    pub(super) async fn spot_data(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
         let slug = request.spot.slug();
         if let Some(data) = self.data.get(&slug).await
             && self.fresh_for(data.fetched_at, data.is_partial()).is_some()

@@ -17,9 +17,12 @@ use crate::template::Templates;
 /// asked once cannot grow it without bound.
 const MAX_KEYS: usize = 4096;
 
+/// What a key depends on besides the templates.
+type Id = (usize, Output, Option<Arc<[String]>>);
+
 struct Memo {
     templates: Arc<Templates>,
-    keys: RwLock<HashMap<(usize, Output), Key>>,
+    keys: RwLock<HashMap<Id, Key>>,
 }
 
 /// The store key of `request` drawn with `templates`: the spot's slug, and
@@ -27,7 +30,12 @@ struct Memo {
 /// makes new keys.
 pub fn store_key(request: &RenderRequest, templates: &Templates) -> Key {
     let version = templates.version(request.template()).unwrap_or("none");
-    let variant = format!("{}-{version}", request.output.variant());
+    let mut variant = format!("{}-{version}", request.output.variant());
+    if let Some(layers) = &request.layers {
+        let hash = blake3::hash(layers.join(",").as_bytes()).to_hex();
+        variant.push_str("-l");
+        variant.push_str(&hash[..8]);
+    }
     Key::new(&request.spot.slug(), &variant)
 }
 
@@ -53,7 +61,7 @@ impl Keys {
             self.0.store(fresh.clone());
             memo = fresh;
         }
-        let id = (request.index, request.output);
+        let id = (request.index, request.output, request.layers.clone());
         if let Some(key) = memo
             .keys
             .read()

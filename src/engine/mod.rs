@@ -8,6 +8,7 @@
 //! the error picture, and what a failed render falls back to.
 
 mod answer;
+mod background;
 mod error;
 mod keys;
 mod pictures;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use sqlx::AnyPool;
 
 pub use answer::{CacheStatus, RenderHandle, Served};
 pub use error::{EngineError, RenderFailure, StartError};
@@ -29,27 +31,20 @@ use crate::jobs::Stage;
 use crate::jobs::{JobPanicked, Jobs};
 use crate::metrics::{DeviceGauges, Gauges, Metrics, labels};
 use crate::pipeline::Pipeline;
-use crate::request::Catalog;
+use crate::request::{Catalog, RenderRequest, RequestError};
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
 use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store, Usage};
 use crate::supervisor::Supervisor;
 
-/// Opens the device database; a failure is logged, and the service runs
-/// without devices rather than not at all.
-async fn open_devices(config: &Config) -> Option<Registry> {
+/// Opens the database; a failure is logged, and the service runs without
+/// devices and jobs rather than not at all.
+async fn open_database(config: &Config) -> Option<AnyPool> {
     let path = config.database_path();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let limits = Limits {
-        keep_logs: config.trmnl.keep_logs,
-        keep_history: config.trmnl.keep_history,
-    };
-    match Registry::open(&path, limits).await {
-        Ok(registry) => Some(registry),
+    match crate::db::open_sqlite(&path).await {
+        Ok(pool) => Some(pool),
         Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "cannot open the device database; TRMNL devices are answered as not registered until it can be (images are served as usual)");
+            tracing::error!(path = %path.display(), error = %e, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
             None
         }
     }
@@ -77,6 +72,9 @@ pub struct Engine {
     /// TRMNL devices, their keys and telemetry; `None` when the database
     /// cannot be opened (logged at start): images are still served.
     devices: Option<Registry>,
+    /// The database devices and jobs are kept in; `None` when it cannot be
+    /// opened.
+    database: Option<AnyPool>,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// The plan and state of scheduled refreshes; `None` when off.
@@ -107,7 +105,12 @@ impl Engine {
         let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
-        let devices = open_devices(&config).await;
+        let database = open_database(&config).await;
+        let limits = Limits {
+            keep_logs: config.trmnl.keep_logs,
+            keep_history: config.trmnl.keep_history,
+        };
+        let devices = database.clone().map(|pool| Registry::new(pool, limits));
         let catalog = Catalog::new(&config);
         let schedule = config
             .schedule
@@ -125,6 +128,7 @@ impl Engine {
             keys: keys::Keys::new(pipeline.templates().current()),
             busy_pictures: moka::future::Cache::new(64),
             devices,
+            database,
             config,
             pipeline,
             store,
@@ -252,6 +256,41 @@ impl Engine {
             .into_iter()
             .map(|l| l.meta.rendered_at)
             .max()
+    }
+
+    /// The database, unless it could not be opened.
+    pub fn database(&self) -> Option<&AnyPool> {
+        self.database.as_ref()
+    }
+
+    /// The render store, for results beside the renders (the job API's).
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// `request` drawing only the layers `picked`, which its template must
+    /// declare.
+    pub fn pick_layers(
+        &self,
+        request: RenderRequest,
+        picked: &[String],
+    ) -> Result<RenderRequest, RequestError> {
+        let templates = self.pipeline.templates().current();
+        let declared = templates.layers(request.template());
+        if let Some(name) = picked
+            .iter()
+            .find(|p| !declared.iter().any(|l| l.name == **p))
+        {
+            let names: Vec<&str> = declared.iter().map(|l| l.name.as_str()).collect();
+            let known = if names.is_empty() {
+                format!("template `{}` declares no layers", request.template())
+            } else {
+                format!("layers: {}", names.join(", "))
+            };
+            let name = crate::text::ellipsize(name, 40);
+            return Err(RequestError::UnknownLayer { name, known });
+        }
+        Ok(request.with_layers(picked))
     }
 
     /// The TRMNL device registry, unless its database could not be opened.

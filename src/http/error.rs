@@ -21,6 +21,8 @@ pub struct ApiError {
     message: String,
     spots: Option<Vec<String>>,
     retry_after: Option<u64>,
+    /// The state of the thing asked about (a job's), when it explains.
+    state: Option<&'static str>,
     /// A picture of the problem, sent instead of JSON to a display.
     picture: Option<Arc<Rendered>>,
 }
@@ -31,6 +33,8 @@ struct Body<'a> {
     code: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     spots: Option<&'a [String]>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    status: Option<&'a str>,
 }
 
 impl ApiError {
@@ -47,8 +51,15 @@ impl ApiError {
             message: message.into(),
             spots: None,
             retry_after: None,
+            state: None,
             picture: None,
         }
+    }
+
+    /// Adds `status` to the body: the state that explains the answer.
+    pub fn with_state(mut self, state: &'static str) -> Self {
+        self.state = Some(state);
+        self
     }
 
     /// The stable code, such as `missing_spot`.
@@ -135,6 +146,9 @@ impl ApiError {
             e @ RequestError::TooLarge { .. } => {
                 Self::bad_request("image_too_large", e.to_string())
             }
+            e @ RequestError::UnknownLayer { .. } => {
+                Self::bad_request("unknown_layer", e.to_string())
+            }
         }
     }
 
@@ -181,6 +195,7 @@ impl IntoResponse for ApiError {
                     error: &self.message,
                     code: self.code,
                     spots: self.spots.as_deref(),
+                    status: self.state,
                 }),
             )
                 .into_response(),

@@ -3,6 +3,7 @@
 pub(crate) mod admin;
 mod error;
 mod gallery;
+mod jobs;
 mod limit;
 mod observe;
 mod ops;
@@ -26,6 +27,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
 pub use error::ApiError;
+pub use jobs::MAX_JOB_BODY;
 use limit::ClientLimiter;
 pub use limit::{MAX_HEADER_BYTES, MAX_URI_BYTES};
 pub use observe::{REQUEST_ID, RequestId};
@@ -65,6 +67,7 @@ pub fn app(
         .merge(ops::routes(&engine))
         .merge(gallery::routes())
         .merge(admin::routes())
+        .merge(jobs::routes(crate::batch::Batches::start(engine.clone())))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine);

@@ -120,6 +120,9 @@ pub fn route(path: &str) -> &'static str {
         "/api/identify" => "/api/identify",
         "/api/devices" => "/api/devices",
         p if p.starts_with("/api/devices/") => "/api/devices/{id}",
+        "/api/jobs" => "/api/jobs",
+        p if p.starts_with("/api/jobs/") && p.ends_with("/download") => "/api/jobs/{id}/download",
+        p if p.starts_with("/api/jobs/") => "/api/jobs/{id}",
         _ => "other",
     }
 }
@@ -134,6 +137,8 @@ mod tests {
     #[case("/api/setup/", "/api/setup")]
     #[case("/api/devices/ABC123", "/api/devices/{id}")]
     #[case("/", "/")]
+    #[case("/api/jobs/0123abcd", "/api/jobs/{id}")]
+    #[case("/api/jobs/0123abcd/download", "/api/jobs/{id}/download")]
     #[case("/wp-admin/setup.php", "other")]
     #[case("/image/../../etc/passwd", "other")]
     fn routes_are_templates(#[case] path: &str, #[case] expect: &str) {

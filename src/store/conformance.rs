@@ -23,6 +23,7 @@ pub async fn run(backend: Arc<dyn Backend>) {
     sweep_keeps_the_newest_within_the_bytes(&*backend).await;
     sweep_keeps_what_was_used_last(&*backend).await;
     documents_round_trip_and_outlive_sweeps(&*backend).await;
+    blobs_round_trip_and_outlive_sweeps(&*backend).await;
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -227,6 +228,58 @@ async fn documents_round_trip_and_outlive_sweeps(b: &dyn Backend) {
     assert!(before > 0, "renders were there to sweep");
     let listed = b.list(None).await.unwrap();
     assert!(listed.is_empty(), "documents are not renders: {listed:?}");
+}
+
+async fn blobs_round_trip_and_outlive_sweeps(b: &dyn Backend) {
+    assert!(
+        b.open_blob("conformance-blob").await.unwrap().is_none(),
+        "a missing blob"
+    );
+    let body: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
+    for round in 0..2u8 {
+        let mut file = tempfile::NamedTempFile::new_in(b.scratch_dir()).unwrap();
+        std::io::Write::write_all(&mut file, &body).unwrap();
+        std::io::Write::write_all(&mut file, &[round]).unwrap();
+        let (_, path) = file.keep().unwrap();
+        let len = b.put_blob("conformance-blob", &path).await.unwrap();
+        assert_eq!(len, body.len() as u64 + 1, "put_blob returns the size");
+    }
+    let blob = b
+        .open_blob("conformance-blob")
+        .await
+        .unwrap()
+        .expect("stored");
+    assert_eq!(
+        blob.len,
+        body.len() as u64 + 1,
+        "the size comes with the stream"
+    );
+    let read = blob.read_all().await.unwrap();
+    assert_eq!(&read[..body.len()], &body[..], "the bytes round-trip");
+    assert_eq!(read.last(), Some(&1), "the second put replaced the first");
+    sweep_to(b, 0).await;
+    assert!(
+        b.open_blob("conformance-blob").await.unwrap().is_some(),
+        "sweeps keep blobs"
+    );
+    assert!(
+        b.list(None).await.unwrap().is_empty(),
+        "blobs are not renders"
+    );
+    let scratch = tempfile::NamedTempFile::new_in(b.scratch_dir()).unwrap();
+    assert!(
+        b.put_blob("../escape", scratch.path()).await.is_err(),
+        "a bad name is refused"
+    );
+    assert!(b.delete_blob("conformance-blob").await.unwrap(), "deleted");
+    assert!(
+        !b.delete_blob("conformance-blob").await.unwrap(),
+        "already gone"
+    );
+    assert!(
+        b.open_blob("conformance-blob").await.unwrap().is_none(),
+        "gone after delete"
+    );
 }
 
 /// Sweeps `b` down to `max_bytes`, keeping a day's renders by age.

@@ -304,6 +304,28 @@ impl Store {
         self.record(result.as_ref().map(|_| ()));
     }
 
+    /// A local folder for a result being written (see [`Backend::scratch_dir`]).
+    pub fn scratch_dir(&self) -> std::path::PathBuf {
+        self.backend.scratch_dir()
+    }
+
+    /// Stores the finished local `file` as the blob `name`; returns its size.
+    pub async fn put_blob(&self, name: &str, file: &std::path::Path) -> Result<u64, StoreError> {
+        let result = self.backend.put_blob(name, file).await;
+        self.record(result.as_ref().map(|_| ()));
+        result
+    }
+
+    /// The blob `name`, to stream.
+    pub async fn open_blob(&self, name: &str) -> Result<Option<super::Blob>, StoreError> {
+        self.backend.open_blob(name).await
+    }
+
+    /// Deletes the blob `name`; `false` when there was none.
+    pub async fn delete_blob(&self, name: &str) -> Result<bool, StoreError> {
+        self.backend.delete_blob(name).await
+    }
+
     /// Stores `rendered` under `key`: memory at once, then the backend. A
     /// backend failure is logged and the render is still served from memory.
     pub async fn put(&self, key: &Key, rendered: Arc<Rendered>) {

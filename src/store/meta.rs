@@ -27,6 +27,14 @@ impl MediaType {
             MediaType::Bmp => "image/bmp",
         }
     }
+
+    /// The file name extension.
+    pub fn extension(self) -> &'static str {
+        match self {
+            MediaType::Png => "png",
+            MediaType::Bmp => "bmp",
+        }
+    }
 }
 
 impl fmt::Display for MediaType {

@@ -4,6 +4,7 @@
 //! disk ([`DiskBackend`]) is the first backend; every backend passes the
 //! same [`conformance`] suite.
 
+mod blob;
 pub mod conformance;
 mod disk;
 mod layered;
@@ -12,6 +13,7 @@ mod meta;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use blob::{Blob, is_blob_name};
 pub use disk::DiskBackend;
 pub use layered::{Health, Store, Usage};
 pub use meta::{Checksum, MediaType, Meta, Rendered};
@@ -180,6 +182,25 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Stores the document `name`, replacing the previous one atomically.
     async fn put_document(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+
+    /// A local folder for a result being written, before
+    /// [`Backend::put_blob`] takes it: on the backend's own file system
+    /// when it has one, so taking it is a rename.
+    fn scratch_dir(&self) -> std::path::PathBuf {
+        std::env::temp_dir()
+    }
+
+    /// Stores the finished local `file` as the blob `name` (a job's result,
+    /// see [`is_blob_name`]), replacing any blob of that name atomically;
+    /// the file is consumed. Returns its size. Blobs are never swept: their
+    /// owner deletes them.
+    async fn put_blob(&self, name: &str, file: &std::path::Path) -> Result<u64, StoreError>;
+
+    /// The blob `name` as a stream, with its size; `None` when there is none.
+    async fn open_blob(&self, name: &str) -> Result<Option<Blob>, StoreError>;
+
+    /// Deletes the blob `name`; `false` when there was none.
+    async fn delete_blob(&self, name: &str) -> Result<bool, StoreError>;
 }
 
 /// Whether `name` may name a document: the rules of a key's parts, so it

@@ -47,8 +47,18 @@ pub(super) fn zone(state: &State) -> Option<chrono_tz::Tz> {
         .ok()
 }
 
-/// `now` from the context as a UTC time.
+/// The time values are picked for: the frame's time on an animation frame,
+/// else `now` from the context, as a UTC time.
 pub(super) fn context_now(state: &State) -> Result<DateTime<Utc>, Error> {
+    if let Some(at) = state
+        .lookup("frame")
+        .and_then(|f| f.get_attr("at").ok())
+        .and_then(|v| v.as_str().map(str::to_string))
+    {
+        return DateTime::parse_from_rfc3339(&at)
+            .map(|t| t.to_utc())
+            .map_err(|e| bad(format!("`frame.at` is not RFC 3339: {e}")));
+    }
     let now = state
         .lookup("now")
         .ok_or_else(|| bad("no `now` in the context"))?;

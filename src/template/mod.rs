@@ -3,10 +3,12 @@
 //! never break the document.
 
 pub mod helpers;
+pub mod layers;
 mod live;
 mod tides;
 mod view;
 
+pub use layers::Layer;
 pub use live::LiveTemplates;
 
 use std::collections::BTreeMap;
@@ -77,6 +79,8 @@ pub struct Templates {
     env: Environment<'static>,
     /// Hash of each template's source, so a changed file changes cache keys.
     versions: BTreeMap<String, String>,
+    /// The layers each template declares.
+    layers: BTreeMap<String, Vec<Layer>>,
 }
 
 impl Templates {
@@ -132,7 +136,13 @@ impl Templates {
             BUILTIN_ERROR_TEMPLATE.to_string(),
         ));
         sources.push((NOTICE_NAME.to_string(), NOTICE_TEMPLATE.to_string()));
+        let mut layers = BTreeMap::new();
         for (name, text) in sources {
+            let declared = layers::declared(&text).map_err(|e| TemplateError::Template {
+                name: format!("{name}.svg"),
+                detail: e.to_string(),
+            })?;
+            layers.insert(name.clone(), declared);
             versions.insert(
                 name.clone(),
                 blake3::hash(text.as_bytes()).to_hex()[..16].to_string(),
@@ -140,7 +150,16 @@ impl Templates {
             env.add_template_owned(format!("{name}.svg"), text)
                 .map_err(|e| template_error(&name, &e))?;
         }
-        Ok(Self { env, versions })
+        Ok(Self {
+            env,
+            versions,
+            layers,
+        })
+    }
+
+    /// The layers template `name` declares, in order.
+    pub fn layers(&self, name: &str) -> &[Layer] {
+        self.layers.get(name).map_or(&[], Vec::as_slice)
     }
 
     /// A short hash of the template's source, or `None` if there is no such template.
@@ -201,6 +220,26 @@ pub struct Context {
     pub rendered_at: String,
     /// Set on the error image: why there is no picture.
     pub reason: Option<String>,
+    /// Set on an animation frame: which it is and the time it stands for.
+    /// Helpers that pick a value for "now" pick it for `frame.at`.
+    pub frame: Option<Frame>,
+    /// `layers.<name>`: whether each layer the template declares is drawn.
+    pub layers: BTreeMap<String, bool>,
+    /// The titles of the drawn layers, in declared order, for a header.
+    pub shown_layers: Vec<String>,
+}
+
+/// One frame of an animation, as a template sees it.
+#[derive(Debug, Clone, Serialize)]
+pub struct Frame {
+    /// Its position, from 0.
+    pub index: usize,
+    /// How many frames there are.
+    pub count: usize,
+    /// The time it stands for, RFC 3339 in UTC.
+    pub at: String,
+    /// Hours from `now` to `at`.
+    pub hours: i64,
 }
 
 impl Context {
@@ -233,7 +272,29 @@ impl Context {
             now: stamp.clone(),
             rendered_at: stamp,
             reason: None,
+            frame: None,
+            layers: BTreeMap::new(),
+            shown_layers: Vec::new(),
         }
+    }
+
+    /// Draws the `picked` layers of those `declared` (all of them when
+    /// `picked` is `None`).
+    pub fn with_layers(mut self, declared: &[Layer], picked: Option<&[String]>) -> Self {
+        for layer in declared {
+            let on = picked.is_none_or(|p| p.contains(&layer.name));
+            self.layers.insert(layer.name.clone(), on);
+            if on {
+                self.shown_layers.push(layer.title.clone());
+            }
+        }
+        self
+    }
+
+    /// Makes this the context of `frame`.
+    pub fn with_frame(mut self, frame: Frame) -> Self {
+        self.frame = Some(frame);
+        self
     }
 }
 

@@ -5,6 +5,7 @@
 
 pub mod faulty;
 pub mod firmware;
+pub mod jobs;
 pub mod prom;
 
 use std::path::{Path, PathBuf};

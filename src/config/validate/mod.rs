@@ -3,6 +3,7 @@
 //! first, so one `inkspot check` shows all of them.
 
 mod devices;
+mod jobs;
 mod schedule;
 mod spots;
 
@@ -60,6 +61,7 @@ pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Proble
         warnings: Vec::new(),
     };
     normalize::normalize(&mut c, config);
+    jobs::read_key_env(&mut c, config);
     check_values(&mut c, config);
     for check in checks {
         for (path, message) in check(config) {
@@ -77,6 +79,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     check_spots(c, config);
     schedule::check_schedule(c, config);
     devices::check_devices(c, config);
+    jobs::check_jobs(c, config);
 }
 
 /// The service's sections: durations, sizes and counts in range.

@@ -13,7 +13,7 @@ mod files;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{Backend, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
+use super::{Backend, Blob, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
 use files::{
     TMP_PREFIX, image_file, image_path, images_of, io, list_entries, list_renders, read_image,
     read_meta, write_atomic,
@@ -53,6 +53,14 @@ impl DiskBackend {
         }
         Ok(self.dir.join(format!("{name}.json")))
     }
+
+    /// Blobs sit beside the documents, as `<name>.blob`.
+    fn blob_path(&self, name: &str) -> Result<PathBuf, StoreError> {
+        if !super::is_blob_name(name) {
+            return Err(StoreError::BadName(name.to_string()));
+        }
+        Ok(self.dir.join(format!("{name}.blob")))
+    }
 }
 
 #[async_trait::async_trait]
@@ -74,6 +82,13 @@ impl Backend for DiskBackend {
             let mut removed = 0;
             for spot in std::fs::read_dir(&dir).map_err(io("list", &dir))?.flatten() {
                 if !spot.path().is_dir() {
+                    // A result half written when the process stopped.
+                    let name = spot.file_name();
+                    if name.to_string_lossy().starts_with(TMP_PREFIX)
+                        && std::fs::remove_file(spot.path()).is_ok()
+                    {
+                        removed += 1;
+                    }
                     continue;
                 }
                 for file in std::fs::read_dir(spot.path())
@@ -219,6 +234,54 @@ impl Backend for DiskBackend {
             write_atomic(&dir, &path, &bytes)
         })
         .await
+    }
+
+    fn scratch_dir(&self) -> PathBuf {
+        self.dir.clone()
+    }
+
+    async fn put_blob(&self, name: &str, file: &Path) -> Result<u64, StoreError> {
+        let target = self.blob_path(name)?;
+        let (dir, file) = (self.dir.clone(), file.to_path_buf());
+        blocking(move || {
+            std::fs::create_dir_all(&dir).map_err(io("create", &dir))?;
+            let len = std::fs::metadata(&file).map_err(io("read", &file))?.len();
+            std::fs::File::open(&file)
+                .and_then(|f| f.sync_all())
+                .map_err(io("sync", &file))?;
+            if std::fs::rename(&file, &target).is_err() {
+                // Another file system: copy beside the target, then rename.
+                let mut tmp = tempfile::Builder::new()
+                    .prefix(TMP_PREFIX)
+                    .tempfile_in(&dir)
+                    .map_err(io("create temporary file in", &dir))?;
+                let mut src = std::fs::File::open(&file).map_err(io("read", &file))?;
+                std::io::copy(&mut src, &mut tmp).map_err(io("write", &target))?;
+                tmp.as_file().sync_all().map_err(io("sync", &target))?;
+                tmp.persist(&target)
+                    .map_err(|e| io("rename into", &target)(e.error))?;
+                remove(&file)?;
+            }
+            Ok(len)
+        })
+        .await
+    }
+
+    async fn open_blob(&self, name: &str) -> Result<Option<Blob>, StoreError> {
+        let path = self.blob_path(name)?;
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io("open", &path)(e)),
+        };
+        let len = file.metadata().await.map_err(io("read", &path))?.len();
+        let body = Box::pin(tokio_util::io::ReaderStream::new(file));
+        Ok(Some(Blob { len, body }))
+    }
+
+    async fn delete_blob(&self, name: &str) -> Result<bool, StoreError> {
+        let path = self.blob_path(name)?;
+        blocking(move || remove(&path)).await
     }
 
     async fn put(&self, key: &Key, rendered: &Rendered) -> Result<(), StoreError> {

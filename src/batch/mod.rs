@@ -1,0 +1,236 @@
+//! The job API's jobs: batches of renders and animations, submitted with
+//! an API key, kept in the database and finished by a runner that survives
+//! restarts. Every render goes through the engine's one render job table,
+//! so a job shares renders and fetched data with `/image`, and at most
+//! `jobs.concurrency` of its renders or frames are in flight at once: the
+//! rest of the render queue and the drawing threads stay for displays.
+//! Results go to the store's blobs and expire after `jobs.keep_results`.
+
+pub mod access;
+pub mod animate;
+pub mod book;
+mod run;
+pub mod spec;
+mod view;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::sync::{Notify, Semaphore};
+use tokio_util::sync::CancellationToken;
+
+pub use access::{Access, AccessError, Client};
+pub use book::{Book, Record, State};
+pub use spec::Problem;
+pub use view::{Download, JobView};
+
+use crate::engine::Engine;
+use crate::store::StoreError;
+
+/// How often the runner looks for work it was not told about (a job
+/// put back after its runner stopped), and deletes expired results.
+const SWEEP_EVERY: Duration = Duration::from_secs(30);
+
+/// A running job whose runner has not written for this long is put back
+/// in the queue.
+const ORPHANED_AFTER: Duration = Duration::from_secs(120);
+
+/// Why a job API call failed; the HTTP edge maps each to a status.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// No valid key, or its rate is spent.
+    #[error(transparent)]
+    Access(#[from] AccessError),
+    /// The body does not describe a job this server can do.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Invalid(Vec<Problem>),
+    /// The key already has `limit` jobs queued or running.
+    #[error("the key `{name}` already has {limit} jobs queued or running")]
+    TooManyJobs {
+        /// The key's name.
+        name: String,
+        /// Its quota.
+        limit: usize,
+    },
+    /// No job has that id.
+    #[error("no job `{0}`")]
+    NotFound(String),
+    /// Another key's job, which this key may read but not cancel.
+    #[error("job `{0}` was submitted with another key")]
+    NotOwner(String),
+    /// The job has no result yet.
+    #[error("job `{id}` is {state}; its result can be downloaded once it is done")]
+    NotReady {
+        /// Its id.
+        id: String,
+        /// Its state.
+        state: State,
+    },
+    /// The job's result is gone (cancelled, expired, or it failed).
+    #[error("job `{id}` is {state}: it has no result")]
+    Gone {
+        /// Its id.
+        id: String,
+        /// Its state.
+        state: State,
+    },
+    /// The job database failed.
+    #[error("job database: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The result storage failed.
+    #[error("job storage: {0}")]
+    Store(#[from] StoreError),
+}
+
+/// The job service: records, keys, and the runner's state.
+pub struct Batches {
+    engine: Arc<Engine>,
+    book: Book,
+    access: Access,
+    /// Wakes the runner when a job is queued.
+    wake: Notify,
+    /// Places for job renders and frames in flight.
+    slots: Arc<Semaphore>,
+    /// Jobs this runner is working on, to stop one when it is cancelled.
+    running: Mutex<HashMap<String, CancellationToken>>,
+}
+
+impl Batches {
+    /// Starts the job service on `engine` when it has API keys and a
+    /// database: starts the runner under the engine's supervisor, which
+    /// first queues again the jobs a stopped runner left. `None` when the
+    /// API is off.
+    pub fn start(engine: Arc<Engine>) -> Option<Arc<Self>> {
+        let access = Access::new(&engine.config().api_keys);
+        if access.is_empty() {
+            return None;
+        }
+        let Some(pool) = engine.database().cloned() else {
+            tracing::error!("the job API is off: the database could not be opened");
+            return None;
+        };
+        let book = Book::new(pool);
+        let slots = Arc::new(Semaphore::new(engine.config().jobs.concurrency.max(1)));
+        let batches = Arc::new(Self {
+            engine: engine.clone(),
+            book,
+            access,
+            wake: Notify::new(),
+            slots,
+            running: Mutex::new(HashMap::new()),
+        });
+        let runner = batches.clone();
+        engine
+            .supervisor()
+            .spawn("job-runner", move |stop| runner.run(stop));
+        Some(batches)
+    }
+
+    /// The client `authorization` names, counted against its rate.
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Client, BatchError> {
+        Ok(self.access.check(authorization)?)
+    }
+
+    /// Accepts the job `body` from `client`, or finds the identical one
+    /// submitted within `jobs.dedupe_window` or still in progress. Returns
+    /// its id and whether it already existed.
+    pub async fn submit(&self, client: &Client, body: &[u8]) -> Result<(String, bool), BatchError> {
+        let body = spec::parse(body).map_err(|p| BatchError::Invalid(vec![p]))?;
+        let limits = &self.engine.config().jobs;
+        let plan = spec::resolve(&self.engine, &body, limits).map_err(BatchError::Invalid)?;
+        let fingerprint = run::fingerprint(&self.engine, &plan);
+        let now = self.engine.clock().now();
+        let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();
+        if let Some(id) = self.book.same_as(&fingerprint, now - window).await? {
+            return Ok((id, true));
+        }
+        if self.book.active(&client.name).await? >= client.max_jobs as i64 {
+            return Err(BatchError::TooManyJobs {
+                name: client.name.clone(),
+                limit: client.max_jobs,
+            });
+        }
+        let id = crate::devices::new_key();
+        let spec = serde_json::to_string(&body).unwrap_or_default();
+        let items = run::items(&plan);
+        self.book
+            .insert(&id, &client.name, &fingerprint, &spec, &items, now)
+            .await?;
+        tracing::info!(job = %id, key = %client.name, items = items.len(), "job accepted");
+        self.wake.notify_one();
+        Ok((id, false))
+    }
+
+    /// The job `id` as the API shows it.
+    pub async fn status(&self, id: &str) -> Result<JobView, BatchError> {
+        let record = self.record(id).await?;
+        Ok(JobView::of(&record, self.engine.clock().now()))
+    }
+
+    /// The result of job `id`, to stream.
+    pub async fn download(&self, id: &str) -> Result<Download, BatchError> {
+        let record = self.record(id).await?;
+        let view = JobView::of(&record, self.engine.clock().now());
+        match view.status {
+            State::Done => {}
+            State::Queued | State::Running => {
+                return Err(BatchError::NotReady {
+                    id: id.to_string(),
+                    state: view.status,
+                });
+            }
+            state => {
+                return Err(BatchError::Gone {
+                    id: id.to_string(),
+                    state,
+                });
+            }
+        }
+        let output = record.output.ok_or_else(|| BatchError::Gone {
+            id: id.to_string(),
+            state: State::Expired,
+        })?;
+        let blob = self
+            .engine
+            .store()
+            .open_blob(&run::blob_name(id))
+            .await?
+            .ok_or_else(|| BatchError::Gone {
+                id: id.to_string(),
+                state: State::Expired,
+            })?;
+        Ok(Download { blob, output })
+    }
+
+    /// Cancels job `id` of `client` and deletes any result.
+    pub async fn cancel(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
+        let record = self.record(id).await?;
+        if record.owner != client.name {
+            return Err(BatchError::NotOwner(id.to_string()));
+        }
+        let now = self.engine.clock().now();
+        self.book.close(id, State::Cancelled, now).await?;
+        if let Some(token) = lock(&self.running).get(id) {
+            token.cancel();
+        }
+        self.engine.store().delete_blob(&run::blob_name(id)).await?;
+        tracing::info!(job = %id, key = %client.name, "job cancelled");
+        self.status(id).await
+    }
+
+    async fn record(&self, id: &str) -> Result<Record, BatchError> {
+        let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
+        if !well_formed {
+            return Err(BatchError::NotFound(crate::text::ellipsize(id, 40)));
+        }
+        self.book
+            .get(id)
+            .await?
+            .ok_or_else(|| BatchError::NotFound(id.to_string()))
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}

@@ -1,0 +1,493 @@
+//! The runner: takes queued jobs from the book, draws their items through
+//! the engine, writes the result to a scratch file, and hands it to the
+//! store. Progress is written after each item, which is also the runner's
+//! heartbeat, and tells it when the job was cancelled.
+
+use std::io::{BufWriter, Write};
+use std::sync::Arc;
+
+use chrono::{DateTime, DurationRound, Utc};
+use futures_util::{StreamExt, stream};
+use tokio_util::sync::CancellationToken;
+
+use super::animate::{Encoder, Settings};
+use super::book::{Item, Output, Record, State};
+use super::spec::{self, AnimationPlan, Plan};
+use super::{Batches, ORPHANED_AFTER, SWEEP_EVERY, lock};
+use crate::engine::{Engine, RenderFailure};
+use crate::request::RenderRequest;
+use crate::template::Frame;
+
+/// The blob a job's result is stored as.
+pub(super) fn blob_name(id: &str) -> String {
+    format!("job-{id}")
+}
+
+/// What makes two jobs the same: the store keys (spot, output, layers and
+/// template version) and file names of its renders, or the animation's
+/// key and settings.
+pub(super) fn fingerprint(engine: &Engine, plan: &Plan) -> String {
+    let parts = match plan {
+        Plan::Renders(list) => serde_json::json!(
+            list.iter()
+                .map(|(r, name)| [engine.key(r).to_string(), name.clone()])
+                .collect::<Vec<_>>()
+        ),
+        Plan::Animation(a) => serde_json::json!({
+            "key": engine.key(&a.request).to_string(),
+            "hours": a.hours,
+            "format": a.spec.format,
+            "palette": a.spec.palette,
+            "delay": a.spec.delay_ms,
+            "loops": a.spec.loops,
+        }),
+    };
+    blake3::hash(parts.to_string().as_bytes())
+        .to_hex()
+        .to_string()
+}
+
+/// The items of a new job, all queued.
+pub(super) fn items(plan: &Plan) -> Vec<Item> {
+    let names: Vec<String> = match plan {
+        Plan::Renders(list) => list.iter().map(|(_, name)| name.clone()).collect(),
+        Plan::Animation(a) => a
+            .hours
+            .iter()
+            .enumerate()
+            .map(|(i, h)| format!("frame {i} (+{h} h)"))
+            .collect(),
+    };
+    names
+        .into_iter()
+        .map(|name| Item {
+            name,
+            state: "queued".into(),
+            error: None,
+        })
+        .collect()
+}
+
+/// A job's items as they progress, written back to the book.
+struct Tracker<'a> {
+    batches: &'a Batches,
+    id: &'a str,
+    items: Vec<Item>,
+}
+
+impl Tracker<'_> {
+    fn set(&mut self, i: usize, state: &str, error: Option<String>) {
+        if let Some(item) = self.items.get_mut(i) {
+            item.state = state.to_string();
+            item.error = error;
+        }
+    }
+
+    /// Writes the progress; `false` when the job is no longer running.
+    async fn flush(&self) -> bool {
+        let now = self.batches.engine.clock().now();
+        match self.batches.book.progress(self.id, &self.items, now).await {
+            Ok(running) => running,
+            Err(e) => {
+                tracing::warn!(job = %self.id, error = %e, "cannot record a job's progress");
+                true
+            }
+        }
+    }
+}
+
+/// Why a job produced no result: said to its owner as is.
+type Failure = String;
+
+impl Batches {
+    /// The runner: takes queued jobs, up to `jobs.concurrency` at once,
+    /// until `stop`. Jobs still running then stay `running` in the book and
+    /// are queued again at the next start.
+    pub(super) async fn run(self: Arc<Self>, stop: CancellationToken) {
+        match self.book.requeue(None).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(
+                jobs = n,
+                "jobs interrupted by the last stop are queued again"
+            ),
+            Err(e) => tracing::error!(error = %e, "cannot queue interrupted jobs again"),
+        }
+        let most = self.engine.config().jobs.concurrency.max(1);
+        let mut tasks = tokio::task::JoinSet::new();
+        let mut sweep = tokio::time::interval(SWEEP_EVERY);
+        loop {
+            while tasks.len() < most && !stop.is_cancelled() {
+                let now = self.engine.clock().now();
+                match self.book.claim(now).await {
+                    Ok(Some(record)) => {
+                        let token = stop.child_token();
+                        lock(&self.running).insert(record.id.clone(), token.clone());
+                        let me = self.clone();
+                        tasks.spawn(async move { me.execute(record, token).await });
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot take a job from the database");
+                        break;
+                    }
+                }
+            }
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = self.wake.notified() => {}
+                Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+                _ = sweep.tick() => self.sweep().await,
+            }
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    /// Deletes results past their time, and queues again jobs whose runner
+    /// went silent.
+    async fn sweep(&self) {
+        let now = self.engine.clock().now();
+        let orphaned = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
+        if let Ok(n @ 1..) = self.book.requeue(Some(orphaned)).await {
+            tracing::warn!(jobs = n, "jobs whose runner went silent are queued again");
+            self.wake.notify_one();
+        }
+        let Ok(due) = self.book.due(now).await else {
+            return;
+        };
+        for id in due {
+            if let Err(e) = self.engine.store().delete_blob(&blob_name(&id)).await {
+                tracing::warn!(job = %id, error = %e, "cannot delete an expired result");
+                continue;
+            }
+            let _ = self.book.close(&id, State::Expired, now).await;
+            tracing::info!(job = %id, "job result expired");
+        }
+    }
+
+    /// Works on `record` until it is finished or `token` is cancelled.
+    async fn execute(&self, record: Record, token: CancellationToken) {
+        let id = record.id.clone();
+        let mut tracker = Tracker {
+            batches: self,
+            id: &id,
+            items: record.items.clone(),
+        };
+        let work = self.work(&record, &mut tracker, &token);
+        let outcome = tokio::select! {
+            outcome = work => Some(outcome),
+            () = token.cancelled() => None,
+        };
+        lock(&self.running).remove(&id);
+        let Some(outcome) = outcome else {
+            // Cancelled (the book says so), or the service is stopping
+            // (the job is queued again at the next start).
+            let _ = self.engine.store().delete_blob(&blob_name(&id)).await;
+            return;
+        };
+        let now = self.engine.clock().now();
+        let keep = self.engine.config().jobs.keep_results;
+        let expires = now + chrono::Duration::from_std(keep).unwrap_or_default();
+        match &outcome {
+            Ok(o) => tracing::info!(job = %id, bytes = o.bytes, "job done"),
+            Err(e) => tracing::warn!(job = %id, error = %e, "job failed"),
+        }
+        let finished = self
+            .book
+            .finish(&id, &tracker.items, outcome, now, expires)
+            .await;
+        if !matches!(finished, Ok(true)) {
+            // Cancelled while it finished: no result may outlive that.
+            let _ = self.engine.store().delete_blob(&blob_name(&id)).await;
+        }
+    }
+
+    async fn work(
+        &self,
+        record: &Record,
+        tracker: &mut Tracker<'_>,
+        token: &CancellationToken,
+    ) -> Result<Output, Failure> {
+        let body: spec::Body = serde_json::from_str(&record.spec)
+            .map_err(|e| format!("the stored job does not read: {e}"))?;
+        let limits = &self.engine.config().jobs;
+        // Resolved again: the config may have changed since it was accepted.
+        let plan = spec::resolve(&self.engine, &body, limits).map_err(|problems| {
+            let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
+            format!(
+                "the job no longer fits the configuration: {}",
+                list.join("; ")
+            )
+        })?;
+        let scratch = tempfile::Builder::new()
+            .prefix(".tmp-job-")
+            .tempfile_in(self.engine.store().scratch_dir())
+            .map_err(|e| self.storage_failure(&record.id, &e))?;
+        let (media_type, file_name) = match plan {
+            Plan::Renders(list) => {
+                self.renders(&record.id, list, tracker, &scratch, token)
+                    .await?
+            }
+            Plan::Animation(a) => self.animation(a, tracker, &scratch, token).await?,
+        };
+        self.store_result(&record.id, scratch, media_type, file_name)
+            .await
+    }
+
+    fn storage_failure(&self, id: &str, e: &dyn std::fmt::Display) -> Failure {
+        tracing::error!(job = %id, error = %e, "cannot write a job's result");
+        "the result could not be stored; the server log has the details".into()
+    }
+
+    /// Hashes the finished scratch file and moves it into the store.
+    async fn store_result(
+        &self,
+        id: &str,
+        scratch: tempfile::NamedTempFile,
+        media_type: String,
+        file_name: String,
+    ) -> Result<Output, Failure> {
+        let path = scratch.into_temp_path();
+        let hashed = {
+            let path = path.to_path_buf();
+            tokio::task::spawn_blocking(move || -> std::io::Result<String> {
+                let mut hasher = blake3::Hasher::new();
+                hasher.update_reader(std::fs::File::open(&path)?)?;
+                Ok(hasher.finalize().to_hex()[..32].to_string())
+            })
+            .await
+        };
+        let etag = match hashed {
+            Ok(Ok(etag)) => etag,
+            Ok(Err(e)) => return Err(self.storage_failure(id, &e)),
+            Err(e) => return Err(self.storage_failure(id, &e)),
+        };
+        let bytes = self
+            .engine
+            .store()
+            .put_blob(&blob_name(id), &path)
+            .await
+            .map_err(|e| self.storage_failure(id, &e))?;
+        // Taken by the store (renamed or copied); nothing is left to delete.
+        let _ = path.keep();
+        Ok(Output {
+            media_type,
+            file_name,
+            bytes,
+            etag,
+        })
+    }
+
+    /// Draws each render (shared with the image cache) and writes one
+    /// image as is, or several into a zip; returns its type and name.
+    async fn renders(
+        &self,
+        id: &str,
+        list: Vec<(RenderRequest, String)>,
+        tracker: &mut Tracker<'_>,
+        scratch: &tempfile::NamedTempFile,
+        token: &CancellationToken,
+    ) -> Result<(String, String), Failure> {
+        let single = list.len() == 1;
+        let file = scratch.reopen().map_err(|e| self.storage_failure(id, &e))?;
+        let mut zip = (!single).then(|| zip::ZipWriter::new(BufWriter::new(file)));
+        let mut single_result = None;
+        let mut drawn = self.drawn(list);
+        while let Some((i, name, result)) = drawn.next().await {
+            match result {
+                Ok(rendered) if single => {
+                    single_result = Some((
+                        rendered.meta.content_type.as_str().to_string(),
+                        name.clone(),
+                    ));
+                    let mut out = scratch.reopen().map_err(|e| self.storage_failure(id, &e))?;
+                    let bytes = rendered.bytes.clone();
+                    let written = tokio::task::spawn_blocking(move || out.write_all(&bytes)).await;
+                    written
+                        .map_err(|e| self.storage_failure(id, &e))?
+                        .map_err(|e| self.storage_failure(id, &e))?;
+                    tracker.set(i, "done", None);
+                }
+                Ok(rendered) => {
+                    let writer = zip.take().expect("a zip for several renders");
+                    let bytes = rendered.bytes.clone();
+                    let entry = name.clone();
+                    let written =
+                        tokio::task::spawn_blocking(move || add_entry(writer, &entry, &bytes))
+                            .await;
+                    let writer = written
+                        .map_err(|e| self.storage_failure(id, &e))?
+                        .map_err(|e| self.storage_failure(id, &e))?;
+                    zip = Some(writer);
+                    tracker.set(i, "done", None);
+                }
+                Err(failure) => tracker.set(i, "failed", Some(describe(&failure))),
+            }
+            if !tracker.flush().await || token.is_cancelled() {
+                return Err("cancelled".into());
+            }
+        }
+        if single {
+            let failed = tracker.items.first().and_then(|i| i.error.clone());
+            return single_result
+                .ok_or_else(|| failed.unwrap_or_else(|| "the render failed".into()));
+        }
+        if tracker.items.iter().all(|i| i.state == "failed") {
+            return Err("every render failed; each item says why".into());
+        }
+        if let Some(writer) = zip {
+            let finished = tokio::task::spawn_blocking(move || {
+                writer.finish().map_err(std::io::Error::other)?.flush()
+            })
+            .await;
+            finished
+                .map_err(|e| self.storage_failure(id, &e))?
+                .map_err(|e| self.storage_failure(id, &e))?;
+        }
+        Ok((
+            "application/zip".into(),
+            format!("inkspot-{}.zip", &id[..8]),
+        ))
+    }
+
+    /// The renders of `list`, `jobs.concurrency` at a time, in order.
+    fn drawn(
+        &self,
+        list: Vec<(RenderRequest, String)>,
+    ) -> impl futures_util::Stream<
+        Item = (
+            usize,
+            String,
+            Result<Arc<crate::store::Rendered>, RenderFailure>,
+        ),
+    > + '_ {
+        let most = self.engine.config().jobs.concurrency.max(1);
+        stream::iter(list.into_iter().enumerate())
+            .map(move |(i, (request, name))| async move {
+                let _slot = self.slots.acquire().await;
+                (i, name, self.engine.current(&request).await)
+            })
+            .buffered(most)
+    }
+
+    /// Draws the animation's frames, `jobs.concurrency` at a time, and
+    /// encodes each as it arrives; returns the file's type and name.
+    async fn animation(
+        &self,
+        a: AnimationPlan,
+        tracker: &mut Tracker<'_>,
+        scratch: &tempfile::NamedTempFile,
+        token: &CancellationToken,
+    ) -> Result<(String, String), Failure> {
+        let request = a.request;
+        let data = self.engine.data_for(&request).await;
+        if data.all_failed() {
+            return Err(format!(
+                "no data for {}: {}",
+                request.spot.name,
+                data.failure_summary()
+            ));
+        }
+        let output = request.output;
+        let (width, height) = output.final_size();
+        let settings = Settings {
+            format: a.spec.format,
+            palette: a.spec.palette,
+            delay_ms: a.spec.delay_ms,
+            loops: a.spec.loops,
+            frames: a.hours.len(),
+            width,
+            height,
+        };
+        let gray = output.bits.is_some() && output.palette.is_none();
+        let file = scratch.reopen().map_err(|e| format!("scratch file: {e}"))?;
+        let mut encoder = Encoder::new(BufWriter::new(file), settings, gray)
+            .map_err(|e| format!("the animation could not be started: {e}"))?;
+        let base = hour_of(data.fetched_at);
+        let count = a.hours.len();
+        let most = self.engine.config().jobs.concurrency.max(1);
+        let (pipeline, data) = (self.engine.pipeline(), &data);
+        let request = &request;
+        let mut frames = stream::iter(a.hours.iter().copied().enumerate())
+            .map(|(index, hours)| async move {
+                let _slot = self.slots.acquire().await;
+                let at = base + chrono::Duration::hours(hours);
+                let frame = Frame {
+                    index,
+                    count,
+                    at: at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                    hours,
+                };
+                (index, pipeline.draw_frame(request, data, frame).await)
+            })
+            .buffered(most);
+        while let Some((index, drawn)) = frames.next().await {
+            let raster = drawn.map_err(|e| {
+                tracing::error!(spot = %request.spot.name, frame = index, error = %e, "an animation frame could not be drawn");
+                format!("frame {index} could not be drawn; the server log has the details")
+            })?;
+            let added = pipeline
+                .cpu()
+                .run(move || encoder.add(raster).map(|()| encoder))
+                .await;
+            encoder = added
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("frame {index} could not be encoded: {e}"))?;
+            tracker.set(index, "done", None);
+            if !tracker.flush().await || token.is_cancelled() {
+                return Err("cancelled".into());
+            }
+        }
+        pipeline
+            .cpu()
+            .run(move || encoder.finish())
+            .await
+            .map_err(|e| e.to_string())?
+            .map_err(|e| format!("the animation could not be finished: {e}"))?;
+        let name = format!(
+            "{}-{}.{}",
+            request.spot.slug(),
+            format_name(&settings),
+            settings.extension()
+        );
+        Ok((settings.media_type().to_string(), name))
+    }
+}
+
+fn format_name(s: &Settings) -> &'static str {
+    match s.format {
+        spec::AnimationFormat::Gif => "animation",
+        spec::AnimationFormat::Apng => "animation",
+        spec::AnimationFormat::Sheet => "sheet",
+    }
+}
+
+/// The start of the hour `t` is in: frames stand for whole hours, as the
+/// hourly forecasts do.
+fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
+    t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
+}
+
+/// Adds one stored (not compressed again) entry to the zip.
+fn add_entry<W: Write + std::io::Seek>(
+    mut zip: zip::ZipWriter<W>,
+    name: &str,
+    bytes: &[u8],
+) -> std::io::Result<zip::ZipWriter<W>> {
+    let options =
+        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    zip.start_file(name, options)
+        .map_err(std::io::Error::other)?;
+    zip.write_all(bytes)?;
+    Ok(zip)
+}
+
+/// What an item's owner is told about a failed render; the causes of
+/// drawing failures stay in the log.
+fn describe(failure: &RenderFailure) -> String {
+    match failure {
+        RenderFailure::NoData { reason, .. } => format!("no data: {reason}"),
+        RenderFailure::Draw { .. } | RenderFailure::Panicked(_) => {
+            "the image could not be drawn; the server log has the details".into()
+        }
+    }
+}

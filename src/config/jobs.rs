@@ -1,0 +1,77 @@
+//! `[jobs]` and `[[api_keys]]`: the job API's limits, and the keys that
+//! may use it.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use super::Secret;
+
+/// `[jobs]`: batches of renders and animations submitted to `/api/jobs`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct JobsConfig {
+    /// Renders one job may list. Default `64`.
+    pub max_items: usize,
+    /// Frames one animation may have. Default `48`.
+    pub max_frames: usize,
+    /// Pixels (width × height) one animation frame may have; at most
+    /// `server.max_pixels`. Default `1048576` (1 Mi pixels: 1280×800).
+    pub max_frame_pixels: u64,
+    /// Renders and frames jobs may have in flight at once. The rest of the
+    /// render queue and of the drawing threads stays for displays, so jobs
+    /// cannot starve them. Default `1`.
+    pub concurrency: usize,
+    /// A job identical to one submitted this recently (or still queued or
+    /// running) is answered with that job instead of a new one. Default `10m`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub dedupe_window: Duration,
+    /// How long a finished job's result can be downloaded; then it is
+    /// deleted and the job says `expired`. Default `24h`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub keep_results: Duration,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            max_items: 64,
+            max_frames: 48,
+            max_frame_pixels: 1024 * 1024,
+            concurrency: 1,
+            dedupe_window: Duration::from_secs(600),
+            keep_results: Duration::from_secs(86_400),
+        }
+    }
+}
+
+/// `[[api_keys]]`: one client of the job API.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApiKeyConfig {
+    /// Who holds it, for logs and metrics (the key itself is never logged).
+    pub name: String,
+    /// The key, sent as `Authorization: Bearer <key>`; at least 16
+    /// characters. Give this or `key_env`.
+    #[serde(default)]
+    pub key: Option<Secret>,
+    /// The environment variable that holds the key, so it stays out of the
+    /// file.
+    #[serde(default)]
+    pub key_env: Option<String>,
+    /// Job API requests per minute with this key; `0` turns the limit off.
+    /// Default `60`.
+    #[serde(default = "default_per_minute")]
+    pub per_minute: u32,
+    /// Jobs of this key that may be queued or running at once. Default `4`.
+    #[serde(default = "default_max_jobs")]
+    pub max_jobs: usize,
+}
+
+fn default_per_minute() -> u32 {
+    60
+}
+
+fn default_max_jobs() -> usize {
+    4
+}

@@ -1,0 +1,103 @@
+//! The rules for `[jobs]` and `[[api_keys]]`: limits that allow work, and
+//! keys that are long, distinct and named once.
+
+use std::collections::HashSet;
+
+use super::super::locate::Seg;
+use super::super::{Config, Secret};
+use super::{Collector, key};
+
+/// The shortest key accepted.
+const MIN_KEY: usize = 16;
+
+/// Reads each `key_env` into `key`, so the rest of the service sees one
+/// place; a missing variable is a problem at `key_env`.
+pub(in crate::config) fn read_key_env(c: &mut Collector, config: &mut Config) {
+    for (i, api_key) in config.api_keys.iter_mut().enumerate() {
+        let Some(var) = &api_key.key_env else {
+            continue;
+        };
+        let at = [key("api_keys"), Seg::Index(i), key("key_env")];
+        if api_key.key.is_some() {
+            c.add(&at, "give `key` or `key_env`, not both");
+            continue;
+        }
+        match std::env::var(var) {
+            Ok(value) if !value.is_empty() => api_key.key = Some(Secret::new(value)),
+            _ => c.add(&at, format!("the environment variable `{var}` is not set")),
+        }
+    }
+}
+
+pub(super) fn check_jobs(c: &mut Collector, config: &Config) {
+    let jobs = &config.jobs;
+    let at = |k: &str| [key("jobs"), key(k)];
+    for (name, value) in [
+        ("max_items", jobs.max_items),
+        ("max_frames", jobs.max_frames),
+        ("concurrency", jobs.concurrency),
+    ] {
+        if value == 0 {
+            c.add(&at(name), "must be at least 1");
+        }
+    }
+    if jobs.max_frame_pixels == 0 || jobs.max_frame_pixels > config.server.max_pixels {
+        let max = config.server.max_pixels;
+        c.add(
+            &at("max_frame_pixels"),
+            format!("must be between 1 and `server.max_pixels` ({max})"),
+        );
+    }
+    if jobs.keep_results.is_zero() {
+        c.add(&at("keep_results"), "must be at least 1s");
+    }
+    check_keys(c, config);
+}
+
+fn check_keys(c: &mut Collector, config: &Config) {
+    let mut names = HashSet::new();
+    let mut keys = HashSet::new();
+    for (i, api_key) in config.api_keys.iter().enumerate() {
+        let at = |k: &str| [key("api_keys"), Seg::Index(i), key(k)];
+        let name_ok = !api_key.name.is_empty()
+            && api_key.name.len() <= 64
+            && api_key
+                .name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        if !name_ok {
+            c.add(
+                &at("name"),
+                "must be 1–64 characters of A-Z, a-z, 0-9, `-`, `_` and `.`",
+            );
+        } else if !names.insert(api_key.name.as_str()) {
+            c.add(&at("name"), format!("`{}` names two keys", api_key.name));
+        }
+        if api_key.max_jobs == 0 {
+            c.add(&at("max_jobs"), "must be at least 1");
+        }
+        match &api_key.key {
+            None if api_key.key_env.is_none() => {
+                c.add(
+                    &at("key"),
+                    "give `key` or `key_env` (an environment variable that holds it)",
+                );
+            }
+            Some(k) if k.expose().len() < MIN_KEY => {
+                let field = if api_key.key_env.is_some() {
+                    "key_env"
+                } else {
+                    "key"
+                };
+                c.add(
+                    &at(field),
+                    format!("the key must be at least {MIN_KEY} characters: make one with `openssl rand -hex 16`"),
+                );
+            }
+            Some(k) if !keys.insert(k.expose()) => {
+                c.add(&at("key"), "the same key is given to two names");
+            }
+            _ => {}
+        }
+    }
+}

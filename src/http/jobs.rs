@@ -1,0 +1,205 @@
+//! The job API: `POST /api/jobs`, `GET /api/jobs/{id}`,
+//! `GET /api/jobs/{id}/download` and `DELETE /api/jobs/{id}`, each behind
+//! an API key (`[[api_keys]]`). Without a key configured the routes answer
+//! 404, saying how to turn them on.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Extension, Path, Request};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+
+use super::ApiError;
+use crate::batch::{AccessError, BatchError, Batches, Client, State};
+use crate::engine::Engine;
+
+/// The largest job body read.
+pub const MAX_JOB_BODY: usize = 64 * 1024;
+
+#[derive(Clone)]
+struct Service(Option<Arc<Batches>>);
+
+/// The job routes over `batches`, or answers that the API is off.
+pub fn routes(batches: Option<Arc<Batches>>) -> Router<Arc<Engine>> {
+    Router::new()
+        .route("/api/jobs", post(submit))
+        .route("/api/jobs/{id}", get(status).delete(cancel))
+        .route("/api/jobs/{id}/download", get(download))
+        .layer(Extension(Service(batches)))
+}
+
+/// The service and the caller, or why not.
+fn caller(service: &Service, headers: &HeaderMap) -> Result<(Arc<Batches>, Client), ApiError> {
+    let Some(batches) = &service.0 else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "jobs_off",
+            "the job API is off: add an [[api_keys]] entry to the config to turn it on",
+        ));
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .map(HeaderValue::as_bytes);
+    let client = batches.authenticate(authorization).map_err(from_batch)?;
+    Ok((batches.clone(), client))
+}
+
+#[derive(Serialize)]
+struct Accepted {
+    id: String,
+    status: State,
+    status_url: String,
+    download_url: String,
+    /// Whether an identical job already existed, and this is it.
+    existing: bool,
+}
+
+/// `POST /api/jobs`: 202 with the job's id and where to poll.
+async fn submit(
+    Extension(service): Extension<Service>,
+    request: Request,
+) -> Result<Response, ApiError> {
+    let (batches, client) = caller(&service, request.headers())?;
+    let body = axum::body::to_bytes(request.into_body(), MAX_JOB_BODY)
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("a job body may have at most {MAX_JOB_BODY} bytes"),
+            )
+        })?;
+    let (id, existing) = batches.submit(&client, &body).await.map_err(from_batch)?;
+    let view = batches.status(&id).await.map_err(from_batch)?;
+    let location = HeaderValue::from_str(&view.status_url).map_err(|_| internal())?;
+    let accepted = Accepted {
+        id,
+        status: view.status,
+        status_url: view.status_url,
+        download_url: view.download_url,
+        existing,
+    };
+    Ok((
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        axum::Json(accepted),
+    )
+        .into_response())
+}
+
+/// `GET /api/jobs/{id}`.
+async fn status(
+    Extension(service): Extension<Service>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (batches, _) = caller(&service, &headers)?;
+    let view = batches.status(&id).await.map_err(from_batch)?;
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(view)).into_response())
+}
+
+/// `DELETE /api/jobs/{id}`: cancels it and deletes its result.
+async fn cancel(
+    Extension(service): Extension<Service>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (batches, client) = caller(&service, &headers)?;
+    let view = batches.cancel(&client, &id).await.map_err(from_batch)?;
+    Ok(axum::Json(view).into_response())
+}
+
+/// `GET /api/jobs/{id}/download`: the image, zip or animation, streamed.
+async fn download(
+    Extension(service): Extension<Service>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (batches, _) = caller(&service, &headers)?;
+    let download = batches.download(&id).await.map_err(from_batch)?;
+    let output = download.output;
+    let etag = format!("\"{}\"", output.etag);
+    let etag_value = HeaderValue::from_str(&etag).map_err(|_| internal())?;
+    let matches = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
+    if matches {
+        return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
+    }
+    let disposition = format!("attachment; filename=\"{}\"", output.file_name);
+    let headers = [
+        (
+            header::CONTENT_TYPE,
+            HeaderValue::from_str(&output.media_type).map_err(|_| internal())?,
+        ),
+        (header::CONTENT_LENGTH, HeaderValue::from(download.blob.len)),
+        (header::ETAG, etag_value),
+        (
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition).map_err(|_| internal())?,
+        ),
+        (
+            header::CACHE_CONTROL,
+            HeaderValue::from_static("private, no-cache"),
+        ),
+    ];
+    let body = axum::body::Body::from_stream(download.blob.body);
+    Ok((headers, body).into_response())
+}
+
+fn internal() -> ApiError {
+    ApiError::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "internal",
+        "internal error; the server log has the details",
+    )
+}
+
+/// Maps a job API error to its answer, once.
+fn from_batch(e: BatchError) -> ApiError {
+    let message = e.to_string();
+    match e {
+        BatchError::Access(AccessError::Unauthorized) => {
+            ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        }
+        BatchError::Access(AccessError::RateLimited { retry_after, .. }) => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
+                .with_retry_after(retry_after.as_secs().max(1))
+        }
+        BatchError::Invalid(_) => ApiError::bad_request("invalid_job", message),
+        BatchError::TooManyJobs { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_jobs", message)
+                .with_retry_after(5)
+        }
+        BatchError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_job", message),
+        BatchError::NotOwner(_) => ApiError::new(StatusCode::FORBIDDEN, "not_owner", message),
+        BatchError::NotReady { state, .. } => {
+            ApiError::new(StatusCode::CONFLICT, "job_not_done", message).with_state(state.as_str())
+        }
+        BatchError::Gone { state, .. } => {
+            ApiError::new(StatusCode::GONE, "job_result_gone", message).with_state(state.as_str())
+        }
+        BatchError::Db(cause) => {
+            tracing::error!(error = %cause, "job database error");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "jobs_unavailable",
+                "the job database is unavailable; try again shortly",
+            )
+            .with_retry_after(5)
+        }
+        BatchError::Store(cause) => {
+            tracing::error!(error = %cause, "job storage error");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "jobs_unavailable",
+                "the job storage is unavailable; try again shortly",
+            )
+            .with_retry_after(5)
+        }
+    }
+}

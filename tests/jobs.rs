@@ -1,0 +1,345 @@
+//! The job API over real sockets: submit, poll, download and unzip,
+//! deduplication against the upstream's request counts, keys and their
+//! limits, refused bodies, cancel, expiry, and a restart half-way.
+
+mod common;
+
+use std::io::Read;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::jobs::{Jobs, KEY, api_key};
+use common::*;
+use inkspot::clock::ManualClock;
+use serde_json::{Value, json};
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+async fn page(server: &MockServer, route: &str, wave: &str, delay_ms: u64) {
+    Mock::given(path(route))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(report_page(wave, route))
+                .set_delay(Duration::from_millis(delay_ms)),
+        )
+        .mount(server)
+        .await;
+}
+
+/// Requests the upstream received for `route`.
+async fn hits(server: &MockServer, route: &str) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path() == route).count()
+}
+
+/// A site with spots Alpha and Bravo from `upstream`, and `extra` config.
+async fn site(upstream: &MockServer, delay_ms: u64, extra: &str) -> Site {
+    page(upstream, "/alpha", "1.0", 0).await;
+    page(upstream, "/bravo", "3.0", delay_ms).await;
+    let site = Site::new();
+    let base = upstream.uri();
+    let alpha = format!("{base}/alpha");
+    let bravo = format!("{base}/bravo");
+    site.write_spots_config(&[("Alpha", &alpha), ("Bravo", &bravo)], extra);
+    site
+}
+
+fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let mut out = Vec::new();
+            file.read_to_end(&mut out).unwrap();
+            (file.name().to_string(), out)
+        })
+        .collect()
+}
+
+/// The whole cycle: submit four renders, poll, download one zip, unzip it
+/// and decode each image. A render `/image` made before is shared, and the
+/// same job again is the same job: the upstream is asked once per spot.
+#[tokio::test]
+async fn a_job_is_submitted_polled_downloaded_and_shared() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &api_key(0, 4)).await;
+    let app = App::start(&site).await;
+    assert_eq!(
+        app.get("/image?spot=alpha&device=trmnl", &[])
+            .await
+            .status(),
+        200
+    );
+    let jobs = Jobs::new(&app.url);
+    let body = json!({"renders": [
+        {"spot": "Alpha", "preset": "trmnl"},
+        {"spot": "Alpha", "device": "trmnl-bmp"},
+        {"spot": "Bravo", "preset": "trmnl"},
+        {"spot": "bravo", "options": {"width": 200, "height": 100, "bits": 2}},
+    ]});
+    let accepted = jobs.submit(&body).await;
+    assert_eq!(accepted["existing"], false);
+    let id = accepted["id"].as_str().unwrap().to_string();
+    assert_eq!(accepted["download_url"], format!("/api/jobs/{id}/download"));
+    let done = jobs.wait(&id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    assert_eq!(
+        done["progress"],
+        json!({"done": 4, "failed": 0, "total": 4})
+    );
+    for stamp in ["created_at", "started_at", "finished_at", "expires_at"] {
+        assert!(done[stamp].is_string(), "{stamp}: {done}");
+    }
+
+    let r = jobs.download(&id).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "application/zip");
+    let etag = r.headers()["etag"].to_str().unwrap().to_string();
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let bytes = r.bytes().await.unwrap();
+    assert_eq!(bytes.len(), length);
+    let files = unzip(&bytes);
+    let names: Vec<&str> = files.iter().map(|(n, _)| n.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "alpha-trmnl.png",
+            "alpha-trmnl-bmp.bmp",
+            "bravo-trmnl.png",
+            "bravo-200x100.png"
+        ]
+    );
+    for (name, data) in &files {
+        let format = image::guess_format(data).unwrap();
+        let img = image::load_from_memory_with_format(data, format).unwrap();
+        let expected = if name.contains("200x100") {
+            (200, 100)
+        } else {
+            (800, 480)
+        };
+        assert_eq!((img.width(), img.height()), expected, "{name}");
+    }
+    let again = jobs
+        .client
+        .get(format!("{}/api/jobs/{id}/download", app.url))
+        .bearer_auth(KEY)
+        .header("If-None-Match", &etag)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(again.status(), 304);
+
+    // Bob and Alice: the same job is the same id, and nothing is fetched.
+    let repeat = jobs.submit(&body).await;
+    assert_eq!(repeat["id"], id.as_str());
+    assert_eq!(repeat["existing"], true);
+    assert_eq!(
+        hits(&upstream, "/alpha").await,
+        1,
+        "alpha fetched once, by /image"
+    );
+    assert_eq!(hits(&upstream, "/bravo").await, 1, "bravo fetched once");
+}
+
+/// One render downloads as itself, with its own type and name.
+#[tokio::test]
+async fn a_single_render_downloads_as_the_image() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &api_key(0, 4)).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let id = jobs
+        .submit(&json!({"renders": [{"spot": "Bravo", "preset": "trmnl-bmp"}]}))
+        .await;
+    let id = id["id"].as_str().unwrap();
+    assert_eq!(jobs.wait(id).await["status"], "done");
+    let r = jobs.download(id).await;
+    assert_eq!(r.headers()["content-type"], "image/bmp");
+    assert_eq!(
+        r.headers()["content-disposition"],
+        "attachment; filename=\"bravo-trmnl-bmp.bmp\""
+    );
+    let img = image::load_from_memory(&r.bytes().await.unwrap()).unwrap();
+    assert_eq!((img.width(), img.height()), (800, 480));
+}
+
+/// Without a key, with a wrong one, or past its rate: refused, and a
+/// refusal never reaches the runner.
+#[tokio::test]
+async fn the_api_key_is_required_and_its_rate_and_quota_hold() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 1500, &api_key(5, 1)).await;
+    let app = App::start(&site).await;
+    let url = format!("{}/api/jobs", app.url);
+    let none = client().post(&url).json(&json!({})).send().await.unwrap();
+    assert_eq!(none.status(), 401);
+    let wrong = client()
+        .post(&url)
+        .bearer_auth("a-job-api-key-for-the-testz")
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 401);
+    let body: Value = wrong.json().await.unwrap();
+    assert_eq!(body["code"], "unauthorized");
+
+    let jobs = Jobs::new(&app.url);
+    let slow = jobs.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
+    // The key may have one job at a time: a second, different one waits.
+    let second = jobs.post(&json!({"renders": [{"spot": "Alpha"}]})).await;
+    assert_eq!(second.status(), 429);
+    let body: Value = second.json().await.unwrap();
+    assert_eq!(body["code"], "too_many_jobs");
+    // Before it is done, the download says where the job is.
+    let early = jobs.download(slow["id"].as_str().unwrap()).await;
+    assert_eq!(early.status(), 409);
+    let body: Value = early.json().await.unwrap();
+    assert!(
+        ["queued", "running"].contains(&body["status"].as_str().unwrap()),
+        "{body}"
+    );
+    // Five requests a minute: three made, two more pass, the sixth waits.
+    for _ in 0..2 {
+        assert_ne!(
+            jobs.get("/api/jobs/00000000000000000000000000000000")
+                .await
+                .status(),
+            429
+        );
+    }
+    let limited = jobs.get("/api/jobs/00000000000000000000000000000000").await;
+    assert_eq!(limited.status(), 429);
+    assert!(limited.headers().contains_key("retry-after"));
+}
+
+/// Bodies that do not describe a job are refused with 4xx naming the field.
+#[tokio::test]
+async fn malformed_and_over_limit_jobs_are_refused_naming_the_field() {
+    let upstream = MockServer::start().await;
+    let extra = format!(
+        "[jobs]\nmax_items = 3\nmax_frames = 4\nmax_frame_pixels = 100000\n{}",
+        api_key(0, 4)
+    );
+    let site = site(&upstream, 0, &extra).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let cases = [
+        (
+            json!({"renders": [{"spot": "Mavericks"}]}),
+            "`renders[0].spot`: unknown spot `Mavericks`",
+        ),
+        (
+            json!({"renders": [{"spot": "Alpha"}, {"spot": "Alpha", "preset": "nope"}]}),
+            "`renders[1].preset`: unknown device `nope`",
+        ),
+        (
+            json!({"renders": [{"spot": "Alpha", "options": {"bits": 3}}]}),
+            "`renders[0].options.bits`",
+        ),
+        (
+            json!({"renders": [{"spot": "Alpha", "options": {"colour": "red"}}]}),
+            "`renders[0].options.colour`: unknown option",
+        ),
+        (
+            json!({"renders": [{"spot": "Alpha", "layers": ["swell"]}]}),
+            "`renders[0].layers`: unknown layer `swell`",
+        ),
+        (
+            json!({"renders": [{"spto": "Alpha"}]}),
+            "`renders[0].spto`: unknown field `spto`",
+        ),
+        (
+            json!({"renders": [{"spot": "Alpha"}, {"spot": "Alpha"}, {"spot": "Alpha"}, {"spot": "Alpha"}]}),
+            "`renders`: 4 items, more than the 3",
+        ),
+        (json!({"renders": []}), "`renders`: is empty"),
+        (json!({}), "`body`: give `renders`"),
+        (
+            json!({"animation": {"spot": "Alpha", "hours": {"to": 24, "step": 3}}}),
+            "`animation.hours`: makes 8 frames, more than the 4",
+        ),
+        (
+            json!({"animation": {"spot": "Alpha", "hours": {"to": 4}, "preset": "trmnl"}}),
+            "`animation.options`: 800×480 frames",
+        ),
+        (
+            json!({"animation": {"spot": "Alpha", "hours": {"from": 5, "to": 4}}}),
+            "`animation.hours.to`: must be after `from`",
+        ),
+        (
+            json!({"animation": {"spot": "Alpha", "hours": {"to": 4}, "delay_ms": 1}}),
+            "`animation.delay_ms`",
+        ),
+    ];
+    for (body, expected) in cases {
+        let r = jobs.post(&body).await;
+        assert_eq!(r.status(), 400, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["code"], "invalid_job");
+        let message = answer["error"].as_str().unwrap();
+        assert!(message.contains(expected), "{body}: {message}");
+    }
+    let raw = jobs
+        .client
+        .post(format!("{}/api/jobs", app.url))
+        .bearer_auth(KEY)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(raw.status(), 400);
+    let huge = jobs
+        .client
+        .post(format!("{}/api/jobs", app.url))
+        .bearer_auth(KEY)
+        .body(vec![b' '; 70_000])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(huge.status(), 413);
+    let unknown = jobs.get("/api/jobs/not-an-id").await;
+    assert_eq!(unknown.status(), 404);
+}
+
+/// A cancelled job stops and has no result; a finished one's result is
+/// deleted after `jobs.keep_results`, and the job then says `expired`.
+#[tokio::test]
+async fn cancel_and_expiry() {
+    let upstream = MockServer::start().await;
+    let extra = format!("[jobs]\nkeep_results = \"1h\"\n{}", api_key(0, 4));
+    let site = site(&upstream, 3000, &extra).await;
+    let clock = ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap());
+    let app = App::start_with_clock(&site, Arc::new(clock.clone())).await;
+    let jobs = Jobs::new(&app.url);
+    let slow = jobs
+        .submit(&json!({"renders": [{"spot": "Alpha"}, {"spot": "Bravo"}]}))
+        .await;
+    let slow = slow["id"].as_str().unwrap();
+    jobs.wait_items(slow, 1).await;
+    let r = jobs.delete(slow).await;
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["status"], "cancelled");
+    assert_eq!(jobs.wait(slow).await["status"], "cancelled");
+    assert_eq!(jobs.download(slow).await.status(), 410);
+
+    let quick = jobs
+        .submit(&json!({"renders": [{"spot": "Alpha", "preset": "kindle"}]}))
+        .await;
+    let quick = quick["id"].as_str().unwrap();
+    assert_eq!(jobs.wait(quick).await["status"], "done");
+    assert_eq!(jobs.download(quick).await.status(), 200);
+    clock.advance(Duration::from_secs(3601));
+    let expired = jobs.status(quick).await;
+    assert_eq!(expired["status"], "expired");
+    assert!(expired.get("result").is_none(), "{expired}");
+    let gone = jobs.download(quick).await;
+    assert_eq!(gone.status(), 410);
+    let body: Value = gone.json().await.unwrap();
+    assert_eq!(body["status"], "expired");
+}
