@@ -177,6 +177,10 @@ async fn image(
     let render = engine
         .catalog()
         .resolve(&query.spot, query.device.as_deref(), &query.options)
+        .and_then(|r| match &query.layers {
+            Some(picked) => engine.pick_layers(r, picked),
+            None => Ok(r),
+        })
         .map_err(|e| ApiError::from_request(e, spot_names(&engine)))?;
     let owner = limit::render_owner(&request, server.rate_limit.loopback);
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);

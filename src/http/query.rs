@@ -20,12 +20,14 @@ pub struct ImageQuery {
     pub spot: String,
     /// A device preset name.
     pub device: Option<String>,
+    /// `layers=swell,wind`: the template layers to draw.
+    pub layers: Option<Vec<String>>,
     /// Explicit output options; they override the preset.
     pub options: OutputOptions,
 }
 
 fn known_params() -> impl Iterator<Item = &'static str> {
-    ["spot", "device"]
+    ["spot", "device", "layers"]
         .into_iter()
         .chain(OPTION_PARAMS.iter().copied())
 }
@@ -54,6 +56,7 @@ impl ImageQuery {
     pub fn parse(raw: Option<&str>) -> Result<Self, ApiError> {
         let mut spot = None;
         let mut device = None;
+        let mut layers = None;
         let mut options = OutputOptions::default();
         let mut seen: Vec<String> = Vec::new();
         for (i, (k, v)) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()).enumerate() {
@@ -89,6 +92,10 @@ impl ImageQuery {
             match k.as_ref() {
                 "spot" => spot = Some(v.trim().to_string()),
                 "device" => device = Some(v.trim().to_string()),
+                "layers" => {
+                    let picked = v.split(',').map(str::trim).filter(|l| !l.is_empty());
+                    layers = Some(picked.map(str::to_string).collect());
+                }
                 param => options
                     .set(param, v.trim())
                     .map_err(|e| ApiError::bad_request("invalid_parameter", e.to_string()))?,
@@ -98,6 +105,7 @@ impl ImageQuery {
             Some(s) if !s.is_empty() => Ok(Self {
                 spot: s,
                 device: device.filter(|d| !d.is_empty()),
+                layers,
                 options,
             }),
             _ => Err(ApiError::bad_request(

@@ -321,3 +321,50 @@ pub fn decode_png(bytes: &[u8]) -> Image {
         luma,
     }
 }
+
+/// The real binary serving a site, killed when dropped (a failed test
+/// leaves no server behind).
+pub struct Binary(Option<std::process::Child>);
+
+impl Binary {
+    /// Serves `site` on `port`, logging at info to a pipe.
+    pub fn serve(site: &Site, port: u16) -> Self {
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(site.path())
+            .env("RUST_LOG", "info")
+            .env("NO_COLOR", "1")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        Self(Some(child))
+    }
+
+    /// Kills it at once, as a crash would; returns its log.
+    pub fn kill(mut self) -> String {
+        let mut child = self.0.take().unwrap();
+        child.kill().unwrap();
+        text(&child.wait_with_output().unwrap().stderr)
+    }
+}
+
+impl Drop for Binary {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Waits until `base` answers `/healthz`.
+pub async fn wait_up(base: &str) {
+    for _ in 0..200 {
+        if client().get(format!("{base}/healthz")).send().await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    panic!("{base} never came up");
+}
