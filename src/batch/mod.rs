@@ -9,6 +9,7 @@
 pub mod access;
 pub mod animate;
 pub mod book;
+mod produce;
 mod run;
 pub mod spec;
 mod view;
