@@ -206,3 +206,142 @@ async fn layers_change_exactly_their_regions() {
     let body: Value = unknown.json().await.unwrap();
     assert_eq!(body["error"], "unknown layer `tide`; layers: waves, marker");
 }
+
+/// The shipped `map` template on the offline demo: turning the swell layer
+/// off changes only the swell arrows beside each mark, the swell lines of
+/// the panel, and the header naming the layers.
+#[tokio::test]
+async fn the_map_layers_change_only_their_own_marks() {
+    let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+    let marks: Vec<(f64, f64)> = config
+        .spots
+        .iter()
+        .find(|s| s.name == "Coast")
+        .map(|s| {
+            let marks = s.extra["marks"].as_array().unwrap();
+            marks
+                .iter()
+                .map(|m| {
+                    let (lat, lon) = (m["lat"].as_float().unwrap(), m["lon"].as_float().unwrap());
+                    (20.0 + (lon + 122.85) * 331.2, 56.0 + (37.84 - lat) * 416.7)
+                })
+                .collect()
+        })
+        .unwrap();
+    let clock = ManualClock::new("2026-11-22T17:30:00Z".parse().unwrap());
+    let app = App::start_config(config, Arc::new(clock)).await;
+    let get = |layers: &'static str| {
+        let app = &app;
+        async move {
+            let r = app
+                .get(&format!("/image?spot=coast&layers={layers}"), &[])
+                .await;
+            assert_eq!(r.status(), 200, "{layers}");
+            decode_png(&r.bytes().await.unwrap())
+        }
+    };
+    let all = get("basemap,swell,wind").await;
+    let no_swell = get("basemap,wind").await;
+    let mut changed = 0;
+    for y in 0..480u32 {
+        for x in 0..800u32 {
+            if all.at(x, y) == no_swell.at(x, y) {
+                continue;
+            }
+            changed += 1;
+            let (fx, fy) = (f64::from(x), f64::from(y));
+            let by_arrow = marks
+                .iter()
+                .any(|(mx, my)| (fx - (mx - 34.0)).abs() <= 16.0 && (fy - my).abs() <= 16.0);
+            let in_panel = x >= 345
+                && (0..4).any(|i| {
+                    let row = 84 + i * 92;
+                    (row + 32..=row + 58).contains(&y)
+                });
+            let in_header = x >= 345 && (50..=75).contains(&y);
+            assert!(by_arrow || in_panel || in_header, "({x}, {y}) changed");
+        }
+    }
+    assert!(changed > 1000, "the swell layer drew something: {changed}");
+    let none = get("basemap").await;
+    assert!(
+        none.dark_in_row(90) < all.dark_in_row(90),
+        "no wind, no swell: no arrows"
+    );
+}
+
+/// The `map` template over hourly forecasts: each frame of its animation
+/// draws the swell of its own hour, so the frames differ at the arrow.
+#[tokio::test]
+async fn a_map_animation_follows_the_hourly_forecast() {
+    let site = Site::new();
+    std::fs::copy(
+        repo_path("templates/map.svg"),
+        site.path().join("templates/map.svg"),
+    )
+    .unwrap();
+    let times: Vec<String> = (0..24).map(|h| format!("2026-11-23T{h:02}:00")).collect();
+    let dirs: Vec<u32> = (0..24).map(|h| h * 30 % 360).collect();
+    let heights: Vec<f64> = (0..24).map(wave).collect();
+    let marine = json!({"current_units": {"swell_wave_height": "ft"},
+        "current": {"swell_wave_height": 2.0, "swell_wave_direction": 270, "swell_wave_period": 12},
+        "hourly": {"time": times, "swell_wave_height": heights, "swell_wave_direction": dirs, "swell_wave_period": vec![12; 24]}});
+    std::fs::write(site.path().join("marine.json"), marine.to_string()).unwrap();
+    site.write_config(&format!(
+        r#"{}
+[[spots]]
+name = "Coast"
+template = "map"
+width = 800
+height = 480
+timezone = "UTC"
+marks = [{{ id = "lm", name = "Linda Mar", lat = 37.594, lon = -122.506 }}]
+[[spots.sources]]
+id = "lm_marine"
+url = "file://marine.json"
+format = "json"
+[spots.sources.fields]
+swell_height = {{ pointer = "/current/swell_wave_height", type = "number" }}
+swell_dir = {{ pointer = "/current/swell_wave_direction", type = "number" }}
+swell_period = {{ pointer = "/current/swell_wave_period", type = "number" }}
+swell_unit = {{ pointer = "/current_units/swell_wave_height" }}
+times = {{ pointer = "/hourly/time", all = true }}
+swell_heights = {{ pointer = "/hourly/swell_wave_height", all = true }}
+swell_dirs = {{ pointer = "/hourly/swell_wave_direction", all = true }}
+swell_periods = {{ pointer = "/hourly/swell_wave_period", all = true }}
+"#,
+        api_key(0, 4)
+    ));
+    let app = start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let spec = json!({"spot": "coast", "hours": {"to": 6, "step": 2}, "format": "apng", "options": {"bits": 1}});
+    let (_, bytes) = animate(&jobs, spec).await;
+    let decoder = image::codecs::png::PngDecoder::new(Cursor::new(&bytes)).unwrap();
+    let frames = decoder
+        .apng()
+        .unwrap()
+        .into_frames()
+        .collect_frames()
+        .unwrap();
+    // Linda Mar's swell arrow: 34 px west of its mark.
+    let (ax, ay) = (
+        (20.0 + (-122.506 + 122.85) * 331.2 - 34.0) as u32,
+        (56.0 + (37.84 - 37.594) * 416.7) as u32,
+    );
+    let arrow = |f: &image::Frame| -> Vec<u8> {
+        let mut px = Vec::new();
+        for y in ay - 15..=ay + 15 {
+            for x in ax - 15..=ax + 15 {
+                px.push(f.buffer().get_pixel(x, y)[0]);
+            }
+        }
+        px
+    };
+    let arrows: Vec<Vec<u8>> = frames.iter().map(arrow).collect();
+    assert!(
+        arrows.iter().all(|a| a.iter().any(|&v| v < 128)),
+        "each frame has an arrow"
+    );
+    assert_ne!(arrows[0], arrows[1], "300° at 10:00, 0° at 12:00");
+    assert_ne!(arrows[1], arrows[2], "0° at 12:00, 60° at 14:00");
+}

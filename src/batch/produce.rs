@@ -13,7 +13,10 @@ use super::animate::{Encoder, Settings};
 use super::run::{Failure, Tracker};
 use super::spec::{self, AnimationPlan};
 use crate::engine::RenderFailure;
+use crate::pipeline::DrawError;
+use crate::render::Raster;
 use crate::request::RenderRequest;
+use crate::source::SpotData;
 use crate::store::Rendered;
 use crate::template::Frame;
 
@@ -30,39 +33,36 @@ impl Batches {
     ) -> Result<(String, String), Failure> {
         let single = list.len() == 1;
         let file = scratch.reopen().map_err(|e| self.storage_failure(id, &e))?;
-        let mut zip = (!single).then(|| zip::ZipWriter::new(BufWriter::new(file)));
+        let mut file = Some(BufWriter::new(file));
+        let mut zip = None;
         let mut single_result = None;
         let mut drawn = self.drawn(list);
         while let Some((i, name, result)) = drawn.next().await {
-            match result {
-                Ok(rendered) if single => {
-                    single_result = Some((
-                        rendered.meta.content_type.as_str().to_string(),
-                        name.clone(),
-                    ));
-                    let mut out = scratch.reopen().map_err(|e| self.storage_failure(id, &e))?;
-                    let bytes = rendered.bytes.clone();
-                    let written = tokio::task::spawn_blocking(move || out.write_all(&bytes)).await;
-                    written
-                        .map_err(|e| self.storage_failure(id, &e))?
-                        .map_err(|e| self.storage_failure(id, &e))?;
-                    tracker.set(i, "done", None);
+            let rendered = match result {
+                Ok(rendered) => rendered,
+                Err(failure) => {
+                    tracker.set(i, "failed", Some(describe(&failure)));
+                    continue;
                 }
-                Ok(rendered) => {
-                    let writer = zip.take().expect("a zip for several renders");
-                    let bytes = rendered.bytes.clone();
-                    let entry = name.clone();
-                    let written =
-                        tokio::task::spawn_blocking(move || add_entry(writer, &entry, &bytes))
-                            .await;
-                    let writer = written
-                        .map_err(|e| self.storage_failure(id, &e))?
-                        .map_err(|e| self.storage_failure(id, &e))?;
-                    zip = Some(writer);
-                    tracker.set(i, "done", None);
-                }
-                Err(failure) => tracker.set(i, "failed", Some(describe(&failure))),
+            };
+            let bytes = rendered.bytes.clone();
+            if single {
+                let media_type = rendered.meta.content_type.as_str().to_string();
+                single_result = Some((media_type, name.clone()));
+                let mut out = file.take().expect("one render, written once");
+                self.blocking(id, move || out.write_all(&bytes).and_then(|()| out.flush()))
+                    .await?;
+            } else {
+                let writer = zip
+                    .take()
+                    .or_else(|| file.take().map(zip::ZipWriter::new))
+                    .expect("a zip for several renders");
+                zip = Some(
+                    self.blocking(id, move || add_entry(writer, &name, &bytes))
+                        .await?,
+                );
             }
+            tracker.set(i, "done", None);
             if !tracker.flush().await || token.is_cancelled() {
                 return Err("cancelled".into());
             }
@@ -76,18 +76,27 @@ impl Batches {
             return Err("every render failed; each item says why".into());
         }
         if let Some(writer) = zip {
-            let finished = tokio::task::spawn_blocking(move || {
+            self.blocking(id, move || {
                 writer.finish().map_err(std::io::Error::other)?.flush()
             })
-            .await;
-            finished
-                .map_err(|e| self.storage_failure(id, &e))?
-                .map_err(|e| self.storage_failure(id, &e))?;
+            .await?;
         }
-        Ok((
-            "application/zip".into(),
-            format!("inkspot-{}.zip", &id[..8]),
-        ))
+        let name = format!("inkspot-{}.zip", &id[..8]);
+        Ok(("application/zip".into(), name))
+    }
+
+    /// Runs file work on a blocking thread; a failure is logged and said
+    /// plainly.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        id: &str,
+        work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+    ) -> Result<T, Failure> {
+        match tokio::task::spawn_blocking(work).await {
+            Ok(Ok(value)) => Ok(value),
+            Ok(Err(e)) => Err(self.storage_failure(id, &e)),
+            Err(e) => Err(self.storage_failure(id, &e)),
+        }
     }
 
     /// The renders of `list`, `jobs.concurrency` at a time, in order.
@@ -105,46 +114,19 @@ impl Batches {
             .buffered(most)
     }
 
-    /// Draws the animation's frames, `jobs.concurrency` at a time, and
-    /// encodes each as it arrives; returns the file's type and name.
-    pub(super) async fn animation(
-        &self,
-        a: AnimationPlan,
-        tracker: &mut Tracker<'_>,
-        scratch: &tempfile::NamedTempFile,
-        token: &CancellationToken,
-    ) -> Result<(String, String), Failure> {
-        let request = a.request;
-        let data = self.engine.data_for(&request).await;
-        if data.all_failed() {
-            return Err(format!(
-                "no data for {}: {}",
-                request.spot.name,
-                data.failure_summary()
-            ));
-        }
-        let output = request.output;
-        let (width, height) = output.final_size();
-        let settings = Settings {
-            format: a.spec.format,
-            palette: a.spec.palette,
-            delay_ms: a.spec.delay_ms,
-            loops: a.spec.loops,
-            frames: a.hours.len(),
-            width,
-            height,
-        };
-        let gray = output.bits.is_some() && output.palette.is_none();
-        let file = scratch.reopen().map_err(|e| format!("scratch file: {e}"))?;
-        let mut encoder = Encoder::new(BufWriter::new(file), settings, gray)
-            .map_err(|e| format!("the animation could not be started: {e}"))?;
-        let base = hour_of(data.fetched_at);
-        let count = a.hours.len();
+    /// The frames of `hours`, drawn `jobs.concurrency` at a time, in order.
+    fn frames<'a>(
+        &'a self,
+        request: &'a RenderRequest,
+        data: &'a SpotData,
+        hours: &'a [i64],
+    ) -> impl futures_util::Stream<Item = (usize, Result<Raster, DrawError>)> + 'a {
         let most = self.engine.config().jobs.concurrency.max(1);
-        let (pipeline, data) = (self.engine.pipeline(), &data);
-        let request = &request;
-        let mut frames = stream::iter(a.hours.iter().copied().enumerate())
-            .map(|(index, hours)| async move {
+        let base = hour_of(data.fetched_at);
+        let count = hours.len();
+        let pipeline = self.engine.pipeline();
+        stream::iter(hours.iter().copied().enumerate())
+            .map(move |(index, hours)| async move {
                 let _slot = self.slots.acquire().await;
                 let at = base + chrono::Duration::hours(hours);
                 let frame = Frame {
@@ -155,7 +137,35 @@ impl Batches {
                 };
                 (index, pipeline.draw_frame(request, data, frame).await)
             })
-            .buffered(most);
+            .buffered(most)
+    }
+
+    /// Draws the animation's frames, `jobs.concurrency` at a time, and
+    /// encodes each as it arrives; returns the file's type and name.
+    pub(super) async fn animation(
+        &self,
+        a: AnimationPlan,
+        tracker: &mut Tracker<'_>,
+        scratch: &tempfile::NamedTempFile,
+        token: &CancellationToken,
+    ) -> Result<(String, String), Failure> {
+        let request = &a.request;
+        let data = self.engine.data_for(request).await;
+        if data.all_failed() {
+            return Err(format!(
+                "no data for {}: {}",
+                request.spot.name,
+                data.failure_summary()
+            ));
+        }
+        let settings = settings(&a);
+        let output = request.output;
+        let gray = output.bits.is_some() && output.palette.is_none();
+        let file = scratch.reopen().map_err(|e| format!("scratch file: {e}"))?;
+        let mut encoder = Encoder::new(BufWriter::new(file), settings, gray)
+            .map_err(|e| format!("the animation could not be started: {e}"))?;
+        let pipeline = self.engine.pipeline();
+        let mut frames = self.frames(request, &data, &a.hours);
         while let Some((index, drawn)) = frames.next().await {
             let raster = drawn.map_err(|e| {
                 tracing::error!(spot = %request.spot.name, frame = index, error = %e, "an animation frame could not be drawn");
@@ -186,6 +196,20 @@ impl Batches {
             settings.extension()
         );
         Ok((settings.media_type().to_string(), name))
+    }
+}
+
+/// How the animation `a` is written.
+fn settings(a: &AnimationPlan) -> Settings {
+    let (width, height) = a.request.output.final_size();
+    Settings {
+        format: a.spec.format,
+        palette: a.spec.palette,
+        delay_ms: a.spec.delay_ms,
+        loops: a.spec.loops,
+        frames: a.hours.len(),
+        width,
+        height,
     }
 }
 

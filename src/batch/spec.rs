@@ -250,28 +250,7 @@ fn resolve_animation(
     limits: &JobsConfig,
 ) -> Result<Plan, Vec<Problem>> {
     let mut problems = Vec::new();
-    let Hours { from, to, step } = a.hours;
-    let mut hours = Vec::new();
-    if step < 1 {
-        problems.push(problem("animation.hours.step", "must be at least 1"));
-    } else if to <= from {
-        problems.push(problem("animation.hours.to", "must be after `from`"));
-    } else if from < -48 || to > 24 * 16 {
-        problems.push(problem(
-            "animation.hours",
-            "frames must stand within 2 days back and 16 days ahead",
-        ));
-    } else {
-        hours = (from..to).step_by(step as usize).collect();
-        if hours.len() > limits.max_frames {
-            let message = format!(
-                "makes {} frames, more than the {} one animation may have (`jobs.max_frames`)",
-                hours.len(),
-                limits.max_frames
-            );
-            problems.push(problem("animation.hours", message));
-        }
-    }
+    let hours = frame_hours(a.hours, limits, &mut problems);
     if !(10..=60_000).contains(&a.delay_ms) {
         problems.push(problem("animation.delay_ms", "must be 10 to 60000"));
     }
@@ -308,6 +287,36 @@ fn resolve_animation(
         })),
         _ => Err(problems),
     }
+}
+
+/// The hours `hours` make, within `limits`; problems are added.
+fn frame_hours(hours: Hours, limits: &JobsConfig, problems: &mut Vec<Problem>) -> Vec<i64> {
+    let Hours { from, to, step } = hours;
+    if step < 1 {
+        problems.push(problem("animation.hours.step", "must be at least 1"));
+        return Vec::new();
+    }
+    if to <= from {
+        problems.push(problem("animation.hours.to", "must be after `from`"));
+        return Vec::new();
+    }
+    if from < -48 || to > 24 * 16 {
+        problems.push(problem(
+            "animation.hours",
+            "frames must stand within 2 days back and 16 days ahead",
+        ));
+        return Vec::new();
+    }
+    let hours: Vec<i64> = (from..to).step_by(step as usize).collect();
+    if hours.len() > limits.max_frames {
+        let message = format!(
+            "makes {} frames, more than the {} one animation may have (`jobs.max_frames`)",
+            hours.len(),
+            limits.max_frames
+        );
+        problems.push(problem("animation.hours", message));
+    }
+    hours
 }
 
 /// The request an item describes; problems name fields under `at`.
