@@ -215,6 +215,14 @@ async fn the_api_key_is_required_and_its_rate_and_quota_hold() {
     let limited = jobs.get("/api/jobs/00000000000000000000000000000000").await;
     assert_eq!(limited.status(), 429);
     assert!(limited.headers().contains_key("retry-after"));
+    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
+    for reason in ["key_rate_limited", "too_many_jobs"] {
+        assert_eq!(
+            prom::value(&m, "inkspot_requests_refused_total", &[("reason", reason)]),
+            1.0,
+            "{reason}"
+        );
+    }
 }
 
 /// Bodies that do not describe a job are refused with 4xx naming the field.
@@ -326,6 +334,9 @@ async fn cancel_and_expiry() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["status"], "cancelled");
     assert_eq!(jobs.wait(slow).await["status"], "cancelled");
+    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
+    let cancelled = [("kind", "renders"), ("outcome", "cancelled")];
+    assert_eq!(prom::value(&m, "inkspot_jobs_total", &cancelled), 1.0);
     assert_eq!(jobs.download(slow).await.status(), 410);
 
     let quick = jobs

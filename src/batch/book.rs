@@ -119,6 +119,16 @@ const COLUMNS: &str = "id, owner, spec, state, items, created_at, started_at, fi
      expires_at, error, result_type, result_name, result_bytes, result_etag";
 
 impl Record {
+    /// `animation` or `renders`, for metrics and logs.
+    pub fn kind(&self) -> &'static str {
+        // The stored body is serialized with only the field it has.
+        if self.spec.starts_with("{\"animation\"") {
+            "animation"
+        } else {
+            "renders"
+        }
+    }
+
     fn from_row(row: &AnyRow) -> Result<Self, sqlx::Error> {
         let time = |col: &str| -> Result<Option<DateTime<Utc>>, sqlx::Error> {
             let s: Option<String> = row.try_get(col)?;

@@ -130,7 +130,11 @@ impl Batches {
 
     /// The client `authorization` names, counted against its rate.
     pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Client, BatchError> {
-        Ok(self.access.check(authorization)?)
+        let checked = self.access.check(authorization);
+        if let Err(AccessError::RateLimited { .. }) = &checked {
+            self.engine.metrics().refuse("key_rate_limited");
+        }
+        Ok(checked?)
     }
 
     /// Accepts the job `body` from `client`, or finds the identical one
@@ -147,6 +151,7 @@ impl Batches {
             return Ok((id, true));
         }
         if self.book.active(&client.name).await? >= client.max_jobs as i64 {
+            self.engine.metrics().refuse("too_many_jobs");
             return Err(BatchError::TooManyJobs {
                 name: client.name.clone(),
                 limit: client.max_jobs,
@@ -217,6 +222,13 @@ impl Batches {
         }
         self.engine.store().delete_blob(&run::blob_name(id)).await?;
         tracing::info!(job = %id, key = %client.name, "job cancelled");
+        if !record.state.is_finished() {
+            let labels = crate::metrics::labels::Job {
+                kind: record.kind(),
+                outcome: "cancelled",
+            };
+            self.engine.metrics().jobs.get_or_create(&labels).inc();
+        }
         self.status(id).await
     }
 

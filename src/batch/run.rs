@@ -185,6 +185,11 @@ impl Batches {
             Ok(o) => tracing::info!(job = %id, bytes = o.bytes, "job done"),
             Err(e) => tracing::warn!(job = %id, error = %e, "job failed"),
         }
+        let labels = crate::metrics::labels::Job {
+            kind: record.kind(),
+            outcome: if outcome.is_ok() { "done" } else { "failed" },
+        };
+        self.engine.metrics().jobs.get_or_create(&labels).inc();
         let finished = self
             .book
             .finish(&id, &tracker.items, outcome, now, expires)

@@ -69,8 +69,18 @@ pub struct Spot {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Refusal {
     /// `rate_limited`, `device_rate_limited`, `busy`, `too_many_renders`,
-    /// `uri_too_long` or `headers_too_large`.
+    /// `uri_too_long`, `headers_too_large`, `key_rate_limited` or
+    /// `too_many_jobs`.
     pub reason: &'static str,
+}
+
+/// A job's kind and how it ended.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Job {
+    /// `renders` or `animation`.
+    pub kind: &'static str,
+    /// `done`, `failed` or `cancelled`.
+    pub outcome: &'static str,
 }
 
 /// A cache layer.

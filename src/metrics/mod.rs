@@ -55,6 +55,8 @@ pub struct Metrics {
     pub render_stage: Histograms<labels::Stage>,
     /// Render jobs finished, by spot and outcome.
     pub renders: Family<labels::SpotOutcome, Counter>,
+    /// Jobs of the job API finished, by kind and outcome.
+    pub jobs: Family<labels::Job, Counter>,
     /// Scheduled runs, by spot and outcome.
     pub schedule_runs: Family<labels::SpotOutcome, Counter>,
     /// How late scheduled runs started.
@@ -123,6 +125,7 @@ impl Metrics {
             fetch_retries: Family::default(),
             render_stage: Family::new_with_constructor(stage_buckets),
             renders: Family::default(),
+            jobs: Family::default(),
             schedule_runs: Family::default(),
             schedule_lag: Histogram::new(exponential_buckets(0.1, 3.0, 10)),
             schedule_backoffs: Family::default(),
@@ -190,6 +193,11 @@ impl Metrics {
             "renders",
             "Render jobs finished, by spot and outcome",
             self.renders.clone(),
+        );
+        r.register(
+            "jobs",
+            "Jobs of the job API finished, by kind (renders, animation) and outcome (done, failed, cancelled)",
+            self.jobs.clone(),
         );
         self.register_state();
     }
