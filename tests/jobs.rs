@@ -49,6 +49,11 @@ fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
     (0..archive.len())
         .map(|i| {
             let mut file = archive.by_index(i).unwrap();
+            let year = file.last_modified().map(|t| t.year());
+            assert!(
+                year.is_some_and(|y| y >= 2026),
+                "dated by its render: {year:?}"
+            );
             let mut out = Vec::new();
             file.read_to_end(&mut out).unwrap();
             (file.name().to_string(), out)

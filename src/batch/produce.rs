@@ -58,7 +58,7 @@ impl Batches {
                     .or_else(|| file.take().map(zip::ZipWriter::new))
                     .expect("a zip for several renders");
                 zip = Some(
-                    self.blocking(id, move || add_entry(writer, &name, &bytes))
+                    self.blocking(id, move || add_entry(writer, &name, &rendered))
                         .await?,
                 );
             }
@@ -231,13 +231,26 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
 fn add_entry<W: Write + std::io::Seek>(
     mut zip: zip::ZipWriter<W>,
     name: &str,
-    bytes: &[u8],
+    rendered: &Rendered,
 ) -> std::io::Result<zip::ZipWriter<W>> {
-    let options =
-        zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored);
+    use chrono::{Datelike, Timelike};
+    let t = rendered.meta.rendered_at;
+    // Zip times are local and naive: the render's UTC time, to the second.
+    let when = zip::DateTime::from_date_and_time(
+        t.year().clamp(1980, 2107) as u16,
+        t.month() as u8,
+        t.day() as u8,
+        t.hour() as u8,
+        t.minute() as u8,
+        t.second() as u8,
+    )
+    .unwrap_or_default();
+    let options = zip::write::SimpleFileOptions::default()
+        .compression_method(zip::CompressionMethod::Stored)
+        .last_modified_time(when);
     zip.start_file(name, options)
         .map_err(std::io::Error::other)?;
-    zip.write_all(bytes)?;
+    zip.write_all(&rendered.bytes)?;
     Ok(zip)
 }
 
