@@ -79,6 +79,13 @@ async fn animate(jobs: &Jobs, animation: Value) -> (String, Vec<u8>) {
     (kind, r.bytes().await.unwrap().to_vec())
 }
 
+/// The frames of an APNG, by the `image` crate's decoder.
+fn apng_frames(bytes: &[u8]) -> Vec<image::Frame> {
+    let decoder = image::codecs::png::PngDecoder::new(Cursor::new(bytes)).unwrap();
+    let frames = decoder.apng().unwrap().into_frames();
+    frames.collect_frames().unwrap()
+}
+
 /// Dark pixels in row `y` of an RGBA frame.
 fn bar(frame: &image::RgbaImage, y: u32) -> u32 {
     (0..frame.width())
@@ -137,13 +144,7 @@ async fn apng_and_contact_sheet_for_e_ink() {
         "options": {"bits": 1}, "delay_ms": 1000});
     let (kind, bytes) = animate(&jobs, spec).await;
     assert_eq!(kind, "image/apng");
-    let decoder = image::codecs::png::PngDecoder::new(Cursor::new(&bytes)).unwrap();
-    let frames = decoder
-        .apng()
-        .unwrap()
-        .into_frames()
-        .collect_frames()
-        .unwrap();
+    let frames = apng_frames(&bytes);
     assert_eq!(frames.len(), 3);
     let bars: Vec<u32> = frames.iter().map(|f| bar(f.buffer(), 20)).collect();
     assert_eq!(bars, expected_bars());
@@ -316,13 +317,7 @@ swell_periods = {{ pointer = "/hourly/swell_wave_period", all = true }}
     let jobs = Jobs::new(&app.url);
     let spec = json!({"spot": "coast", "hours": {"to": 6, "step": 2}, "format": "apng", "options": {"bits": 1}});
     let (_, bytes) = animate(&jobs, spec).await;
-    let decoder = image::codecs::png::PngDecoder::new(Cursor::new(&bytes)).unwrap();
-    let frames = decoder
-        .apng()
-        .unwrap()
-        .into_frames()
-        .collect_frames()
-        .unwrap();
+    let frames = apng_frames(&bytes);
     // Linda Mar's swell arrow: 34 px west of its mark.
     let (ax, ay) = (
         (20.0 + (-122.506 + 122.85) * 331.2 - 34.0) as u32,

@@ -40,7 +40,9 @@ pub struct What {
     pub layers: Option<Vec<String>>,
 }
 
-/// An animation: the spot's template drawn for a series of hours.
+/// An animation: the spot's template drawn for a series of hours. Its
+/// first four fields are those of [`What`], written again because serde
+/// cannot refuse unknown fields of a flattened struct.
 #[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Animation {
