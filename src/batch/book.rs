@@ -351,6 +351,18 @@ impl Book {
         rows.iter().map(|r| r.try_get("id")).collect()
     }
 
+    /// Deletes the records of jobs that finished before `before` and have
+    /// no result any more; returns how many.
+    pub async fn prune(&self, before: DateTime<Utc>) -> Result<u64, sqlx::Error> {
+        let done = sqlx::query(
+            "DELETE FROM jobs WHERE state IN ('failed', 'cancelled', 'expired') AND finished_at < $1",
+        )
+        .bind(timestamp(before))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
+    }
+
     /// Puts back in the queue running jobs whose runner has not been heard
     /// from since `before` (all of them when `None`: at start-up, when no
     /// other runner shares the database). Returns how many.
@@ -375,3 +387,6 @@ impl Book {
 fn items_json(items: &[Item]) -> String {
     serde_json::to_string(items).unwrap_or_else(|_| "[]".into())
 }
+
+#[cfg(test)]
+mod tests;

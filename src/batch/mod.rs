@@ -33,6 +33,10 @@ use crate::store::StoreError;
 /// put back after its runner stopped), and deletes expired results.
 const SWEEP_EVERY: Duration = Duration::from_secs(30);
 
+/// How long the record of a job without a result (failed, cancelled,
+/// expired) is kept, so its owner can still read what happened.
+const KEEP_RECORDS: Duration = Duration::from_secs(30 * 86_400);
+
 /// A running job whose runner has not written for this long is put back
 /// in the queue.
 const ORPHANED_AFTER: Duration = Duration::from_secs(120);

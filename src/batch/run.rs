@@ -9,7 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::book::{Item, Output, Record, State};
 use super::spec::{self, Plan};
-use super::{Batches, ORPHANED_AFTER, SWEEP_EVERY, lock};
+use super::{Batches, KEEP_RECORDS, ORPHANED_AFTER, SWEEP_EVERY, lock};
 use crate::engine::Engine;
 
 /// The blob a job's result is stored as.
@@ -144,6 +144,10 @@ impl Batches {
         if let Ok(n @ 1..) = self.book.requeue(Some(orphaned)).await {
             tracing::warn!(jobs = n, "jobs whose runner went silent are queued again");
             self.wake.notify_one();
+        }
+        let kept = now - chrono::Duration::from_std(KEEP_RECORDS).unwrap_or_default();
+        if let Ok(n @ 1..) = self.book.prune(kept).await {
+            tracing::info!(jobs = n, "records of old jobs deleted");
         }
         let Ok(due) = self.book.due(now).await else {
             return;

@@ -1,0 +1,144 @@
+//! The job records on a real SQLite database: claims are exclusive, a
+//! closed job takes no more progress, duplicates are found in their window,
+//! interrupted jobs are queued again, and old records are pruned.
+
+use chrono::{DateTime, Duration, Utc};
+
+use super::*;
+
+fn at(s: &str) -> DateTime<Utc> {
+    s.parse().unwrap()
+}
+
+fn item(name: &str) -> Item {
+    Item {
+        name: name.into(),
+        state: "queued".into(),
+        error: None,
+    }
+}
+
+async fn book() -> (tempfile::TempDir, Book) {
+    let dir = tempfile::tempdir().unwrap();
+    let pool = crate::db::open_sqlite(&dir.path().join("jobs.db"))
+        .await
+        .unwrap();
+    (dir, Book::new(pool))
+}
+
+#[tokio::test]
+async fn a_job_is_claimed_once_and_a_closed_one_takes_no_progress() {
+    let (_dir, book) = book().await;
+    let now = at("2026-11-24T10:00:00Z");
+    book.insert("a", "shop", "fp", "{}", &[item("x")], now)
+        .await
+        .unwrap();
+    book.insert(
+        "b",
+        "shop",
+        "fp2",
+        "{}",
+        &[item("y")],
+        now + Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(book.active("shop").await.unwrap(), 2);
+    let first = book.claim(now).await.unwrap().unwrap();
+    let second = book.claim(now).await.unwrap().unwrap();
+    assert_eq!(
+        (first.id.as_str(), second.id.as_str()),
+        ("a", "b"),
+        "oldest first, each once"
+    );
+    assert!(
+        book.claim(now).await.unwrap().is_none(),
+        "nothing left to claim"
+    );
+    assert!(book.progress("a", &[item("x")], now).await.unwrap());
+    assert!(book.close("a", State::Cancelled, now).await.unwrap());
+    assert!(
+        !book.progress("a", &[item("x")], now).await.unwrap(),
+        "cancelled"
+    );
+    let output = Output {
+        media_type: "image/png".into(),
+        file_name: "x.png".into(),
+        bytes: 3,
+        etag: "e".into(),
+    };
+    let expires = now + Duration::hours(1);
+    let finished = book
+        .finish("a", &[], Ok(output.clone()), now, expires)
+        .await
+        .unwrap();
+    assert!(!finished, "a cancelled job is not finished over");
+    assert!(
+        book.finish("b", &[], Ok(output.clone()), now, expires)
+            .await
+            .unwrap()
+    );
+    let b = book.get("b").await.unwrap().unwrap();
+    assert_eq!((b.state, b.output), (State::Done, Some(output)));
+    assert_eq!(book.active("shop").await.unwrap(), 0);
+}
+
+#[tokio::test]
+async fn duplicates_interrupted_jobs_expiry_and_pruning() {
+    let (_dir, book) = book().await;
+    let t0 = at("2026-11-24T10:00:00Z");
+    book.insert("a", "shop", "fp", "{}", &[], t0).await.unwrap();
+    assert_eq!(
+        book.same_as("fp", t0).await.unwrap().as_deref(),
+        Some("a"),
+        "queued"
+    );
+    book.claim(t0).await.unwrap();
+    // A runner silent since t0: put back by a sweep after it, not before.
+    assert_eq!(book.requeue(Some(t0)).await.unwrap(), 0);
+    assert_eq!(
+        book.requeue(Some(t0 + Duration::minutes(5))).await.unwrap(),
+        1
+    );
+    book.claim(t0).await.unwrap();
+    let output = Output {
+        media_type: "application/zip".into(),
+        file_name: "a.zip".into(),
+        bytes: 1,
+        etag: "e".into(),
+    };
+    let expires = t0 + Duration::hours(1);
+    book.finish("a", &[], Ok(output), t0, expires)
+        .await
+        .unwrap();
+    let later = t0 + Duration::minutes(20);
+    assert_eq!(
+        book.same_as("fp", later - Duration::minutes(30))
+            .await
+            .unwrap()
+            .as_deref(),
+        Some("a")
+    );
+    assert!(
+        book.same_as("fp", later - Duration::minutes(10))
+            .await
+            .unwrap()
+            .is_none(),
+        "outside the window"
+    );
+    assert!(
+        book.due(t0 + Duration::minutes(59))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(book.due(expires).await.unwrap(), ["a"]);
+    assert!(book.close("a", State::Expired, expires).await.unwrap());
+    assert_eq!(
+        book.prune(t0).await.unwrap(),
+        0,
+        "finished at t0, not before"
+    );
+    assert_eq!(book.prune(t0 + Duration::seconds(1)).await.unwrap(), 1);
+    assert!(book.get("a").await.unwrap().is_none());
+}
