@@ -1,7 +1,8 @@
-//! The embedded database: one connection pool and one migrated schema,
-//! shared by the device registry and the job records. SQLite in the data
-//! folder by default. Queries are written for sqlx's `Any` driver, so the
-//! same ones can run on PostgreSQL.
+//! The database: one connection pool and one migrated schema, shared by
+//! the device registry and the job records. SQLite in the data folder by
+//! default, or PostgreSQL (`database.url`) for replicas that share state.
+//! Queries and migrations are written once, for sqlx's `Any` driver, in
+//! SQL both accept.
 
 use std::path::Path;
 
@@ -9,8 +10,10 @@ use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
 use sqlx::any::AnyPoolOptions;
 
-/// The migrations of the SQLite database.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+/// The migrations, for either database. On PostgreSQL sqlx holds an
+/// advisory lock while they run, so replicas starting at once apply each
+/// one once.
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,63 @@ pub async fn open_sqlite(path: &Path) -> Result<AnyPool, DbError> {
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// Connects to the PostgreSQL database at `url` and brings its schema up
+/// to date.
+pub async fn open_postgres(url: &str) -> Result<AnyPool, DbError> {
+    sqlx::any::install_default_drivers();
+    let pool = AnyPoolOptions::new()
+        .max_connections(8)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(url)
+        .await?;
+    MIGRATOR.run(&pool).await?;
+    Ok(pool)
+}
+
+/// Where the config keeps its state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// A SQLite file.
+    Sqlite(std::path::PathBuf),
+    /// A PostgreSQL URL (it may hold a password: never logged).
+    Postgres(String),
+}
+
+impl Target {
+    /// The database `config` names.
+    pub fn of(config: &crate::config::Config) -> Self {
+        match &config.database.url {
+            Some(url) => Target::Postgres(url.expose().to_string()),
+            None => Target::Sqlite(config.database_path()),
+        }
+    }
+
+    /// Opens it and brings its schema up to date.
+    pub async fn open(&self) -> Result<AnyPool, DbError> {
+        match self {
+            Target::Sqlite(path) => open_sqlite(path).await,
+            Target::Postgres(url) => open_postgres(url).await,
+        }
+    }
+
+    /// What logs may say about it: the file, or the host without the
+    /// user and password.
+    pub fn describe(&self) -> String {
+        match self {
+            Target::Sqlite(path) => path.display().to_string(),
+            Target::Postgres(url) => match url::Url::parse(url) {
+                Ok(u) => format!(
+                    "postgres {}:{}{}",
+                    u.host_str().unwrap_or("?"),
+                    u.port().unwrap_or(5432),
+                    u.path()
+                ),
+                Err(_) => "postgres".into(),
+            },
+        }
+    }
 }
 
 /// How times are stored: fixed width, so they sort as text in any database.

@@ -23,6 +23,10 @@ pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     presets.extend(std::mem::take(&mut config.presets));
     config.presets = presets;
     normalize_devices(c, config);
+    if config.database.url.is_none() {
+        let from_env = std::env::var("INKSPOT_DATABASE_URL").ok();
+        config.database.url = from_env.filter(|u| !u.is_empty()).map(super::Secret::new);
+    }
     if config.server.admin_token.is_none() {
         let from_env = std::env::var("INKSPOT_ADMIN_TOKEN").ok();
         config.server.admin_token = from_env.filter(|t| !t.is_empty()).map(super::Secret::new);

@@ -71,7 +71,7 @@ impl Default for TrmnlConfig {
     }
 }
 
-/// `[database]`: where devices, keys, telemetry and logs are kept.
+/// `[database]`: where devices, keys, telemetry, logs and jobs are kept.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
@@ -79,6 +79,10 @@ pub struct DatabaseConfig {
     /// missing. Default: `inkspot.db` in the cache folder, the one folder
     /// the service must be able to write (the Docker image's volume).
     pub path: Option<PathBuf>,
+    /// A PostgreSQL database instead, shared by replicas:
+    /// `postgres://user:password@host:5432/inkspot`. Default: the
+    /// `INKSPOT_DATABASE_URL` environment variable; unset, SQLite.
+    pub url: Option<super::Secret>,
 }
 
 /// What the device's double-click does, as the firmware names it.

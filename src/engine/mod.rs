@@ -40,11 +40,11 @@ use crate::supervisor::Supervisor;
 /// Opens the database; a failure is logged, and the service runs without
 /// devices and jobs rather than not at all.
 async fn open_database(config: &Config) -> Option<AnyPool> {
-    let path = config.database_path();
-    match crate::db::open_sqlite(&path).await {
+    let target = crate::db::Target::of(config);
+    match target.open().await {
         Ok(pool) => Some(pool),
         Err(e) => {
-            tracing::error!(path = %path.display(), error = %e, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
+            tracing::error!(database = %target.describe(), error = %e, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
             None
         }
     }

@@ -6,6 +6,7 @@
 pub mod faulty;
 pub mod firmware;
 pub mod jobs;
+pub mod postgres;
 pub mod prom;
 
 use std::path::{Path, PathBuf};

@@ -101,3 +101,81 @@ fn check_keys(c: &mut Collector, config: &Config) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rstest::rstest;
+
+    use crate::config::Config;
+
+    fn load(extra: &str) -> Result<Config, String> {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/t.svg"), "<svg/>").unwrap();
+        let text = format!("{extra}\n[[spots]]\nname = \"A\"\ntemplate = \"t\"\n");
+        Config::from_toml(&text, Path::new("config.toml"), dir.path()).map_err(|e| e.to_string())
+    }
+
+    #[rstest]
+    #[case(
+        "[[api_keys]]\nname = \"shop\"\nkey = \"short\"",
+        "line 3: `api_keys[0].key`: the key must be at least 16"
+    )]
+    #[case(
+        "[[api_keys]]\nname = \"shop\"",
+        "line 1: `api_keys[0].key`: give `key` or `key_env`"
+    )]
+    #[case(
+        "[[api_keys]]\nname = \"a b\"\nkey = \"0123456789abcdef\"",
+        "`api_keys[0].name`: must be 1–64"
+    )]
+    #[case(
+        "[[api_keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\n[[api_keys]]\nname = \"a\"\nkey = \"0123456789abcdeg\"",
+        "`api_keys[1].name`: `a` names two keys"
+    )]
+    #[case(
+        "[[api_keys]]\nname = \"a\"\nkey = \"0123456789abcdef\"\n[[api_keys]]\nname = \"b\"\nkey = \"0123456789abcdef\"",
+        "`api_keys[1].key`: the same key is given to two names"
+    )]
+    #[case(
+        "[[api_keys]]\nname = \"a\"\nkey_env = \"INKSPOT_TEST_NO_SUCH_VARIABLE\"",
+        "line 3: `api_keys[0].key_env`: the environment variable `INKSPOT_TEST_NO_SUCH_VARIABLE` is not set"
+    )]
+    #[case(
+        "[jobs]\nconcurrency = 0\nmax_frame_pixels = 99999999",
+        "`jobs.concurrency`: must be at least 1"
+    )]
+    #[case(
+        "[jobs]\nmax_frame_pixels = 99999999",
+        "`jobs.max_frame_pixels`: must be between 1 and `server.max_pixels`"
+    )]
+    #[case(
+        "[database]\nurl = \"mysql://u:secret@h/db\"",
+        "line 2: `database.url`: must be a PostgreSQL URL"
+    )]
+    #[case(
+        "[database]\npath = \"x.db\"\nurl = \"postgres://h/db\"",
+        "`database.url`: give `path` (SQLite) or `url` (PostgreSQL), not both"
+    )]
+    fn job_and_database_keys_are_checked_by_line(#[case] extra: &str, #[case] expected: &str) {
+        let e = load(extra).unwrap_err();
+        assert!(e.contains(expected), "{e}");
+        assert!(
+            !e.contains("secret"),
+            "a URL's password is never shown: {e}"
+        );
+    }
+
+    #[test]
+    fn a_key_from_the_environment_is_read_at_load() {
+        // SAFETY: the variable is this test's own.
+        unsafe { std::env::set_var("INKSPOT_TEST_JOB_KEY", "from-the-environment-0123") };
+        let config =
+            load("[[api_keys]]\nname = \"shop\"\nkey_env = \"INKSPOT_TEST_JOB_KEY\"").unwrap();
+        let key = config.api_keys[0].key.as_ref().unwrap();
+        assert_eq!(key.expose(), "from-the-environment-0123");
+        assert_eq!(format!("{:?}", config.api_keys[0].key), "Some(***)");
+    }
+}

@@ -79,6 +79,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     check_spots(c, config);
     schedule::check_schedule(c, config);
     devices::check_devices(c, config);
+    devices::check_database(c, config);
     jobs::check_jobs(c, config);
 }
 

@@ -1,0 +1,134 @@
+//! A real PostgreSQL server for the tests, in a temporary folder on a free
+//! loopback port: `initdb` and `pg_ctl` from Debian's `postgresql` package
+//! (found on the PATH or in /usr/lib/postgresql/*/bin). PostgreSQL refuses
+//! to run as root, so as root it runs as the `postgres` user. Without the
+//! binaries a test says so and is skipped; `.ci/run` installs them.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A running server, stopped when dropped.
+pub struct Postgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    pub url: String,
+}
+
+/// The folder holding `initdb` and `pg_ctl`, if installed.
+fn bin_dir() -> Option<PathBuf> {
+    let on_path = std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>());
+    let debian = std::fs::read_dir("/usr/lib/postgresql")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path().join("bin"));
+    on_path
+        .chain(debian)
+        .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
+}
+
+fn is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+}
+
+/// `program args`, as the `postgres` user when we are root.
+fn run(bin: &Path, program: &str, args: &[&str]) {
+    let path = bin.join(program);
+    let mut command = if is_root() {
+        let mut c = Command::new("runuser");
+        c.args(["-u", "postgres", "--"]).arg(&path);
+        c
+    } else {
+        Command::new(&path)
+    };
+    let out = command.args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{program} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+impl Postgres {
+    /// Starts a server with the database `inkspot`, or `None` (with a
+    /// message) when PostgreSQL is not installed.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = bin_dir() else {
+            eprintln!("SKIPPED: PostgreSQL is not installed (Debian: apt-get install postgresql)");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        if is_root() {
+            let out = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown: {out:?}");
+        }
+        let data = dir.path().join("data");
+        let data = data.to_str().unwrap();
+        run(
+            &bin,
+            "initdb",
+            &[
+                "-D",
+                data,
+                "-A",
+                "trust",
+                "-U",
+                "inkspot",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        let port = super::free_port();
+        let options = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
+            dir.path().display()
+        );
+        let log = dir.path().join("log");
+        run(
+            &bin,
+            "pg_ctl",
+            &[
+                "-D",
+                data,
+                "-o",
+                &options,
+                "-l",
+                log.to_str().unwrap(),
+                "-w",
+                "start",
+            ],
+        );
+        let url = format!("postgres://inkspot@127.0.0.1:{port}/postgres");
+        Some(Self { dir, bin, url })
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        let data = self.dir.path().join("data");
+        let path = self.bin.join("pg_ctl");
+        let mut command = if is_root() {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&path);
+            c
+        } else {
+            Command::new(&path)
+        };
+        let _ = command
+            .arg("-D")
+            .arg(&data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
