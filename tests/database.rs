@@ -81,9 +81,16 @@ async fn conformance(pool: AnyPool) {
         state: "queued".into(),
         error: None,
     };
-    book.insert("j1", "shop", "fp", "{\"renders\":[]}", &[item.clone()], now)
-        .await
-        .unwrap();
+    book.insert(
+        "j1",
+        "shop",
+        "fp",
+        "{\"renders\":[]}",
+        std::slice::from_ref(&item),
+        now,
+    )
+    .await
+    .unwrap();
     assert_eq!(
         book.same_as("fp", now).await.unwrap().as_deref(),
         Some("j1")
@@ -92,7 +99,11 @@ async fn conformance(pool: AnyPool) {
     let claimed = book.claim(now).await.unwrap().unwrap();
     assert_eq!((claimed.id.as_str(), claimed.state), ("j1", State::Running));
     assert!(book.claim(now).await.unwrap().is_none());
-    assert!(book.progress("j1", &[item.clone()], now).await.unwrap());
+    assert!(
+        book.progress("j1", std::slice::from_ref(&item), now)
+            .await
+            .unwrap()
+    );
     let output = Output {
         media_type: "image/png".into(),
         file_name: "a.png".into(),
