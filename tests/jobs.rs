@@ -1,65 +1,17 @@
 //! The job API over real sockets: submit, poll, download and unzip,
 //! deduplication against the upstream's request counts, keys and their
-//! limits, refused bodies, cancel, expiry, and a restart half-way.
+//! limits, refused bodies, cancel and expiry.
 
 mod common;
 
-use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::jobs::{Jobs, KEY, api_key};
+use common::jobs::{Jobs, KEY, api_key, hits, site, unzip};
 use common::*;
 use inkspot::clock::ManualClock;
 use serde_json::{Value, json};
-use wiremock::matchers::path;
-use wiremock::{Mock, MockServer, ResponseTemplate};
-
-async fn page(server: &MockServer, route: &str, wave: &str, delay_ms: u64) {
-    Mock::given(path(route))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_string(report_page(wave, route))
-                .set_delay(Duration::from_millis(delay_ms)),
-        )
-        .mount(server)
-        .await;
-}
-
-/// Requests the upstream received for `route`.
-async fn hits(server: &MockServer, route: &str) -> usize {
-    let requests = server.received_requests().await.unwrap_or_default();
-    requests.iter().filter(|r| r.url.path() == route).count()
-}
-
-/// A site with spots Alpha and Bravo from `upstream`, and `extra` config.
-async fn site(upstream: &MockServer, delay_ms: u64, extra: &str) -> Site {
-    page(upstream, "/alpha", "1.0", 0).await;
-    page(upstream, "/bravo", "3.0", delay_ms).await;
-    let site = Site::new();
-    let base = upstream.uri();
-    let alpha = format!("{base}/alpha");
-    let bravo = format!("{base}/bravo");
-    site.write_spots_config(&[("Alpha", &alpha), ("Bravo", &bravo)], extra);
-    site
-}
-
-fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
-    (0..archive.len())
-        .map(|i| {
-            let mut file = archive.by_index(i).unwrap();
-            let year = file.last_modified().map(|t| t.year());
-            assert!(
-                year.is_some_and(|y| y >= 2026),
-                "dated by its render: {year:?}"
-            );
-            let mut out = Vec::new();
-            file.read_to_end(&mut out).unwrap();
-            (file.name().to_string(), out)
-        })
-        .collect()
-}
+use wiremock::MockServer;
 
 /// The whole cycle: submit four renders, poll, download one zip, unzip it
 /// and decode each image. A render `/image` made before is shared, and the
@@ -358,106 +310,4 @@ async fn cancel_and_expiry() {
     assert_eq!(gone.status(), 410);
     let body: Value = gone.json().await.unwrap();
     assert_eq!(body["status"], "expired");
-}
-
-/// The real binary killed half-way through a job: started again, it
-/// finishes the job. The item done before the kill is not fetched again
-/// (its render was stored); the one cut off is.
-#[tokio::test]
-async fn a_job_half_done_at_a_crash_is_finished_after_the_restart() {
-    let upstream = MockServer::start().await;
-    let site = site(&upstream, 2500, &api_key(0, 4)).await;
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let first = Binary::serve(&site, port);
-    wait_up(&base).await;
-    let jobs = Jobs::new(&base);
-    let accepted = jobs
-        .submit(&json!({"renders": [{"spot": "Alpha"}, {"spot": "Bravo"}]}))
-        .await;
-    let id = accepted["id"].as_str().unwrap().to_string();
-    let half = jobs.wait_items(&id, 1).await;
-    assert_eq!(half["status"], "running", "{half}");
-    first.kill();
-
-    let port = free_port();
-    let base = format!("http://127.0.0.1:{port}");
-    let second = Binary::serve(&site, port);
-    wait_up(&base).await;
-    let jobs = Jobs::new(&base);
-    let done = jobs.wait(&id).await;
-    assert_eq!(done["status"], "done", "{done}");
-    let zip = jobs.download(&id).await.bytes().await.unwrap();
-    let names: Vec<String> = unzip(&zip).into_iter().map(|(n, _)| n).collect();
-    assert_eq!(names, ["alpha-400x240.png", "bravo-400x240.png"]);
-    let log = second.kill();
-    assert!(
-        log.contains("jobs interrupted by the last stop are queued again"),
-        "{log}"
-    );
-    assert_eq!(
-        hits(&upstream, "/alpha").await,
-        1,
-        "alpha's stored render was used"
-    );
-    assert_eq!(
-        hits(&upstream, "/bravo").await,
-        2,
-        "bravo was cut off, and fetched again"
-    );
-}
-
-/// A flood of jobs leaves room for displays: jobs hold at most
-/// `jobs.concurrency` renders, and a display's cold request is drawn
-/// while most of the flood still waits.
-#[tokio::test]
-async fn a_flood_of_jobs_does_not_hold_up_displays() {
-    let upstream = MockServer::start().await;
-    let extra = format!("[server]\nrender_queue = 4\n{}", api_key(0, 40));
-    let site = site(&upstream, 0, &extra).await;
-    page(&upstream, "/slow", "2.0", 300).await;
-    let slow = format!("{}/slow", upstream.uri());
-    let text = std::fs::read_to_string(site.config_path()).unwrap();
-    site.write_config(&format!("{text}\n{}", bar_spot("Charlie", &slow, "")));
-    let app = App::start(&site).await;
-    // Charlie's data is fetched: each job render is only drawing, which a
-    // render queue of 4 could not hold 30 of.
-    assert_eq!(app.get("/image?spot=charlie", &[]).await.status(), 200);
-    let jobs = Jobs::new(&app.url);
-    let mut ids = Vec::new();
-    for width in 0..30 {
-        let options = json!({"width": 300 + width, "height": 200});
-        let body = json!({"renders": [{"spot": "Charlie", "options": options}]});
-        ids.push(jobs.submit(&body).await["id"].as_str().unwrap().to_string());
-    }
-    let mut most_in_flight = 0;
-    let display = tokio::spawn({
-        let url = app.url.clone();
-        async move {
-            client()
-                .get(format!("{url}/image?spot=alpha&device=trmnl"))
-                .send()
-                .await
-                .unwrap()
-        }
-    });
-    while !display.is_finished() {
-        most_in_flight = most_in_flight.max(app.engine.render_jobs().len());
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-    let answer = display.await.unwrap();
-    assert_eq!(answer.status(), 200, "the display was not turned away");
-    assert_eq!(answer.headers()["x-cache"], "miss");
-    let mut finished = 0;
-    for id in &ids {
-        let s = jobs.status(id).await;
-        if s["status"] == "done" {
-            finished += 1;
-        }
-    }
-    assert!(
-        finished < 25,
-        "the display waited for the flood: {finished} jobs were done"
-    );
-    assert!(most_in_flight <= 2, "jobs held {most_in_flight} renders");
 }

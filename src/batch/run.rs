@@ -98,7 +98,13 @@ impl Batches {
     /// until `stop`. Jobs still running then stay `running` in the book and
     /// are queued again at the next start.
     pub(super) async fn run(self: Arc<Self>, stop: CancellationToken) {
-        match self.book.requeue(None).await {
+        // A SQLite file has one runner: what is running is this process's
+        // past. A shared database has others, alive or not: only the
+        // silent ones' jobs are taken back.
+        let shared = self.engine.config().database.url.is_some();
+        let now = self.engine.clock().now();
+        let silent = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
+        match self.book.requeue(shared.then_some(silent)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 jobs = n,

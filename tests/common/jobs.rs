@@ -2,9 +2,13 @@
 
 use std::time::Duration;
 
-use serde_json::Value;
+use std::io::Read;
 
-use super::client;
+use serde_json::Value;
+use wiremock::matchers::path;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::{Site, client, report_page};
 
 /// The key the job tests configure.
 pub const KEY: &str = "a-job-api-key-for-the-tests";
@@ -103,4 +107,50 @@ impl Jobs {
             .await
             .unwrap()
     }
+}
+
+pub async fn page(server: &MockServer, route: &str, wave: &str, delay_ms: u64) {
+    Mock::given(path(route))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_string(report_page(wave, route))
+                .set_delay(Duration::from_millis(delay_ms)),
+        )
+        .mount(server)
+        .await;
+}
+
+/// Requests the upstream received for `route`.
+pub async fn hits(server: &MockServer, route: &str) -> usize {
+    let requests = server.received_requests().await.unwrap_or_default();
+    requests.iter().filter(|r| r.url.path() == route).count()
+}
+
+/// A site with spots Alpha and Bravo from `upstream`, and `extra` config.
+pub async fn site(upstream: &MockServer, delay_ms: u64, extra: &str) -> Site {
+    page(upstream, "/alpha", "1.0", 0).await;
+    page(upstream, "/bravo", "3.0", delay_ms).await;
+    let site = Site::new();
+    let base = upstream.uri();
+    let alpha = format!("{base}/alpha");
+    let bravo = format!("{base}/bravo");
+    site.write_spots_config(&[("Alpha", &alpha), ("Bravo", &bravo)], extra);
+    site
+}
+
+pub fn unzip(bytes: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(bytes)).unwrap();
+    (0..archive.len())
+        .map(|i| {
+            let mut file = archive.by_index(i).unwrap();
+            let year = file.last_modified().map(|t| t.year());
+            assert!(
+                year.is_some_and(|y| y >= 2026),
+                "dated by its render: {year:?}"
+            );
+            let mut out = Vec::new();
+            file.read_to_end(&mut out).unwrap();
+            (file.name().to_string(), out)
+        })
+        .collect()
 }
