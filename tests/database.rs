@@ -92,7 +92,7 @@ async fn conformance(pool: AnyPool) {
     .await
     .unwrap();
     assert_eq!(
-        book.same_as("fp", now).await.unwrap().as_deref(),
+        book.same_as("fp", now, now).await.unwrap().as_deref(),
         Some("j1")
     );
     assert_eq!(book.active("shop").await.unwrap(), 1);

@@ -214,18 +214,21 @@ impl Book {
     }
 
     /// The newest job with `fingerprint` that is queued or running, or was
-    /// done since `since` and still has its result.
+    /// accepted since `since`, is done, and still has its result at `now`.
     pub async fn same_as(
         &self,
         fingerprint: &str,
         since: DateTime<Utc>,
+        now: DateTime<Utc>,
     ) -> Result<Option<String>, sqlx::Error> {
         let row = sqlx::query(
             "SELECT id FROM jobs WHERE fingerprint = $1 AND (state IN ('queued', 'running') \
-             OR (state = 'done' AND created_at >= $2)) ORDER BY created_at DESC LIMIT 1",
+             OR (state = 'done' AND created_at >= $2 AND expires_at > $3)) \
+             ORDER BY created_at DESC LIMIT 1",
         )
         .bind(fingerprint)
         .bind(timestamp(since))
+        .bind(timestamp(now))
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| r.try_get("id")).transpose()

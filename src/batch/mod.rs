@@ -151,7 +151,7 @@ impl Batches {
         let fingerprint = run::fingerprint(&self.engine, &plan);
         let now = self.engine.clock().now();
         let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();
-        if let Some(id) = self.book.same_as(&fingerprint, now - window).await? {
+        if let Some(id) = self.book.same_as(&fingerprint, now - window, now).await? {
             return Ok((id, true));
         }
         if self.book.active(&client.name).await? >= client.max_jobs as i64 {
