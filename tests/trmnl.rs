@@ -108,6 +108,28 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         app.engine.devices().unwrap().logs(MAC).await.unwrap().len(),
         1
     );
+    // A post that cannot be kept is dropped and acknowledged: firmware
+    // would send it again at every wake if it were refused.
+    for body in [
+        "not json".to_string(),
+        format!("{{\"logs\": [\"{}\"]}}", "x".repeat(70_000)),
+    ] {
+        let r = fw
+            .client
+            .post(format!("{}/api/log", app.url))
+            .header("ID", MAC)
+            .header("Access-Token", key)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 204);
+    }
+    assert_eq!(
+        app.engine.devices().unwrap().logs(MAC).await.unwrap().len(),
+        1,
+        "nothing unreadable was kept"
+    );
     app.stop().await;
 
     // A restart keeps the device and its key; setup after a wipe gets it back.

@@ -69,8 +69,8 @@ pub struct Spot {
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Refusal {
     /// `rate_limited`, `device_rate_limited`, `busy`, `too_many_renders`,
-    /// `uri_too_long`, `headers_too_large`, `key_rate_limited` or
-    /// `too_many_jobs`.
+    /// `uri_too_long`, `headers_too_large`, `key_rate_limited`,
+    /// `too_many_jobs` or `device_log_dropped`.
     pub reason: &'static str,
 }
 

@@ -162,21 +162,23 @@ async fn log(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes)
     let Some(device) = authenticate(&engine, &headers).await else {
         return (StatusCode::OK, unregistered()).into_response();
     };
+    // Firmware keeps a post that fails and sends it again at every wake,
+    // so a body that cannot be kept is dropped and acknowledged, not
+    // refused: refusing would cost the device a request each wake, for ever.
     let limit = engine.config().trmnl.max_log_bytes.as_u64() as usize;
-    if body.len() > limit {
-        let message = format!("a log body is at most {limit} bytes");
-        return (
-            StatusCode::PAYLOAD_TOO_LARGE,
-            Json(json!({"error": message})),
-        )
-            .into_response();
-    }
-    let entries = serde_json::from_slice::<Value>(&body)
-        .ok()
+    let entries = (body.len() <= limit)
+        .then(|| serde_json::from_slice::<Value>(&body).ok())
+        .flatten()
         .and_then(|v| v.get("logs").and_then(Value::as_array).cloned());
     let Some(entries) = entries else {
-        let message = "the body must be JSON: {\"logs\": [...]}";
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": message}))).into_response();
+        let why = if body.len() > limit {
+            format!("over trmnl.max_log_bytes ({} > {limit} bytes)", body.len())
+        } else {
+            "not JSON of the form {\"logs\": [...]}".to_string()
+        };
+        tracing::warn!(device = %device.friendly_id, %why, "a device's log post was dropped");
+        engine.metrics().refuse("device_log_dropped");
+        return StatusCode::NO_CONTENT.into_response();
     };
     let entries: Vec<String> = entries.iter().map(Value::to_string).collect();
     let now = engine.clock().now();
