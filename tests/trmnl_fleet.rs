@@ -232,6 +232,19 @@ async fn many_devices_at_once_and_their_history() {
         .await
         .unwrap();
     assert_eq!(missing.status(), 404);
+    let bad = client()
+        .get(format!("{}/api/devices/{id}?limit=lots", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+    let body: Value = bad.json().await.unwrap();
+    assert_eq!(
+        body["code"], "invalid_parameter",
+        "JSON, as every bad request: {body}"
+    );
+    assert!(body["error"].as_str().unwrap().contains("limit"), "{body}");
     let anonymous = client()
         .get(format!("{}/api/devices/{id}", app.url))
         .send()

@@ -6,13 +6,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::get;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::ApiError;
+use super::query::Params;
 use crate::devices::{Device, Reading, Registry};
 use crate::engine::Engine;
 
@@ -168,7 +169,7 @@ struct HistoryQuery {
 async fn device(
     State(engine): State<Arc<Engine>>,
     Path(id): Path<String>,
-    Query(query): Query<HistoryQuery>,
+    Params(query): Params<HistoryQuery>,
     headers: HeaderMap,
 ) -> Result<Json<DeviceDetail>, ApiError> {
     authorize(&engine, &headers)?;

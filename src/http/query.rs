@@ -116,6 +116,28 @@ impl ImageQuery {
     }
 }
 
+/// `Query<T>` whose rejection is answered as every other bad request is:
+/// a JSON 400 `invalid_parameter` naming the problem, not axum's text.
+pub struct Params<T>(pub T);
+
+impl<T, S> axum::extract::FromRequestParts<S> for Params<T>
+where
+    T: serde::de::DeserializeOwned,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, ApiError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| Params(q.0))
+            .map_err(|e| ApiError::bad_request("invalid_parameter", ellipsize(&e.body_text(), 200)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::ApiError;
+use super::query::Params;
 use crate::devices::models::{self, Looks, PANELS, Panel};
 use crate::engine::Engine;
 use crate::render::preview::{Shows, panel_view};
@@ -235,7 +236,7 @@ struct PreviewQuery {
 /// panel shows it (an RGB PNG).
 async fn preview(
     State(engine): State<Arc<Engine>>,
-    Query(query): Query<PreviewQuery>,
+    Params(query): Params<PreviewQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     super::admin::viewer(&engine, &headers)?;
