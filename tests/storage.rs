@@ -245,6 +245,29 @@ async fn the_disk_backend_passes_the_conformance_suite() {
     inkspot::store::conformance::run(std::sync::Arc::new(disk)).await;
 }
 
+/// The same suite on a real S3-compatible server (SeaweedFS), under a
+/// prefix in a fresh bucket.
+#[tokio::test]
+async fn the_s3_backend_passes_the_conformance_suite() {
+    use inkspot::config::{StorageBackend, StorageConfig};
+    use inkspot::store::{Backend, S3Backend};
+    let Some(server) = common::seaweed::Seaweed::start("renders").await else {
+        return;
+    };
+    let config = StorageConfig {
+        backend: StorageBackend::S3,
+        bucket: Some("renders".into()),
+        prefix: Some("inkspot/test/".into()),
+        endpoint: Some(server.endpoint.clone()),
+        region: Some("us-east-1".into()),
+        access_key_id: Some("any".into()),
+        secret_access_key: Some(inkspot::config::Secret::new("any".into())),
+    };
+    let s3 = S3Backend::new(&config).unwrap();
+    s3.open().await.unwrap();
+    inkspot::store::conformance::run(std::sync::Arc::new(s3)).await;
+}
+
 /// `/spots` reads the metadata of every variant, without the images: a
 /// spot drawn only for a preset has a last render.
 #[tokio::test]

@@ -20,6 +20,7 @@ mod playlist;
 mod schedule;
 mod sections;
 mod spot;
+mod storage;
 mod trmnl;
 mod units;
 mod validate;
@@ -44,6 +45,7 @@ pub use sections::{
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
 };
+pub use storage::{StorageBackend, StorageConfig};
 pub use trmnl::{
     DatabaseConfig, DeviceConfig, Devices, SpecialFunction, TrmnlConfig, normalize_mac,
 };
@@ -147,6 +149,9 @@ pub struct Config {
     /// `[otlp]`: trace export.
     #[serde(default)]
     pub otlp: OtlpConfig,
+    /// `[storage]`: where renders and job results are kept.
+    #[serde(default)]
+    pub storage: StorageConfig,
     /// `[jobs]`: the job API's limits.
     #[serde(default)]
     pub jobs: JobsConfig,

@@ -15,6 +15,9 @@ pub enum StartError {
     /// The pipeline (templates, HTTP client) cannot be built.
     #[error(transparent)]
     Pipeline(#[from] BuildError),
+    /// The storage backend cannot be configured.
+    #[error("storage: {0}")]
+    Storage(#[from] crate::store::StoreError),
 }
 
 /// Why a render job produced no image; shared by every request that

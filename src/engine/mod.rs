@@ -25,6 +25,7 @@ pub use error::{EngineError, RenderFailure, StartError};
 pub use keys::store_key;
 
 use crate::clock::{SharedClock, SystemClock};
+use crate::config::StorageBackend;
 use crate::config::{Config, Spot};
 use crate::devices::{Limits, Registry};
 use crate::jobs::Stage;
@@ -34,7 +35,9 @@ use crate::pipeline::Pipeline;
 use crate::request::{Catalog, RenderRequest, RequestError};
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
-use crate::store::{DiskBackend, Health, Key, Rendered, Retention, Store, Usage};
+use crate::store::{
+    Backend, DiskBackend, Health, Key, Rendered, Retention, S3Backend, Store, Usage,
+};
 use crate::supervisor::Supervisor;
 
 /// Opens the database; a failure is logged, and the service runs without
@@ -98,7 +101,10 @@ impl Engine {
             max_bytes: config.cache.max_disk.as_u64(),
             max_age: config.cache.max_disk_age,
         };
-        let backend = Arc::new(DiskBackend::new(config.cache_dir()));
+        let backend: Arc<dyn Backend> = match config.storage.backend {
+            StorageBackend::Disk => Arc::new(DiskBackend::new(config.cache_dir())),
+            StorageBackend::S3 => Arc::new(S3Backend::new(&config.storage)?),
+        };
         let metrics = pipeline.metrics().clone();
         let store = Store::new(backend, config.cache.memory.as_u64(), retention, metrics);
         store.open().await;

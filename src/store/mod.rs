@@ -9,6 +9,7 @@ pub mod conformance;
 mod disk;
 mod layered;
 mod meta;
+mod s3;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,6 +18,7 @@ pub use blob::{Blob, is_blob_name};
 pub use disk::DiskBackend;
 pub use layered::{Health, Store, Usage};
 pub use meta::{Checksum, MediaType, Meta, Rendered};
+pub use s3::S3Backend;
 
 /// How much a backend may keep.
 #[derive(Debug, Clone, Copy)]
@@ -111,6 +113,16 @@ pub enum StoreError {
         path: String,
         /// Why it failed.
         source: std::io::Error,
+    },
+    /// An object store operation failed.
+    #[error("{op} {path}: {source}")]
+    Remote {
+        /// What was being done.
+        op: &'static str,
+        /// The object.
+        path: String,
+        /// Why it failed.
+        source: object_store::Error,
     },
     /// The metadata does not parse.
     #[error("bad metadata in {path}: {source}")]

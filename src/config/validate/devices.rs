@@ -10,24 +10,6 @@ use super::{Collector, key};
 /// The longest sleep the firmware is told (a day).
 const MAX_SLEEP: Duration = Duration::from_secs(86_400);
 
-pub(super) fn check_database(c: &mut Collector, config: &Config) {
-    let Some(url) = &config.database.url else {
-        return;
-    };
-    let at = [key("database"), key("url")];
-    if config.database.path.is_some() {
-        c.add(&at, "give `path` (SQLite) or `url` (PostgreSQL), not both");
-    }
-    let url = url.expose();
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-        // Never the value: it may hold a password.
-        c.add(
-            &at,
-            "must be a PostgreSQL URL: postgres://user:password@host:5432/inkspot",
-        );
-    }
-}
-
 pub(super) fn check_devices(c: &mut Collector, config: &Config) {
     let trmnl = &config.trmnl;
     if trmnl.min_refresh > trmnl.max_refresh {

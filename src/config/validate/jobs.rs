@@ -159,6 +159,14 @@ mod tests {
         "[database]\npath = \"x.db\"\nurl = \"postgres://h/db\"",
         "`database.url`: give `path` (SQLite) or `url` (PostgreSQL), not both"
     )]
+    #[case(
+        "[storage]\nbackend = \"s3\"",
+        "line 1: `storage.bucket`: an S3 bucket name is required"
+    )]
+    #[case(
+        "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"127.0.0.1:8333\"",
+        "line 4: `storage.endpoint`: must be an http:// or https:// URL"
+    )]
     fn job_and_database_keys_are_checked_by_line(#[case] extra: &str, #[case] expected: &str) {
         let e = load(extra).unwrap_err();
         assert!(e.contains(expected), "{e}");

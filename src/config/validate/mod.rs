@@ -6,6 +6,7 @@ mod devices;
 mod jobs;
 mod schedule;
 mod spots;
+mod storage;
 
 use std::collections::HashSet;
 
@@ -79,7 +80,8 @@ fn check_values(c: &mut Collector, config: &Config) {
     check_spots(c, config);
     schedule::check_schedule(c, config);
     devices::check_devices(c, config);
-    devices::check_database(c, config);
+    storage::check_database(c, config);
+    storage::check_storage(c, config);
     jobs::check_jobs(c, config);
 }
 
