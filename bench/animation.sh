@@ -5,7 +5,8 @@
 # APNG and a contact sheet, at WIDTH x HEIGHT, in colour and 1-bit. Frames
 # are encoded as they are drawn and written to a file, so the peak should
 # not grow with the number of frames: compare FRAMES=8 with FRAMES=48.
-# The server is pinned to SERVER_CPUS (default: the first half of the cores).
+# The server is pinned to SERVER_CPUS (default: the first half of the
+# cores), and the polling client to WRK_CPUS (the rest).
 #
 # Needs: cargo, curl, python3.
 set -euo pipefail
@@ -43,6 +44,8 @@ rss() { awk '/VmRSS/ {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
 echo "idle after one render of the map: $(rss) MiB"
 ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$pid/status"; sleep 0.05; done ) > "$work/rss" &
 pids+=($!)
+
+curl() { taskset -c "$WRK_CPUS" command curl "$@"; }
 
 run() { # name, animation body fields
   local id start status

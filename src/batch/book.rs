@@ -366,6 +366,16 @@ impl Book {
         Ok(done.rows_affected())
     }
 
+    /// Says that this runner is still working on the running job `id`.
+    pub async fn beat(&self, id: &str, now: DateTime<Utc>) -> Result<(), sqlx::Error> {
+        sqlx::query("UPDATE jobs SET heartbeat_at = $1 WHERE id = $2 AND state = 'running'")
+            .bind(timestamp(now))
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
     /// Puts back in the queue running jobs whose runner has not been heard
     /// from since `before` (all of them when `None`: at start-up, when no
     /// other runner shares the database). Returns how many.

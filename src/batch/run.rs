@@ -146,6 +146,14 @@ impl Batches {
     /// went silent.
     async fn sweep(&self) {
         let now = self.engine.clock().now();
+        // This runner's own jobs first: an item can take longer than the
+        // silence that makes a job an orphan (a render waiting for room).
+        let mine: Vec<String> = lock(&self.running).keys().cloned().collect();
+        for id in mine {
+            if let Err(e) = self.book.beat(&id, now).await {
+                tracing::warn!(job = %id, error = %e, "cannot record that a job is alive");
+            }
+        }
         let orphaned = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
         if let Ok(n @ 1..) = self.book.requeue(Some(orphaned)).await {
             tracing::warn!(jobs = n, "jobs whose runner went silent are queued again");

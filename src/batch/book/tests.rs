@@ -96,6 +96,15 @@ async fn duplicates_interrupted_jobs_expiry_and_pruning() {
     book.claim(t0).await.unwrap();
     // A runner silent since t0: put back by a sweep after it, not before.
     assert_eq!(book.requeue(Some(t0)).await.unwrap(), 0);
+    // Its runner beats at t0 + 4 min: a sweep at t0 + 5 min does not take it.
+    book.beat("a", t0 + Duration::minutes(4)).await.unwrap();
+    let five = t0 + Duration::minutes(5);
+    assert_eq!(
+        book.requeue(Some(five - Duration::minutes(2)))
+            .await
+            .unwrap(),
+        0
+    );
     assert_eq!(
         book.requeue(Some(t0 + Duration::minutes(5))).await.unwrap(),
         1
