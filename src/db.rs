@@ -55,6 +55,15 @@ pub async fn open_postgres(url: &str) -> Result<AnyPool, DbError> {
     Ok(pool)
 }
 
+/// Whether the database answers, within two seconds.
+pub async fn ping(pool: &AnyPool) -> Result<(), DbError> {
+    let query = sqlx::query("SELECT 1").execute(pool);
+    match tokio::time::timeout(std::time::Duration::from_secs(2), query).await {
+        Ok(result) => result.map(|_| ()).map_err(DbError::from),
+        Err(_) => Err(DbError::from(sqlx::Error::PoolTimedOut)),
+    }
+}
+
 /// Where the config keeps its state.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Target {

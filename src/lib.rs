@@ -13,6 +13,7 @@ pub mod batch;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod coord;
 pub mod db;
 pub mod devices;
 pub mod engine;

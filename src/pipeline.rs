@@ -75,6 +75,12 @@ impl Pipeline {
         })
     }
 
+    /// Shares remembered failures and per-host fetch permits with the
+    /// other replicas through `coord`.
+    pub fn coordinate(&mut self, coord: crate::coord::Coordination) {
+        self.fetcher.coordinate(coord);
+    }
+
     /// The templates in force, and their watcher.
     pub fn templates(&self) -> &Arc<LiveTemplates> {
         &self.templates

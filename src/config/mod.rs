@@ -45,7 +45,7 @@ pub use sections::{
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
 };
-pub use storage::{StorageBackend, StorageConfig};
+pub use storage::{CoordinationConfig, StorageBackend, StorageConfig};
 pub use trmnl::{
     DatabaseConfig, DeviceConfig, Devices, SpecialFunction, TrmnlConfig, normalize_mac,
 };
@@ -152,6 +152,9 @@ pub struct Config {
     /// `[storage]`: where renders and job results are kept.
     #[serde(default)]
     pub storage: StorageConfig,
+    /// `[coordination]`: how replicas share work (Redis).
+    #[serde(default)]
+    pub coordination: CoordinationConfig,
     /// `[jobs]`: the job API's limits.
     #[serde(default)]
     pub jobs: JobsConfig,

@@ -27,6 +27,10 @@ pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
         let from_env = std::env::var("INKSPOT_DATABASE_URL").ok();
         config.database.url = from_env.filter(|u| !u.is_empty()).map(super::Secret::new);
     }
+    if config.coordination.redis_url.is_none() {
+        let from_env = std::env::var("INKSPOT_REDIS_URL").ok();
+        config.coordination.redis_url = from_env.filter(|u| !u.is_empty()).map(super::Secret::new);
+    }
     if config.server.admin_token.is_none() {
         let from_env = std::env::var("INKSPOT_ADMIN_TOKEN").ok();
         config.server.admin_token = from_env.filter(|t| !t.is_empty()).map(super::Secret::new);

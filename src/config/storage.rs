@@ -37,3 +37,32 @@ pub struct StorageConfig {
     /// The secret access key (s3). Default: `AWS_SECRET_ACCESS_KEY`.
     pub secret_access_key: Option<Secret>,
 }
+
+/// `[coordination]`: how replicas share work. Without `redis_url` each
+/// replica works alone, as a single server does.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CoordinationConfig {
+    /// A Redis server the replicas share: `redis://host:6379/0`, or
+    /// `rediss://` for TLS. Default: the `INKSPOT_REDIS_URL` environment
+    /// variable; unset, none.
+    pub redis_url: Option<Secret>,
+    /// The prefix of every key and channel, so deployments can share one
+    /// Redis. Default `inkspot`.
+    pub prefix: String,
+    /// How long a claim on a fetch or render holds when its replica stops
+    /// renewing it (it renews every third of this while it works); another
+    /// replica takes the work over after it. Default `15s`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub claim_ttl: std::time::Duration,
+}
+
+impl Default for CoordinationConfig {
+    fn default() -> Self {
+        Self {
+            redis_url: None,
+            prefix: "inkspot".to_string(),
+            claim_ttl: std::time::Duration::from_secs(15),
+        }
+    }
+}

@@ -142,6 +142,9 @@ fn new_friendly_id() -> String {
 pub struct Registry {
     pool: AnyPool,
     limits: Limits,
+    /// Each device as last read or written, by MAC: what a display call
+    /// is answered from while the database cannot be reached.
+    known: moka::future::Cache<String, Device>,
 }
 
 impl Registry {
@@ -154,7 +157,11 @@ impl Registry {
 
     /// The registry in an open database.
     pub fn new(pool: AnyPool, limits: Limits) -> Self {
-        Self { pool, limits }
+        Self {
+            pool,
+            limits,
+            known: moka::future::Cache::new(10_000),
+        }
     }
 
     /// The device with `mac`.
@@ -164,7 +171,17 @@ impl Registry {
             .bind(mac)
             .fetch_optional(&self.pool)
             .await?;
-        Ok(row.as_ref().map(Device::from_row).transpose()?)
+        let device = row.as_ref().map(Device::from_row).transpose()?;
+        if let Some(device) = &device {
+            self.known.insert(device.mac.clone(), device.clone()).await;
+        }
+        Ok(device)
+    }
+
+    /// The device with `mac` as this replica last read it from the
+    /// database, for answering it while the database is away.
+    pub async fn last_known(&self, mac: &str) -> Option<Device> {
+        self.known.get(mac).await
     }
 
     /// The device whose key is `key`, for clients that send no `ID`; the

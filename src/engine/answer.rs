@@ -271,14 +271,7 @@ impl Engine {
         let span = tracing::Span::current();
         self.renders
             .submit_as(client, key.clone(), move |progress| {
-                let job = async move {
-                    let result = engine.produce(&request, &key, progress, data).await;
-                    let outcome = if result.is_ok() { "ok" } else { "failed" };
-                    let spot = request.spot.name.clone();
-                    let labels = crate::metrics::labels::SpotOutcome { spot, outcome };
-                    engine.metrics().renders.get_or_create(&labels).inc();
-                    result
-                };
+                let job = async move { engine.produce(&request, &key, progress, data).await };
                 tracing::Instrument::instrument(job, span)
             })
     }
@@ -288,9 +281,25 @@ impl Engine {
         self.renders.list()
     }
 
-    /// The render job: data, drawing, storing. On failure it draws the
-    /// error picture for whoever has no older image.
-    async fn produce(
+    /// The render job's work on this replica: data, drawing, storing,
+    /// counted in the metrics. On failure it draws the error picture for
+    /// whoever has no older image.
+    pub(super) async fn produce_here(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        key: &Key,
+        progress: Progress,
+        data: Option<Arc<SpotData>>,
+    ) -> Result<Arc<Rendered>, RenderFailure> {
+        let result = self.draw_and_store(request, key, progress, data).await;
+        let outcome = if result.is_ok() { "ok" } else { "failed" };
+        let spot = request.spot.name.clone();
+        let labels = crate::metrics::labels::SpotOutcome { spot, outcome };
+        self.metrics().renders.get_or_create(&labels).inc();
+        result
+    }
+
+    async fn draw_and_store(
         self: &Arc<Self>,
         request: &RenderRequest,
         key: &Key,
@@ -346,17 +355,23 @@ impl Engine {
         {
             return data;
         }
-        self.fetch_shared(request).await
+        self.fetch_shared(request, None).await
     }
 
     /// Fetches the request's spot now, or joins the fetch in flight, and
-    /// keeps the data unless every source failed.
-    pub(super) async fn fetch_shared(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+    /// keeps the data unless every source failed. Data another replica
+    /// fetched is taken when fresh, and fetched at or after `not_before`
+    /// when given (a scheduled run wants data newer than its start).
+    pub(super) async fn fetch_shared(
+        self: &Arc<Self>,
+        request: &RenderRequest,
+        not_before: Option<DateTime<Utc>>,
+    ) -> Arc<SpotData> {
         let slug = request.spot.slug();
         let engine = self.clone();
         let job_request = request.clone();
         let fetch = self.fetches.submit(slug, move |_| async move {
-            let data = Arc::new(engine.pipeline.fetch(&job_request, &*engine.clock).await);
+            let data = engine.fetch_once(&job_request, not_before).await;
             let slug = job_request.spot.slug();
             engine.last_fetch.insert(slug, data.clone()).await;
             // A failure is never kept as data: the next request tries again.

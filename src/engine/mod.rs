@@ -13,6 +13,7 @@ mod error;
 mod keys;
 mod pictures;
 mod refresh;
+mod shared;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -27,6 +28,7 @@ pub use keys::store_key;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::StorageBackend;
 use crate::config::{Config, Spot};
+use crate::coord::{Coordination, CoordinationStatus};
 use crate::devices::{Limits, Registry};
 use crate::jobs::Stage;
 use crate::jobs::{JobPanicked, Jobs};
@@ -80,6 +82,8 @@ pub struct Engine {
     database: Option<AnyPool>,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
+    /// Work shared with other replicas; alone by default.
+    coord: Coordination,
     /// The plan and state of scheduled refreshes; `None` when off.
     schedule: Option<Arc<Schedule>>,
     /// When it started, by its clock.
@@ -96,7 +100,10 @@ impl Engine {
     /// opens the store on the cache folder, and starts the template watcher,
     /// the store sweeper and the scheduler under its supervisor.
     pub async fn with_clock(config: Config, clock: SharedClock) -> Result<Arc<Self>, StartError> {
-        let pipeline = Pipeline::new(&config)?;
+        let mut pipeline = Pipeline::new(&config)?;
+        let supervisor = Supervisor::new();
+        let coord = Coordination::start(&config.coordination, &supervisor);
+        pipeline.coordinate(coord.clone());
         let retention = Retention {
             max_bytes: config.cache.max_disk.as_u64(),
             max_age: config.cache.max_disk_age,
@@ -108,7 +115,6 @@ impl Engine {
         let metrics = pipeline.metrics().clone();
         let store = Store::new(backend, config.cache.memory.as_u64(), retention, metrics);
         store.open().await;
-        let supervisor = Supervisor::new();
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
         let database = open_database(&config).await;
@@ -142,6 +148,7 @@ impl Engine {
             clock,
             supervisor,
             schedule,
+            coord,
         });
         engine.spawn_scheduler();
         Ok(engine)
@@ -240,6 +247,11 @@ impl Engine {
     /// The clock.
     pub fn clock(&self) -> &SharedClock {
         &self.clock
+    }
+
+    /// How this replica coordinates with others, as `/status` shows it.
+    pub fn coordination(&self) -> CoordinationStatus {
+        self.coord.status()
     }
 
     /// The health of the storage behind the memory cache.

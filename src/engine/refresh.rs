@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
+use crate::coord::Claim;
 use crate::request::RenderRequest;
 use crate::schedule::{self, Outcome, Run, Schedule, demand};
 use crate::source::SpotData;
@@ -66,9 +67,7 @@ impl Engine {
                 let engine = self.clone();
                 let schedule = schedule.clone();
                 runs.spawn(async move {
-                    let run = engine.refresh_spot(&schedule, index).await;
-                    engine.count_run(&schedule, index, &run);
-                    schedule.finish(index, run, engine.clock.now());
+                    engine.take_run(&schedule, index).await;
                     drop(permit);
                 });
             }
@@ -92,6 +91,44 @@ impl Engine {
         // only the waiting stops here.
         runs.shutdown().await;
         self.save_demand(&schedule).await;
+    }
+
+    /// One run of the spot at `index`, on one replica only: a turn keeps
+    /// the other replicas from running it again, and a run that did not
+    /// end `ok` gives it back, so its retry may run on any replica.
+    async fn take_run(self: &Arc<Self>, schedule: &Schedule, index: usize) {
+        let slug = self.catalog.spots()[index].slug();
+        // Runs of a spot are at least three quarters of its interval apart
+        // (see `SpotPlan::next_run`); a turn of half of it keeps another
+        // replica, whose timer differs a little, from running it again.
+        let plan = schedule.plan(index);
+        let turn = format!("schedule:{slug}");
+        let taken = self
+            .coord
+            .take_turn(&turn, self.clock.now(), plan.refresh / 2);
+        let lease = match taken.await {
+            Claim::Won(lease) => Some(lease),
+            Claim::Alone => None,
+            Claim::Held => {
+                let next = schedule.ran_elsewhere(index, self.clock.now());
+                tracing::debug!(spot = %slug, %next, "another replica has this run");
+                let labels = crate::metrics::labels::SpotOutcome {
+                    spot: self.catalog.spots()[index].name.clone(),
+                    outcome: "elsewhere",
+                };
+                self.metrics().schedule_runs.get_or_create(&labels).inc();
+                return;
+            }
+        };
+        let run = self.refresh_spot(schedule, index).await;
+        self.count_run(schedule, index, &run);
+        let ok = run.outcome == Outcome::Ok;
+        schedule.finish(index, run, self.clock.now());
+        if let Some(lease) = lease
+            && !ok
+        {
+            lease.give_back().await;
+        }
     }
 
     /// Counts a finished run in the metrics, and the backoff a failed one
@@ -180,7 +217,7 @@ impl Engine {
             .collect();
         let spot = self.catalog.spots()[index].clone();
         let data = match requests.first() {
-            Some(first) => self.fetch_shared(first).await,
+            Some(first) => self.fetch_shared(first, Some(started)).await,
             None => Arc::new(SpotData::failed(&spot, "nothing to draw", started)),
         };
         let mut run = Run {

@@ -221,6 +221,16 @@ impl Schedule {
         next
     }
 
+    /// Arms the spot at `index` for its next slot, after another replica
+    /// took this run: its renders are in the shared storage.
+    pub fn ran_elsewhere(&self, index: usize, now: DateTime<Utc>) -> DateTime<Utc> {
+        let plan = &self.plans[index];
+        let next = plan.next_run(Some(now), now, true);
+        self.state(index).running = false;
+        self.arm(index, jittered(next, now, plan.jitter));
+        next
+    }
+
     /// What the status page shows of the spot at `index` at `now`.
     pub fn status(&self, index: usize, now: DateTime<Utc>) -> SpotStatus {
         let state = self.state(index).clone();

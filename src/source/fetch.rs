@@ -10,6 +10,7 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::config::FetchConfig;
+use crate::coord::Coordination;
 use crate::metrics::{Metrics, labels};
 
 /// Why a body could not be had.
@@ -78,6 +79,8 @@ pub struct Fetcher {
     /// One semaphore per upstream `host:port`, made on first use.
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
     metrics: Arc<Metrics>,
+    /// Failures and host permits shared with other replicas.
+    coord: Coordination,
 }
 
 /// The host and port of `url` as metrics name it; `file` for files.
@@ -125,7 +128,14 @@ impl Fetcher {
             per_host: config.per_host_concurrency.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
             metrics: Arc::new(Metrics::new()),
+            coord: Coordination::alone(),
         })
+    }
+
+    /// Shares remembered failures and per-host permits with the other
+    /// replicas through `coord`.
+    pub fn coordinate(&mut self, coord: Coordination) {
+        self.coord = coord;
     }
 
     /// Counts fetches in `metrics` from now on.
@@ -139,39 +149,63 @@ impl Fetcher {
     }
 
     /// Fetches `url` and returns its body as text. A URL that failed within
-    /// `fetch.failure_ttl` fails again at once with the same reason.
+    /// `fetch.failure_ttl`, here or on another replica, fails again at once
+    /// with the same reason.
     pub async fn fetch(&self, url: &str) -> Result<String, FetchError> {
-        if let Some(failure) = self
-            .failures
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(url)
-            && failure.when.elapsed() < self.failure_ttl
-        {
-            return Err(FetchError::Remembered {
-                reason: failure.reason.clone(),
-                at: failure.at.clone(),
-                ttl: self.failure_ttl,
-            });
+        if let Some(remembered) = self.remembered(url).await {
+            return Err(remembered);
         }
         let result = self.fetch_now(url).await;
-        let mut failures = self.failures.lock().unwrap_or_else(PoisonError::into_inner);
+        let shared = self.coord.is_shared() && !self.failure_ttl.is_zero();
         match &result {
             Ok(_) => {
-                failures.remove(url);
+                let had = self.failures().remove(url).is_some();
+                if shared && had {
+                    self.coord.forget_failure(url).await;
+                }
             }
             Err(e) if !self.failure_ttl.is_zero() => {
                 let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+                let reason = e.to_string();
+                if shared {
+                    self.coord
+                        .remember_failure(url, &reason, &at, self.failure_ttl)
+                        .await;
+                }
                 let failure = Failure {
                     when: Instant::now(),
                     at,
-                    reason: e.to_string(),
+                    reason,
                 };
-                failures.insert(url.to_string(), failure);
+                self.failures().insert(url.to_string(), failure);
             }
             Err(_) => {}
         }
         result
+    }
+
+    fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Failure>> {
+        self.failures.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The failure of `url` remembered here or by another replica, while
+    /// it is younger than `fetch.failure_ttl`.
+    async fn remembered(&self, url: &str) -> Option<FetchError> {
+        if self.failure_ttl.is_zero() {
+            return None;
+        }
+        let local = self.failures().get(url).and_then(|f| {
+            (f.when.elapsed() < self.failure_ttl).then(|| (f.reason.clone(), f.at.clone()))
+        });
+        let (reason, at) = match local {
+            Some(found) => found,
+            None => self.coord.recall_failure(url).await?,
+        };
+        Some(FetchError::Remembered {
+            reason,
+            at,
+            ttl: self.failure_ttl,
+        })
     }
 
     async fn fetch_now(&self, url: &str) -> Result<String, FetchError> {
@@ -237,6 +271,14 @@ impl Fetcher {
             .acquire()
             .await
             .map_err(|_| FetchError::Request("host limit closed".into()))?;
+        // Across replicas too; a permit of a replica that died expires.
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let hold = self.timeout + Duration::from_secs(5);
+        let host = host_label(url);
+        let _shared = self
+            .coord
+            .host_permit(&host, self.per_host, hold, deadline)
+            .await;
         let response = self
             .client
             .get(url)

@@ -11,7 +11,7 @@ mod url;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use extract::{extract_field, parse_document};
@@ -42,7 +42,7 @@ pub enum SourceError {
 }
 
 /// Why one field has no value.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldError {
     /// The source's id.
     pub source: String,
@@ -53,7 +53,7 @@ pub struct FieldError {
 }
 
 /// Everything fetched for one spot.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpotData {
     /// `data.<source>.<field>`: extracted values; a missing field is `null`.
     pub values: BTreeMap<String, BTreeMap<String, Value>>,

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
 use crate::jobs::Stage;
 use crate::schedule::SpotStatus;
@@ -29,6 +30,13 @@ pub struct Status {
     pub uptime_seconds: i64,
     /// Whether it can serve (what `/readyz` says).
     pub ready: bool,
+    /// `ok`, or `degraded` while a shared service is away and the replica
+    /// makes do without it.
+    pub state: &'static str,
+    /// What is degraded, and how the replica makes do.
+    pub degraded: Vec<String>,
+    /// How this replica shares work with others.
+    pub coordination: CoordinationStatus,
     /// Each background task and its state.
     pub tasks: BTreeMap<&'static str, String>,
     /// Storage against its limits.
@@ -150,14 +158,16 @@ pub struct DeviceHealth {
     pub over_cap: bool,
 }
 
-/// Whether `engine` can serve now, or why not: its storage is unusable, or
-/// it is shutting down. `/readyz` answers with this.
+/// Whether `engine` can serve now, or why not: its own disk storage is
+/// unusable, or it is shutting down. `/readyz` answers with this. Shared
+/// services being away (S3, Redis, PostgreSQL) degrade a replica but leave
+/// it ready: every replica shares the outage, and each still serves.
 pub fn readiness(engine: &Engine) -> Result<(), String> {
     if engine.supervisor().is_stopping() {
         return Err("shutting down".into());
     }
     let health = engine.store_health();
-    if !health.ok {
+    if !health.ok && !health.shared {
         let error = health.error.unwrap_or_default();
         let backend = health.backend;
         return Err(format!(
@@ -177,7 +187,16 @@ pub async fn collect(engine: &Engine) -> Status {
     let jobs = engine.render_jobs();
     let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
     let tasks = engine.supervisor().tasks();
+    let coordination = engine.coordination();
+    let degraded = degraded(engine, &health, &coordination).await;
     Status {
+        state: if degraded.is_empty() {
+            "ok"
+        } else {
+            "degraded"
+        },
+        degraded,
+        coordination,
         version: env!("CARGO_PKG_VERSION"),
         started_at,
         uptime_seconds: (now - started_at).num_seconds().max(0),
@@ -213,6 +232,41 @@ pub async fn collect(engine: &Engine) -> Status {
         spots: spots(engine).await,
         devices: devices(engine, now).await,
     }
+}
+
+/// What is away, and how the replica makes do without it.
+async fn degraded(
+    engine: &Engine,
+    health: &crate::store::Health,
+    coordination: &CoordinationStatus,
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if !health.ok && health.shared {
+        let error = health.error.as_deref().unwrap_or_default();
+        out.push(format!(
+            "storage ({}): {error}; serving renders from memory and retrying writes",
+            health.backend
+        ));
+    }
+    if coordination.state == "unreachable" {
+        let error = coordination.error.as_deref().unwrap_or_default();
+        out.push(format!(
+            "coordination: Redis is unreachable ({error}); this replica works alone"
+        ));
+    }
+    match engine.database() {
+        None => {
+            out.push("database: it could not be opened; devices are told to come back later".into())
+        }
+        Some(pool) => {
+            if let Err(e) = crate::db::ping(pool).await {
+                out.push(format!(
+                    "database: {e}; devices are answered from their last known state"
+                ));
+            }
+        }
+    }
+    out
 }
 
 async fn spots(engine: &Engine) -> Vec<SpotHealth> {

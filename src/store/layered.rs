@@ -3,6 +3,9 @@
 //! unhealthy, and renders are then served from memory; the next good write
 //! marks it healthy again.
 
+mod retry;
+
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -65,6 +68,8 @@ pub struct Health {
     pub ok: bool,
     /// The last failure, while not ok.
     pub error: Option<String>,
+    /// Whether replicas share the backend (see [`Backend::is_shared`]).
+    pub shared: bool,
 }
 
 /// What a store holds.
@@ -94,6 +99,8 @@ pub struct Store {
     /// Files in the backend as of the last sweep.
     stored_entries: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
+    /// Renders whose write failed, to write again (see [`retry`]).
+    pending: Arc<Mutex<HashMap<Key, Arc<Rendered>>>>,
 }
 
 impl Store {
@@ -127,6 +134,7 @@ impl Store {
             retention,
             stored_bytes: Arc::new(AtomicU64::new(0)),
             stored_entries: Arc::new(AtomicU64::new(0)),
+            pending: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 
@@ -149,16 +157,20 @@ impl Store {
         }
     }
 
-    /// Starts the periodic sweep under `supervisor`.
+    /// Starts the periodic sweep, and the retry of failed writes, under
+    /// `supervisor`.
     pub fn spawn_sweeper(&self, supervisor: &Supervisor) {
         let store = self.clone();
         supervisor.spawn("store-sweeper", move |stop| async move {
             let mut tick = tokio::time::interval(SWEEP_EVERY);
+            let mut retry = tokio::time::interval(retry::RETRY_EVERY);
             tick.tick().await;
+            retry.tick().await;
             loop {
                 tokio::select! {
                     () = stop.cancelled() => break,
                     _ = tick.tick() => { store.sweep().await; }
+                    _ = retry.tick() => { store.retry_pending().await; }
                 }
             }
         });
@@ -188,6 +200,7 @@ impl Store {
             backend: self.backend.name(),
             ok: error.is_none(),
             error,
+            shared: self.backend.is_shared(),
         }
     }
 
@@ -271,6 +284,22 @@ impl Store {
         self.backend.meta(key).await.ok().flatten()
     }
 
+    /// The metadata for `key` in the backend, whatever memory holds: what
+    /// another replica may have stored since.
+    pub async fn stored_meta(&self, key: &Key) -> Option<Meta> {
+        self.backend.meta(key).await.ok().flatten()
+    }
+
+    /// The render for `key` read again from the backend into memory, for
+    /// one another replica stored.
+    pub async fn reload(&self, key: &Key) -> Option<Arc<Rendered>> {
+        let rendered = Arc::new(self.backend.get(key).await.ok().flatten()?);
+        self.memory
+            .insert(key.clone(), Slot::new(rendered.clone()))
+            .await;
+        Some(rendered)
+    }
+
     /// Every stored render of the spot `slug`, or of every spot.
     pub async fn list(&self, slug: Option<&str>) -> Vec<Listed> {
         match self.backend.list(slug).await {
@@ -345,7 +374,8 @@ impl Store {
                 }
             }
             Err(e) => {
-                tracing::error!(%key, error = %e, "cannot store a render; serving it from memory");
+                tracing::error!(%key, error = %e, "cannot store a render; serving it from memory, and writing it again later");
+                self.hold_for_retry(key, rendered);
             }
         }
     }

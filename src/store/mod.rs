@@ -159,6 +159,12 @@ pub trait Backend: Send + Sync + 'static {
     /// A short name for logs and status, such as `disk`.
     fn name(&self) -> &'static str;
 
+    /// Whether replicas share it (S3): its outage is every replica's, so it
+    /// degrades a replica rather than making it unready.
+    fn is_shared(&self) -> bool {
+        false
+    }
+
     /// Prepares the backend for use (creates a folder, removes debris left
     /// by a crash). Called once at start-up.
     async fn open(&self) -> Result<(), StoreError>;

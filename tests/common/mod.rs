@@ -8,6 +8,7 @@ pub mod firmware;
 pub mod jobs;
 pub mod postgres;
 pub mod prom;
+pub mod redis;
 pub mod seaweed;
 
 use std::path::{Path, PathBuf};

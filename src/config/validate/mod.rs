@@ -82,6 +82,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     devices::check_devices(c, config);
     storage::check_database(c, config);
     storage::check_storage(c, config);
+    storage::check_coordination(c, config);
     jobs::check_jobs(c, config);
 }
 

@@ -1,5 +1,6 @@
 //! The rules for `[database]` and `[storage]`: a PostgreSQL URL that is
-//! one (never shown, it may hold a password), and a bucket for S3.
+//! one (never shown, it may hold a password), a bucket for S3, and a Redis
+//! URL and claim time for `[coordination]`.
 
 use super::super::Config;
 use super::{Collector, key};
@@ -46,5 +47,36 @@ pub(super) fn check_storage(c: &mut Collector, config: &Config) {
             &at("endpoint"),
             "must be an http:// or https:// URL, such as \"http://127.0.0.1:8333\"",
         );
+    }
+}
+
+pub(super) fn check_coordination(c: &mut Collector, config: &Config) {
+    let coordination = &config.coordination;
+    let at = |k: &str| [key("coordination"), key(k)];
+    if let Some(url) = &coordination.redis_url {
+        let url = url.expose();
+        if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
+            // Never the value: it may hold a password.
+            c.add(
+                &at("redis_url"),
+                "must be a Redis URL: redis://host:6379/0, or rediss:// for TLS",
+            );
+        }
+    }
+    let prefix_ok = !coordination.prefix.is_empty()
+        && coordination.prefix.len() <= 64
+        && coordination
+            .prefix
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if !prefix_ok {
+        c.add(
+            &at("prefix"),
+            "must be 1 to 64 characters of a-z, A-Z, 0-9, `-`, `_` and `.`",
+        );
+    }
+    let ttl = coordination.claim_ttl;
+    if ttl < std::time::Duration::from_secs(1) || ttl > std::time::Duration::from_secs(600) {
+        c.add(&at("claim_ttl"), "must be between 1s and 10m");
     }
 }

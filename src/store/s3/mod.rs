@@ -12,6 +12,7 @@
 mod record;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::Utc;
@@ -32,12 +33,34 @@ pub struct S3Backend {
     bucket: String,
 }
 
+/// Retries of a failed request: a few, within seconds. The memory layer
+/// answers while S3 is away and failed writes are retried later, so a
+/// request never waits minutes on an unreachable server.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            base: 2.0,
+        },
+        max_retries: 2,
+        retry_timeout: Duration::from_secs(5),
+    }
+}
+
 impl S3Backend {
     /// The backend `[storage]` describes; credentials and region fall back
     /// to the `AWS_*` environment variables.
     pub fn new(config: &StorageConfig) -> Result<Self, StoreError> {
         let bucket = config.bucket.clone().unwrap_or_default();
-        let mut builder = AmazonS3Builder::from_env().with_bucket_name(&bucket);
+        let mut builder = AmazonS3Builder::from_env()
+            .with_bucket_name(&bucket)
+            .with_retry(retry())
+            .with_client_options(
+                object_store::ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(2))
+                    .with_timeout(Duration::from_secs(30)),
+            );
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -213,6 +236,10 @@ impl S3Backend {
 impl Backend for S3Backend {
     fn name(&self) -> &'static str {
         "s3"
+    }
+
+    fn is_shared(&self) -> bool {
+        true
     }
 
     async fn open(&self) -> Result<(), StoreError> {
