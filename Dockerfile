@@ -7,6 +7,7 @@ FROM rust:1-bookworm AS build
 WORKDIR /src
 COPY Cargo.toml Cargo.lock ./
 COPY src ./src
+COPY migrations ./migrations
 COPY fonts ./fonts
 COPY templates ./templates
 COPY benches ./benches

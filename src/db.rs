@@ -42,17 +42,40 @@ pub async fn open_sqlite(path: &Path) -> Result<AnyPool, DbError> {
     Ok(pool)
 }
 
+/// How long a query waits for a PostgreSQL connection: short, since a
+/// device call waits on it, and falls back when the database is away.
+const ACQUIRE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// Connects to the PostgreSQL database at `url` and brings its schema up
 /// to date.
 pub async fn open_postgres(url: &str) -> Result<AnyPool, DbError> {
+    let pool = lazy_postgres(url)?;
+    // The first connection may take longer than a query's wait.
+    let first = tokio::time::timeout(std::time::Duration::from_secs(10), pool.acquire());
+    match first.await {
+        Ok(connection) => drop(connection?),
+        Err(_) => return Err(DbError::from(sqlx::Error::PoolTimedOut)),
+    }
+    migrate(&pool).await?;
+    Ok(pool)
+}
+
+/// A pool for the PostgreSQL database at `url` that connects when used:
+/// a replica starts while the database is away, and [`migrate`] brings
+/// the schema up to date once it answers.
+pub fn lazy_postgres(url: &str) -> Result<AnyPool, DbError> {
     sqlx::any::install_default_drivers();
     let pool = AnyPoolOptions::new()
         .max_connections(8)
-        .acquire_timeout(std::time::Duration::from_secs(5))
-        .connect(url)
-        .await?;
-    MIGRATOR.run(&pool).await?;
+        .acquire_timeout(ACQUIRE_TIMEOUT)
+        .connect_lazy(url)?;
     Ok(pool)
+}
+
+/// Brings the schema of `pool`'s database up to date.
+pub async fn migrate(pool: &AnyPool) -> Result<(), DbError> {
+    MIGRATOR.run(pool).await?;
+    Ok(())
 }
 
 /// Whether the database answers, within two seconds.

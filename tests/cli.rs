@@ -298,3 +298,40 @@ fn logs_have_no_colour_codes_off_a_terminal() {
     );
     assert!(!stderr.contains('\u{1b}'), "no escape codes: {stderr:?}");
 }
+
+/// A container gives the shared services in its environment, so the one
+/// shipped config serves replicas too: `INKSPOT_STORAGE_*` fill what the
+/// file leaves out, and are checked as the keys they stand for.
+#[test]
+fn the_environment_gives_the_storage_the_file_leaves_out() {
+    let site = Site::new();
+    site.write_bar_config("http://127.0.0.1:9/report", "");
+    let check = |env: &[(&str, &str)]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+            .arg("check")
+            .current_dir(site.path())
+            .envs(env.iter().copied())
+            .output()
+            .unwrap();
+        (out.status.success(), text_of(&out))
+    };
+    let (ok, text) = check(&[("INKSPOT_STORAGE_BACKEND", "s3")]);
+    assert!(!ok && text.contains("storage.bucket"), "{text}");
+    let (ok, text) = check(&[("INKSPOT_STORAGE_BACKEND", "tape")]);
+    assert!(
+        !ok && text.contains("INKSPOT_STORAGE_BACKEND must be"),
+        "{text}"
+    );
+    let (ok, text) = check(&[
+        ("INKSPOT_STORAGE_BACKEND", "s3"),
+        ("INKSPOT_STORAGE_BUCKET", "renders"),
+        ("INKSPOT_STORAGE_ENDPOINT", "seaweedfs:8333"),
+    ]);
+    assert!(!ok && text.contains("storage.endpoint"), "{text}");
+    let (ok, text) = check(&[
+        ("INKSPOT_STORAGE_BACKEND", "s3"),
+        ("INKSPOT_STORAGE_BUCKET", "renders"),
+        ("INKSPOT_STORAGE_ENDPOINT", "http://seaweedfs:8333"),
+    ]);
+    assert!(ok, "{text}");
+}

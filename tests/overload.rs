@@ -138,6 +138,30 @@ async fn loopback_clients_are_not_limited_by_default() {
     app.stop().await;
 }
 
+/// Behind a trusted proxy each client is limited on its own, by the
+/// address the proxy forwards; a client cannot dodge its limit by writing
+/// the header itself.
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let faulty = Faulty::start().await;
+    let extra = "[server]\ntrusted_proxies = [\"127.0.0.0/8\"]\n[server.rate_limit]\nper_minute = 6\nburst = 2";
+    let (_site, app) = start(&spots(&faulty, 1, "/ok/3.0"), extra).await;
+    let from = |client: &'static str| [("x-forwarded-for", client)];
+    for _ in 0..2 {
+        let r = app.get("/image?spot=s0", &from("198.51.100.1")).await;
+        assert_eq!(r.status(), 200);
+    }
+    let r = app.get("/image?spot=s0", &from("198.51.100.1")).await;
+    assert_eq!(r.status(), 429, "the forwarded client is past its rate");
+    let spoofed = app
+        .get("/image?spot=s0", &from("203.0.113.5, 198.51.100.1"))
+        .await;
+    assert_eq!(spoofed.status(), 429, "a prepended address changes nothing");
+    let other = app.get("/image?spot=s0", &from("198.51.100.2")).await;
+    assert_eq!(other.status(), 200, "another client behind the same proxy");
+    app.stop().await;
+}
+
 /// A display that shows only pictures is never sent JSON, not even when
 /// the queue is full: it gets a picture saying so, with 200 so the firmware
 /// shows it, and a max-age as short as the retry.

@@ -562,3 +562,65 @@ async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
         "every run counted once, on the replica that ran it"
     );
 }
+
+/// PostgreSQL stopped: a device that called before gets its picture, not
+/// an error; a replica started meanwhile tells devices to come back
+/// later (never `status: 500`) and serves them once the database is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_the_database_away_devices_get_their_last_known_answer() {
+    let Some(shared) = Shared::start(Duration::ZERO).await else {
+        return;
+    };
+    let mac = "AA:BB:CC:00:33:44";
+    let devices = format!(
+        "{NO_SCHEDULE}[trmnl]\nrate_limit = 0\n[[devices]]\nmac = \"{mac}\"\nplaylist = [\"Linda Mar\"]\n"
+    );
+    let config = shared.config(&devices);
+    let mut replica = Replica::start(&config).await;
+    let mut device = common::firmware::Firmware::new(&replica.url, mac, "og");
+    assert_eq!(device.setup().await["status"], 200);
+    let mut shown = Value::Null;
+    for _ in 0..200 {
+        shown = device.display("4.1", &[]).await;
+        if shown["filename"].as_str().unwrap().starts_with("lindama") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        shown["filename"].as_str().unwrap().starts_with("lindama"),
+        "{shown}"
+    );
+
+    shared._pg.stop();
+    let answer = device.display("4.1", &[]).await;
+    assert_eq!(
+        answer["filename"], shown["filename"],
+        "the last known answer"
+    );
+    let image = device.image(answer["image_url"].as_str().unwrap()).await;
+    assert_eq!(image.status(), 200);
+    let status = replica.status().await;
+    assert_eq!(status["state"], "degraded", "{status}");
+    assert_eq!(status["ready"], true, "{status}");
+
+    // A replica (re)started while the database is away.
+    replica.kill();
+    let replica = Replica::start(&config).await;
+    device.base = replica.url.clone();
+    let answer = device.display("4.1", &[]).await;
+    assert_eq!(answer["status"], 202, "come back later: {answer}");
+    shared._pg.resume();
+    let mut answer = Value::Null;
+    for _ in 0..100 {
+        answer = device.display("4.1", &[]).await;
+        if answer["status"] != 202 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        answer["filename"].as_str().unwrap().starts_with("lindama"),
+        "served again once the database is back: {answer}"
+    );
+}

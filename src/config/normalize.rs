@@ -6,6 +6,59 @@ use super::locate::Seg;
 use super::validate::{Collector, key};
 use super::{Config, Devices, builtin_presets, normalize_mac};
 
+/// A non-empty environment variable.
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+/// The keys the environment may give when the file does not: secrets, and
+/// what a container deployment sets per environment (the shared services
+/// of replicas), so the one shipped config serves there too.
+fn from_env(c: &mut Collector, config: &mut Config) {
+    use super::Secret;
+    if config.database.url.is_none() {
+        config.database.url = env("INKSPOT_DATABASE_URL").map(Secret::new);
+    }
+    if config.coordination.redis_url.is_none() {
+        config.coordination.redis_url = env("INKSPOT_REDIS_URL").map(Secret::new);
+    }
+    if config.server.admin_token.is_none() {
+        config.server.admin_token = env("INKSPOT_ADMIN_TOKEN").map(Secret::new);
+    }
+    if config.server.trusted_proxies.is_empty()
+        && let Some(list) = env("INKSPOT_TRUSTED_PROXIES")
+    {
+        for item in list.split(',').filter(|i| !i.trim().is_empty()) {
+            match super::units::parse_network(item) {
+                Ok(net) => config.server.trusted_proxies.push(net),
+                Err(e) => c.add(
+                    &[key("server"), key("trusted_proxies")],
+                    format!("INKSPOT_TRUSTED_PROXIES: {e}"),
+                ),
+            }
+        }
+    }
+    let storage = &mut config.storage;
+    if storage.backend == super::StorageBackend::Disk {
+        match env("INKSPOT_STORAGE_BACKEND").as_deref() {
+            None | Some("disk") => {}
+            Some("s3") => storage.backend = super::StorageBackend::S3,
+            Some(_) => c.add(
+                &[key("storage"), key("backend")],
+                "INKSPOT_STORAGE_BACKEND must be `disk` or `s3`",
+            ),
+        }
+    }
+    let fill = |field: &mut Option<String>, name: &str| {
+        if field.is_none() {
+            *field = env(name);
+        }
+    };
+    fill(&mut storage.bucket, "INKSPOT_STORAGE_BUCKET");
+    fill(&mut storage.prefix, "INKSPOT_STORAGE_PREFIX");
+    fill(&mut storage.endpoint, "INKSPOT_STORAGE_ENDPOINT");
+}
+
 /// Fills in what parsing leaves to do; problems and warnings go to `c`.
 pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     let mut presets = builtin_presets();
@@ -23,18 +76,7 @@ pub(super) fn normalize(c: &mut Collector, config: &mut Config) {
     presets.extend(std::mem::take(&mut config.presets));
     config.presets = presets;
     normalize_devices(c, config);
-    if config.database.url.is_none() {
-        let from_env = std::env::var("INKSPOT_DATABASE_URL").ok();
-        config.database.url = from_env.filter(|u| !u.is_empty()).map(super::Secret::new);
-    }
-    if config.coordination.redis_url.is_none() {
-        let from_env = std::env::var("INKSPOT_REDIS_URL").ok();
-        config.coordination.redis_url = from_env.filter(|u| !u.is_empty()).map(super::Secret::new);
-    }
-    if config.server.admin_token.is_none() {
-        let from_env = std::env::var("INKSPOT_ADMIN_TOKEN").ok();
-        config.server.admin_token = from_env.filter(|t| !t.is_empty()).map(super::Secret::new);
-    }
+    from_env(c, config);
     if config
         .server
         .admin_token

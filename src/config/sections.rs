@@ -28,6 +28,12 @@ pub struct ServerConfig {
     /// Joining a render someone else started does not count. Loopback is
     /// exempt unless `rate_limit.loopback` is on. Default `4`.
     pub renders_per_client: usize,
+    /// Reverse proxies and load balancers, as networks or addresses
+    /// (`["10.0.0.0/8"]`), whose `X-Forwarded-For` names the client: the
+    /// per-client limits then count that client, not the proxy. Default:
+    /// `INKSPOT_TRUSTED_PROXIES` (comma-separated), else none.
+    #[serde(deserialize_with = "super::units::networks")]
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The most pixels (width × height) one render may have, so no request
     /// can make a huge pixmap. Default `4194304` (4 Mi pixels: 2048×2048,
     /// TRMNL X's 1872×1404).
@@ -112,6 +118,7 @@ impl Default for ServerConfig {
             render_concurrency: None,
             render_queue: 32,
             renders_per_client: 4,
+            trusted_proxies: Vec::new(),
             max_pixels: 4 * 1024 * 1024,
             custom_sizes: true,
             shutdown_timeout: Duration::from_secs(10),

@@ -21,6 +21,26 @@ pub fn opt_duration<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>,
     duration(d).map(Some)
 }
 
+/// Networks such as `["10.0.0.0/8", "192.168.1.10"]`: a single address
+/// stands for itself.
+pub fn networks<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<ipnet::IpNet>, D::Error> {
+    let texts: Vec<String> = serde::Deserialize::deserialize(d)?;
+    texts
+        .iter()
+        .map(|t| parse_network(t).map_err(D::Error::custom))
+        .collect()
+}
+
+/// One network, or one address as a network of itself.
+pub fn parse_network(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("`{text}` is not an address or a network; write it like \"10.0.0.0/8\" or \"192.168.1.10\"")
+        })
+}
+
 /// A size such as `"64MiB"`, `"2GB"`, or a number of bytes.
 pub fn size<'de, D: Deserializer<'de>>(d: D) -> Result<ByteSize, D::Error> {
     d.deserialize_any(SizeVisitor)

@@ -43,16 +43,36 @@ use crate::store::{
 use crate::supervisor::Supervisor;
 
 /// Opens the database; a failure is logged, and the service runs without
-/// devices and jobs rather than not at all.
-async fn open_database(config: &Config) -> Option<AnyPool> {
+/// devices and jobs rather than not at all. A PostgreSQL database that does
+/// not answer yet gets a pool that connects when it does, and its schema
+/// is brought up to date then, by a task under `supervisor`.
+async fn open_database(config: &Config, supervisor: &Supervisor) -> Option<AnyPool> {
     let target = crate::db::Target::of(config);
-    match target.open().await {
-        Ok(pool) => Some(pool),
-        Err(e) => {
-            tracing::error!(database = %target.describe(), error = %e, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
-            None
+    let error = match target.open().await {
+        Ok(pool) => return Some(pool),
+        Err(e) => e,
+    };
+    let database = target.describe();
+    let crate::db::Target::Postgres(url) = &target else {
+        tracing::error!(%database, %error, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
+        return None;
+    };
+    let pool = crate::db::lazy_postgres(url).ok()?;
+    tracing::error!(%database, %error, "cannot reach the database; devices are told to come back later, and it is tried again every 5 seconds (images are served as usual)");
+    let lazy = pool.clone();
+    supervisor.spawn("database-retry", move |stop| async move {
+        loop {
+            tokio::select! {
+                () = stop.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+            }
+            if crate::db::migrate(&lazy).await.is_ok() {
+                tracing::info!(%database, "the database answers; devices and jobs are back");
+                return;
+            }
         }
-    }
+    });
+    Some(pool)
 }
 
 /// `Retry-After` of a request turned away because the render queue is full:
@@ -117,7 +137,7 @@ impl Engine {
         store.open().await;
         store.spawn_sweeper(&supervisor);
         pipeline.templates().spawn_watcher(&supervisor);
-        let database = open_database(&config).await;
+        let database = open_database(&config, &supervisor).await;
         let limits = Limits {
             keep_logs: config.trmnl.keep_logs,
             keep_history: config.trmnl.keep_history,

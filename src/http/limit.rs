@@ -33,16 +33,26 @@ const FORGET_EVERY: Duration = Duration::from_secs(60);
 /// are synchronous, so a request that passes goes on to the inner service's
 /// own future, with nothing boxed or cloned on a cache hit.
 /// Refusals count in `metrics`.
+/// Behind a trusted proxy (`server.trusted_proxies`) the client is the one
+/// its `X-Forwarded-For` names, for these limits and every later one.
 #[derive(Clone)]
-pub struct GuardLayer(pub Option<Arc<ClientLimiter>>, pub Arc<Metrics>);
+pub struct GuardLayer {
+    /// The per-client rate limit, unless it is off.
+    pub limiter: Option<Arc<ClientLimiter>>,
+    /// Where refusals count.
+    pub metrics: Arc<Metrics>,
+    /// The trusted proxies.
+    pub trusted: Arc<[ipnet::IpNet]>,
+}
 
 impl<S> tower::Layer<S> for GuardLayer {
     type Service = Guard<S>;
     fn layer(&self, inner: S) -> Guard<S> {
         Guard {
             inner,
-            limiter: self.0.clone(),
-            metrics: self.1.clone(),
+            limiter: self.limiter.clone(),
+            metrics: self.metrics.clone(),
+            trusted: self.trusted.clone(),
         }
     }
 }
@@ -53,6 +63,7 @@ pub struct Guard<S> {
     inner: S,
     limiter: Option<Arc<ClientLimiter>>,
     metrics: Arc<Metrics>,
+    trusted: Arc<[ipnet::IpNet]>,
 }
 
 impl<S> tower::Service<Request> for Guard<S>
@@ -71,8 +82,11 @@ where
         self.inner.poll_ready(cx)
     }
 
-    fn call(&mut self, request: Request) -> Self::Future {
+    fn call(&mut self, mut request: Request) -> Self::Future {
         use futures_util::future::Either;
+        if !self.trusted.is_empty() {
+            super::forwarded::apply(&mut request, &self.trusted);
+        }
         match refusal(self.limiter.as_deref(), &request) {
             Some((reason, answer)) => {
                 self.metrics.refuse(reason);

@@ -2,6 +2,7 @@
 
 pub(crate) mod admin;
 mod error;
+mod forwarded;
 mod gallery;
 mod jobs;
 mod limit;
@@ -56,6 +57,7 @@ pub fn app(
     let timeout = engine.config().server.request_timeout;
     let metrics = engine.metrics().clone();
     let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
+    let trusted: Arc<[ipnet::IpNet]> = engine.config().server.trusted_proxies.clone().into();
     if let Some(limiter) = &limiter {
         limiter.spawn_cleanup(engine.supervisor());
     }
@@ -98,7 +100,11 @@ pub fn app(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(limit::GuardLayer(limiter, metrics))
+        .layer(limit::GuardLayer {
+            limiter,
+            metrics,
+            trusted,
+        })
         .service(router)
 }
 

@@ -60,6 +60,8 @@ pub struct Storage {
     pub ok: bool,
     /// Its last failure, while not ok.
     pub error: Option<String>,
+    /// Renders whose write failed, waiting to be written again.
+    pub pending_writes: usize,
     /// The memory layer.
     pub memory: Layer,
     /// The backend.
@@ -209,6 +211,7 @@ pub async fn collect(engine: &Engine) -> Status {
             backend: health.backend,
             ok: health.ok,
             error: health.error,
+            pending_writes: engine.store().pending_writes(),
             memory: Layer {
                 entries: usage.memory_entries,
                 bytes: usage.memory_bytes,

@@ -11,6 +11,7 @@ use std::process::Command;
 pub struct Postgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
+    options: String,
     pub url: String,
 }
 
@@ -94,23 +95,46 @@ impl Postgres {
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             dir.path().display()
         );
-        let log = dir.path().join("log");
-        run(
-            &bin,
-            "pg_ctl",
-            &[
-                "-D",
-                data,
-                "-o",
-                &options,
-                "-l",
-                log.to_str().unwrap(),
-                "-w",
-                "start",
-            ],
-        );
         let url = format!("postgres://inkspot@127.0.0.1:{port}/postgres");
-        Some(Self { dir, bin, url })
+        let server = Self {
+            dir,
+            bin,
+            options,
+            url,
+        };
+        server.resume();
+        Some(server)
+    }
+
+    /// Starts the server (again) on its port and data.
+    pub fn resume(&self) {
+        let data = self.dir.path().join("data");
+        let log = self.dir.path().join("log");
+        let args = [
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &self.options,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "start",
+        ];
+        run(&self.bin, "pg_ctl", &args);
+    }
+
+    /// Stops the server at once, as an outage would; its data stays.
+    pub fn stop(&self) {
+        let data = self.dir.path().join("data");
+        let args = [
+            "-D",
+            data.to_str().unwrap(),
+            "-m",
+            "immediate",
+            "-w",
+            "stop",
+        ];
+        run(&self.bin, "pg_ctl", &args);
     }
 }
 

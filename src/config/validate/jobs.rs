@@ -167,7 +167,22 @@ mod tests {
         "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"127.0.0.1:8333\"",
         "line 4: `storage.endpoint`: must be an http:// or https:// URL"
     )]
-    fn job_and_database_keys_are_checked_by_line(#[case] extra: &str, #[case] expected: &str) {
+    #[case(
+        "[coordination]\nredis_url = \"http://u:secret@cache:6379\"",
+        "line 2: `coordination.redis_url`: must be a Redis URL"
+    )]
+    #[case(
+        "[coordination]\nprefix = \"a b\"",
+        "line 2: `coordination.prefix`: must be 1 to 64 characters"
+    )]
+    #[case(
+        "[coordination]\nclaim_ttl = \"0s\"",
+        "line 2: `coordination.claim_ttl`: must be between 1s and 10m"
+    )]
+    fn job_database_storage_and_coordination_keys_are_checked_by_line(
+        #[case] extra: &str,
+        #[case] expected: &str,
+    ) {
         let e = load(extra).unwrap_err();
         assert!(e.contains(expected), "{e}");
         assert!(
