@@ -203,8 +203,15 @@ fn init_logging(format: LogFormat, args: &Args) -> Flush {
     use tracing_subscriber::Layer;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+    let given = std::env::var("RUST_LOG").unwrap_or_default();
+    let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // The S3 client logs each retry at info; the store logs the outcome.
+    if !given.contains("object_store")
+        && let Ok(quiet) = "object_store=warn".parse()
+    {
+        filter = filter.add_directive(quiet);
+    }
     // Colour only for a person at a terminal: not in files, not in
     // `docker logs`, and never when NO_COLOR is set (no-color.org).
     let colour = std::io::IsTerminal::is_terminal(&std::io::stderr())

@@ -345,6 +345,14 @@ async fn with_s3_away_hits_flow_from_memory_and_the_status_says_degraded() {
     assert_eq!(status["ready"], true, "{status}");
 }
 
+/// Config TOML for one TRMNL device `mac` with the `playlist` items, no
+/// schedule and no per-device rate limit.
+fn device_config(mac: &str, playlist: &str) -> String {
+    format!(
+        "{NO_SCHEDULE}[trmnl]\nrate_limit = 0\n[[devices]]\nmac = \"{mac}\"\nplaylist = [{playlist}]\n"
+    )
+}
+
 /// A TRMNL device set up on one replica is known to the other, with its
 /// key, and its playlist goes on where the first left it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -353,10 +361,7 @@ async fn a_device_keeps_its_key_and_place_in_its_playlist_across_replicas() {
         return;
     };
     let mac = "AA:BB:CC:00:11:22";
-    let devices = format!(
-        "{NO_SCHEDULE}[trmnl]\nrate_limit = 0\n[[devices]]\nmac = \"{mac}\"\nplaylist = [\"Linda Mar\", \"Pacifica\"]\n"
-    );
-    let config = shared.config(&devices);
+    let config = shared.config(&device_config(mac, r#""Linda Mar", "Pacifica""#));
     let a = Replica::start(&config).await;
     let b = Replica::start(&config).await;
     let mut on_a = common::firmware::Firmware::new(&a.url, mac, "og");
@@ -523,6 +528,16 @@ async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
         1,
         "the start-up run, on one replica"
     );
+    // A variant requested of each replica only: whichever replica runs
+    // the spot draws both.
+    let ask = |app: &common::App, preset: &str| {
+        get(format!(
+            "{}/image?spot=Linda%20Mar&device={preset}",
+            app.url
+        ))
+    };
+    assert_eq!(ask(&apps[0], "kindle").await.0, 200);
+    assert_eq!(ask(&apps[1], "trmnl").await.0, 200);
     // The minutes at which each spot's upstream was asked.
     let mut asked: [Vec<i64>; 2] = [vec![0], vec![0]];
     for minute in 1..=60 {
@@ -546,6 +561,20 @@ async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
             "once per 5-minute interval, by one replica or the other: {minutes:?}"
         );
         assert!(minutes.len() >= 12, "{minutes:?}");
+    }
+    for (app, preset) in [(&apps[0], "kindle"), (&apps[1], "trmnl")] {
+        let options = inkspot::config::OutputOptions::default();
+        let request = app
+            .engine
+            .catalog()
+            .resolve("Linda Mar", Some(preset), &options);
+        let key = app.engine.key(&request.unwrap());
+        let meta = app.engine.store().stored_meta(&key).await.unwrap();
+        let age = clock.now() - meta.data_at;
+        assert!(
+            age <= chrono::Duration::minutes(5),
+            "{preset}, asked of one replica, is drawn by every run: {age}"
+        );
     }
     let mut counted = 0.0;
     for app in &apps {
@@ -572,10 +601,7 @@ async fn with_the_database_away_devices_get_their_last_known_answer() {
         return;
     };
     let mac = "AA:BB:CC:00:33:44";
-    let devices = format!(
-        "{NO_SCHEDULE}[trmnl]\nrate_limit = 0\n[[devices]]\nmac = \"{mac}\"\nplaylist = [\"Linda Mar\"]\n"
-    );
-    let config = shared.config(&devices);
+    let config = shared.config(&device_config(mac, r#""Linda Mar""#));
     let mut replica = Replica::start(&config).await;
     let mut device = common::firmware::Firmware::new(&replica.url, mac, "og");
     assert_eq!(device.setup().await["status"], 200);

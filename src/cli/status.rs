@@ -88,6 +88,16 @@ pub fn render(s: &Value) -> String {
         .map(|t| t.iter().map(|(k, v)| format!("{k} {}", text(v))).collect())
         .unwrap_or_default();
     let _ = writeln!(out, "tasks: {}", tasks.join(", "));
+    for reason in s["degraded"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "DEGRADED: {}", text(reason));
+    }
+    if s["coordination"]["backend"] == "redis" {
+        let _ = writeln!(
+            out,
+            "coordination: redis {}",
+            text(&s["coordination"]["state"])
+        );
+    }
     let st = &s["storage"];
     let (mem, disk) = (&st["memory"], &st["disk"]);
     let free = disk["free_bytes"]
@@ -260,10 +270,29 @@ mod tests {
             text.contains("disk 3 renders, 4.0 KiB of 256.0 MiB, 1.0 GiB free"),
             "{text}"
         );
+        assert!(!text.contains("DEGRADED"), "{text}");
         assert!(text.contains("buoy ok, tide failed"), "{text}");
         assert!(text.contains("tide: HTTP 500"), "{text}");
         let device = text.lines().find(|l| l.starts_with("ABC123")).unwrap();
         assert!(device.contains("4.05 V 92%"), "{device}");
         assert!(device.ends_with("OVERDUE"), "{device}");
+    }
+
+    #[test]
+    fn a_degraded_replica_says_what_is_away() {
+        let status = serde_json::json!({
+            "version": "1.2.3", "uptime_seconds": 60, "ready": true, "state": "degraded",
+            "degraded": ["coordination: Redis is unreachable (refused); this replica works alone"],
+            "coordination": {"backend": "redis", "state": "unreachable"},
+        });
+        let text = render(&status);
+        assert!(
+            text.contains("\nDEGRADED: coordination: Redis is unreachable (refused)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("\ncoordination: redis unreachable\n"),
+            "{text}"
+        );
     }
 }

@@ -120,6 +120,10 @@ impl Engine {
                 return;
             }
         };
+        if lease.is_some() {
+            // The variants requested of any replica: this one draws them all.
+            self.save_demand(schedule).await;
+        }
         let run = self.refresh_spot(schedule, index).await;
         self.count_run(schedule, index, &run);
         let ok = run.outcome == Outcome::Ok;
@@ -168,7 +172,13 @@ impl Engine {
         }
     }
 
+    /// Writes the requested variants. Replicas share the document: each
+    /// adds what the others wrote to its own list first, so every replica
+    /// comes to know every requested variant, whichever runs the spot.
     async fn save_demand(&self, schedule: &Schedule) {
+        if self.coord.is_shared() {
+            self.restore_demand(schedule).await;
+        }
         let slugs: Vec<String> = self.catalog.spots().iter().map(|s| s.slug()).collect();
         let document = schedule.demand.to_document(&slugs);
         self.store.put_document(demand::DOCUMENT, &document).await;
