@@ -45,7 +45,9 @@ echo "idle after one render of the map: $(rss) MiB"
 ( while kill -0 "$pid" 2>/dev/null; do awk '/VmRSS/ {print $2}' "/proc/$pid/status"; sleep 0.05; done ) > "$work/rss" &
 pids+=($!)
 
-curl() { taskset -c "$WRK_CPUS" command curl "$@"; }
+# The client on the other cores; taskset runs a program, not a shell word.
+curl_bin=$(type -P curl)
+curl() { taskset -c "$WRK_CPUS" "$curl_bin" "$@"; }
 
 run() { # name, animation body fields
   local id start status
