@@ -576,6 +576,20 @@ async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
             "{preset}, asked of one replica, is drawn by every run: {age}"
         );
     }
+    let elsewhere = apps
+        .iter()
+        .filter(|app| {
+            app.engine
+                .schedule_status(0)
+                .unwrap()
+                .last_run_elsewhere
+                .is_some()
+        })
+        .count();
+    assert!(
+        elsewhere >= 1,
+        "a replica that left runs to the other says so"
+    );
     let mut counted = 0.0;
     for app in &apps {
         let text = prom::scrape_text(&format!("{}/metrics", app.url)).await;

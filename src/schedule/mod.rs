@@ -226,7 +226,11 @@ impl Schedule {
     pub fn ran_elsewhere(&self, index: usize, now: DateTime<Utc>) -> DateTime<Utc> {
         let plan = &self.plans[index];
         let next = plan.next_run(Some(now), now, true);
-        self.state(index).running = false;
+        {
+            let mut state = self.state(index);
+            state.running = false;
+            state.last_elsewhere = Some(now);
+        }
         self.arm(index, jittered(next, now, plan.jitter));
         next
     }

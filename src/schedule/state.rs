@@ -103,6 +103,9 @@ pub struct SpotState {
     pub last: Option<Run>,
     /// When the last run that ended `ok` started.
     pub last_success: Option<DateTime<Utc>>,
+    /// When this replica last left a run to another replica, which held
+    /// the spot's turn.
+    pub last_elsewhere: Option<DateTime<Utc>>,
 }
 
 impl SpotState {
@@ -151,6 +154,9 @@ pub struct SpotStatus {
     pub last_run: Option<Run>,
     /// When the last fully successful run started.
     pub last_success: Option<DateTime<Utc>>,
+    /// When this replica last left a run to another replica (its renders
+    /// are in the shared storage; its record in that replica's status).
+    pub last_run_elsewhere: Option<DateTime<Utc>>,
     /// What each run draws.
     pub variants: Vec<VariantStatus>,
 }
@@ -183,6 +189,7 @@ impl SpotStatus {
             backing_off: state.failures > 0,
             last_run: state.last,
             last_success: state.last_success,
+            last_run_elsewhere: state.last_elsewhere,
             variants: variants
                 .into_iter()
                 .map(|v| VariantStatus {
