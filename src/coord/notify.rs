@@ -51,20 +51,21 @@ impl Waiters {
 }
 
 impl Notice {
-    /// Waits for the notice, and returns its outcome.
+    /// Waits for a notice sent after this registration, and returns its
+    /// outcome. (A notice another local waiter of the same claim received
+    /// before is not one: the receiver starts with it seen.)
     pub(super) async fn next(&mut self) -> String {
         let Some(receiver) = self.receiver.as_mut() else {
             return std::future::pending().await;
         };
-        let outcome = receiver
-            .wait_for(Option::is_some)
-            .await
-            .ok()
-            .and_then(|o| o.clone());
-        match outcome {
-            Some(outcome) => outcome,
-            // The table keeps the sender while this receiver lives.
-            None => std::future::pending().await,
+        loop {
+            if receiver.changed().await.is_err() {
+                // The table keeps the sender while this receiver lives.
+                return std::future::pending().await;
+            }
+            if let Some(outcome) = receiver.borrow_and_update().clone() {
+                return outcome;
+            }
         }
     }
 }
@@ -141,7 +142,13 @@ mod tests {
         let pending =
             tokio::time::timeout(std::time::Duration::from_millis(50), other.next()).await;
         assert!(pending.is_err(), "y was not finished");
-        drop((a, b, other));
+        // A waiter that comes after a notice waits for the next one.
+        let mut late = waiters.listen("render:x");
+        let stale = tokio::time::timeout(std::time::Duration::from_millis(50), late.next()).await;
+        assert!(stale.is_err(), "the earlier notice is not this waiter's");
+        waiters.notify("render:x", "failed".into());
+        assert_eq!(late.next().await, "failed");
+        drop((a, b, other, late));
         assert!(waiters.table.lock().unwrap().is_empty(), "unregistered");
     }
 }
