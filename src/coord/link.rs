@@ -11,11 +11,11 @@ use super::CoordinationStatus;
 
 /// Whether Redis answered the last call, and since when it has not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct LinkState {
+pub(super) struct LinkState {
     /// When the outage started; `None` while Redis answers.
-    pub down_since: Option<DateTime<Utc>>,
+    pub(super) down_since: Option<DateTime<Utc>>,
     /// The error that started it.
-    pub error: Option<String>,
+    pub(super) error: Option<String>,
 }
 
 /// While Redis is away, calls are not even tried for this long after a

@@ -21,8 +21,6 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-pub use link::LinkState;
-
 use ::redis::RedisResult;
 
 use crate::config::CoordinationConfig;
@@ -240,13 +238,12 @@ impl Coordination {
                     return result;
                 }
                 Claim::Alone => return work().await.0,
-                Claim::Held => match self.wait(name).await {
-                    Waited::Alone => return work().await.0,
-                    Waited::Done(_) | Waited::Vanished if started.elapsed() > MAX_WAIT => {
+                Claim::Held => {
+                    let waited = self.wait(name).await;
+                    if waited == Waited::Alone || started.elapsed() > MAX_WAIT {
                         return work().await.0;
                     }
-                    Waited::Done(_) | Waited::Vanished => {}
-                },
+                }
             }
         }
     }

@@ -3,33 +3,46 @@
 //! `SET NX PX` with a random token; renewing, releasing and the host
 //! permits are Lua scripts, so each check-and-change is one atomic step.
 
+use std::sync::LazyLock;
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Client, RedisError, RedisResult, Script};
+use redis::{
+    AsyncCommands, Client, FromRedisValue, RedisError, RedisResult, Script, ScriptInvocation,
+};
 
 /// The longest a call may take before Redis counts as unreachable.
 const CALL_TIMEOUT: Duration = Duration::from_millis(1500);
 
 /// Extends a claim only while it is still this replica's.
-const RENEW: &str = r"
+static RENEW: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   return redis.call('PEXPIRE', KEYS[1], ARGV[2])
 end
-return 0";
+return 0",
+    )
+});
 
 /// Deletes a claim only while it is still this replica's, then tells the
 /// waiting replicas, whether or not it was (a result is stored either way).
-const RELEASE: &str = r"
+static RELEASE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 if redis.call('GET', KEYS[1]) == ARGV[1] then
   redis.call('DEL', KEYS[1])
 end
-return redis.call('PUBLISH', KEYS[2], ARGV[2])";
+return redis.call('PUBLISH', KEYS[2], ARGV[2])",
+    )
+});
 
 /// Takes a turn unless it is held until after `ARGV[1]` (milliseconds
 /// since the epoch, by the replicas' clock, which the value starts with).
-/// The key itself expires after `ARGV[4]` milliseconds, by Redis's clock.
-const TAKE_TURN: &str = r"
+/// The key itself expires after `ARGV[3]` milliseconds, by Redis's clock.
+static TAKE_TURN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local held = redis.call('GET', KEYS[1])
 if held then
   local till = tonumber(string.match(held, '^(%d+):'))
@@ -38,12 +51,16 @@ if held then
   end
 end
 redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
-return 1";
+return 1",
+    )
+});
 
 /// One of `ARGV[1]` permits in the sorted set `KEYS[1]`, scored by when it
 /// expires; expired ones (of replicas that died) are dropped first. The
 /// server's clock is the only one used, so replicas' clocks may differ.
-const ACQUIRE: &str = r"
+static ACQUIRE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
@@ -52,7 +69,9 @@ if redis.call('ZCARD', KEYS[1]) < tonumber(ARGV[1]) then
   redis.call('PEXPIRE', KEYS[1], ARGV[3])
   return 1
 end
-return 0";
+return 0",
+    )
+});
 
 /// A Redis server and the prefix of this deployment's keys; cheap to clone.
 #[derive(Clone)]
@@ -125,6 +144,13 @@ impl Redis {
         }
     }
 
+    /// Runs the script `invocation` as [`Redis::call`] runs a command; Redis
+    /// keeps the script by its digest after the first call.
+    async fn eval<T: FromRedisValue>(&self, invocation: &ScriptInvocation<'_>) -> RedisResult<T> {
+        self.call(|mut c| async move { invocation.invoke_async(&mut c).await })
+            .await
+    }
+
     /// The server, as logs name it: without user or password.
     pub(super) fn describe(&self) -> &str {
         &self.describe
@@ -179,18 +205,9 @@ impl Redis {
         value: &str,
         ttl: Duration,
     ) -> RedisResult<bool> {
-        let script = &Script::new(TAKE_TURN);
-        let taken: i64 = self
-            .call(|mut c| async move {
-                script
-                    .key(key)
-                    .arg(now_ms)
-                    .arg(value)
-                    .arg(ms(ttl))
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut take = TAKE_TURN.prepare_invoke();
+        take.key(key).arg(now_ms).arg(value).arg(ms(ttl));
+        let taken: i64 = self.eval(&take).await?;
         Ok(taken == 1)
     }
 
@@ -218,17 +235,9 @@ impl Redis {
     /// Extends the claim `key` for `ttl` while it holds `token`; `false`
     /// when it no longer does.
     pub(super) async fn renew(&self, key: &str, token: &str, ttl: Duration) -> RedisResult<bool> {
-        let script = &Script::new(RENEW);
-        let renewed: i64 = self
-            .call(|mut c| async move {
-                script
-                    .key(key)
-                    .arg(token)
-                    .arg(ms(ttl))
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut renew = RENEW.prepare_invoke();
+        renew.key(key).arg(token).arg(ms(ttl));
+        let renewed: i64 = self.eval(&renew).await?;
         Ok(renewed == 1)
     }
 
@@ -241,19 +250,13 @@ impl Redis {
         name: &str,
         outcome: &str,
     ) -> RedisResult<()> {
-        let script = &Script::new(RELEASE);
-        let channel = &self.done_channel(name);
-        let _: i64 = self
-            .call(|mut c| async move {
-                script
-                    .key(key)
-                    .key(channel)
-                    .arg(token)
-                    .arg(outcome)
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut release = RELEASE.prepare_invoke();
+        release
+            .key(key)
+            .key(self.done_channel(name))
+            .arg(token)
+            .arg(outcome);
+        let _: i64 = self.eval(&release).await?;
         Ok(())
     }
 
@@ -266,18 +269,9 @@ impl Redis {
         limit: usize,
         hold: Duration,
     ) -> RedisResult<bool> {
-        let script = &Script::new(ACQUIRE);
-        let taken: i64 = self
-            .call(|mut c| async move {
-                script
-                    .key(key)
-                    .arg(limit)
-                    .arg(token)
-                    .arg(ms(hold))
-                    .invoke_async(&mut c)
-                    .await
-            })
-            .await?;
+        let mut acquire = ACQUIRE.prepare_invoke();
+        acquire.key(key).arg(limit).arg(token).arg(ms(hold));
+        let taken: i64 = self.eval(&acquire).await?;
         Ok(taken == 1)
     }
 

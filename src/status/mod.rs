@@ -251,7 +251,7 @@ async fn degraded(
             health.backend
         ));
     }
-    if coordination.state == "unreachable" {
+    if coordination.since.is_some() {
         let error = coordination.error.as_deref().unwrap_or_default();
         out.push(format!(
             "coordination: Redis is unreachable ({error}); this replica works alone"
