@@ -24,6 +24,13 @@ fn site_with(config: &str) -> Site {
     site
 }
 
+/// Whether a display answer names a drawn picture, not "preparing".
+fn is_drawn(answer: &Value) -> bool {
+    answer["filename"]
+        .as_str()
+        .is_some_and(|f| !f.starts_with("preparing"))
+}
+
 /// Calls display until the answer shows a drawn image of the spot whose
 /// filename starts with `prefix`; returns that answer.
 async fn shows(fw: &Firmware, prefix: &str) -> Value {
@@ -155,8 +162,13 @@ async fn a_device_calling_too_often_is_told_to_wait() {
     let app = App::start_scheduled(&site, Arc::new(inkspot::clock::SystemClock)).await;
     let mut fw = Firmware::new(&app.url, MAC, "og");
     fw.setup().await;
-    let (a, _) = fw.display_raw("4.1", &[]).await;
+    let (a, first) = fw.display_raw("4.1", &[]).await;
+    // The picture is drawn before the second call, so that call and the
+    // limited third one both name it whatever the timing.
+    let url = first["image_url"].as_str().unwrap().to_string();
+    assert_eq!(client().get(&url).send().await.unwrap().status(), 200);
     let (b, shown) = fw.display_raw("4.1", &[]).await;
+    assert!(is_drawn(&shown), "{shown}");
     let (c, limited) = fw.display_raw("4.1", &[]).await;
     assert_eq!((a, b, c), (200, 200, 429));
     assert_eq!(limited["status"], 0, "a body the firmware applies");
