@@ -300,8 +300,9 @@ fn logs_have_no_colour_codes_off_a_terminal() {
 }
 
 /// A container gives the shared services in its environment, so the one
-/// shipped config serves replicas too: `INKSPOT_STORAGE_*` fill what the
-/// file leaves out, and are checked as the keys they stand for.
+/// shipped config serves replicas too: `INKSPOT_STORAGE_*` and
+/// `INKSPOT_TRUSTED_PROXIES` fill what the file leaves out, and are
+/// checked as the keys they stand for.
 #[test]
 fn the_environment_gives_the_storage_the_file_leaves_out() {
     let site = Site::new();
@@ -334,4 +335,13 @@ fn the_environment_gives_the_storage_the_file_leaves_out() {
         ("INKSPOT_STORAGE_ENDPOINT", "http://seaweedfs:8333"),
     ]);
     assert!(ok, "{text}");
+    let (ok, text) = check(&[("INKSPOT_TRUSTED_PROXIES", "10.0.0.0/8, fd00::/8,172.18.0.7")]);
+    assert!(ok, "{text}");
+    let (ok, text) = check(&[("INKSPOT_TRUSTED_PROXIES", "10.0.0.0/8,caddy")]);
+    assert!(
+        !ok && text.contains("server.trusted_proxies")
+            && text.contains("INKSPOT_TRUSTED_PROXIES")
+            && text.contains("caddy"),
+        "{text}"
+    );
 }

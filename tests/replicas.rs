@@ -140,6 +140,20 @@ impl Replica {
         r.json().await.unwrap()
     }
 
+    /// `/status` once `ready` says yes of it, within 40 s (failed writes
+    /// are retried every 10 s); panics past that.
+    async fn status_once(&self, ready: impl Fn(&Value) -> bool) -> Value {
+        let mut status = Value::Null;
+        for _ in 0..400 {
+            status = self.status().await;
+            if ready(&status) {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("/status never came to the state awaited: {status}");
+    }
+
     /// Kills it, as a crash would; returns its log.
     fn kill(&mut self) -> String {
         self.binary.take().map(Binary::kill).unwrap_or_default()
@@ -287,15 +301,10 @@ async fn a_redis_outage_costs_devices_nothing_and_coordination_comes_back() {
 
     shared.redis.resume();
     for replica in &replicas {
-        let mut state = Value::Null;
-        for _ in 0..100 {
-            state = replica.status().await["coordination"]["state"].clone();
-            if state == "connected" {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        assert_eq!(state, "connected", "each replica finds Redis back");
+        // Each replica finds Redis back.
+        replica
+            .status_once(|s| s["coordination"]["state"] == "connected")
+            .await;
     }
     let before: f64 = replicas[0].renders().await + replicas[1].renders().await;
     // After the outage, a new variant asked of both at once is drawn once.
@@ -343,6 +352,39 @@ async fn with_s3_away_hits_flow_from_memory_and_the_status_says_degraded() {
     assert_eq!(status["state"], "degraded", "{status}");
     assert_eq!(status["storage"]["ok"], false, "{status}");
     assert_eq!(status["ready"], true, "{status}");
+}
+
+/// A render drawn while S3 is away is kept and written once it is back:
+/// `/status` counts it meanwhile, and a replica started afterwards serves
+/// it from the bucket without fetching or drawing it again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_render_drawn_while_s3_is_away_is_stored_once_it_is_back() {
+    let Some(mut shared) = Shared::start(Duration::ZERO).await else {
+        return;
+    };
+    let config = shared.config(NO_SCHEDULE);
+    let a = Replica::start(&config).await;
+    shared.s3.stop();
+    let url = variants()[1];
+    assert_eq!(get(format!("{}{url}", a.url)).await.0, 200);
+    let away = a.status_once(|s| s["storage"]["pending_writes"] == 1).await;
+    assert_eq!(away["state"], "degraded", "{away}");
+    shared.s3.resume().await;
+    let back = a
+        .status_once(|s| s["storage"]["pending_writes"] == 0 && s["storage"]["ok"] == true)
+        .await;
+    assert_eq!(back["state"], "ok", "{back}");
+
+    let b = Replica::start(&config).await;
+    let r = client()
+        .get(format!("{}{url}", b.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["x-cache"], "hit", "read from the bucket");
+    assert_eq!(shared.fetches("/pacifica").await, 1, "not fetched again");
+    assert_eq!(b.renders().await, 0.0, "not drawn again");
 }
 
 /// Config TOML for one TRMNL device `mac` with the `playlist` items, no

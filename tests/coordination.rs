@@ -1,0 +1,216 @@
+//! The coordination contract against a real Redis, with two `Coordination`
+//! handles standing for two replicas: a claim held by one at a time and
+//! released with a notice, a claim left unfinished expiring, turns, shared
+//! remembered failures, per-host permits (and those of a replica that died
+//! expiring), and an unreachable Redis answering "alone". Skipped, with a
+//! message, only when `redis-server` is not installed.
+
+mod common;
+
+use std::time::Duration;
+
+use chrono::Utc;
+use common::redis::Redis;
+use inkspot::config::{CoordinationConfig, Secret};
+use inkspot::coord::{Claim, Coordination, Waited};
+use inkspot::supervisor::Supervisor;
+use tokio::time::Instant;
+
+/// Two replicas' coordination over one Redis, with a claim TTL of `ttl`.
+struct Pair {
+    a: Coordination,
+    b: Coordination,
+    supervisor: Supervisor,
+    _redis: Redis,
+}
+
+impl Pair {
+    fn start(ttl: Duration) -> Option<Self> {
+        let redis = Redis::start()?;
+        let supervisor = Supervisor::new();
+        let config = config(&redis.url, ttl);
+        Some(Self {
+            a: Coordination::start(&config, &supervisor),
+            b: Coordination::start(&config, &supervisor),
+            supervisor,
+            _redis: redis,
+        })
+    }
+
+    async fn stop(self) {
+        self.supervisor.shutdown(Duration::from_secs(5)).await;
+    }
+}
+
+fn config(url: &str, ttl: Duration) -> CoordinationConfig {
+    CoordinationConfig {
+        redis_url: Some(Secret::new(url.to_string())),
+        prefix: "coordination-test".to_string(),
+        claim_ttl: ttl,
+    }
+}
+
+fn name(claim: &Claim) -> &'static str {
+    match claim {
+        Claim::Won(_) => "won",
+        Claim::Held => "held",
+        Claim::Alone => "alone",
+    }
+}
+
+/// One replica wins a claim, the other is told it is held and waits; the
+/// waiter hears the outcome when the owner finishes, and the claim is free.
+#[tokio::test]
+async fn a_claim_is_held_by_one_replica_and_finishing_it_tells_the_other() {
+    let Some(pair) = Pair::start(Duration::from_secs(10)) else {
+        return;
+    };
+    let Claim::Won(lease) = pair.a.claim("render:x").await else {
+        panic!("the first claim wins");
+    };
+    assert_eq!(name(&pair.b.claim("render:x").await), "held");
+    let b = pair.b.clone();
+    let waiting = tokio::spawn(async move { b.wait("render:x").await });
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(!waiting.is_finished(), "the waiter waits while it is held");
+    lease.finish("ok").await;
+    let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
+    assert_eq!(waited.unwrap().unwrap(), Waited::Done("ok".into()));
+    assert_eq!(name(&pair.b.claim("render:x").await), "won", "released");
+    pair.stop().await;
+}
+
+/// A claim whose owner stops renewing it (its work was dropped, or its
+/// replica died) expires after the TTL: the waiter finds it gone and takes
+/// the work over. A claim still renewed outlives its TTL.
+#[tokio::test]
+async fn an_unfinished_claim_expires_and_a_renewed_one_does_not() {
+    let Some(pair) = Pair::start(Duration::from_millis(600)) else {
+        return;
+    };
+    let Claim::Won(kept) = pair.a.claim("fetch:kept").await else {
+        panic!("the first claim wins");
+    };
+    let Claim::Won(dropped) = pair.a.claim("fetch:dropped").await else {
+        panic!("the first claim wins");
+    };
+    drop(dropped);
+    let waited = tokio::time::timeout(Duration::from_secs(5), pair.b.wait("fetch:dropped")).await;
+    assert_eq!(waited.unwrap(), Waited::Vanished);
+    assert_eq!(name(&pair.b.claim("fetch:dropped").await), "won");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        name(&pair.b.claim("fetch:kept").await),
+        "held",
+        "renewed past its TTL"
+    );
+    kept.finish("ok").await;
+    pair.stop().await;
+}
+
+/// A turn is taken by one replica for its hold, by the replicas' clock, and
+/// one given back can be taken again at once.
+#[tokio::test]
+async fn a_turn_is_one_replicas_until_it_ends_or_is_given_back() {
+    let Some(pair) = Pair::start(Duration::from_secs(10)) else {
+        return;
+    };
+    let now = Utc::now();
+    let hold = Duration::from_secs(600);
+    let Claim::Won(turn) = pair.a.take_turn("schedule:x", now, hold).await else {
+        panic!("the first turn wins");
+    };
+    assert_eq!(
+        name(&pair.b.take_turn("schedule:x", now, hold).await),
+        "held"
+    );
+    let later = now + chrono::Duration::seconds(601);
+    let Claim::Won(next) = pair.b.take_turn("schedule:x", later, hold).await else {
+        panic!("a turn past its hold is free");
+    };
+    next.give_back().await;
+    assert_eq!(
+        name(&pair.a.take_turn("schedule:x", later, hold).await),
+        "won"
+    );
+    drop(turn);
+    pair.stop().await;
+}
+
+/// A failure one replica remembers, the other recalls, until it is
+/// forgotten or its time is up.
+#[tokio::test]
+async fn a_remembered_failure_is_known_to_every_replica() {
+    let Some(pair) = Pair::start(Duration::from_secs(10)) else {
+        return;
+    };
+    let url = "https://example.com/report";
+    assert_eq!(pair.b.recall_failure(url).await, None);
+    let ttl = Duration::from_secs(60);
+    pair.a.remember_failure(url, "HTTP 503", "10:00", ttl).await;
+    let recalled = pair.b.recall_failure(url).await;
+    assert_eq!(recalled, Some(("HTTP 503".into(), "10:00".into())));
+    pair.a.forget_failure(url).await;
+    assert_eq!(pair.b.recall_failure(url).await, None, "forgotten");
+    let short = Duration::from_millis(300);
+    pair.a
+        .remember_failure(url, "timeout", "10:01", short)
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(pair.b.recall_failure(url).await, None, "its time is up");
+    pair.stop().await;
+}
+
+/// With a limit of one, a host's permit is one replica's at a time; the
+/// permit of a replica that died, never given back, expires after its hold.
+#[tokio::test]
+async fn host_permits_are_shared_and_a_dead_replicas_expires() {
+    let Some(pair) = Pair::start(Duration::from_secs(10)) else {
+        return;
+    };
+    let hold = Duration::from_millis(800);
+    let soon = || Instant::now() + Duration::from_millis(200);
+    let first = pair.a.host_permit("example.com", 1, hold, soon()).await;
+    assert!(first.is_some(), "the first permit is given");
+    let other = pair.b.host_permit("example.com", 1, hold, soon()).await;
+    assert!(other.is_none(), "the host is at its limit");
+    drop(first);
+    let after_release = Instant::now() + Duration::from_secs(2);
+    let second = pair
+        .b
+        .host_permit("example.com", 1, hold, after_release)
+        .await;
+    assert!(second.is_some(), "a permit given back is free");
+    // The holder dies: its permit is never given back.
+    std::mem::forget(second);
+    let began = Instant::now();
+    let deadline = began + Duration::from_secs(5);
+    let taken = pair.a.host_permit("example.com", 1, hold, deadline).await;
+    assert!(taken.is_some(), "a dead replica's permit expires");
+    assert!(began.elapsed() >= Duration::from_millis(500), "not before");
+    assert!(
+        pair.a
+            .host_permit("another.org", 1, hold, soon())
+            .await
+            .is_some(),
+        "hosts are limited apart"
+    );
+    pair.stop().await;
+}
+
+/// A Redis that cannot be reached: each call answers "alone" (the replica
+/// works on its own) and the status says so, without waiting long.
+#[tokio::test]
+async fn an_unreachable_redis_answers_alone_and_says_so() {
+    let supervisor = Supervisor::new();
+    let url = format!("redis://127.0.0.1:{}/0", common::free_port());
+    let coord = Coordination::start(&config(&url, Duration::from_secs(5)), &supervisor);
+    assert!(coord.is_shared());
+    assert_eq!(name(&coord.claim("render:x").await), "alone");
+    assert_eq!(coord.wait("render:x").await, Waited::Alone);
+    assert_eq!(coord.recall_failure("https://example.com").await, None);
+    let status = coord.status();
+    assert_eq!(status.state, "unreachable");
+    assert!(status.since.is_some() && status.error.is_some());
+    supervisor.shutdown(Duration::from_secs(5)).await;
+}
