@@ -2,8 +2,9 @@
 //! handles standing for two replicas: a claim held by one at a time and
 //! released with a notice, a claim left unfinished expiring, turns, shared
 //! remembered failures, per-host permits (and those of a replica that died
-//! expiring), and an unreachable Redis answering "alone". Skipped, with a
-//! message, only when `redis-server` is not installed.
+//! expiring), an unreachable Redis answering "alone", and `rediss://` with
+//! a private certificate authority. Skipped, with a message, only when
+//! `redis-server` is not installed.
 
 mod common;
 
@@ -47,6 +48,7 @@ fn config(url: &str, ttl: Duration) -> CoordinationConfig {
         redis_url: Some(Secret::new(url.to_string())),
         prefix: "coordination-test".to_string(),
         claim_ttl: ttl,
+        ..CoordinationConfig::default()
     }
 }
 
@@ -212,5 +214,51 @@ async fn an_unreachable_redis_answers_alone_and_says_so() {
     let status = coord.status();
     assert_eq!(status.state, "unreachable");
     assert!(status.since.is_some() && status.error.is_some());
+    supervisor.shutdown(Duration::from_secs(5)).await;
+}
+
+/// `[coordination]` from a config file, with `redis_url` and, when given,
+/// `redis_ca` (relative to `dir`, where the file would be).
+fn loaded(url: &str, ca: Option<&str>, dir: &std::path::Path) -> CoordinationConfig {
+    let ca = ca
+        .map(|c| format!("redis_ca = \"{c}\"\n"))
+        .unwrap_or_default();
+    let text = format!(
+        "[coordination]\nredis_url = \"{url}\"\n{ca}[[spots]]\nname = \"A\"\ntemplate = \"t\"\n"
+    );
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
+    let path = dir.join("config.toml");
+    inkspot::config::Config::from_toml(&text, &path, dir)
+        .unwrap()
+        .coordination
+}
+
+/// A `rediss://` server whose certificate a private authority signed:
+/// with that authority as `redis_ca`, replicas coordinate over TLS; without
+/// it, the certificate is refused and the replica works alone, saying why.
+#[tokio::test]
+async fn rediss_with_a_private_authority_named_in_the_config() {
+    let Some(redis) = Redis::start_tls() else {
+        return;
+    };
+    let dir = redis.ca.as_ref().unwrap().parent().unwrap().to_path_buf();
+    let supervisor = Supervisor::new();
+    let trusted = loaded(&redis.url, Some("ca.pem"), &dir);
+    let a = Coordination::start(&trusted, &supervisor);
+    let b = Coordination::start(&trusted, &supervisor);
+    let Claim::Won(lease) = a.claim("render:tls").await else {
+        panic!("a claim over TLS wins: {:?}", a.status());
+    };
+    assert_eq!(name(&b.claim("render:tls").await), "held");
+    lease.finish("ok").await;
+    assert_eq!(a.status().state, "connected");
+
+    let public = Coordination::start(&loaded(&redis.url, None, &dir), &supervisor);
+    assert_eq!(name(&public.claim("render:tls").await), "alone");
+    let status = public.status();
+    assert_eq!(status.state, "unreachable");
+    let error = status.error.unwrap_or_default();
+    assert!(error.to_lowercase().contains("certificate"), "{error}");
     supervisor.shutdown(Duration::from_secs(5)).await;
 }

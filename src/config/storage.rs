@@ -55,6 +55,13 @@ pub struct CoordinationConfig {
     /// replica takes the work over after it. Default `15s`.
     #[serde(deserialize_with = "super::units::duration")]
     pub claim_ttl: std::time::Duration,
+    /// A PEM file with the certificate authority that signed a `rediss://`
+    /// server's certificate, when it is a private one; relative to the
+    /// config's folder. Default: none, and the public roots are trusted.
+    pub redis_ca: Option<std::path::PathBuf>,
+    /// The certificates of `redis_ca`, read when the config is loaded.
+    #[serde(skip)]
+    pub redis_ca_pem: Option<Vec<u8>>,
 }
 
 impl Default for CoordinationConfig {
@@ -63,6 +70,8 @@ impl Default for CoordinationConfig {
             redis_url: None,
             prefix: "inkspot".to_string(),
             claim_ttl: std::time::Duration::from_secs(15),
+            redis_ca: None,
+            redis_ca_pem: None,
         }
     }
 }

@@ -106,7 +106,8 @@ impl Coordination {
         let Some(url) = &config.redis_url else {
             return Self::alone();
         };
-        let redis = match Redis::new(url.expose(), &config.prefix) {
+        let ca = config.redis_ca_pem.as_deref();
+        let redis = match Redis::new(url.expose(), &config.prefix, ca) {
             Ok(redis) => redis,
             Err(e) => {
                 tracing::error!(error = %e, "cannot use coordination.redis_url; this replica works alone");

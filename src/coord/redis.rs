@@ -9,6 +9,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{
     AsyncCommands, Client, FromRedisValue, RedisError, RedisResult, Script, ScriptInvocation,
+    TlsCertificates,
 };
 
 /// The longest a call may take before Redis counts as unreachable.
@@ -109,8 +110,19 @@ async fn bounded<T>(call: impl Future<Output = RedisResult<T>>) -> RedisResult<T
 
 impl Redis {
     /// Connects lazily to `url`: the replica starts while Redis is down.
-    pub(super) fn new(url: &str, prefix: &str) -> RedisResult<Self> {
-        let client = Client::open(url)?;
+    /// A `rediss://` server's certificate is checked against `ca` (PEM)
+    /// when given, else against the public roots.
+    pub(super) fn new(url: &str, prefix: &str, ca: Option<&[u8]>) -> RedisResult<Self> {
+        let client = match ca {
+            Some(pem) => Client::build_with_tls(
+                url,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            )?,
+            None => Client::open(url)?,
+        };
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(1)))
             .set_response_timeout(Some(CALL_TIMEOUT))

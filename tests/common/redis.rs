@@ -1,7 +1,9 @@
 //! A real Redis server for the tests: Debian's `redis-server` on a free
-//! loopback port, with nothing saved to disk. It can be stopped and started
-//! again on the same port, as an outage would. Without `redis-server` a
-//! test says so and is skipped; `.ci/run` installs it.
+//! loopback port, with nothing saved to disk, speaking plain RESP or TLS
+//! with a certificate from a certificate authority made for the test. It
+//! can be stopped and started again on the same port, as an outage would.
+//! Without `redis-server` a test says so and is skipped; `.ci/run`
+//! installs it.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,14 +13,24 @@ pub struct Redis {
     child: Option<Child>,
     dir: tempfile::TempDir,
     pub port: u16,
-    /// `redis://127.0.0.1:<port>/0`.
+    /// `redis://127.0.0.1:<port>/0`, or `rediss://` with TLS.
     pub url: String,
+    /// With TLS, the PEM file of the certificate authority that signed the
+    /// server's certificate.
+    pub ca: Option<std::path::PathBuf>,
 }
 
 impl Redis {
     /// Starts a server, or `None` (with a message) when `redis-server` is
     /// not installed.
     pub fn start() -> Option<Self> {
+        let mut redis = Self::installed()?;
+        redis.resume();
+        Some(redis)
+    }
+
+    /// A server not started yet, on a free port, if one can be.
+    fn installed() -> Option<Self> {
         if Command::new("redis-server")
             .arg("--version")
             .output()
@@ -28,12 +40,26 @@ impl Redis {
             return None;
         }
         let port = super::free_port();
-        let mut redis = Self {
+        Some(Self {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             port,
             url: format!("redis://127.0.0.1:{port}/0"),
-        };
+            ca: None,
+        })
+    }
+
+    /// Starts a server that speaks only TLS, with a certificate for
+    /// 127.0.0.1 signed by a certificate authority of its own (in `ca`).
+    pub fn start_tls() -> Option<Self> {
+        let mut redis = Self::installed()?;
+        let dir = redis.dir.path();
+        let (ca, cert, key) = certificates();
+        for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {
+            std::fs::write(dir.join(name), pem).unwrap();
+        }
+        redis.ca = Some(dir.join("ca.pem"));
+        redis.url = format!("rediss://127.0.0.1:{}/0", redis.port);
         redis.resume();
         Some(redis)
     }
@@ -48,11 +74,19 @@ impl Redis {
 
     /// Starts it again on its port, and waits until it answers.
     pub fn resume(&mut self) {
-        let child = Command::new("redis-server")
-            .args(["--port", &self.port.to_string(), "--bind", "127.0.0.1"])
-            .args(["--save", "", "--appendonly", "no"])
-            .arg("--dir")
-            .arg(self.dir.path())
+        let port = self.port.to_string();
+        let mut command = Command::new("redis-server");
+        command.args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]);
+        command.arg("--dir").arg(self.dir.path());
+        if self.ca.is_some() {
+            command.args(["--port", "0", "--tls-port", &port]);
+            command.args(["--tls-cert-file", "cert.pem", "--tls-key-file", "key.pem"]);
+            command.args(["--tls-ca-cert-file", "ca.pem", "--tls-auth-clients", "no"]);
+        } else {
+            command.args(["--port", &port]);
+        }
+        let child = command
+            .current_dir(self.dir.path())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -67,12 +101,16 @@ impl Redis {
         panic!("redis-server did not answer on port {}", self.port);
     }
 
-    /// Whether it answers PING, spoken over a plain socket.
+    /// Whether it answers PING, spoken over a plain socket; with TLS,
+    /// whether it listens.
     fn ping(&self) -> bool {
         use std::io::{Read, Write};
         let Ok(mut socket) = std::net::TcpStream::connect(("127.0.0.1", self.port)) else {
             return false;
         };
+        if self.ca.is_some() {
+            return true;
+        }
         let _ = socket.set_read_timeout(Some(Duration::from_millis(500)));
         let mut answer = [0u8; 7];
         socket.write_all(b"PING\r\n").is_ok()
@@ -85,4 +123,20 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
     }
+}
+
+/// A certificate authority, and a server certificate for 127.0.0.1 it
+/// signed with its key: `(ca, cert, key)`, in PEM.
+fn certificates() -> (String, String, String) {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
+    let mut ca = CertificateParams::new(Vec::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_key = KeyPair::generate().unwrap();
+    let ca_cert = ca.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, ca_key);
+    let mut server = CertificateParams::new(Vec::new()).unwrap();
+    server.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
+    let key = KeyPair::generate().unwrap();
+    let cert = server.signed_by(&key, &issuer).unwrap();
+    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

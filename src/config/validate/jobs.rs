@@ -179,6 +179,18 @@ mod tests {
         "[coordination]\nclaim_ttl = \"0s\"",
         "line 2: `coordination.claim_ttl`: must be between 1s and 10m"
     )]
+    #[case(
+        "[coordination]\nredis_url = \"redis://cache:6379\"\nredis_ca = \"ca.pem\"",
+        "line 3: `coordination.redis_ca`: is only used with a `rediss://` redis_url"
+    )]
+    #[case(
+        "[coordination]\nredis_url = \"rediss://cache:6379\"\nredis_ca = \"no-such-ca.pem\"",
+        "line 3: `coordination.redis_ca`: cannot read"
+    )]
+    #[case(
+        "[coordination]\nredis_url = \"rediss://cache:6379\"\nredis_ca = \"templates/t.svg\"",
+        "t.svg holds no PEM certificate"
+    )]
     fn job_database_storage_and_coordination_keys_are_checked_by_line(
         #[case] extra: &str,
         #[case] expected: &str,

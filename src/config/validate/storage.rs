@@ -1,6 +1,6 @@
 //! The rules for `[database]` and `[storage]`: a PostgreSQL URL that is
 //! one (never shown, it may hold a password), a bucket for S3, and a Redis
-//! URL and claim time for `[coordination]`.
+//! URL, claim time and certificate authority for `[coordination]`.
 
 use super::super::Config;
 use super::{Collector, key};
@@ -47,6 +47,38 @@ pub(super) fn check_storage(c: &mut Collector, config: &Config) {
             &at("endpoint"),
             "must be an http:// or https:// URL, such as \"http://127.0.0.1:8333\"",
         );
+    }
+}
+
+/// Reads the certificates of `coordination.redis_ca`, so a file that is
+/// missing or holds none is named at load, not at the first connection.
+pub(super) fn read_redis_ca(c: &mut Collector, config: &mut Config) {
+    let Some(path) = &config.coordination.redis_ca else {
+        return;
+    };
+    let at = [key("coordination"), key("redis_ca")];
+    let tls = config
+        .coordination
+        .redis_url
+        .as_ref()
+        .is_some_and(|url| url.expose().starts_with("rediss://"));
+    if !tls {
+        c.add(&at, "is only used with a `rediss://` redis_url");
+        return;
+    }
+    let file = config.resolve(path);
+    match std::fs::read(&file) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
+            config.coordination.redis_ca_pem = Some(pem);
+        }
+        Ok(_) => c.add(
+            &at,
+            format!(
+                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+                file.display()
+            ),
+        ),
+        Err(e) => c.add(&at, format!("cannot read {}: {e}", file.display())),
     }
 }
 
