@@ -2,7 +2,7 @@
 //! records on SQLite and on a real PostgreSQL server (started by the test
 //! in a temporary folder; skipped with a message when it is not installed),
 //! migrations applied by several replicas at once, and the whole service
-//! keeping its devices and jobs in PostgreSQL.
+//! keeping its devices and jobs in PostgreSQL, over TLS too.
 
 mod common;
 
@@ -188,4 +188,40 @@ async fn the_service_keeps_devices_in_postgres() {
         Some(stored.api_key),
         "the other replica knows it"
     );
+}
+
+/// A PostgreSQL that takes only TLS connections, as managed ones do: the
+/// service keeps its devices there over `sslmode=verify-full` with the
+/// authority's certificate as `sslrootcert`. Without TLS the server
+/// refuses the connection, and without the authority the certificate is
+/// refused, so the first answer was over a checked TLS connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_keeps_devices_in_a_postgres_it_reaches_over_tls() {
+    let Some(pg) = tokio::task::spawn_blocking(Postgres::start_tls)
+        .await
+        .unwrap()
+    else {
+        return;
+    };
+    let plain = pg.url.replace("sslmode=verify-full", "sslmode=disable");
+    assert!(Target::Postgres(plain).open().await.is_err(), "TLS only");
+    let unchecked = pg.url.split("&sslrootcert").next().unwrap().to_string();
+    let refused = Target::Postgres(unchecked).open().await;
+    assert!(refused.is_err(), "a certificate from an unknown authority");
+
+    let mac = "AA:BB:CC:DD:EE:43";
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TLS")).unwrap();
+    let extra = format!(
+        "[database]\nurl = \"{}\"\n[trmnl]\nauto_join = true\n",
+        pg.url
+    );
+    site.write_spots_config(&[("Alpha", "file://page.html")], &extra);
+    let app = App::start(&site).await;
+    let mut device = common::firmware::Firmware::new(&app.url, mac, "og");
+    assert_eq!(device.setup().await["status"], 200);
+    let pool = Target::Postgres(pg.url.clone()).open().await.unwrap();
+    let stored = Registry::new(pool, LIMITS).by_mac(mac).await.unwrap();
+    assert!(stored.is_some_and(|d| d.has_key(device.key.as_deref().unwrap())));
+    app.stop().await;
 }

@@ -262,8 +262,51 @@ async fn the_s3_backend_passes_the_conformance_suite() {
         region: Some("us-east-1".into()),
         access_key_id: Some("any".into()),
         secret_access_key: Some(inkspot::config::Secret::new("any".into())),
+        ..StorageConfig::default()
     };
     let s3 = S3Backend::new(&config).unwrap();
+    s3.open().await.unwrap();
+    inkspot::store::conformance::run(std::sync::Arc::new(s3)).await;
+}
+
+/// `[storage]` from a config file in `dir`, for the bucket `renders` at
+/// `endpoint`, with `ca` when given.
+fn s3_config(endpoint: &str, ca: Option<&str>, dir: &Path) -> inkspot::config::StorageConfig {
+    let ca = ca.map(|c| format!("ca = \"{c}\"\n")).unwrap_or_default();
+    let text = format!(
+        "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"{endpoint}\"\n\
+         access_key_id = \"any\"\nsecret_access_key = \"any\"\n{ca}\
+         [[spots]]\nname = \"A\"\ntemplate = \"t\"\n"
+    );
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
+    let path = dir.join("config.toml");
+    inkspot::config::Config::from_toml(&text, &path, dir)
+        .unwrap()
+        .storage
+}
+
+/// An S3 server with a private certificate, over HTTPS: with its authority
+/// as `storage.ca` the backend passes the suite; without it the
+/// certificate is refused when the bucket is first opened.
+#[tokio::test]
+async fn the_s3_backend_over_https_trusts_the_authority_in_storage_ca() {
+    use inkspot::store::{Backend, S3Backend};
+    let Some(server) = common::seaweed::Seaweed::start_tls("renders").await else {
+        return;
+    };
+    let https = server.https_endpoint.clone().unwrap();
+    let dir = server.ca.as_ref().unwrap().parent().unwrap().to_path_buf();
+    let untrusted = S3Backend::new(&s3_config(&https, None, &dir)).unwrap();
+    let refused = untrusted.open().await.unwrap_err();
+    let mut why = refused.to_string();
+    let mut cause = std::error::Error::source(&refused);
+    while let Some(e) = cause {
+        why.push_str(&format!(": {e}"));
+        cause = e.source();
+    }
+    assert!(why.to_lowercase().contains("certificate"), "{why}");
+    let s3 = S3Backend::new(&s3_config(&https, Some("ca.pem"), &dir)).unwrap();
     s3.open().await.unwrap();
     inkspot::store::conformance::run(std::sync::Arc::new(s3)).await;
 }

@@ -36,6 +36,14 @@ pub struct StorageConfig {
     pub access_key_id: Option<String>,
     /// The secret access key (s3). Default: `AWS_SECRET_ACCESS_KEY`.
     pub secret_access_key: Option<Secret>,
+    /// A PEM file with the certificate authority that signed an `https://`
+    /// endpoint's certificate, when it is a private one (s3); relative to
+    /// the config's folder. Default: none, and the public roots are
+    /// trusted.
+    pub ca: Option<std::path::PathBuf>,
+    /// The certificates of `ca`, read when the config is loaded.
+    #[serde(skip)]
+    pub ca_pem: Option<Vec<u8>>,
 }
 
 /// `[coordination]`: how replicas share work. Without `redis_url` each

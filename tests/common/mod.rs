@@ -10,6 +10,7 @@ pub mod postgres;
 pub mod prom;
 pub mod redis;
 pub mod seaweed;
+pub mod tls;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,7 +1,8 @@
 //! A real PostgreSQL server for the tests, in a temporary folder on a free
 //! loopback port: `initdb` and `pg_ctl` from Debian's `postgresql` package
 //! (found on the PATH or in /usr/lib/postgresql/*/bin). PostgreSQL refuses
-//! to run as root, so as root it runs as the `postgres` user. Without the
+//! to run as root, so as root it runs as the `postgres` user. It can take
+//! only TLS connections, with a certificate the test made. Without the
 //! binaries a test says so and is skipped; `.ci/run` installs them.
 
 use std::path::{Path, PathBuf};
@@ -60,6 +61,17 @@ impl Postgres {
     /// Starts a server with the database `inkspot`, or `None` (with a
     /// message) when PostgreSQL is not installed.
     pub fn start() -> Option<Self> {
+        Self::start_with(false)
+    }
+
+    /// Like [`Postgres::start`], for a server that takes only TLS
+    /// connections, with a certificate signed by an authority made for the
+    /// test; `url` asks for `sslmode=verify-full` against that authority.
+    pub fn start_tls() -> Option<Self> {
+        Self::start_with(true)
+    }
+
+    fn start_with(tls: bool) -> Option<Self> {
         let Some(bin) = bin_dir() else {
             eprintln!("SKIPPED: PostgreSQL is not installed (Debian: apt-get install postgresql)");
             return None;
@@ -91,11 +103,19 @@ impl Postgres {
             ],
         );
         let port = super::free_port();
-        let options = format!(
+        let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             dir.path().display()
         );
-        let url = format!("postgres://inkspot@127.0.0.1:{port}/postgres");
+        let mut url = format!("postgres://inkspot@127.0.0.1:{port}/postgres");
+        if tls {
+            let ca = only_tls(dir.path(), Path::new(data));
+            options.push_str(" -c ssl=on -c ssl_cert_file=server.crt -c ssl_key_file=server.key");
+            url.push_str(&format!(
+                "?sslmode=verify-full&sslrootcert={}",
+                ca.display()
+            ));
+        }
         let server = Self {
             dir,
             bin,
@@ -136,6 +156,31 @@ impl Postgres {
         ];
         run(&self.bin, "pg_ctl", &args);
     }
+}
+
+/// Gives the server in `data` a certificate and key, and takes TCP
+/// connections only over TLS; returns the authority's certificate, written
+/// in `dir`.
+fn only_tls(dir: &Path, data: &Path) -> PathBuf {
+    let certs = super::tls::Certificates::new();
+    std::fs::write(data.join("server.crt"), &certs.cert).unwrap();
+    let key = data.join("server.key");
+    std::fs::write(&key, &certs.key).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let hba = "local all all trust\nhostssl all all 127.0.0.1/32 trust\n";
+    std::fs::write(data.join("pg_hba.conf"), hba).unwrap();
+    if is_root() {
+        let out = Command::new("chown")
+            .args(["-R", "postgres:postgres"])
+            .arg(data)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "chown: {out:?}");
+    }
+    let ca = dir.join("ca.pem");
+    std::fs::write(&ca, &certs.ca).unwrap();
+    ca
 }
 
 impl Drop for Postgres {

@@ -54,8 +54,12 @@ impl Redis {
     pub fn start_tls() -> Option<Self> {
         let mut redis = Self::installed()?;
         let dir = redis.dir.path();
-        let (ca, cert, key) = certificates();
-        for (name, pem) in [("ca.pem", &ca), ("cert.pem", &cert), ("key.pem", &key)] {
+        let certs = super::tls::Certificates::new();
+        for (name, pem) in [
+            ("ca.pem", &certs.ca),
+            ("cert.pem", &certs.cert),
+            ("key.pem", &certs.key),
+        ] {
             std::fs::write(dir.join(name), pem).unwrap();
         }
         redis.ca = Some(dir.join("ca.pem"));
@@ -123,20 +127,4 @@ impl Drop for Redis {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A certificate authority, and a server certificate for 127.0.0.1 it
-/// signed with its key: `(ca, cert, key)`, in PEM.
-fn certificates() -> (String, String, String) {
-    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair, SanType};
-    let mut ca = CertificateParams::new(Vec::new()).unwrap();
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_key = KeyPair::generate().unwrap();
-    let ca_cert = ca.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let mut server = CertificateParams::new(Vec::new()).unwrap();
-    server.subject_alt_names = vec![SanType::IpAddress([127, 0, 0, 1].into())];
-    let key = KeyPair::generate().unwrap();
-    let cert = server.signed_by(&key, &issuer).unwrap();
-    (ca_cert.pem(), cert.pem(), key.serialize_pem())
 }

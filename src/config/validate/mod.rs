@@ -63,7 +63,7 @@ pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Proble
     };
     normalize::normalize(&mut c, config);
     jobs::read_key_env(&mut c, config);
-    storage::read_redis_ca(&mut c, config);
+    storage::read_authorities(&mut c, config);
     check_values(&mut c, config);
     for check in checks {
         for (path, message) in check(config) {

@@ -1,8 +1,12 @@
 //! The rules for `[database]` and `[storage]`: a PostgreSQL URL that is
-//! one (never shown, it may hold a password), a bucket for S3, and a Redis
-//! URL, claim time and certificate authority for `[coordination]`.
+//! one (never shown, it may hold a password), a bucket for S3, a Redis URL
+//! and claim time for `[coordination]`, and the certificate authorities of
+//! S3 and Redis servers with private certificates.
+
+use std::path::Path;
 
 use super::super::Config;
+use super::super::locate::Seg;
 use super::{Collector, key};
 
 pub(super) fn check_database(c: &mut Collector, config: &Config) {
@@ -50,35 +54,56 @@ pub(super) fn check_storage(c: &mut Collector, config: &Config) {
     }
 }
 
-/// Reads the certificates of `coordination.redis_ca`, so a file that is
-/// missing or holds none is named at load, not at the first connection.
-pub(super) fn read_redis_ca(c: &mut Collector, config: &mut Config) {
-    let Some(path) = &config.coordination.redis_ca else {
-        return;
-    };
-    let at = [key("coordination"), key("redis_ca")];
+/// Reads the certificate authorities named by `storage.ca` and
+/// `coordination.redis_ca`, so a file that is missing or holds none is
+/// named at load, not at the first connection.
+pub(super) fn read_authorities(c: &mut Collector, config: &mut Config) {
+    let https = config
+        .storage
+        .endpoint
+        .as_deref()
+        .is_some_and(|e| e.starts_with("https://"));
+    if let Some(path) = config.storage.ca.clone() {
+        let at = [key("storage"), key("ca")];
+        config.storage.ca_pem = if https {
+            read_authority(c, &at, &config.resolve(&path))
+        } else {
+            c.add(&at, "is only used with an `https://` endpoint");
+            None
+        };
+    }
     let tls = config
         .coordination
         .redis_url
         .as_ref()
         .is_some_and(|url| url.expose().starts_with("rediss://"));
-    if !tls {
-        c.add(&at, "is only used with a `rediss://` redis_url");
-        return;
+    if let Some(path) = config.coordination.redis_ca.clone() {
+        let at = [key("coordination"), key("redis_ca")];
+        config.coordination.redis_ca_pem = if tls {
+            read_authority(c, &at, &config.resolve(&path))
+        } else {
+            c.add(&at, "is only used with a `rediss://` redis_url");
+            None
+        };
     }
-    let file = config.resolve(path);
-    match std::fs::read(&file) {
-        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => {
-            config.coordination.redis_ca_pem = Some(pem);
+}
+
+/// The PEM certificates in `file`, or a problem at `at`.
+fn read_authority(c: &mut Collector, at: &[Seg], file: &Path) -> Option<Vec<u8>> {
+    match std::fs::read(file) {
+        Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
+        Ok(_) => {
+            let shown = file.display();
+            c.add(
+                at,
+                format!("{shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
+            );
+            None
         }
-        Ok(_) => c.add(
-            &at,
-            format!(
-                "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
-                file.display()
-            ),
-        ),
-        Err(e) => c.add(&at, format!("cannot read {}: {e}", file.display())),
+        Err(e) => {
+            c.add(at, format!("cannot read {}: {e}", file.display()));
+            None
+        }
     }
 }
 

@@ -19,7 +19,7 @@ use chrono::Utc;
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, PutPayload};
+use object_store::{Certificate, ObjectStore, PutPayload};
 
 use super::{Backend, Blob, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
 use crate::config::StorageConfig;
@@ -53,14 +53,23 @@ impl S3Backend {
     /// to the `AWS_*` environment variables.
     pub fn new(config: &StorageConfig) -> Result<Self, StoreError> {
         let bucket = config.bucket.clone().unwrap_or_default();
+        let configure = |source| StoreError::Remote {
+            op: "configure",
+            path: bucket.clone(),
+            source,
+        };
+        let mut client = object_store::ClientOptions::new()
+            .with_connect_timeout(Duration::from_secs(2))
+            .with_timeout(Duration::from_secs(30));
+        if let Some(pem) = &config.ca_pem {
+            for authority in Certificate::from_pem_bundle(pem).map_err(configure)? {
+                client = client.with_root_certificate(authority);
+            }
+        }
         let mut builder = AmazonS3Builder::from_env()
             .with_bucket_name(&bucket)
             .with_retry(retry())
-            .with_client_options(
-                object_store::ClientOptions::new()
-                    .with_connect_timeout(Duration::from_secs(2))
-                    .with_timeout(Duration::from_secs(30)),
-            );
+            .with_client_options(client);
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)
@@ -78,11 +87,7 @@ impl S3Backend {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret.expose());
         }
-        let store = builder.build().map_err(|source| StoreError::Remote {
-            op: "configure",
-            path: bucket.clone(),
-            source,
-        })?;
+        let store = builder.build().map_err(configure)?;
         let prefix = config.prefix.clone().unwrap_or_default();
         let prefix = prefix.trim_matches('/').to_string();
         Ok(Self {
