@@ -96,6 +96,8 @@ async fn conformance(pool: AnyPool) {
         Some("j1")
     );
     assert_eq!(book.active("shop").await.unwrap(), 1);
+    let queued = book.tally(now).await.unwrap();
+    assert_eq!((queued.queued, queued.oldest_queued_at), (1, Some(now)));
     let claimed = book.claim(now).await.unwrap().unwrap();
     assert_eq!((claimed.id.as_str(), claimed.state), ("j1", State::Running));
     assert!(book.claim(now).await.unwrap().is_none());
@@ -117,6 +119,19 @@ async fn conformance(pool: AnyPool) {
             .unwrap()
     );
     assert_eq!(book.get("j1").await.unwrap().unwrap().output, Some(output));
+    let (done, due) = (
+        book.tally(now).await.unwrap(),
+        book.tally(expires).await.unwrap(),
+    );
+    assert_eq!(
+        (done.done, done.queued, done.oldest_queued_at),
+        (1, 0, None)
+    );
+    assert_eq!(
+        (due.done, due.expired),
+        (0, 1),
+        "past its time, as its status says"
+    );
     assert_eq!(book.due(expires).await.unwrap(), ["j1"]);
     assert!(book.close("j1", State::Expired, expires).await.unwrap());
     assert_eq!(book.prune(expires + Duration::seconds(1)).await.unwrap(), 1);

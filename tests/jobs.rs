@@ -310,4 +310,9 @@ async fn cancel_and_expiry() {
     assert_eq!(gone.status(), 410);
     let body: Value = gone.json().await.unwrap();
     assert_eq!(body["status"], "expired");
+    let status: Value = app.get("/status", &[]).await.json().await.unwrap();
+    let tally = &status["jobs"];
+    let counts = ["queued", "running", "done", "cancelled", "expired"].map(|k| tally[k].clone());
+    assert_eq!(counts, [0, 0, 0, 1, 1].map(Value::from), "{status}");
+    assert_eq!(tally["concurrency"], 1, "{status}");
 }

@@ -65,6 +65,7 @@ async fn status_tells_spots_sources_devices_and_storage() {
     assert_eq!(s["storage"]["disk"]["limit_bytes"], 256 * 1024 * 1024);
     assert!(s["storage"]["disk"]["free_bytes"].as_u64().unwrap() > 0);
     assert!(s["load"]["memory_bytes"].as_u64().unwrap() > 0);
+    assert!(s["jobs"].is_null(), "no API keys, no job API: {s}");
     let clean = &s["spots"][0];
     assert_eq!(clean["name"], "Clean");
     assert_eq!(clean["sources"][0]["state"], "ok", "{clean}");

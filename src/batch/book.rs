@@ -9,6 +9,9 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{parse_timestamp, timestamp};
 
+mod tally;
+pub use tally::Tally;
+
 /// Where a job is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]

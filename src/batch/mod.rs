@@ -22,7 +22,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, AccessError, Client};
-pub use book::{Book, Record, State};
+pub use book::{Book, Record, State, Tally};
 pub use spec::Problem;
 pub use view::{Download, JobView};
 
@@ -176,6 +176,11 @@ impl Batches {
     pub async fn status(&self, id: &str) -> Result<JobView, BatchError> {
         let record = self.record(id).await?;
         Ok(JobView::of(&record, self.engine.clock().now()))
+    }
+
+    /// The jobs kept, by state, for `/status`.
+    pub async fn tally(&self) -> Result<Tally, sqlx::Error> {
+        self.book.tally(self.engine.clock().now()).await
     }
 
     /// The result of job `id`, to stream.

@@ -131,6 +131,9 @@ pub fn render(s: &Value) -> String {
         s["load"]["cpu_percent"].as_f64().unwrap_or(0.0),
         size(&s["load"]["memory_bytes"]),
     );
+    if let Some(jobs) = s["jobs"].as_object() {
+        let _ = writeln!(out, "{}", jobs_line(jobs));
+    }
     out.push('\n');
     out.push_str(&table(
         &["SPOT", "LAST FETCH", "SOURCES", "NEXT IMAGE", "ERROR"],
@@ -239,6 +242,30 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
+/// The job API's jobs in a line: how many in each state, since when the
+/// oldest queued one waits, or why they cannot be counted.
+fn jobs_line(jobs: &serde_json::Map<String, Value>) -> String {
+    if let Some(error) = jobs.get("error").and_then(Value::as_str) {
+        return format!("jobs: CANNOT COUNT: {error}");
+    }
+    let n = |k: &str| jobs.get(k).map_or_else(|| "-".into(), text);
+    let oldest = jobs
+        .get("oldest_queued_at")
+        .filter(|v| !v.is_null())
+        .map(|v| format!(", oldest from {}", time(v)))
+        .unwrap_or_default();
+    format!(
+        "jobs: {} queued{oldest}, {} running, {} done, {} failed, {} cancelled, {} expired ({} renders at once)",
+        n("queued"),
+        n("running"),
+        n("done"),
+        n("failed"),
+        n("cancelled"),
+        n("expired"),
+        n("concurrency"),
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -276,6 +303,21 @@ mod tests {
         let device = text.lines().find(|l| l.starts_with("ABC123")).unwrap();
         assert!(device.contains("4.05 V 92%"), "{device}");
         assert!(device.ends_with("OVERDUE"), "{device}");
+        assert!(!text.contains("jobs:"), "no job API, no line: {text}");
+    }
+
+    #[test]
+    fn the_jobs_read_as_a_line() {
+        let status = serde_json::json!({"jobs": {"queued": 2, "running": 1, "done": 5,
+            "failed": 0, "cancelled": 1, "expired": 3,
+            "oldest_queued_at": "2026-11-23T10:00:00Z", "concurrency": 2, "error": null}});
+        let text = render(&status);
+        assert!(
+            text.contains("\njobs: 2 queued, oldest from 11-23 10:00:00, 1 running, 5 done, 0 failed, 1 cancelled, 3 expired (2 renders at once)\n"),
+            "{text}"
+        );
+        let away = serde_json::json!({"jobs": {"error": "pool timed out"}});
+        assert!(render(&away).contains("\njobs: CANNOT COUNT: pool timed out\n"));
     }
 
     #[test]

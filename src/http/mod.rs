@@ -61,15 +61,16 @@ pub fn app(
     if let Some(limiter) = &limiter {
         limiter.spawn_cleanup(engine.supervisor());
     }
+    let batches = crate::batch::Batches::start(engine.clone());
     let router = Router::new()
         .route("/image", get(image))
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
         .merge(trmnl::routes(&engine))
-        .merge(ops::routes(&engine))
+        .merge(ops::routes(&engine, batches.clone()))
         .merge(gallery::routes())
         .merge(admin::routes())
-        .merge(jobs::routes(crate::batch::Batches::start(engine.clone())))
+        .merge(jobs::routes(batches))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(engine);

@@ -8,21 +8,23 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use tokio::net::TcpListener;
 
 use super::ApiError;
+use crate::batch::Batches;
 use crate::engine::Engine;
 use crate::status::Status;
 
 /// The content type of the OpenMetrics text Prometheus scrapes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// `/readyz`, and `/metrics` unless it has an address of its own.
-pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
+/// `/readyz`, `/status` (with the jobs of `batches` when the job API is
+/// on), and `/metrics` unless it has an address of its own.
+pub fn routes(engine: &Engine, batches: Option<Arc<Batches>>) -> Router<Arc<Engine>> {
     let router = Router::new()
         .route("/readyz", get(readyz))
-        .route("/status", get(status));
+        .route("/status", get(status).layer(Extension(batches)));
     if engine.config().server.metrics_listen.is_some() {
         router
     } else {
@@ -50,10 +52,12 @@ async fn readyz(State(engine): State<Arc<Engine>>) -> (StatusCode, String) {
 /// is configured.
 async fn status(
     State(engine): State<Arc<Engine>>,
+    Extension(batches): Extension<Option<Arc<Batches>>>,
     headers: HeaderMap,
 ) -> Result<Json<Status>, ApiError> {
     super::admin::viewer(&engine, &headers)?;
-    Ok(Json(crate::status::collect(&engine).await))
+    let status = crate::status::collect(&engine, batches.as_deref()).await;
+    Ok(Json(status))
 }
 
 /// Serves `/metrics` alone on `listener` (`server.metrics_listen`) until

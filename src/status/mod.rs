@@ -1,7 +1,7 @@
 //! What `/status` and `inkspot status` show: the version and uptime, the
-//! background tasks, storage against its limits, the render queue, each
-//! spot's sources and schedule, each device's last call, and the process's
-//! own load.
+//! background tasks, storage against its limits, the render queue, the
+//! job API's jobs, each spot's sources and schedule, each device's last
+//! call, and the process's own load.
 
 mod load;
 
@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::batch::{Batches, Tally};
 use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
 use crate::jobs::Stage;
@@ -43,12 +44,27 @@ pub struct Status {
     pub storage: Storage,
     /// Render jobs.
     pub renders: Renders,
+    /// The job API's jobs, when it is on (with `[[api_keys]]`).
+    pub jobs: Option<Jobs>,
     /// The process's CPU and memory.
     pub load: Load,
     /// Each spot, in config order.
     pub spots: Vec<SpotHealth>,
     /// Each device that has joined.
     pub devices: Vec<DeviceHealth>,
+}
+
+/// The job API's jobs.
+#[derive(Debug, Serialize)]
+pub struct Jobs {
+    /// How many are in each state.
+    #[serde(flatten)]
+    pub tally: Tally,
+    /// Renders jobs may have in flight at once (`jobs.concurrency`).
+    pub concurrency: usize,
+    /// Why the jobs cannot be counted now, such as the database being
+    /// away.
+    pub error: Option<String>,
 }
 
 /// Storage: the memory layer and the backend.
@@ -179,8 +195,9 @@ pub fn readiness(engine: &Engine) -> Result<(), String> {
     Ok(())
 }
 
-/// The status of `engine` now.
-pub async fn collect(engine: &Engine) -> Status {
+/// The status of `engine` now, with the jobs of `batches` when the job
+/// API is on.
+pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
     let now = engine.clock().now();
     let started_at = engine.started_at();
     let health = engine.store_health();
@@ -231,9 +248,26 @@ pub async fn collect(engine: &Engine) -> Status {
             queue_limit: engine.config().server.render_queue,
             concurrency: engine.config().server.render_concurrency(),
         },
+        jobs: match batches {
+            Some(batches) => Some(job_status(engine, batches).await),
+            None => None,
+        },
         load: process_load(),
         spots: spots(engine).await,
         devices: devices(engine, now).await,
+    }
+}
+
+/// The jobs of `batches`, or why they cannot be counted.
+async fn job_status(engine: &Engine, batches: &Batches) -> Jobs {
+    let (tally, error) = match batches.tally().await {
+        Ok(tally) => (tally, None),
+        Err(e) => (Tally::default(), Some(e.to_string())),
+    };
+    Jobs {
+        tally,
+        concurrency: engine.config().jobs.concurrency,
+        error,
     }
 }
 

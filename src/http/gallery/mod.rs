@@ -57,7 +57,7 @@ async fn page(
     }
     let panel = chosen(query.model.as_deref());
     let base = super::trmnl::base_url(&engine, &headers);
-    let status = crate::status::collect(&engine).await;
+    let status = crate::status::collect(&engine, None).await;
     let mut spots = Vec::new();
     for (index, spot) in status.spots.iter().enumerate() {
         spots.push(spot_view(&engine, index, spot, panel, &base).await);
