@@ -2,6 +2,8 @@
 //! animation is never held in memory: animated GIF, animated PNG (APNG),
 //! and a contact sheet (every frame on one PNG, in a grid, for e-ink).
 
+mod dither;
+
 use std::io::Write;
 
 use crate::render::Raster;
@@ -258,10 +260,13 @@ fn gif_frame(frame: &Raster, mode: PaletteMode) -> gif::Frame<'static> {
             let colours = inks(*palette).iter().flat_map(|i| i.written).collect();
             indexed_frame(w, h, idx.clone(), colours)
         }
-        (Pixels::Rgb(rgb), PaletteMode::Frame) => gif::Frame::from_rgb_speed(w, h, rgb, 10),
+        (Pixels::Rgb(rgb), PaletteMode::Frame) => {
+            let (index, palette) = dither::frame_palette(rgb, frame.width as usize);
+            indexed_frame(w, h, index, palette)
+        }
         (Pixels::Rgb(rgb), PaletteMode::Global) => {
-            let index = cube_dither(rgb, frame.width as usize);
-            indexed_frame(w, h, index, cube_palette())
+            let index = dither::cube(rgb, frame.width as usize);
+            indexed_frame(w, h, index, dither::cube_palette())
         }
     }
 }
@@ -273,90 +278,5 @@ fn indexed_frame(w: u16, h: u16, index: Vec<u8>, palette: Vec<u8>) -> gif::Frame
         buffer: index.into(),
         palette: Some(palette),
         ..gif::Frame::default()
-    }
-}
-
-/// Levels of each channel in the colour cube: 6 red, 7 green, 6 blue (252
-/// colours), green finest as the eye is most sensitive to it.
-const CUBE: [usize; 3] = [6, 7, 6];
-
-/// The colour cube's palette, red slowest.
-fn cube_palette() -> Vec<u8> {
-    let level = |i: usize, n: usize| (i * 255 / (n - 1)) as u8;
-    let mut out = Vec::with_capacity(252 * 3);
-    for r in 0..CUBE[0] {
-        for g in 0..CUBE[1] {
-            for b in 0..CUBE[2] {
-                out.extend([level(r, CUBE[0]), level(g, CUBE[1]), level(b, CUBE[2])]);
-            }
-        }
-    }
-    out
-}
-
-/// Maps RGB pixels to the colour cube with Floyd–Steinberg error
-/// diffusion, so gradients keep their tone with one palette for all
-/// frames.
-fn cube_dither(rgb: &[u8], width: usize) -> Vec<u8> {
-    let height = rgb.len() / 3 / width.max(1);
-    let mut err = vec![[0i32; 3]; width * 2 + 4];
-    let mut out = Vec::with_capacity(width * height);
-    for y in 0..height {
-        let (cur, next) = err.split_at_mut(width + 2);
-        next.iter_mut().for_each(|e| *e = [0; 3]);
-        for x in 0..width {
-            let p = &rgb[(y * width + x) * 3..][..3];
-            let mut idx = [0usize; 3];
-            let mut left = [0i32; 3];
-            for c in 0..3 {
-                let want = (i32::from(p[c]) + cur[x + 1][c] / 16).clamp(0, 255);
-                let n = CUBE[c] as i32 - 1;
-                let i = (want * n + 127) / 255;
-                idx[c] = i as usize;
-                left[c] = want - i * 255 / n;
-            }
-            for c in 0..3 {
-                cur[x + 2][c] += left[c] * 7;
-                next[x][c] += left[c] * 3;
-                next[x + 1][c] += left[c] * 5;
-                next[x + 2][c] += left[c];
-            }
-            out.push((idx[0] * CUBE[1] * CUBE[2] + idx[1] * CUBE[2] + idx[2]) as u8);
-        }
-        cur.copy_from_slice(&next[..width + 2]);
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_cube_keeps_a_flat_colour_on_average() {
-        // A mid orange not in the cube: dithering mixes entries whose
-        // average is the colour.
-        let (w, h) = (64, 64);
-        let rgb: Vec<u8> = (0..w * h).flat_map(|_| [200u8, 120, 40]).collect();
-        let index = cube_dither(&rgb, w);
-        let palette = cube_palette();
-        let mut sum = [0u64; 3];
-        for &i in &index {
-            for c in 0..3 {
-                sum[c] += u64::from(palette[usize::from(i) * 3 + c]);
-            }
-        }
-        let mean: Vec<u64> = sum.iter().map(|s| s / (w * h) as u64).collect();
-        for (c, want) in [200u64, 120, 40].iter().enumerate() {
-            assert!(
-                mean[c].abs_diff(*want) <= 4,
-                "channel {c}: {} for {want}",
-                mean[c]
-            );
-        }
-        assert!(
-            index.iter().any(|&i| i != index[0]),
-            "dithered, not one flat entry"
-        );
     }
 }
