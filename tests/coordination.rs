@@ -110,6 +110,43 @@ async fn an_unfinished_claim_expires_and_a_renewed_one_does_not() {
     pair.stop().await;
 }
 
+/// Work done through `once` with nothing stored to find instead (as the
+/// shared list of requested variants is written) is one replica's at a
+/// time: both replicas' work runs, and never at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn once_with_nothing_to_find_runs_each_replicas_work_in_turn() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
+    let Some(pair) = Pair::start(Duration::from_secs(10)) else {
+        return;
+    };
+    let busy = Arc::new(AtomicBool::new(false));
+    let (runs, overlaps) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let write = |coord: Coordination| {
+        let (busy, runs, overlaps) = (busy.clone(), runs.clone(), overlaps.clone());
+        tokio::spawn(async move {
+            let work = || async {
+                if busy.swap(true, SeqCst) {
+                    overlaps.fetch_add(1, SeqCst);
+                }
+                tokio::time::sleep(Duration::from_millis(150)).await;
+                busy.store(false, SeqCst);
+                runs.fetch_add(1, SeqCst);
+                ((), true)
+            };
+            coord.once("schedule", || async { None }, work).await;
+        })
+    };
+    for _ in 0..3 {
+        let (a, b) = (write(pair.a.clone()), write(pair.b.clone()));
+        a.await.unwrap();
+        b.await.unwrap();
+    }
+    assert_eq!(runs.load(SeqCst), 6, "every replica's work runs");
+    assert_eq!(overlaps.load(SeqCst), 0, "one at a time");
+    pair.stop().await;
+}
+
 /// A turn is taken by one replica for its hold, by the replicas' clock, and
 /// one given back can be taken again at once.
 #[tokio::test]

@@ -174,14 +174,24 @@ impl Engine {
 
     /// Writes the requested variants. Replicas share the document: each
     /// adds what the others wrote to its own list first, so every replica
-    /// comes to know every requested variant, whichever runs the spot.
+    /// comes to know every requested variant, whichever runs the spot. The
+    /// read and the write are one replica's at a time (a claim), so two
+    /// replicas writing at once do not drop each other's variants.
     async fn save_demand(&self, schedule: &Schedule) {
-        if self.coord.is_shared() {
-            self.restore_demand(schedule).await;
-        }
-        let slugs: Vec<String> = self.catalog.spots().iter().map(|s| s.slug()).collect();
-        let document = schedule.demand.to_document(&slugs);
-        self.store.put_document(demand::DOCUMENT, &document).await;
+        let merge_and_write = || async {
+            if self.coord.is_shared() {
+                self.restore_demand(schedule).await;
+            }
+            let slugs: Vec<String> = self.catalog.spots().iter().map(|s| s.slug()).collect();
+            let document = schedule.demand.to_document(&slugs);
+            self.store.put_document(demand::DOCUMENT, &document).await;
+            ((), true)
+        };
+        // Nothing to find stored instead: each replica writes its own turn.
+        let nothing = || async { None };
+        self.coord
+            .once(demand::DOCUMENT, nothing, merge_and_write)
+            .await;
     }
 
     /// Arms every spot's first run from what is stored: a spot whose
