@@ -254,21 +254,14 @@ async fn an_unreachable_redis_answers_alone_and_says_so() {
     supervisor.shutdown(Duration::from_secs(5)).await;
 }
 
-/// `[coordination]` from a config file, with `redis_url` and, when given,
-/// `redis_ca` (relative to `dir`, where the file would be).
+/// `[coordination]` from a config file in `dir`, with `redis_url` and,
+/// when given, `redis_ca`.
 fn loaded(url: &str, ca: Option<&str>, dir: &std::path::Path) -> CoordinationConfig {
     let ca = ca
         .map(|c| format!("redis_ca = \"{c}\"\n"))
         .unwrap_or_default();
-    let text = format!(
-        "[coordination]\nredis_url = \"{url}\"\n{ca}[[spots]]\nname = \"A\"\ntemplate = \"t\"\n"
-    );
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
-    let path = dir.join("config.toml");
-    inkspot::config::Config::from_toml(&text, &path, dir)
-        .unwrap()
-        .coordination
+    let toml = format!("[coordination]\nredis_url = \"{url}\"\n{ca}");
+    common::load_config(&toml, dir).coordination
 }
 
 /// A `rediss://` server whose certificate a private authority signed:

@@ -169,6 +169,16 @@ async fn postgres_passes_the_same_conformance_and_migrates_once_from_many_replic
     conformance(pools[0].clone()).await;
 }
 
+/// A site whose service keeps its devices in the PostgreSQL at `url`, lets
+/// TRMNL devices join, and shows one spot, Alpha.
+fn site_on(url: &str) -> Site {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "PG")).unwrap();
+    let extra = format!("[database]\nurl = \"{url}\"\n[trmnl]\nauto_join = true\n");
+    site.write_spots_config(&[("Alpha", "file://page.html")], &extra);
+    site
+}
+
 /// The service with `database.url`: a TRMNL device joins and its key is in
 /// PostgreSQL, where a second service on the same database finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,13 +187,7 @@ async fn the_service_keeps_devices_in_postgres() {
         return;
     };
     let mac = "AA:BB:CC:DD:EE:42";
-    let site = Site::new();
-    std::fs::write(site.path().join("page.html"), report_page("2.5", "PG")).unwrap();
-    let extra = format!(
-        "[database]\nurl = \"{}\"\n[trmnl]\nauto_join = true\n",
-        pg.url
-    );
-    site.write_spots_config(&[("Alpha", "file://page.html")], &extra);
+    let site = site_on(&pg.url);
     let a = App::start(&site).await;
     let mut device = common::firmware::Firmware::new(&a.url, mac, "og");
     let setup = device.setup().await;
@@ -225,13 +229,7 @@ async fn the_service_keeps_devices_in_a_postgres_it_reaches_over_tls() {
     assert!(refused.is_err(), "a certificate from an unknown authority");
 
     let mac = "AA:BB:CC:DD:EE:43";
-    let site = Site::new();
-    std::fs::write(site.path().join("page.html"), report_page("2.5", "TLS")).unwrap();
-    let extra = format!(
-        "[database]\nurl = \"{}\"\n[trmnl]\nauto_join = true\n",
-        pg.url
-    );
-    site.write_spots_config(&[("Alpha", "file://page.html")], &extra);
+    let site = site_on(&pg.url);
     let app = App::start(&site).await;
     let mut device = common::firmware::Firmware::new(&app.url, mac, "og");
     assert_eq!(device.setup().await["status"], 200);

@@ -273,17 +273,11 @@ async fn the_s3_backend_passes_the_conformance_suite() {
 /// `endpoint`, with `ca` when given.
 fn s3_config(endpoint: &str, ca: Option<&str>, dir: &Path) -> inkspot::config::StorageConfig {
     let ca = ca.map(|c| format!("ca = \"{c}\"\n")).unwrap_or_default();
-    let text = format!(
+    let toml = format!(
         "[storage]\nbackend = \"s3\"\nbucket = \"renders\"\nendpoint = \"{endpoint}\"\n\
-         access_key_id = \"any\"\nsecret_access_key = \"any\"\n{ca}\
-         [[spots]]\nname = \"A\"\ntemplate = \"t\"\n"
+         access_key_id = \"any\"\nsecret_access_key = \"any\"\n{ca}"
     );
-    std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
-    let path = dir.join("config.toml");
-    inkspot::config::Config::from_toml(&text, &path, dir)
-        .unwrap()
-        .storage
+    load_config(&toml, dir).storage
 }
 
 /// An S3 server with a private certificate, over HTTPS: with its authority

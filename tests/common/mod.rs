@@ -262,6 +262,16 @@ impl App {
 }
 
 /// A loopback port free a moment ago, for a server the test starts itself.
+/// The config `toml` (a section or two) loads to, read as the file
+/// `config.toml` in `dir` with a spot `A` on a template there, so paths in
+/// it are relative to `dir`.
+pub fn load_config(toml: &str, dir: &Path) -> inkspot::config::Config {
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
+    let text = format!("{toml}\n[[spots]]\nname = \"A\"\ntemplate = \"t\"\n");
+    inkspot::config::Config::from_toml(&text, &dir.join("config.toml"), dir).unwrap()
+}
+
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()

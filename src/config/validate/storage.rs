@@ -3,10 +3,9 @@
 //! and claim time for `[coordination]`, and the certificate authorities of
 //! S3 and Redis servers with private certificates.
 
-use std::path::Path;
+use std::path::PathBuf;
 
 use super::super::Config;
-use super::super::locate::Seg;
 use super::{Collector, key};
 
 pub(super) fn check_database(c: &mut Collector, config: &Config) {
@@ -63,45 +62,47 @@ pub(super) fn read_authorities(c: &mut Collector, config: &mut Config) {
         .endpoint
         .as_deref()
         .is_some_and(|e| e.starts_with("https://"));
-    if let Some(path) = config.storage.ca.clone() {
-        let at = [key("storage"), key("ca")];
-        config.storage.ca_pem = if https {
-            read_authority(c, &at, &config.resolve(&path))
-        } else {
-            c.add(&at, "is only used with an `https://` endpoint");
-            None
-        };
-    }
     let tls = config
         .coordination
         .redis_url
         .as_ref()
         .is_some_and(|url| url.expose().starts_with("rediss://"));
-    if let Some(path) = config.coordination.redis_ca.clone() {
-        let at = [key("coordination"), key("redis_ca")];
-        config.coordination.redis_ca_pem = if tls {
-            read_authority(c, &at, &config.resolve(&path))
-        } else {
-            c.add(&at, "is only used with a `rediss://` redis_url");
-            None
-        };
-    }
+    let ca = config.storage.ca.clone();
+    let at = ("storage", "ca", "an `https://` endpoint");
+    config.storage.ca_pem = authority(c, config, at, ca, https);
+    let ca = config.coordination.redis_ca.clone();
+    let at = ("coordination", "redis_ca", "a `rediss://` redis_url");
+    config.coordination.redis_ca_pem = authority(c, config, at, ca, tls);
 }
 
-/// The PEM certificates in `file`, or a problem at `at`.
-fn read_authority(c: &mut Collector, at: &[Seg], file: &Path) -> Option<Vec<u8>> {
-    match std::fs::read(file) {
+/// The PEM certificates in the file `path` given at `section.name`, which
+/// only a TLS connection (`tls`, which `needs` describes) uses; else a
+/// problem there.
+fn authority(
+    c: &mut Collector,
+    config: &Config,
+    (section, name, needs): (&str, &str, &str),
+    path: Option<PathBuf>,
+    tls: bool,
+) -> Option<Vec<u8>> {
+    let at = [key(section), key(name)];
+    let file = config.resolve(&path?);
+    if !tls {
+        c.add(&at, format!("is only used with {needs}"));
+        return None;
+    }
+    match std::fs::read(&file) {
         Ok(pem) if pem.windows(27).any(|w| w == b"-----BEGIN CERTIFICATE-----") => Some(pem),
         Ok(_) => {
             let shown = file.display();
             c.add(
-                at,
+                &at,
                 format!("{shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"),
             );
             None
         }
         Err(e) => {
-            c.add(at, format!("cannot read {}: {e}", file.display()));
+            c.add(&at, format!("cannot read {}: {e}", file.display()));
             None
         }
     }
