@@ -37,6 +37,29 @@ fn frame(bits: Option<&str>) -> Raster {
     Raster::from_pixmap(&pixmap, &request.output)
 }
 
+/// An 800×480 frame of smooth gradients, tens of thousands of colours, as
+/// a photograph or a shaded map has: the surf report has 32, so a frame
+/// palette keeps them exactly, and this frame is what takes NeuQuant and
+/// error diffusion.
+fn photo_like() -> Raster {
+    let (w, h) = (800usize, 480usize);
+    let rgb = (0..w * h)
+        .flat_map(|i| {
+            let (x, y) = (i % w, i / w);
+            [
+                (x * 255 / w) as u8,
+                (y * 255 / h) as u8,
+                ((x + 2 * y) / 9 % 256) as u8,
+            ]
+        })
+        .collect();
+    Raster {
+        width: w as u32,
+        height: h as u32,
+        pixels: inkspot::render::raster::Pixels::Rgb(rgb),
+    }
+}
+
 fn encode_frames(c: &mut Criterion) {
     let cases = [
         (
@@ -58,6 +81,12 @@ fn encode_frames(c: &mut Criterion) {
             None,
         ),
         (
+            "gif, frame palette, photo-like colour",
+            AnimationFormat::Gif,
+            PaletteMode::Frame,
+            Some("photo"),
+        ),
+        (
             "apng, 1-bit",
             AnimationFormat::Apng,
             PaletteMode::Global,
@@ -72,9 +101,15 @@ fn encode_frames(c: &mut Criterion) {
     ];
     let gray = frame(Some("1"));
     let colour = frame(None);
+    let photo = photo_like();
     let mut g = c.benchmark_group("animation-frame-800x480");
-    for (name, format, palette, bits) in cases {
-        let raster = if bits.is_some() { &gray } else { &colour };
+    for (name, format, palette, kind) in cases {
+        let raster = match kind {
+            Some("1") => &gray,
+            Some(_) => &photo,
+            None => &colour,
+        };
+        let gray_samples = kind == Some("1");
         let settings = Settings {
             format,
             palette,
@@ -86,7 +121,7 @@ fn encode_frames(c: &mut Criterion) {
         };
         g.bench_function(name, |b| {
             b.iter(|| {
-                let mut out = Encoder::new(std::io::sink(), settings, bits.is_some()).unwrap();
+                let mut out = Encoder::new(std::io::sink(), settings, gray_samples).unwrap();
                 out.add(black_box(raster.clone())).unwrap();
                 out.finish().unwrap();
             })
