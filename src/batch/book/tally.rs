@@ -33,7 +33,8 @@ impl Book {
     /// The jobs kept, by state, at `now`.
     pub async fn tally(&self, now: DateTime<Utc>) -> Result<Tally, sqlx::Error> {
         let rows = sqlx::query(
-            "SELECT CASE WHEN state = 'done' AND expires_at <= $1 THEN 'expired' ELSE state END \
+            "SELECT CASE WHEN state IN ('done', 'failed') AND expires_at <= $1 THEN 'expired' \
+             ELSE state END \
              AS shown, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs GROUP BY shown",
         )
         .bind(timestamp(now))
