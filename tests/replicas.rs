@@ -140,6 +140,22 @@ impl Replica {
         r.json().await.unwrap()
     }
 
+    /// `inkspot_service_up` for Redis.
+    async fn coordination_up(&self) -> f64 {
+        let text = prom::scrape_text(&format!("{}/metrics", self.url)).await;
+        let service = [("service", "coordination")];
+        prom::value(&prom::parse(&text), "inkspot_service_up", &service)
+    }
+
+    /// What the metrics say of the storage: `inkspot_service_up` for it,
+    /// and the writes pending.
+    async fn service_gauges(&self) -> (f64, f64) {
+        let text = prom::scrape_text(&format!("{}/metrics", self.url)).await;
+        let m = prom::parse(&text);
+        let up = prom::value(&m, "inkspot_service_up", &[("service", "storage")]);
+        (up, prom::value(&m, "inkspot_storage_pending_writes", &[]))
+    }
+
     /// `/status` once `ready` says yes of it, within 40 s (failed writes
     /// are retried every 10 s); panics past that.
     async fn status_once(&self, ready: impl Fn(&Value) -> bool) -> Value {
@@ -290,6 +306,11 @@ async fn a_redis_outage_costs_devices_nothing_and_coordination_comes_back() {
         let status = replica.status().await;
         assert_eq!(status["coordination"]["state"], "unreachable", "{status}");
         assert_eq!(status["state"], "degraded", "{status}");
+        assert_eq!(
+            replica.coordination_up().await,
+            0.0,
+            "the metric says so too"
+        );
         assert_eq!(status["ready"], true, "still ready: it serves alone");
         let ready = client()
             .get(format!("{}/readyz", replica.url))
@@ -305,6 +326,7 @@ async fn a_redis_outage_costs_devices_nothing_and_coordination_comes_back() {
         replica
             .status_once(|s| s["coordination"]["state"] == "connected")
             .await;
+        assert_eq!(replica.coordination_up().await, 1.0);
     }
     let before: f64 = replicas[0].renders().await + replicas[1].renders().await;
     // After the outage, a new variant asked of both at once is drawn once.
@@ -369,11 +391,21 @@ async fn a_render_drawn_while_s3_is_away_is_stored_once_it_is_back() {
     assert_eq!(get(format!("{}{url}", a.url)).await.0, 200);
     let away = a.status_once(|s| s["storage"]["pending_writes"] == 1).await;
     assert_eq!(away["state"], "degraded", "{away}");
+    assert_eq!(
+        a.service_gauges().await,
+        (0.0, 1.0),
+        "storage down, one write pending"
+    );
     shared.s3.resume().await;
     let back = a
         .status_once(|s| s["storage"]["pending_writes"] == 0 && s["storage"]["ok"] == true)
         .await;
     assert_eq!(back["state"], "ok", "{back}");
+    assert_eq!(
+        a.service_gauges().await,
+        (1.0, 0.0),
+        "storage up, nothing pending"
+    );
 
     let b = Replica::start(&config).await;
     let r = client()

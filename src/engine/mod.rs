@@ -196,8 +196,24 @@ impl Engine {
             in_flight: (jobs.len() - queued) as i64,
             memory: (as_i64(usage.memory_entries), as_i64(usage.memory_bytes)),
             disk: (as_i64(usage.stored_entries), as_i64(usage.stored_bytes)),
+            services: self.services_up().await,
+            pending_writes: as_i64(self.store.pending_writes() as u64),
             devices: self.device_gauges().await,
         }
+    }
+
+    /// Whether each service this replica uses answers: its storage, its
+    /// database, and Redis when replicas coordinate.
+    async fn services_up(&self) -> Vec<(&'static str, bool)> {
+        let database = match &self.database {
+            Some(pool) => crate::db::ping(pool).await.is_ok(),
+            None => false,
+        };
+        let mut up = vec![("storage", self.store_health().ok), ("database", database)];
+        if self.coord.is_shared() {
+            up.push(("coordination", self.coord.status().state == "connected"));
+        }
+        up
     }
 
     async fn device_gauges(&self) -> Vec<(labels::Device, DeviceGauges)> {

@@ -83,6 +83,13 @@ pub struct Job {
     pub outcome: &'static str,
 }
 
+/// A service the replica depends on.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Service {
+    /// `storage`, `database` or `coordination`.
+    pub service: &'static str,
+}
+
 /// A cache layer.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Layer {

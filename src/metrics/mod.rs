@@ -71,6 +71,8 @@ pub struct Metrics {
     in_flight: Gauge,
     cache_entries: Family<labels::Layer, Gauge>,
     cache_bytes: Family<labels::Layer, Gauge>,
+    service_up: Family<labels::Service, Gauge>,
+    pending_writes: Gauge,
     device_seen: Family<labels::Device, Gauge>,
     device_volts: Family<labels::Device, FloatGauge>,
     device_percent: Family<labels::Device, Gauge>,
@@ -88,6 +90,10 @@ pub struct Gauges {
     pub memory: (i64, i64),
     /// Entries and bytes on disk (or the storage backend).
     pub disk: (i64, i64),
+    /// Whether each service the replica uses answers now.
+    pub services: Vec<(&'static str, bool)>,
+    /// Renders whose write failed, waiting to be written again.
+    pub pending_writes: i64,
     /// Each device's last call (unix seconds), battery volts, battery
     /// percent and signal (dBm).
     pub devices: Vec<(labels::Device, DeviceGauges)>,
@@ -135,6 +141,8 @@ impl Metrics {
             in_flight: Gauge::default(),
             cache_entries: Family::default(),
             cache_bytes: Family::default(),
+            service_up: Family::default(),
+            pending_writes: Gauge::default(),
             device_seen: Family::default(),
             device_volts: Family::default(),
             device_percent: Family::default(),
@@ -251,6 +259,16 @@ impl Metrics {
             Unit::Bytes,
             self.cache_bytes.clone(),
         );
+        r.register(
+            "service_up",
+            "Whether a service the replica uses answers (1) or not (0)",
+            self.service_up.clone(),
+        );
+        r.register(
+            "storage_pending_writes",
+            "Renders whose write failed, waiting to be written again",
+            self.pending_writes.clone(),
+        );
         self.register_devices();
     }
 
@@ -316,6 +334,11 @@ impl Metrics {
             self.cache_entries.get_or_create(&l).set(entries);
             self.cache_bytes.get_or_create(&l).set(bytes);
         }
+        for &(service, up) in &gauges.services {
+            let l = labels::Service { service };
+            self.service_up.get_or_create(&l).set(i64::from(up));
+        }
+        self.pending_writes.set(gauges.pending_writes);
         self.set_devices(&gauges.devices);
         let mut text = String::new();
         // Writing to a String cannot fail.
@@ -369,5 +392,28 @@ mod tests {
         assert!(text.contains("inkspot_render_queue_depth 3"));
         assert!(text.contains("inkspot_build_info{version="));
         assert!(text.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn services_and_pending_writes_show_as_gauges() {
+        let m = Metrics::new();
+        let text = m.encode(&Gauges {
+            services: vec![("storage", false), ("database", true)],
+            pending_writes: 4,
+            ..Gauges::default()
+        });
+        assert!(
+            text.contains("inkspot_service_up{service=\"storage\"} 0"),
+            "{text}"
+        );
+        assert!(
+            text.contains("inkspot_service_up{service=\"database\"} 1"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("service=\"coordination\""),
+            "only services in use"
+        );
+        assert!(text.contains("inkspot_storage_pending_writes 4"), "{text}");
     }
 }
