@@ -246,6 +246,14 @@ impl Registry {
         position: i64,
         since: DateTime<Utc>,
     ) -> Result<(), RegistryError> {
+        // Kept in memory too, so that while the database is away the device
+        // goes on through its playlist from here, not from where the
+        // database last had it (which would show it the same item again).
+        if let Some(mut known) = self.known.get(mac).await {
+            known.playlist_position = position;
+            known.playlist_since = Some(timestamp(since));
+            self.known.insert(mac.to_string(), known).await;
+        }
         sqlx::query(
             "UPDATE devices SET playlist_position = $1, playlist_since = $2 WHERE mac = $3",
         )
@@ -269,6 +277,25 @@ mod tests {
 
     fn now() -> DateTime<Utc> {
         "2026-11-23T10:00:00Z".parse().unwrap()
+    }
+
+    /// With the database gone, a device's place moves on in memory, where
+    /// its next call is answered from.
+    #[tokio::test]
+    async fn the_last_known_place_moves_on_while_the_database_is_away() {
+        let dir = tempfile::tempdir().unwrap();
+        let registry = Registry::open(&dir.path().join("d.db"), LIMITS)
+            .await
+            .unwrap();
+        let mac = "AA:BB:CC:DD:EE:07";
+        registry.join(mac, None, now()).await.unwrap();
+        registry.by_mac(mac).await.unwrap();
+        registry.pool.close().await;
+        let later = now() + chrono::Duration::minutes(5);
+        assert!(registry.set_place(mac, 2, later).await.is_err());
+        let known = registry.last_known(mac).await.unwrap();
+        assert_eq!(known.playlist_position, 2);
+        assert_eq!(known.playlist_since, Some(timestamp(later)));
     }
 
     #[tokio::test]
