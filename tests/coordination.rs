@@ -13,7 +13,7 @@ use std::time::Duration;
 use chrono::Utc;
 use common::redis::Redis;
 use inkspot::config::{CoordinationConfig, Secret};
-use inkspot::coord::{Claim, Coordination, Waited};
+use inkspot::coord::{Claim, Coordination, Lease, Waited};
 use inkspot::supervisor::Supervisor;
 use tokio::time::Instant;
 
@@ -52,6 +52,14 @@ fn config(url: &str, ttl: Duration) -> CoordinationConfig {
     }
 }
 
+/// The lease of `claim`, which `what` must have won.
+fn won(claim: Claim, what: &str) -> Lease {
+    match claim {
+        Claim::Won(lease) => lease,
+        other => panic!("{what} was {}, not won", name(&other)),
+    }
+}
+
 fn name(claim: &Claim) -> &'static str {
     match claim {
         Claim::Won(_) => "won",
@@ -67,9 +75,7 @@ async fn a_claim_is_held_by_one_replica_and_finishing_it_tells_the_other() {
     let Some(pair) = Pair::start(Duration::from_secs(10)) else {
         return;
     };
-    let Claim::Won(lease) = pair.a.claim("render:x").await else {
-        panic!("the first claim wins");
-    };
+    let lease = won(pair.a.claim("render:x").await, "the first claim");
     assert_eq!(name(&pair.b.claim("render:x").await), "held");
     let b = pair.b.clone();
     let waiting = tokio::spawn(async move { b.wait("render:x").await });
@@ -92,12 +98,8 @@ async fn an_unfinished_claim_expires_and_a_renewed_one_does_not() {
     let Some(pair) = Pair::start(Duration::from_secs(1)) else {
         return;
     };
-    let Claim::Won(kept) = pair.a.claim("fetch:kept").await else {
-        panic!("the first claim wins");
-    };
-    let Claim::Won(dropped) = pair.a.claim("fetch:dropped").await else {
-        panic!("the first claim wins");
-    };
+    let kept = won(pair.a.claim("fetch:kept").await, "the first claim");
+    let dropped = won(pair.a.claim("fetch:dropped").await, "the first claim");
     drop(dropped);
     let waited = tokio::time::timeout(Duration::from_secs(5), pair.b.wait("fetch:dropped")).await;
     assert_eq!(waited.unwrap(), Waited::Vanished);
@@ -158,17 +160,19 @@ async fn a_turn_is_one_replicas_until_it_ends_or_is_given_back() {
     };
     let now = Utc::now();
     let hold = Duration::from_secs(600);
-    let Claim::Won(turn) = pair.a.take_turn("schedule:x", now, hold).await else {
-        panic!("the first turn wins");
-    };
+    let turn = won(
+        pair.a.take_turn("schedule:x", now, hold).await,
+        "the first turn",
+    );
     assert_eq!(
         name(&pair.b.take_turn("schedule:x", now, hold).await),
         "held"
     );
     let later = now + chrono::Duration::seconds(601);
-    let Claim::Won(next) = pair.b.take_turn("schedule:x", later, hold).await else {
-        panic!("a turn past its hold is free");
-    };
+    let next = won(
+        pair.b.take_turn("schedule:x", later, hold).await,
+        "a turn past its hold",
+    );
     next.give_back().await;
     assert_eq!(
         name(&pair.a.take_turn("schedule:x", later, hold).await),
