@@ -96,11 +96,32 @@ enum Command {
         #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Manage TRMNL devices on a running service (admin token needed).
+    Devices {
+        #[command(subcommand)]
+        command: DevicesCommand,
+    },
     /// Exit 0 when the service on `server.listen` answers /healthz (for Docker).
     Healthcheck {
         /// URL to probe instead of the one derived from the config.
         #[arg(long)]
         url: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum DevicesCommand {
+    /// Let a device that is set up already fetch its key again from
+    /// /api/setup, for `trmnl.pairing_window` (after a reset).
+    Pair {
+        /// The device's MAC address or friendly id.
+        device: String,
+        /// The service's base URL, instead of the config's port.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token.
+        #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
     },
 }
 
@@ -177,6 +198,9 @@ async fn run(args: Args) -> Result<(), CliError> {
         Command::Status { url, token } => {
             cli::status(&args.config, url.as_deref(), token.as_deref()).await
         }
+        Command::Devices {
+            command: DevicesCommand::Pair { device, url, token },
+        } => cli::pair(&args.config, &device, url.as_deref(), token.as_deref()).await,
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }
 }

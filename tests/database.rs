@@ -92,8 +92,16 @@ async fn conformance(pool: AnyPool) {
     .await
     .unwrap();
     assert_eq!(
-        book.same_as("fp", now, now).await.unwrap().as_deref(),
+        book.same_as("shop", "fp", now, now)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("j1")
+    );
+    assert_eq!(
+        book.same_as("other", "fp", now, now).await.unwrap(),
+        None,
+        "another key's identical job is not shared"
     );
     assert_eq!(book.active("shop").await.unwrap(), 1);
     let queued = book.tally(now).await.unwrap();
@@ -160,7 +168,7 @@ async fn postgres_passes_the_same_conformance_and_migrates_once_from_many_replic
         .fetch_one(&pools[0])
         .await
         .unwrap();
-    assert_eq!(applied, 3);
+    assert_eq!(applied, 4);
     assert!(
         !target.describe().contains("inkspot@"),
         "no user in logs: {}",

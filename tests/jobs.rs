@@ -316,3 +316,144 @@ async fn cancel_and_expiry() {
     assert_eq!(counts, [0, 0, 0, 1, 1].map(Value::from), "{status}");
     assert_eq!(tally["concurrency"], 1, "{status}");
 }
+
+/// Two keys: `shop` (KEY, with `max_bytes`) and `other`.
+fn two_keys(max_bytes: &str) -> String {
+    format!(
+        "[[api_keys]]\nname = \"shop\"\nkey = \"{KEY}\"\nper_minute = 0\nmax_bytes = \"{max_bytes}\"\n\
+         [[api_keys]]\nname = \"other\"\nkey = \"another-job-api-key-for-tests\"\nper_minute = 0\n"
+    )
+}
+
+/// A key sees only its own jobs; an identical body from another key gets
+/// a job of its own (sharing the renders, not the id).
+#[tokio::test]
+async fn a_key_sees_only_its_own_jobs() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &two_keys("256MiB")).await;
+    let app = App::start(&site).await;
+    let shop = Jobs::new(&app.url);
+    let mut other = Jobs::new(&app.url);
+    other.key = "another-job-api-key-for-tests".into();
+    let body = json!({"renders": [{"spot": "Alpha"}, {"spot": "Bravo"}]});
+    let mine = shop.submit(&body).await;
+    let id = mine["id"].as_str().unwrap();
+    assert_eq!(shop.wait(id).await["status"], "done");
+    for path in [
+        format!("/api/jobs/{id}"),
+        format!("/api/jobs/{id}/download"),
+    ] {
+        let r = other.get(&path).await;
+        assert_eq!(r.status(), 404, "{path}");
+    }
+    assert_eq!(other.delete(id).await.status(), 404);
+    let theirs = other.submit(&body).await;
+    assert_ne!(theirs["id"], mine["id"]);
+    assert_eq!(theirs["existing"], false);
+    let theirs = theirs["id"].as_str().unwrap();
+    assert_eq!(other.wait(theirs).await["status"], "done");
+    assert_eq!(hits(&upstream, "/alpha").await, 1, "the renders are shared");
+}
+
+/// One result is held to `jobs.max_result_bytes`, and BMP entries are
+/// deflated in a zip.
+#[tokio::test]
+async fn one_result_is_held_to_the_cap_and_bmp_entries_are_deflated() {
+    let upstream = MockServer::start().await;
+    let extra = format!("[jobs]\nmax_result_bytes = \"40KiB\"\n{}", api_key(0, 4));
+    let site = site(&upstream, 0, &extra).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    // Two 800×480 1-bit BMPs: 96 kB stored, a few kB deflated.
+    let bmps = json!({"renders": [
+        {"spot": "Alpha", "preset": "trmnl-bmp"},
+        {"spot": "Bravo", "preset": "trmnl-bmp"},
+    ]});
+    let id = jobs.submit(&bmps).await["id"].as_str().unwrap().to_string();
+    let done = jobs.wait(&id).await;
+    assert_eq!(done["status"], "done", "{done}");
+    let zip = jobs.download(&id).await.bytes().await.unwrap();
+    assert!(zip.len() < 40_000, "{} bytes", zip.len());
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(&zip[..])).unwrap();
+    for i in 0..2 {
+        let entry = archive.by_index(i).unwrap();
+        assert_eq!(entry.compression(), zip::CompressionMethod::Deflated);
+        assert_eq!(entry.size(), 48_062);
+    }
+    // One BMP alone is downloaded as itself: 48,062 bytes, past the cap.
+    let one = json!({"renders": [{"spot": "Alpha", "preset": "trmnl-bmp"}]});
+    let id = jobs.submit(&one).await["id"].as_str().unwrap().to_string();
+    let failed = jobs.wait(&id).await;
+    assert_eq!(failed["status"], "failed", "{failed}");
+    let error = failed["error"].as_str().unwrap();
+    assert!(error.contains("40960 bytes this job may write"), "{error}");
+}
+
+/// A key's results are held to its `max_bytes`: a full key's next job is
+/// refused, naming the quota.
+#[tokio::test]
+async fn a_full_key_is_refused_naming_its_quota() {
+    let upstream = MockServer::start().await;
+    // Exactly one 800×480 1-bit BMP (48,062 bytes) fits.
+    let site = site(&upstream, 0, &two_keys("48062B")).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let one = json!({"renders": [{"spot": "Alpha", "preset": "trmnl-bmp"}]});
+    let id = jobs.submit(&one).await["id"].as_str().unwrap().to_string();
+    assert_eq!(jobs.wait(&id).await["status"], "done");
+    let length = jobs.download(&id).await.content_length();
+    assert_eq!(length, Some(48_062));
+    let r = jobs.post(&json!({"renders": [{"spot": "Bravo"}]})).await;
+    assert_eq!(r.status(), 429);
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["code"], "quota_exceeded", "{refused}");
+    assert!(
+        refused["error"].as_str().unwrap().contains("max_bytes"),
+        "{refused}"
+    );
+    // Another key has its own room; deleting the result frees this one's.
+    let mut other = Jobs::new(&app.url);
+    other.key = "another-job-api-key-for-tests".into();
+    other.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
+    assert_eq!(jobs.delete(&id).await.status(), 200);
+    jobs.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
+    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
+    let reason = [("reason", "quota_exceeded")];
+    assert_eq!(
+        prom::value(&m, "inkspot_requests_refused_total", &reason),
+        1.0
+    );
+}
+
+/// A result damaged on disk is never served: the download answers 410
+/// naming it, and the job says so.
+#[tokio::test]
+async fn a_damaged_result_is_reported_not_served() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &api_key(0, 4)).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    for damage in ["truncate", "flip"] {
+        let body = json!({"renders": [{"spot": "Alpha", "options": {"width": 300, "height": if damage == "flip" { 201 } else { 200 }}}]});
+        let id = jobs.submit(&body).await["id"].as_str().unwrap().to_string();
+        assert_eq!(jobs.wait(&id).await["status"], "done");
+        let file = site.cache_dir().join(format!("job-{id}.blob"));
+        let mut bytes = std::fs::read(&file).unwrap();
+        match damage {
+            "truncate" => bytes.truncate(bytes.len() / 2),
+            _ => bytes[100] ^= 0xff,
+        }
+        std::fs::write(&file, bytes).unwrap();
+        let r = jobs.download(&id).await;
+        assert_eq!(r.status(), 410, "{damage}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["code"], "job_result_damaged", "{answer}");
+        let status = jobs.status(&id).await;
+        assert_eq!(status["status"], "failed", "{status}");
+        assert!(
+            status["error"].as_str().unwrap().contains("damaged"),
+            "{status}"
+        );
+        assert!(!file.exists(), "the damaged file is deleted");
+    }
+}

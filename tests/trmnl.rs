@@ -9,6 +9,7 @@ use common::*;
 use serde_json::Value;
 
 const MAC: &str = "AA:BB:CC:DD:EE:01";
+const ADMIN: &str = "an-admin-token-for-the-tests";
 
 async fn site_with(extra: &str) -> (Site, App) {
     let site = Site::new();
@@ -34,7 +35,7 @@ async fn ready(fw: &Firmware) -> Value {
 #[tokio::test]
 async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change() {
     let devices = format!(
-        "[[devices]]\nmac = \"{}\"\nname = \"Kitchen\"\n",
+        "[server]\nadmin_token = \"{ADMIN}\"\n[[devices]]\nmac = \"{}\"\nname = \"Kitchen\"\n",
         MAC.to_lowercase()
     );
     let (site, app) = site_with(&devices).await;
@@ -132,9 +133,21 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
     );
     app.stop().await;
 
-    // A restart keeps the device and its key; setup after a wipe gets it back.
+    // A restart keeps the device and its key. Setup after a wipe does not
+    // hand the key to whoever sends the MAC: it is told it is not
+    // registered (never wiped), until the operator opens pairing.
     let app = App::start(&site).await;
     let mut wiped = Firmware::new(&app.url, MAC, "og");
+    let refused = wiped.setup().await;
+    assert_eq!(refused["status"], 404, "{refused}");
+    assert_eq!(refused["api_key"], "", "no key without pairing");
+    let pair = client()
+        .post(format!("{}/api/devices/{MAC}/pair", app.url))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(pair.status(), 200);
     let again = wiped.setup().await;
     assert_eq!(again["api_key"], key, "never an empty or different key");
     assert_eq!(wiped.display("4.1", &[]).await["status"], 0);

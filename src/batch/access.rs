@@ -18,6 +18,8 @@ pub struct Client {
     pub name: String,
     /// Its jobs that may be queued or running at once.
     pub max_jobs: usize,
+    /// Bytes of results its jobs may keep at once.
+    pub max_bytes: u64,
 }
 
 /// Why a caller is turned away.
@@ -43,7 +45,18 @@ struct Entry {
     key: Vec<u8>,
     per_minute: u32,
     max_jobs: usize,
+    max_bytes: u64,
     limiter: Option<DefaultDirectRateLimiter>,
+}
+
+impl Entry {
+    fn client(&self) -> Client {
+        Client {
+            name: self.name.clone(),
+            max_jobs: self.max_jobs,
+            max_bytes: self.max_bytes,
+        }
+    }
 }
 
 /// The configured keys.
@@ -65,6 +78,7 @@ impl Access {
                     key,
                     per_minute: k.per_minute,
                     max_jobs: k.max_jobs,
+                    max_bytes: k.max_bytes.as_u64(),
                     limiter,
                 })
             })
@@ -103,10 +117,14 @@ impl Access {
                 retry_after: not_until.wait_time_from(DefaultClock::default().now()),
             });
         }
-        Ok(Client {
-            name: entry.name.clone(),
-            max_jobs: entry.max_jobs,
-        })
+        Ok(entry.client())
+    }
+
+    /// The client named `name`, as its key would make it (for the runner,
+    /// which works for a key that is not calling); `None` once the key is
+    /// gone from the config.
+    pub fn named(&self, name: &str) -> Option<Client> {
+        self.keys.iter().find(|e| e.name == name).map(Entry::client)
     }
 }
 
@@ -123,6 +141,7 @@ mod tests {
             key_env: None,
             per_minute,
             max_jobs: 2,
+            max_bytes: bytesize::ByteSize::mib(1),
         }])
     }
 

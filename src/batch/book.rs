@@ -9,6 +9,7 @@ use sqlx::{AnyPool, Row};
 
 use crate::db::{parse_timestamp, timestamp};
 
+mod quota;
 mod tally;
 pub use tally::Tally;
 
@@ -216,22 +217,27 @@ impl Book {
         row.as_ref().map(Record::from_row).transpose()
     }
 
-    /// The newest job with `fingerprint` that is queued or running, or was
-    /// accepted since `since`, is done, and still has its result at `now`.
+    /// The newest job of `owner` with `fingerprint` that is queued or
+    /// running, or was accepted since `since`, is done, and still has its
+    /// result at `now`. Another key's identical job is not shared: its id
+    /// and result are that key's.
     pub async fn same_as(
         &self,
+        owner: &str,
         fingerprint: &str,
         since: DateTime<Utc>,
         now: DateTime<Utc>,
     ) -> Result<Option<String>, sqlx::Error> {
         let row = sqlx::query(
-            "SELECT id FROM jobs WHERE fingerprint = $1 AND (state IN ('queued', 'running') \
+            "SELECT id FROM jobs WHERE fingerprint = $1 AND owner = $4 \
+             AND (state IN ('queued', 'running') \
              OR (state = 'done' AND created_at >= $2 AND expires_at > $3)) \
              ORDER BY created_at DESC LIMIT 1",
         )
         .bind(fingerprint)
         .bind(timestamp(since))
         .bind(timestamp(now))
+        .bind(owner)
         .fetch_optional(&self.pool)
         .await?;
         row.map(|r| r.try_get("id")).transpose()

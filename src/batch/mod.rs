@@ -10,6 +10,7 @@ pub mod access;
 pub mod animate;
 pub mod book;
 mod produce;
+mod result;
 mod run;
 pub mod spec;
 mod view;
@@ -58,12 +59,32 @@ pub enum BatchError {
         /// Its quota.
         limit: usize,
     },
-    /// No job has that id.
+    /// No job of this key has that id (another key's jobs are not shown).
     #[error("no job `{0}`")]
     NotFound(String),
-    /// Another key's job, which this key may read but not cancel.
-    #[error("job `{0}` was submitted with another key")]
-    NotOwner(String),
+    /// The key's results fill its `max_bytes`.
+    #[error(
+        "the key `{name}` keeps {used} bytes of results, at its quota of {limit} (`max_bytes`); delete finished jobs or wait for them to expire"
+    )]
+    QuotaExceeded {
+        /// The key's name.
+        name: String,
+        /// Bytes of results it keeps.
+        used: u64,
+        /// Its quota.
+        limit: u64,
+    },
+    /// Every key's results together fill `jobs.max_disk`.
+    #[error(
+        "the job results fill the server's room for them (`jobs.max_disk`, {limit} bytes); try again once some expire"
+    )]
+    StorageFull {
+        /// The limit.
+        limit: u64,
+    },
+    /// The stored result does not match its recorded size or checksum.
+    #[error("job `{0}`'s stored result was damaged and has been deleted; submit the job again")]
+    Damaged(String),
     /// The job has no result yet.
     #[error("job `{id}` is {state}; its result can be downloaded once it is done")]
     NotReady {
@@ -151,7 +172,10 @@ impl Batches {
         let fingerprint = run::fingerprint(&self.engine, &plan);
         let now = self.engine.clock().now();
         let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();
-        if let Some(id) = self.book.same_as(&fingerprint, now - window, now).await? {
+        let same = self
+            .book
+            .same_as(&client.name, &fingerprint, now - window, now);
+        if let Some(id) = same.await? {
             return Ok((id, true));
         }
         if self.book.active(&client.name).await? >= client.max_jobs as i64 {
@@ -161,6 +185,11 @@ impl Batches {
                 limit: client.max_jobs,
             });
         }
+        self.room_for(client).await.inspect_err(|e| match e {
+            BatchError::QuotaExceeded { .. } => self.engine.metrics().refuse("quota_exceeded"),
+            BatchError::StorageFull { .. } => self.engine.metrics().refuse("jobs_storage_full"),
+            _ => {}
+        })?;
         let id = crate::devices::new_key();
         let spec = serde_json::to_string(&body).unwrap_or_default();
         let items = run::items(&plan);
@@ -172,9 +201,34 @@ impl Batches {
         Ok((id, false))
     }
 
-    /// The job `id` as the API shows it.
-    pub async fn status(&self, id: &str) -> Result<JobView, BatchError> {
-        let record = self.record(id).await?;
+    /// Bytes a new result of `client` may take: the least of
+    /// `jobs.max_result_bytes`, what is left of the key's quota, and what
+    /// is left of `jobs.max_disk`. An error when either is used up.
+    pub(crate) async fn room_for(&self, client: &Client) -> Result<u64, BatchError> {
+        let limits = &self.engine.config().jobs;
+        let used = self.book.result_bytes(Some(&client.name)).await?;
+        if used >= client.max_bytes {
+            return Err(BatchError::QuotaExceeded {
+                name: client.name.clone(),
+                used,
+                limit: client.max_bytes,
+            });
+        }
+        let all = self.book.result_bytes(None).await?;
+        let max_disk = limits.max_disk.as_u64();
+        if all >= max_disk {
+            return Err(BatchError::StorageFull { limit: max_disk });
+        }
+        Ok(limits
+            .max_result_bytes
+            .as_u64()
+            .min(client.max_bytes - used)
+            .min(max_disk - all))
+    }
+
+    /// The job `id` of `client` as the API shows it.
+    pub async fn status(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
+        let record = self.record(client, id).await?;
         Ok(JobView::of(&record, self.engine.clock().now()))
     }
 
@@ -183,9 +237,10 @@ impl Batches {
         self.book.tally(self.engine.clock().now()).await
     }
 
-    /// The result of job `id`, to stream.
-    pub async fn download(&self, id: &str) -> Result<Download, BatchError> {
-        let record = self.record(id).await?;
+    /// The result of job `id` of `client`, checked against its recorded
+    /// size and checksum, to stream.
+    pub async fn download(&self, client: &Client, id: &str) -> Result<Download, BatchError> {
+        let record = self.record(client, id).await?;
         let view = JobView::of(&record, self.engine.clock().now());
         match view.status {
             State::Done => {}
@@ -206,24 +261,13 @@ impl Batches {
             id: id.to_string(),
             state: State::Expired,
         })?;
-        let blob = self
-            .engine
-            .store()
-            .open_blob(&run::blob_name(id))
-            .await?
-            .ok_or_else(|| BatchError::Gone {
-                id: id.to_string(),
-                state: State::Expired,
-            })?;
+        let blob = self.checked_blob(id, &output).await?;
         Ok(Download { blob, output })
     }
 
     /// Cancels job `id` of `client` and deletes any result.
     pub async fn cancel(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
-        let record = self.record(id).await?;
-        if record.owner != client.name {
-            return Err(BatchError::NotOwner(id.to_string()));
-        }
+        let record = self.record(client, id).await?;
         let now = self.engine.clock().now();
         self.book.close(id, State::Cancelled, now).await?;
         if let Some(token) = lock(&self.running).get(id) {
@@ -238,10 +282,12 @@ impl Batches {
             };
             self.engine.metrics().jobs.get_or_create(&labels).inc();
         }
-        self.status(id).await
+        self.status(client, id).await
     }
 
-    async fn record(&self, id: &str) -> Result<Record, BatchError> {
+    /// The job `id` when it is `client`'s: another key's job is answered
+    /// as no job, so ids do not leak across keys.
+    async fn record(&self, client: &Client, id: &str) -> Result<Record, BatchError> {
         let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
         if !well_formed {
             return Err(BatchError::NotFound(crate::text::ellipsize(id, 40)));
@@ -249,6 +295,7 @@ impl Batches {
         self.book
             .get(id)
             .await?
+            .filter(|r| r.owner == client.name)
             .ok_or_else(|| BatchError::NotFound(id.to_string()))
     }
 }

@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Batches;
 use super::animate::{Encoder, Settings};
+use super::result::Capped;
 use super::run::{Failure, Tracker};
 use super::spec::{self, AnimationPlan};
 use crate::engine::RenderFailure;
@@ -20,6 +21,9 @@ use crate::source::SpotData;
 use crate::store::Rendered;
 use crate::template::Frame;
 
+/// Where a job's result is written: its scratch file, within its room.
+pub(super) type Out = BufWriter<Capped<std::fs::File>>;
+
 impl Batches {
     /// Draws each render (shared with the image cache) and writes one
     /// image as is, or several into a zip; returns its type and name.
@@ -28,12 +32,11 @@ impl Batches {
         id: &str,
         list: Vec<(RenderRequest, String)>,
         tracker: &mut Tracker<'_>,
-        scratch: &tempfile::NamedTempFile,
+        out: Out,
         token: &CancellationToken,
     ) -> Result<(String, String), Failure> {
         let single = list.len() == 1;
-        let file = scratch.reopen().map_err(|e| self.storage_failure(id, &e))?;
-        let mut file = Some(BufWriter::new(file));
+        let mut file = Some(out);
         let mut zip = None;
         let mut single_result = None;
         let mut drawn = self.drawn(list);
@@ -94,7 +97,7 @@ impl Batches {
     ) -> Result<T, Failure> {
         match tokio::task::spawn_blocking(work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.storage_failure(id, &e)),
+            Ok(Err(e)) => Err(self.write_failure(id, &e)),
             Err(e) => Err(self.storage_failure(id, &e)),
         }
     }
@@ -146,7 +149,7 @@ impl Batches {
         &self,
         a: AnimationPlan,
         tracker: &mut Tracker<'_>,
-        scratch: &tempfile::NamedTempFile,
+        out: Out,
         token: &CancellationToken,
     ) -> Result<(String, String), Failure> {
         let request = &a.request;
@@ -161,8 +164,7 @@ impl Batches {
         let settings = settings(&a);
         let output = request.output;
         let gray = output.bits.is_some() && output.palette.is_none();
-        let file = scratch.reopen().map_err(|e| format!("scratch file: {e}"))?;
-        let mut encoder = Encoder::new(BufWriter::new(file), settings, gray)
+        let mut encoder = Encoder::new(out, settings, gray)
             .map_err(|e| format!("the animation could not be started: {e}"))?;
         let pipeline = self.engine.pipeline();
         let mut frames = self.frames(request, &data, &a.hours);
@@ -227,7 +229,7 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
 }
 
-/// Adds one stored (not compressed again) entry to the zip.
+/// Adds one entry to the zip, deflated when that makes it smaller.
 fn add_entry<W: Write + std::io::Seek>(
     mut zip: zip::ZipWriter<W>,
     name: &str,
@@ -245,8 +247,14 @@ fn add_entry<W: Write + std::io::Seek>(
         t.second() as u8,
     )
     .unwrap_or_default();
+    // PNG and GIF are compressed already; BMP is raw pixels, and deflates
+    // to a fraction of its size.
+    let method = match rendered.meta.content_type {
+        crate::store::MediaType::Bmp => zip::CompressionMethod::Deflated,
+        _ => zip::CompressionMethod::Stored,
+    };
     let options = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
+        .compression_method(method)
         .last_modified_time(when);
     zip.start_file(name, options)
         .map_err(std::io::Error::other)?;

@@ -235,16 +235,24 @@ impl Batches {
                 list.join("; ")
             )
         })?;
+        // The room is taken now, as the job starts: jobs running at once
+        // may each take what is left, so `jobs.concurrency` results of
+        // `jobs.max_result_bytes` is the most the limits can be passed by.
+        let room = match self.access.named(&record.owner) {
+            Some(client) => self.room_for(&client).await.map_err(|e| e.to_string())?,
+            None => limits.max_result_bytes.as_u64(),
+        };
         let scratch = tempfile::Builder::new()
             .prefix(".tmp-job-")
             .tempfile_in(self.engine.store().scratch_dir())
             .map_err(|e| self.storage_failure(&record.id, &e))?;
+        let file = scratch
+            .reopen()
+            .map_err(|e| self.storage_failure(&record.id, &e))?;
+        let out = std::io::BufWriter::new(super::result::Capped::new(file, room));
         let (media_type, file_name) = match plan {
-            Plan::Renders(list) => {
-                self.renders(&record.id, list, tracker, &scratch, token)
-                    .await?
-            }
-            Plan::Animation(a) => self.animation(a, tracker, &scratch, token).await?,
+            Plan::Renders(list) => self.renders(&record.id, list, tracker, out, token).await?,
+            Plan::Animation(a) => self.animation(a, tracker, out, token).await?,
         };
         self.store_result(&record.id, scratch, media_type, file_name)
             .await
@@ -253,6 +261,18 @@ impl Batches {
     pub(super) fn storage_failure(&self, id: &str, e: &dyn std::fmt::Display) -> Failure {
         tracing::error!(job = %id, error = %e, "cannot write a job's result");
         "the result could not be stored; the server log has the details".into()
+    }
+
+    /// The failure for a write that failed: its owner's own doing when it
+    /// passed the job's room (said as is), else the storage's.
+    pub(super) fn write_failure(&self, id: &str, e: &std::io::Error) -> Failure {
+        match super::result::TooLarge::within(e) {
+            Some(too_large) => {
+                tracing::info!(job = %id, limit = too_large.limit, "a job's result passed its room");
+                too_large.to_string()
+            }
+            None => self.storage_failure(id, e),
+        }
     }
 
     /// Hashes the finished scratch file and moves it into the store.

@@ -12,9 +12,11 @@ use crate::pipeline::{BuildError, DrawError, Pipeline};
 use crate::request::{Catalog, RequestError};
 
 mod check;
+mod devices;
 mod schedule;
 mod status;
 pub use check::check;
+pub use devices::pair;
 pub use schedule::{plan as schedule_plan, schedule};
 pub use status::{render as status_table, status};
 

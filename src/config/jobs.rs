@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use bytesize::ByteSize;
 use serde::Deserialize;
 
 use super::Secret;
@@ -30,6 +31,15 @@ pub struct JobsConfig {
     /// deleted and the job says `expired`. Default `24h`.
     #[serde(deserialize_with = "super::units::duration")]
     pub keep_results: Duration,
+    /// The largest result one job may write (its zip or animation); a job
+    /// that passes it fails, saying so. Default `64MiB`.
+    #[serde(deserialize_with = "super::units::size")]
+    pub max_result_bytes: ByteSize,
+    /// The results of every key's jobs together, kept beside the renders
+    /// (and apart from `cache.max_disk`); while they fill it, new jobs are
+    /// answered 507 until results expire or are deleted. Default `1GiB`.
+    #[serde(deserialize_with = "super::units::size")]
+    pub max_disk: ByteSize,
 }
 
 impl Default for JobsConfig {
@@ -41,6 +51,8 @@ impl Default for JobsConfig {
             concurrency: 1,
             dedupe_window: Duration::from_secs(600),
             keep_results: Duration::from_secs(86_400),
+            max_result_bytes: ByteSize::mib(64),
+            max_disk: ByteSize::gib(1),
         }
     }
 }
@@ -66,6 +78,11 @@ pub struct ApiKeyConfig {
     /// Jobs of this key that may be queued or running at once. Default `4`.
     #[serde(default = "default_max_jobs")]
     pub max_jobs: usize,
+    /// Bytes of results this key's jobs may keep at once; a job past it
+    /// fails, and new ones are refused (429 `quota_exceeded`) until results
+    /// expire or the key deletes them. Default `256MiB`.
+    #[serde(default = "default_max_bytes", deserialize_with = "super::units::size")]
+    pub max_bytes: ByteSize,
 }
 
 fn default_per_minute() -> u32 {
@@ -74,4 +91,8 @@ fn default_per_minute() -> u32 {
 
 fn default_max_jobs() -> usize {
     4
+}
+
+fn default_max_bytes() -> ByteSize {
+    ByteSize::mib(256)
 }

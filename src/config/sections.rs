@@ -57,6 +57,38 @@ pub struct ServerConfig {
     /// a main port open to the internet: the main port then answers 404
     /// there. Default: `/metrics` on the main port.
     pub metrics_listen: Option<SocketAddr>,
+    /// A connection must send a whole request head (request line and
+    /// headers) within this long of opening, or of starting its next
+    /// request: a client that sends nothing, or trickles its headers a
+    /// byte at a time, is closed. Default `10s`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub header_timeout: Duration,
+    /// A kept-alive connection with no request in flight and nothing read
+    /// or written for this long is closed. Default `60s`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub keepalive_timeout: Duration,
+    /// Connections open at once on each listener (the main one and
+    /// `metrics_listen`); one more is closed at once, not queued. Default:
+    /// three quarters of the open-file limit (`ulimit -n`), leaving the
+    /// rest for files, the database and upstream sockets.
+    pub max_connections: Option<usize>,
+}
+
+/// The default connection cap for an open-file limit of `files`: a
+/// quarter (at least 64) stays for files, the database and upstreams.
+pub fn connections_for(files: u64) -> usize {
+    let reserve = (files / 4).max(64);
+    usize::try_from(files.saturating_sub(reserve))
+        .unwrap_or(usize::MAX)
+        .max(16)
+}
+
+/// The process's soft limit on open files (`ulimit -n`); 1024 where it
+/// cannot be read.
+pub fn open_file_limit() -> u64 {
+    rustix::process::getrlimit(rustix::process::Resource::Nofile)
+        .current
+        .unwrap_or(1024)
 }
 
 /// A secret from the config: shown as `***` in debug output, so it cannot
@@ -125,11 +157,21 @@ impl Default for ServerConfig {
             rate_limit: RateLimitConfig::default(),
             admin_token: None,
             metrics_listen: None,
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: None,
         }
     }
 }
 
 impl ServerConfig {
+    /// The connection cap to use: configured, or three quarters of the
+    /// process's open-file limit (at least 16).
+    pub fn max_connections(&self) -> usize {
+        self.max_connections
+            .unwrap_or_else(|| connections_for(open_file_limit()))
+    }
+
     /// The render concurrency to use: configured, or one per CPU.
     pub fn render_concurrency(&self) -> usize {
         self.render_concurrency.unwrap_or_else(|| {

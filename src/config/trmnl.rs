@@ -51,6 +51,16 @@ pub struct TrmnlConfig {
     /// 429 with a longer `refresh_rate`. `0` turns the limit off. Default
     /// `6`.
     pub rate_limit: u32,
+    /// How long `inkspot devices pair MAC` lets a set-up device fetch its
+    /// key again from `/api/setup` (after a reset). Default `15m`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub pairing_window: Duration,
+    /// The most devices the registry keeps; past it no device joins by
+    /// `auto_join` (configured ones always may). Default `100`.
+    pub max_devices: usize,
+    /// Devices one client address may join by `auto_join` per hour.
+    /// Default `10`.
+    pub joins_per_hour: u32,
 }
 
 impl Default for TrmnlConfig {
@@ -67,6 +77,9 @@ impl Default for TrmnlConfig {
             keep_history: 2000,
             sleep: Duration::from_secs(8 * 3600),
             rate_limit: 6,
+            pairing_window: Duration::from_secs(15 * 60),
+            max_devices: 100,
+            joins_per_hour: 10,
         }
     }
 }

@@ -67,6 +67,8 @@ pub struct Device {
     pub image_bytes: Option<i64>,
     /// Its panel's byte limit for that image, when it has one.
     pub image_cap: Option<i64>,
+    /// Until when `/api/setup` may give it its key again.
+    pub pair_until: Option<String>,
 }
 
 impl Device {
@@ -93,7 +95,21 @@ impl Device {
             expected_at: row.try_get("expected_at")?,
             image_bytes: row.try_get("image_bytes")?,
             image_cap: row.try_get("image_cap")?,
+            pair_until: row.try_get("pair_until")?,
         })
+    }
+
+    /// Whether `/api/setup` may give this device its key at `now`: before
+    /// its first display call (its setup answer may have been lost), or
+    /// inside a pairing window an operator opened. After that its key is
+    /// not handed to whoever sends its MAC, which any radio nearby hears.
+    pub fn may_pair(&self, now: DateTime<Utc>) -> bool {
+        let open = self
+            .pair_until
+            .as_deref()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .is_some_and(|until| until > now);
+        self.last_seen_at.is_none() || open
     }
 
     /// Its place in its playlist.
@@ -110,7 +126,7 @@ impl Device {
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
-     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap";
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until";
 
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]
@@ -126,6 +142,17 @@ pub struct Limits {
 pub fn new_key() -> String {
     let bytes: [u8; 16] = rand::rng().random();
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Whether `token` could be a key a TRMNL server issued (trmnl.com's are
+/// 22 characters of URL-safe base64, BYOS servers' hex or the same
+/// alphabet): 16 to 64 characters of `A-Z a-z 0-9 - _`. Only such a token
+/// is adopted from a device that calls with a key of another server.
+pub fn looks_like_key(token: &str) -> bool {
+    (16..=64).contains(&token.len())
+        && token
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// A friendly id: six characters a person can read off a screen.
@@ -237,6 +264,30 @@ impl Registry {
             }
         }
         Err(RegistryError::Db(sqlx::Error::RowNotFound))
+    }
+
+    /// How many devices there are.
+    pub async fn count(&self) -> Result<i64, RegistryError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM devices")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(row.try_get("n")?)
+    }
+
+    /// Lets `/api/setup` give the device `mac` its key until `until`;
+    /// `false` when there is no such device.
+    pub async fn open_pairing(
+        &self,
+        mac: &str,
+        until: DateTime<Utc>,
+    ) -> Result<bool, RegistryError> {
+        let done = sqlx::query("UPDATE devices SET pair_until = $1 WHERE mac = $2")
+            .bind(timestamp(until))
+            .bind(mac)
+            .execute(&self.pool)
+            .await?;
+        self.known.invalidate(mac).await;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Moves the device to `position` in its playlist, shown since `since`.

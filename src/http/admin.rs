@@ -22,23 +22,12 @@ pub fn routes() -> Router<Arc<Engine>> {
     Router::new()
         .route("/api/devices", get(devices))
         .route("/api/devices/{id}", get(device))
-}
-
-/// The cookie a browser keeps after `/login`.
-pub const SESSION_COOKIE: &str = "inkspot_session";
-
-/// The session cookie's value for `token`: derived from it, so the token
-/// itself is not stored in the browser.
-pub fn session_value(token: &str) -> String {
-    let key = blake3::hash(token.as_bytes());
-    blake3::keyed_hash(key.as_bytes(), b"inkspot session")
-        .to_hex()
-        .to_string()
+        .route("/api/devices/{id}/pair", axum::routing::post(pair))
 }
 
 /// Passes a request to a page that is open without an admin token and
 /// needs it (as a bearer token, or the session cookie of `/login`) with.
-pub fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
+pub async fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(token) = &engine.config().server.admin_token else {
         return Ok(());
     };
@@ -49,16 +38,11 @@ pub fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
     if bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.expose().as_bytes()))) {
         return Ok(());
     }
-    let expected = session_value(token.expose());
-    let cookie = headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value);
-    if cookie.is_some_and(|c| bool::from(c.as_bytes().ct_eq(expected.as_bytes()))) {
+    if let (Some(id), Some(pool)) = (super::session::cookie(headers), engine.database())
+        && super::session::Sessions::new(pool)
+            .valid(id, engine.clock().now())
+            .await
+    {
         return Ok(());
     }
     Err(ApiError::new(
@@ -146,6 +130,55 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
+/// The device `id` names, by friendly id or MAC.
+async fn find(registry: &Registry, id: &str) -> Result<Device, ApiError> {
+    let list = registry.list().await.map_err(unavailable)?;
+    let mac = crate::config::normalize_mac(id);
+    let found = list
+        .into_iter()
+        .find(|d| d.friendly_id.eq_ignore_ascii_case(id) || Some(&d.mac) == mac.as_ref());
+    found.ok_or_else(|| {
+        let id = crate::text::ellipsize(id, 40);
+        let message = format!("no device with friendly id or MAC `{id}`");
+        ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
+    })
+}
+
+/// What opening pairing did.
+#[derive(Serialize)]
+struct Pairing {
+    mac: String,
+    friendly_id: String,
+    /// Until when `/api/setup` gives the device its key.
+    pair_until: chrono::DateTime<chrono::Utc>,
+}
+
+/// `POST /api/devices/{id}/pair`: lets the device fetch its key from
+/// `/api/setup` for `trmnl.pairing_window` (after a reset, or a move to a
+/// new network).
+async fn pair(
+    State(engine): State<Arc<Engine>>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Pairing>, ApiError> {
+    authorize(&engine, &headers)?;
+    let registry = registry(&engine)?;
+    let device = find(registry, &id).await?;
+    let window =
+        chrono::Duration::from_std(engine.config().trmnl.pairing_window).unwrap_or_default();
+    let until = engine.clock().now() + window;
+    registry
+        .open_pairing(&device.mac, until)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, %until, "pairing opened");
+    Ok(Json(Pairing {
+        mac: device.mac,
+        friendly_id: device.friendly_id,
+        pair_until: until,
+    }))
+}
+
 /// One device with its telemetry history and its last log entries.
 #[derive(Serialize)]
 struct DeviceDetail {
@@ -174,15 +207,7 @@ async fn device(
 ) -> Result<Json<DeviceDetail>, ApiError> {
     authorize(&engine, &headers)?;
     let registry = registry(&engine)?;
-    let list = registry.list().await.map_err(unavailable)?;
-    let mac = crate::config::normalize_mac(&id);
-    let found = list
-        .into_iter()
-        .find(|d| d.friendly_id.eq_ignore_ascii_case(&id) || Some(&d.mac) == mac.as_ref());
-    let Some(device) = found else {
-        let message = format!("no device with friendly id or MAC `{id}`");
-        return Err(ApiError::new(StatusCode::NOT_FOUND, "not_found", message));
-    };
+    let device = find(registry, &id).await?;
     let limit = query.limit.unwrap_or(100).min(10_000);
     let history = registry
         .history(&device.mac, limit)

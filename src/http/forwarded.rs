@@ -29,7 +29,23 @@ pub fn apply(request: &mut Request, trusted: &[IpNet]) {
         let at = SocketAddr::new(client, peer.port());
         request.extensions_mut().insert(ConnectInfo(at));
     }
+    let https = request
+        .headers()
+        .get("x-forwarded-proto")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"));
+    if https
+        && trusted
+            .iter()
+            .any(|net| net.contains(&peer.ip().to_canonical()))
+    {
+        request.extensions_mut().insert(Https);
+    }
 }
+
+/// Marks a request that a trusted proxy says came over HTTPS: cookies set
+/// in answer to it are `Secure`.
+#[derive(Debug, Clone, Copy)]
+pub struct Https;
 
 /// The client that `peer` and the `hops` it forwards (left to right, as
 /// sent) name: the rightmost hop not itself trusted. `None` when the peer

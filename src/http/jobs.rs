@@ -73,7 +73,7 @@ async fn submit(
             )
         })?;
     let (id, existing) = batches.submit(&client, &body).await.map_err(from_batch)?;
-    let view = batches.status(&id).await.map_err(from_batch)?;
+    let view = batches.status(&client, &id).await.map_err(from_batch)?;
     let location = HeaderValue::from_str(&view.status_url).map_err(|_| internal())?;
     let accepted = Accepted {
         id,
@@ -96,8 +96,8 @@ async fn status(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, _) = caller(&service, &headers)?;
-    let view = batches.status(&id).await.map_err(from_batch)?;
+    let (batches, client) = caller(&service, &headers)?;
+    let view = batches.status(&client, &id).await.map_err(from_batch)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(view)).into_response())
 }
 
@@ -118,8 +118,8 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, _) = caller(&service, &headers)?;
-    let download = batches.download(&id).await.map_err(from_batch)?;
+    let (batches, client) = caller(&service, &headers)?;
+    let download = batches.download(&client, &id).await.map_err(from_batch)?;
     let output = download.output;
     let etag = format!("\"{}\"", output.etag);
     let etag_value = HeaderValue::from_str(&etag).map_err(|_| internal())?;
@@ -176,7 +176,17 @@ fn from_batch(e: BatchError) -> ApiError {
                 .with_retry_after(5)
         }
         BatchError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_job", message),
-        BatchError::NotOwner(_) => ApiError::new(StatusCode::FORBIDDEN, "not_owner", message),
+        BatchError::QuotaExceeded { .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
+        }
+        BatchError::StorageFull { .. } => ApiError::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "jobs_storage_full",
+            message,
+        )
+        .with_retry_after(60),
+        BatchError::Damaged(_) => ApiError::new(StatusCode::GONE, "job_result_damaged", message)
+            .with_state(State::Failed.as_str()),
         BatchError::NotReady { state, .. } => {
             ApiError::new(StatusCode::CONFLICT, "job_not_done", message).with_state(state.as_str())
         }

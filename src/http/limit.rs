@@ -181,7 +181,7 @@ impl ClientLimiter {
 /// The address a client's limits count against: one address for IPv4, one
 /// /64 for IPv6 (a single host usually owns a whole /64); `None` for a
 /// loopback client unless `loopback` limits apply to it too.
-pub(super) fn client_key(client: IpAddr, loopback: bool) -> Option<IpAddr> {
+pub(crate) fn client_key(client: IpAddr, loopback: bool) -> Option<IpAddr> {
     let client = client.to_canonical();
     if client.is_loopback() && !loopback {
         return None;

@@ -1,18 +1,19 @@
 //! HTTP routes and handlers (axum), and the server loop.
 
 pub(crate) mod admin;
+pub mod conn;
 mod error;
 mod forwarded;
 mod gallery;
 mod jobs;
-mod limit;
+pub(crate) mod limit;
 mod observe;
 mod ops;
 mod query;
+mod session;
 mod trmnl;
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
@@ -83,6 +84,7 @@ pub fn app(
     });
     tower::ServiceBuilder::new()
         .map_response(IntoResponse::into_response)
+        .map_response(harden)
         .layer(observe::ObserveLayer(metrics.clone()))
         .map_response(IntoResponse::into_response)
         // Last line of defence: a panic becomes a plain 500, never a dropped
@@ -128,15 +130,9 @@ pub async fn serve(
             stopping.notify_one();
         }
     };
-    let server =
-        axum::serve(
-            listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<
-                SocketAddr,
-            >(app(engine.clone())),
-        )
-        .with_graceful_shutdown(signal)
-        .into_future();
+    let limits = conn::Limits::of(&engine.config().server);
+    let metrics = engine.metrics().clone();
+    let server = conn::serve(listener, app(engine.clone()), limits, metrics, signal);
     let server = std::pin::pin!(server);
     let result = tokio::select! {
         result = server => result,
@@ -150,6 +146,41 @@ pub async fn serve(
     };
     engine.shutdown(grace).await;
     result
+}
+
+/// Security headers on pages and data, never on images (a display's
+/// decoder may mind what it does not know): no type sniffing, no referrer
+/// sent on, and for pages that set none, a policy that runs no script.
+fn harden(mut response: Response) -> Response {
+    let kind = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.as_bytes().to_ascii_lowercase());
+    let Some(kind) = kind else {
+        return response;
+    };
+    let page = kind.starts_with(b"text/html");
+    if !page && !kind.starts_with(b"application/json") && !kind.starts_with(b"text/") {
+        return response;
+    }
+    let headers = response.headers_mut();
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    if page && !headers.contains_key(header::CONTENT_SECURITY_POLICY) {
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+            ),
+        );
+    }
+    response
 }
 
 fn spot_names(engine: &Engine) -> Vec<String> {

@@ -55,7 +55,7 @@ async fn status(
     Extension(batches): Extension<Option<Arc<Batches>>>,
     headers: HeaderMap,
 ) -> Result<Json<Status>, ApiError> {
-    super::admin::viewer(&engine, &headers)?;
+    super::admin::viewer(&engine, &headers).await?;
     let status = crate::status::collect(&engine, batches.as_deref()).await;
     Ok(Json(status))
 }
@@ -67,10 +67,10 @@ pub async fn serve_metrics(
     engine: Arc<Engine>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    let limits = super::conn::Limits::of(&engine.config().server);
+    let counts = engine.metrics().clone();
     let router = Router::new()
         .route("/metrics", get(metrics))
         .with_state(engine);
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    super::conn::serve(listener, router, limits, counts, shutdown).await
 }

@@ -67,6 +67,13 @@ pub struct Metrics {
     pub refused: Family<labels::Refusal, Counter>,
     /// Renders removed from a cache layer to make room or by age.
     pub evictions: Family<labels::Layer, Counter>,
+    /// Renders whose retried write was given up (evicted from memory, or
+    /// too many waiting).
+    pub pending_dropped: Counter,
+    /// Connections open now, on every listener.
+    pub connections_open: Gauge,
+    /// Connections closed by the server, by reason.
+    connections_closed: Family<labels::Refusal, Counter>,
     queue: Gauge,
     in_flight: Gauge,
     cache_entries: Family<labels::Layer, Gauge>,
@@ -137,6 +144,9 @@ impl Metrics {
             schedule_backoffs: Family::default(),
             refused: Family::default(),
             evictions: Family::default(),
+            pending_dropped: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_closed: Family::default(),
             queue: Gauge::default(),
             in_flight: Gauge::default(),
             cache_entries: Family::default(),
@@ -234,6 +244,16 @@ impl Metrics {
             self.refused.clone(),
         );
         r.register(
+            "connections_open",
+            "Client connections open now",
+            self.connections_open.clone(),
+        );
+        r.register(
+            "connections_closed",
+            "Connections the server closed: header_timeout, idle, or limit (refused at accept)",
+            self.connections_closed.clone(),
+        );
+        r.register(
             "cache_evictions",
             "Renders removed from a cache layer",
             self.evictions.clone(),
@@ -268,6 +288,11 @@ impl Metrics {
             "storage_pending_writes",
             "Renders whose write failed, waiting to be written again",
             self.pending_writes.clone(),
+        );
+        r.register(
+            "storage_pending_dropped",
+            "Renders whose write to the storage was given up while it failed (evicted from memory first)",
+            self.pending_dropped.clone(),
         );
         self.register_devices();
     }
@@ -314,6 +339,13 @@ impl Metrics {
     /// Counts a request turned away for `reason`.
     pub fn refuse(&self, reason: &'static str) {
         self.refused
+            .get_or_create(&labels::Refusal { reason })
+            .inc();
+    }
+
+    /// Counts a connection the server closed for `reason`.
+    pub fn close_connection(&self, reason: &'static str) {
+        self.connections_closed
             .get_or_create(&labels::Refusal { reason })
             .inc();
     }

@@ -5,7 +5,7 @@ use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use serde::Serialize;
-use sysinfo::{Disks, Pid, ProcessRefreshKind, ProcessesToUpdate, System};
+use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// What the process uses.
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -35,16 +35,12 @@ pub fn process_load() -> Load {
         })
 }
 
-/// Bytes free on the disk that holds `path`, if it can be found.
+/// Bytes free to this user on the file system that holds `path`, asked of
+/// that file system itself (`statvfs`): a list of disks misses tmpfs,
+/// bind mounts and volumes, and then names the root's space instead.
 pub fn disk_free(path: &Path) -> Option<u64> {
-    let path = std::fs::canonicalize(path).ok()?;
-    let disks = Disks::new_with_refreshed_list();
-    disks
-        .list()
-        .iter()
-        .filter(|d| path.starts_with(d.mount_point()))
-        .max_by_key(|d| d.mount_point().as_os_str().len())
-        .map(|d| d.available_space())
+    let stat = rustix::fs::statvfs(path).ok()?;
+    Some(stat.f_bavail.saturating_mul(stat.f_frsize))
 }
 
 #[cfg(test)]
@@ -56,5 +52,34 @@ mod tests {
         assert!(process_load().memory_bytes > 0);
         let dir = tempfile::tempdir().unwrap();
         assert!(disk_free(dir.path()).is_some());
+    }
+
+    /// `df`'s free bytes for `path`, asked of another program.
+    fn df_free(path: &Path) -> u64 {
+        let out = std::process::Command::new("df")
+            .args(["-B1", "--output=avail"])
+            .arg(path)
+            .output()
+            .expect("df runs");
+        let text = String::from_utf8_lossy(&out.stdout);
+        text.lines().nth(1).unwrap().trim().parse().unwrap()
+    }
+
+    /// The free space is that of the mount holding the folder: a tmpfs
+    /// (`/dev/shm`) apart from the root file system.
+    #[test]
+    fn the_free_space_is_that_of_the_folders_own_mount() {
+        let shm = Path::new("/dev/shm");
+        assert!(shm.is_dir(), "this test needs /dev/shm, a tmpfs on Linux");
+        let dir = tempfile::tempdir_in(shm).unwrap();
+        let ours = disk_free(dir.path()).unwrap();
+        let df = df_free(dir.path());
+        let slack = 16 * 1024 * 1024;
+        assert!(ours.abs_diff(df) < slack, "ours {ours}, df {df}");
+        let root = df_free(Path::new("/"));
+        assert!(
+            root.abs_diff(df) > slack,
+            "/dev/shm ({df}) and / ({root}) look like one file system; the test cannot tell them apart"
+        );
     }
 }

@@ -5,7 +5,6 @@
 
 mod retry;
 
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -100,7 +99,7 @@ pub struct Store {
     stored_entries: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
     /// Renders whose write failed, to write again (see [`retry`]).
-    pending: Arc<Mutex<HashMap<Key, Arc<Rendered>>>>,
+    pending: Arc<Mutex<retry::Pending>>,
 }
 
 impl Store {
@@ -134,7 +133,7 @@ impl Store {
             retention,
             stored_bytes: Arc::new(AtomicU64::new(0)),
             stored_entries: Arc::new(AtomicU64::new(0)),
-            pending: Arc::new(Mutex::new(HashMap::new())),
+            pending: Arc::new(Mutex::new(retry::Pending::default())),
         }
     }
 
@@ -361,38 +360,29 @@ impl Store {
         self.memory
             .insert(key.clone(), Slot::new(rendered.clone()))
             .await;
-        let result = self.backend.put(key, &rendered).await;
-        self.record(result.as_ref().map(|_| ()));
-        match result {
-            Ok(()) => {
-                let written = rendered.bytes.len() as u64 + 512;
-                let total = self.stored_bytes.fetch_add(written, Ordering::Relaxed) + written;
-                if total > self.retention.max_bytes {
-                    // Down to 90%, so the next sweep is many writes away
-                    // rather than one: a sweep walks the whole backend.
-                    self.sweep_to(self.retention.max_bytes / 10 * 9).await;
-                }
-            }
-            Err(e) => {
-                tracing::error!(%key, error = %e, "cannot store a render; serving it from memory, and writing it again later");
-                self.hold_for_retry(key, rendered);
-            }
+        if let Err(e) = self.write(key, &rendered).await {
+            tracing::error!(%key, error = %e, "cannot store a render; serving it from memory, and writing it again later");
+            self.hold_for_retry(key, &rendered);
         }
+    }
+
+    /// Writes `rendered` to the backend and counts it against the disk
+    /// limit, sweeping when it is passed: the one way a render reaches the
+    /// backend, first try or retry alike.
+    async fn write(&self, key: &Key, rendered: &Rendered) -> Result<(), StoreError> {
+        let result = self.backend.put(key, rendered).await;
+        self.record(result.as_ref().map(|_| ()));
+        result?;
+        let written = rendered.bytes.len() as u64 + 512;
+        let total = self.stored_bytes.fetch_add(written, Ordering::Relaxed) + written;
+        if total > self.retention.max_bytes {
+            // Down to 90%, so the next sweep is many writes away rather
+            // than one: a sweep walks the whole backend.
+            self.sweep_to(self.retention.max_bytes / 10 * 9).await;
+        }
+        Ok(())
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::store::conformance::sample;
-
-    #[test]
-    fn a_memory_hit_tells_the_backend_once_per_interval() {
-        let slot = Slot::new(Arc::new(sample(10, 1, "2026-11-22T17:00:00Z")));
-        assert!(!slot.claim_touch(), "just stored: the backend knows");
-        slot.touched
-            .store(unix_now() - TOUCH_EVERY.as_secs(), Ordering::Relaxed);
-        assert!(slot.claim_touch(), "an interval later: tell it");
-        assert!(!slot.claim_touch(), "told once, not by every hit");
-    }
-}
+mod tests;

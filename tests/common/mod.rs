@@ -355,6 +355,11 @@ impl Binary {
         Self(Some(child))
     }
 
+    /// Owns a child started another way (under `sh -c "ulimit …"`).
+    pub fn from_child(child: std::process::Child) -> Self {
+        Self(Some(child))
+    }
+
     /// Kills it at once, as a crash would; returns its log.
     pub fn kill(mut self) -> String {
         let mut child = self.0.take().unwrap();

@@ -89,7 +89,7 @@ async fn duplicates_interrupted_jobs_expiry_and_pruning() {
     let t0 = at("2026-11-24T10:00:00Z");
     book.insert("a", "shop", "fp", "{}", &[], t0).await.unwrap();
     assert_eq!(
-        book.same_as("fp", t0, t0).await.unwrap().as_deref(),
+        book.same_as("shop", "fp", t0, t0).await.unwrap().as_deref(),
         Some("a"),
         "queued"
     );
@@ -122,21 +122,21 @@ async fn duplicates_interrupted_jobs_expiry_and_pruning() {
         .unwrap();
     let later = t0 + Duration::minutes(20);
     assert_eq!(
-        book.same_as("fp", later - Duration::minutes(30), later)
+        book.same_as("shop", "fp", later - Duration::minutes(30), later)
             .await
             .unwrap()
             .as_deref(),
         Some("a")
     );
     assert!(
-        book.same_as("fp", later - Duration::minutes(10), later)
+        book.same_as("shop", "fp", later - Duration::minutes(10), later)
             .await
             .unwrap()
             .is_none(),
         "outside the window"
     );
     let window = t0 - Duration::minutes(1);
-    let found = book.same_as("fp", window, expires).await.unwrap();
+    let found = book.same_as("shop", "fp", window, expires).await.unwrap();
     assert!(found.is_none(), "within the window, but its result is gone");
     assert!(
         book.due(t0 + Duration::minutes(59))

@@ -51,6 +51,14 @@ pub(super) fn check_jobs(c: &mut Collector, config: &Config) {
     if jobs.keep_results.is_zero() {
         c.add(&at("keep_results"), "must be at least 1s");
     }
+    for (name, value) in [
+        ("max_result_bytes", jobs.max_result_bytes),
+        ("max_disk", jobs.max_disk),
+    ] {
+        if value.as_u64() == 0 {
+            c.add(&at(name), "must be more than zero bytes");
+        }
+    }
     check_keys(c, config);
 }
 
@@ -72,6 +80,9 @@ fn check_keys(c: &mut Collector, config: &Config) {
             );
         } else if !names.insert(api_key.name.as_str()) {
             c.add(&at("name"), format!("`{}` names two keys", api_key.name));
+        }
+        if api_key.max_bytes.as_u64() == 0 {
+            c.add(&at("max_bytes"), "must be more than zero bytes");
         }
         if api_key.max_jobs == 0 {
             c.add(&at("max_jobs"), "must be at least 1");

@@ -100,6 +100,14 @@ fn check_limits(c: &mut Collector, config: &Config) {
             ["server", "request_timeout"],
             config.server.request_timeout.is_zero(),
         ),
+        (
+            ["server", "header_timeout"],
+            config.server.header_timeout.is_zero(),
+        ),
+        (
+            ["server", "keepalive_timeout"],
+            config.server.keepalive_timeout.is_zero(),
+        ),
     ];
     for (path, is_zero) in positive {
         if is_zero {
@@ -118,6 +126,10 @@ fn check_limits(c: &mut Collector, config: &Config) {
             config.server.render_concurrency == Some(0),
         ),
         (["server", "render_queue"], config.server.render_queue == 0),
+        (
+            ["server", "max_connections"],
+            config.server.max_connections == Some(0),
+        ),
         (
             ["server", "renders_per_client"],
             config.server.renders_per_client == 0,

@@ -52,11 +52,12 @@ async fn page(
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if super::admin::viewer(&engine, &headers).is_err() {
+    if super::admin::viewer(&engine, &headers).await.is_err() {
         return Redirect::to("/login").into_response();
     }
     let panel = chosen(query.model.as_deref());
     let base = super::trmnl::base_url(&engine, &headers);
+    let nonce = crate::devices::new_key();
     let status = crate::status::collect(&engine, None).await;
     let mut spots = Vec::new();
     for (index, spot) in status.spots.iter().enumerate() {
@@ -80,6 +81,8 @@ async fn page(
         spots,
         devices => status.devices,
         refresh_ms => REFRESH_MS,
+        nonce => &nonce,
+        form_token => super::session::cookie(&headers).map(super::session::form_token),
     };
     let mut env = minijinja::Environment::new();
     let html = env
@@ -87,7 +90,20 @@ async fn page(
         .and_then(|()| env.get_template("page.html"))
         .and_then(|t| t.render(context));
     match html {
-        Ok(html) => Html(html).into_response(),
+        Ok(html) => {
+            let mut response = Html(html).into_response();
+            // Only this page's own style and script run: a value that
+            // slipped through escaping could not add a script.
+            let policy = format!(
+                "default-src 'none'; img-src 'self'; connect-src 'self'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+            );
+            if let Ok(policy) = HeaderValue::from_str(&policy) {
+                response
+                    .headers_mut()
+                    .insert(header::CONTENT_SECURITY_POLICY, policy);
+            }
+            response
+        }
         Err(e) => {
             tracing::error!(error = %e, "the gallery page cannot be drawn");
             let message = "the gallery page cannot be drawn; the server log has the details";
@@ -239,7 +255,7 @@ async fn preview(
     Params(query): Params<PreviewQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    super::admin::viewer(&engine, &headers)?;
+    super::admin::viewer(&engine, &headers).await?;
     let panel = chosen(query.model.as_deref());
     let spots: Vec<String> = engine.catalog().spots().iter().map(|s| s.slug()).collect();
     let Some(index) = engine.catalog().find(&query.spot) else {

@@ -15,6 +15,7 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use serde_json::{Value, json};
 
+use super::join::{ClientAddr, JoinGate};
 use super::screen::{Screen, choose, local_time, playlist, screen};
 use super::{authenticate, configured, header, unregistered};
 use crate::config::{SpecialFunction, TrmnlConfig};
@@ -120,9 +121,12 @@ impl Wake<'_> {
 pub(super) async fn display(
     State(engine): State<Arc<Engine>>,
     Extension(limiter): Extension<Arc<DeviceLimiter>>,
+    Extension(gate): Extension<Arc<JoinGate>>,
+    ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
-    let Some(mut device) = authenticate(&engine, &headers).await else {
+    let join = Some((gate.as_ref(), client));
+    let Some(mut device) = authenticate(&engine, join, &headers).await else {
         return unregistered().into_response();
     };
     let wake = Wake {
@@ -204,7 +208,7 @@ pub(super) async fn identify(State(engine): State<Arc<Engine>>, headers: HeaderM
         let error = super::super::ApiError::new(status, "identify", message.to_string());
         error.into_response()
     };
-    let Some(device) = authenticate(&engine, &headers).await else {
+    let Some(device) = authenticate(&engine, None, &headers).await else {
         return refused(
             StatusCode::UNAUTHORIZED,
             "send the device's ID and Access-Token headers",
@@ -243,7 +247,7 @@ pub(super) async fn current_screen(
     State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
 ) -> Json<Value> {
-    let Some(device) = authenticate(&engine, &headers).await else {
+    let Some(device) = authenticate(&engine, None, &headers).await else {
         return unregistered();
     };
     let now = engine.clock().now();

@@ -12,7 +12,6 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -20,14 +19,16 @@ use axum::routing::{get, post};
 use serde_json::{Value, json};
 
 mod display;
+mod join;
 mod screen;
 
 use display::DeviceLimiter;
+use join::{ClientAddr, JoinGate};
 pub(super) use screen::base_url;
 use screen::choose;
 
 use crate::config::{DeviceConfig, normalize_mac};
-use crate::devices::{Device, Telemetry};
+use crate::devices::{Device, Telemetry, looks_like_key};
 use crate::engine::Engine;
 
 /// How soon a device whose image is being drawn comes back.
@@ -55,7 +56,9 @@ pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
             };
         }
     }
-    router.layer(axum::Extension(DeviceLimiter::new(&engine.config().trmnl)))
+    router
+        .layer(axum::Extension(DeviceLimiter::new(&engine.config().trmnl)))
+        .layer(axum::Extension(JoinGate::new(engine.config())))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -70,9 +73,15 @@ fn configured<'a>(engine: &'a Engine, mac: &str) -> Option<&'a DeviceConfig> {
     engine.config().devices.list().iter().find(|d| d.mac == mac)
 }
 
-/// `GET /api/setup`: a known MAC gets its key back (never an empty one);
-/// an unknown one joins when it is configured or `trmnl.auto_join` is on.
-async fn setup(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Value> {
+/// `GET /api/setup`: a known MAC gets its key back (never an empty one)
+/// while it may pair; an unknown one joins when it is configured, or when
+/// `trmnl.auto_join` is on and the join limits allow.
+async fn setup(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(gate): axum::Extension<Arc<JoinGate>>,
+    ClientAddr(client): ClientAddr,
+    headers: HeaderMap,
+) -> Json<Value> {
     let not_registered = |message: &str| {
         Json(
             json!({"status": 404, "api_key": "", "friendly_id": "", "image_url": "", "message": message}),
@@ -91,18 +100,29 @@ async fn setup(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Va
             return not_registered("the server cannot read its devices; try again later");
         }
     };
+    let now = engine.clock().now();
     let device = match known {
-        Some(device) => Some(device),
-        None if configured(&engine, &mac).is_some() || engine.config().trmnl.auto_join => {
-            let joined = registry.join(&mac, None, engine.clock().now()).await;
-            joined
-                .inspect_err(|e| tracing::error!(error = %e, "device database"))
-                .ok()
+        Some(device) if device.may_pair(now) => Some(device),
+        Some(device) => {
+            // Its key is not given to whoever sends its MAC: the device is
+            // told it is not registered (it sleeps and asks again), and the
+            // operator opens pairing to set it up again.
+            tracing::warn!(mac = %device.mac, friendly_id = %device.friendly_id, "a set-up device asked for its key again; run `inkspot devices pair {}` to allow it", device.mac);
+            engine.metrics().refuse("setup_not_pairing");
+            return not_registered(
+                "this device is set up already; to set it up again, open pairing on the server: inkspot devices pair <MAC>",
+            );
         }
-        None => None,
+        None => match may_join(&engine, &gate, client, &mac).await {
+            true => registry
+                .join(&mac, None, now)
+                .await
+                .inspect_err(|e| tracing::error!(error = %e, "device database"))
+                .ok(),
+            false => None,
+        },
     };
     let Some(device) = device else {
-        tracing::info!(%mac, "an unknown device asked to join; add it to [[devices]] or turn on trmnl.auto_join");
         return not_registered("this device is not registered with inkspot");
     };
     tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, "device set up");
@@ -120,9 +140,40 @@ async fn setup(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Json<Va
     }))
 }
 
+/// Whether the unknown `mac` may join: configured, or by `auto_join`
+/// within its limits. Says why not in the log.
+async fn may_join(
+    engine: &Engine,
+    gate: &JoinGate,
+    client: Option<std::net::IpAddr>,
+    mac: &str,
+) -> bool {
+    if configured(engine, mac).is_some() {
+        return true;
+    }
+    if !engine.config().trmnl.auto_join {
+        tracing::info!(%mac, "an unknown device asked to join; add it to [[devices]] or turn on trmnl.auto_join");
+        return false;
+    }
+    match gate.admit(engine, client).await {
+        Ok(()) => true,
+        Err(refused) => {
+            tracing::warn!(%mac, client = ?client, why = refused.reason(), "a device may not join now");
+            false
+        }
+    }
+}
+
 /// The device a display call comes from: by `ID` and `Access-Token`,
-/// adopting an unknown MAC's token when it may join. `None`: unregistered.
-pub(super) async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Option<Device> {
+/// adopting an unknown MAC's token when it may join and the token looks
+/// like a key a TRMNL server issued. `join`: the gate and client when the
+/// call may join (a display call or a log post); calls that only look pass
+/// `None`. `None`: unregistered.
+pub(super) async fn authenticate(
+    engine: &Engine,
+    join: Option<(&JoinGate, Option<std::net::IpAddr>)>,
+    headers: &HeaderMap,
+) -> Option<Device> {
     let token = header(headers, "access-token").filter(|t| !t.is_empty() && t.len() <= 128)?;
     let registry = engine.devices()?;
     let Some(mac) = header(headers, "id").and_then(normalize_mac) else {
@@ -130,13 +181,22 @@ pub(super) async fn authenticate(engine: &Engine, headers: &HeaderMap) -> Option
     };
     match registry.by_mac(&mac).await {
         Ok(Some(device)) => device.has_key(token).then_some(device),
-        Ok(None) if configured(engine, &mac).is_some() || engine.config().trmnl.auto_join => {
+        Ok(None) => {
+            let (gate, client) = join?;
+            if !looks_like_key(token) {
+                // `Access-Token: a` is nobody's key: no device is made of
+                // it. The device gets a key of ours at its next setup.
+                tracing::info!(%mac, "a token that is no server's key was not adopted");
+                return None;
+            }
+            if !may_join(engine, gate, client, &mac).await {
+                return None;
+            }
             // Firmware older than July 2026 keeps the key of its last
             // server: adopt it rather than strand the device.
             let adopted = registry.join(&mac, Some(token), engine.clock().now()).await;
             adopted.ok().filter(|d| d.has_key(token))
         }
-        Ok(None) => None,
         Err(e) => {
             // The device gets the answer it would have had: its last known
             // state, and the stored images, which need no database.
@@ -166,23 +226,32 @@ pub(super) fn unregistered() -> Json<Value> {
 }
 
 /// `POST /api/log`: the device's log entries, kept up to `trmnl.keep_logs`.
-async fn log(State(engine): State<Arc<Engine>>, headers: HeaderMap, body: Bytes) -> Response {
-    let Some(device) = authenticate(&engine, &headers).await else {
+/// The caller is checked before its body is read, and the body is read
+/// only to `trmnl.max_log_bytes`.
+async fn log(
+    State(engine): State<Arc<Engine>>,
+    axum::Extension(gate): axum::Extension<Arc<JoinGate>>,
+    ClientAddr(client): ClientAddr,
+    request: axum::extract::Request,
+) -> Response {
+    let join = Some((gate.as_ref(), client));
+    let Some(device) = authenticate(&engine, join, request.headers()).await else {
         return (StatusCode::OK, unregistered()).into_response();
     };
     // Firmware keeps a post that fails and sends it again at every wake,
     // so a body that cannot be kept is dropped and acknowledged, not
     // refused: refusing would cost the device a request each wake, for ever.
     let limit = engine.config().trmnl.max_log_bytes.as_u64() as usize;
-    let entries = (body.len() <= limit)
-        .then(|| serde_json::from_slice::<Value>(&body).ok())
-        .flatten()
+    let body = axum::body::to_bytes(request.into_body(), limit).await;
+    let entries = body
+        .as_ref()
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Value>(b).ok())
         .and_then(|v| v.get("logs").and_then(Value::as_array).cloned());
     let Some(entries) = entries else {
-        let why = if body.len() > limit {
-            format!("over trmnl.max_log_bytes ({} > {limit} bytes)", body.len())
-        } else {
-            "not JSON of the form {\"logs\": [...]}".to_string()
+        let why = match body {
+            Err(_) => format!("over trmnl.max_log_bytes ({limit} bytes), or cut off"),
+            Ok(_) => "not JSON of the form {\"logs\": [...]}".to_string(),
         };
         tracing::warn!(device = %device.friendly_id, %why, "a device's log post was dropped");
         engine.metrics().refuse("device_log_dropped");
