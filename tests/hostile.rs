@@ -515,3 +515,30 @@ async fn pages_and_data_carry_security_headers_and_images_do_not() {
         assert!(!h.contains_key(name), "{name} on an image");
     }
 }
+
+/// `server.metrics_listen` keeps the same limits as the main port.
+#[tokio::test]
+async fn the_metrics_listener_closes_silent_sockets_too() {
+    let site = site("[server]\nheader_timeout = \"1s\"\nmetrics_listen = \"127.0.0.1:0\"\n");
+    let app = App::start(&site).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let metrics = listener.local_addr().unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(inkspot::http::serve_metrics(
+        listener,
+        app.engine.clone(),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+    let mut silent = TcpStream::connect(metrics).await.unwrap();
+    let closed = closed_within(&mut silent, Duration::from_secs(6)).await;
+    assert!(
+        closed.is_some(),
+        "a silent socket on the metrics port stayed open"
+    );
+    let text = prom::scrape_text(&format!("http://{metrics}/metrics")).await;
+    assert!(text.contains("inkspot_connections_closed_total{reason=\"header_timeout\"}"));
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

@@ -88,6 +88,7 @@ pub async fn serve(
     clock: SharedClock,
     listen: Option<SocketAddr>,
 ) -> Result<(), CliError> {
+    raise_open_file_limit();
     let engine = Engine::with_clock(config, clock).await?;
     let addr = listen.unwrap_or(engine.config().server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
@@ -133,6 +134,27 @@ pub async fn serve(
         .map_err(CliError::Serve)?;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raises the soft limit on open files to the hard one, as Go's runtime
+/// does: the soft default (1024 under systemd) is a leftover of select(2),
+/// and `server.max_connections` is drawn from it. Unlimited is taken as
+/// 65,536.
+fn raise_open_file_limit() {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let mut limit = getrlimit(Resource::Nofile);
+    let Some(current) = limit.current else {
+        return;
+    };
+    let target = limit.maximum.unwrap_or(65_536);
+    if current >= target {
+        return;
+    }
+    limit.current = Some(target);
+    match setrlimit(Resource::Nofile, limit) {
+        Ok(()) => tracing::debug!(from = current, to = target, "raised the open-file limit"),
+        Err(e) => tracing::debug!(error = %e, "cannot raise the open-file limit"),
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -69,18 +69,24 @@ pub struct ServerConfig {
     pub keepalive_timeout: Duration,
     /// Connections open at once on each listener (the main one and
     /// `metrics_listen`); one more is closed at once, not queued. Default:
-    /// three quarters of the open-file limit (`ulimit -n`), leaving the
-    /// rest for files, the database and upstream sockets.
+    /// three quarters of the open-file limit (`ulimit -n`, which `serve`
+    /// raises to its hard limit), leaving the rest for files, the database
+    /// and upstream sockets; at most `8192`.
     pub max_connections: Option<usize>,
 }
 
+/// The most connections the default cap allows: idle ones cost memory
+/// (hyper's buffers), and a display fleet holds few at once.
+pub const DEFAULT_MAX_CONNECTIONS: usize = 8192;
+
 /// The default connection cap for an open-file limit of `files`: a
-/// quarter (at least 64) stays for files, the database and upstreams.
+/// quarter (at least 64) stays for files, the database and upstreams, and
+/// at most [`DEFAULT_MAX_CONNECTIONS`].
 pub fn connections_for(files: u64) -> usize {
     let reserve = (files / 4).max(64);
     usize::try_from(files.saturating_sub(reserve))
         .unwrap_or(usize::MAX)
-        .max(16)
+        .clamp(16, DEFAULT_MAX_CONNECTIONS)
 }
 
 /// The process's soft limit on open files (`ulimit -n`); 1024 where it
@@ -315,5 +321,19 @@ impl Default for OtlpConfig {
             service_name: "inkspot".to_string(),
             sample_ratio: 1.0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(64, 16)]
+    #[case(256, 192)]
+    #[case(1024, 768)]
+    #[case(20_000, 8192)]
+    fn the_default_connection_cap_leaves_room_for_files(#[case] files: u64, #[case] cap: usize) {
+        assert_eq!(super::connections_for(files), cap);
     }
 }

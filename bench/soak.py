@@ -1,0 +1,122 @@
+#!/usr/bin/env python3
+"""Hostile clients against a running inkspot, for bench/soak.sh.
+
+Holds IDLE sockets open that send nothing (opening a new one whenever the
+server closes one), SLOW slowloris sockets that send a request header a
+byte a second, and meanwhile polls URL every POLL_MS on a new connection
+each time, as a display does. Runs SECONDS, then prints one JSON line:
+the polls, their latency (max, p99, over 100 ms), failed polls, and how
+many sockets the attackers held at the end.
+"""
+import asyncio
+import json
+import os
+import sys
+import time
+
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = int(os.environ["PORT"])
+URL_PATH = os.environ.get("URL_PATH", "/image?spot=linda-mar&device=trmnl")
+IDLE = int(os.environ.get("IDLE", "2000"))
+SLOW = int(os.environ.get("SLOW", "100"))
+SECONDS = float(os.environ.get("SOAK_SECONDS", "120"))
+POLL_MS = float(os.environ.get("POLL_MS", "200"))
+
+held = {"idle": 0, "slow": 0}
+reopened = {"idle": 0, "slow": 0}
+
+
+async def idle_socket(deadline):
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(HOST, PORT)
+        except OSError:
+            await asyncio.sleep(0.5)
+            continue
+        held["idle"] += 1
+        try:
+            left = max(0.0, deadline - time.monotonic())
+            await asyncio.wait_for(reader.read(1), timeout=left)
+        except (asyncio.TimeoutError, OSError):
+            pass
+        finally:
+            held["idle"] -= 1
+            writer.close()
+        reopened["idle"] += 1
+
+
+async def slow_socket(deadline):
+    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 4000
+    while time.monotonic() < deadline:
+        try:
+            reader, writer = await asyncio.open_connection(HOST, PORT)
+        except OSError:
+            await asyncio.sleep(0.5)
+            continue
+        held["slow"] += 1
+        try:
+            for byte in request:
+                if time.monotonic() >= deadline:
+                    break
+                writer.write(bytes([byte]))
+                await writer.drain()
+                await asyncio.sleep(1.0)
+        except OSError:
+            pass
+        finally:
+            held["slow"] -= 1
+            writer.close()
+        reopened["slow"] += 1
+
+
+async def poll_once():
+    start = time.monotonic()
+    reader, writer = await asyncio.open_connection(HOST, PORT)
+    writer.write(f"GET {URL_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    ok = data.startswith(b"HTTP/1.1 200")
+    return time.monotonic() - start, ok
+
+
+async def poller(deadline, out):
+    await asyncio.sleep(5)  # the attackers first
+    while time.monotonic() < deadline:
+        try:
+            took, ok = await asyncio.wait_for(poll_once(), timeout=5)
+        except (asyncio.TimeoutError, OSError):
+            took, ok = 5.0, False
+        out.append((took, ok))
+        await asyncio.sleep(POLL_MS / 1000)
+
+
+async def main():
+    deadline = time.monotonic() + SECONDS
+    polls = []
+    tasks = [asyncio.create_task(idle_socket(deadline)) for _ in range(IDLE)]
+    tasks += [asyncio.create_task(slow_socket(deadline)) for _ in range(SLOW)]
+    tasks.append(asyncio.create_task(poller(deadline, polls)))
+    await asyncio.sleep(SECONDS - 1)
+    at_end = dict(held)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    times = sorted(t for t, _ in polls)
+    p99 = times[max(0, int(len(times) * 0.99) - 1)] if times else None
+    print(json.dumps({
+        "polls": len(polls),
+        "failed": sum(1 for _, ok in polls if not ok),
+        "max_ms": round(times[-1] * 1000, 1) if times else None,
+        "p99_ms": round(p99 * 1000, 1) if p99 is not None else None,
+        "over_100ms": sum(1 for t in times if t > 0.1),
+        "held_at_end": at_end,
+        "reopened": reopened,
+    }))
+
+
+if __name__ == "__main__":
+    import resource
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if hard < IDLE + SLOW + 64:
+        sys.exit(f"this process may open {hard} files; IDLE + SLOW needs more")
+    asyncio.run(main())
