@@ -24,22 +24,52 @@ pub enum DbError {
     /// The schema could not be brought up to date.
     #[error("database migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// The SQLite file's path cannot be used.
+    #[error("the database file {path}: {why}")]
+    Path {
+        /// The path as configured.
+        path: String,
+        /// Why not.
+        why: String,
+    },
 }
 
 /// Opens (creating it when missing) the SQLite database at `path` and
 /// brings its schema up to date.
 pub async fn open_sqlite(path: &Path) -> Result<AnyPool, DbError> {
     sqlx::any::install_default_drivers();
-    if let Some(dir) = path.parent() {
-        let _ = std::fs::create_dir_all(dir);
-    }
-    let url = format!("sqlite://{}?mode=rwc", path.display());
+    let url = sqlite_url(path)?;
     let pool = AnyPoolOptions::new()
         .max_connections(4)
         .connect(&url)
         .await?;
     MIGRATOR.run(&pool).await?;
     Ok(pool)
+}
+
+/// The URL sqlx's `Any` driver opens the SQLite file at `path` by, made
+/// from the path: its folder created and made absolute (so `..` and a
+/// relative start survive, which a URL's parser would take for a host or
+/// fold away) and every character a URL cannot hold escaped.
+fn sqlite_url(path: &Path) -> Result<String, DbError> {
+    let unusable = |why: String| DbError::Path {
+        path: path.display().to_string(),
+        why,
+    };
+    let name = path
+        .file_name()
+        .ok_or_else(|| unusable("it names no file".into()))?;
+    let dir = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| unusable(format!("cannot create its folder: {e}")))?;
+    let dir = std::fs::canonicalize(&dir).map_err(|e| unusable(e.to_string()))?;
+    let file = url::Url::from_file_path(dir.join(name))
+        .map_err(|()| unusable("it is not a path a URL can name".into()))?;
+    // `file:///a/b` as `sqlite:///a/b`: the same escaped absolute path.
+    Ok(format!("sqlite{}?mode=rwc", &file.as_str()["file".len()..]))
 }
 
 /// How long a query waits for a PostgreSQL connection: short, since a
@@ -144,4 +174,25 @@ pub fn parse_timestamp(s: &str) -> Option<DateTime<Utc>> {
 /// Whether `e` is a unique constraint refusing a row.
 pub fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A relative path with `..`, and characters a URL must escape, open
+    /// the file at that very place.
+    #[tokio::test]
+    async fn a_sqlite_path_is_opened_where_it_points() {
+        let root = tempfile::tempdir().unwrap();
+        let examples = root.path().join("examples");
+        std::fs::create_dir(&examples).unwrap();
+        let path = examples.join("../cache dir/#1?/inkspot.db");
+        let pool = open_sqlite(&path).await.unwrap();
+        sqlx::query("SELECT 1").execute(&pool).await.unwrap();
+        pool.close().await;
+        let made = root.path().join("cache dir/#1?/inkspot.db");
+        assert!(made.is_file(), "created at {}", made.display());
+        assert!(!examples.join("inkspot.db").exists());
+    }
 }

@@ -437,6 +437,7 @@ async fn a_damaged_result_is_reported_not_served() {
         let body = json!({"renders": [{"spot": "Alpha", "options": {"width": 300, "height": if damage == "flip" { 201 } else { 200 }}}]});
         let id = jobs.submit(&body).await["id"].as_str().unwrap().to_string();
         assert_eq!(jobs.wait(&id).await["status"], "done");
+        let etag = jobs.download(&id).await.headers()["etag"].clone();
         let file = site.cache_dir().join(format!("job-{id}.blob"));
         let mut bytes = std::fs::read(&file).unwrap();
         match damage {
@@ -444,6 +445,16 @@ async fn a_damaged_result_is_reported_not_served() {
             _ => bytes[100] ^= 0xff,
         }
         std::fs::write(&file, bytes).unwrap();
+        // A client holding the result is told so without a read of it.
+        let cached = jobs
+            .client
+            .get(format!("{}/api/jobs/{id}/download", jobs.base))
+            .bearer_auth(&jobs.key)
+            .header("if-none-match", etag)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(cached.status(), 304);
         let r = jobs.download(&id).await;
         assert_eq!(r.status(), 410, "{damage}");
         let answer: Value = r.json().await.unwrap();
@@ -456,4 +467,28 @@ async fn a_damaged_result_is_reported_not_served() {
         );
         assert!(!file.exists(), "the damaged file is deleted");
     }
+}
+
+/// Every key's results together are held to `jobs.max_disk`: once full,
+/// any key's new job is answered 507 until results go.
+#[tokio::test]
+async fn full_job_storage_refuses_every_key_with_507() {
+    let upstream = MockServer::start().await;
+    let extra = format!("[jobs]\nmax_disk = \"48062B\"\n{}", two_keys("256MiB"));
+    let site = site(&upstream, 0, &extra).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let one = json!({"renders": [{"spot": "Alpha", "preset": "trmnl-bmp"}]});
+    let id = jobs.submit(&one).await["id"].as_str().unwrap().to_string();
+    assert_eq!(jobs.wait(&id).await["status"], "done");
+    let mut other = Jobs::new(&app.url);
+    other.key = "another-job-api-key-for-tests".into();
+    let r = other.post(&json!({"renders": [{"spot": "Bravo"}]})).await;
+    assert_eq!(r.status(), 507);
+    assert!(r.headers().contains_key("retry-after"));
+    let refused: Value = r.json().await.unwrap();
+    assert_eq!(refused["code"], "jobs_storage_full", "{refused}");
+    assert!(refused["error"].as_str().unwrap().contains("jobs.max_disk"));
+    assert_eq!(jobs.delete(&id).await.status(), 200);
+    other.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
 }

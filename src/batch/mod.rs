@@ -23,7 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, AccessError, Client};
-pub use book::{Book, Record, State, Tally};
+pub use book::{Book, Output, Record, State, Tally};
 pub use spec::Problem;
 pub use view::{Download, JobView};
 
@@ -238,8 +238,15 @@ impl Batches {
     }
 
     /// The result of job `id` of `client`, checked against its recorded
-    /// size and checksum, to stream.
-    pub async fn download(&self, client: &Client, id: &str) -> Result<Download, BatchError> {
+    /// size and checksum, to stream; `None` when `unchanged` says the
+    /// caller has it already (`If-None-Match`), which is answered before
+    /// anything is read.
+    pub async fn download(
+        &self,
+        client: &Client,
+        id: &str,
+        unchanged: impl FnOnce(&Output) -> bool,
+    ) -> Result<(Output, Option<Download>), BatchError> {
         let record = self.record(client, id).await?;
         let view = JobView::of(&record, self.engine.clock().now());
         match view.status {
@@ -261,8 +268,15 @@ impl Batches {
             id: id.to_string(),
             state: State::Expired,
         })?;
+        if unchanged(&output) {
+            return Ok((output, None));
+        }
         let blob = self.checked_blob(id, &output).await?;
-        Ok(Download { blob, output })
+        let download = Download {
+            blob,
+            output: output.clone(),
+        };
+        Ok((output, Some(download)))
     }
 
     /// Cancels job `id` of `client` and deletes any result.

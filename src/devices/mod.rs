@@ -290,6 +290,17 @@ impl Registry {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Closes the device's pairing window: used once, it is not left open
+    /// for whoever else sends the MAC.
+    pub async fn close_pairing(&self, mac: &str) -> Result<(), RegistryError> {
+        sqlx::query("UPDATE devices SET pair_until = NULL WHERE mac = $1")
+            .bind(mac)
+            .execute(&self.pool)
+            .await?;
+        self.known.invalidate(mac).await;
+        Ok(())
+    }
+
     /// Moves the device to `position` in its playlist, shown since `since`.
     pub async fn set_place(
         &self,

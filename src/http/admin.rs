@@ -39,7 +39,7 @@ pub async fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError
         return Ok(());
     }
     if let (Some(id), Some(pool)) = (super::session::cookie(headers), engine.database())
-        && super::session::Sessions::new(pool)
+        && super::session::Sessions::new(pool, token.expose())
             .valid(id, engine.clock().now())
             .await
     {

@@ -119,17 +119,24 @@ async fn download(
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
     let (batches, client) = caller(&service, &headers)?;
-    let download = batches.download(&client, &id).await.map_err(from_batch)?;
-    let output = download.output;
-    let etag = format!("\"{}\"", output.etag);
-    let etag_value = HeaderValue::from_str(&etag).map_err(|_| internal())?;
-    let matches = headers
+    let sent = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"));
-    if matches {
+        .map(str::to_string);
+    let matches = |etag: &str| {
+        let etag = format!("\"{etag}\"");
+        sent.as_deref()
+            .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
+    };
+    let (output, download) = batches
+        .download(&client, &id, |output| matches(&output.etag))
+        .await
+        .map_err(from_batch)?;
+    let etag_value =
+        HeaderValue::from_str(&format!("\"{}\"", output.etag)).map_err(|_| internal())?;
+    let Some(download) = download else {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
-    }
+    };
     let disposition = format!("attachment; filename=\"{}\"", output.file_name);
     let headers = [
         (

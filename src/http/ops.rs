@@ -16,6 +16,10 @@ use crate::batch::Batches;
 use crate::engine::Engine;
 use crate::status::Status;
 
+/// Connections the metrics listener (`server.metrics_listen`) keeps open
+/// at once: Prometheus scrapers are few.
+pub const METRICS_CONNECTIONS: usize = 16;
+
 /// The content type of the OpenMetrics text Prometheus scrapes.
 const OPENMETRICS: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -67,7 +71,11 @@ pub async fn serve_metrics(
     engine: Arc<Engine>,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let limits = super::conn::Limits::of(&engine.config().server);
+    // A few scrapers, not the main port's share of the open-file limit.
+    let limits = super::conn::Limits {
+        max_connections: METRICS_CONNECTIONS,
+        ..super::conn::Limits::of(&engine.config().server)
+    };
     let counts = engine.metrics().clone();
     let router = Router::new()
         .route("/metrics", get(metrics))

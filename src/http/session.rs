@@ -2,7 +2,9 @@
 //! cookie (`Secure` when the request came over HTTPS through a trusted
 //! proxy), kept server-side in the database as a hash with its expiry, so
 //! it can be signed out, ends on time, and a database leak gives no
-//! session. Forms that change state are checked against cross-site use.
+//! session. The hash is keyed by the admin token, so changing the token
+//! signs every browser out. Forms that change state are checked against
+//! cross-site use.
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use chrono::{DateTime, Utc};
@@ -17,15 +19,23 @@ pub const SESSION_COOKIE: &str = "inkspot_session";
 /// How long a sign-in lasts.
 pub const SESSION_SECONDS: i64 = 7 * 24 * 3600;
 
-/// The sessions, in the service's database.
+/// The sessions, in the service's database, of one admin token.
 pub struct Sessions<'a> {
     pool: &'a AnyPool,
+    key: [u8; 32],
 }
 
 impl<'a> Sessions<'a> {
-    /// The sessions in `pool`.
-    pub fn new(pool: &'a AnyPool) -> Self {
-        Self { pool }
+    /// The sessions in `pool` that `admin_token` opened.
+    pub fn new(pool: &'a AnyPool, admin_token: &str) -> Self {
+        let key = *blake3::hash(admin_token.as_bytes()).as_bytes();
+        Self { pool, key }
+    }
+
+    fn hash(&self, id: &str) -> String {
+        blake3::keyed_hash(&self.key, id.as_bytes())
+            .to_hex()
+            .to_string()
     }
 
     /// A new session from `now`; returns its id (the cookie's value).
@@ -39,7 +49,7 @@ impl<'a> Sessions<'a> {
         let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
         let expires = now + chrono::Duration::seconds(SESSION_SECONDS);
         sqlx::query("INSERT INTO sessions (id_hash, created_at, expires_at) VALUES ($1, $2, $3)")
-            .bind(hash(&id))
+            .bind(self.hash(&id))
             .bind(timestamp(now))
             .bind(timestamp(expires))
             .execute(self.pool)
@@ -54,7 +64,7 @@ impl<'a> Sessions<'a> {
             return false;
         }
         let row = sqlx::query("SELECT expires_at FROM sessions WHERE id_hash = $1")
-            .bind(hash(id))
+            .bind(self.hash(id))
             .fetch_optional(self.pool)
             .await;
         let expires: Option<String> = match row {
@@ -74,15 +84,11 @@ impl<'a> Sessions<'a> {
     /// Ends the session `id`.
     pub async fn delete(&self, id: &str) -> Result<(), sqlx::Error> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = $1")
-            .bind(hash(id))
+            .bind(self.hash(id))
             .execute(self.pool)
             .await?;
         Ok(())
     }
-}
-
-fn hash(id: &str) -> String {
-    blake3::hash(id.as_bytes()).to_hex().to_string()
 }
 
 /// The session cookie's value in `headers`, if any.
@@ -164,7 +170,7 @@ mod tests {
         let pool = crate::db::open_sqlite(&dir.path().join("s.db"))
             .await
             .unwrap();
-        let sessions = Sessions::new(&pool);
+        let sessions = Sessions::new(&pool, "the-admin-token-of-the-test");
         let t0: DateTime<Utc> = "2026-12-06T10:00:00Z".parse().unwrap();
         let a = sessions.create(t0).await.unwrap();
         let b = sessions.create(t0).await.unwrap();
@@ -175,5 +181,10 @@ mod tests {
         assert!(!sessions.valid(&a, later).await, "expired");
         sessions.delete(&b).await.unwrap();
         assert!(!sessions.valid(&b, t0).await, "signed out");
+        let rotated = Sessions::new(&pool, "a-new-admin-token-after-a-leak");
+        assert!(
+            !rotated.valid(&a, t0).await,
+            "a new token signs everyone out"
+        );
     }
 }

@@ -19,7 +19,7 @@ use super::Watch;
 pub(super) struct Watched {
     inner: TcpStream,
     watch: Arc<Watch>,
-    /// Response heads written so far.
+    /// Final response heads written so far.
     heads: u64,
     /// A refusal written in place of hyper's, and how much of it is out.
     refusal: Option<(Vec<u8>, usize)>,
@@ -35,17 +35,32 @@ impl Watched {
         }
     }
 
-    /// Notes a write starting with `first`: a response head with no request
-    /// behind it is hyper's own refusal, which is then replaced.
-    fn note(&mut self, first: &[u8]) {
+    /// Looks at a write starting with `first`: `true` when it starts a final
+    /// response head (not a `100 Continue`). A final head while every
+    /// request the service was handed has its answer written is hyper's own
+    /// refusal, which is then replaced.
+    fn note(&mut self, first: &[u8]) -> bool {
         if self.refusal.is_some() || !first.starts_with(b"HTTP/1.1 ") {
-            return;
+            return false;
         }
-        self.heads += 1;
-        if self.heads > self.watch.calls.load(Ordering::Relaxed)
-            && let Some(bytes) = first.get(9..12).and_then(refusal)
+        let status = first.get(9..12).unwrap_or_default();
+        if status.first() == Some(&b'1') {
+            return false;
+        }
+        if self.heads >= self.watch.calls.load(Ordering::Relaxed)
+            && let Some(bytes) = refusal(status)
         {
             self.refusal = Some((bytes, 0));
+        }
+        true
+    }
+
+    /// Counts a final head once its first bytes are out: a write hyper
+    /// offers again after `Pending` is the same head, not another.
+    fn wrote(&mut self, head: bool, polled: &Poll<std::io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.heads += u64::from(head);
+            self.watch.wrote();
         }
     }
 
@@ -118,14 +133,12 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        self.note(buf);
+        let head = self.note(buf);
         if self.refusal.is_some() {
             return self.poll_refusal(cx).map_ok(|()| buf.len());
         }
         let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.watch.wrote();
-        }
+        self.wrote(head, &polled);
         polled
     }
 
@@ -134,17 +147,14 @@ impl AsyncWrite for Watched {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        if let Some(first) = bufs.iter().find(|b| !b.is_empty()) {
-            self.note(first);
-        }
+        let first = bufs.iter().find(|b| !b.is_empty());
+        let head = first.is_some_and(|first| self.note(first));
         if self.refusal.is_some() {
             let len = bufs.iter().map(|b| b.len()).sum();
             return self.poll_refusal(cx).map_ok(|()| len);
         }
         let polled = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(polled, Poll::Ready(Ok(n)) if n > 0) {
-            self.watch.wrote();
-        }
+        self.wrote(head, &polled);
         polled
     }
 

@@ -96,7 +96,8 @@ async fn sign_in(State(engine): State<Arc<Engine>>, request: Request) -> Respons
         let message = "Sign-ins are kept in the database, which is not open; send the token as a bearer token instead.";
         return (StatusCode::SERVICE_UNAVAILABLE, page(message)).into_response();
     };
-    let id = match Sessions::new(pool).create(engine.clock().now()).await {
+    let sessions = Sessions::new(pool, token.expose());
+    let id = match sessions.create(engine.clock().now()).await {
         Ok(id) => id,
         Err(e) => {
             tracing::error!(error = %e, "cannot keep a gallery session");
@@ -127,8 +128,8 @@ async fn sign_out(State(engine): State<Arc<Engine>>, request: Request) -> Respon
     if !sent.is_some_and(|s| bool::from(s.form_token.as_bytes().ct_eq(expected.as_bytes()))) {
         return cross_site();
     }
-    if let Some(pool) = engine.database()
-        && let Err(e) = Sessions::new(pool).delete(&id).await
+    if let (Some(pool), Some(token)) = (engine.database(), &engine.config().server.admin_token)
+        && let Err(e) = Sessions::new(pool, token.expose()).delete(&id).await
     {
         tracing::warn!(error = %e, "cannot end a gallery session");
     }

@@ -5,7 +5,8 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
+use std::time::{Duration, Instant};
 
 use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
@@ -13,6 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use crate::config::Config;
 use crate::engine::Engine;
+use crate::supervisor::Supervisor;
 
 /// The client's address, when the connection gave one (behind a trusted
 /// proxy, the client it names).
@@ -34,6 +36,11 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
 pub struct JoinGate {
     limiter: Option<DefaultKeyedRateLimiter<IpAddr>>,
     loopback: bool,
+    /// Held from counting the devices to the join, so joins at once
+    /// cannot pass `trmnl.max_devices` together.
+    lock: tokio::sync::Mutex<()>,
+    /// When a refusal was last logged at warn.
+    warned: std::sync::Mutex<Option<Instant>>,
 }
 
 /// Why a device may not join now.
@@ -45,6 +52,9 @@ pub enum Refused {
     TooMany,
 }
 
+/// How often the per-address counts of quiet addresses are forgotten.
+const FORGET_EVERY: Duration = Duration::from_secs(600);
+
 impl JoinGate {
     /// The gate `config` describes; loopback is exempt from the per-address
     /// count unless `server.rate_limit.loopback` is on.
@@ -54,12 +64,40 @@ impl JoinGate {
         Arc::new(Self {
             limiter,
             loopback: config.server.rate_limit.loopback,
+            lock: tokio::sync::Mutex::new(()),
+            warned: std::sync::Mutex::new(None),
         })
     }
 
+    /// Forgets the counts of addresses back at a full allowance, under
+    /// `supervisor`, so the table does not grow with every address seen.
+    pub fn spawn_cleanup(self: &Arc<Self>, supervisor: &Supervisor) {
+        let weak = Arc::downgrade(self);
+        supervisor.spawn("join-limit-cleanup", move |stop| async move {
+            let mut tick = tokio::time::interval(FORGET_EVERY);
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    _ = tick.tick() => {}
+                }
+                let Some(gate) = weak.upgrade() else { break };
+                if let Some(limiter) = &gate.limiter {
+                    limiter.retain_recent();
+                    limiter.shrink_to_fit();
+                }
+            }
+        });
+    }
+
     /// Whether a device that is not configured may join now from `client`;
-    /// a join allowed is counted.
-    pub async fn admit(&self, engine: &Engine, client: Option<IpAddr>) -> Result<(), Refused> {
+    /// a join allowed is counted, and the guard returned is to be held
+    /// until the device is in the registry.
+    pub async fn admit(
+        &self,
+        engine: &Engine,
+        client: Option<IpAddr>,
+    ) -> Result<tokio::sync::MutexGuard<'_, ()>, Refused> {
+        let guard = self.lock.lock().await;
         let max = engine.config().trmnl.max_devices;
         let count = match engine.devices() {
             Some(registry) => registry.count().await.unwrap_or(i64::MAX),
@@ -76,7 +114,19 @@ impl JoinGate {
             engine.metrics().refuse("joins_per_hour");
             return Err(Refused::TooMany);
         }
-        Ok(())
+        Ok(guard)
+    }
+
+    /// Logs a refused join: at warn once a minute at most, so a device
+    /// that keeps asking cannot flood the log; the rest at debug.
+    pub fn log_refusal(&self, mac: &str, client: Option<IpAddr>, refused: Refused) {
+        let mut warned = self.warned.lock().unwrap_or_else(PoisonError::into_inner);
+        if warned.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+            *warned = Some(Instant::now());
+            tracing::warn!(%mac, client = ?client, why = refused.reason(), "a device may not join now (said at most once a minute)");
+        } else {
+            tracing::debug!(%mac, client = ?client, why = refused.reason(), "a device may not join now");
+        }
     }
 }
 

@@ -56,9 +56,11 @@ pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
             };
         }
     }
+    let gate = JoinGate::new(engine.config());
+    gate.spawn_cleanup(engine.supervisor());
     router
         .layer(axum::Extension(DeviceLimiter::new(&engine.config().trmnl)))
-        .layer(axum::Extension(JoinGate::new(engine.config())))
+        .layer(axum::Extension(gate))
 }
 
 fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
@@ -82,48 +84,17 @@ async fn setup(
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Json<Value> {
-    let not_registered = |message: &str| {
-        Json(
-            json!({"status": 404, "api_key": "", "friendly_id": "", "image_url": "", "message": message}),
-        )
+    let device = match header(&headers, "id").and_then(normalize_mac) {
+        Some(mac) => set_up(&engine, &gate, client, &mac).await,
+        None => Err("no MAC address in the ID header"),
     };
-    let Some(mac) = header(&headers, "id").and_then(normalize_mac) else {
-        return not_registered("no MAC address in the ID header");
-    };
-    let Some(registry) = engine.devices() else {
-        return not_registered("the server cannot keep devices now; its log says why");
-    };
-    let known = match registry.by_mac(&mac).await {
-        Ok(known) => known,
-        Err(e) => {
-            tracing::error!(error = %e, "device database");
-            return not_registered("the server cannot read its devices; try again later");
+    let device = match device {
+        Ok(device) => device,
+        Err(message) => {
+            return Json(json!({
+                "status": 404, "api_key": "", "friendly_id": "", "image_url": "", "message": message,
+            }));
         }
-    };
-    let now = engine.clock().now();
-    let device = match known {
-        Some(device) if device.may_pair(now) => Some(device),
-        Some(device) => {
-            // Its key is not given to whoever sends its MAC: the device is
-            // told it is not registered (it sleeps and asks again), and the
-            // operator opens pairing to set it up again.
-            tracing::warn!(mac = %device.mac, friendly_id = %device.friendly_id, "a set-up device asked for its key again; run `inkspot devices pair {}` to allow it", device.mac);
-            engine.metrics().refuse("setup_not_pairing");
-            return not_registered(
-                "this device is set up already; to set it up again, open pairing on the server: inkspot devices pair <MAC>",
-            );
-        }
-        None => match may_join(&engine, &gate, client, &mac).await {
-            true => registry
-                .join(&mac, None, now)
-                .await
-                .inspect_err(|e| tracing::error!(error = %e, "device database"))
-                .ok(),
-            false => None,
-        },
-    };
-    let Some(device) = device else {
-        return not_registered("this device is not registered with inkspot");
     };
     tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, "device set up");
     let base = base_url(&engine, &headers);
@@ -140,26 +111,74 @@ async fn setup(
     }))
 }
 
-/// Whether the unknown `mac` may join: configured, or by `auto_join`
-/// within its limits. Says why not in the log.
-async fn may_join(
+/// The device `mac` as setup gives it out, or what the device is told
+/// instead (it shows "not registered", sleeps, and asks again).
+async fn set_up(
     engine: &Engine,
     gate: &JoinGate,
     client: Option<std::net::IpAddr>,
     mac: &str,
-) -> bool {
+) -> Result<Device, &'static str> {
+    let registry = engine
+        .devices()
+        .ok_or("the server cannot keep devices now; its log says why")?;
+    let known = registry.by_mac(mac).await.map_err(|e| {
+        tracing::error!(error = %e, "device database");
+        "the server cannot read its devices; try again later"
+    })?;
+    let now = engine.clock().now();
+    match known {
+        Some(device) if device.last_seen_at.is_none() => Ok(device),
+        Some(device) if device.may_pair(now) => {
+            // Pairing is used once: the window is not left open for
+            // whoever else sends the MAC.
+            if let Err(e) = registry.close_pairing(mac).await {
+                tracing::warn!(error = %e, "cannot close a pairing window");
+            }
+            Ok(device)
+        }
+        Some(device) => {
+            // Its key is not given to whoever sends its MAC.
+            tracing::warn!(mac = %device.mac, friendly_id = %device.friendly_id, "a set-up device asked for its key again; run `inkspot devices pair {}` to allow it", device.mac);
+            engine.metrics().refuse("setup_not_pairing");
+            Err(
+                "this device is set up already; to set it up again, open pairing on the server: inkspot devices pair <MAC>",
+            )
+        }
+        None => {
+            let admitted = may_join(engine, gate, client, mac).await;
+            let joined = match admitted {
+                Some(_held) => registry.join(mac, None, now).await,
+                None => return Err("this device is not registered with inkspot"),
+            };
+            joined.map_err(|e| {
+                tracing::error!(error = %e, "device database");
+                "the server cannot keep devices now; try again later"
+            })
+        }
+    }
+}
+
+/// Whether the unknown `mac` may join: configured, or by `auto_join`
+/// within its limits (the guard, held until it has joined). Says why not.
+async fn may_join<'a>(
+    engine: &Engine,
+    gate: &'a JoinGate,
+    client: Option<std::net::IpAddr>,
+    mac: &str,
+) -> Option<Option<tokio::sync::MutexGuard<'a, ()>>> {
     if configured(engine, mac).is_some() {
-        return true;
+        return Some(None);
     }
     if !engine.config().trmnl.auto_join {
         tracing::info!(%mac, "an unknown device asked to join; add it to [[devices]] or turn on trmnl.auto_join");
-        return false;
+        return None;
     }
     match gate.admit(engine, client).await {
-        Ok(()) => true,
+        Ok(held) => Some(Some(held)),
         Err(refused) => {
-            tracing::warn!(%mac, client = ?client, why = refused.reason(), "a device may not join now");
-            false
+            gate.log_refusal(mac, client, refused);
+            None
         }
     }
 }
@@ -183,17 +202,15 @@ pub(super) async fn authenticate(
         Ok(Some(device)) => device.has_key(token).then_some(device),
         Ok(None) => {
             let (gate, client) = join?;
-            if !looks_like_key(token) {
+            if !looks_like_key(token) && configured(engine, &mac).is_none() {
                 // `Access-Token: a` is nobody's key: no device is made of
-                // it. The device gets a key of ours at its next setup.
-                tracing::info!(%mac, "a token that is no server's key was not adopted");
-                return None;
-            }
-            if !may_join(engine, gate, client, &mac).await {
+                // it. Reset, the device asks setup for a key of ours.
+                tracing::info!(%mac, "a token that is no server's key was not adopted; reset the device to set it up with a key of this server");
                 return None;
             }
             // Firmware older than July 2026 keeps the key of its last
             // server: adopt it rather than strand the device.
+            let _held = may_join(engine, gate, client, &mac).await?;
             let adopted = registry.join(&mac, Some(token), engine.clock().now()).await;
             adopted.ok().filter(|d| d.has_key(token))
         }
