@@ -1,10 +1,14 @@
 #!/usr/bin/env python3
 """Hostile clients against a running inkspot, for bench/soak.sh.
 
+`soak.py attack` runs the attackers; `soak.py poll` the display, in a
+process of its own so that its timings are not the attackers' event loop.
+
 Holds IDLE sockets open that send nothing (opening a new one whenever the
 server closes one), SLOW slowloris sockets that send a request header a
-byte a second, and meanwhile polls URL every POLL_MS on a new connection
-each time, as a display does. Runs SECONDS, then prints one JSON line:
+byte a second, all from HOST's address, and meanwhile polls URL_PATH every
+POLL_MS on a new connection each time, as a display does, from another
+address (POLLER_FROM). Runs SECONDS, then prints one JSON line:
 the polls, their latency (max, p99, over 100 ms), failed polls, and how
 many sockets the attackers held at the end.
 """
@@ -15,11 +19,18 @@ import sys
 import time
 
 HOST = os.environ.get("HOST", "127.0.0.1")
+# The display polls from another loopback address than the attackers: to
+# the server, another client.
+POLLER_FROM = os.environ.get("POLLER_FROM", "127.0.0.2")
 PORT = int(os.environ["PORT"])
 URL_PATH = os.environ.get("URL_PATH", "/image?spot=linda-mar&device=trmnl")
 IDLE = int(os.environ.get("IDLE", "2000"))
 SLOW = int(os.environ.get("SLOW", "100"))
 SECONDS = float(os.environ.get("SOAK_SECONDS", "120"))
+# A socket the server closes at once (a client past its share) is opened
+# again after this long: a client holding sockets, not a connect flood.
+# 0 floods.
+REFUSED_WAIT = float(os.environ.get("REFUSED_WAIT", "1"))
 POLL_MS = float(os.environ.get("POLL_MS", "200"))
 
 held = {"idle": 0, "slow": 0}
@@ -34,6 +45,7 @@ async def idle_socket(deadline):
             await asyncio.sleep(0.5)
             continue
         held["idle"] += 1
+        opened = time.monotonic()
         try:
             left = max(0.0, deadline - time.monotonic())
             await asyncio.wait_for(reader.read(1), timeout=left)
@@ -43,6 +55,8 @@ async def idle_socket(deadline):
             held["idle"] -= 1
             writer.close()
         reopened["idle"] += 1
+        if time.monotonic() - opened < 0.5:
+            await asyncio.sleep(REFUSED_WAIT)
 
 
 async def slow_socket(deadline):
@@ -54,6 +68,7 @@ async def slow_socket(deadline):
             await asyncio.sleep(0.5)
             continue
         held["slow"] += 1
+        opened = time.monotonic()
         try:
             for byte in request:
                 if time.monotonic() >= deadline:
@@ -67,11 +82,13 @@ async def slow_socket(deadline):
             held["slow"] -= 1
             writer.close()
         reopened["slow"] += 1
+        if time.monotonic() - opened < 0.5:
+            await asyncio.sleep(REFUSED_WAIT)
 
 
 async def poll_once():
     start = time.monotonic()
-    reader, writer = await asyncio.open_connection(HOST, PORT)
+    reader, writer = await asyncio.open_connection(HOST, PORT, local_addr=(POLLER_FROM, 0))
     writer.write(f"GET {URL_PATH} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
     await writer.drain()
     data = await reader.read()
@@ -91,15 +108,20 @@ async def poller(deadline, out):
         await asyncio.sleep(POLL_MS / 1000)
 
 
-async def main():
+async def attack():
     deadline = time.monotonic() + SECONDS
-    polls = []
     tasks = [asyncio.create_task(idle_socket(deadline)) for _ in range(IDLE)]
     tasks += [asyncio.create_task(slow_socket(deadline)) for _ in range(SLOW)]
-    tasks.append(asyncio.create_task(poller(deadline, polls)))
     await asyncio.sleep(SECONDS - 1)
     at_end = dict(held)
     await asyncio.gather(*tasks, return_exceptions=True)
+    print(json.dumps({"attackers_held_at_end": at_end, "reopened": reopened}))
+
+
+async def poll():
+    deadline = time.monotonic() + SECONDS
+    polls = []
+    await poller(deadline, polls)
     times = sorted(t for t, _ in polls)
     p99 = times[max(0, int(len(times) * 0.99) - 1)] if times else None
     print(json.dumps({
@@ -108,8 +130,6 @@ async def main():
         "max_ms": round(times[-1] * 1000, 1) if times else None,
         "p99_ms": round(p99 * 1000, 1) if p99 is not None else None,
         "over_100ms": sum(1 for t in times if t > 0.1),
-        "held_at_end": at_end,
-        "reopened": reopened,
     }))
 
 
@@ -117,6 +137,12 @@ if __name__ == "__main__":
     import resource
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if hard < IDLE + SLOW + 64:
-        sys.exit(f"this process may open {hard} files; IDLE + SLOW needs more")
-    asyncio.run(main())
+    mode = sys.argv[1] if len(sys.argv) > 1 else ""
+    if mode == "attack":
+        if hard < IDLE + SLOW + 64:
+            sys.exit(f"this process may open {hard} files; IDLE + SLOW needs more")
+        asyncio.run(attack())
+    elif mode == "poll":
+        asyncio.run(poll())
+    else:
+        sys.exit("usage: soak.py attack|poll")

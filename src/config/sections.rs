@@ -73,6 +73,11 @@ pub struct ServerConfig {
     /// raises to its hard limit), leaving the rest for files, the database
     /// and upstream sockets; at most `8192`.
     pub max_connections: Option<usize>,
+    /// Of those, the connections one client address (IPv6: one /64) may
+    /// hold; one more is closed at once. Loopback follows
+    /// `rate_limit.loopback`; trusted proxies are exempt. `0` turns the
+    /// limit off. Default `128`.
+    pub connections_per_client: usize,
 }
 
 /// The most connections the default cap allows: idle ones cost memory
@@ -166,6 +171,7 @@ impl Default for ServerConfig {
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
             max_connections: None,
+            connections_per_client: 128,
         }
     }
 }

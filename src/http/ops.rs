@@ -74,6 +74,7 @@ pub async fn serve_metrics(
     // A few scrapers, not the main port's share of the open-file limit.
     let limits = super::conn::Limits {
         max_connections: METRICS_CONNECTIONS,
+        per_client: 0,
         ..super::conn::Limits::of(&engine.config().server)
     };
     let counts = engine.metrics().clone();

@@ -270,3 +270,57 @@ async fn the_metrics_listener_closes_silent_sockets_too() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// One client holds at most `server.connections_per_client`; another
+/// client (here another loopback address) still gets in.
+#[tokio::test]
+async fn one_client_cannot_take_every_connection() {
+    let site = site(
+        "[server]\nconnections_per_client = 2\nheader_timeout = \"30s\"\n[server.rate_limit]\nloopback = true\nper_minute = 0\n",
+    );
+    let app = App::start(&site).await;
+    let port = addr(&app)
+        .rsplit(':')
+        .next()
+        .unwrap()
+        .parse::<u16>()
+        .unwrap();
+    let mut held = Vec::new();
+    for _ in 0..2 {
+        held.push(TcpStream::connect(addr(&app)).await.unwrap());
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(addr(&app)).await.unwrap();
+    assert!(
+        closed_within(&mut third, Duration::from_secs(2))
+            .await
+            .is_some(),
+        "a third connection from one client is closed at once"
+    );
+    let other = tokio::net::TcpSocket::new_v4().unwrap();
+    other.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+    let mut other = other
+        .connect(format!("127.0.0.1:{port}").parse().unwrap())
+        .await
+        .unwrap();
+    other
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), other.read_to_end(&mut answer)).await;
+    assert!(
+        text(&answer).starts_with("HTTP/1.1 200"),
+        "{}",
+        text(&answer)
+    );
+    drop(held);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
+    let refused = prom::value(
+        &m,
+        "inkspot_connections_closed_total",
+        &[("reason", "per_client")],
+    );
+    assert!(refused >= 1.0, "{refused}");
+}

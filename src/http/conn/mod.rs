@@ -25,15 +25,17 @@ use tokio_util::task::TaskTracker;
 use crate::config::ServerConfig;
 use crate::metrics::Metrics;
 
+mod clients;
 mod io;
 mod watch;
 
+use clients::PerClient;
 use io::Watched;
 pub use watch::Closed;
 use watch::Watch;
 
 /// The limits one listener keeps on its connections.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// A request head must arrive whole within this long.
     pub header_timeout: Duration,
@@ -41,6 +43,12 @@ pub struct Limits {
     pub keepalive_timeout: Duration,
     /// Connections open at once.
     pub max_connections: usize,
+    /// Connections one client address may hold; `0`: no limit.
+    pub per_client: usize,
+    /// Whether loopback clients count against `per_client`.
+    pub loopback: bool,
+    /// Proxies exempt from `per_client`: they carry many clients.
+    pub trusted: Arc<[ipnet::IpNet]>,
 }
 
 impl Limits {
@@ -50,6 +58,9 @@ impl Limits {
             header_timeout: server.header_timeout,
             keepalive_timeout: server.keepalive_timeout,
             max_connections: server.max_connections(),
+            per_client: server.connections_per_client,
+            loopback: server.rate_limit.loopback,
+            trusted: server.trusted_proxies.clone().into(),
         }
     }
 }
@@ -81,6 +92,7 @@ where
 {
     let stopping = CancellationToken::new();
     let permits = Arc::new(Semaphore::new(limits.max_connections));
+    let per_client = PerClient::new(limits.per_client, limits.loopback, limits.trusted.clone());
     let tracker = TaskTracker::new();
     let mut shutdown = std::pin::pin!(shutdown);
     let mut last_warning: Option<Instant> = None;
@@ -108,17 +120,25 @@ where
             }
             continue;
         };
+        let Some(held) = per_client.take(remote.ip()) else {
+            drop(stream);
+            metrics.close_connection("per_client");
+            if warn_now(&mut last_warning) {
+                tracing::warn!(client = %remote.ip(), most = limits.per_client, "a client holds server.connections_per_client connections; its next ones are closed");
+            }
+            continue;
+        };
         let connection = Connection {
             stream,
             remote,
-            limits,
+            limits: limits.clone(),
             metrics: metrics.clone(),
             stopping: stopping.clone(),
         };
         let service = service.clone();
         tracker.spawn(async move {
             connection.run(service).await;
-            drop(permit);
+            drop((held, permit));
         });
     }
     stopping.cancel();

@@ -132,11 +132,16 @@ mod tests {
     use super::*;
     use rstest::rstest;
 
-    const LIMITS: Limits = Limits {
-        header_timeout: Duration::from_secs(10),
-        keepalive_timeout: Duration::from_secs(60),
-        max_connections: 10,
-    };
+    fn limits() -> Limits {
+        Limits {
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
+            max_connections: 10,
+            per_client: 0,
+            loopback: false,
+            trusted: Vec::new().into(),
+        }
+    }
 
     fn seen(last_io: u64, head_since: u64, in_flight: usize) -> Seen {
         Seen {
@@ -162,7 +167,7 @@ mod tests {
         #[case] now: u64,
         #[case] expect: Result<u64, Closed>,
     ) {
-        assert_eq!(verdict(seen, now, &LIMITS), expect);
+        assert_eq!(verdict(seen, now, &limits()), expect);
     }
 
     #[test]
