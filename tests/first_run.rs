@@ -175,3 +175,56 @@ fn check_parses_the_filled_svg_and_names_the_template_line() {
         "{stdout}"
     );
 }
+
+/// The offline demo's way of naming its database (`examples/../cache/..`,
+/// relative to a config given by a relative path, from another folder)
+/// opens the file where it points: `/status` shows nothing degraded and
+/// devices can join.
+#[tokio::test]
+async fn a_database_under_a_relative_path_with_dots_opens_where_it_points() {
+    let root = tempfile::tempdir().unwrap();
+    let site = root.path().join("site");
+    std::fs::create_dir_all(site.join("examples")).unwrap();
+    std::fs::create_dir_all(root.path().join("elsewhere")).unwrap();
+    std::fs::create_dir_all(site.join("templates")).unwrap();
+    std::fs::write(site.join("templates/bar.svg"), BAR_TEMPLATE).unwrap();
+    std::fs::copy(
+        repo_path("templates/error.svg"),
+        site.join("templates/error.svg"),
+    )
+    .unwrap();
+    std::fs::write(site.join("examples/page.html"), report_page("2.0", "Dots")).unwrap();
+    let config = format!(
+        "[cache]\ndir = \"../cache/offline\"\n[templates]\ndir = \"../templates\"\n[trmnl]\nauto_join = true\n{}",
+        bar_spot("Linda Mar", "file://page.html", "")
+    );
+    std::fs::write(site.join("examples/demo.toml"), config).unwrap();
+    let port = free_port();
+    let child = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["--config", "../site/examples/../examples/demo.toml"])
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(root.path().join("elsewhere"))
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let server = Binary::from_child(child);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    let status: serde_json::Value = client()
+        .get(format!("{base}/status"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["state"], "ok", "{status}");
+    let mut fw = common::firmware::Firmware::new(&base, "AA:BB:CC:DD:EE:51", "og");
+    assert_eq!(fw.setup().await["status"], 200);
+    let log = server.kill();
+    assert!(!log.contains("cannot open the database"), "{log}");
+    assert!(site.join("cache/offline/inkspot.db").is_file(), "{log}");
+    assert!(!root.path().join("elsewhere/cache").exists());
+}

@@ -192,3 +192,21 @@ async fn previews_show_only_what_the_panel_can() {
     assert!(body.contains("clean"), "names the spots: {body}");
     app.stop().await;
 }
+
+/// Uptime is the process's, not the data clock's: a service whose clock
+/// stands still (the offline demo's) still counts its time up.
+#[tokio::test]
+async fn uptime_counts_while_the_data_clock_stands_still() {
+    let site = site("");
+    let clock = ManualClock::new("2026-11-22T17:30:00Z".parse().unwrap());
+    let before = chrono::Utc::now();
+    let app = App::start_with_clock(&site, Arc::new(clock)).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let s = status(&app, &[]).await;
+    assert!(s["uptime_seconds"].as_i64().unwrap() >= 2, "{s}");
+    let started: chrono::DateTime<chrono::Utc> = s["started_at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        started >= before - chrono::Duration::seconds(1),
+        "{started}: the wall clock's"
+    );
+}

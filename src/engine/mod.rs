@@ -106,8 +106,8 @@ pub struct Engine {
     coord: Coordination,
     /// The plan and state of scheduled refreshes; `None` when off.
     schedule: Option<Arc<Schedule>>,
-    /// When it started, by its clock.
-    started_at: DateTime<Utc>,
+    /// When it started, by the wall clock and by the monotonic one.
+    started: (DateTime<Utc>, std::time::Instant),
 }
 
 impl Engine {
@@ -164,7 +164,7 @@ impl Engine {
             config,
             pipeline,
             store,
-            started_at: clock.now(),
+            started: (Utc::now(), std::time::Instant::now()),
             clock,
             supervisor,
             schedule,
@@ -245,9 +245,15 @@ impl Engine {
             .collect()
     }
 
-    /// When it started.
+    /// When the process started it, by the wall clock (not the data
+    /// clock, which a demo holds still).
     pub fn started_at(&self) -> DateTime<Utc> {
-        self.started_at
+        self.started.0
+    }
+
+    /// How long it has been running.
+    pub fn uptime(&self) -> Duration {
+        self.started.1.elapsed()
     }
 
     /// What the store holds, in memory and in its backend.

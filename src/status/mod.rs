@@ -218,7 +218,7 @@ pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
         coordination,
         version: env!("CARGO_PKG_VERSION"),
         started_at,
-        uptime_seconds: (now - started_at).num_seconds().max(0),
+        uptime_seconds: i64::try_from(engine.uptime().as_secs()).unwrap_or(i64::MAX),
         ready: readiness(engine).is_ok(),
         tasks: tasks
             .into_iter()
