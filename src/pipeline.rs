@@ -178,11 +178,13 @@ impl Pipeline {
     pub async fn error_picture(
         &self,
         request: &RenderRequest,
+        headline: &str,
         reason: &str,
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
         let fill = crate::template::Templates::render_error;
-        self.message(request, None, reason, fill, now).await
+        let title = Title::Headline(headline);
+        self.message(request, title, reason, fill, now).await
     }
 
     /// Draws a notice for `request`'s output at `now`: `title` over
@@ -195,27 +197,34 @@ impl Pipeline {
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
         let fill = crate::template::Templates::render_notice;
-        self.message(request, Some(title), text, fill, now).await
+        self.message(request, Title::Name(title), text, fill, now)
+            .await
     }
 
-    /// A picture that says `text` (and `title` in place of the spot's
-    /// name), filled by `fill`; marked partial when it is an error.
+    /// A picture that says `text` under `title`, filled by `fill`; marked
+    /// partial when it is an error.
     async fn message(
         &self,
         request: &RenderRequest,
-        title: Option<&str>,
+        title: Title<'_>,
         text: &str,
         fill: fn(&crate::template::Templates, &Context) -> Result<String, TemplateError>,
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
         let (w, h) = (request.output.width, request.output.height);
         let mut context = Context::new(&request.spot, w, h, None, now);
-        if let Some(title) = title {
-            context.spot.insert("name".into(), title.into());
-        }
+        let is_error = match title {
+            Title::Name(name) => {
+                context.spot.insert("name".into(), name.into());
+                false
+            }
+            Title::Headline(headline) => {
+                context.headline = Some(headline.to_string());
+                true
+            }
+        };
         context.reason = Some(text.to_string());
         let bytes = self.encode(move |t| fill(t, &context), request).await?;
-        let is_error = title.is_none();
         Ok(Rendered::new(
             bytes,
             request.output.media_type(),
@@ -261,4 +270,13 @@ impl Pipeline {
         let drawn = self.draw(request, &data, clock.now()).await;
         (data, Some(drawn))
     }
+}
+
+/// What a message picture puts above its text.
+#[derive(Clone, Copy)]
+enum Title<'a> {
+    /// A name in place of the spot's (a notice).
+    Name(&'a str),
+    /// Under the spot's name, the kind of trouble (an error picture).
+    Headline(&'a str),
 }

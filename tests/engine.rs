@@ -241,3 +241,41 @@ async fn an_expired_render_is_sent_at_once_while_one_refresh_runs() {
     );
     app.stop().await;
 }
+
+/// A template edited into one that fails (an unknown filter) does not
+/// replace the good picture drawn before the edit: the last good render is
+/// served stale; with none, the error picture says the picture could not
+/// be drawn, not that there is no data.
+#[tokio::test]
+async fn a_template_typo_keeps_the_last_good_picture() {
+    let upstream = MockServer::start().await;
+    page(&upstream, "/report", report_page("2.0", "x"), 0).await;
+    let site = Site::new();
+    site.write_bar_config(&format!("{}/report", upstream.uri()), "");
+    let app = App::start_with_clock(&site, Arc::new(clock())).await;
+    let good = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(good.status(), 200);
+    let good_etag = header(&good, "etag");
+    let typo = BAR_TEMPLATE.replace(
+        "{{ data.report.headline }}",
+        "{{ data.report.headline | no_such_filter }}",
+    );
+    std::fs::write(site.path().join("templates/bar.svg"), typo).unwrap();
+    app.engine.reload_templates_if_changed();
+    let after = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(after.status(), 200, "{:?}", after.headers());
+    assert_eq!(header(&after, "x-cache"), "stale");
+    assert_eq!(
+        header(&after, "etag"),
+        good_etag,
+        "the picture from before the edit"
+    );
+    // Another size, never drawn before the edit: the error picture, and
+    // it says what happened.
+    let never = app
+        .get("/image?spot=linda-mar&width=300&height=200", &[])
+        .await;
+    assert_eq!(never.status(), 503);
+    assert_eq!(header(&never, "x-error-code"), "render_failed");
+    app.stop().await;
+}

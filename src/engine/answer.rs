@@ -126,14 +126,21 @@ impl Engine {
                     cache: CacheStatus::Miss,
                 })
             }
-            // A failed render never hides a good one that exists.
-            Err(failure) => match self.store.get(&key).await {
-                Some(rendered) => Ok(self.stale(rendered)),
-                None => Err(EngineError::Unavailable {
-                    spot: request.spot.name.clone(),
-                    failure,
-                }),
-            },
+            // A failed render never hides a good one that exists: this
+            // key's, or one the template drew before it was edited.
+            Err(failure) => {
+                let good = match self.store.get(&key).await {
+                    Some(rendered) => Some(rendered),
+                    None => self.earlier_render(&key).await,
+                };
+                match good {
+                    Some(rendered) => Ok(self.stale(rendered)),
+                    None => Err(EngineError::Unavailable {
+                        spot: request.spot.name.clone(),
+                        failure,
+                    }),
+                }
+            }
         }
     }
 
@@ -320,7 +327,9 @@ impl Engine {
                 %reason,
                 "every source failed, so there is no image; no network? the offline demo runs without one: inkspot serve --config examples/offline.toml"
             );
-            let picture = self.error_picture(request, &reason).await;
+            let picture = self
+                .error_picture(request, "No data right now", &reason)
+                .await;
             return Err(RenderFailure::NoData { reason, picture });
         }
         progress.set(Stage::Drawing);
@@ -329,7 +338,9 @@ impl Engine {
             Err(cause) => {
                 tracing::error!(spot = %request.spot.name, error = %cause, "render failed");
                 let reason = "the template could not be drawn; the server log has the details";
-                let picture = self.error_picture(request, reason).await;
+                let picture = self
+                    .error_picture(request, "This picture could not be drawn", reason)
+                    .await;
                 let cause = Arc::new(cause);
                 return Err(RenderFailure::Draw { cause, picture });
             }

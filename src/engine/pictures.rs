@@ -1,13 +1,14 @@
-//! The pictures the engine draws when there is no render to serve: the
-//! error picture, "busy" for a display turned away, and notices such as
-//! the one that identifies a device.
+//! The pictures the engine shows when there is no render to serve: the
+//! last good one an earlier template drew, the error picture, "busy" for a
+//! display turned away, and notices such as the one that identifies a
+//! device.
 
 use std::sync::Arc;
 
 use super::{BUSY_RETRY_AFTER, Engine, EngineError};
 use crate::jobs::Busy;
 use crate::request::RenderRequest;
-use crate::store::Rendered;
+use crate::store::{Key, Rendered};
 
 impl Engine {
     /// The error for a request turned away with `busy`. A client that shows
@@ -16,7 +17,7 @@ impl Engine {
     pub(super) async fn turned_away(&self, request: &RenderRequest, busy: Busy) -> EngineError {
         let picture = if request.error_status == 200 {
             let reason = "busy drawing other images; this one comes in a few seconds";
-            let draw = self.error_picture(request, reason);
+            let draw = self.error_picture(request, "Busy right now", reason);
             let key = (request.index, request.output);
             self.busy_pictures.optionally_get_with(key, draw).await
         } else {
@@ -39,10 +40,15 @@ impl Engine {
     pub(super) async fn error_picture(
         &self,
         request: &RenderRequest,
+        headline: &str,
         reason: &str,
     ) -> Option<Arc<Rendered>> {
         let now = self.clock.now();
-        match self.pipeline.error_picture(request, reason, now).await {
+        match self
+            .pipeline
+            .error_picture(request, headline, reason, now)
+            .await
+        {
             Ok(picture) => Some(Arc::new(picture)),
             Err(e) => {
                 tracing::error!(spot = %request.spot.name, error = %e, "cannot draw the error picture");
@@ -71,5 +77,41 @@ impl Engine {
                 None
             }
         }
+    }
+
+    /// The newest stored render of `key`'s spot and output drawn by another
+    /// version of its template: what to show while an edited template
+    /// fails. Keys are `<output>-<template version>[-l<layers>]`.
+    pub(super) async fn earlier_render(&self, key: &Key) -> Option<Arc<Rendered>> {
+        let (output, rest) = key.variant().rsplit_once('-')?;
+        // With layers the last part is theirs: the version is before it.
+        let (output, layers) = match rest.strip_prefix('l') {
+            Some(_) if output.contains('-') => {
+                let (output, _version) = output.rsplit_once('-')?;
+                (output, Some(rest))
+            }
+            _ => (output, None),
+        };
+        let same = |variant: &str| {
+            let Some(tail) = variant
+                .strip_prefix(output)
+                .and_then(|t| t.strip_prefix('-'))
+            else {
+                return false;
+            };
+            match layers {
+                Some(layers) => tail.ends_with(&format!("-{layers}")),
+                None => !tail.contains('-'),
+            }
+        };
+        let newest = self
+            .store
+            .list(Some(key.spot()))
+            .await
+            .into_iter()
+            .filter(|l| l.key != *key && same(l.key.variant()))
+            .max_by_key(|l| l.meta.rendered_at)?;
+        tracing::warn!(spot = key.spot(), from = %newest.key, "serving the last good render, drawn by an earlier version of the template");
+        self.store.get(&newest.key).await
     }
 }

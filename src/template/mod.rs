@@ -220,6 +220,9 @@ pub struct Context {
     pub rendered_at: String,
     /// Set on the error image: why there is no picture.
     pub reason: Option<String>,
+    /// Set on the error image: what kind of trouble it is, in a few
+    /// words ("No data right now", "This picture could not be drawn").
+    pub headline: Option<String>,
     /// Set on an animation frame: which it is and the time it stands for.
     /// Helpers that pick a value for "now" pick it for `frame.at`.
     pub frame: Option<Frame>,
@@ -272,6 +275,7 @@ impl Context {
             now: stamp.clone(),
             rendered_at: stamp,
             reason: None,
+            headline: None,
             frame: None,
             layers: BTreeMap::new(),
             shown_layers: Vec::new(),

@@ -108,3 +108,21 @@ fn notices_carry_their_title_and_lines() {
         "escaped: {svg}"
     );
 }
+
+/// The shipped error picture says what kind of trouble it is: no data, or
+/// a picture that could not be drawn although the data was there.
+#[rstest::rstest]
+#[case(None, "No data right now")]
+#[case(
+    Some("This picture could not be drawn"),
+    "This picture could not be drawn"
+)]
+fn the_error_picture_names_its_trouble(#[case] headline: Option<&str>, #[case] shown: &str) {
+    let (_d, t) = templates(&[]);
+    let mut ctx = Context::new(&spot(), 800, 480, None, Utc::now());
+    ctx.reason = Some("why".into());
+    ctx.headline = headline.map(str::to_string);
+    let svg = t.render_error(&ctx).unwrap();
+    assert!(svg.contains(shown), "{svg}");
+    assert_eq!(svg.contains("No data"), headline.is_none(), "{svg}");
+}

@@ -30,6 +30,7 @@ pub(super) fn context(ctx: &Context) -> Value {
         now => ctx.now.clone(),
         rendered_at => ctx.rendered_at.clone(),
         reason => ctx.reason.clone(),
+        headline => ctx.headline.clone(),
         frame => Value::from_serialize(&ctx.frame),
         layers => Value::from_serialize(&ctx.layers),
         shown_layers => Value::from_serialize(&ctx.shown_layers),
