@@ -24,6 +24,10 @@ pub struct RenderRequest {
     pub error_status: u16,
     /// The template layers to draw; `None` draws every declared layer.
     pub layers: Option<Arc<[String]>>,
+    /// A look at the image (the gallery's previews), not a device asking:
+    /// it is drawn when missing, but does not put the variant on the
+    /// schedule.
+    pub preview: bool,
 }
 
 impl RenderRequest {
@@ -148,6 +152,7 @@ impl Catalog {
             output,
             error_status: 503,
             layers: None,
+            preview: false,
         }
     }
 
@@ -191,6 +196,7 @@ impl Catalog {
             output,
             error_status: merged.error_status.unwrap_or(503),
             layers: None,
+            preview: false,
         })
     }
 }

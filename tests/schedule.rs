@@ -509,3 +509,38 @@ async fn each_run_is_logged_with_its_duration_and_upstream_bytes() {
     );
     assert!(line.contains("drawn=1"), "{line}");
 }
+
+/// The gallery looks without asking: viewing it (every preset's image and
+/// the panel preview) draws what is missing but puts nothing on the
+/// schedule, so a page view does not start renders for a day.
+#[tokio::test]
+async fn a_gallery_view_puts_no_variant_on_the_schedule() {
+    let (_up, _clock, app, _site) = fixture("", &[("a", "")]).await;
+    let page = app.get("/", &[]).await.text().await.unwrap();
+    let images: Vec<String> = page
+        .split("src=\"")
+        .skip(1)
+        .filter_map(|rest| rest.split('"').next())
+        .map(|src| src.replace("&amp;", "&").replace("&#x2f;", "/"))
+        .filter(|src| src.starts_with("/image") || src.starts_with("/preview"))
+        .collect();
+    assert!(
+        images.len() > 5,
+        "the page shows the presets: {images:?} in {page}"
+    );
+    for src in &images {
+        let r = app.get(src, &[]).await;
+        assert!(r.status().is_success(), "{src}: {}", r.status());
+    }
+    let variants = app.engine.schedule_status(0).unwrap().variants;
+    assert_eq!(
+        variants.len(),
+        1,
+        "only the spot's own output: {variants:?}"
+    );
+    // A device asking for one of them still puts it on.
+    let asked = app.get("/image?spot=a&device=kindle", &[]).await;
+    assert!(asked.status().is_success());
+    assert_eq!(app.engine.schedule_status(0).unwrap().variants.len(), 2);
+    app.stop().await;
+}

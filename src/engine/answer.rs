@@ -195,7 +195,11 @@ impl Engine {
     fn scheduled(&self, request: &RenderRequest) -> Option<(&Schedule, DateTime<Utc>)> {
         let schedule = self.schedule.as_deref()?;
         let now = self.clock.now();
-        let covered = schedule.note(request.index, &request.output, now);
+        let covered = if request.preview {
+            schedule.covers(request.index, &request.output)
+        } else {
+            schedule.note(request.index, &request.output, now)
+        };
         (covered && schedule.is_alive()).then_some((schedule, now))
     }
 

@@ -219,6 +219,10 @@ async fn image(
             Some(picked) => engine.pick_layers(r, picked),
             None => Ok(r),
         })
+        .map(|mut r| {
+            r.preview = query.preview;
+            r
+        })
         .map_err(|e| ApiError::from_request(e, spot_names(&engine)))?;
     let owner = limit::render_owner(&request, server.rate_limit.loopback);
     let retry_after = engine.config().cache.error_retry_after.as_secs().max(1);

@@ -24,10 +24,13 @@ pub struct ImageQuery {
     pub layers: Option<Vec<String>>,
     /// Explicit output options; they override the preset.
     pub options: OutputOptions,
+    /// `preview=1`: a look (the gallery's), which does not put the variant
+    /// on the schedule as a device's request does.
+    pub preview: bool,
 }
 
 fn known_params() -> impl Iterator<Item = &'static str> {
-    ["spot", "device", "layers"]
+    ["spot", "device", "layers", "preview"]
         .into_iter()
         .chain(OPTION_PARAMS.iter().copied())
 }
@@ -57,6 +60,7 @@ impl ImageQuery {
         let mut spot = None;
         let mut device = None;
         let mut layers = None;
+        let mut preview = false;
         let mut options = OutputOptions::default();
         let mut seen: Vec<String> = Vec::new();
         for (i, (k, v)) in form_urlencoded::parse(raw.unwrap_or("").as_bytes()).enumerate() {
@@ -92,6 +96,7 @@ impl ImageQuery {
             match k.as_ref() {
                 "spot" => spot = Some(v.trim().to_string()),
                 "device" => device = Some(v.trim().to_string()),
+                "preview" => preview = matches!(v.trim(), "1" | "true"),
                 "layers" => {
                     let picked = v.split(',').map(str::trim).filter(|l| !l.is_empty());
                     layers = Some(picked.map(str::to_string).collect());
@@ -107,6 +112,7 @@ impl ImageQuery {
                 device: device.filter(|d| !d.is_empty()),
                 layers,
                 options,
+                preview,
             }),
             _ => Err(ApiError::bad_request(
                 "missing_spot",

@@ -120,6 +120,13 @@ impl Schedule {
             || self.demand.note(index, *output, now)
     }
 
+    /// Whether runs of the spot at `index` draw `output` already, without
+    /// noting a request for it (a preview's look).
+    pub fn covers(&self, index: usize, output: &Output) -> bool {
+        self.prerender[index].iter().any(|(o, _)| o == output)
+            || self.demand.contains(index, output)
+    }
+
     /// Marks the runner as running or not; requests refresh spots
     /// themselves while it is not.
     pub fn set_alive(&self, alive: bool) {

@@ -176,11 +176,12 @@ async fn spot_view(
         .preset_names()
         .into_iter()
         .map(|name| {
+            // The picture shown is a look; the address to copy is a device's.
             let url = format!("/image?spot={slug}&device={name}");
             PresetView {
                 name: name.to_string(),
                 absolute: format!("{base}{url}"),
-                url,
+                url: format!("{url}&preview=1"),
             }
         })
         .collect();
@@ -232,10 +233,13 @@ fn panel_request(engine: &Engine, index: usize, panel: &Panel) -> Option<RenderR
         bits: panel.bits,
         ..Default::default()
     };
-    engine
+    let mut request = engine
         .catalog()
         .request(index, Some(panel.preset), &options)
-        .ok()
+        .ok()?;
+    // The gallery looks; devices ask. Only their asking schedules a variant.
+    request.preview = true;
+    Some(request)
 }
 
 /// `?spot=&model=`: the spot and panel of a preview (`v` only busts caches).
