@@ -144,6 +144,23 @@ async fn the_api_key_is_required_and_its_rate_and_quota_hold() {
     assert_eq!(wrong.status(), 401);
     let body: Value = wrong.json().await.unwrap();
     assert_eq!(body["code"], "unauthorized");
+    assert!(
+        body["error"].as_str().unwrap().contains("not recognised"),
+        "{body}"
+    );
+    let none: Value = client()
+        .post(&url)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        none["error"].as_str().unwrap().contains("needs an API key"),
+        "{none}"
+    );
 
     let jobs = Jobs::new(&app.url);
     let slow = jobs.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
@@ -491,4 +508,26 @@ async fn full_job_storage_refuses_every_key_with_507() {
     assert!(refused["error"].as_str().unwrap().contains("jobs.max_disk"));
     assert_eq!(jobs.delete(&id).await.status(), 200);
     other.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
+}
+
+/// A body's problems are all named in one answer: unknown fields beside
+/// spots and presets that do not exist.
+#[tokio::test]
+async fn every_problem_of_a_job_body_is_named_at_once() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &api_key(0, 4)).await;
+    let app = App::start(&site).await;
+    let jobs = Jobs::new(&app.url);
+    let r = jobs
+        .post(&json!({"renders": [
+            {"spot": "Nowhere", "colour": "red"},
+            {"spot": "Alpha", "preset": "no-such-preset"},
+        ]}))
+        .await;
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    let error = body["error"].as_str().unwrap();
+    for named in ["renders[0].colour", "Nowhere", "no-such-preset"] {
+        assert!(error.contains(named), "{named} in {error}");
+    }
 }

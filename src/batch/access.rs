@@ -25,9 +25,12 @@ pub struct Client {
 /// Why a caller is turned away.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AccessError {
-    /// No `Authorization: Bearer` header, or a key nobody was given.
+    /// No `Authorization: Bearer` header with a key in it.
     #[error("the job API needs an API key: send `Authorization: Bearer <key>`")]
-    Unauthorized,
+    Missing,
+    /// A key nobody was given.
+    #[error("the API key sent is not recognised; check it against the server's [[api_keys]]")]
+    Unrecognised,
     /// The key's requests per minute are spent.
     #[error("the key `{name}` sent more than {per_minute} requests a minute")]
     RateLimited {
@@ -98,7 +101,7 @@ impl Access {
             .and_then(|h| h.strip_prefix(b"Bearer ".as_slice()))
             .map(|t| t.trim_ascii())
             .filter(|t| !t.is_empty())
-            .ok_or(AccessError::Unauthorized)?;
+            .ok_or(AccessError::Missing)?;
         // Every key is compared, so the time taken does not say which
         // one matched, or how far a guess got.
         let mut found = None;
@@ -107,7 +110,7 @@ impl Access {
                 found = Some(entry);
             }
         }
-        let entry = found.ok_or(AccessError::Unauthorized)?;
+        let entry = found.ok_or(AccessError::Unrecognised)?;
         if let Some(limiter) = &entry.limiter
             && let Err(not_until) = limiter.check()
         {
@@ -146,15 +149,18 @@ mod tests {
     }
 
     #[rstest]
-    #[case(None)]
-    #[case(Some("Bearer "))]
-    #[case(Some("Bearer 0123456789abcdef012"))]
-    #[case(Some("Bearer 0123456789abcdef01234"))]
-    #[case(Some("Basic 0123456789abcdef0123"))]
-    #[case(Some("0123456789abcdef0123"))]
-    fn wrong_or_missing_keys_are_refused(#[case] header: Option<&str>) {
+    #[case(None, AccessError::Missing)]
+    #[case(Some("Bearer "), AccessError::Missing)]
+    #[case(Some("Bearer 0123456789abcdef012"), AccessError::Unrecognised)]
+    #[case(Some("Bearer 0123456789abcdef01234"), AccessError::Unrecognised)]
+    #[case(Some("Basic 0123456789abcdef0123"), AccessError::Missing)]
+    #[case(Some("0123456789abcdef0123"), AccessError::Missing)]
+    fn wrong_or_missing_keys_are_refused_saying_which(
+        #[case] header: Option<&str>,
+        #[case] expected: AccessError,
+    ) {
         let got = access(0).check(header.map(str::as_bytes));
-        assert_eq!(got, Err(AccessError::Unauthorized));
+        assert_eq!(got, Err(expected));
     }
 
     #[test]

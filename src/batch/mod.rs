@@ -166,9 +166,16 @@ impl Batches {
     /// submitted within `jobs.dedupe_window` or still in progress. Returns
     /// its id and whether it already existed.
     pub async fn submit(&self, client: &Client, body: &[u8]) -> Result<(String, bool), BatchError> {
-        let body = spec::parse(body).map_err(|p| BatchError::Invalid(vec![p]))?;
+        let (body, mut problems) = spec::parse(body).map_err(BatchError::Invalid)?;
         let limits = &self.engine.config().jobs;
-        let plan = spec::resolve(&self.engine, &body, limits).map_err(BatchError::Invalid)?;
+        let plan = match spec::resolve(&self.engine, &body, limits) {
+            Ok(plan) if problems.is_empty() => plan,
+            Ok(_) => return Err(BatchError::Invalid(problems)),
+            Err(more) => {
+                problems.extend(more);
+                return Err(BatchError::Invalid(problems));
+            }
+        };
         let fingerprint = run::fingerprint(&self.engine, &plan);
         let now = self.engine.clock().now();
         let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();

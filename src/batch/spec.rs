@@ -11,9 +11,11 @@ use crate::config::{JobsConfig, OutputOptions};
 use crate::engine::Engine;
 use crate::request::RenderRequest;
 
+mod parse;
+pub use parse::parse;
+
 /// The body as sent.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Body {
     /// Images to draw: one is downloaded as itself, several as a zip.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -25,7 +27,6 @@ pub struct Body {
 
 /// A spot drawn as a preset with options, as `/image` draws it.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct What {
     /// The spot's name or slug.
     pub spot: String,
@@ -41,10 +42,9 @@ pub struct What {
 }
 
 /// An animation: the spot's template drawn for a series of hours. Its
-/// first four fields are those of [`What`], written again because serde
-/// cannot refuse unknown fields of a flattened struct.
+/// first four fields are those of [`What`], written again so that unknown
+/// fields are named at their own path.
 #[derive(Debug, Clone, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Animation {
     /// The spot's name or slug.
     pub spot: String,
@@ -80,7 +80,6 @@ fn default_delay() -> u32 {
 /// `from`, `to` (not included) and `step`, in hours: `0`, `24`, `3` makes
 /// 0, 3, ... 21.
 #[derive(Debug, Clone, Copy, Deserialize, Serialize)]
-#[serde(deny_unknown_fields)]
 pub struct Hours {
     /// The first frame's hour. Default `0`.
     #[serde(default)]
@@ -136,7 +135,7 @@ impl std::fmt::Display for Problem {
     }
 }
 
-fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
+pub(crate) fn problem(field: impl Into<String>, message: impl Into<String>) -> Problem {
     Problem {
         field: field.into(),
         message: message.into(),
@@ -161,29 +160,6 @@ pub struct AnimationPlan {
     pub hours: Vec<i64>,
     /// The body's settings.
     pub spec: Animation,
-}
-
-/// Parses `bytes` as a body; the problem names the field.
-pub fn parse(bytes: &[u8]) -> Result<Body, Problem> {
-    if bytes.trim_ascii_start().first() != Some(&b'{') {
-        return Err(problem(
-            "body",
-            "must be a JSON object: {\"renders\": [...]} or {\"animation\": {...}}",
-        ));
-    }
-    let mut de = serde_json::Deserializer::from_slice(bytes);
-    let body: Body = serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let field = if path == "." {
-            "body".to_string()
-        } else {
-            path
-        };
-        problem(field, e.into_inner().to_string())
-    })?;
-    de.end()
-        .map_err(|e| problem("body", format!("trailing characters: {e}")))?;
-    Ok(body)
 }
 
 /// Resolves `body` against the engine's spots, presets and templates and

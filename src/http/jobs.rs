@@ -170,7 +170,7 @@ fn internal() -> ApiError {
 fn from_batch(e: BatchError) -> ApiError {
     let message = e.to_string();
     match e {
-        BatchError::Access(AccessError::Unauthorized) => {
+        BatchError::Access(AccessError::Missing | AccessError::Unrecognised) => {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
         }
         BatchError::Access(AccessError::RateLimited { retry_after, .. }) => {
