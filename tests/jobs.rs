@@ -531,3 +531,47 @@ async fn every_problem_of_a_job_body_is_named_at_once() {
         assert!(error.contains(named), "{named} in {error}");
     }
 }
+
+/// `GET /api/jobs` lists the key's own jobs, newest first, a page at a
+/// time; another key's jobs are not among them.
+#[tokio::test]
+async fn a_key_lists_its_own_jobs_newest_first_in_pages() {
+    let upstream = MockServer::start().await;
+    let site = site(&upstream, 0, &two_keys("256MiB")).await;
+    let clock = ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap());
+    let app = App::start_with_clock(&site, Arc::new(clock.clone())).await;
+    let jobs = Jobs::new(&app.url);
+    let mut ids = Vec::new();
+    for width in [300, 310, 320] {
+        let body =
+            json!({"renders": [{"spot": "Alpha", "options": {"width": width, "height": 200}}]});
+        ids.push(jobs.submit(&body).await["id"].as_str().unwrap().to_string());
+        clock.advance(Duration::from_secs(1));
+    }
+    let mut other = Jobs::new(&app.url);
+    other.key = "another-job-api-key-for-tests".into();
+    other.submit(&json!({"renders": [{"spot": "Bravo"}]})).await;
+
+    let first: Value = jobs.get("/api/jobs?limit=2").await.json().await.unwrap();
+    let listed: Vec<&str> = first["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[2].as_str(), ids[1].as_str()], "newest first");
+    let next = first["next"].as_str().expect("a next page");
+    let second: Value = jobs.get(next).await.json().await.unwrap();
+    let listed: Vec<&str> = second["jobs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|j| j["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, [ids[0].as_str()]);
+    assert!(second["next"].is_null(), "{second}");
+    let theirs: Value = other.get("/api/jobs").await.json().await.unwrap();
+    assert_eq!(theirs["jobs"].as_array().unwrap().len(), 1, "{theirs}");
+    let bad = jobs.get("/api/jobs?page=2").await;
+    assert_eq!(bad.status(), 400);
+}

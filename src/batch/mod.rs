@@ -233,6 +233,28 @@ impl Batches {
             .min(max_disk - all))
     }
 
+    /// A page of `client`'s jobs, newest first: up to `limit` older than
+    /// the job `before` (its own), and the id the next page starts after
+    /// when there may be more.
+    pub async fn list(
+        &self,
+        client: &Client,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<JobView>, Option<String>), BatchError> {
+        let after = match before {
+            Some(id) => Some(self.record(client, id).await?),
+            None => None,
+        };
+        let records = self.book.list(&client.name, limit, after.as_ref()).await?;
+        let now = self.engine.clock().now();
+        let next = (records.len() == limit)
+            .then(|| records.last().map(|r| r.id.clone()))
+            .flatten();
+        let views = records.iter().map(|r| JobView::of(r, now)).collect();
+        Ok((views, next))
+    }
+
     /// The job `id` of `client` as the API shows it.
     pub async fn status(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
         let record = self.record(client, id).await?;

@@ -25,7 +25,7 @@ struct Service(Option<Arc<Batches>>);
 /// The job routes over `batches`, or answers that the API is off.
 pub fn routes(batches: Option<Arc<Batches>>) -> Router<Arc<Engine>> {
     Router::new()
-        .route("/api/jobs", post(submit))
+        .route("/api/jobs", post(submit).get(list))
         .route("/api/jobs/{id}", get(status).delete(cancel))
         .route("/api/jobs/{id}/download", get(download))
         .layer(Extension(Service(batches)))
@@ -88,6 +88,43 @@ async fn submit(
         axum::Json(accepted),
     )
         .into_response())
+}
+
+/// `?limit=&before=`: a page of the key's jobs.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    limit: Option<usize>,
+    before: Option<String>,
+}
+
+/// A page of jobs, and where the next one is.
+#[derive(Serialize)]
+struct JobList {
+    jobs: Vec<crate::batch::JobView>,
+    /// The next page's address, while there may be more.
+    next: Option<String>,
+}
+
+/// The most jobs one page lists.
+const MAX_PAGE: usize = 100;
+
+/// `GET /api/jobs`: the key's own jobs, newest first, `limit` (20, at
+/// most 100) a page; `next` names the following page.
+async fn list(
+    Extension(service): Extension<Service>,
+    super::query::Params(query): super::query::Params<ListQuery>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (batches, client) = caller(&service, &headers)?;
+    let limit = query.limit.unwrap_or(20).clamp(1, MAX_PAGE);
+    let (jobs, last) = batches
+        .list(&client, limit, query.before.as_deref())
+        .await
+        .map_err(from_batch)?;
+    let next = last.map(|id| format!("/api/jobs?limit={limit}&before={id}"));
+    let page = JobList { jobs, next };
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(page)).into_response())
 }
 
 /// `GET /api/jobs/{id}`.

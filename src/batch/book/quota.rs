@@ -1,10 +1,10 @@
-//! What the stored results take: the bytes of finished jobs whose results
-//! are still kept, per key and in all, against `[[api_keys]] max_bytes`
-//! and `jobs.max_disk`.
+//! A key's view of the book: what its stored results take (against
+//! `[[api_keys]] max_bytes` and, for all keys, `jobs.max_disk`), and its
+//! jobs, newest first, a page at a time.
 
 use sqlx::Row;
 
-use super::Book;
+use super::{Book, COLUMNS, Record};
 
 impl Book {
     /// Bytes of results kept for `owner`'s jobs, or every key's.
@@ -42,5 +42,44 @@ impl Book {
         .execute(&self.pool)
         .await?;
         Ok(())
+    }
+
+    /// Up to `limit` of `owner`'s jobs, newest first, older than the job
+    /// `before` when given (the page after the one that ended with it).
+    pub async fn list(
+        &self,
+        owner: &str,
+        limit: usize,
+        before: Option<&Record>,
+    ) -> Result<Vec<Record>, sqlx::Error> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = match before {
+            Some(last) => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE owner = $1 \
+                     AND (created_at < $2 OR (created_at = $2 AND id < $3)) \
+                     ORDER BY created_at DESC, id DESC LIMIT $4"
+                );
+                sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(crate::db::timestamp(last.created_at))
+                    .bind(&last.id)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => {
+                let sql = format!(
+                    "SELECT {COLUMNS} FROM jobs WHERE owner = $1 \
+                     ORDER BY created_at DESC, id DESC LIMIT $2"
+                );
+                sqlx::query(&sql)
+                    .bind(owner)
+                    .bind(limit)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+        };
+        rows.iter().map(Record::from_row).collect()
     }
 }
