@@ -120,6 +120,74 @@ async fn healthcheck_exits_zero_only_when_the_service_answers() {
     app.stop().await;
     let down = inkspot(&site, &["healthcheck", "--url", &url]);
     assert!(!down.status.success(), "nothing listens any more");
+    assert!(
+        text(&down.stderr).contains("nothing is listening at"),
+        "{}",
+        text(&down.stderr)
+    );
+}
+
+/// `status` and `healthcheck` take the service's base URL as well as the
+/// endpoint's, and `status` in the folder of a config with an admin token
+/// uses it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_commands_take_a_base_url_and_the_configs_token() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.0", "x")).unwrap();
+    site.write_bar_config(
+        "file://page.html",
+        "[server]\nadmin_token = \"an-admin-token-for-the-tests\"\n",
+    );
+    let app = App::start(&site).await;
+    let base = app.url.clone();
+    let run = |args: Vec<String>| {
+        let site_path = site.path().to_path_buf();
+        tokio::task::spawn_blocking(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+                .args(&args)
+                .current_dir(site_path)
+                .env_remove("INKSPOT_ADMIN_TOKEN")
+                .output()
+                .unwrap()
+        })
+    };
+    let health = run(vec!["healthcheck".into(), "--url".into(), base.clone()])
+        .await
+        .unwrap();
+    assert!(health.status.success(), "{}", text_of(&health));
+    let status = run(vec!["status".into(), "--url".into(), base.clone()])
+        .await
+        .unwrap();
+    assert!(status.status.success(), "{}", text_of(&status));
+    assert!(
+        text(&status.stdout).contains("linda-mar") || text(&status.stdout).contains("Linda Mar")
+    );
+    app.stop().await;
+}
+
+/// A taken port and a missing config file say what to do next.
+#[test]
+fn a_taken_port_and_a_missing_config_say_what_to_do() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.0", "x")).unwrap();
+    site.write_bar_config("file://page.html", "");
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let out = inkspot(&site, &["serve", "--listen", &addr]);
+    assert!(!out.status.success());
+    let said = text_of(&out);
+    assert!(
+        said.contains("another inkspot?") && said.contains("--listen"),
+        "{said}"
+    );
+    let empty = Site::new();
+    let out = inkspot(&empty, &["check"]);
+    let said = text_of(&out);
+    assert!(!out.status.success());
+    assert!(
+        said.contains("looked in") && said.contains("INKSPOT_CONFIG"),
+        "{said}"
+    );
 }
 
 #[test]

@@ -33,10 +33,7 @@ pub async fn pair(
     let pairing = match token.or(configured) {
         Some(token) => {
             let path = format!("/api/devices/{}/pair", urlencode(device));
-            let url = match url {
-                Some(base) => format!("{}{path}", base.trim_end_matches('/')),
-                None => super::local_url(config_path, &path)?,
-            };
+            let url = super::endpoint(config_path, url, &path)?;
             through_api(&url, token).await?
         }
         None => in_database(&config, device).await?,
@@ -63,7 +60,7 @@ async fn through_api(url: &str, token: &str) -> Result<Pairing, CliError> {
         .bearer_auth(token)
         .send()
         .await
-        .map_err(|e| failed(e.to_string()))?;
+        .map_err(|e| failed(super::unreachable(url, &e)))?;
     let code = response.status();
     let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
     if !code.is_success() {

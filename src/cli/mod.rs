@@ -6,17 +6,20 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::clock::SharedClock;
-use crate::config::{Config, ConfigError, DEFAULT_CONFIG_PATH, InvalidOption, OutputOptions};
+use crate::config::{Config, ConfigError, InvalidOption, OutputOptions};
 use crate::engine::{Engine, StartError};
 use crate::pipeline::{BuildError, DrawError, Pipeline};
 use crate::request::{Catalog, RequestError};
 
 mod check;
 mod devices;
+mod remote;
 mod schedule;
 mod status;
 pub use check::check;
 pub use devices::pair;
+pub use remote::healthcheck;
+use remote::{admin_token, endpoint, unreachable};
 pub use schedule::{plan as schedule_plan, schedule};
 pub use status::{render as status_table, status};
 
@@ -33,7 +36,7 @@ pub enum CliError {
     #[error(transparent)]
     Pipeline(#[from] BuildError),
     /// The address cannot be listened on.
-    #[error("cannot listen on {addr}: {source}")]
+    #[error("cannot listen on {addr}: {source}{}", listen_hint(source))]
     Listen {
         addr: SocketAddr,
         source: std::io::Error,
@@ -70,6 +73,20 @@ pub enum CliError {
     /// The health probe failed.
     #[error("{url}: {reason}")]
     Health { url: String, reason: String },
+}
+
+/// For an address that is taken: another inkspot, most likely, and how to
+/// choose another port.
+fn listen_hint(source: &std::io::Error) -> &'static str {
+    match source.kind() {
+        std::io::ErrorKind::AddrInUse => {
+            "; another program (another inkspot?) is using that port: stop it, or choose another port with --listen 127.0.0.1:8081 or `server.listen`"
+        }
+        std::io::ErrorKind::PermissionDenied => {
+            "; ports below 1024 need privileges: choose one above, with --listen or `server.listen`"
+        }
+        _ => "",
+    }
 }
 
 /// Loads the config at `path` with every module's checks, and logs its
@@ -309,32 +326,6 @@ fn write_atomic(out: &Path, bytes: &[u8]) -> Result<(), CliError> {
     Ok(())
 }
 
-/// `inkspot healthcheck`: GET /healthz on the configured port over loopback.
-pub async fn healthcheck(config_path: &Path, url: Option<&str>) -> Result<(), CliError> {
-    let url = match url {
-        Some(u) => u.to_string(),
-        None => local_url(config_path, "/healthz")?,
-    };
-    let failed = |reason: String| CliError::Health {
-        url: url.clone(),
-        reason,
-    };
-    let client = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .build()
-        .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    if response.status().is_success() {
-        Ok(())
-    } else {
-        Err(failed(format!("answered {}", response.status())))
-    }
-}
-
 /// A clock for the command line: frozen at `now` when given, else the
 /// system's.
 pub fn clock(now: Option<chrono::DateTime<chrono::Utc>>) -> SharedClock {
@@ -342,15 +333,4 @@ pub fn clock(now: Option<chrono::DateTime<chrono::Utc>>) -> SharedClock {
         Some(t) => Arc::new(crate::clock::ManualClock::new(t)),
         None => Arc::new(crate::clock::SystemClock),
     }
-}
-
-/// `path` on the service this machine runs with the config at
-/// `config_path` (a missing config still has a port: the default one).
-fn local_url(config_path: &Path, path: &str) -> Result<String, CliError> {
-    let port = if config_path.exists() || config_path != Path::new(DEFAULT_CONFIG_PATH) {
-        Config::load(config_path)?.server.listen.port()
-    } else {
-        crate::config::ServerConfig::default().listen.port()
-    };
-    Ok(format!("http://127.0.0.1:{port}{path}"))
 }

@@ -16,10 +16,8 @@ pub async fn status(
     url: Option<&str>,
     token: Option<&str>,
 ) -> Result<(), CliError> {
-    let url = match url {
-        Some(u) => u.to_string(),
-        None => super::local_url(config_path, "/status")?,
-    };
+    let url = super::endpoint(config_path, url, "/status")?;
+    let token = super::admin_token(config_path, token);
     let failed = |reason: String| CliError::Health {
         url: url.clone(),
         reason,
@@ -29,10 +27,13 @@ pub async fn status(
         .build()
         .map_err(|e| failed(e.to_string()))?;
     let mut request = client.get(&url);
-    if let Some(token) = token {
+    if let Some(token) = &token {
         request = request.bearer_auth(token);
     }
-    let response = request.send().await.map_err(|e| failed(e.to_string()))?;
+    let response = request
+        .send()
+        .await
+        .map_err(|e| failed(super::unreachable(&url, &e)))?;
     let code = response.status();
     if code == reqwest::StatusCode::UNAUTHORIZED {
         return Err(failed(

@@ -58,11 +58,26 @@ pub type Check = fn(&Config) -> Vec<(Vec<Seg>, String)>;
 /// Where the configuration is read from when nothing else is said.
 pub const DEFAULT_CONFIG_PATH: &str = "config.toml";
 
+/// For a config file that is not there: where it was looked for, and how
+/// to name another.
+fn read_hint(path: &std::path::Path, source: &std::io::Error) -> String {
+    if source.kind() != std::io::ErrorKind::NotFound {
+        return String::new();
+    }
+    let folder = std::env::current_dir()
+        .ok()
+        .map(|cwd| cwd.join(path.parent().unwrap_or(std::path::Path::new(""))))
+        .map_or_else(|| "this folder".to_string(), |f| f.display().to_string());
+    format!(
+        " (looked in {folder}); name the file with --config FILE or INKSPOT_CONFIG, or try the offline demo: --config examples/offline.toml"
+    )
+}
+
 /// Errors from reading and validating the configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("cannot read config file {path}: {source}")]
+    #[error("cannot read config file {path}: {source}{}", read_hint(path, source))]
     Read {
         path: PathBuf,
         source: std::io::Error,
