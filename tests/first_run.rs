@@ -228,3 +228,47 @@ async fn a_database_under_a_relative_path_with_dots_opens_where_it_points() {
     assert!(site.join("cache/offline/inkspot.db").is_file(), "{log}");
     assert!(!root.path().join("elsewhere/cache").exists());
 }
+
+/// The README's `[[devices]]` example, pasted under the shipped config,
+/// passes `check`: its playlist names spots the config has.
+#[test]
+fn the_readmes_device_example_passes_check_with_the_shipped_config() {
+    let readme = std::fs::read_to_string(repo_path("README.md")).unwrap();
+    let start = readme
+        .find("```toml\n[[devices]]")
+        .expect("the device example");
+    let block = &readme[start + "```toml\n".len()..];
+    let block = &block[..block.find("```").unwrap()];
+    let dir = tempfile::tempdir().unwrap();
+    let shipped = std::fs::read_to_string(repo_path("config.toml")).unwrap();
+    std::fs::write(
+        dir.path().join("config.toml"),
+        format!("{shipped}\n{block}"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(repo_path("templates"), dir.path().join("templates")).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        .args(["check"])
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text_of(&out));
+}
+
+/// A template reading `data.<id>` that the spot has no source for (a
+/// typo) is named, with the spot's sources, in `check` and in the log.
+#[test]
+fn a_template_reading_a_source_the_spot_lacks_is_named() {
+    let site = Site::new();
+    site.write_bar_config("file://page.html", "");
+    let bar = std::fs::read_to_string(site.path().join("templates/bar.svg")).unwrap();
+    std::fs::write(
+        site.path().join("templates/bar.svg"),
+        bar.replace("{{ data.report.headline }}", "{{ data.reprot.headline }}"),
+    )
+    .unwrap();
+    let out = inkspot(&site, &["check"]);
+    let said = text_of(&out);
+    assert!(said.contains("`data.reprot`"), "{said}");
+    assert!(said.contains("did you mean `report`?"), "{said}");
+}

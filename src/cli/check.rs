@@ -22,6 +22,9 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
     for warning in unused_spot_keys(&config) {
         println!("warn {warning}");
     }
+    for warning in unknown_sources(&config, &pipeline.templates().current()) {
+        println!("warn {warning}");
+    }
     let mut failures = check_templates(&config, &pipeline);
     println!(
         "config ok: {} spot(s), templates in {}",
@@ -132,6 +135,42 @@ fn unused_spot_keys(config: &Config) -> Vec<String> {
                 "spot `{}`: no template or source URL reads `spot.{key}`; is `{key}` misspelt?",
                 spot.name
             ));
+        }
+    }
+    out
+}
+
+/// `data.<id>` names a spot's templates read that none of its sources
+/// has: most likely misspelt (`data.wether.temp`), and drawn as "–"
+/// without a word otherwise.
+pub fn unknown_sources(config: &Config, templates: &crate::template::Templates) -> Vec<String> {
+    let Ok(read) = regex::Regex::new(r"\bdata\.([A-Za-z_][A-Za-z0-9_]*)") else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for spot in &config.spots {
+        let ids: Vec<&str> = spot.sources.iter().map(|s| s.id.as_str()).collect();
+        for (_, template) in spot.template.names() {
+            let text = templates.source(template).unwrap_or_default();
+            let mut named: Vec<&str> = read
+                .captures_iter(&text)
+                .filter_map(|c| c.get(1).map(|m| m.as_str()))
+                .filter(|id| !ids.contains(id))
+                .collect();
+            named.sort_unstable();
+            named.dedup();
+            for id in named {
+                let near = ids
+                    .iter()
+                    .find(|known| strsim::damerau_levenshtein(id, known) <= 2)
+                    .map(|k| format!("; did you mean `{k}`?"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "template {template}.svg reads `data.{id}`, but spot `{}` has no source `{id}` (its sources: {}){near}",
+                    spot.name,
+                    ids.join(", ")
+                ));
+            }
         }
     }
     out

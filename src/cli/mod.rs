@@ -107,6 +107,10 @@ pub async fn serve(
 ) -> Result<(), CliError> {
     raise_open_file_limit();
     let engine = Engine::with_clock(config, clock).await?;
+    let templates = engine.pipeline().templates().current();
+    for warning in check::unknown_sources(engine.config(), &templates) {
+        tracing::warn!("{warning}");
+    }
     let addr = listen.unwrap_or(engine.config().server.listen);
     let listener = tokio::net::TcpListener::bind(addr)
         .await
