@@ -219,9 +219,21 @@ impl Config {
         base_dir: &Path,
         checks: &[Check],
     ) -> Result<Config, ConfigError> {
-        let mut config = parse::parse(text).map_err(|errors| ConfigError::Parse {
-            path: path.to_path_buf(),
-            message: errors.join("\n\n"),
+        let mut config = parse::parse(text).map_err(|errors| {
+            let mut message = errors.join("\n\n");
+            // The rest of the file is checked too, so one run shows every
+            // mistake, not the type errors first and the values next time.
+            let rest = parse::without_failed_lines(text, &errors);
+            if let Ok(mut config) = parse::parse(&rest) {
+                config.base_dir = base_dir.to_path_buf();
+                for problem in validate::validate(&mut config, &rest, checks) {
+                    message.push_str(&format!("\n\n{problem}"));
+                }
+            }
+            ConfigError::Parse {
+                path: path.to_path_buf(),
+                message,
+            }
         })?;
         config.base_dir = base_dir.to_path_buf();
         let problems = validate::validate(&mut config, text, checks);

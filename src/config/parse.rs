@@ -43,7 +43,39 @@ pub(super) fn parse(text: &str) -> Result<Config, Vec<String>> {
     if errors.is_empty() {
         errors.push(first);
     }
-    Err(errors)
+    Err(errors.iter().map(|m| suggest(m)).collect())
+}
+
+/// `text` with the lines the parse `errors` name blanked, so the rest can
+/// be parsed and checked too; line numbers stay true.
+pub(super) fn without_failed_lines(text: &str, errors: &[String]) -> String {
+    let failed: Vec<usize> = errors.iter().map(|m| line_of(m)).collect();
+    text.lines()
+        .enumerate()
+        .map(|(i, line)| if failed.contains(&(i + 1)) { "" } else { line })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// A parse error with the nearest known key suggested for an unknown one
+/// (serde names them: "unknown field `max_agee`, expected one of ...").
+fn suggest(message: &str) -> String {
+    let Some(rest) = message.split("unknown field `").nth(1) else {
+        return message.to_string();
+    };
+    let Some((unknown, known)) = rest.split_once('`') else {
+        return message.to_string();
+    };
+    let near = known
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .filter(|k| strsim::damerau_levenshtein(unknown, k) <= 2)
+        .min_by_key(|k| strsim::damerau_levenshtein(unknown, k));
+    match near {
+        Some(k) => format!("{message}\ndid you mean `{k}`?"),
+        None => message.to_string(),
+    }
 }
 
 /// The lines of each part of the file that parses on its own: the keys

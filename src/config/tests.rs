@@ -141,6 +141,15 @@ fn extractors_must_fit_the_format(#[case] tail: &str, #[case] expected: &str) {
 )]
 #[case::bad_size("[cache]\nmax_disk = \"lots\"\n", &["line 2", "write it like \"64MiB\""])]
 #[case::bad_duration("[cache]\nmax_age = \"an hour\"\n", &["line 2", "write it like \"90s\""])]
+#[case::bare_seconds("[fetch]\ntimeout = 10\n", &["line 2", "`10` has no unit", "like \"10s\""])]
+#[case::section_typo(
+    "[cache]\nmax_agee = \"1h\"\n",
+    &["unknown field `max_agee`", "did you mean `max_age`?"]
+)]
+#[case::typo_and_a_bad_value(
+    "[cache]\nmax_agee = \"1h\"\n[server]\nrender_queue = 0\n",
+    &["unknown field `max_agee`", "line 4: `server.render_queue`: must be at least 1"]
+)]
 fn newcomers_mistakes_say_what_to_write(#[case] text: &str, #[case] expected: &[&str]) {
     let message = error(text);
     for e in expected {

@@ -8,12 +8,38 @@ use serde::de::{Deserializer, Error, Unexpected, Visitor};
 
 /// A duration such as `"90s"`, `"15m"`, `"1h"` or `"7d"`.
 pub fn duration<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
-    let text: String = serde::Deserialize::deserialize(d)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        D::Error::custom(format!(
-            "`{text}` is not a duration ({e}); write it like \"90s\", \"15m\", \"1h\" or \"7d\""
-        ))
-    })
+    d.deserialize_any(DurationVisitor)
+}
+
+struct DurationVisitor;
+
+const DURATION_FORM: &str = "write it like \"90s\", \"15m\", \"1h\" or \"7d\"";
+
+impl Visitor<'_> for DurationVisitor {
+    type Value = Duration;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "a duration; {DURATION_FORM}")
+    }
+
+    fn visit_str<E: Error>(self, text: &str) -> Result<Duration, E> {
+        humantime::parse_duration(text)
+            .map_err(|e| E::custom(format!("`{text}` is not a duration ({e}); {DURATION_FORM}")))
+    }
+
+    // A bare number has no unit: say which form it takes, with the number.
+    fn visit_u64<E: Error>(self, v: u64) -> Result<Duration, E> {
+        Err(E::custom(format!(
+            "`{v}` has no unit: write it as a string with one, like \"{v}s\" (seconds), \"{v}m\" or \"{v}h\""
+        )))
+    }
+
+    fn visit_i64<E: Error>(self, v: i64) -> Result<Duration, E> {
+        match u64::try_from(v) {
+            Ok(v) => self.visit_u64(v),
+            Err(_) => Err(E::invalid_value(Unexpected::Signed(v), &self)),
+        }
+    }
 }
 
 /// An optional duration, as [`duration`] reads it.
