@@ -200,16 +200,12 @@ async fn a_database_under_a_relative_path_with_dots_opens_where_it_points() {
     );
     std::fs::write(site.join("examples/demo.toml"), config).unwrap();
     let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_inkspot"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_inkspot"));
+    command
         .args(["--config", "../site/examples/../examples/demo.toml"])
         .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(root.path().join("elsewhere"))
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Binary::from_child(child);
+        .current_dir(root.path().join("elsewhere"));
+    let server = Binary::start(command);
     let base = format!("http://127.0.0.1:{port}");
     wait_up(&base).await;
     let status: serde_json::Value = client()

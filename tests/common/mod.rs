@@ -343,20 +343,23 @@ pub struct Binary(Option<std::process::Child>);
 impl Binary {
     /// Serves `site` on `port`, logging at info to a pipe.
     pub fn serve(site: &Site, port: u16) -> Self {
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"))
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_inkspot"));
+        command
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .current_dir(site.path())
+            .current_dir(site.path());
+        Self::start(command)
+    }
+
+    /// Starts `command` (the binary, or a shell that runs it), logging at
+    /// info, without colour, to a pipe [`Binary::kill`] reads.
+    pub fn start(mut command: std::process::Command) -> Self {
+        let child = command
             .env("RUST_LOG", "info")
             .env("NO_COLOR", "1")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
-        Self(Some(child))
-    }
-
-    /// Owns a child started another way (under `sh -c "ulimit …"`).
-    pub fn from_child(child: std::process::Child) -> Self {
         Self(Some(child))
     }
 

@@ -36,6 +36,16 @@ pub fn parse(text: &str) -> Scrape {
     Scrape::parse(text.lines().map(|l| Ok(l.to_string()))).unwrap()
 }
 
+/// The value of `name` with `labels` in the metrics at `base`/metrics,
+/// scraped and checked now.
+pub async fn value_at(base: &str, name: &str, labels: &[(&str, &str)]) -> f64 {
+    value(
+        &parse(&scrape_text(&format!("{base}/metrics")).await),
+        name,
+        labels,
+    )
+}
+
 /// The value of the sample `name` with (at least) `labels`; 0 when absent.
 pub fn value(scrape: &Scrape, name: &str, labels: &[(&str, &str)]) -> f64 {
     let matches = |s: &&Sample| {

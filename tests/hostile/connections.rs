@@ -28,12 +28,12 @@ async fn a_socket_that_sends_nothing_or_half_a_request_is_closed_at_the_header_t
             "{name}: closed after {took:?}"
         );
     }
-    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
-    let closed = prom::value(
-        &m,
+    let closed = prom::value_at(
+        &app.url,
         "inkspot_connections_closed_total",
         &[("reason", "header_timeout")],
-    );
+    )
+    .await;
     assert!(closed >= 2.0, "{closed}");
 }
 
@@ -113,12 +113,12 @@ async fn past_max_connections_new_ones_are_closed_at_once_and_room_comes_back() 
     assert_eq!(app.get("/healthz", &[]).await.status(), 200);
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
-    let refused = prom::value(
-        &m,
+    let refused = prom::value_at(
+        &app.url,
         "inkspot_connections_closed_total",
         &[("reason", "limit")],
-    );
+    )
+    .await;
     assert!(refused >= 1.0, "{refused}");
 }
 
@@ -130,19 +130,14 @@ async fn a_flood_of_idle_sockets_under_a_low_ulimit_does_not_take_the_service_do
     let site = site("[server]\nheader_timeout = \"1s\"\n");
     let port = free_port();
     let exe = env!("CARGO_BIN_EXE_inkspot");
-    let child = std::process::Command::new("sh")
+    let mut shell = std::process::Command::new("sh");
+    shell
         .arg("-c")
         .arg(format!(
             "ulimit -n 256 && exec '{exe}' serve --listen 127.0.0.1:{port}"
         ))
-        .current_dir(site.path())
-        .env("RUST_LOG", "info")
-        .env("NO_COLOR", "1")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let server = Binary::from_child(child);
+        .current_dir(site.path());
+    let server = Binary::start(shell);
     let base = format!("http://127.0.0.1:{port}");
     wait_up(&base).await;
     let mut flood = Vec::new();
@@ -316,11 +311,11 @@ async fn one_client_cannot_take_every_connection() {
     );
     drop(held);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
-    let refused = prom::value(
-        &m,
+    let refused = prom::value_at(
+        &app.url,
         "inkspot_connections_closed_total",
         &[("reason", "per_client")],
-    );
+    )
+    .await;
     assert!(refused >= 1.0, "{refused}");
 }

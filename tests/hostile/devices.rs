@@ -52,12 +52,12 @@ async fn auto_join_is_capped_per_address_and_in_all() {
         [200, 200, 404, 404],
         "two joins an hour from one address"
     );
-    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
-    let refused = prom::value(
-        &m,
+    let refused = prom::value_at(
+        &app.url,
         "inkspot_requests_refused_total",
         &[("reason", "joins_per_hour")],
-    );
+    )
+    .await;
     assert_eq!(refused, 2.0);
 
     let site = trmnl_site("joins_per_hour = 100\nmax_devices = 3");
@@ -103,12 +103,12 @@ async fn a_device_log_is_read_only_after_its_key_is_checked() {
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    let m = prom::parse(&prom::scrape_text(&format!("{}/metrics", app.url)).await);
-    let dropped = prom::value(
-        &m,
+    let dropped = prom::value_at(
+        &app.url,
         "inkspot_requests_refused_total",
         &[("reason", "device_log_dropped")],
-    );
+    )
+    .await;
     assert_eq!(dropped, 1.0);
 }
 
