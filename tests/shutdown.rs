@@ -161,7 +161,8 @@ async fn a_second_interrupt_exits_at_once() {
 }
 
 /// Stopping the service stops its background tasks and waits for them:
-/// the template watcher, the store sweeper and the rate limiter's cleanup.
+/// the template watcher, the store sweeper, and the cleanups of the rate
+/// limiter and of the devices' join limit.
 #[tokio::test]
 async fn stopping_the_service_stops_every_background_task() {
     use inkspot::supervisor::TaskState;
@@ -174,7 +175,12 @@ async fn stopping_the_service_stops_every_background_task() {
     let names: Vec<&str> = engine.supervisor().tasks().into_keys().collect();
     assert_eq!(
         names,
-        ["rate-limit-cleanup", "store-sweeper", "template-watcher"]
+        [
+            "join-limit-cleanup",
+            "rate-limit-cleanup",
+            "store-sweeper",
+            "template-watcher"
+        ]
     );
     assert!(
         engine
