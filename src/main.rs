@@ -75,9 +75,13 @@ enum Command {
     },
     /// Validate the config and compile every template.
     Check {
-        /// Also fetch every source and print each field's value, or why it is missing.
+        /// Also fetch every source, print each field's value or why it is
+        /// missing, and fill each template with the data fetched.
         #[arg(long)]
         fetch: bool,
+        /// Only this spot (name or slug).
+        #[arg(long)]
+        spot: Option<String>,
     },
     /// Print the scheduled runs of the next hours, and why each is there:
     /// a prerender preset, a requested variant, active hours.
@@ -189,7 +193,9 @@ async fn run(args: Args) -> Result<(), CliError> {
             let (config, clock) = load()?;
             cli::render(config, clock, render).await
         }
-        Command::Check { fetch } => cli::check(cli::load(&args.config)?, fetch).await,
+        Command::Check { fetch, spot } => {
+            cli::check(cli::load(&args.config)?, fetch, spot.as_deref()).await
+        }
         Command::Schedule { hours } => {
             let config = cli::load(&args.config)?;
             let now = args.now.or(config.clock.now).unwrap_or_else(Utc::now);

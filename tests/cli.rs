@@ -413,3 +413,42 @@ fn the_environment_gives_the_storage_the_file_leaves_out() {
         "{text}"
     );
 }
+
+/// `check --fetch` fills the templates with the data fetched, so a branch
+/// the empty fill never reaches is tried; `--spot` checks one spot alone.
+#[test]
+fn check_fetch_fills_templates_with_the_data_and_takes_one_spot() {
+    let site = Site::new();
+    std::fs::write(site.path().join("calm.html"), report_page("2.0", "calm")).unwrap();
+    std::fs::write(site.path().join("big.html"), report_page("6.0", "big")).unwrap();
+    let fragile = BAR_TEMPLATE.replace(
+        "{{ data.report.headline }}",
+        "{% if data.report.wave > 5 %}{{ data.report.wave | no_such_filter }}{% endif %}",
+    );
+    std::fs::write(site.path().join("templates/bar.svg"), fragile).unwrap();
+    site.write_spots_config(
+        &[("Calm", "file://calm.html"), ("Big", "file://big.html")],
+        "",
+    );
+    let empty = inkspot(&site, &["check"]);
+    assert!(
+        empty.status.success(),
+        "the empty fill passes: {}",
+        text_of(&empty)
+    );
+    let fetched = inkspot(&site, &["check", "--fetch"]);
+    let said = text_of(&fetched);
+    assert!(!fetched.status.success(), "{said}");
+    assert!(said.contains("FAIL template bar.svg for Big"), "{said}");
+    assert!(said.contains("no_such_filter"), "{said}");
+    let calm = inkspot(&site, &["check", "--fetch", "--spot", "calm"]);
+    assert!(calm.status.success(), "{}", text_of(&calm));
+    assert!(!text_of(&calm).contains("Big"), "{}", text_of(&calm));
+    let nope = inkspot(&site, &["check", "--spot", "Nowhere"]);
+    assert!(!nope.status.success());
+    assert!(
+        text_of(&nope).contains("spots: Calm, Big"),
+        "{}",
+        text_of(&nope)
+    );
+}

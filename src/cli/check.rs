@@ -2,17 +2,34 @@
 //! test-fills every template, flags spot keys that nothing reads, and
 //! with `--fetch` asks every source.
 
+use std::collections::HashMap;
+
 use super::CliError;
-use crate::config::Config;
+use crate::config::{Config, Spot};
 use crate::pipeline::{BuildError, Pipeline};
+use crate::source::SpotData;
 use crate::template::Context;
 
 /// `inkspot check`: the config is valid if we got here; compiles and
-/// test-fills every template, and with `fetch` prints every field's value.
-pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
+/// test-fills every template (of `only` that spot, when given), and with
+/// `fetch` prints every field's value and fills the templates with it.
+pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<(), CliError> {
     for warning in &config.warnings {
         println!("warn {warning}");
     }
+    let spots: Vec<&Spot> = match only {
+        Some(name) => {
+            let wanted = |s: &&Spot| s.name.eq_ignore_ascii_case(name) || s.slug() == name;
+            let found: Vec<&Spot> = config.spots.iter().filter(wanted).collect();
+            if found.is_empty() {
+                let names: Vec<&str> = config.spots.iter().map(|s| s.name.as_str()).collect();
+                println!("FAIL no spot `{name}`; spots: {}", names.join(", "));
+                return Err(CliError::Check(1));
+            }
+            found
+        }
+        None => config.spots.iter().collect(),
+    };
     // The failure memory is for the server: a check asks every source now.
     let mut fetch_config = config.fetch.clone();
     fetch_config.failure_ttl = std::time::Duration::ZERO;
@@ -25,14 +42,17 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
     for warning in unknown_sources(&config, &pipeline.templates().current()) {
         println!("warn {warning}");
     }
-    let mut failures = check_templates(&config, &pipeline);
+    let mut failures = check_templates(&config, &pipeline, &spots, &HashMap::new());
     println!(
         "config ok: {} spot(s), templates in {}",
         config.spots.len(),
         config.templates_dir().display()
     );
     if fetch {
-        failures += check_sources(&config, &pipeline).await;
+        let (failed, data) = check_sources(&spots, &pipeline).await;
+        failures += failed;
+        println!("\nthe templates, filled with the data fetched:");
+        failures += check_templates(&config, &pipeline, &spots, &data);
     }
     if failures > 0 {
         Err(CliError::Check(failures))
@@ -41,15 +61,23 @@ pub async fn check(config: Config, fetch: bool) -> Result<(), CliError> {
     }
 }
 
-/// Fills each spot's template and the error template with no data, which
-/// catches errors a compile cannot see; returns how many failed.
-fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
+/// Fills each spot's template and the error template, with the spot's
+/// `data` when there is some (else none), which catches errors a compile
+/// cannot see; returns how many failed.
+fn check_templates(
+    config: &Config,
+    pipeline: &Pipeline,
+    spots: &[&Spot],
+    data: &HashMap<String, SpotData>,
+) -> usize {
     let templates = pipeline.templates().current();
     // The service's own parser and fonts: what parses here draws there.
     let renderer = crate::render::Renderer::new(&config.templates_dir(), false);
     let mut failures = 0;
-    for spot in &config.spots {
-        let context = Context::new(spot, spot.width, spot.height, None, chrono::Utc::now());
+    for spot in spots {
+        let fetched = data.get(&spot.name);
+        let now = fetched.map_or_else(chrono::Utc::now, |d| d.fetched_at);
+        let context = Context::new(spot, spot.width, spot.height, fetched, now);
         let mut error_context = context.clone();
         error_context.reason = Some("example: every source failed".to_string());
         let mut filled: Vec<_> = spot
@@ -81,22 +109,30 @@ fn check_templates(config: &Config, pipeline: &Pipeline) -> usize {
     failures
 }
 
-/// Fetches every source and prints each field's value, or why it is
-/// missing; returns how many failed.
-async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
+/// Fetches every source of `spots` and prints each field's value, or why
+/// it is missing; returns how many failed, and each spot's data.
+async fn check_sources(spots: &[&Spot], pipeline: &Pipeline) -> (usize, HashMap<String, SpotData>) {
     let mut failures = 0;
+    let mut all = HashMap::new();
     let now = chrono::Utc::now();
-    for spot in &config.spots {
+    for spot in spots {
         println!("\n{}", spot.name);
+        let mut data = SpotData::failed(spot, "not fetched", now);
+        data.errors.clear();
         for source in &spot.sources {
             match crate::source::fetch_source(pipeline.fetcher(), spot, source, now).await {
                 Err(reason) => {
                     failures += 1;
                     println!("  {} FAILED: {reason}", source.id);
+                    data.errors.push(crate::source::FieldError {
+                        source: source.id.clone(),
+                        field: None,
+                        reason: reason.to_string(),
+                    });
                 }
-                Ok(((values, errors), _)) => {
-                    for (field, value) in values {
-                        match errors.iter().find(|e| e.field.as_deref() == Some(&field)) {
+                Ok(((values, errors), bytes)) => {
+                    for (field, value) in &values {
+                        match errors.iter().find(|e| e.field.as_deref() == Some(field)) {
                             Some(e) => {
                                 failures += 1;
                                 println!("  {}.{field} = none ({})", source.id, e.reason);
@@ -104,11 +140,16 @@ async fn check_sources(config: &Config, pipeline: &Pipeline) -> usize {
                             None => println!("  {}.{field} = {value}", source.id),
                         }
                     }
+                    data.sources_ok += 1;
+                    data.bytes += bytes;
+                    data.values.insert(source.id.clone(), values);
+                    data.errors.extend(errors);
                 }
             }
         }
+        all.insert(spot.name.clone(), data);
     }
-    failures
+    (failures, all)
 }
 
 /// Spot keys handed to templates that no template or source URL reads:
