@@ -37,53 +37,44 @@ held = {"idle": 0, "slow": 0}
 reopened = {"idle": 0, "slow": 0}
 
 
-async def idle_socket(deadline):
+async def hold(kind, deadline, use):
+    """Keeps one socket of `kind` open until `deadline`, doing `use` with
+    it, and opens it again whenever the server closes it."""
     while time.monotonic() < deadline:
         try:
             reader, writer = await asyncio.open_connection(HOST, PORT)
         except OSError:
             await asyncio.sleep(0.5)
             continue
-        held["idle"] += 1
+        held[kind] += 1
         opened = time.monotonic()
         try:
-            left = max(0.0, deadline - time.monotonic())
-            await asyncio.wait_for(reader.read(1), timeout=left)
+            await use(reader, writer, deadline)
         except (asyncio.TimeoutError, OSError):
             pass
         finally:
-            held["idle"] -= 1
+            held[kind] -= 1
             writer.close()
-        reopened["idle"] += 1
+        reopened[kind] += 1
         if time.monotonic() - opened < 0.5:
             await asyncio.sleep(REFUSED_WAIT)
 
 
-async def slow_socket(deadline):
-    request = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 4000
-    while time.monotonic() < deadline:
-        try:
-            reader, writer = await asyncio.open_connection(HOST, PORT)
-        except OSError:
-            await asyncio.sleep(0.5)
-            continue
-        held["slow"] += 1
-        opened = time.monotonic()
-        try:
-            for byte in request:
-                if time.monotonic() >= deadline:
-                    break
-                writer.write(bytes([byte]))
-                await writer.drain()
-                await asyncio.sleep(1.0)
-        except OSError:
-            pass
-        finally:
-            held["slow"] -= 1
-            writer.close()
-        reopened["slow"] += 1
-        if time.monotonic() - opened < 0.5:
-            await asyncio.sleep(REFUSED_WAIT)
+async def send_nothing(reader, writer, deadline):
+    left = max(0.0, deadline - time.monotonic())
+    await asyncio.wait_for(reader.read(1), timeout=left)
+
+
+SLOW_REQUEST = b"GET /healthz HTTP/1.1\r\nHost: x\r\n" + b"X-Slow: " + b"a" * 4000
+
+
+async def trickle(reader, writer, deadline):
+    for byte in SLOW_REQUEST:
+        if time.monotonic() >= deadline:
+            break
+        writer.write(bytes([byte]))
+        await writer.drain()
+        await asyncio.sleep(1.0)
 
 
 async def poll_once():
@@ -110,8 +101,8 @@ async def poller(deadline, out):
 
 async def attack():
     deadline = time.monotonic() + SECONDS
-    tasks = [asyncio.create_task(idle_socket(deadline)) for _ in range(IDLE)]
-    tasks += [asyncio.create_task(slow_socket(deadline)) for _ in range(SLOW)]
+    tasks = [asyncio.create_task(hold("idle", deadline, send_nothing)) for _ in range(IDLE)]
+    tasks += [asyncio.create_task(hold("slow", deadline, trickle)) for _ in range(SLOW)]
     await asyncio.sleep(SECONDS - 1)
     at_end = dict(held)
     await asyncio.gather(*tasks, return_exceptions=True)

@@ -25,7 +25,7 @@ use tokio_util::sync::CancellationToken;
 pub use access::{Access, AccessError, Client};
 pub use book::{Book, Output, Record, State, Tally};
 pub use spec::Problem;
-pub use view::{Download, JobView};
+pub use view::JobView;
 
 use crate::engine::Engine;
 use crate::store::StoreError;
@@ -275,7 +275,7 @@ impl Batches {
         client: &Client,
         id: &str,
         unchanged: impl FnOnce(&Output) -> bool,
-    ) -> Result<(Output, Option<Download>), BatchError> {
+    ) -> Result<(Output, Option<crate::store::Blob>), BatchError> {
         let record = self.record(client, id).await?;
         let view = JobView::of(&record, self.engine.clock().now());
         match view.status {
@@ -301,11 +301,7 @@ impl Batches {
             return Ok((output, None));
         }
         let blob = self.checked_blob(id, &output).await?;
-        let download = Download {
-            blob,
-            output: output.clone(),
-        };
-        Ok((output, Some(download)))
+        Ok((output, Some(blob)))
     }
 
     /// Cancels job `id` of `client` and deletes any result.

@@ -1,11 +1,10 @@
 //! How a job looks through the API: its state, progress per item and
-//! timestamps as JSON, and its result as a download.
+//! timestamps as JSON.
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::book::{Item, Output, Record, State};
-use crate::store::Blob;
+use super::book::{Item, Record, State};
 
 /// A job, as `GET /api/jobs/{id}` answers.
 #[derive(Debug, Clone, Serialize)]
@@ -103,13 +102,4 @@ impl JobView {
             download_url: format!("/api/jobs/{}/download", record.id),
         }
     }
-}
-
-/// A result to send.
-#[derive(Debug)]
-pub struct Download {
-    /// Its bytes.
-    pub blob: Blob,
-    /// What it is.
-    pub output: Output,
 }

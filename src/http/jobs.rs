@@ -165,13 +165,13 @@ async fn download(
         sent.as_deref()
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     };
-    let (output, download) = batches
+    let (output, blob) = batches
         .download(&client, &id, |output| matches(&output.etag))
         .await
         .map_err(from_batch)?;
     let etag_value =
         HeaderValue::from_str(&format!("\"{}\"", output.etag)).map_err(|_| internal())?;
-    let Some(download) = download else {
+    let Some(blob) = blob else {
         return Ok((StatusCode::NOT_MODIFIED, [(header::ETAG, etag_value)]).into_response());
     };
     let disposition = format!("attachment; filename=\"{}\"", output.file_name);
@@ -180,7 +180,7 @@ async fn download(
             header::CONTENT_TYPE,
             HeaderValue::from_str(&output.media_type).map_err(|_| internal())?,
         ),
-        (header::CONTENT_LENGTH, HeaderValue::from(download.blob.len)),
+        (header::CONTENT_LENGTH, HeaderValue::from(blob.len)),
         (header::ETAG, etag_value),
         (
             header::CONTENT_DISPOSITION,
@@ -191,7 +191,7 @@ async fn download(
             HeaderValue::from_static("private, no-cache"),
         ),
     ];
-    let body = axum::body::Body::from_stream(download.blob.body);
+    let body = axum::body::Body::from_stream(blob.body);
     Ok((headers, body).into_response())
 }
 
