@@ -47,6 +47,7 @@ async fn conformance(pool: AnyPool) {
         expected_at: Some(now + Duration::minutes(15)),
         image_bytes: Some(48_000),
         image_cap: None,
+        trouble: None,
     };
     for minute in 0..5 {
         let t = now + Duration::minutes(minute);
@@ -57,6 +58,26 @@ async fn conformance(pool: AnyPool) {
     }
     let history = registry.history(&device.mac, 10).await.unwrap();
     assert_eq!(history.len(), 3, "keep_history readings are kept");
+    // A device that can show nothing keeps why, until it can again.
+    let stuck = Shown {
+        trouble: Some("no playlist item can be drawn".into()),
+        ..shown.clone()
+    };
+    registry
+        .seen(&device.mac, &telemetry, &stuck, now)
+        .await
+        .unwrap();
+    let read = registry.by_mac(&device.mac).await.unwrap().unwrap();
+    assert_eq!(
+        read.trouble.as_deref(),
+        Some("no playlist item can be drawn")
+    );
+    registry
+        .seen(&device.mac, &telemetry, &shown, now)
+        .await
+        .unwrap();
+    let read = registry.by_mac(&device.mac).await.unwrap().unwrap();
+    assert_eq!(read.trouble, None);
     let entries: Vec<String> = ["one", "two", "three"].map(String::from).to_vec();
     registry.add_logs(&device.mac, &entries, now).await.unwrap();
     assert_eq!(
@@ -168,7 +189,10 @@ async fn postgres_passes_the_same_conformance_and_migrates_once_from_many_replic
         .fetch_one(&pools[0])
         .await
         .unwrap();
-    assert_eq!(applied, 4);
+    let files = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .unwrap()
+        .count();
+    assert_eq!(applied as usize, files, "each migration once");
     assert!(
         !target.describe().contains("inkspot@"),
         "no user in logs: {}",

@@ -261,7 +261,26 @@ async fn a_template_typo_keeps_the_last_good_picture() {
         "{{ data.report.headline | no_such_filter }}",
     );
     std::fs::write(site.path().join("templates/bar.svg"), typo).unwrap();
-    app.engine.reload_templates_if_changed();
+    // The watcher reloads the folder and tries the new set on the spot's
+    // data at once: `/status` names the template, its line and the reason.
+    let mut problem = serde_json::Value::Null;
+    for _ in 0..100 {
+        let status: serde_json::Value = app.get("/status", &[]).await.json().await.unwrap();
+        problem = status["spots"][0]["template_error"].clone();
+        if !problem.is_null() {
+            assert!(
+                status["problems"].to_string().contains("Linda Mar"),
+                "{status}"
+            );
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    let problem = problem.as_str().unwrap_or_default().to_string();
+    assert!(
+        problem.contains("bar.svg:") && problem.contains("no_such_filter"),
+        "{problem}"
+    );
     let after = app.get("/image?spot=linda-mar", &[]).await;
     assert_eq!(after.status(), 200, "{:?}", after.headers());
     assert_eq!(header(&after, "x-cache"), "stale");
@@ -277,5 +296,10 @@ async fn a_template_typo_keeps_the_last_good_picture() {
         .await;
     assert_eq!(never.status(), 503);
     assert_eq!(header(&never, "x-error-code"), "render_failed");
+    // Fixed, the problem goes at the next reload.
+    std::fs::write(site.path().join("templates/bar.svg"), BAR_TEMPLATE).unwrap();
+    app.engine.reload_templates_if_changed();
+    assert_eq!(app.engine.try_templates().await, 0);
+    assert!(app.engine.template_problem("linda-mar").is_none());
     app.stop().await;
 }

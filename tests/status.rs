@@ -210,3 +210,74 @@ async fn uptime_counts_while_the_data_clock_stands_still() {
         "{started}: the wall clock's"
     );
 }
+
+/// The gallery tells the truth: a spot whose every source failed has no
+/// data (not data "0s old"), a time already past is "due", the page opens
+/// with a list of spots and their states, one spot can be opened alone,
+/// device times read like spot times, and a device stuck on an item that
+/// cannot be drawn is flagged, in the page's state too.
+#[tokio::test]
+async fn the_gallery_shows_states_and_times_as_they_are() {
+    const PORCH: &str = "AA:BB:CC:DD:EE:02";
+    let site = site(&format!(
+        "[[devices]]\nmac = \"{PORCH}\"\nname = \"Porch\"\nplaylist = [\"Broken\"]\n"
+    ));
+    let clock = ManualClock::new("2026-11-22T17:30:00Z".parse().unwrap());
+    let app = App::start_with_clock(&site, Arc::new(clock)).await;
+    assert_eq!(app.get("/image?spot=clean", &[]).await.status(), 200);
+    assert_eq!(app.get("/image?spot=broken", &[]).await.status(), 503);
+    let mut porch = Firmware::new(&app.url, PORCH, "og");
+    porch.setup().await;
+    for _ in 0..100 {
+        let body = porch.display("4.0", &[]).await;
+        if body["filename"].as_str().unwrap().starts_with("error-") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let html = app.get("/", &[]).await.text().await.unwrap();
+    let page = scraper::Html::parse_document(&html);
+    let text = |css: &str| -> String {
+        let selector = scraper::Selector::parse(css).unwrap();
+        page.select(&selector)
+            .map(|e| e.text().collect::<String>())
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let list = text("#spot-list");
+    assert!(
+        list.contains("Clean ok") && list.contains("Broken no data"),
+        "{list}"
+    );
+    let broken = text("#spot-broken .muted");
+    assert!(
+        broken.contains("no data: every source failed at 2026-11-22 17:30 UTC"),
+        "{broken}"
+    );
+    assert!(!broken.contains("data from"), "{broken}");
+    let clean = text("#spot-clean .muted");
+    assert!(clean.contains("data from 2026-11-22 17:30 UTC"), "{clean}");
+    let devices = text("#devices");
+    assert!(devices.contains("Porch"), "{devices}");
+    assert!(
+        devices.contains("no playlist item can be drawn"),
+        "{devices}"
+    );
+    assert!(
+        !devices.contains("T17:30"),
+        "device times formatted: {devices}"
+    );
+    assert!(devices.contains("2026-11-22 17:30 UTC"), "{devices}");
+    let state = text("#state");
+    assert!(state.contains("problem"), "not a green ready: {state}");
+    assert!(text("#problems").contains("device Porch"), "{html}");
+
+    let alone = app.get("/?spot=broken", &[]).await.text().await.unwrap();
+    assert!(alone.contains("id=\"spot-broken\""));
+    assert!(!alone.contains("id=\"spot-clean\""), "one spot alone");
+    assert!(
+        alone.contains("id=\"spot-list\""),
+        "with the list to go back"
+    );
+    app.stop().await;
+}

@@ -372,3 +372,99 @@ async fn a_playlist_turns_at_each_wake() {
     assert_eq!(current["filename"], now["filename"], "what the panel shows");
     app.stop().await;
 }
+
+/// A playlist item without data is skipped after one try, so the panel
+/// moves on to one that has an image; a device none of whose items can be
+/// drawn gets the error picture under a name that stays while the failure
+/// does, comes back less and less often, and is flagged on `/status`.
+#[tokio::test]
+async fn an_item_that_cannot_be_drawn_is_skipped_and_a_device_with_none_backs_off() {
+    const STUCK: &str = "AA:BB:CC:DD:EE:02";
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let good = bar_spot("Alpha", "file://page.html", "");
+    let bad = bar_spot("Bravo", "file://missing.html", "");
+    let devices = format!(
+        "[[devices]]\nmac = \"{MAC}\"\nplaylist = [\"Bravo\", \"Alpha\"]\n\n\
+         [[devices]]\nmac = \"{STUCK}\"\nname = \"Porch\"\nplaylist = [\"Bravo\"]\n"
+    );
+    site.write_config(&format!("{devices}\n{good}\n{bad}"));
+    let clock = inkspot::clock::ManualClock::new("2026-11-23T10:00:00Z".parse().unwrap());
+    let app = App::start_with_clock(&site, std::sync::Arc::new(clock.clone())).await;
+
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    fw.setup().await;
+    let mut names = Vec::new();
+    for _ in 0..100 {
+        let name = fw.display("4.1", &[]).await["filename"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        names.push(name.clone());
+        if name.starts_with("alpha-") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let last = names.last().unwrap().clone();
+    assert!(last.starts_with("alpha-"), "moved on to Alpha: {names:?}");
+    let distinct: std::collections::BTreeSet<_> = names.iter().collect();
+    assert!(
+        distinct.len() <= 3,
+        "no name that changes at every call: {names:?}"
+    );
+    // Bravo still has nothing: the panel stays on Alpha.
+    let again = fw.display("4.1", &[]).await;
+    assert_eq!(again["filename"], last.as_str(), "{again}");
+
+    let mut stuck = Firmware::new(&app.url, STUCK, "og");
+    stuck.setup().await;
+    let mut first = Value::Null;
+    for _ in 0..100 {
+        first = stuck.display("4.1", &[]).await;
+        if first["filename"].as_str().unwrap().starts_with("error-") {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let name = first["filename"].as_str().unwrap().to_string();
+    assert!(name.starts_with("error-") && name.len() <= 31, "{first}");
+    assert_eq!(first["refresh_rate"], 60, "{first}");
+    let picture = stuck.image(first["image_url"].as_str().unwrap()).await;
+    assert_eq!(picture.status(), 200, "the firmware shows only a 200");
+    let bytes = picture.bytes().await.unwrap();
+    assert!(image::load_from_memory(&bytes).is_ok(), "a picture");
+
+    // Twenty minutes on, still failing: the same name, a longer sleep.
+    clock.advance(std::time::Duration::from_secs(20 * 60));
+    let later = stuck.display("4.1", &[]).await;
+    assert_eq!(later["filename"], name.as_str(), "{later}");
+    assert_eq!(later["refresh_rate"], 600, "{later}");
+
+    let status: Value = client()
+        .get(format!("{}/status", app.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let porch = status["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["name"] == "Porch")
+        .unwrap();
+    let trouble = porch["trouble"].as_str().unwrap_or_default();
+    assert!(trouble.contains("Bravo"), "{porch}");
+    let problems = status["problems"].to_string();
+    assert!(problems.contains("device Porch"), "{problems}");
+    let moved = status["devices"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["mac"] == MAC)
+        .unwrap();
+    assert!(moved["trouble"].is_null(), "{moved}");
+    app.stop().await;
+}

@@ -92,6 +92,9 @@ pub fn render(s: &Value) -> String {
     for reason in s["degraded"].as_array().into_iter().flatten() {
         let _ = writeln!(out, "DEGRADED: {}", text(reason));
     }
+    for problem in s["problems"].as_array().into_iter().flatten() {
+        let _ = writeln!(out, "PROBLEM: {}", text(problem));
+    }
     if s["coordination"]["backend"] == "redis" {
         let _ = writeln!(
             out,
@@ -327,8 +330,13 @@ mod tests {
             "version": "1.2.3", "uptime_seconds": 60, "ready": true, "state": "degraded",
             "degraded": ["coordination: Redis is unreachable (refused); this replica works alone"],
             "coordination": {"backend": "redis", "state": "unreachable"},
+            "problems": ["device Porch: no playlist item can be drawn"],
         });
         let text = render(&status);
+        assert!(
+            text.contains("\nPROBLEM: device Porch: no playlist item can be drawn\n"),
+            "{text}"
+        );
         assert!(
             text.contains("\nDEGRADED: coordination: Redis is unreachable (refused)"),
             "{text}"

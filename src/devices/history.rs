@@ -9,7 +9,7 @@ use sqlx::any::AnyRow;
 use super::{Registry, RegistryError, Telemetry, battery_percent, timestamp};
 
 /// What a display call gave the device.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Shown {
     /// When it was told to call again.
     pub expected_at: Option<DateTime<Utc>>,
@@ -17,6 +17,8 @@ pub struct Shown {
     pub image_bytes: Option<i64>,
     /// Its panel's byte limit for it.
     pub image_cap: Option<i64>,
+    /// Why no playlist item could be shown, when none could.
+    pub trouble: Option<String>,
 }
 
 /// One display call's telemetry.
@@ -69,8 +71,8 @@ impl Registry {
              firmware = COALESCE($3, firmware), battery_voltage = COALESCE($4, battery_voltage), \
              battery_percent = COALESCE($5, battery_percent), rssi = COALESCE($6, rssi), \
              wake_time_ms = COALESCE($7, wake_time_ms), expected_at = $8, \
-             image_bytes = COALESCE($9, image_bytes), image_cap = COALESCE($10, image_cap) \
-             WHERE mac = $11",
+             image_bytes = COALESCE($9, image_bytes), image_cap = COALESCE($10, image_cap), \
+             trouble = $11 WHERE mac = $12",
         )
         .bind(&at)
         .bind(t.model.clone())
@@ -82,6 +84,7 @@ impl Registry {
         .bind(shown.expected_at.map(timestamp))
         .bind(shown.image_bytes)
         .bind(shown.image_cap)
+        .bind(shown.trouble.clone())
         .bind(mac)
         .execute(&self.pool)
         .await?;

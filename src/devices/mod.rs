@@ -69,6 +69,8 @@ pub struct Device {
     pub image_cap: Option<i64>,
     /// Until when `/api/setup` may give it its key again.
     pub pair_until: Option<String>,
+    /// Why its last display call could show none of its playlist items.
+    pub trouble: Option<String>,
 }
 
 impl Device {
@@ -96,6 +98,7 @@ impl Device {
             image_bytes: row.try_get("image_bytes")?,
             image_cap: row.try_get("image_cap")?,
             pair_until: row.try_get("pair_until")?,
+            trouble: row.try_get("trouble")?,
         })
     }
 
@@ -126,7 +129,7 @@ impl Device {
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
-     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until";
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble";
 
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]

@@ -56,10 +56,23 @@ pub fn on_wake(items: &[PlaylistItem], place: Place, now: DateTime<Utc>, local: 
     if in_time && shown_at(item, local) {
         return Turn::Stay;
     }
-    (1..len)
-        .map(|k| (current + k) % len)
-        .find(|&j| shown_at(&items[j], local))
+    after(items, place, local)
+        .next()
         .map_or(Turn::Stay, Turn::Next)
+}
+
+/// The items after the one at `place` that are shown at `local`, in
+/// playlist order, round to the one before it.
+pub fn after(
+    items: &[PlaylistItem],
+    place: Place,
+    local: NaiveTime,
+) -> impl Iterator<Item = usize> {
+    let len = items.len();
+    let current = place.index(len);
+    (1..len)
+        .map(move |k| (current + k) % len)
+        .filter(move |&j| shown_at(&items[j], local))
 }
 
 /// The first item shown at `local`, where `restart_playlist` goes.

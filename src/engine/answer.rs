@@ -46,6 +46,17 @@ pub struct Served {
     pub max_age: Duration,
 }
 
+/// What there is for a request that must not wait: [`Engine::look`].
+#[derive(Debug, Clone)]
+pub enum Look {
+    /// An image to serve, fresh or stale.
+    Ready(Served),
+    /// No image yet: its first render is on its way.
+    Preparing,
+    /// No image: its last render failed, as this says.
+    Failed(Arc<super::Failed>),
+}
+
 /// A render job, as submitted or joined.
 pub type RenderHandle = JobHandle<Key, Arc<Rendered>, RenderFailure>;
 
@@ -150,14 +161,34 @@ impl Engine {
     /// and the schedule is not refreshing it, a render job is started, and
     /// the next call finds its result.
     pub async fn peek(self: &Arc<Self>, request: &RenderRequest) -> Option<Served> {
+        match self.look(request).await {
+            Look::Ready(served) => Some(served),
+            Look::Preparing | Look::Failed(_) => None,
+        }
+    }
+
+    /// [`Engine::peek`], saying also whether the image is being drawn for
+    /// the first time or its last render failed.
+    pub async fn look(self: &Arc<Self>, request: &RenderRequest) -> Look {
         let key = self.key(request);
         let (existing, served, _) = self.lookup(request, &key).await;
-        if served.is_some() {
-            return served;
+        if let Some(served) = served {
+            return Look::Ready(served);
         }
         // A full queue is no error here: the device comes back soon.
-        let _ = self.submit_with(None, request.clone(), key, None);
-        existing.map(|r| self.stale(r))
+        let _ = self.submit_with(None, request.clone(), key.clone(), None);
+        if let Some(rendered) = existing {
+            return Look::Ready(self.stale(rendered));
+        }
+        let Some(failed) = self.trouble.failure(&key).await else {
+            return Look::Preparing;
+        };
+        // As for `/image`: a good render from before a template edit beats
+        // the error picture.
+        match self.earlier_render(&key).await {
+            Some(rendered) => Look::Ready(self.stale(rendered)),
+            None => Look::Failed(failed),
+        }
     }
 
     /// The stored render under `key`, how to serve it without a job if it
@@ -303,6 +334,9 @@ impl Engine {
         data: Option<Arc<SpotData>>,
     ) -> Result<Arc<Rendered>, RenderFailure> {
         let result = self.draw_and_store(request, key, progress, data).await;
+        let slug = request.spot.slug();
+        let now = self.clock.now();
+        self.trouble.ended(key, &slug, &result, now).await;
         let outcome = if result.is_ok() { "ok" } else { "failed" };
         let spot = request.spot.name.clone();
         let labels = crate::metrics::labels::SpotOutcome { spot, outcome };
@@ -332,7 +366,7 @@ impl Engine {
                 "every source failed, so there is no image; no network? the offline demo runs without one: inkspot serve --config examples/offline.toml"
             );
             let picture = self
-                .error_picture(request, "No data right now", &reason)
+                .error_picture(request, super::trouble::NO_DATA, &reason)
                 .await;
             return Err(RenderFailure::NoData { reason, picture });
         }
@@ -343,7 +377,7 @@ impl Engine {
                 tracing::error!(spot = %request.spot.name, error = %cause, "render failed");
                 let reason = "the template could not be drawn; the server log has the details";
                 let picture = self
-                    .error_picture(request, "This picture could not be drawn", reason)
+                    .error_picture(request, super::trouble::NOT_DRAWN, reason)
                     .await;
                 let cause = Arc::new(cause);
                 return Err(RenderFailure::Draw { cause, picture });

@@ -14,6 +14,8 @@ mod keys;
 mod pictures;
 mod refresh;
 mod shared;
+mod templates;
+mod trouble;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,9 +23,10 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
 
-pub use answer::{CacheStatus, RenderHandle, Served};
+pub use answer::{CacheStatus, Look, RenderHandle, Served};
 pub use error::{EngineError, RenderFailure, StartError};
 pub use keys::store_key;
+pub use trouble::{Failed, TemplateProblem};
 
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::StorageBackend;
@@ -102,6 +105,8 @@ pub struct Engine {
     database: Option<AnyPool>,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
+    /// Renders that failed lately, and templates that fail on their data.
+    trouble: trouble::Trouble,
     /// Work shared with other replicas; alone by default.
     coord: Coordination,
     /// The plan and state of scheduled refreshes; `None` when off.
@@ -136,7 +141,6 @@ impl Engine {
         let store = Store::new(backend, config.cache.memory.as_u64(), retention, metrics);
         store.open().await;
         store.spawn_sweeper(&supervisor);
-        pipeline.templates().spawn_watcher(&supervisor);
         let database = open_database(&config, &supervisor).await;
         let limits = Limits {
             keep_logs: config.trmnl.keep_logs,
@@ -159,6 +163,7 @@ impl Engine {
             ),
             keys: keys::Keys::new(pipeline.templates().current()),
             busy_pictures: moka::future::Cache::new(64),
+            trouble: trouble::Trouble::new(),
             devices,
             database,
             config,
@@ -170,6 +175,7 @@ impl Engine {
             schedule,
             coord,
         });
+        engine.spawn_template_watcher();
         engine.spawn_scheduler();
         Ok(engine)
     }

@@ -36,6 +36,9 @@ pub struct Status {
     pub state: &'static str,
     /// What is degraded, and how the replica makes do.
     pub degraded: Vec<String>,
+    /// What needs the operator although the service runs: a template that
+    /// fails on its spot's data, a device that can show none of its items.
+    pub problems: Vec<String>,
     /// How this replica shares work with others.
     pub coordination: CoordinationStatus,
     /// Each background task and its state.
@@ -130,6 +133,9 @@ pub struct SpotHealth {
     pub next_image_at: Option<DateTime<Utc>>,
     /// Its schedule, when the scheduler is on.
     pub schedule: Option<SpotStatus>,
+    /// Its template failing on its data (file, line, reason); its last
+    /// good image is served meanwhile.
+    pub template_error: Option<String>,
 }
 
 /// One source of a spot.
@@ -174,6 +180,8 @@ pub struct DeviceHealth {
     pub image_cap: Option<i64>,
     /// Whether that image was over the limit (the panel throws it away).
     pub over_cap: bool,
+    /// Why its last display call could show none of its playlist items.
+    pub trouble: Option<String>,
 }
 
 /// Whether `engine` can serve now, or why not: its own disk storage is
@@ -208,7 +216,10 @@ pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
     let tasks = engine.supervisor().tasks();
     let coordination = engine.coordination();
     let degraded = degraded(engine, &health, &coordination).await;
+    let spots = spots(engine).await;
+    let devices = devices(engine, now).await;
     Status {
+        problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
             "ok"
         } else {
@@ -253,9 +264,26 @@ pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
             None => None,
         },
         load: process_load(),
-        spots: spots(engine).await,
-        devices: devices(engine, now).await,
+        spots,
+        devices,
     }
+}
+
+/// The spots' template errors and the devices' troubles, one line each.
+fn problems(spots: &[SpotHealth], devices: &[DeviceHealth]) -> Vec<String> {
+    let templates = spots.iter().filter_map(|s| {
+        let error = s.template_error.as_ref()?;
+        Some(format!(
+            "spot {}: {error}; its last good image is served",
+            s.name
+        ))
+    });
+    let devices = devices.iter().filter_map(|d| {
+        let trouble = d.trouble.as_ref()?;
+        let name = d.name.as_deref().unwrap_or(&d.friendly_id);
+        Some(format!("device {name}: {trouble}"))
+    });
+    templates.chain(devices).collect()
 }
 
 /// The jobs of `batches`, or why they cannot be counted.
@@ -342,6 +370,7 @@ async fn spots(engine: &Engine) -> Vec<SpotHealth> {
             sources,
             next_image_at: engine.next_image_at(index),
             schedule: engine.schedule_status(index),
+            template_error: engine.template_problem(&spot.slug()).map(|p| p.error),
         });
     }
     out
@@ -379,6 +408,7 @@ async fn devices(engine: &Engine, now: DateTime<Utc>) -> Vec<DeviceHealth> {
                 image_bytes: d.image_bytes,
                 image_cap: d.image_cap,
                 over_cap,
+                trouble: d.trouble,
             }
         })
         .collect()

@@ -1,6 +1,7 @@
 //! The templates in force, swapped atomically when their folder changes.
 //! Requests read the current set without a lock; a set that no longer
-//! compiles is logged and the previous one kept.
+//! compiles is logged and the previous one kept. The engine watches the
+//! folder.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -9,10 +10,9 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 
 use super::{TemplateError, Templates};
-use crate::supervisor::Supervisor;
 
 /// How often the templates folder is checked for changes.
-const POLL: Duration = Duration::from_secs(2);
+pub const POLL: Duration = Duration::from_secs(2);
 
 /// A fingerprint of a folder: names, modification times, sizes.
 type Stamp = Vec<(String, SystemTime, u64)>;
@@ -62,27 +62,6 @@ impl LiveTemplates {
                 false
             }
         }
-    }
-
-    /// Watches the folder under `supervisor`, every two seconds, on a
-    /// blocking thread.
-    pub fn spawn_watcher(self: &Arc<Self>, supervisor: &Supervisor) {
-        let live = self.clone();
-        supervisor.spawn("template-watcher", move |stop| async move {
-            loop {
-                tokio::select! {
-                    () = stop.cancelled() => break,
-                    () = tokio::time::sleep(POLL) => {}
-                }
-                let live = live.clone();
-                if tokio::task::spawn_blocking(move || live.reload_if_changed())
-                    .await
-                    .is_err()
-                {
-                    tracing::error!("the template check failed");
-                }
-            }
-        });
     }
 }
 

@@ -9,7 +9,7 @@ mod tides;
 mod view;
 
 pub use layers::Layer;
-pub use live::LiveTemplates;
+pub use live::{LiveTemplates, POLL};
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

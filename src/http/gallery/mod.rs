@@ -5,6 +5,7 @@
 //! it in place. Behind the admin token when one is configured (`/login`).
 
 mod login;
+mod view;
 
 use std::sync::Arc;
 
@@ -13,8 +14,7 @@ use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::ApiError;
 use super::query::Params;
@@ -36,10 +36,11 @@ pub fn routes() -> Router<Arc<Engine>> {
         .merge(login::routes())
 }
 
-/// `?model=`: the panel to preview as.
+/// `?model=&spot=`: the panel to preview as, and one spot to show alone.
 #[derive(Deserialize)]
 struct PageQuery {
     model: Option<String>,
+    spot: Option<String>,
 }
 
 fn chosen(model: Option<&str>) -> &'static Panel {
@@ -59,10 +60,36 @@ async fn page(
     let base = super::trmnl::base_url(&engine, &headers);
     let nonce = crate::devices::new_key();
     let status = crate::status::collect(&engine, None).await;
+    let alone = query.spot.as_deref().and_then(|s| engine.catalog().find(s));
     let mut spots = Vec::new();
     for (index, spot) in status.spots.iter().enumerate() {
-        spots.push(spot_view(&engine, index, spot, panel, &base).await);
+        if alone.is_none_or(|a| a == index) {
+            spots.push(view::spot_view(&engine, index, spot, panel, &base).await);
+        }
     }
+    // The list at the top: every spot's state, linked to its section.
+    let list: Vec<_> = status
+        .spots
+        .iter()
+        .map(|s| {
+            let failed = s.sources.iter().filter(|x| x.state == "failed").count();
+            let state = match (s.last_fetch_at, failed, &s.template_error) {
+                (_, _, Some(_)) => "template fails",
+                (None, _, _) => "waiting",
+                (Some(_), 0, _) => "ok",
+                (Some(_), n, _) if n == s.sources.len() => "no data",
+                _ => "partial",
+            };
+            minijinja::context! { name => s.name, slug => s.slug, state }
+        })
+        .collect();
+    let now = engine.clock().now();
+    let devices: Vec<_> = status
+        .devices
+        .iter()
+        .map(|d| view::device_view(d, now))
+        .collect();
+    let healthy = status.ready && status.degraded.is_empty() && status.problems.is_empty();
     let panels: Vec<_> = PANELS
         .iter()
         .map(|p| minijinja::context! { model => p.model, label => p.label, selected => p.model == panel.model })
@@ -74,12 +101,18 @@ async fn page(
     let context = minijinja::context! {
         version => status.version,
         ready => status.ready,
+        healthy,
         storage_error => status.storage.error,
+        degraded => status.degraded,
+        problems => status.problems,
+        list,
+        alone => alone.is_some(),
+        model => panel.model,
         renders,
         panels,
         model_label => panel.label,
         spots,
-        devices => status.devices,
+        devices,
         refresh_ms => REFRESH_MS,
         nonce => &nonce,
         form_token => super::session::cookie(&headers).map(super::session::form_token),
@@ -112,123 +145,8 @@ async fn page(
     }
 }
 
-/// One spot as the page shows it.
-#[derive(Serialize)]
-struct SpotView {
-    name: String,
-    slug: String,
-    last_fetch_at: Option<String>,
-    data_age: Option<String>,
-    next_image_at: Option<String>,
-    failing: Vec<Failing>,
-    panel: PanelView,
-    presets: Vec<PresetView>,
-}
-
-#[derive(Serialize)]
-struct Failing {
-    id: String,
-    error: String,
-}
-
-#[derive(Serialize)]
-struct PanelView {
-    url: String,
-    image: String,
-    width: u32,
-    height: u32,
-    bytes: Option<usize>,
-    cap: Option<u32>,
-    over: bool,
-}
-
-#[derive(Serialize)]
-struct PresetView {
-    name: String,
-    url: String,
-    absolute: String,
-}
-
-fn short(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%d %H:%M UTC").to_string()
-}
-
-async fn spot_view(
-    engine: &Arc<Engine>,
-    index: usize,
-    spot: &crate::status::SpotHealth,
-    panel: &Panel,
-    base: &str,
-) -> SpotView {
-    let now = engine.clock().now();
-    let request = panel_request(engine, index, panel);
-    let served = match &request {
-        Some(r) => engine.peek(r).await,
-        None => None,
-    };
-    let bytes = served.as_ref().map(|s| s.rendered.bytes.len());
-    let cap = request.as_ref().and_then(|r| r.output.max_bytes);
-    let slug = &spot.slug;
-    let extra = panel.bits.map(|b| format!("&bits={b}")).unwrap_or_default();
-    let image = format!("{base}/image?spot={slug}&device={}{extra}", panel.preset);
-    let presets = engine
-        .catalog()
-        .preset_names()
-        .into_iter()
-        .map(|name| {
-            // The picture shown is a look; the address to copy is a device's.
-            let url = format!("/image?spot={slug}&device={name}");
-            PresetView {
-                name: name.to_string(),
-                absolute: format!("{base}{url}"),
-                url: format!("{url}&preview=1"),
-            }
-        })
-        .collect();
-    let version = served
-        .as_ref()
-        .map(|s| s.rendered.meta.checksum.hex()[..12].to_string())
-        .unwrap_or_default();
-    SpotView {
-        name: spot.name.clone(),
-        slug: slug.clone(),
-        last_fetch_at: spot.last_fetch_at.map(short),
-        data_age: spot
-            .last_fetch_at
-            .map(|t| (now - t).to_std().unwrap_or_default().as_secs())
-            .map(|secs| humantime::format_duration(std::time::Duration::from_secs(secs)))
-            .map(|d| {
-                d.to_string()
-                    .split(' ')
-                    .take(2)
-                    .collect::<Vec<_>>()
-                    .join(" ")
-            }),
-        next_image_at: spot.next_image_at.map(short),
-        failing: spot
-            .sources
-            .iter()
-            .filter(|s| s.state == "failed")
-            .map(|s| Failing {
-                id: s.id.clone(),
-                error: s.error.clone().unwrap_or_default(),
-            })
-            .collect(),
-        panel: PanelView {
-            url: format!("/preview?spot={slug}&model={}&v={version}", panel.model),
-            image,
-            width: request.as_ref().map_or(0, |r| r.output.width),
-            height: request.as_ref().map_or(0, |r| r.output.height),
-            bytes,
-            cap,
-            over: matches!((bytes, cap), (Some(b), Some(c)) if b > c as usize),
-        },
-        presets,
-    }
-}
-
 /// The request for spot `index` as `panel` takes it.
-fn panel_request(engine: &Engine, index: usize, panel: &Panel) -> Option<RenderRequest> {
+pub(super) fn panel_request(engine: &Engine, index: usize, panel: &Panel) -> Option<RenderRequest> {
     let options = crate::config::OutputOptions {
         bits: panel.bits,
         ..Default::default()

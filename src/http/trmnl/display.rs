@@ -19,7 +19,7 @@ use super::join::{ClientAddr, JoinGate};
 use super::screen::{Screen, choose, local_time, playlist, screen};
 use super::{authenticate, configured, header, unregistered};
 use crate::config::{SpecialFunction, TrmnlConfig};
-use crate::devices::playlist::{Turn, first, on_wake};
+use crate::devices::playlist::{Turn, after, first, on_wake};
 use crate::devices::{Device, Shown, Telemetry};
 use crate::engine::Engine;
 
@@ -77,11 +77,27 @@ impl Wake<'_> {
             next.playlist_position = (next_index % items.len()) as i64;
             next.playlist_since = None;
             let candidate = self.screen(&next).await;
-            if matches!(turn, Turn::Next(_)) && is_ready(&candidate.answer) {
+            if matches!(turn, Turn::Next(_)) && candidate.ready {
                 *device = next;
             }
         }
-        self.show(device).await
+        let shown = self.show(device).await;
+        if shown.failed.is_none() {
+            return shown;
+        }
+        // Its item cannot be drawn: on to the next one that can, so one
+        // spot without data does not hold the panel. With none, the error
+        // picture, under a name that holds while the failure does.
+        for j in after(&items, device.place(), local) {
+            let mut next = device.clone();
+            next.playlist_position = j as i64;
+            next.playlist_since = None;
+            if self.screen(&next).await.ready {
+                *device = next;
+                return self.show(device).await;
+            }
+        }
+        shown
     }
 
     /// The answer for the item `device` is on, which starts its time on
@@ -89,7 +105,7 @@ impl Wake<'_> {
     async fn show(&self, device: &mut Device) -> Screen {
         let shown = self.screen(device).await;
         if device.playlist_since.is_none()
-            && is_ready(&shown.answer)
+            && shown.ready
             && let Some(registry) = self.engine.devices()
         {
             device.playlist_since = Some(self.now.to_rfc3339());
@@ -109,6 +125,10 @@ impl Wake<'_> {
             expected_at: Some(self.now + chrono::Duration::seconds(secs as i64)),
             image_bytes: screen.bytes,
             image_cap: screen.cap,
+            trouble: screen
+                .failed
+                .as_ref()
+                .map(|why| format!("no playlist item can be drawn; showing {why}")),
         };
         let seen = registry.seen(&device.mac, &self.telemetry, &shown, self.now);
         if let Err(e) = seen.await {
@@ -172,13 +192,6 @@ pub(super) async fn display(
     }
     screen.answer["special_function"] = json!(bound.name());
     Json(screen.answer).into_response()
-}
-
-/// Whether a display answer points at a drawn image, not "preparing".
-fn is_ready(answer: &Value) -> bool {
-    answer["filename"]
-        .as_str()
-        .is_some_and(|f| !f.is_empty() && !f.starts_with("preparing"))
 }
 
 /// The double-click `identify`: a picture with the device's name, friendly

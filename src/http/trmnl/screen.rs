@@ -11,7 +11,7 @@ use super::{PREPARING_REFRESH, configured, header};
 use crate::config::{OutputOptions, PlaylistItem};
 use crate::devices::playlist::until_change;
 use crate::devices::{Device, Telemetry, models};
-use crate::engine::Engine;
+use crate::engine::{Engine, Look};
 use crate::request::RenderRequest;
 
 /// What a device shows: a spot, as the output its model takes.
@@ -107,6 +107,10 @@ pub(super) struct Screen {
     pub(super) bytes: Option<i64>,
     /// The panel's byte limit for it.
     pub(super) cap: Option<i64>,
+    /// Whether it points at a drawn image of its item.
+    pub(super) ready: bool,
+    /// Why its item cannot be drawn, when its last render failed.
+    pub(super) failed: Option<String>,
 }
 
 impl Screen {
@@ -115,6 +119,8 @@ impl Screen {
             answer,
             bytes: None,
             cap: None,
+            ready: false,
+            failed: None,
         }
     }
 }
@@ -133,22 +139,36 @@ pub(super) async fn screen(
         return Screen::without_image(answer);
     };
     let request = choice.request(engine);
-    let served = match &request {
-        Some(request) => engine.peek(request).await,
-        None => None,
+    let look = match &request {
+        Some(request) => engine.look(request).await,
+        None => Look::Preparing,
     };
-    let cap = request.and_then(|r| r.output.max_bytes).map(i64::from);
-    let bytes = served.as_ref().map(|s| s.rendered.bytes.len() as i64);
-    let (filename, refresh) = match &served {
-        Some(served) => {
+    let cap = request
+        .as_ref()
+        .and_then(|r| r.output.max_bytes)
+        .map(i64::from);
+    let spot = &engine.catalog().spots()[choice.index];
+    let slug = spot.slug();
+    let mut screen = Screen::without_image(Value::Null);
+    screen.cap = cap;
+    // Every filename stays the same while what it names does: a firmware
+    // downloads and redraws only when the name changes.
+    let (filename, refresh) = match &look {
+        Look::Ready(served) => {
             let r = &served.rendered;
-            let slug = engine.catalog().spots()[choice.index].slug();
+            screen.ready = true;
+            screen.bytes = Some(r.bytes.len() as i64);
             let name = filename(&slug, &r.meta.checksum.hex(), r.meta.rendered_at);
             (name, refresh_rate(engine, device, choice.index, now))
         }
-        None => (format!("preparing-{}", now.timestamp()), PREPARING_REFRESH),
+        Look::Preparing => (format!("preparing-{}", prefix(&slug)), PREPARING_REFRESH),
+        Look::Failed(failed) => {
+            screen.failed = Some(format!("{}: {}", spot.name, failed.headline));
+            let name = format!("error-{}-{}", failed.id(), failed.since.timestamp());
+            (name, failing_refresh(engine, failed.since, now))
+        }
     };
-    let answer = json!({
+    screen.answer = json!({
         "status": 0,
         "image_url": format!("{base}{}", choice.path),
         "filename": filename,
@@ -157,24 +177,43 @@ pub(super) async fn screen(
         "update_firmware": false,
         "firmware_url": null,
     });
-    Screen { answer, bytes, cap }
+    screen
+}
+
+/// Seconds until a device showing an error picture tries again: a minute
+/// at first, then half the time it has been failing, up to 15 minutes (the
+/// firmware's own longest retry) and `trmnl.max_refresh`.
+fn failing_refresh(engine: &Engine, since: DateTime<Utc>, now: DateTime<Utc>) -> u64 {
+    let trmnl = &engine.config().trmnl;
+    let failing = (now - since).num_seconds().max(0) as u64;
+    let most = FAILING_REFRESH_MAX
+        .min(trmnl.max_refresh.as_secs())
+        .max(PREPARING_REFRESH);
+    (failing / 2).clamp(PREPARING_REFRESH, most)
+}
+
+/// The longest a device showing an error picture sleeps, seconds.
+const FAILING_REFRESH_MAX: u64 = 900;
+
+/// Up to seven letters and digits of `slug`, for a filename.
+fn prefix(slug: &str) -> String {
+    let prefix: String = slug
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .take(7)
+        .collect();
+    if prefix.is_empty() {
+        "inkspot".to_string()
+    } else {
+        prefix
+    }
 }
 
 /// `<prefix>-<6 hex of the content>-<unix render time>`, at most 31
 /// characters: it changes only when the bytes do, so the panel is not
 /// redrawn for nothing.
 pub fn filename(slug: &str, hex: &str, rendered_at: DateTime<Utc>) -> String {
-    let prefix: String = slug
-        .chars()
-        .filter(char::is_ascii_alphanumeric)
-        .take(7)
-        .collect();
-    let prefix = if prefix.is_empty() {
-        "inkspot".to_string()
-    } else {
-        prefix
-    };
-    format!("{prefix}-{}-{}", &hex[..6], rendered_at.timestamp())
+    format!("{}-{}-{}", prefix(slug), &hex[..6], rendered_at.timestamp())
 }
 
 /// Seconds until the device should wake: until the spot's next image is
