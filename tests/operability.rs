@@ -229,3 +229,82 @@ async fn metrics_on_their_own_address_and_ids_in_the_log() {
         .unwrap_or_else(|| panic!("{log}"));
     assert!(line.contains("corr-4242"), "{line}");
 }
+
+/// Serves `spots` (config text) in the real binary, asks each spot's
+/// image `rounds` times, and returns the log.
+async fn log_of(spots: &str, names: &[&str], rounds: usize) -> String {
+    let site = Site::new();
+    site.write_config(&format!("[schedule]\nenabled = false\n{spots}"));
+    let port = free_port();
+    let binary = Binary::serve(&site, port);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_up(&base).await;
+    for _ in 0..rounds {
+        for name in names {
+            let r = client()
+                .get(format!("{base}/image?spot={name}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 503, "no data, the error picture");
+        }
+    }
+    binary.kill()
+}
+
+/// A spot that keeps failing logs one line naming each failed source and
+/// the URL asked (its key redacted), not one per source and request; the
+/// "no network?" hint comes once, and only when remote hosts cannot be
+/// reached, never for a 404 or a refused port on this machine.
+#[tokio::test]
+async fn a_failing_spot_logs_one_line_and_the_network_hint_once() {
+    // `.invalid` never resolves (RFC 2606): a machine without network.
+    let away = ["Alpha", "Bravo"]
+        .map(|name| {
+            let spot = bar_spot(name, "https://buoy.example.invalid/x?appid=s3cret", "");
+            format!("{spot}\n[[spots.sources]]\nid = \"tide\"\nurl = \"https://tide.example.invalid/t\"\nformat = \"html\"\n[spots.sources.fields]\nlevel = {{ css = \"p\" }}\n")
+        })
+        .join("\n");
+    let log = log_of(&away, &["alpha", "bravo"], 5).await;
+    let warnings: Vec<&str> = log.lines().filter(|l| l.contains(" WARN ")).collect();
+    let alpha: Vec<&&str> = warnings
+        .iter()
+        .filter(|l| l.contains("spot=Alpha"))
+        .collect();
+    assert_eq!(alpha.len(), 1, "one line for five failed runs: {log}");
+    assert!(
+        alpha[0].contains("report:") && alpha[0].contains("tide:"),
+        "{}",
+        alpha[0]
+    );
+    assert!(
+        alpha[0].contains("GET https://buoy.example.invalid/x?appid=REDACTED"),
+        "{}",
+        alpha[0]
+    );
+    assert!(!log.contains("s3cret"), "no secret in the log: {log}");
+    let hints = warnings
+        .iter()
+        .filter(|l| l.contains("no network?"))
+        .count();
+    assert_eq!(hints, 1, "{log}");
+    assert_eq!(warnings.len(), 3, "Alpha, Bravo and the hint: {log}");
+
+    let upstream = wiremock::MockServer::start().await;
+    let refused = format!("http://127.0.0.1:{}/x", free_port());
+    let here = [
+        bar_spot("Gone", &format!("{}/missing", upstream.uri()), ""),
+        bar_spot("Closed", &refused, ""),
+    ]
+    .join("\n");
+    let log = log_of(&here, &["gone", "closed"], 3).await;
+    assert!(
+        log.contains("spot=Gone") && log.contains("HTTP 404"),
+        "{log}"
+    );
+    assert!(log.contains("spot=Closed"), "{log}");
+    assert!(
+        !log.contains("no network?"),
+        "not for a 404 or a refused local port: {log}"
+    );
+}

@@ -225,6 +225,8 @@ fn longest(data: &mut SpotData) {
             source: s.to_string(),
             field: None,
             reason: "timed out".into(),
+            unreachable: false,
+            url: None,
         })
         .collect();
 }

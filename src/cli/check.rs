@@ -123,11 +123,16 @@ async fn check_sources(spots: &[&Spot], pipeline: &Pipeline) -> (usize, HashMap<
             match crate::source::fetch_source(pipeline.fetcher(), spot, source, now).await {
                 Err(reason) => {
                     failures += 1;
-                    println!("  {} FAILED: {reason}", source.id);
+                    let url = crate::source::expand_url(&source.url, spot, now)
+                        .map(|u| crate::source::redact(&u))
+                        .unwrap_or_else(|_| source.url.clone());
+                    println!("  {} FAILED: {reason} (GET {url})", source.id);
                     data.errors.push(crate::source::FieldError {
                         source: source.id.clone(),
                         field: None,
+                        unreachable: reason.is_unreachable(),
                         reason: reason.to_string(),
+                        url: None,
                     });
                 }
                 Ok(((values, errors), bytes)) => {

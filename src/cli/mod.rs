@@ -54,10 +54,13 @@ pub enum CliError {
     #[error(transparent)]
     Option(#[from] InvalidOption),
     /// Every source of the spot failed.
-    #[error(
-        "no data for {spot}: {reason}\nno network? the offline demo runs without one: --config examples/offline.toml"
-    )]
-    NoData { spot: String, reason: String },
+    #[error("no data for {spot}: {reason}{hint}")]
+    NoData {
+        spot: String,
+        reason: String,
+        /// The offline demo, when no source's host could be reached.
+        hint: &'static str,
+    },
     /// The template could not be filled or drawn.
     #[error("cannot draw {spot}: {source}")]
     Draw { spot: String, source: DrawError },
@@ -253,7 +256,16 @@ pub async fn render(
     }
     let Some(drawn) = drawn else {
         let reason = data.failure_summary();
-        return Err(CliError::NoData { spot, reason });
+        let offline = data
+            .errors
+            .iter()
+            .all(|e| e.field.is_some() || e.unreachable);
+        let hint = if offline {
+            "\nno network? the offline demo runs without one: --config examples/offline.toml"
+        } else {
+            ""
+        };
+        return Err(CliError::NoData { spot, reason, hint });
     };
     let rendered = drawn.map_err(|source| CliError::Draw {
         spot: spot.clone(),

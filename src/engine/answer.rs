@@ -357,14 +357,9 @@ impl Engine {
             None => self.spot_data(request).await,
         };
         if data.all_failed() {
+            // The fetch logged it, once.
             let reason = data.failure_summary();
-            // One line a newcomer can act on: a first run without network
-            // fails exactly here.
-            tracing::warn!(
-                spot = %request.spot.name,
-                %reason,
-                "every source failed, so there is no image; no network? the offline demo runs without one: inkspot serve --config examples/offline.toml"
-            );
+            tracing::debug!(spot = %request.spot.name, %reason, "no data, so no image");
             let picture = self
                 .error_picture(request, super::trouble::NO_DATA, &reason)
                 .await;
@@ -374,7 +369,10 @@ impl Engine {
         let mut rendered = match self.pipeline.draw(request, &data, self.clock.now()).await {
             Ok(r) => r,
             Err(cause) => {
-                tracing::error!(spot = %request.spot.name, error = %cause, "render failed");
+                let subject = format!("draw:{}", request.spot.slug());
+                if let Some(repeated) = self.quiet.failing(&subject, &cause.to_string()) {
+                    tracing::error!(spot = %request.spot.name, error = %cause, repeated, "render failed");
+                }
                 let reason = "the template could not be drawn; the server log has the details";
                 let picture = self
                     .error_picture(request, super::trouble::NOT_DRAWN, reason)
@@ -390,6 +388,8 @@ impl Engine {
         {
             rendered = rendered.first_drawn_at(old.rendered_at);
         }
+        self.quiet
+            .recovered(&format!("draw:{}", request.spot.slug()));
         let rendered = Arc::new(rendered);
         self.store.put(key, rendered.clone()).await;
         Ok(rendered)
@@ -421,6 +421,7 @@ impl Engine {
         let job_request = request.clone();
         let fetch = self.fetches.submit(slug, move |_| async move {
             let data = engine.fetch_once(&job_request, not_before).await;
+            engine.quiet.fetched(&job_request.spot, &data);
             let slug = job_request.spot.slug();
             engine.last_fetch.insert(slug, data.clone()).await;
             // A failure is never kept as data: the next request tries again.

@@ -12,6 +12,7 @@ mod background;
 mod error;
 mod keys;
 mod pictures;
+mod quiet;
 mod refresh;
 mod shared;
 mod templates;
@@ -107,6 +108,8 @@ pub struct Engine {
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// Renders that failed lately, and templates that fail on their data.
     trouble: trouble::Trouble,
+    /// What has been logged of failures that last.
+    quiet: quiet::Quiet,
     /// Work shared with other replicas; alone by default.
     coord: Coordination,
     /// The plan and state of scheduled refreshes; `None` when off.
@@ -164,6 +167,7 @@ impl Engine {
             keys: keys::Keys::new(pipeline.templates().current()),
             busy_pictures: moka::future::Cache::new(64),
             trouble: trouble::Trouble::new(),
+            quiet: quiet::Quiet::default(),
             devices,
             database,
             config,

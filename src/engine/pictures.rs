@@ -111,7 +111,14 @@ impl Engine {
             .into_iter()
             .filter(|l| l.key != *key && same(l.key.variant()))
             .max_by_key(|l| l.meta.rendered_at)?;
-        tracing::warn!(spot = key.spot(), from = %newest.key, "serving the last good render, drawn by an earlier version of the template");
+        let subject = format!("earlier:{}", key.spot());
+        if self
+            .quiet
+            .failing(&subject, &newest.key.to_string())
+            .is_some()
+        {
+            tracing::warn!(spot = key.spot(), from = %newest.key, "serving the last good render, drawn by an earlier version of the template");
+        }
         self.store.get(&newest.key).await
     }
 }

@@ -320,11 +320,13 @@ fn log_run(spot: &str, run: &Run) {
             )
         };
     }
-    // A run that failed in part or whole is worth a look; the others are
-    // the service's heartbeat.
-    if run.error.is_some() {
-        log!(warn);
-    } else {
-        log!(info);
+    // A run that met a full render queue is worth a look. A failed fetch or
+    // drawing was logged where it failed, once while it lasts: the run's
+    // line would only repeat it. The others are the service's heartbeat.
+    match (&run.outcome, &run.error) {
+        (Outcome::Busy, _) => log!(warn),
+        (_, Some(error)) if error.contains("the render queue was full") => log!(warn),
+        (_, Some(_)) => log!(debug),
+        (_, None) => log!(info),
     }
 }

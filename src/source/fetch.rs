@@ -60,6 +60,42 @@ pub enum FetchError {
     },
 }
 
+impl FetchError {
+    /// Whether a remote host could not be reached at all (its name did not
+    /// resolve, or no connection could be made): what a machine without
+    /// network sees. Never an answer such as a 404, nor a refused port on
+    /// this machine.
+    pub fn is_unreachable(&self) -> bool {
+        let host = match self {
+            FetchError::Connect { host, .. } => host.as_str(),
+            FetchError::Remembered { reason, .. } => match reason
+                .strip_prefix("cannot connect to ")
+                .and_then(|rest| rest.split_once(": "))
+            {
+                Some((host, _)) => host,
+                None => return false,
+            },
+            _ => return false,
+        };
+        is_remote(host)
+    }
+}
+
+/// Whether `host` (`name:port`, `[v6]:port` or a bare name) is another
+/// machine's.
+fn is_remote(host: &str) -> bool {
+    let name = match host.rsplit_once(':') {
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) => name,
+        _ => host,
+    };
+    let name = name.trim_start_matches('[').trim_end_matches(']');
+    if name.eq_ignore_ascii_case("localhost") || name.is_empty() {
+        return false;
+    }
+    name.parse::<std::net::IpAddr>()
+        .map_or(true, |ip| !ip.is_loopback() && !ip.is_unspecified())
+}
+
 /// Retries after the first attempt, for transient failures only.
 const MAX_RETRIES: u32 = 2;
 /// The first wait before a retry; it doubles each time.
@@ -351,5 +387,29 @@ impl Fetcher {
         } else {
             FetchError::Request(reason)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case(FetchError::Connect { host: "www.ndbc.noaa.gov:443".into(), reason: "dns error".into() }, true)]
+    #[case(FetchError::Connect { host: "127.0.0.1:9".into(), reason: "refused".into() }, false)]
+    #[case(FetchError::Connect { host: "localhost:8080".into(), reason: "refused".into() }, false)]
+    #[case(FetchError::Connect { host: "[::1]:80".into(), reason: "refused".into() }, false)]
+    #[case(FetchError::Connect { host: "[2001:db8::1]:80".into(), reason: "unreachable".into() }, true)]
+    #[case(FetchError::Status { code: 404, retry_after: None }, false)]
+    #[case(FetchError::Timeout(Duration::from_secs(10)), false)]
+    #[case(FetchError::Remembered { reason: "cannot connect to api.open-meteo.com:443: dns error".into(), at: "t".into(), ttl: Duration::from_secs(30) }, true)]
+    #[case(FetchError::Remembered { reason: "cannot connect to 127.0.0.1:9: refused".into(), at: "t".into(), ttl: Duration::from_secs(30) }, false)]
+    #[case(FetchError::Remembered { reason: "upstream answered HTTP 404".into(), at: "t".into(), ttl: Duration::from_secs(30) }, false)]
+    fn only_a_remote_host_out_of_reach_is_unreachable(
+        #[case] error: FetchError,
+        #[case] unreachable: bool,
+    ) {
+        assert_eq!(error.is_unreachable(), unreachable, "{error}");
     }
 }

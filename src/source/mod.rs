@@ -16,7 +16,7 @@ use serde_json::Value;
 
 pub use extract::{extract_field, parse_document};
 pub use fetch::{FetchError, Fetcher};
-pub use url::{check_urls, expand_url};
+pub use url::{check_urls, expand_url, redact};
 
 use crate::clock::Clock;
 use crate::config::{Source, Spot};
@@ -41,6 +41,14 @@ pub enum SourceError {
     Interrupted,
 }
 
+impl SourceError {
+    /// Whether a remote host could not be reached (see
+    /// [`FetchError::is_unreachable`]).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, SourceError::Fetch(e) if e.is_unreachable())
+    }
+}
+
 /// Why one field has no value.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct FieldError {
@@ -50,6 +58,14 @@ pub struct FieldError {
     pub field: Option<String>,
     /// What went wrong, fit to show on a display.
     pub reason: String,
+    /// Whether the whole source failed to reach a remote host (DNS or the
+    /// connection): what a machine without network sees.
+    #[serde(default)]
+    pub unreachable: bool,
+    /// The URL asked, its `{{ }}` filled and its secrets redacted, when the
+    /// whole source failed.
+    #[serde(default)]
+    pub url: Option<String>,
 }
 
 /// Everything fetched for one spot.
@@ -81,6 +97,8 @@ impl SpotData {
                     source: s.id.clone(),
                     field: None,
                     reason: reason.to_string(),
+                    unreachable: false,
+                    url: None,
                 })
                 .collect(),
             fetched_at: now,
@@ -161,13 +179,18 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
                 values
             }
             Err(error) => {
-                tracing::warn!(spot = %spot.name, source = %source.id, %error, "source failed");
+                // The engine logs one line per failed run of the spot.
+                tracing::debug!(spot = %spot.name, source = %source.id, %error, "source failed");
+                let unreachable = error.is_unreachable();
                 let reason = error.to_string();
                 let nulls = source.fields.keys().map(|k| (k.clone(), Value::Null));
+                let url = url::expand_url(&source.url, spot, now).ok();
                 let error = FieldError {
                     source: source.id.clone(),
                     field: None,
                     reason,
+                    unreachable,
+                    url: url.as_deref().map(url::redact),
                 };
                 (nulls.collect(), vec![error])
             }
@@ -254,6 +277,8 @@ pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, SourceError
                     source: source.id.clone(),
                     field: Some(name.clone()),
                     reason,
+                    unreachable: false,
+                    url: None,
                 });
                 Value::Null
             }

@@ -71,6 +71,49 @@ fn date(value: String, format: String) -> Result<String, minijinja::Error> {
     Ok(day.format_with_items(items.into_iter()).to_string())
 }
 
+/// `url` fit for a log line or a status page: the password of its user
+/// and the values of query parameters that name a key, token, secret,
+/// signature or password are replaced by `REDACTED`.
+pub fn redact(url: &str) -> String {
+    let Ok(mut parsed) = url::Url::parse(url) else {
+        return url.to_string();
+    };
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(Some("REDACTED"));
+    }
+    let secret = |name: &str| {
+        let name = name.to_ascii_lowercase();
+        [
+            "key",
+            "token",
+            "secret",
+            "sig",
+            "password",
+            "passwd",
+            "auth",
+            "appid",
+            "credential",
+        ]
+        .iter()
+        .any(|s| name.contains(s))
+    };
+    if parsed.query_pairs().any(|(k, _)| secret(&k)) {
+        let pairs: Vec<(String, String)> = parsed
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if secret(&k) {
+                    "REDACTED".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        parsed.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    parsed.to_string()
+}
+
 /// The config check for source URLs: every URL template expands for its
 /// spot, and the result is a URL inkspot can fetch.
 pub fn check_urls(config: &Config) -> Vec<(Vec<Seg>, String)> {
@@ -100,6 +143,23 @@ pub fn check_urls(config: &Config) -> Vec<(Vec<Seg>, String)> {
 
 #[cfg(test)]
 mod tests {
+    #[rstest::rstest]
+    #[case(
+        "https://api.example.com/v1?lat=1&appid=abc123&units=si",
+        "https://api.example.com/v1?lat=1&appid=REDACTED&units=si"
+    )]
+    #[case(
+        "https://user:pw@example.com/x?token=t",
+        "https://user:REDACTED@example.com/x?token=REDACTED"
+    )]
+    #[case(
+        "https://www.ndbc.noaa.gov/data/realtime2/46012.txt",
+        "https://www.ndbc.noaa.gov/data/realtime2/46012.txt"
+    )]
+    fn urls_lose_their_secrets_in_logs(#[case] url: &str, #[case] shown: &str) {
+        assert_eq!(super::redact(url), shown);
+    }
+
     use std::path::Path;
 
     use rstest::rstest;
