@@ -177,10 +177,9 @@ async fn sqlite_passes_the_database_conformance() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL; scripts/test runs it"]
 async fn postgres_passes_the_same_conformance_and_migrates_once_from_many_replicas() {
-    let Some(pg) = tokio::task::spawn_blocking(Postgres::start).await.unwrap() else {
-        return;
-    };
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let target = Target::Postgres(pg.url.clone());
     // Four replicas starting at once: each migration is applied once.
     let opened = futures_util::future::join_all((0..4).map(|_| target.open())).await;
@@ -214,10 +213,9 @@ fn site_on(url: &str) -> Site {
 /// The service with `database.url`: a TRMNL device joins and its key is in
 /// PostgreSQL, where a second service on the same database finds it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL; scripts/test runs it"]
 async fn the_service_keeps_devices_in_postgres() {
-    let Some(pg) = tokio::task::spawn_blocking(Postgres::start).await.unwrap() else {
-        return;
-    };
+    let pg = tokio::task::spawn_blocking(Postgres::start).await.unwrap();
     let mac = "AA:BB:CC:DD:EE:42";
     let site = site_on(&pg.url);
     let a = App::start(&site).await;
@@ -247,13 +245,11 @@ async fn the_service_keeps_devices_in_postgres() {
 /// refuses the connection, and without the authority the certificate is
 /// refused, so the first answer was over a checked TLS connection.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs PostgreSQL; scripts/test runs it"]
 async fn the_service_keeps_devices_in_a_postgres_it_reaches_over_tls() {
-    let Some(pg) = tokio::task::spawn_blocking(Postgres::start_tls)
+    let pg = tokio::task::spawn_blocking(Postgres::start_tls)
         .await
-        .unwrap()
-    else {
-        return;
-    };
+        .unwrap();
     let plain = pg.url.replace("sslmode=verify-full", "sslmode=disable");
     assert!(Target::Postgres(plain).open().await.is_err(), "TLS only");
     let unchecked = pg.url.split("&sslrootcert").next().unwrap().to_string();

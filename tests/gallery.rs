@@ -75,6 +75,7 @@ async fn browser(driver: &Driver) -> fantoccini::Client {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver; scripts/test runs it"]
 async fn the_gallery_shows_every_image_and_the_devices_in_a_browser() {
     let site = Site::new();
     std::fs::write(site.path().join("page.html"), report_page("2.5", "Clean")).unwrap();

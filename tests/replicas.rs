@@ -34,11 +34,11 @@ struct Shared {
 }
 
 impl Shared {
-    /// Every server started, or `None` when one is not installed.
-    async fn start(upstream_delay: Duration) -> Option<Self> {
-        let redis = Redis::start()?;
-        let pg = Postgres::start()?;
-        let s3 = Seaweed::start("inkspot").await?;
+    /// Every server started.
+    async fn start(upstream_delay: Duration) -> Self {
+        let redis = Redis::start();
+        let pg = Postgres::start();
+        let s3 = Seaweed::start("inkspot").await;
         let upstream = MockServer::start().await;
         for (route, wave) in [("/linda", "1.5"), ("/pacifica", "2.5")] {
             Mock::given(method("GET"))
@@ -52,13 +52,13 @@ impl Shared {
                 .mount(&upstream)
                 .await;
         }
-        Some(Self {
+        Self {
             pg_url: pg.url.clone(),
             _pg: pg,
             redis,
             s3,
             upstream,
-        })
+        }
     }
 
     /// The config every replica runs: two spots, `extra` TOML first.
@@ -207,10 +207,9 @@ fn variants() -> Vec<&'static str> {
 /// variants: every one gets its image, each source is fetched once, and
 /// each variant is drawn once, on one replica or the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn many_cold_requests_over_two_replicas_fetch_and_draw_each_thing_once() {
-    let Some(shared) = Shared::start(Duration::from_millis(400)).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::from_millis(400)).await;
     let config = shared.config(NO_SCHEDULE);
     let replicas = [Replica::start(&config).await, Replica::start(&config).await];
     let requests = (0..100).map(|i| {
@@ -241,10 +240,9 @@ async fn many_cold_requests_over_two_replicas_fetch_and_draw_each_thing_once() {
 /// its claim, takes the work over once the claim expires, and its device
 /// gets an image.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn a_claim_whose_replica_died_is_taken_over_after_its_time_to_live() {
-    let Some(shared) = Shared::start(Duration::from_millis(2500)).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::from_millis(2500)).await;
     let config = shared.config(NO_SCHEDULE);
     let mut a = Replica::start(&config).await;
     let b = Replica::start(&config).await;
@@ -279,10 +277,9 @@ async fn a_claim_whose_replica_died_is_taken_over_after_its_time_to_live() {
 /// an error, `/status` says the replicas work alone meanwhile, and once it
 /// is back they share work again (a new variant is drawn once).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn a_redis_outage_costs_devices_nothing_and_coordination_comes_back() {
-    let Some(mut shared) = Shared::start(Duration::from_millis(300)).await else {
-        return;
-    };
+    let mut shared = Shared::start(Duration::from_millis(300)).await;
     let config = shared.config(NO_SCHEDULE);
     let replicas = [Replica::start(&config).await, Replica::start(&config).await];
     let round = |n: usize| {
@@ -341,10 +338,9 @@ async fn a_redis_outage_costs_devices_nothing_and_coordination_comes_back() {
 /// drawn and served from memory, and `/status` says the storage is
 /// degraded while the replica stays ready.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn with_s3_away_hits_flow_from_memory_and_the_status_says_degraded() {
-    let Some(shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::ZERO).await;
     let config = shared.config(NO_SCHEDULE);
     let replica = Replica::start(&config).await;
     let url = format!("{}{}", replica.url, variants()[0]);
@@ -380,10 +376,9 @@ async fn with_s3_away_hits_flow_from_memory_and_the_status_says_degraded() {
 /// `/status` counts it meanwhile, and a replica started afterwards serves
 /// it from the bucket without fetching or drawing it again.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn a_render_drawn_while_s3_is_away_is_stored_once_it_is_back() {
-    let Some(mut shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let mut shared = Shared::start(Duration::ZERO).await;
     let config = shared.config(NO_SCHEDULE);
     let a = Replica::start(&config).await;
     shared.s3.stop();
@@ -430,10 +425,9 @@ fn device_config(mac: &str, playlist: &str) -> String {
 /// A TRMNL device set up on one replica is known to the other, with its
 /// key, and its playlist goes on where the first left it.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn a_device_keeps_its_key_and_place_in_its_playlist_across_replicas() {
-    let Some(shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::ZERO).await;
     let mac = "AA:BB:CC:00:11:22";
     let config = shared.config(&device_config(mac, r#""Linda Mar", "Pacifica""#));
     let a = Replica::start(&config).await;
@@ -509,10 +503,9 @@ impl Gauge {
 /// `per_host_concurrency = 1`: the host never sees two requests at a time.
 /// A source one replica found failing is not asked again by the other.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn replicas_share_the_per_host_limit_and_remembered_failures() {
-    let Some(shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::ZERO).await;
     let (gauge, base) = Gauge::start().await;
     let names = ["One", "Two", "Three", "Four", "Gone"];
     let mut config = shared.config(&format!(
@@ -560,11 +553,10 @@ async fn replicas_share_the_per_host_limit_and_remembered_failures() {
 /// clock: over an hour of 5-minute intervals, each spot is fetched once
 /// per interval, not once per replica, and each replica ran some of them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
     use inkspot::clock::{Clock, ManualClock};
-    let Some(shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::ZERO).await;
     let _ = tracing_subscriber::fmt()
         .with_env_filter("warn")
         .with_test_writer()
@@ -684,10 +676,9 @@ async fn the_schedule_runs_each_spot_once_per_interval_across_replicas() {
 /// an error; a replica started meanwhile tells devices to come back
 /// later (never `status: 500`) and serves them once the database is back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Redis, PostgreSQL and SeaweedFS; scripts/test runs it"]
 async fn with_the_database_away_devices_get_their_last_known_answer() {
-    let Some(shared) = Shared::start(Duration::ZERO).await else {
-        return;
-    };
+    let shared = Shared::start(Duration::ZERO).await;
     let mac = "AA:BB:CC:00:33:44";
     let config = shared.config(&device_config(mac, r#""Linda Mar""#));
     let mut replica = Replica::start(&config).await;

@@ -3,7 +3,8 @@
 //! (found on the PATH or in /usr/lib/postgresql/*/bin). PostgreSQL refuses
 //! to run as root, so as root it runs as the `postgres` user. It can take
 //! only TLS connections, with a certificate the test made. Without the
-//! binaries a test says so and is skipped; `.ci/run` installs them.
+//! binaries the tests that need it are `#[ignore]`d (`cargo test` lists
+//! them as ignored); `scripts/test` installs them and runs those tests.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -58,23 +59,25 @@ fn run(bin: &Path, program: &str, args: &[&str]) {
 }
 
 impl Postgres {
-    /// Starts a server with the database `inkspot`, or `None` (with a
-    /// message) when PostgreSQL is not installed.
-    pub fn start() -> Option<Self> {
+    /// Starts a server with the database `inkspot`. A test that needs one
+    /// is `#[ignore]`d, so plain `cargo test` says it did not run it; when
+    /// it does run (`scripts/test` runs it), a missing PostgreSQL fails it.
+    pub fn start() -> Self {
         Self::start_with(false)
     }
 
     /// Like [`Postgres::start`], for a server that takes only TLS
     /// connections, with a certificate signed by an authority made for the
     /// test; `url` asks for `sslmode=verify-full` against that authority.
-    pub fn start_tls() -> Option<Self> {
+    pub fn start_tls() -> Self {
         Self::start_with(true)
     }
 
-    fn start_with(tls: bool) -> Option<Self> {
+    fn start_with(tls: bool) -> Self {
         let Some(bin) = bin_dir() else {
-            eprintln!("SKIPPED: PostgreSQL is not installed (Debian: apt-get install postgresql)");
-            return None;
+            panic!(
+                "PostgreSQL is not installed (Debian: apt-get install postgresql; scripts/test installs it)"
+            );
         };
         let dir = tempfile::tempdir().unwrap();
         if is_root() {
@@ -123,7 +126,7 @@ impl Postgres {
             url,
         };
         server.resume();
-        Some(server)
+        server
     }
 
     /// Starts the server (again) on its port and data.

