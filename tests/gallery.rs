@@ -154,3 +154,42 @@ async fn the_gallery_shows_every_image_and_the_devices_in_a_browser() {
     b.close().await.unwrap();
     app.stop().await;
 }
+
+/// The sign-in page in a real browser: the token field is exactly as wide
+/// as the button under it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "needs Chromium and chromedriver; scripts/test runs it"]
+async fn the_sign_in_form_lines_up_in_a_browser() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "Clean")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"an-admin-token-for-the-tests\"\n{spot}"
+    ));
+    let app = App::start(&site).await;
+    let driver = Driver::start().await;
+    let b = browser(&driver).await;
+    b.goto(&format!("{}/", app.url)).await.unwrap();
+    let widths = b
+        .execute(
+            r#"const f = document.querySelector("input[name=token]").getBoundingClientRect();
+               const g = document.querySelector("form button").getBoundingClientRect();
+               return [location.pathname, f.width, g.width, f.left, g.left];"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(widths[0], "/login", "the gallery asks to sign in: {widths}");
+    let (field, button) = (widths[1].as_f64().unwrap(), widths[2].as_f64().unwrap());
+    assert!(field > 100.0, "{widths}");
+    assert!(
+        (field - button).abs() < 1.0,
+        "as wide as the button: {widths}"
+    );
+    assert!(
+        (widths[3].as_f64().unwrap() - widths[4].as_f64().unwrap()).abs() < 1.0,
+        "{widths}"
+    );
+    b.close().await.unwrap();
+    app.stop().await;
+}
