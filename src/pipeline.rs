@@ -66,11 +66,12 @@ impl Pipeline {
         let dir = config.templates_dir();
         let metrics = Arc::new(Metrics::new());
         fetcher.observe(metrics.clone());
+        let renderer = Renderer::new(&dir, true);
         Ok(Self {
             metrics,
             fetcher,
-            templates: Arc::new(LiveTemplates::load(&dir)?),
-            renderer: Renderer::new(&dir, true),
+            templates: Arc::new(LiveTemplates::load(&dir, Arc::new(renderer.clone()))?),
+            renderer,
             cpu: Cpu::new(config.server.render_concurrency()),
         })
     }
@@ -148,6 +149,19 @@ impl Pipeline {
             data.fetched_at,
             data.is_partial(),
         ))
+    }
+
+    /// Fills the template of `request` with `data` as the animation
+    /// `frame` (for checking what a frame says).
+    pub fn fill_frame(
+        &self,
+        request: &RenderRequest,
+        data: &SpotData,
+        frame: Frame,
+    ) -> Result<String, DrawError> {
+        let templates = self.templates.current();
+        let context = Self::context(request, data, &templates).with_frame(frame);
+        Ok(templates.render(request.template(), &context)?)
     }
 
     /// Fills and draws `data` for `request` as the animation `frame`, on
@@ -279,4 +293,11 @@ enum Title<'a> {
     Name(&'a str),
     /// Under the spot's name, the kind of trouble (an error picture).
     Headline(&'a str),
+}
+
+/// Templates fit text with the renderer's own layout and fonts.
+impl crate::template::Measure for Renderer {
+    fn width(&self, text: &str, size: f64, bold: bool) -> f64 {
+        self.text_width(text, size, bold)
+    }
 }

@@ -214,7 +214,9 @@ async fn layers_change_exactly_their_regions() {
 #[tokio::test]
 async fn the_map_layers_change_only_their_own_marks() {
     let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
-    let marks: Vec<(f64, f64)> = config
+    // Where each mark's swell arrow is: between its name and the coast,
+    // or under the coast for a mark named below its dot.
+    let arrows: Vec<(f64, f64)> = config
         .spots
         .iter()
         .find(|s| s.name == "Coast")
@@ -224,7 +226,11 @@ async fn the_map_layers_change_only_their_own_marks() {
                 .iter()
                 .map(|m| {
                     let (lat, lon) = (m["lat"].as_float().unwrap(), m["lon"].as_float().unwrap());
-                    (20.0 + (lon + 122.85) * 331.2, 56.0 + (37.84 - lat) * 416.7)
+                    let (x, y) = (100.0 + (lon + 122.85) * 331.2, 56.0 + (37.84 - lat) * 416.7);
+                    match m.get("label").and_then(|l| l.as_str()) {
+                        Some("below") => (x - 132.0, y + 20.0),
+                        _ => (x - 22.0, y),
+                    }
                 })
                 .collect()
         })
@@ -251,15 +257,15 @@ async fn the_map_layers_change_only_their_own_marks() {
             }
             changed += 1;
             let (fx, fy) = (f64::from(x), f64::from(y));
-            let by_arrow = marks
+            let by_arrow = arrows
                 .iter()
-                .any(|(mx, my)| (fx - (mx - 34.0)).abs() <= 16.0 && (fy - my).abs() <= 16.0);
-            let in_panel = x >= 345
+                .any(|(ax, ay)| (fx - ax).abs() <= 14.0 && (fy - ay).abs() <= 14.0);
+            let in_panel = x >= 425
                 && (0..4).any(|i| {
                     let row = 84 + i * 92;
-                    (row + 32..=row + 58).contains(&y)
+                    (row + 36..=row + 62).contains(&y)
                 });
-            let in_header = x >= 345 && (50..=75).contains(&y);
+            let in_header = x >= 425 && (54..=78).contains(&y);
             assert!(by_arrow || in_panel || in_header, "({x}, {y}) changed");
         }
     }
@@ -318,15 +324,15 @@ swell_periods = {{ pointer = "/hourly/swell_wave_period", all = true }}
     let spec = json!({"spot": "coast", "hours": {"to": 6, "step": 2}, "format": "apng", "options": {"bits": 1}});
     let (_, bytes) = animate(&jobs, spec).await;
     let frames = apng_frames(&bytes);
-    // Linda Mar's swell arrow: 34 px west of its mark.
+    // Linda Mar's swell arrow: 22 px west of its mark.
     let (ax, ay) = (
-        (20.0 + (-122.506 + 122.85) * 331.2 - 34.0) as u32,
+        (100.0 + (-122.506 + 122.85) * 331.2 - 22.0) as u32,
         (56.0 + (37.84 - 37.594) * 416.7) as u32,
     );
     let arrow = |f: &image::Frame| -> Vec<u8> {
         let mut px = Vec::new();
-        for y in ay - 15..=ay + 15 {
-            for x in ax - 15..=ax + 15 {
+        for y in ay - 12..=ay + 12 {
+            for x in ax - 12..=ax + 12 {
                 px.push(f.buffer().get_pixel(x, y)[0]);
             }
         }

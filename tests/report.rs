@@ -115,7 +115,7 @@ const MORNING: &str = "2026-11-22T17:30:00Z";
 // lows from the subordinate station 9413745; no sunrise or sunset.
 #[case("Santa Cruz", &["4.3 ft", "wave height offshore · buoy 46042", "3.3 ft @ 13 s",
     "swell W · forecast", "9–14 kn", "wind NW · offshore", "High 10:08 · 5.3 ft",
-    "Low 16:59 · -0.3 ft", "Water 59°F", "Daylight –"])]
+    "Low 16:59 · -0.3 ft", "Water 59°F", "Daylight – (not in the forecast)"])]
 #[case("Linda Mar portrait", &["4.9 ft", "4.3 ft @ 14 s", "wind E · offshore",
     "High 10:31 · 5.7 ft", "Low 17:20 · -0.3 ft", "Water 56°F", "Daylight 07:01–16:54"])]
 #[tokio::test]
@@ -231,18 +231,41 @@ fn longest(data: &mut SpotData) {
         .collect();
 }
 
+/// Every value from the buoys rather than the forecast: the longest source
+/// names in the footer.
+fn from_buoys(data: &mut SpotData) {
+    for field in ["swell_height", "swell_period"] {
+        data.values
+            .get_mut("marine")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    let weather = data.values.entry("weather".into()).or_default();
+    weather.insert("wind".into(), Value::Null);
+    let wind = data.values.entry("wind_buoy".into()).or_default();
+    wind.insert("speed".into(), json!(12.3));
+    wind.insert("gust".into(), json!(18.9));
+    wind.insert("direction".into(), json!(292));
+}
+
 /// Every text of every shipped template at its shipped size stays inside
 /// the panel with the longest values, measured on the laid-out text.
 #[rstest]
-#[case("Half Moon Bay", "2026-11-23T05:00:00Z")]
-#[case("Linda Mar portrait", "2026-11-23T05:00:00Z")]
-#[case("Half Moon Bay", MORNING)]
-#[case("Linda Mar portrait", MORNING)]
+#[case("Half Moon Bay", "2026-11-23T05:00:00Z", false)]
+#[case("Linda Mar portrait", "2026-11-23T05:00:00Z", false)]
+#[case("Half Moon Bay", MORNING, false)]
+#[case("Linda Mar portrait", MORNING, false)]
+#[case("Half Moon Bay", MORNING, true)]
+#[case("Linda Mar portrait", MORNING, true)]
+#[case("Santa Cruz", MORNING, true)]
 #[tokio::test]
-async fn every_text_fits_its_panel(#[case] spot: &str, #[case] now: &str) {
+async fn every_text_fits_its_panel(#[case] spot: &str, #[case] now: &str, #[case] buoys: bool) {
     let offline = Offline::new();
     let (request, mut data) = offline.data(spot, now).await;
     longest(&mut data);
+    if buoys {
+        from_buoys(&mut data);
+    }
     let svg = offline.pipeline.fill(&request, &data).unwrap();
     let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
     let tree = renderer.parse(&svg).unwrap();
@@ -400,7 +423,7 @@ fn the_error_picture_fits_every_panel(#[case] width: u32, #[case] height: u32) {
     spot.name = "Linda Mar portrait at Pacifica State Beach".into();
     let mut context = inkspot::template::Context::new(&spot, width, height, None, at(MORNING));
     context.reason = Some(
-        "marine: timed out after 10s; weather: HTTP 503; buoy: connection refused; wind_buoy: no such host; tides: HTTP 429; tide_curve: timed out".into(),
+        "marine: timed out after 10s; weather: HTTP 503; buoy: connection refused; wind_buoy: no such host; tides: HTTP 429; tide_curve: timed out; station: upstream answered HTTP 404".into(),
     );
     let pipeline = Pipeline::new(&config).unwrap();
     let svg = pipeline
@@ -423,4 +446,147 @@ fn the_error_picture_fits_every_panel(#[case] width: u32, #[case] height: u32) {
         checked += 1;
     });
     assert!(checked >= 4, "{checked} texts");
+    // Every failed source is named, or counted in "and N more".
+    let mut texts = Vec::new();
+    for_each_text(tree.root(), &mut |text| {
+        texts.push(text.chunks().iter().map(|c| c.text()).collect::<String>());
+    });
+    let sources = [
+        "marine",
+        "weather",
+        "buoy",
+        "wind_buoy",
+        "tides",
+        "tide_curve",
+        "station",
+    ];
+    let named = sources
+        .iter()
+        .filter(|s| texts.iter().any(|t| t.starts_with(&format!("{s}:"))))
+        .count();
+    let more: usize = texts
+        .iter()
+        .find_map(|t| t.strip_prefix("and ")?.strip_suffix(" more")?.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(named + more, sources.len(), "{width}×{height}: {texts:?}");
+}
+
+/// The coastline, as the map draws it: every point along the stroked path
+/// of many segments, in panel pixels.
+fn coastline(group: &usvg::Group, out: &mut Vec<(f32, f32)>) {
+    for node in group.children() {
+        match node {
+            usvg::Node::Group(g) => coastline(g, out),
+            usvg::Node::Path(p) if p.stroke().is_some() && p.data().len() > 40 => {
+                let t = p.abs_transform();
+                let points: Vec<_> = p.data().points().to_vec();
+                for pair in points.windows(2) {
+                    for step in 0..=20 {
+                        let f = step as f32 / 20.0;
+                        let mut pt = tiny_skia::Point::from_xy(
+                            pair[0].x + (pair[1].x - pair[0].x) * f,
+                            pair[0].y + (pair[1].y - pair[0].y) * f,
+                        );
+                        t.map_point(&mut pt);
+                        // Only what the map's frame shows; the rest is clipped.
+                        if (20.0..=410.0).contains(&pt.x) && (56.0..=456.0).contains(&pt.y) {
+                            out.push((pt.x, pt.y));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The map's names and arrows sit in the ocean: the coastline runs through
+/// none of them.
+#[tokio::test]
+async fn the_coast_map_keeps_names_and_arrows_off_the_coastline() {
+    let offline = Offline::new();
+    let (request, data) = offline.data("Coast", MORNING).await;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let mut coast = Vec::new();
+    coastline(tree.root(), &mut coast);
+    assert!(
+        coast.len() > 300,
+        "the coastline is drawn: {} points",
+        coast.len()
+    );
+    let crosses = |b: usvg::Rect| {
+        coast
+            .iter()
+            .any(|&(x, y)| b.left() <= x && x <= b.right() && b.top() <= y && y <= b.bottom())
+    };
+    let mut names = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        let b = text.abs_bounding_box();
+        assert!(!crosses(b), "the coastline runs through `{what}`: {b:?}");
+        if ["Ocean Beach", "Linda Mar", "Half Moon Bay", "Santa Cruz"].contains(&what.as_str()) {
+            names += 1;
+        }
+    });
+    assert_eq!(names, 8, "each name on the map and in the list");
+    // The arrows: small filled or outlined paths turned by their group.
+    let mut arrows = 0;
+    fn each_arrow(group: &usvg::Group, f: &mut impl FnMut(usvg::Rect)) {
+        for node in group.children() {
+            match node {
+                usvg::Node::Group(g) => each_arrow(g, f),
+                usvg::Node::Path(p)
+                    if p.data().len() == 5 && p.abs_bounding_box().width() < 40.0 =>
+                {
+                    f(p.abs_bounding_box())
+                }
+                _ => {}
+            }
+        }
+    }
+    each_arrow(tree.root(), &mut |b| {
+        assert!(!crosses(b), "the coastline runs through an arrow at {b:?}");
+        arrows += 1;
+    });
+    assert_eq!(arrows, 8, "a swell and a wind arrow for each spot");
+}
+
+/// A frame for a later hour whose hour the forecast lacks shows "–",
+/// never the current value under the future time.
+#[tokio::test]
+async fn a_later_frame_never_shows_the_current_value() {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data("Coast", MORNING).await;
+    for field in ["times", "swell_heights", "swell_dirs", "swell_periods"] {
+        data.values
+            .get_mut("hmb_marine")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    for field in ["wind_times", "winds", "wind_dirs"] {
+        data.values
+            .get_mut("hmb_weather")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    let at = (at(MORNING) + chrono::Duration::hours(18)).to_rfc3339();
+    let frame = inkspot::template::Frame {
+        index: 3,
+        count: 4,
+        at,
+        hours: 18,
+    };
+    let texts = texts_of(&offline.pipeline.fill_frame(&request, &data, frame).unwrap());
+    assert_shows(
+        &texts,
+        &["Swell – @ – s", "Wind – kn"],
+        "Half Moon Bay at +18 h",
+    );
+    let now = texts_of(&offline.pipeline.fill(&request, &data).unwrap());
+    assert!(
+        now.iter().any(|t| t.starts_with("Swell 5.9 ft")),
+        "now, the current value: {now:?}"
+    );
 }

@@ -37,7 +37,9 @@ pub async fn plan(config: &Config, now: DateTime<Utc>, hours: u64) -> Result<Str
         out.push_str("scheduled refreshes are off (`schedule.enabled = false`): spots are fetched when a request finds their render expired\n");
         return Ok(out);
     }
-    let templates = LiveTemplates::load(&config.templates_dir()).map_err(BuildError::from)?;
+    let dir = config.templates_dir();
+    let measure = std::sync::Arc::new(crate::render::Renderer::new(&dir, false));
+    let templates = LiveTemplates::load(&dir, measure).map_err(BuildError::from)?;
     let templates = templates.current();
     let catalog = Catalog::new(config);
     let schedule = Schedule::new(config, &catalog);

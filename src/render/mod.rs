@@ -70,6 +70,26 @@ impl Renderer {
         Ok(usvg::Tree::from_str(svg, &options)?)
     }
 
+    /// How far `text` reaches from its start, in px, at font size `size`
+    /// in the default family, laid out as a drawing would lay it out; 0
+    /// when it cannot be laid out.
+    pub fn text_width(&self, text: &str, size: f64, bold: bool) -> f64 {
+        let escaped = text
+            .replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;");
+        let weight = if bold { "bold" } else { "normal" };
+        let svg = format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="100000" height="{h}"><text x="0" y="{size}" font-size="{size}" font-weight="{weight}" xml:space="preserve">{escaped}</text></svg>"#,
+            h = size * 2.0
+        );
+        let Ok(tree) = self.parse(&svg) else {
+            return 0.0;
+        };
+        let right = tree.root().abs_bounding_box().right();
+        f64::from(right.max(0.0))
+    }
+
     /// Draws `tree` at `width`×`height` over white. The SVG's own size is
     /// scaled uniformly to fit and centred, so a template drawn at another
     /// aspect ratio is letterboxed rather than distorted; templates that use

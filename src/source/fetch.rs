@@ -43,7 +43,7 @@ pub enum FetchError {
     #[error("body is not valid UTF-8")]
     NotUtf8,
     /// The same URL failed moments ago; it is not asked again yet.
-    #[error("{reason} (at {at}; not asked again for {ttl:?})")]
+    #[error("{reason} (at {at}, not asked again for {ttl:?})")]
     Remembered {
         /// The earlier failure.
         reason: String,

@@ -2,12 +2,14 @@
 //! spot's data. Escaping is on for every `.svg` template, so scraped text can
 //! never break the document.
 
+mod fit;
 pub mod helpers;
 pub mod layers;
 mod live;
 mod tides;
 mod view;
 
+pub use fit::{Fitted, Measure, SharedMeasure};
 pub use layers::Layer;
 pub use live::{LiveTemplates, POLL};
 
@@ -84,8 +86,9 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Reads and compiles every `*.svg` file in `dir`.
-    pub fn load(dir: &Path) -> Result<Self, TemplateError> {
+    /// Reads and compiles every `*.svg` file in `dir`; `fit` measures
+    /// text with `measure`.
+    pub fn load(dir: &Path, measure: &SharedMeasure) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_fuel(Some(TEMPLATE_FUEL));
         // `data.other.field` for a source this spot lacks, or `spot.x.y`,
@@ -103,6 +106,7 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.add_filter("datetimeformat", datetimeformat);
         helpers::register(&mut env);
+        fit::register(&mut env, measure.clone());
 
         let read_err = |source| TemplateError::Read {
             path: dir.to_path_buf(),

@@ -1,11 +1,16 @@
 use super::*;
 
+fn measure() -> SharedMeasure {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    std::sync::Arc::new(crate::render::Renderer::new(&dir, false))
+}
+
 fn templates(files: &[(&str, &str)]) -> (tempfile::TempDir, Templates) {
     let dir = tempfile::tempdir().unwrap();
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    let t = Templates::load(dir.path()).unwrap();
+    let t = Templates::load(dir.path(), &measure()).unwrap();
     (dir, t)
 }
 
@@ -52,7 +57,10 @@ fn formats_time_in_spot_zone() {
 fn syntax_error_names_template_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.svg"), "<svg>\n\n{{ oops( }}\n</svg>").unwrap();
-    let err = Templates::load(dir.path()).err().unwrap().to_string();
+    let err = Templates::load(dir.path(), &measure())
+        .err()
+        .unwrap()
+        .to_string();
     assert!(err.contains("bad.svg"), "{err}");
     assert!(err.contains("bad.svg:3"), "{err}");
 }
