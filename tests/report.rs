@@ -590,3 +590,46 @@ async fn a_later_frame_never_shows_the_current_value() {
         "now, the current value: {now:?}"
     );
 }
+
+/// The surf layouts take the shape of every panel from 16:9 to square
+/// (landscape) and 3:4 to 9:16 (portrait): the drawing has the panel's
+/// aspect ratio, so it is scaled without white bands, and every text
+/// still fits.
+#[rstest]
+#[case("Half Moon Bay", 800, 480)]
+#[case("Half Moon Bay", 1872, 1404)]
+#[case("Half Moon Bay", 1920, 1080)]
+#[case("Half Moon Bay", 1000, 1000)]
+#[case("Linda Mar portrait", 600, 800)]
+#[case("Linda Mar portrait", 758, 1024)]
+#[case("Linda Mar portrait", 1080, 1920)]
+#[tokio::test]
+async fn the_surf_layouts_fill_every_panel_shape(
+    #[case] spot: &str,
+    #[case] width: u32,
+    #[case] height: u32,
+) {
+    let offline = Offline::new();
+    let (mut request, mut data) = offline.data(spot, MORNING).await;
+    longest(&mut data);
+    request.output.width = width;
+    request.output.height = height;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let (w, h) = (tree.size().width(), tree.size().height());
+    let drawn = w / h;
+    let panel = width as f32 / height as f32;
+    assert!(
+        (drawn - panel).abs() / panel < 0.01,
+        "{spot} at {width}×{height}: drawn {w}×{h}, so white bands"
+    );
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= w && b.top() >= 0.0 && b.bottom() <= h,
+            "{spot} at {width}×{height}: `{what}` runs off: {b:?}"
+        );
+    });
+}
