@@ -633,3 +633,40 @@ async fn the_surf_layouts_fill_every_panel_shape(
         );
     });
 }
+
+/// On a colour panel the report uses its inks where colour means
+/// something: red for the tide's "now" marker, yellow behind an offshore
+/// wind (Linda Mar's east wind that morning); on a 1-bit panel neither.
+#[rstest]
+#[case("trmnl-bwry", true)]
+#[case("spectra6", true)]
+#[case("trmnl", false)]
+#[tokio::test]
+async fn colour_panels_get_their_inks_where_colour_means_something(
+    #[case] preset: &str,
+    #[case] colour: bool,
+) {
+    let offline = Offline::new();
+    let (_, data) = offline.data("Linda Mar", MORNING).await;
+    let request = offline
+        .catalog
+        .resolve("Linda Mar", Some(preset), &OutputOptions::default())
+        .unwrap();
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let png = renderer.render(&svg, &request.output).unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_rgb8();
+    let count = |rgb: [u8; 3]| image.pixels().filter(|p| p.0 == rgb).count();
+    let (red, yellow) = (count([255, 0, 0]), count([255, 255, 0]));
+    if colour {
+        assert!(red > 200, "{preset}: the tide marker in red ({red} px)");
+        assert!(
+            yellow > 2000,
+            "{preset}: offshore wind marked in yellow ({yellow} px)"
+        );
+        let black = count([0, 0, 0]);
+        assert!(black > 10 * red, "{preset}: text stays black");
+    } else {
+        assert_eq!((red, yellow), (0, 0), "{preset}: no colour");
+    }
+}

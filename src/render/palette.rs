@@ -13,6 +13,8 @@ use crate::config::{Dither, Palette};
 /// really shows, which error diffusion aims for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Ink {
+    /// What templates call it: `inks.red`.
+    pub name: &'static str,
     /// The palette entry in the file, which the device snaps to exactly.
     pub written: [u8; 3],
     /// What the ink looks like on the panel.
@@ -23,8 +25,9 @@ const fn rgb(c: u32) -> [u8; 3] {
     [(c >> 16) as u8, (c >> 8) as u8, c as u8]
 }
 
-const fn ink(written: u32, shown: u32) -> Ink {
+const fn ink(name: &'static str, written: u32, shown: u32) -> Ink {
     Ink {
+        name,
         written: rgb(written),
         shown: rgb(shown),
     }
@@ -32,10 +35,10 @@ const fn ink(written: u32, shown: u32) -> Ink {
 
 /// TRMNL BWRY (`og_bwry`): the four inks in TRMNL's own palette order.
 const BWRY: [Ink; 4] = [
-    ink(0x000000, 0x000000),
-    ink(0xFFFFFF, 0xFFFFFF),
-    ink(0xFFFF00, 0xFFFF00),
-    ink(0xFF0000, 0xFF0000),
+    ink("black", 0x000000, 0x000000),
+    ink("white", 0xFFFFFF, 0xFFFFFF),
+    ink("yellow", 0xFFFF00, 0xFFFF00),
+    ink("red", 0xFF0000, 0xFF0000),
 ];
 
 /// E Ink Spectra 6 (reTerminal E1002): pure inks written, matched against
@@ -45,12 +48,12 @@ const BWRY: [Ink; 4] = [
 /// measures 191E21, faintly blue): with the tint, the error a gray area
 /// leaves drifts red, and red and green pixels appear in it.
 const SPECTRA6: [Ink; 6] = [
-    ink(0x000000, 0x1C1C1C),
-    ink(0xFFFFFF, 0xE8E8E8),
-    ink(0xFFFF00, 0xEFDE44),
-    ink(0xFF0000, 0xB21318),
-    ink(0x0000FF, 0x2157BA),
-    ink(0x00FF00, 0x125F20),
+    ink("black", 0x000000, 0x1C1C1C),
+    ink("white", 0xFFFFFF, 0xE8E8E8),
+    ink("yellow", 0xFFFF00, 0xEFDE44),
+    ink("red", 0xFF0000, 0xB21318),
+    ink("blue", 0x0000FF, 0x2157BA),
+    ink("green", 0x00FF00, 0x125F20),
 ];
 
 /// The inks of `palette`, in palette order.

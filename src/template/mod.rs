@@ -234,6 +234,10 @@ pub struct Context {
     pub layers: BTreeMap<String, bool>,
     /// The titles of the drawn layers, in declared order, for a header.
     pub shown_layers: Vec<String>,
+    /// The inks of a colour panel by name (`red` → `#ff0000`), empty for
+    /// black and white or gray: `inks.red or "#000"` draws red where there
+    /// is red and black elsewhere.
+    pub inks: BTreeMap<String, String>,
 }
 
 /// One frame of an animation, as a template sees it.
@@ -283,6 +287,7 @@ impl Context {
             frame: None,
             layers: BTreeMap::new(),
             shown_layers: Vec::new(),
+            inks: BTreeMap::new(),
         }
     }
 

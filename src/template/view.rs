@@ -34,6 +34,7 @@ pub(super) fn context(ctx: &Context) -> Value {
         frame => Value::from_serialize(&ctx.frame),
         layers => Value::from_serialize(&ctx.layers),
         shown_layers => Value::from_serialize(&ctx.shown_layers),
+        inks => Value::from_serialize(&ctx.inks),
     }
 }
 
