@@ -3,6 +3,8 @@
 //! what to do next, and `check` catching what would fail later.
 
 mod common;
+#[path = "first_run/docs.rs"]
+mod docs;
 
 use std::process::Command;
 
@@ -123,7 +125,7 @@ fn the_readmes_first_spot_renders() {
     std::fs::create_dir_all(site.path().join("templates")).unwrap();
     std::fs::write(
         site.path().join("templates/hello.svg"),
-        block("<!-- hello-template -->"),
+        block("<!-- template: hello -->"),
     )
     .unwrap();
     let config = block("<!-- hello-config -->");
