@@ -455,3 +455,18 @@ fn check_fetch_fills_templates_with_the_data_and_takes_one_spot() {
         text_of(&nope)
     );
 }
+
+/// A source error names the URL as asked, its `{{ }}` filled and its key
+/// redacted.
+#[test]
+fn check_fetch_names_the_url_asked_without_its_secrets() {
+    let site = Site::new();
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/station/{{{{ spot.station }}}}?appid=s3cret");
+    site.write_config(&bar_spot("Linda Mar", &url, "station = \"46012\""));
+    let out = inkspot(&site, &["check", "--fetch"]);
+    let stdout = text(&out.stdout);
+    let asked = format!("(GET http://127.0.0.1:{port}/station/46012?appid=REDACTED)");
+    assert!(stdout.contains(&asked), "{stdout}");
+    assert!(!stdout.contains("s3cret"), "{stdout}");
+}

@@ -2,7 +2,11 @@
 //! README shows it, the README's first spot as printed, failures that say
 //! what to do next, and `check` catching what would fail later.
 
+#[path = "first_run/blocks.rs"]
+mod blocks;
 mod common;
+#[path = "first_run/curl.rs"]
+mod curl;
 #[path = "first_run/docs.rs"]
 mod docs;
 

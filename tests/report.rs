@@ -670,3 +670,15 @@ async fn colour_panels_get_their_inks_where_colour_means_something(
         assert_eq!((red, yellow), (0, 0), "{preset}: no colour");
     }
 }
+
+/// The tide curve says what its ticks and its height are: hours under the
+/// axis, the day's high and low beside it.
+#[tokio::test]
+async fn the_tide_curve_is_labelled() {
+    let texts = texts_with(|_| {}).await;
+    assert_shows(
+        &texts,
+        &["06:00", "12:00", "18:00", "5.6 ft", "-0.3 ft"],
+        "tide curve",
+    );
+}

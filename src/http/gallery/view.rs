@@ -89,8 +89,8 @@ fn data_state(spot: &SpotHealth, now: DateTime<Utc>) -> (&'static str, String) {
 }
 
 /// When the next image comes, in words; a time already past is due.
-fn next_image(spot: &SpotHealth, now: DateTime<Utc>) -> String {
-    match spot.next_image_at {
+fn next_image(at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> String {
+    match at {
         None => "drawn when asked for".to_string(),
         Some(at) if at <= now => "due now".to_string(),
         Some(at) => format!("{} (in {})", short(at), span(at, now)),
@@ -135,7 +135,7 @@ pub(super) async fn spot_view(
         slug: slug.clone(),
         state,
         data,
-        next_image: next_image(spot, now),
+        next_image: next_image(spot.next_image_at, now),
         failing: spot
             .sources
             .iter()
@@ -222,5 +222,24 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
         last_seen: parse(&device.last_seen_at).map_or("never".to_string(), |t| ago(t, now)),
         ok: state == "ok",
         state,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    fn t(s: &str) -> DateTime<Utc> {
+        s.parse().unwrap()
+    }
+
+    #[rstest]
+    #[case(None, "drawn when asked for")]
+    #[case(Some("2026-12-06T20:00:00Z"), "due now")]
+    #[case(Some("2026-12-06T21:00:00Z"), "due now")]
+    #[case(Some("2026-12-06T21:25:30Z"), "2026-12-06 21:25 UTC (in 25m 30s)")]
+    fn the_next_image_is_never_in_the_past(#[case] at: Option<&str>, #[case] said: &str) {
+        assert_eq!(next_image(at.map(t), t("2026-12-06T21:00:00Z")), said);
     }
 }
