@@ -301,5 +301,14 @@ async fn a_template_typo_keeps_the_last_good_picture() {
     app.engine.reload_templates_if_changed();
     assert_eq!(app.engine.try_templates().await, 0);
     assert!(app.engine.template_problem("linda-mar").is_none());
+    // A deleted template is a problem too, and the good picture stays.
+    std::fs::remove_file(site.path().join("templates/bar.svg")).unwrap();
+    app.engine.reload_templates_if_changed();
+    assert_eq!(app.engine.try_templates().await, 1);
+    let problem = app.engine.template_problem("linda-mar").unwrap();
+    assert!(problem.error.contains("bar"), "{}", problem.error);
+    let gone = app.get("/image?spot=linda-mar", &[]).await;
+    assert_eq!(gone.status(), 200);
+    assert_eq!(header(&gone, "x-cache"), "stale");
     app.stop().await;
 }
