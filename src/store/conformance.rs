@@ -1,5 +1,5 @@
 //! The storage conformance suite: what every [`Backend`] must do, checked
-//! the same way for each. `tests/storage.rs` runs it against the disk; a
+//! the same way for each. `tests/it/storage.rs` runs it against the disk; a
 //! new backend adds one test that calls [`run`] on a fresh instance.
 //!
 //! Each check panics with its name and what differed, like a test.

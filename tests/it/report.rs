@@ -1,0 +1,682 @@
+//! The surf report on data shaped like the real services' answers: every
+//! shipped spot, from its own recordings in `examples/recorded/`, at fixed
+//! times, shows the values worked out by hand from those recordings; and
+//! every text of the shipped templates stays on the panel with the longest
+//! values they can get.
+
+use crate::common::*;
+use chrono::{DateTime, Utc};
+use inkspot::clock::ManualClock;
+use inkspot::config::OutputOptions;
+use inkspot::pipeline::Pipeline;
+use inkspot::request::{Catalog, RenderRequest};
+use inkspot::source::SpotData;
+use rstest::rstest;
+use serde_json::{Value, json};
+
+fn at(time: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(time).unwrap().to_utc()
+}
+
+struct Offline {
+    catalog: Catalog,
+    pipeline: Pipeline,
+}
+
+impl Offline {
+    fn new() -> Self {
+        let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+        Self {
+            pipeline: Pipeline::new(&config).unwrap(),
+            catalog: Catalog::new(&config),
+        }
+    }
+
+    fn request(&self, spot: &str) -> RenderRequest {
+        self.catalog
+            .resolve(spot, None, &OutputOptions::default())
+            .unwrap()
+    }
+
+    async fn data(&self, spot: &str, now: &str) -> (RenderRequest, SpotData) {
+        let request = self.request(spot);
+        let data = self
+            .pipeline
+            .fetch(&request, &ManualClock::new(at(now)))
+            .await;
+        (request, data)
+    }
+
+    /// The texts of the filled template, one string per `<text>` element.
+    async fn texts(&self, spot: &str, now: &str) -> Vec<String> {
+        let (request, data) = self.data(spot, now).await;
+        // Fields may be null in a real answer (Santa Cruz's sunrise);
+        // whole sources may not.
+        assert!(
+            data.errors.iter().all(|e| e.field.is_some()),
+            "{spot}: every recording reads: {:?}",
+            data.errors
+        );
+        let svg = self.pipeline.fill(&request, &data).unwrap();
+        texts_of(&svg)
+    }
+}
+
+/// The text content of each `<text>` element of `svg`, tags removed.
+fn texts_of(svg: &str) -> Vec<String> {
+    let tags = regex::Regex::new(r"<[^>]+>").unwrap();
+    svg.split("<text")
+        .skip(1)
+        .map(|t| {
+            let body = &t[t.find('>').unwrap() + 1..t.find("</text>").unwrap()];
+            tags.replace_all(body, "").replace("&#x2f;", "/")
+        })
+        .collect()
+}
+
+fn assert_shows(texts: &[String], expected: &[&str], what: &str) {
+    for e in expected {
+        assert!(
+            texts.iter().any(|t| t == e),
+            "{what}: no text `{e}` in {texts:#?}"
+        );
+    }
+}
+
+/// 09:30 Pacific on the morning the recordings describe.
+const MORNING: &str = "2026-11-22T17:30:00Z";
+
+// Worked out by hand from each spot's recordings:
+// - wave height: the newest WVHT that is not MM (the newest row has every
+//   wave column MM), metres × 3.28084, one decimal;
+// - swell: the forecast's height (ft, as `current_units` says), period
+//   rounded, direction as compass text;
+// - wind: the forecast in knots (as `current_units` says), rounded;
+//   offshore when from within 45° of opposite the beach's `facing`;
+// - tides: the first high and low after 09:30 local;
+// - water: the buoy's newest WTMP, °C × 1.8 + 32, rounded.
+#[rstest]
+// 46237 16:56 WVHT 1.5 m = 4.92 ft; 95° against facing 260: offshore.
+#[case("Linda Mar", &["4.9 ft", "wave height offshore · buoy 46237", "4.3 ft @ 14 s",
+    "swell WNW · forecast", "6–11 kn", "wind E · offshore", "High 10:31 · 5.7 ft",
+    "Low 17:20 · -0.3 ft", "Water 56°F", "Daylight 07:01–16:54"])]
+// Same buoy; swell 4.59 ft at 14.2 s from 284°; wind 88° against facing 270.
+#[case("Ocean Beach", &["4.9 ft", "4.6 ft @ 14 s", "swell WNW · forecast", "7–13 kn",
+    "wind E · offshore", "High 11:02 · 5.5 ft", "Low 17:56 · -0.1 ft", "Water 56°F",
+    "Daylight 07:02–16:53"])]
+// 46012 16:50 WVHT 2.1 m = 6.89 ft; WTMP 13.9 °C = 57.0 °F; wind 292°
+// against facing 225 is 67° off: cross-shore.
+#[case("Half Moon Bay", &["6.9 ft", "wave height offshore · buoy 46012", "5.9 ft @ 15 s",
+    "15–21 kn", "wind WNW · cross-shore", "High 10:31 · 5.7 ft", "Low 17:20 · -0.3 ft",
+    "Water 57°F", "Daylight 07:00–16:55"])]
+// 46042 17:10 WVHT 1.3 m = 4.27 ft; WTMP 14.8 °C = 58.6 °F; highs and
+// lows from the subordinate station 9413745; no sunrise or sunset.
+#[case("Santa Cruz", &["4.3 ft", "wave height offshore · buoy 46042", "3.3 ft @ 13 s",
+    "swell W · forecast", "9–14 kn", "wind NW · offshore", "High 10:08 · 5.3 ft",
+    "Low 16:59 · -0.3 ft", "Water 59°F", "Daylight – (not in the forecast)"])]
+#[case("Linda Mar portrait", &["4.9 ft", "4.3 ft @ 14 s", "wind E · offshore",
+    "High 10:31 · 5.7 ft", "Low 17:20 · -0.3 ft", "Water 56°F", "Daylight 07:01–16:54"])]
+#[tokio::test]
+async fn every_shipped_spot_shows_the_values_worked_out_by_hand(
+    #[case] spot: &str,
+    #[case] expected: &[&str],
+) {
+    let offline = Offline::new();
+    let texts = offline.texts(spot, MORNING).await;
+    assert_shows(&texts, expected, spot);
+    assert!(
+        !texts.iter().any(|t| t.contains("no tide curve")),
+        "{spot}: today's curve is drawn"
+    );
+}
+
+/// In the evening the next low is tomorrow's, and says so.
+#[tokio::test]
+async fn a_tide_that_falls_tomorrow_names_its_day() {
+    let texts = Offline::new()
+        .texts("Linda Mar", "2026-11-23T05:00:00Z")
+        .await;
+    assert_shows(
+        &texts,
+        &["High 23:51 · 4.1 ft", "Low Mon 05:02 · 2.1 ft"],
+        "21:00",
+    );
+}
+
+/// Two days later the recordings are old: no curve and no tides, not old
+/// ones drawn as today's.
+#[tokio::test]
+async fn data_from_another_day_is_shown_as_missing() {
+    let texts = Offline::new()
+        .texts("Linda Mar", "2026-11-24T18:00:00Z")
+        .await;
+    assert_shows(
+        &texts,
+        &["no tide curve for today", "High –", "Low –"],
+        "next day",
+    );
+}
+
+/// Santa Cruz's curve comes from Monterey's harmonic station: the
+/// subordinate station it takes highs and lows from has no hourly
+/// predictions.
+#[test]
+fn santa_cruz_draws_its_curve_from_a_harmonic_station() {
+    let config = inkspot::load_config(&repo_path("config.toml")).unwrap();
+    let spot = config
+        .spots
+        .iter()
+        .find(|s| s.name == "Santa Cruz")
+        .unwrap();
+    let key = |k: &str| spot.extra.get(k).and_then(|v| v.as_str()).unwrap();
+    assert_eq!(key("tide_station"), "9413745");
+    assert_eq!(key("tide_curve_station"), "9413450");
+    let now = at(MORNING);
+    let curve = spot.sources.iter().find(|s| s.id == "tide_curve").unwrap();
+    let url = inkspot::source::expand_url(&curve.url, spot, now).unwrap();
+    assert!(url.contains("station=9413450&"), "{url}");
+}
+
+/// The shipped config asks CO-OPS in its documented form: `begin_date` as
+/// `yyyyMMdd` (the spot's local date) with `range`, never `date=today`
+/// with `range`.
+#[test]
+fn tide_requests_use_the_documented_parameters() {
+    let config = inkspot::load_config(&repo_path("config.toml")).unwrap();
+    let now = at("2026-11-23T03:00:00Z"); // still the 22nd in California
+    let mut seen = 0;
+    for spot in &config.spots {
+        for source in spot
+            .sources
+            .iter()
+            .filter(|s| s.url.contains("tidesandcurrents"))
+        {
+            let url = inkspot::source::expand_url(&source.url, spot, now).unwrap();
+            assert!(url.contains("begin_date=20261122&range="), "{url}");
+            assert!(!url.contains("date=today"), "{url}");
+            seen += 1;
+        }
+    }
+    assert_eq!(seen, 10, "two tide sources for each of five spots");
+}
+
+/// The longest values each field can take, over the real recordings.
+fn longest(data: &mut SpotData) {
+    let mut set = |source: &str, field: &str, value: Value| {
+        data.values
+            .entry(source.to_string())
+            .or_default()
+            .insert(field.to_string(), value);
+    };
+    set("buoy", "wvht", json!(30.4));
+    set("marine", "swell_height", json!(88.8));
+    set("marine", "swell_period", json!(88));
+    set("marine", "swell_dir", json!(292));
+    set("weather", "wind", json!(88.0));
+    set("weather", "gust", json!(99.0));
+    set("weather", "wind_dir", json!(292));
+    set("buoy", "water_c", json!(38.0));
+    set("buoy", "wvht_time", json!("2026-11-20T01:00:00Z"));
+    data.errors = ["marine", "weather", "wind_buoy", "tide_curve"]
+        .iter()
+        .map(|s| inkspot::source::FieldError {
+            source: s.to_string(),
+            field: None,
+            reason: "timed out".into(),
+            unreachable: false,
+            url: None,
+        })
+        .collect();
+}
+
+/// Every value from the buoys rather than the forecast: the longest source
+/// names in the footer.
+fn from_buoys(data: &mut SpotData) {
+    for field in ["swell_height", "swell_period"] {
+        data.values
+            .get_mut("marine")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    let weather = data.values.entry("weather".into()).or_default();
+    weather.insert("wind".into(), Value::Null);
+    let wind = data.values.entry("wind_buoy".into()).or_default();
+    wind.insert("speed".into(), json!(12.3));
+    wind.insert("gust".into(), json!(18.9));
+    wind.insert("direction".into(), json!(292));
+}
+
+/// Every text of every shipped template at its shipped size stays inside
+/// the panel with the longest values, measured on the laid-out text.
+#[rstest]
+#[case("Half Moon Bay", "2026-11-23T05:00:00Z", false)]
+#[case("Linda Mar portrait", "2026-11-23T05:00:00Z", false)]
+#[case("Half Moon Bay", MORNING, false)]
+#[case("Linda Mar portrait", MORNING, false)]
+#[case("Half Moon Bay", MORNING, true)]
+#[case("Linda Mar portrait", MORNING, true)]
+#[case("Santa Cruz", MORNING, true)]
+#[tokio::test]
+async fn every_text_fits_its_panel(#[case] spot: &str, #[case] now: &str, #[case] buoys: bool) {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data(spot, now).await;
+    longest(&mut data);
+    if buoys {
+        from_buoys(&mut data);
+    }
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let (w, h) = (tree.size().width(), tree.size().height());
+    let mut checked = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= w && b.top() >= 0.0 && b.bottom() <= h,
+            "{spot}: `{what}` runs off the {w}×{h} panel: {b:?}"
+        );
+        checked += 1;
+    });
+    assert!(checked >= 12, "{spot}: only {checked} texts");
+}
+
+fn for_each_text(group: &usvg::Group, f: &mut impl FnMut(&usvg::Text)) {
+    for node in group.children() {
+        match node {
+            usvg::Node::Group(g) => for_each_text(g, f),
+            usvg::Node::Text(t) => f(t),
+            _ => {}
+        }
+    }
+}
+
+/// Fills Linda Mar's template at `MORNING` after `change` edits the data.
+async fn texts_with(change: impl FnOnce(&mut SpotData)) -> Vec<String> {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data("Linda Mar", MORNING).await;
+    change(&mut data);
+    texts_of(&offline.pipeline.fill(&request, &data).unwrap())
+}
+
+fn set(data: &mut SpotData, source: &str, field: &str, value: Value) {
+    data.values
+        .entry(source.to_string())
+        .or_default()
+        .insert(field.to_string(), value);
+}
+
+/// An answer in metres is converted; one in a unit the template does not
+/// know is shown as missing, never labelled ft.
+#[rstest]
+#[case("m", "4.9 ft")]
+#[case("ft", "1.5 ft")]
+#[case("yd", "– ft")]
+#[tokio::test]
+async fn forecast_values_follow_the_unit_their_answer_names(
+    #[case] unit: &str,
+    #[case] shown: &str,
+) {
+    let texts = texts_with(|data| {
+        set(data, "buoy", "wvht", Value::Null);
+        set(data, "marine", "wave_height", json!(1.5));
+        set(data, "marine", "wave_unit", json!(unit));
+    })
+    .await;
+    assert_shows(&texts, &[shown, "wave height · forecast"], unit);
+}
+
+/// Without the forecast's swell, the buoy's period and direction are shown
+/// with no height: never the forecast's height with the buoy's period.
+#[tokio::test]
+async fn the_swell_line_never_mixes_sources() {
+    let texts = texts_with(|data| {
+        set(data, "marine", "swell_height", Value::Null);
+    })
+    .await;
+    assert_shows(&texts, &["14 s", "swell WNW · buoy 46237"], "buoy swell");
+    assert!(
+        !texts.iter().any(|t| t.contains("ft @")),
+        "no height beside the buoy's period: {texts:?}"
+    );
+}
+
+/// The station page in its current layout (no wave height in its
+/// "Conditions" table) still gives the water temperature and the time.
+#[tokio::test]
+async fn the_station_page_reads_in_its_current_layout() {
+    let (_, data) = Offline::new().data("Linda Mar", MORNING).await;
+    let station = &data.values["station"];
+    assert_eq!(station["water_f"], json!(56.1));
+    assert_eq!(station["observed"], json!("1726 GMT on 11/22/2026"));
+}
+
+/// A spot with a template per orientation draws a portrait panel (a
+/// Kindle) with the portrait layout, not the landscape one letterboxed.
+#[rstest]
+#[case(Some("kindle"), "surf-portrait", "600")]
+#[case(Some("trmnl"), "surf", "800")]
+#[case(None, "surf", "800")]
+#[tokio::test]
+async fn each_orientation_gets_its_own_template(
+    #[case] device: Option<&str>,
+    #[case] template: &str,
+    #[case] width: &str,
+) {
+    let offline = Offline::new();
+    let request = offline
+        .catalog
+        .resolve("Linda Mar", device, &OutputOptions::default())
+        .unwrap();
+    assert_eq!(request.template(), template);
+    let data = offline
+        .pipeline
+        .fetch(&request, &ManualClock::new(at(MORNING)))
+        .await;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    assert!(
+        svg.contains(&format!("width=\"{width}\"")),
+        "{device:?}: {}",
+        &svg[svg.find("<svg").unwrap()..][..120]
+    );
+}
+
+#[test]
+fn a_missing_portrait_template_is_named_with_its_key() {
+    let site = Site::new();
+    std::fs::create_dir_all(site.path().join("templates")).unwrap();
+    std::fs::write(site.path().join("templates/wide.svg"), "<svg/>").unwrap();
+    site.write_config(
+        "[[spots]]\nname = \"A\"\ntemplate = { landscape = \"wide\", portrait = \"tall\" }\n",
+    );
+    let message = inkspot::load_config(&site.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("`spots[0].template.portrait`: template `tall` not found"),
+        "{message}"
+    );
+    site.write_config("[[spots]]\nname = \"A\"\ntemplate = { wide = \"wide\" }\n");
+    let message = inkspot::load_config(&site.config_path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        message.contains("or { landscape = \"surf\", portrait = \"surf-portrait\" }"),
+        "{message}"
+    );
+}
+
+/// The error picture fits every shipped size and orientation, with a long
+/// spot name and a long reason naming every failed source.
+#[rstest]
+#[case(800, 480)]
+#[case(600, 800)]
+#[case(400, 240)]
+#[case(296, 128)]
+#[case(1872, 1404)]
+#[case(758, 1024)]
+fn the_error_picture_fits_every_panel(#[case] width: u32, #[case] height: u32) {
+    let config = inkspot::load_config(&repo_path("examples/offline.toml")).unwrap();
+    let mut spot = config.spots[4].clone(); // "Linda Mar portrait", the longest name
+    spot.name = "Linda Mar portrait at Pacifica State Beach".into();
+    let mut context = inkspot::template::Context::new(&spot, width, height, None, at(MORNING));
+    context.reason = Some(
+        "marine: timed out after 10s; weather: HTTP 503; buoy: connection refused; wind_buoy: no such host; tides: HTTP 429; tide_curve: timed out; station: upstream answered HTTP 404".into(),
+    );
+    let pipeline = Pipeline::new(&config).unwrap();
+    let svg = pipeline
+        .templates()
+        .current()
+        .render_error(&context)
+        .unwrap();
+    assert!(svg.contains("timed out"), "the reason is shown");
+    assert!(svg.contains("PST"), "times in the spot's zone: {svg}");
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let mut checked = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= width as f32 && b.bottom() <= height as f32,
+            "{width}×{height}: `{what}` runs off: {b:?}"
+        );
+        checked += 1;
+    });
+    assert!(checked >= 4, "{checked} texts");
+    // Every failed source is named, or counted in "and N more".
+    let mut texts = Vec::new();
+    for_each_text(tree.root(), &mut |text| {
+        texts.push(text.chunks().iter().map(|c| c.text()).collect::<String>());
+    });
+    let sources = [
+        "marine",
+        "weather",
+        "buoy",
+        "wind_buoy",
+        "tides",
+        "tide_curve",
+        "station",
+    ];
+    let named = sources
+        .iter()
+        .filter(|s| texts.iter().any(|t| t.starts_with(&format!("{s}:"))))
+        .count();
+    let more: usize = texts
+        .iter()
+        .find_map(|t| t.strip_prefix("and ")?.strip_suffix(" more")?.parse().ok())
+        .unwrap_or(0);
+    assert_eq!(named + more, sources.len(), "{width}×{height}: {texts:?}");
+}
+
+/// The coastline, as the map draws it: every point along the stroked path
+/// of many segments, in panel pixels.
+fn coastline(group: &usvg::Group, out: &mut Vec<(f32, f32)>) {
+    for node in group.children() {
+        match node {
+            usvg::Node::Group(g) => coastline(g, out),
+            usvg::Node::Path(p) if p.stroke().is_some() && p.data().len() > 40 => {
+                let t = p.abs_transform();
+                let points: Vec<_> = p.data().points().to_vec();
+                for pair in points.windows(2) {
+                    for step in 0..=20 {
+                        let f = step as f32 / 20.0;
+                        let mut pt = tiny_skia::Point::from_xy(
+                            pair[0].x + (pair[1].x - pair[0].x) * f,
+                            pair[0].y + (pair[1].y - pair[0].y) * f,
+                        );
+                        t.map_point(&mut pt);
+                        // Only what the map's frame shows; the rest is clipped.
+                        if (20.0..=410.0).contains(&pt.x) && (56.0..=456.0).contains(&pt.y) {
+                            out.push((pt.x, pt.y));
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// The map's names and arrows sit in the ocean: the coastline runs through
+/// none of them.
+#[tokio::test]
+async fn the_coast_map_keeps_names_and_arrows_off_the_coastline() {
+    let offline = Offline::new();
+    let (request, data) = offline.data("Coast", MORNING).await;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let mut coast = Vec::new();
+    coastline(tree.root(), &mut coast);
+    assert!(
+        coast.len() > 300,
+        "the coastline is drawn: {} points",
+        coast.len()
+    );
+    let crosses = |b: usvg::Rect| {
+        coast
+            .iter()
+            .any(|&(x, y)| b.left() <= x && x <= b.right() && b.top() <= y && y <= b.bottom())
+    };
+    let mut names = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        let b = text.abs_bounding_box();
+        assert!(!crosses(b), "the coastline runs through `{what}`: {b:?}");
+        if ["Ocean Beach", "Linda Mar", "Half Moon Bay", "Santa Cruz"].contains(&what.as_str()) {
+            names += 1;
+        }
+    });
+    assert_eq!(names, 8, "each name on the map and in the list");
+    // The arrows: small filled or outlined paths turned by their group.
+    let mut arrows = 0;
+    fn each_arrow(group: &usvg::Group, f: &mut impl FnMut(usvg::Rect)) {
+        for node in group.children() {
+            match node {
+                usvg::Node::Group(g) => each_arrow(g, f),
+                usvg::Node::Path(p)
+                    if p.data().len() == 5 && p.abs_bounding_box().width() < 40.0 =>
+                {
+                    f(p.abs_bounding_box())
+                }
+                _ => {}
+            }
+        }
+    }
+    each_arrow(tree.root(), &mut |b| {
+        assert!(!crosses(b), "the coastline runs through an arrow at {b:?}");
+        arrows += 1;
+    });
+    assert_eq!(arrows, 8, "a swell and a wind arrow for each spot");
+}
+
+/// A frame for a later hour whose hour the forecast lacks shows "–",
+/// never the current value under the future time.
+#[tokio::test]
+async fn a_later_frame_never_shows_the_current_value() {
+    let offline = Offline::new();
+    let (request, mut data) = offline.data("Coast", MORNING).await;
+    for field in ["times", "swell_heights", "swell_dirs", "swell_periods"] {
+        data.values
+            .get_mut("hmb_marine")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    for field in ["wind_times", "winds", "wind_dirs"] {
+        data.values
+            .get_mut("hmb_weather")
+            .unwrap()
+            .insert(field.into(), Value::Null);
+    }
+    let at = (at(MORNING) + chrono::Duration::hours(18)).to_rfc3339();
+    let frame = inkspot::template::Frame {
+        index: 3,
+        count: 4,
+        at,
+        hours: 18,
+    };
+    let texts = texts_of(&offline.pipeline.fill_frame(&request, &data, frame).unwrap());
+    assert_shows(
+        &texts,
+        &["Swell – @ – s", "Wind – kn"],
+        "Half Moon Bay at +18 h",
+    );
+    let now = texts_of(&offline.pipeline.fill(&request, &data).unwrap());
+    assert!(
+        now.iter().any(|t| t.starts_with("Swell 5.9 ft")),
+        "now, the current value: {now:?}"
+    );
+}
+
+/// The surf layouts take the shape of every panel from 16:9 to square
+/// (landscape) and 3:4 to 9:16 (portrait): the drawing has the panel's
+/// aspect ratio, so it is scaled without white bands, and every text
+/// still fits.
+#[rstest]
+#[case("Half Moon Bay", 800, 480)]
+#[case("Half Moon Bay", 1872, 1404)]
+#[case("Half Moon Bay", 1920, 1080)]
+#[case("Half Moon Bay", 1000, 1000)]
+#[case("Linda Mar portrait", 600, 800)]
+#[case("Linda Mar portrait", 758, 1024)]
+#[case("Linda Mar portrait", 1080, 1920)]
+#[tokio::test]
+async fn the_surf_layouts_fill_every_panel_shape(
+    #[case] spot: &str,
+    #[case] width: u32,
+    #[case] height: u32,
+) {
+    let offline = Offline::new();
+    let (mut request, mut data) = offline.data(spot, MORNING).await;
+    longest(&mut data);
+    request.output.width = width;
+    request.output.height = height;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let (w, h) = (tree.size().width(), tree.size().height());
+    let drawn = w / h;
+    let panel = width as f32 / height as f32;
+    assert!(
+        (drawn - panel).abs() / panel < 0.01,
+        "{spot} at {width}×{height}: drawn {w}×{h}, so white bands"
+    );
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= w && b.top() >= 0.0 && b.bottom() <= h,
+            "{spot} at {width}×{height}: `{what}` runs off: {b:?}"
+        );
+    });
+}
+
+/// On a colour panel the report uses its inks where colour means
+/// something: red for the tide's "now" marker, yellow behind an offshore
+/// wind (Linda Mar's east wind that morning); on a 1-bit panel neither.
+#[rstest]
+#[case("trmnl-bwry", true)]
+#[case("spectra6", true)]
+#[case("trmnl", false)]
+#[tokio::test]
+async fn colour_panels_get_their_inks_where_colour_means_something(
+    #[case] preset: &str,
+    #[case] colour: bool,
+) {
+    let offline = Offline::new();
+    let (_, data) = offline.data("Linda Mar", MORNING).await;
+    let request = offline
+        .catalog
+        .resolve("Linda Mar", Some(preset), &OutputOptions::default())
+        .unwrap();
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let png = renderer.render(&svg, &request.output).unwrap();
+    let image = image::load_from_memory(&png).unwrap().to_rgb8();
+    let count = |rgb: [u8; 3]| image.pixels().filter(|p| p.0 == rgb).count();
+    let (red, yellow) = (count([255, 0, 0]), count([255, 255, 0]));
+    if colour {
+        assert!(red > 200, "{preset}: the tide marker in red ({red} px)");
+        assert!(
+            yellow > 2000,
+            "{preset}: offshore wind marked in yellow ({yellow} px)"
+        );
+        let black = count([0, 0, 0]);
+        assert!(black > 10 * red, "{preset}: text stays black");
+    } else {
+        assert_eq!((red, yellow), (0, 0), "{preset}: no colour");
+    }
+}
+
+/// The tide curve says what its ticks and its height are: hours under the
+/// axis, the day's high and low beside it.
+#[tokio::test]
+async fn the_tide_curve_is_labelled() {
+    let texts = texts_with(|_| {}).await;
+    assert_shows(
+        &texts,
+        &["06:00", "12:00", "18:00", "5.6 ft", "-0.3 ft"],
+        "tide curve",
+    );
+}
