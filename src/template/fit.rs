@@ -180,6 +180,13 @@ pub fn wrap(
     out
 }
 
+/// The `bold=` of a call, `false` when not given; no other keyword.
+fn bold_only(kwargs: &Kwargs) -> Result<bool, Error> {
+    let bold: Option<bool> = kwargs.get("bold")?;
+    kwargs.assert_all_used()?;
+    Ok(bold.unwrap_or(false))
+}
+
 /// Adds `fit`, `fit_lines` and `wrap` to `env`, measuring with `measure`.
 pub(super) fn register(env: &mut Environment<'static>, measure: SharedMeasure) {
     let m = measure.clone();
@@ -187,29 +194,30 @@ pub(super) fn register(env: &mut Environment<'static>, measure: SharedMeasure) {
         "fit",
         move |text: String, width: f64, size: f64, kwargs: Kwargs| -> Result<Value, Error> {
             let min: Option<f64> = kwargs.get("min")?;
-            let bold: Option<bool> = kwargs.get("bold")?;
-            kwargs.assert_all_used()?;
+            let bold = bold_only(&kwargs)?;
             let min = min.unwrap_or(size * 0.7).min(size);
-            let fitted = fit(m.as_ref(), &text, width, size, min, bold.unwrap_or(false));
-            Ok(Value::from_serialize(&fitted))
+            Ok(Value::from_serialize(fit(
+                m.as_ref(),
+                &text,
+                width,
+                size,
+                min,
+                bold,
+            )))
         },
     );
     let m = measure.clone();
     env.add_function(
         "fit_lines",
         move |items: Vec<String>, width: f64, size: f64, lines: usize, kwargs: Kwargs| {
-            let bold: Option<bool> = kwargs.get("bold")?;
-            kwargs.assert_all_used()?;
-            let bold = bold.unwrap_or(false);
+            let bold = bold_only(&kwargs)?;
             Ok::<_, Error>(fit_lines(m.as_ref(), &items, width, size, lines, bold))
         },
     );
     env.add_function(
         "wrap",
         move |text: String, width: f64, size: f64, lines: usize, kwargs: Kwargs| {
-            let bold: Option<bool> = kwargs.get("bold")?;
-            kwargs.assert_all_used()?;
-            let bold = bold.unwrap_or(false);
+            let bold = bold_only(&kwargs)?;
             Ok::<_, Error>(wrap(measure.as_ref(), &text, width, size, lines, bold))
         },
     );

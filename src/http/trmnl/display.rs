@@ -13,8 +13,8 @@ use axum::{Json, body::Body};
 use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
-use serde_json::{Value, json};
 
+use super::answer::DisplayAnswer;
 use super::join::{ClientAddr, JoinGate};
 use super::screen::{Screen, choose, local_time, playlist, screen};
 use super::{authenticate, configured, header, unregistered};
@@ -120,7 +120,7 @@ impl Wake<'_> {
         let Some(registry) = self.engine.devices() else {
             return;
         };
-        let secs = screen.answer["refresh_rate"].as_u64().unwrap_or(0);
+        let secs = screen.answer.refresh_rate;
         let shown = Shown {
             expected_at: Some(self.now + chrono::Duration::seconds(secs as i64)),
             image_bytes: screen.bytes,
@@ -162,7 +162,7 @@ pub(super) async fn display(
         engine.metrics().refuse("device_rate_limited");
         let mut answer = wake.screen(&device).await.answer;
         let min = engine.config().trmnl.min_refresh.as_secs().max(1);
-        answer["refresh_rate"] = json!(wait.as_secs().max(min) + 1);
+        answer.refresh_rate = wait.as_secs().max(min) + 1;
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
     let bound =
@@ -171,7 +171,7 @@ pub(super) async fn display(
     let mut screen = match (double_click, bound) {
         (true, SpecialFunction::Sleep) => {
             let mut screen = wake.screen(&device).await;
-            screen.answer["refresh_rate"] = json!(engine.config().trmnl.sleep.as_secs().max(1));
+            screen.answer.refresh_rate = engine.config().trmnl.sleep.as_secs().max(1);
             screen
         }
         (true, SpecialFunction::Identify) => {
@@ -188,9 +188,9 @@ pub(super) async fn display(
     };
     wake.record(&device, &screen).await;
     if double_click {
-        screen.answer["action"] = json!(bound.name());
+        screen.answer.action = Some(bound.name());
     }
-    screen.answer["special_function"] = json!(bound.name());
+    screen.answer.special_function = Some(bound.name());
     Json(screen.answer).into_response()
 }
 
@@ -201,17 +201,13 @@ fn identify_answer(
     device: &Device,
     headers: &HeaderMap,
     now: DateTime<Utc>,
-) -> Value {
+) -> DisplayAnswer {
     let base = super::screen::base_url(engine, headers);
-    json!({
-        "status": 0,
-        "image_url": format!("{base}/api/identify"),
-        "filename": format!("identify-{}-{}", device.friendly_id, now.timestamp()),
-        "refresh_rate": engine.config().trmnl.min_refresh.as_secs().max(1),
-        "reset_firmware": false,
-        "update_firmware": false,
-        "firmware_url": null,
-    })
+    DisplayAnswer::show(
+        format!("{base}/api/identify"),
+        format!("identify-{}-{}", device.friendly_id, now.timestamp()),
+        engine.config().trmnl.min_refresh.as_secs().max(1),
+    )
 }
 
 /// `GET /api/identify`: the identify picture for the device whose `ID`
@@ -259,7 +255,7 @@ pub(super) async fn identify(State(engine): State<Arc<Engine>>, headers: HeaderM
 pub(super) async fn current_screen(
     State(engine): State<Arc<Engine>>,
     headers: HeaderMap,
-) -> Json<Value> {
+) -> Json<DisplayAnswer> {
     let Some(device) = authenticate(&engine, None, &headers).await else {
         return unregistered();
     };
@@ -268,6 +264,6 @@ pub(super) async fn current_screen(
     let mut answer = screen(&engine, &device, &telemetry, &headers, now)
         .await
         .answer;
-    answer["status"] = json!(200);
+    answer.status = 200;
     Json(answer)
 }

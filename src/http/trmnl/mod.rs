@@ -16,12 +16,14 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use serde_json::{Value, json};
+use serde_json::Value;
 
+mod answer;
 mod display;
 mod join;
 mod screen;
 
+use answer::{DisplayAnswer, SetupAnswer};
 use display::DeviceLimiter;
 use join::{ClientAddr, JoinGate};
 pub(super) use screen::base_url;
@@ -83,7 +85,7 @@ async fn setup(
     axum::Extension(gate): axum::Extension<Arc<JoinGate>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
-) -> Json<Value> {
+) -> Json<SetupAnswer> {
     let device = match header(&headers, "id").and_then(normalize_mac) {
         Some(mac) => set_up(&engine, &gate, client, &mac).await,
         None => Err("no MAC address in the ID header"),
@@ -91,9 +93,7 @@ async fn setup(
     let device = match device {
         Ok(device) => device,
         Err(message) => {
-            return Json(json!({
-                "status": 404, "api_key": "", "friendly_id": "", "image_url": "", "message": message,
-            }));
+            return Json(SetupAnswer::refused(message));
         }
     };
     tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, "device set up");
@@ -102,13 +102,13 @@ async fn setup(
         Some(choice) => format!("{base}{}", choice.setup_path()),
         None => String::new(),
     };
-    Json(json!({
-        "status": 200,
-        "api_key": device.api_key,
-        "friendly_id": device.friendly_id,
-        "image_url": image_url,
-        "message": "Welcome to inkspot",
-    }))
+    Json(SetupAnswer {
+        status: 200,
+        api_key: device.api_key,
+        friendly_id: device.friendly_id,
+        image_url,
+        message: "Welcome to inkspot".to_string(),
+    })
 }
 
 /// The device `mac` as setup gives it out, or what the device is told
@@ -229,17 +229,8 @@ pub(super) async fn authenticate(
     }
 }
 
-pub(super) fn unregistered() -> Json<Value> {
-    Json(json!({
-        "status": 202,
-        "image_url": "",
-        "filename": "",
-        "refresh_rate": UNREGISTERED_REFRESH,
-        "reset_firmware": false,
-        "update_firmware": false,
-        "firmware_url": null,
-        "special_function": "none",
-    }))
+fn unregistered() -> Json<DisplayAnswer> {
+    Json(DisplayAnswer::unregistered(UNREGISTERED_REFRESH))
 }
 
 /// `POST /api/log`: the device's log entries, kept up to `trmnl.keep_logs`.

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use axum::http::HeaderMap;
 use chrono::{DateTime, NaiveTime, Utc};
-use serde_json::{Value, json};
 
+use super::answer::DisplayAnswer;
 use super::{PREPARING_REFRESH, configured, header};
 use crate::config::{OutputOptions, PlaylistItem};
 use crate::devices::playlist::until_change;
@@ -101,8 +101,8 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
 
 /// A display answer, and the size of the image it points at.
 pub(super) struct Screen {
-    /// The JSON the firmware reads.
-    pub(super) answer: Value,
+    /// What the firmware reads.
+    pub(super) answer: DisplayAnswer,
     /// The image's bytes, when it is drawn.
     pub(super) bytes: Option<i64>,
     /// The panel's byte limit for it.
@@ -114,7 +114,7 @@ pub(super) struct Screen {
 }
 
 impl Screen {
-    pub(super) fn without_image(answer: Value) -> Self {
+    pub(super) fn without_image(answer: DisplayAnswer) -> Self {
         Self {
             answer,
             bytes: None,
@@ -135,7 +135,7 @@ pub(super) async fn screen(
 ) -> Screen {
     let base = base_url(engine, headers);
     let Some(choice) = choose(engine, device, telemetry) else {
-        let answer = json!({"status": 0, "image_url": "", "filename": "", "refresh_rate": PREPARING_REFRESH});
+        let answer = DisplayAnswer::show(String::new(), String::new(), PREPARING_REFRESH);
         return Screen::without_image(answer);
     };
     let request = choice.request(engine);
@@ -149,7 +149,11 @@ pub(super) async fn screen(
         .map(i64::from);
     let spot = &engine.catalog().spots()[choice.index];
     let slug = spot.slug();
-    let mut screen = Screen::without_image(Value::Null);
+    let mut screen = Screen::without_image(DisplayAnswer::show(
+        String::new(),
+        String::new(),
+        PREPARING_REFRESH,
+    ));
     screen.cap = cap;
     // Every filename stays the same while what it names does: a firmware
     // downloads and redraws only when the name changes.
@@ -168,15 +172,7 @@ pub(super) async fn screen(
             (name, failing_refresh(engine, failed.since, now))
         }
     };
-    screen.answer = json!({
-        "status": 0,
-        "image_url": format!("{base}{}", choice.path),
-        "filename": filename,
-        "refresh_rate": refresh,
-        "reset_firmware": false,
-        "update_firmware": false,
-        "firmware_url": null,
-    });
+    screen.answer = DisplayAnswer::show(format!("{base}{}", choice.path), filename, refresh);
     screen
 }
 

@@ -23,7 +23,8 @@ async fn offline_demo(dir: &Path) -> App {
     App::start_config(config, std::sync::Arc::new(clock)).await
 }
 
-const DOCS_KEY: &str = "a-key-for-the-docs-0123456789abcdef";
+/// The key the docs' `$KEY` stands for: the one the job helpers send.
+const DOCS_KEY: &str = crate::common::jobs::KEY;
 
 /// A `curl` command line as a request to `base`: method, URL, headers,
 /// body. `$KEY` is the demo's key, `<etag>` the last ETag seen and
@@ -108,26 +109,13 @@ async fn every_curl_and_url_in_the_docs_answers() {
                 w.join(" "),
                 String::from_utf8_lossy(&body)
             );
-            if let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
+            // A job accepted: later commands of the block read it.
+            if status == 202
+                && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&body)
                 && let Some(id) = v["id"].as_str()
             {
                 job = id.to_string();
-                // Later commands of the block read or download this job.
-                for _ in 0..200 {
-                    let s: serde_json::Value = client()
-                        .get(format!("{}/api/jobs/{job}", app.url))
-                        .bearer_auth(DOCS_KEY)
-                        .send()
-                        .await
-                        .unwrap()
-                        .json()
-                        .await
-                        .unwrap();
-                    if s["status"] != "queued" && s["status"] != "running" {
-                        break;
-                    }
-                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-                }
+                crate::common::jobs::Jobs::new(&app.url).wait(&job).await;
             }
             checked += 1;
         }
