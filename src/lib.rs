@@ -5,7 +5,7 @@
 //! Data flows one way. [`http`] and [`cli`] are the edges: they resolve a
 //! [`request::RenderRequest`] through the [`request::Catalog`] and ask the
 //! [`engine`], which answers from the [`store`] or submits a job to the
-//! [`jobs`] system that runs the [`pipeline`] ([`source`], [`template`],
+//! [`flight`] (single-flight) table that runs the [`pipeline`] ([`source`], [`template`],
 //! [`render`]). [`config`] is plain data that depends on nothing else;
 //! [`clock`] and [`supervisor`] stand alone.
 
@@ -17,10 +17,10 @@ pub mod coord;
 pub mod db;
 pub mod devices;
 pub mod engine;
+pub mod flight;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
-pub mod jobs;
 pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use crate::clock::Clock;
 use crate::config::Config;
-use crate::jobs::{Cpu, CpuError};
+use crate::flight::{Cpu, CpuError};
 use crate::metrics::Metrics;
 use crate::render::{Raster, RenderError, Renderer};
 use crate::request::RenderRequest;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{Engine, EngineError, RenderFailure};
 use crate::config::OutputOptions;
-use crate::jobs::{Busy, JobHandle, Owner, Progress, Stage};
+use crate::flight::{Busy, JobHandle, Owner, Progress, Stage};
 use crate::request::RenderRequest;
 use crate::schedule::Schedule;
 use crate::source::SpotData;
@@ -319,7 +319,7 @@ impl Engine {
     }
 
     /// The render jobs in flight.
-    pub fn render_jobs(&self) -> Vec<crate::jobs::JobInfo<Key>> {
+    pub fn render_jobs(&self) -> Vec<crate::flight::JobInfo<Key>> {
         self.renders.list()
     }
 

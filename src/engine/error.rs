@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::jobs::JobPanicked;
+use crate::flight::JobPanicked;
 use crate::pipeline::{BuildError, DrawError};
 use crate::request::RequestError;
 use crate::store::Rendered;

@@ -34,8 +34,8 @@ use crate::config::StorageBackend;
 use crate::config::{Config, Spot};
 use crate::coord::{Coordination, CoordinationStatus};
 use crate::devices::{Limits, Registry};
-use crate::jobs::Stage;
-use crate::jobs::{JobPanicked, Jobs};
+use crate::flight::Stage;
+use crate::flight::{JobPanicked, SingleFlight};
 use crate::metrics::{DeviceGauges, Gauges, Metrics, labels};
 use crate::pipeline::Pipeline;
 use crate::request::{Catalog, RenderRequest, RequestError};
@@ -95,8 +95,8 @@ pub struct Engine {
     data: moka::future::Cache<String, Arc<SpotData>>,
     /// The last fetch of each spot, failed or not, for the status page.
     last_fetch: moka::future::Cache<String, Arc<SpotData>>,
-    fetches: Jobs<String, Arc<SpotData>, JobPanicked>,
-    renders: Jobs<Key, Arc<Rendered>, RenderFailure>,
+    fetches: SingleFlight<String, Arc<SpotData>, JobPanicked>,
+    renders: SingleFlight<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
     /// TRMNL devices, their keys and telemetry; `None` when the database
     /// cannot be opened (logged at start): images are still served.
@@ -159,8 +159,8 @@ impl Engine {
             catalog,
             data: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
             last_fetch: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
-            fetches: Jobs::new(usize::MAX),
-            renders: Jobs::with_owner_limit(
+            fetches: SingleFlight::new(usize::MAX),
+            renders: SingleFlight::with_owner_limit(
                 config.server.render_queue,
                 config.server.renders_per_client,
             ),

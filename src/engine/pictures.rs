@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use super::{BUSY_RETRY_AFTER, Engine, EngineError};
-use crate::jobs::Busy;
+use crate::flight::Busy;
 use crate::request::RenderRequest;
 use crate::store::{Key, Rendered};
 

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::{Engine, RenderFailure};
-use crate::jobs::Progress;
+use crate::flight::Progress;
 use crate::request::RenderRequest;
 use crate::source::SpotData;
 use crate::store::{Key, Rendered};

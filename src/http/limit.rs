@@ -14,7 +14,7 @@ use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
 use super::ApiError;
 use crate::config::RateLimitConfig;
-use crate::jobs::Owner;
+use crate::flight::Owner;
 use crate::metrics::Metrics;
 use crate::supervisor::Supervisor;
 

@@ -107,7 +107,7 @@ impl Renderer {
     }
 
     /// Parses, draws and encodes `svg` for `output`. CPU-bound: the service
-    /// runs it on a blocking thread (see `jobs::Cpu`).
+    /// runs it on a blocking thread (see `flight::Cpu`).
     /// An image over the output's `max_bytes` is encoded again with less
     /// ([`Output::smaller`]) until it fits, since the device would throw
     /// it away; each step is logged.

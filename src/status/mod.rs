@@ -13,7 +13,7 @@ use serde::Serialize;
 use crate::batch::{Batches, Tally};
 use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
-use crate::jobs::Stage;
+use crate::flight::Stage;
 use crate::schedule::SpotStatus;
 pub use load::{Load, disk_free, process_load};
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use crate::common::*;
 use inkspot::clock::ManualClock;
 use inkspot::config::OutputOptions;
-use inkspot::jobs::Stage;
+use inkspot::flight::Stage;
 use wiremock::matchers::path;
 use wiremock::{Mock, MockServer, ResponseTemplate};
 

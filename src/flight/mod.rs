@@ -1,9 +1,10 @@
-//! The job system: one component for work that is shared, bounded and
-//! watched. Submitting work under a key returns a [`JobHandle`] with an id,
-//! the key and a watchable [`Stage`]; identical keys in flight share one
-//! job; at most `limit` jobs are in flight, and one more is refused with
-//! [`Busy`]. Jobs run as their own tasks, so a caller that goes away does not
-//! cancel a render half-way. CPU-bound steps run through [`Cpu`], on
+//! Single flight: one component for work that is shared, bounded and
+//! watched (renders, and fetches of a spot). Submitting work under a key
+//! returns a [`JobHandle`] with an id, the key and a watchable [`Stage`];
+//! identical keys in flight share one job; at most `limit` jobs are in
+//! flight, and one more is refused with [`Busy`]. Jobs run as their own
+//! tasks, so a caller that goes away does not cancel a render half-way.
+//! (The job API, which clients call, is `batch`.) CPU-bound steps run through [`Cpu`], on
 //! blocking threads behind a limit.
 //!
 //! The HTTP path waits on handles; the scheduler and the job API submit
@@ -152,18 +153,18 @@ struct Entry<K, T, E> {
     owner: Option<Owner>,
 }
 
-/// Jobs in flight by key, shared with each job's task, which removes itself.
+/// The jobs in flight by key, shared with each job's task, which removes itself.
 type Table<K, T, E> = Arc<Mutex<HashMap<K, Entry<K, T, E>>>>;
 
 /// The table of jobs in flight, by key.
-pub struct Jobs<K, T, E> {
+pub struct SingleFlight<K, T, E> {
     running: Table<K, T, E>,
     limit: usize,
     per_owner: usize,
     next_id: Arc<AtomicU64>,
 }
 
-impl<K, T, E> Jobs<K, T, E>
+impl<K, T, E> SingleFlight<K, T, E>
 where
     K: Clone + Eq + Hash + Send + Sync + 'static,
     T: Clone + Send + Sync + 'static,
@@ -195,7 +196,7 @@ where
         self.submit_as(None, key, work)
     }
 
-    /// Like [`Jobs::submit`], for `owner`: joining is always allowed, but a
+    /// Like [`SingleFlight::submit`], for `owner`: joining is always allowed, but a
     /// new job counts against the owner's own limit too.
     pub fn submit_as<F, Fut>(
         &self,

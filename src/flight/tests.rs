@@ -17,7 +17,7 @@ impl From<JobPanicked> for Error {
     }
 }
 
-type Table = Jobs<&'static str, usize, Error>;
+type Table = SingleFlight<&'static str, usize, Error>;
 
 #[tokio::test]
 async fn a_job_goes_through_its_stages_and_every_watcher_sees_them() {
