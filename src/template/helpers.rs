@@ -1,10 +1,13 @@
 //! Filters and functions for templates of marine and weather data: unit
 //! conversions, compass text, the value at the current hour and a chart
-//! path (tides are in [`super::tides`]). Each is documented in the README.
+//! path (tides are in `tides`, beside it). Each is documented in
+//! docs/templates.md.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
-use minijinja::value::{Value, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, State};
+use chrono::{DateTime, Utc};
+use minijinja::value::Value;
+use minijinja::{Environment, Error, State};
+
+use super::values::{context_now, list, number, parse_local, zone};
 
 /// Registers every helper on `env`.
 pub fn register(env: &mut Environment<'static>) {
@@ -18,7 +21,6 @@ pub fn register(env: &mut Environment<'static>) {
     env.add_filter("to_f", to_f);
     env.add_function("at_hour", at_hour);
     env.add_function("chart_path", chart_path);
-    super::tides::register(env);
 }
 
 const POINTS: [&str; 16] = [
@@ -30,79 +32,6 @@ const POINTS: [&str; 16] = [
 pub fn compass(deg: f64) -> String {
     let i = ((deg.rem_euclid(360.0) + 11.25) / 22.5) as usize % 16;
     POINTS[i].to_string()
-}
-
-pub(super) fn bad(msg: impl Into<String>) -> Error {
-    Error::new(ErrorKind::InvalidOperation, msg.into())
-}
-
-/// The spot's time zone from the template context, else UTC.
-pub(super) fn zone(state: &State) -> Option<chrono_tz::Tz> {
-    state
-        .lookup("spot")?
-        .get_attr("timezone")
-        .ok()?
-        .as_str()?
-        .parse()
-        .ok()
-}
-
-/// The time values are picked for: the frame's time on an animation frame,
-/// else `now` from the context, as a UTC time.
-pub(super) fn context_now(state: &State) -> Result<DateTime<Utc>, Error> {
-    if let Some(at) = state
-        .lookup("frame")
-        .and_then(|f| f.get_attr("at").ok())
-        .and_then(|v| v.as_str().map(str::to_string))
-    {
-        return DateTime::parse_from_rfc3339(&at)
-            .map(|t| t.to_utc())
-            .map_err(|e| bad(format!("`frame.at` is not RFC 3339: {e}")));
-    }
-    let now = state
-        .lookup("now")
-        .ok_or_else(|| bad("no `now` in the context"))?;
-    let now = now.as_str().ok_or_else(|| bad("`now` is not a string"))?;
-    DateTime::parse_from_rfc3339(now)
-        .map(|t| t.to_utc())
-        .map_err(|e| bad(format!("`now` is not RFC 3339: {e}")))
-}
-
-/// Reads a local time as APIs write it (`2026-04-01T06:58`, `2023-01-04 03:35`,
-/// or with an offset) in the spot's zone.
-pub fn parse_local(s: &str, tz: Option<chrono_tz::Tz>) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.to_utc());
-    }
-    let naive = [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
-    match tz {
-        Some(tz) => tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|t| t.to_utc()),
-        None => Some(Utc.from_utc_datetime(&naive)),
-    }
-}
-
-/// A number, or a number written as a string, as CO-OPS writes them.
-pub(super) fn number(v: &Value) -> Option<f64> {
-    f64::try_from(v.clone())
-        .ok()
-        .or_else(|| v.as_str().and_then(|s| s.trim().parse().ok()))
-}
-
-pub(super) fn list(v: &Value, what: &str) -> Result<Vec<Value>, Error> {
-    if v.kind() != ValueKind::Seq {
-        return Err(bad(format!("{what} must be a list, got {}", v.kind())));
-    }
-    Ok(v.try_iter()?.collect())
 }
 
 /// `at_hour(times, values)`: the value for the hour that contains `now`
@@ -213,25 +142,9 @@ fn chart_path(values: Value, x: f64, y: f64, width: f64, height: f64) -> Result<
     Ok(d.trim_end().to_string())
 }
 
-/// Fills `template` with every helper, at `now`, for a spot in
-/// California: what the helpers' tests check against.
-#[cfg(test)]
-pub(super) fn render_for_test(template: &str, now: &str) -> String {
-    let mut env = Environment::new();
-    register(&mut env);
-    env.render_str(
-        template,
-        minijinja::context! {
-            now => now,
-            spot => minijinja::context! { timezone => "America/Los_Angeles" },
-        },
-    )
-    .unwrap()
-}
-
 #[cfg(test)]
 mod tests {
-    use super::render_for_test as render;
+    use super::super::render_for_test as render;
     use super::*;
     use rstest::rstest;
 

@@ -7,6 +7,7 @@ pub mod helpers;
 pub mod layers;
 mod live;
 mod tides;
+mod values;
 mod view;
 
 pub use fit::{Fitted, Measure, SharedMeasure};
@@ -106,6 +107,7 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.add_filter("datetimeformat", datetimeformat);
         helpers::register(&mut env);
+        tides::register(&mut env);
         fit::register(&mut env, measure.clone());
 
         let read_err = |source| TemplateError::Read {
@@ -400,6 +402,23 @@ where
         },
     )?;
     Ok(out)
+}
+
+/// Fills `template` with every helper, at `now`, for a spot in
+/// California: what the helpers' tests check against.
+#[cfg(test)]
+fn render_for_test(template: &str, now: &str) -> String {
+    let mut env = Environment::new();
+    helpers::register(&mut env);
+    tides::register(&mut env);
+    env.render_str(
+        template,
+        minijinja::context! {
+            now => now,
+            spot => minijinja::context! { timezone => "America/Los_Angeles" },
+        },
+    )
+    .unwrap()
 }
 
 #[cfg(test)]
