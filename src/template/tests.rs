@@ -1,4 +1,5 @@
 use super::*;
+use crate::config::Spot;
 
 fn measure() -> SharedMeasure {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
