@@ -16,7 +16,8 @@ async fn offline_demo(dir: &Path) -> App {
         .replace("dir = \"../cache/offline\"", "dir = \"cache\"");
     std::os::unix::fs::symlink(repo_path("templates"), dir.join("templates")).unwrap();
     std::os::unix::fs::symlink(repo_path("examples/recorded"), dir.join("recorded")).unwrap();
-    let keys = format!("\n[[api_keys]]\nname = \"docs\"\nkey = \"{DOCS_KEY}\"\n");
+    // No rate limit: the test polls each job the docs start.
+    let keys = format!("\n[[api_keys]]\nname = \"docs\"\nkey = \"{DOCS_KEY}\"\nper_minute = 0\n");
     std::fs::write(dir.join("config.toml"), format!("{text}{keys}")).unwrap();
     let config = inkspot::load_config(&dir.join("config.toml")).expect("the offline demo loads");
     let clock = inkspot::clock::ManualClock::new("2026-11-22T17:30:00Z".parse().unwrap());
