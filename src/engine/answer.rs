@@ -159,16 +159,8 @@ impl Engine {
     /// must not wait on a render (a TRMNL display call): fresh or stale, as
     /// [`Engine::image`] would serve it. When there is none, or it is due
     /// and the schedule is not refreshing it, a render job is started, and
-    /// the next call finds its result.
-    pub async fn peek(self: &Arc<Self>, request: &RenderRequest) -> Option<Served> {
-        match self.look(request).await {
-            Look::Ready(served) => Some(served),
-            Look::Preparing | Look::Failed(_) => None,
-        }
-    }
-
-    /// [`Engine::peek`], saying also whether the image is being drawn for
-    /// the first time or its last render failed.
+    /// the next call finds its result. Without an image it says whether
+    /// one is being drawn for the first time or its last render failed.
     pub async fn look(self: &Arc<Self>, request: &RenderRequest) -> Look {
         let key = self.key(request);
         let (existing, served, _) = self.lookup(request, &key).await;

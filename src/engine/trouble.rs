@@ -81,7 +81,7 @@ impl Trouble {
         let failure = match result {
             Ok(_) => {
                 self.failures.invalidate(key).await;
-                self.templates().remove(slug);
+                self.template_fills(slug);
                 return;
             }
             Err(failure) => failure,
