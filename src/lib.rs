@@ -11,29 +11,23 @@
 
 pub mod batch;
 pub mod cli;
-pub mod clock;
-pub mod config;
+pub use inkspot_core::{
+    artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
+};
 pub mod coord;
 pub mod db;
 pub mod devices;
 pub mod engine;
-pub mod flight;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
 pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
-pub mod pipeline;
-pub mod render;
-pub mod request;
 pub mod schedule;
-pub mod source;
 pub mod status;
 pub mod store;
 pub mod supervisor;
-pub mod template;
-pub mod text;
 
 pub use config::Config;
 pub use engine::Engine;

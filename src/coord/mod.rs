@@ -10,6 +10,7 @@
 //! single-flight, as a single server works. An outage is logged once, when
 //! it starts, and once when it ends; `/status` shows it.
 
+mod fetch;
 mod link;
 mod notify;
 mod redis;
@@ -246,64 +247,6 @@ impl Coordination {
                     }
                 }
             }
-        }
-    }
-
-    /// Remembers for every replica that `url` failed for `reason` at `at`,
-    /// for `ttl`.
-    pub async fn remember_failure(&self, url: &str, reason: &str, at: &str, ttl: Duration) {
-        let Some(shared) = &self.shared else { return };
-        let key = shared.redis.key("failure", &redis::digest(url));
-        let value = serde_json::json!({"reason": reason, "at": at}).to_string();
-        shared.call(shared.redis.set_px(&key, &value, ttl)).await;
-    }
-
-    /// Forgets a failure of `url`, after it answered.
-    pub async fn forget_failure(&self, url: &str) {
-        let Some(shared) = &self.shared else { return };
-        let key = shared.redis.key("failure", &redis::digest(url));
-        shared.call(shared.redis.del(&key)).await;
-    }
-
-    /// A failure of `url` another replica remembers: its reason and time.
-    pub async fn recall_failure(&self, url: &str) -> Option<(String, String)> {
-        let shared = self.shared.as_ref()?;
-        let key = shared.redis.key("failure", &redis::digest(url));
-        let value = shared.call(shared.redis.get(&key)).await??;
-        let value: serde_json::Value = serde_json::from_str(&value).ok()?;
-        let field = |k: &str| value[k].as_str().map(str::to_string);
-        Some((field("reason")?, field("at")?))
-    }
-
-    /// One of `limit` permits for fetching from `host` across replicas,
-    /// waited for until `deadline`; each is given back when dropped and
-    /// expires after `hold` if its replica dies. `None`: go ahead with the
-    /// replica's own limit only (alone, or past the deadline).
-    pub async fn host_permit(
-        &self,
-        host: &str,
-        limit: usize,
-        hold: Duration,
-        deadline: tokio::time::Instant,
-    ) -> Option<HostPermit> {
-        let shared = self.shared.as_ref()?;
-        let key = shared.redis.key("host", host);
-        let token = redis::token();
-        let mut pause = Duration::from_millis(10);
-        loop {
-            let taken = shared.redis.acquire_permit(&key, &token, limit, hold);
-            if shared.call(taken).await? {
-                return Some(HostPermit {
-                    redis: shared.redis.clone(),
-                    key,
-                    token,
-                });
-            }
-            if tokio::time::Instant::now() + pause >= deadline {
-                return None;
-            }
-            tokio::time::sleep(pause).await;
-            pause = (pause * 2).min(Duration::from_millis(100));
         }
     }
 }

@@ -88,6 +88,8 @@ pub struct Engine {
     config: Config,
     catalog: Catalog,
     pipeline: Pipeline,
+    /// The metrics of requests, fetches and renders.
+    metrics: Arc<Metrics>,
     store: Store,
     clock: SharedClock,
     supervisor: Supervisor,
@@ -131,7 +133,11 @@ impl Engine {
         let mut pipeline = Pipeline::new(&config)?;
         let supervisor = Supervisor::new();
         let coord = Coordination::start(&config.coordination, &supervisor);
-        pipeline.coordinate(coord.clone());
+        if coord.is_shared() {
+            pipeline.share(Arc::new(coord.clone()));
+        }
+        let metrics = Arc::new(Metrics::new());
+        pipeline.observe(metrics.clone());
         let retention = Retention {
             max_bytes: config.cache.max_disk.as_u64(),
             max_age: config.cache.max_disk_age,
@@ -140,8 +146,12 @@ impl Engine {
             StorageBackend::Disk => Arc::new(DiskBackend::new(config.cache_dir())),
             StorageBackend::S3 => Arc::new(S3Backend::new(&config.storage)?),
         };
-        let metrics = pipeline.metrics().clone();
-        let store = Store::new(backend, config.cache.memory.as_u64(), retention, metrics);
+        let store = Store::new(
+            backend,
+            config.cache.memory.as_u64(),
+            retention,
+            metrics.clone(),
+        );
         store.open().await;
         store.spawn_sweeper(&supervisor);
         let database = open_database(&config, &supervisor).await;
@@ -172,6 +182,7 @@ impl Engine {
             database,
             config,
             pipeline,
+            metrics,
             store,
             started: (Utc::now(), std::time::Instant::now()),
             clock,
@@ -191,7 +202,7 @@ impl Engine {
 
     /// The metrics of this engine's requests, fetches and renders.
     pub fn metrics(&self) -> &Arc<Metrics> {
-        self.pipeline.metrics()
+        &self.metrics
     }
 
     /// The state the metrics show as gauges: the render queue, the cache

@@ -7,6 +7,7 @@
 //! when the metrics are read. Labels are bounded: see [`labels`].
 
 pub mod labels;
+mod observe;
 
 use std::time::Duration;
 
@@ -348,13 +349,6 @@ impl Metrics {
         self.connections_closed
             .get_or_create(&labels::Refusal { reason })
             .inc();
-    }
-
-    /// Records `took` in render `stage`.
-    pub fn stage(&self, stage: &'static str, took: Duration) {
-        self.render_stage
-            .get_or_create(&labels::Stage { stage })
-            .observe(took.as_secs_f64());
     }
 
     /// The metrics as text, with the gauges set from `gauges`.

@@ -8,7 +8,6 @@ mod blob;
 pub mod conformance;
 mod disk;
 mod layered;
-mod meta;
 mod s3;
 
 use std::sync::Arc;
@@ -16,8 +15,8 @@ use std::time::Duration;
 
 pub use blob::{Blob, is_blob_name};
 pub use disk::DiskBackend;
+pub use inkspot_core::artifact::{Checksum, Head, MediaType, Meta, Rendered};
 pub use layered::{Health, Store, Usage};
-pub use meta::{Checksum, MediaType, Meta, Rendered};
 pub use s3::S3Backend;
 
 /// How much a backend may keep.

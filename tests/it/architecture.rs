@@ -1,13 +1,32 @@
-//! The shape of the crate, checked from its source: `config` depends on no
-//! other module, and the modules' dependencies have no cycle, so data flows
-//! one way (see the README's architecture section).
+//! The shape of the workspace, checked from its source: the core crate
+//! depends on no database, Redis, object store, web framework or metrics
+//! registry; its `config` depends on no other module; and in each crate the
+//! modules' dependencies have no cycle, so data flows one way (see
+//! docs/architecture.md).
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// Top-level module → the top-level modules its code names as `crate::X`.
-fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+/// The `src` folder of every crate of the workspace: the server's and
+/// each of `crates/`.
+fn crate_sources() -> Vec<PathBuf> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut sources = vec![root.join("src")];
+    for entry in std::fs::read_dir(root.join("crates")).unwrap() {
+        sources.push(entry.unwrap().path().join("src"));
+    }
+    sources
+}
+
+/// The core crate's `src` folder.
+fn core_source() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("crates/inkspot-core/src")
+}
+
+/// Top-level module of the crate in `src` → the top-level modules its code
+/// names as `crate::X`.
+fn dependencies(src: &Path) -> BTreeMap<String, BTreeSet<String>> {
+    let src = src.to_path_buf();
     let mut graph: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut files = vec![src.clone()];
     while let Some(path) = files.pop() {
@@ -48,7 +67,7 @@ fn dependencies() -> BTreeMap<String, BTreeSet<String>> {
 
 #[test]
 fn config_depends_on_no_other_module() {
-    let graph = dependencies();
+    let graph = dependencies(&core_source());
     assert_eq!(
         graph["config"],
         BTreeSet::new(),
@@ -59,8 +78,18 @@ fn config_depends_on_no_other_module() {
 
 #[test]
 fn module_dependencies_have_no_cycle() {
-    let graph = dependencies();
-    assert!(graph.len() > 10, "modules found: {:?}", graph.keys());
+    for src in crate_sources() {
+        let graph = dependencies(&src);
+        assert!(
+            graph.len() > 1,
+            "modules found in {src:?}: {:?}",
+            graph.keys()
+        );
+        no_cycle(&graph);
+    }
+}
+
+fn no_cycle(graph: &BTreeMap<String, BTreeSet<String>>) {
     // Depth-first search; a module met again on the current path closes a cycle.
     fn visit<'a>(
         graph: &'a BTreeMap<String, BTreeSet<String>>,
@@ -82,6 +111,48 @@ fn module_dependencies_have_no_cycle() {
     }
     let mut done = BTreeSet::new();
     for module in graph.keys() {
-        visit(&graph, module, &mut Vec::new(), &mut done);
+        visit(graph, module, &mut Vec::new(), &mut done);
     }
+}
+
+/// The crates `package` depends on to build (not its tests), as
+/// `cargo tree` lists them with the workspace's lock file.
+fn dependency_tree(package: &str) -> BTreeSet<String> {
+    let output = std::process::Command::new(env!("CARGO"))
+        .args([
+            "tree", "--locked", "-e", "normal", "--prefix", "none", "-p", package,
+        ])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("cargo runs");
+    assert!(
+        output.status.success(),
+        "cargo tree failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn the_core_crate_has_no_server_in_it() {
+    let tree = dependency_tree("inkspot-core");
+    assert!(tree.contains("resvg"), "the tree was read: {tree:?}");
+    // (reqwest brings tower-http as a client; axum is the server's.)
+    let server = [
+        "sqlx",
+        "redis",
+        "object_store",
+        "axum",
+        "prometheus-client",
+        "moka",
+    ];
+    let found: Vec<&String> = tree
+        .iter()
+        .filter(|name| server.contains(&name.as_str()) || name.starts_with("aws-"))
+        .collect();
+    assert!(found.is_empty(), "inkspot-core depends on {found:?}");
 }

@@ -12,6 +12,7 @@ use crate::common::redis::Redis;
 use chrono::Utc;
 use inkspot::config::{CoordinationConfig, Secret};
 use inkspot::coord::{Claim, Coordination, Lease, Waited};
+use inkspot::source::FetchShare;
 use inkspot::supervisor::Supervisor;
 use tokio::time::Instant;
 

@@ -8,10 +8,10 @@ use usvg::fontdb::Database;
 
 /// Shipped fonts (DejaVu, Bitstream Vera licence: `fonts/LICENSE-DejaVu.txt`).
 const SHIPPED: &[&[u8]] = &[
-    include_bytes!("../../fonts/DejaVuSans.ttf"),
-    include_bytes!("../../fonts/DejaVuSans-Bold.ttf"),
-    include_bytes!("../../fonts/DejaVuSerif.ttf"),
-    include_bytes!("../../fonts/DejaVuSansMono.ttf"),
+    include_bytes!("../../../../fonts/DejaVuSans.ttf"),
+    include_bytes!("../../../../fonts/DejaVuSans-Bold.ttf"),
+    include_bytes!("../../../../fonts/DejaVuSerif.ttf"),
+    include_bytes!("../../../../fonts/DejaVuSansMono.ttf"),
 ];
 
 /// Family that `sans-serif` resolves to, and the default for text with no family.

@@ -8,14 +8,14 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
+use crate::artifact::Rendered;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::flight::{Cpu, CpuError};
-use crate::metrics::Metrics;
+use crate::observe::{Observe, Unobserved};
 use crate::render::{Raster, RenderError, Renderer};
 use crate::request::RenderRequest;
-use crate::source::{FetchError, Fetcher, SpotData, gather};
-use crate::store::Rendered;
+use crate::source::{FetchError, FetchShare, Fetcher, SpotData, gather};
 use crate::template::{Context, Frame, LiveTemplates, TemplateError, Templates};
 
 /// Why a pipeline could not be built.
@@ -46,7 +46,7 @@ pub enum DrawError {
 /// Fetcher, templates and renderer, with the limit on CPU work.
 #[derive(Clone)]
 pub struct Pipeline {
-    metrics: Arc<Metrics>,
+    observer: Arc<dyn Observe>,
     fetcher: Fetcher,
     templates: Arc<LiveTemplates>,
     renderer: Renderer,
@@ -62,13 +62,11 @@ impl Pipeline {
 
     /// Like [`Pipeline::new`] with a given fetcher (`check --fetch` uses
     /// one that remembers no failures).
-    pub fn with_fetcher(config: &Config, mut fetcher: Fetcher) -> Result<Self, BuildError> {
+    pub fn with_fetcher(config: &Config, fetcher: Fetcher) -> Result<Self, BuildError> {
         let dir = config.templates_dir();
-        let metrics = Arc::new(Metrics::new());
-        fetcher.observe(metrics.clone());
         let renderer = Renderer::new(&dir, true);
         Ok(Self {
-            metrics,
+            observer: Arc::new(Unobserved),
             fetcher,
             templates: Arc::new(LiveTemplates::load(&dir, Arc::new(renderer.clone()))?),
             renderer,
@@ -77,19 +75,20 @@ impl Pipeline {
     }
 
     /// Shares remembered failures and per-host fetch permits with the
-    /// other replicas through `coord`.
-    pub fn coordinate(&mut self, coord: crate::coord::Coordination) {
-        self.fetcher.coordinate(coord);
+    /// other replicas through `shared`.
+    pub fn share(&mut self, shared: Arc<dyn FetchShare>) {
+        self.fetcher.share(shared);
+    }
+
+    /// Tells `observer` of every fetch and stage from now on.
+    pub fn observe(&mut self, observer: Arc<dyn Observe>) {
+        self.fetcher.observe(observer.clone());
+        self.observer = observer;
     }
 
     /// The templates in force, and their watcher.
     pub fn templates(&self) -> &Arc<LiveTemplates> {
         &self.templates
-    }
-
-    /// The metrics its fetches and renders count in.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
     }
 
     /// The fetcher.
@@ -106,7 +105,7 @@ impl Pipeline {
     pub async fn fetch(&self, request: &RenderRequest, clock: &dyn Clock) -> SpotData {
         let started = std::time::Instant::now();
         let data = gather(&self.fetcher, &request.spot, clock).await;
-        self.metrics.stage("fetch", started.elapsed());
+        self.observer.stage("fetch", started.elapsed());
         data
     }
 
@@ -266,7 +265,7 @@ impl Pipeline {
         let templates = self.templates.current();
         let renderer = self.renderer.clone();
         let output = request.output;
-        let metrics = self.metrics.clone();
+        let metrics = self.observer.clone();
         self.cpu
             .run(move || -> Result<Vec<u8>, DrawError> {
                 let started = std::time::Instant::now();

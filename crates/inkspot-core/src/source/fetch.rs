@@ -10,8 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::Semaphore;
 
 use crate::config::FetchConfig;
-use crate::coord::Coordination;
-use crate::metrics::{Metrics, labels};
+use crate::observe::{Observe, Unobserved};
+use crate::source::share::FetchShare;
 
 /// Why a body could not be had.
 #[derive(Debug, thiserror::Error)]
@@ -114,9 +114,9 @@ pub struct Fetcher {
     per_host: usize,
     /// One semaphore per upstream `host:port`, made on first use.
     hosts: Arc<Mutex<HashMap<String, Arc<Semaphore>>>>,
-    metrics: Arc<Metrics>,
-    /// Failures and host permits shared with other replicas.
-    coord: Coordination,
+    observer: Arc<dyn Observe>,
+    /// Failures and host permits shared with other replicas, if any.
+    shared: Option<Arc<dyn FetchShare>>,
 }
 
 /// The host and port of `url` as metrics name it; `file` for files.
@@ -163,25 +163,25 @@ impl Fetcher {
             failures: Arc::new(Mutex::new(HashMap::new())),
             per_host: config.per_host_concurrency.max(1),
             hosts: Arc::new(Mutex::new(HashMap::new())),
-            metrics: Arc::new(Metrics::new()),
-            coord: Coordination::alone(),
+            observer: Arc::new(Unobserved),
+            shared: None,
         })
     }
 
     /// Shares remembered failures and per-host permits with the other
-    /// replicas through `coord`.
-    pub fn coordinate(&mut self, coord: Coordination) {
-        self.coord = coord;
+    /// replicas through `shared`.
+    pub fn share(&mut self, shared: Arc<dyn FetchShare>) {
+        self.shared = Some(shared);
     }
 
-    /// Counts fetches in `metrics` from now on.
-    pub fn observe(&mut self, metrics: Arc<Metrics>) {
-        self.metrics = metrics;
+    /// Tells `observer` of every fetch from now on.
+    pub fn observe(&mut self, observer: Arc<dyn Observe>) {
+        self.observer = observer;
     }
 
-    /// The metrics fetches count in.
-    pub fn metrics(&self) -> &Metrics {
-        &self.metrics
+    /// The observer fetches are told to.
+    pub fn observer(&self) -> &dyn Observe {
+        self.observer.as_ref()
     }
 
     /// Fetches `url` and returns its body as text. A URL that failed within
@@ -192,19 +192,19 @@ impl Fetcher {
             return Err(remembered);
         }
         let result = self.fetch_now(url).await;
-        let shared = self.coord.is_shared() && !self.failure_ttl.is_zero();
+        let shared = self.shared.as_ref().filter(|_| !self.failure_ttl.is_zero());
         match &result {
             Ok(_) => {
                 let had = self.failures().remove(url).is_some();
-                if shared && had {
-                    self.coord.forget_failure(url).await;
+                if let Some(shared) = shared.filter(|_| had) {
+                    shared.forget_failure(url).await;
                 }
             }
             Err(e) if !self.failure_ttl.is_zero() => {
                 let at = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
                 let reason = e.to_string();
-                if shared {
-                    self.coord
+                if let Some(shared) = shared {
+                    shared
                         .remember_failure(url, &reason, &at, self.failure_ttl)
                         .await;
                 }
@@ -235,7 +235,7 @@ impl Fetcher {
         });
         let (reason, at) = match local {
             Some(found) => found,
-            None => self.coord.recall_failure(url).await?,
+            None => self.shared.as_ref()?.recall_failure(url).await?,
         };
         Some(FetchError::Remembered {
             reason,
@@ -277,11 +277,7 @@ impl Fetcher {
                 return Err(error);
             }
             tracing::debug!(%url, %error, ?wait, "transient upstream failure; retrying");
-            let host = host_label(url);
-            self.metrics
-                .fetch_retries
-                .get_or_create(&labels::Host { host })
-                .inc();
+            self.observer.retried(&host_label(url));
             tokio::time::sleep(wait).await;
             attempt += 1;
         }
@@ -311,10 +307,14 @@ impl Fetcher {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let hold = self.timeout + Duration::from_secs(5);
         let host = host_label(url);
-        let _shared = self
-            .coord
-            .host_permit(&host, self.per_host, hold, deadline)
-            .await;
+        let _shared = match &self.shared {
+            Some(shared) => {
+                shared
+                    .host_permit(&host, self.per_host, hold, deadline)
+                    .await
+            }
+            None => None,
+        };
         let response = self
             .client
             .get(url)

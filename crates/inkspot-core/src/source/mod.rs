@@ -6,6 +6,7 @@
 
 pub mod extract;
 mod fetch;
+mod share;
 mod url;
 
 use std::collections::BTreeMap;
@@ -15,7 +16,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 pub use extract::{extract_field, parse_document};
-pub use fetch::{FetchError, Fetcher};
+pub use fetch::{FetchError, Fetcher, host_label};
+pub use share::{FetchShare, Permit};
 pub use url::{check_urls, expand_url, redact};
 
 use crate::clock::Clock;
@@ -203,7 +205,7 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
 
 type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
 
-/// Counts one fetch of `source` in the fetcher's metrics.
+/// Tells the fetcher's observer of one fetch of `source`.
 fn count_fetch(
     fetcher: &Fetcher,
     spot: &Spot,
@@ -212,28 +214,14 @@ fn count_fetch(
     body: &Result<String, FetchError>,
     took: std::time::Duration,
 ) {
-    use crate::metrics::labels;
     let host = fetch::host_label(url);
-    let metrics = fetcher.metrics();
-    let outcome = if body.is_ok() { "ok" } else { "failed" };
-    let labels = labels::Fetch {
-        spot: spot.name.clone(),
-        source: source.id.clone(),
-        host: host.clone(),
-        outcome,
-    };
-    metrics.fetches.get_or_create(&labels).inc();
-    let host = labels::Host { host };
-    if let Ok(body) = body {
-        metrics
-            .fetch_bytes
-            .get_or_create(&host)
-            .inc_by(body.len() as u64);
-    }
-    metrics
-        .fetch_duration
-        .get_or_create(&host)
-        .observe(took.as_secs_f64());
+    fetcher.observer().fetched(&crate::observe::Fetched {
+        spot: &spot.name,
+        source: &source.id,
+        host: &host,
+        bytes: body.as_ref().ok().map(|body| body.len() as u64),
+        took,
+    });
 }
 
 /// Fetches one source and extracts its fields, with the body's size in

@@ -31,12 +31,12 @@ pub const ERROR_TEMPLATE: &str = "error";
 const BUILTIN_ERROR_NAME: &str = "builtin-error";
 
 /// Used when the templates folder has no `error.svg` of its own.
-const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../templates/error.svg");
+const BUILTIN_ERROR_TEMPLATE: &str = include_str!("../../../../templates/error.svg");
 
 /// The template of notices the server draws for a device (see
 /// [`Templates::render_notice`]); shipped, not taken from the folder.
 const NOTICE_NAME: &str = "builtin-notice";
-const NOTICE_TEMPLATE: &str = include_str!("../../templates/notice.svg");
+const NOTICE_TEMPLATE: &str = include_str!("../../../../templates/notice.svg");
 
 /// Instructions one fill of a template may run. The shipped surf templates
 /// use under 1,000; this bounds a template that loops far longer than any

@@ -2,7 +2,7 @@ use super::*;
 use crate::config::Spot;
 
 fn measure() -> SharedMeasure {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
     std::sync::Arc::new(crate::render::Renderer::new(&dir, false))
 }
 

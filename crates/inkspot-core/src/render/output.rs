@@ -4,8 +4,8 @@
 
 use std::fmt;
 
+use crate::artifact::MediaType;
 use crate::config::{Dither, ImageFormat, OutputOptions, Palette};
-use crate::store::MediaType;
 
 /// A concrete output: everything needed to draw and encode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

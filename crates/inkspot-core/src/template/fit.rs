@@ -230,7 +230,7 @@ mod tests {
 
     /// The renderer's own measure, with the shipped fonts.
     fn measure() -> SharedMeasure {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("templates");
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
         Arc::new(crate::render::Renderer::new(&dir, false))
     }
 
