@@ -1,18 +1,17 @@
-//! Coordination between replicas, through Redis: a claim with a time to
-//! live on each piece of shared work (a spot's fetch, a render), renewed
-//! while the work runs and released with a notice on a pub/sub channel, so
-//! replicas waiting for the same work read its stored result instead of
-//! doing it again; turns that keep a scheduled run to one replica;
-//! remembered source failures; and per-host fetch permits.
+//! Coordination between replicas: a claim with a time to live on each
+//! piece of shared work (a spot's fetch, a render), renewed while the work
+//! runs and released with a notice, so replicas waiting for the same work
+//! read its stored result instead of doing it again; turns that keep a
+//! scheduled run to one replica; remembered source failures; and per-host
+//! fetch permits.
 //!
-//! Without `[coordination] redis_url`, and while Redis cannot be reached,
-//! every call answers "alone": the replica falls back to its own
-//! single-flight, as a single server works. An outage is logged once, when
-//! it starts, and once when it ends; `/status` shows it.
+//! [`Coordinate`] is what a backend does; [`Coordination`] is what the
+//! engine holds: alone (the single-server default, and a build without the
+//! `redis` feature), or shared through Redis (`[coordination] redis_url`).
+//! While the backend cannot be reached every call answers "alone": the
+//! replica falls back to its own single-flight, as a single server works.
 
-mod fetch;
-mod link;
-mod notify;
+#[cfg(feature = "redis")]
 mod redis;
 
 use std::future::Future;
@@ -20,42 +19,41 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
-
-use ::redis::RedisResult;
+use serde::{Deserialize, Serialize};
 
 use crate::config::CoordinationConfig;
+use crate::source::FetchShare;
 use crate::supervisor::Supervisor;
-use link::Link;
-use notify::Waiters;
-use redis::Redis;
 
 /// How long a replica waits on work another one claimed before doing it
 /// itself: past any fetch's and render's own limits.
 const MAX_WAIT: Duration = Duration::from_secs(120);
 
-/// Replicas' shared coordination; cheap to clone. `Coordination::alone()`
-/// is the single-server default.
-#[derive(Clone, Default)]
-pub struct Coordination {
-    shared: Option<Arc<Shared>>,
+/// How a piece of shared work ended, as the replicas waiting on it are told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Its result is stored: read it.
+    Ok,
+    /// It failed: try it yourself.
+    Failed,
 }
 
-struct Shared {
-    redis: Redis,
-    link: Link,
-    waiters: Waiters,
-    ttl: Duration,
-}
-
-impl Shared {
-    /// Runs a Redis `command` unless calls pause for an outage; its value
-    /// when it worked.
-    async fn call<T>(&self, command: impl Future<Output = RedisResult<T>>) -> Option<T> {
-        if !self.link.may_try() {
-            return None;
+impl Outcome {
+    /// The word a notice carries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::Failed => "failed",
         }
-        self.link.watch(command.await)
+    }
+
+    /// The outcome a notice's word names; anything but `ok` is a failure.
+    pub fn from_notice(word: &str) -> Self {
+        if word == "ok" {
+            Outcome::Ok
+        } else {
+            Outcome::Failed
+        }
     }
 }
 
@@ -70,10 +68,10 @@ pub enum Claim {
 }
 
 /// How a wait on another replica's claim ended.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waited {
-    /// Its owner finished, with this outcome (`ok` or `failed`).
-    Done(String),
+    /// Its owner finished, with this outcome.
+    Done(Outcome),
     /// The claim is gone without a notice: its owner finished unheard, or
     /// died and the claim expired.
     Vanished,
@@ -81,17 +79,96 @@ pub enum Waited {
     Alone,
 }
 
+/// Which backend coordinates the replicas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    /// A replica on its own.
+    None,
+    /// Redis.
+    Redis,
+}
+
+/// Whether the backend answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LinkState {
+    /// No backend: nothing to reach.
+    Off,
+    /// It answers.
+    Connected,
+    /// It does not, since [`CoordinationStatus::since`].
+    Unreachable,
+}
+
 /// What `/status` shows of coordination.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CoordinationStatus {
-    /// `redis`, or `none` for a replica on its own.
-    pub backend: &'static str,
-    /// `connected`, `unreachable`, or `off`.
-    pub state: &'static str,
+    /// The backend.
+    pub backend: Backend,
+    /// Whether it answers.
+    pub state: LinkState,
     /// Since when, while unreachable.
     pub since: Option<DateTime<Utc>>,
     /// The last error, while unreachable.
     pub error: Option<String>,
+}
+
+/// What a coordination backend does. Each call is bounded in time and
+/// answers "alone" (`Claim::Alone`, `Waited::Alone`, `None`) when the
+/// backend cannot be reached.
+#[async_trait::async_trait]
+pub trait Coordinate: FetchShare {
+    /// What `/status` shows.
+    fn status(&self) -> CoordinationStatus;
+    /// Claims `name` for the claim's time to live, renewed while the
+    /// returned lease lives.
+    async fn claim(&self, name: &str) -> Claim;
+    /// Takes the turn `name` from `now` for `hold`, unless another replica
+    /// holds it past `now`. Not renewed: it keeps the work to one replica
+    /// for that long (a scheduled run), unless given back.
+    async fn take_turn(&self, name: &str, now: DateTime<Utc>, hold: Duration) -> Claim;
+    /// Waits until the claim on `name` is finished or gone, at most
+    /// [`MAX_WAIT`].
+    async fn wait(&self, name: &str) -> Waited;
+}
+
+/// A claim or turn as its backend holds it.
+#[async_trait::async_trait]
+pub trait Held: Send {
+    /// Releases it and tells the waiting replicas `outcome`.
+    async fn finish(self: Box<Self>, outcome: Outcome);
+}
+
+/// A claim or turn this replica holds. A claim is renewed while the lease
+/// lives; [`Lease::finish`] releases it and tells the waiting replicas. A
+/// lease dropped unfinished (its work panicked or was cancelled) stops
+/// renewing, so the claim expires and another replica takes over.
+pub struct Lease(Box<dyn Held>);
+
+impl Lease {
+    /// A lease over what a backend holds.
+    pub fn new(held: impl Held + 'static) -> Self {
+        Self(Box::new(held))
+    }
+
+    /// Releases the claim and tells waiting replicas `outcome`.
+    pub async fn finish(self, outcome: Outcome) {
+        self.0.finish(outcome).await;
+    }
+
+    /// Gives a turn back at once, so another replica (or this one) may take
+    /// it before it would expire: after a failed run, to retry it.
+    pub async fn give_back(self) {
+        self.finish(Outcome::Failed).await;
+    }
+}
+
+/// Replicas' shared coordination; cheap to clone. `Coordination::alone()`
+/// is the single-server default.
+#[derive(Clone, Default)]
+pub struct Coordination {
+    shared: Option<Arc<dyn Coordinate>>,
 }
 
 impl Coordination {
@@ -104,27 +181,22 @@ impl Coordination {
     /// notice listener runs under `supervisor`. A bad URL is logged and the
     /// replica works alone.
     pub fn start(config: &CoordinationConfig, supervisor: &Supervisor) -> Self {
-        let Some(url) = &config.redis_url else {
+        if config.redis_url.is_none() {
             return Self::alone();
+        }
+        #[cfg(feature = "redis")]
+        return Self {
+            shared: redis::start(config, supervisor),
         };
-        let ca = config.redis_ca_pem.as_deref();
-        let redis = match Redis::new(url.expose(), &config.prefix, ca) {
-            Ok(redis) => redis,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot use coordination.redis_url; this replica works alone");
-                return Self::alone();
-            }
-        };
-        let shared = Arc::new(Shared {
-            waiters: Waiters::default(),
-            link: Link::default(),
-            redis,
-            ttl: config.claim_ttl,
-        });
-        notify::spawn_listener(supervisor, shared.clone());
-        tracing::info!(redis = %shared.redis.describe(), "replicas coordinate through Redis");
-        Self {
-            shared: Some(shared),
+        #[cfg(not(feature = "redis"))]
+        {
+            // The config's validation refuses this already; a replica
+            // built without Redis still serves.
+            let _ = supervisor;
+            tracing::error!(
+                "coordination.redis_url is set, but this build has no Redis; this replica works alone"
+            );
+            Self::alone()
         }
     }
 
@@ -133,83 +205,48 @@ impl Coordination {
         self.shared.is_some()
     }
 
+    /// Failures and host permits shared with the other replicas, for the
+    /// fetcher; `None` alone.
+    pub fn fetch_share(&self) -> Option<Arc<dyn FetchShare>> {
+        self.shared
+            .clone()
+            .map(|shared| shared as Arc<dyn FetchShare>)
+    }
+
     /// What `/status` shows.
     pub fn status(&self) -> CoordinationStatus {
         match &self.shared {
             None => CoordinationStatus {
-                backend: "none",
-                state: "off",
+                backend: Backend::None,
+                state: LinkState::Off,
                 since: None,
                 error: None,
             },
-            Some(shared) => shared.link.status(),
+            Some(shared) => shared.status(),
         }
     }
 
-    /// Claims `name` for the claim's time to live, renewed while the
-    /// returned lease lives.
+    /// Claims `name`: see [`Coordinate::claim`].
     pub async fn claim(&self, name: &str) -> Claim {
-        let Some(shared) = &self.shared else {
-            return Claim::Alone;
-        };
-        let token = redis::token();
-        let key = shared.redis.key("claim", name);
-        match shared
-            .call(shared.redis.set_nx(&key, &token, shared.ttl))
-            .await
-        {
-            Some(true) => Claim::Won(Lease::new(shared.clone(), name, key, token, true)),
-            Some(false) => Claim::Held,
+        match &self.shared {
+            Some(shared) => shared.claim(name).await,
             None => Claim::Alone,
         }
     }
 
-    /// Takes the turn `name` from `now` for `hold`, unless another replica
-    /// holds it past `now`. Unlike a claim it is not renewed: it keeps the
-    /// work to one replica for that long (a scheduled run), unless given
-    /// back. Its time is the replicas' clock, so the clock they serve by
-    /// decides turns.
+    /// Takes the turn `name`: see [`Coordinate::take_turn`].
     pub async fn take_turn(&self, name: &str, now: DateTime<Utc>, hold: Duration) -> Claim {
-        let Some(shared) = &self.shared else {
-            return Claim::Alone;
-        };
-        let hold_ms = i64::try_from(hold.as_millis()).unwrap_or(i64::MAX);
-        let till = now.timestamp_millis().saturating_add(hold_ms);
-        // The value names the turn's end and its holder, so only the
-        // holder gives it back.
-        let value = format!("{till}:{}", redis::token());
-        let key = shared.redis.key("turn", name);
-        let now_ms = now.timestamp_millis();
-        let taken = shared.redis.take_turn(&key, now_ms, &value, hold);
-        match shared.call(taken).await {
-            Some(true) => Claim::Won(Lease::new(shared.clone(), name, key, value, false)),
-            Some(false) => Claim::Held,
+        match &self.shared {
+            Some(shared) => shared.take_turn(name, now, hold).await,
             None => Claim::Alone,
         }
     }
 
-    /// Waits until the claim on `name` is finished or gone, at most
-    /// [`MAX_WAIT`].
+    /// Waits on the claim `name`: see [`Coordinate::wait`].
     pub async fn wait(&self, name: &str) -> Waited {
-        let Some(shared) = &self.shared else {
-            return Waited::Alone;
-        };
-        // Listen first, then look: a notice sent in between is not lost.
-        let mut notice = shared.waiters.listen(name);
-        let key = shared.redis.key("claim", name);
-        let poll = (shared.ttl / 3).clamp(Duration::from_millis(100), Duration::from_secs(1));
-        let deadline = Instant::now() + MAX_WAIT;
-        loop {
-            match shared.call(shared.redis.exists(&key)).await {
-                None => return Waited::Alone,
-                Some(false) => return Waited::Vanished,
-                Some(true) if Instant::now() >= deadline => return Waited::Alone,
-                Some(true) => {}
-            }
-            tokio::select! {
-                outcome = notice.next() => return Waited::Done(outcome),
-                () = tokio::time::sleep(poll) => {}
-            }
+        match &self.shared {
+            Some(shared) => shared.wait(name).await,
+            None => Waited::Alone,
         }
     }
 
@@ -236,7 +273,8 @@ impl Coordination {
             match self.claim(name).await {
                 Claim::Won(lease) => {
                     let (result, ok) = work().await;
-                    lease.finish(if ok { "ok" } else { "failed" }).await;
+                    let outcome = if ok { Outcome::Ok } else { Outcome::Failed };
+                    lease.finish(outcome).await;
                     return result;
                 }
                 Claim::Alone => return work().await.0,
@@ -247,90 +285,6 @@ impl Coordination {
                     }
                 }
             }
-        }
-    }
-}
-
-/// A claim or turn this replica holds. A claim is renewed while the lease
-/// lives; [`Lease::finish`] releases it and tells the waiting replicas.
-pub struct Lease {
-    shared: Arc<Shared>,
-    name: String,
-    key: String,
-    token: String,
-    renewal: Option<tokio::task::JoinHandle<()>>,
-}
-
-impl Lease {
-    fn new(shared: Arc<Shared>, name: &str, key: String, token: String, renew: bool) -> Self {
-        let renewal = renew.then(|| {
-            let (redis, key, token, ttl) =
-                (shared.redis.clone(), key.clone(), token.clone(), shared.ttl);
-            tokio::spawn(async move {
-                loop {
-                    tokio::time::sleep(ttl / 3).await;
-                    if let Ok(false) = redis.renew(&key, &token, ttl).await {
-                        // Lost (expired while Redis was away, and taken):
-                        // the work goes on; its result is stored all the same.
-                        tracing::debug!(%key, "a claim was lost while its work ran");
-                        break;
-                    }
-                }
-            })
-        });
-        Self {
-            shared,
-            name: name.to_string(),
-            key,
-            token,
-            renewal,
-        }
-    }
-
-    /// Releases the claim and tells waiting replicas `outcome`.
-    pub async fn finish(mut self, outcome: &str) {
-        self.stop_renewal();
-        let redis = &self.shared.redis;
-        let released = redis.release(&self.key, &self.token, &self.name, outcome);
-        self.shared.call(released).await;
-    }
-
-    /// Gives a turn back at once, so another replica (or this one) may take
-    /// it before it would expire: after a failed run, to retry it.
-    pub async fn give_back(self) {
-        self.finish("failed").await;
-    }
-
-    fn stop_renewal(&mut self) {
-        if let Some(renewal) = self.renewal.take() {
-            renewal.abort();
-        }
-    }
-}
-
-impl Drop for Lease {
-    fn drop(&mut self) {
-        // A lease dropped unfinished (its work panicked or was cancelled)
-        // stops renewing, so the claim expires and another replica takes
-        // over.
-        self.stop_renewal();
-    }
-}
-
-/// A per-host fetch permit shared by replicas; given back when dropped.
-pub struct HostPermit {
-    redis: Redis,
-    key: String,
-    token: String,
-}
-
-impl Drop for HostPermit {
-    fn drop(&mut self) {
-        let (redis, key, token) = (self.redis.clone(), self.key.clone(), self.token.clone());
-        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-            runtime.spawn(async move {
-                let _ = redis.release_permit(&key, &token).await;
-            });
         }
     }
 }

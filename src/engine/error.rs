@@ -18,6 +18,9 @@ pub enum StartError {
     /// The storage backend cannot be configured.
     #[error("storage: {0}")]
     Storage(#[from] crate::store::StoreError),
+    /// The config asks for a backend this build leaves out.
+    #[error("{0} needs a backend this build leaves out")]
+    Unsupported(&'static str),
 }
 
 /// Why a render job produced no image; shared by every request that

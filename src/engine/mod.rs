@@ -41,9 +41,7 @@ use crate::pipeline::Pipeline;
 use crate::request::{Catalog, RenderRequest, RequestError};
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
-use crate::store::{
-    Backend, DiskBackend, Health, Key, Rendered, Retention, S3Backend, Store, Usage,
-};
+use crate::store::{Backend, DiskBackend, Health, Key, Rendered, Retention, Store, Usage};
 use crate::supervisor::Supervisor;
 
 /// Opens the database; a failure is logged, and the service runs without
@@ -133,8 +131,8 @@ impl Engine {
         let mut pipeline = Pipeline::new(&config)?;
         let supervisor = Supervisor::new();
         let coord = Coordination::start(&config.coordination, &supervisor);
-        if coord.is_shared() {
-            pipeline.share(Arc::new(coord.clone()));
+        if let Some(share) = coord.fetch_share() {
+            pipeline.share(share);
         }
         let metrics = Arc::new(Metrics::new());
         pipeline.observe(metrics.clone());
@@ -144,7 +142,11 @@ impl Engine {
         };
         let backend: Arc<dyn Backend> = match config.storage.backend {
             StorageBackend::Disk => Arc::new(DiskBackend::new(config.cache_dir())),
-            StorageBackend::S3 => Arc::new(S3Backend::new(&config.storage)?),
+            #[cfg(feature = "s3")]
+            StorageBackend::S3 => Arc::new(crate::store::S3Backend::new(&config.storage)?),
+            // The config's validation refuses S3 in a build without it.
+            #[cfg(not(feature = "s3"))]
+            StorageBackend::S3 => return Err(StartError::Unsupported("storage.backend = \"s3\"")),
         };
         let store = Store::new(
             backend,
@@ -232,7 +234,10 @@ impl Engine {
         };
         let mut up = vec![("storage", self.store_health().ok), ("database", database)];
         if self.coord.is_shared() {
-            up.push(("coordination", self.coord.status().state == "connected"));
+            up.push((
+                "coordination",
+                self.coord.status().state == crate::coord::LinkState::Connected,
+            ));
         }
         up
     }

@@ -8,6 +8,7 @@ mod blob;
 pub mod conformance;
 mod disk;
 mod layered;
+#[cfg(feature = "s3")]
 mod s3;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ pub use blob::{Blob, is_blob_name};
 pub use disk::DiskBackend;
 pub use inkspot_core::artifact::{Checksum, Head, MediaType, Meta, Rendered};
 pub use layered::{Health, Store, Usage};
+#[cfg(feature = "s3")]
 pub use s3::S3Backend;
 
 /// How much a backend may keep.
@@ -120,8 +122,8 @@ pub enum StoreError {
         op: &'static str,
         /// The object.
         path: String,
-        /// Why it failed.
-        source: object_store::Error,
+        /// Why it failed (the object store client's error).
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The metadata does not parse.
     #[error("bad metadata in {path}: {source}")]
@@ -149,7 +151,7 @@ impl StoreError {
     }
 }
 
-/// A place where renders are kept: the disk now, S3 later. Writes must be
+/// A place where renders are kept: the disk, or S3. Writes must be
 /// atomic from a reader's point of view: a reader gets the old render or
 /// the new one, never half of one, and never an image whose bytes do not
 /// match its metadata.

@@ -11,12 +11,19 @@ use std::time::Duration;
 use crate::common::redis::Redis;
 use chrono::Utc;
 use inkspot::config::{CoordinationConfig, Secret};
-use inkspot::coord::{Claim, Coordination, Lease, Waited};
+use inkspot::coord::{Claim, Coordination, Lease, LinkState, Outcome, Waited};
 use inkspot::source::FetchShare;
 use inkspot::supervisor::Supervisor;
 use tokio::time::Instant;
 
 /// Two replicas' coordination over one Redis, with a claim TTL of `ttl`.
+/// What the fetcher shares through `coord`.
+fn share(coord: &Coordination) -> std::sync::Arc<dyn FetchShare> {
+    coord
+        .fetch_share()
+        .expect("coordination through Redis shares fetches")
+}
+
 struct Pair {
     a: Coordination,
     b: Coordination,
@@ -79,9 +86,9 @@ async fn a_claim_is_held_by_one_replica_and_finishing_it_tells_the_other() {
     let waiting = tokio::spawn(async move { b.wait("render:x").await });
     tokio::time::sleep(Duration::from_millis(200)).await;
     assert!(!waiting.is_finished(), "the waiter waits while it is held");
-    lease.finish("ok").await;
+    lease.finish(Outcome::Ok).await;
     let waited = tokio::time::timeout(Duration::from_secs(5), waiting).await;
-    assert_eq!(waited.unwrap().unwrap(), Waited::Done("ok".into()));
+    assert_eq!(waited.unwrap().unwrap(), Waited::Done(Outcome::Ok));
     assert_eq!(name(&pair.b.claim("render:x").await), "won", "released");
     pair.stop().await;
 }
@@ -107,7 +114,7 @@ async fn an_unfinished_claim_expires_and_a_renewed_one_does_not() {
         "held",
         "renewed past its TTL"
     );
-    kept.finish("ok").await;
+    kept.finish(Outcome::Ok).await;
     pair.stop().await;
 }
 
@@ -184,19 +191,25 @@ async fn a_turn_is_one_replicas_until_it_ends_or_is_given_back() {
 async fn a_remembered_failure_is_known_to_every_replica() {
     let pair = Pair::start(Duration::from_secs(10));
     let url = "https://example.com/report";
-    assert_eq!(pair.b.recall_failure(url).await, None);
+    assert_eq!(share(&pair.b).recall_failure(url).await, None);
     let ttl = Duration::from_secs(60);
-    pair.a.remember_failure(url, "HTTP 503", "10:00", ttl).await;
-    let recalled = pair.b.recall_failure(url).await;
+    share(&pair.a)
+        .remember_failure(url, "HTTP 503", "10:00", ttl)
+        .await;
+    let recalled = share(&pair.b).recall_failure(url).await;
     assert_eq!(recalled, Some(("HTTP 503".into(), "10:00".into())));
-    pair.a.forget_failure(url).await;
-    assert_eq!(pair.b.recall_failure(url).await, None, "forgotten");
+    share(&pair.a).forget_failure(url).await;
+    assert_eq!(share(&pair.b).recall_failure(url).await, None, "forgotten");
     let short = Duration::from_millis(300);
-    pair.a
+    share(&pair.a)
         .remember_failure(url, "timeout", "10:01", short)
         .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(pair.b.recall_failure(url).await, None, "its time is up");
+    assert_eq!(
+        share(&pair.b).recall_failure(url).await,
+        None,
+        "its time is up"
+    );
     pair.stop().await;
 }
 
@@ -208,31 +221,36 @@ async fn host_permits_are_shared_and_a_dead_replicas_expires() {
     let pair = Pair::start(Duration::from_secs(10));
     let hold = Duration::from_millis(800);
     let soon = || Instant::now() + Duration::from_millis(200);
-    let first = pair.a.host_permit("example.com", 1, hold, soon()).await;
+    let first = share(&pair.a)
+        .host_permit("example.com", 1, hold, soon())
+        .await;
     assert!(first.is_some(), "the first permit is given");
-    let other = pair.b.host_permit("example.com", 1, hold, soon()).await;
+    let other = share(&pair.b)
+        .host_permit("example.com", 1, hold, soon())
+        .await;
     assert!(other.is_none(), "the host is at its limit");
     drop(first);
     // The second permit is given no sooner than now, so it holds until
     // `hold` from now at the earliest.
     let asked = Instant::now();
     let after_release = asked + Duration::from_secs(2);
-    let second = pair
-        .b
+    let second = share(&pair.b)
         .host_permit("example.com", 1, hold, after_release)
         .await;
     assert!(second.is_some(), "a permit given back is free");
     // The holder dies: its permit is never given back.
     std::mem::forget(second);
     let deadline = Instant::now() + Duration::from_secs(5);
-    let taken = pair.a.host_permit("example.com", 1, hold, deadline).await;
+    let taken = share(&pair.a)
+        .host_permit("example.com", 1, hold, deadline)
+        .await;
     assert!(taken.is_some(), "a dead replica's permit expires");
     assert!(
         asked.elapsed() >= hold - Duration::from_millis(50),
         "not before"
     );
     assert!(
-        pair.a
+        share(&pair.a)
             .host_permit("another.org", 1, hold, soon())
             .await
             .is_some(),
@@ -251,9 +269,12 @@ async fn an_unreachable_redis_answers_alone_and_says_so() {
     assert!(coord.is_shared());
     assert_eq!(name(&coord.claim("render:x").await), "alone");
     assert_eq!(coord.wait("render:x").await, Waited::Alone);
-    assert_eq!(coord.recall_failure("https://example.com").await, None);
+    assert_eq!(
+        share(&coord).recall_failure("https://example.com").await,
+        None
+    );
     let status = coord.status();
-    assert_eq!(status.state, "unreachable");
+    assert_eq!(status.state, LinkState::Unreachable);
     assert!(status.since.is_some() && status.error.is_some());
     supervisor.shutdown(Duration::from_secs(5)).await;
 }
@@ -284,13 +305,13 @@ async fn rediss_with_a_private_authority_named_in_the_config() {
         panic!("a claim over TLS wins: {:?}", a.status());
     };
     assert_eq!(name(&b.claim("render:tls").await), "held");
-    lease.finish("ok").await;
-    assert_eq!(a.status().state, "connected");
+    lease.finish(Outcome::Ok).await;
+    assert_eq!(a.status().state, LinkState::Connected);
 
     let public = Coordination::start(&loaded(&redis.url, None, &dir), &supervisor);
     assert_eq!(name(&public.claim("render:tls").await), "alone");
     let status = public.status();
-    assert_eq!(status.state, "unreachable");
+    assert_eq!(status.state, LinkState::Unreachable);
     let error = status.error.unwrap_or_default();
     assert!(error.to_lowercase().contains("certificate"), "{error}");
     supervisor.shutdown(Duration::from_secs(5)).await;

@@ -53,10 +53,10 @@ impl S3Backend {
     /// to the `AWS_*` environment variables.
     pub fn new(config: &StorageConfig) -> Result<Self, StoreError> {
         let bucket = config.bucket.clone().unwrap_or_default();
-        let configure = |source| StoreError::Remote {
+        let configure = |source: object_store::Error| StoreError::Remote {
             op: "configure",
             path: bucket.clone(),
-            source,
+            source: source.into(),
         };
         let mut client = object_store::ClientOptions::new()
             .with_connect_timeout(Duration::from_secs(2))
@@ -132,7 +132,11 @@ impl S3Backend {
         path: &ObjectPath,
     ) -> impl FnOnce(object_store::Error) -> StoreError + use<> {
         let path = format!("s3://{}/{path}", self.bucket);
-        move |source| StoreError::Remote { op, path, source }
+        move |source| StoreError::Remote {
+            op,
+            path,
+            source: source.into(),
+        }
     }
 
     /// The object at `path`, or `None` when there is none.

@@ -8,6 +8,14 @@ use std::path::PathBuf;
 use super::super::Config;
 use super::{Collector, key};
 
+/// What a config that asks for a backend this build leaves out is told.
+fn left_out(what: &str, feature: &str) -> String {
+    format!(
+        "needs {what}, which this build leaves out: build inkspot with the `{feature}` feature \
+         (on by default; `cargo build --release --features {feature}`)"
+    )
+}
+
 pub(super) fn check_database(c: &mut Collector, config: &Config) {
     let Some(url) = &config.database.url else {
         return;
@@ -15,6 +23,9 @@ pub(super) fn check_database(c: &mut Collector, config: &Config) {
     let at = [key("database"), key("url")];
     if config.database.path.is_some() {
         c.add(&at, "give `path` (SQLite) or `url` (PostgreSQL), not both");
+    }
+    if !cfg!(feature = "postgres") {
+        c.add(&at, left_out("PostgreSQL", "postgres"));
     }
     let url = url.expose();
     if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
@@ -32,6 +43,9 @@ pub(super) fn check_storage(c: &mut Collector, config: &Config) {
         return;
     }
     let at = |k: &str| [key("storage"), key(k)];
+    if !cfg!(feature = "s3") {
+        c.add(&at("backend"), left_out("S3", "s3"));
+    }
     let bucket_ok = storage.bucket.as_deref().is_some_and(|b| {
         (3..=63).contains(&b.len())
             && b.bytes()
@@ -112,6 +126,9 @@ pub(super) fn check_coordination(c: &mut Collector, config: &Config) {
     let coordination = &config.coordination;
     let at = |k: &str| [key("coordination"), key(k)];
     if let Some(url) = &coordination.redis_url {
+        if !cfg!(feature = "redis") {
+            c.add(&at("redis_url"), left_out("Redis", "redis"));
+        }
         let url = url.expose();
         if !(url.starts_with("redis://") || url.starts_with("rediss://")) {
             // Never the value: it may hold a password.
@@ -136,5 +153,42 @@ pub(super) fn check_coordination(c: &mut Collector, config: &Config) {
     let ttl = coordination.claim_ttl;
     if ttl < std::time::Duration::from_secs(1) || ttl > std::time::Duration::from_secs(600) {
         c.add(&at("claim_ttl"), "must be between 1s and 10m");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use rstest::rstest;
+
+    use crate::config::Config;
+
+    /// A config that asks for each backend: refused, naming the key and the
+    /// feature, exactly when the build leaves the backend out.
+    #[rstest]
+    #[case("[storage]\nbackend = \"s3\"\nbucket = \"renders\"", "line 2: `storage.backend`", "`s3` feature", cfg!(feature = "s3"))]
+    #[case("[coordination]\nredis_url = \"redis://cache:6379\"", "line 2: `coordination.redis_url`", "`redis` feature", cfg!(feature = "redis"))]
+    #[case("[database]\nurl = \"postgres://h/db\"", "line 2: `database.url`", "`postgres` feature", cfg!(feature = "postgres"))]
+    fn a_backend_the_build_leaves_out_is_refused_at_load(
+        #[case] section: &str,
+        #[case] at: &str,
+        #[case] feature: &str,
+        #[case] built: bool,
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(dir.path().join("templates/t.svg"), "<svg/>").unwrap();
+        let text = format!("{section}\n[[spots]]\nname = \"A\"\ntemplate = \"t\"\n");
+        let loaded = Config::from_toml(&text, Path::new("config.toml"), dir.path());
+        match (built, loaded) {
+            (true, Ok(_)) => {}
+            (false, Err(e)) => {
+                let e = e.to_string();
+                assert!(e.contains(at) && e.contains(feature), "{e}");
+            }
+            (true, Err(e)) => panic!("refused although built with it: {e}"),
+            (false, Ok(_)) => panic!("loaded although this build leaves it out"),
+        }
     }
 }

@@ -1,35 +1,34 @@
 //! The fetcher's share of coordination: failures remembered for every
-//! replica, and per-host fetch permits across replicas. Alone, nothing is
-//! shared and each call answers at once.
+//! replica, and per-host fetch permits across replicas, in Redis.
 
 use std::time::Duration;
 
 use inkspot_core::source::{FetchShare, Permit};
 
-use super::{Coordination, HostPermit, redis};
+use super::{HostPermit, Shared, client};
 
 #[async_trait::async_trait]
-impl FetchShare for Coordination {
+impl FetchShare for Shared {
     /// Remembers for every replica that `url` failed for `reason` at `at`,
     /// for `ttl`.
     async fn remember_failure(&self, url: &str, reason: &str, at: &str, ttl: Duration) {
-        let Some(shared) = &self.shared else { return };
-        let key = shared.redis.key("failure", &redis::digest(url));
+        let shared = self;
+        let key = shared.redis.key("failure", &client::digest(url));
         let value = serde_json::json!({"reason": reason, "at": at}).to_string();
         shared.call(shared.redis.set_px(&key, &value, ttl)).await;
     }
 
     /// Forgets a failure of `url`, after it answered.
     async fn forget_failure(&self, url: &str) {
-        let Some(shared) = &self.shared else { return };
-        let key = shared.redis.key("failure", &redis::digest(url));
+        let shared = self;
+        let key = shared.redis.key("failure", &client::digest(url));
         shared.call(shared.redis.del(&key)).await;
     }
 
     /// A failure of `url` another replica remembers: its reason and time.
     async fn recall_failure(&self, url: &str) -> Option<(String, String)> {
-        let shared = self.shared.as_ref()?;
-        let key = shared.redis.key("failure", &redis::digest(url));
+        let shared = self;
+        let key = shared.redis.key("failure", &client::digest(url));
         let value = shared.call(shared.redis.get(&key)).await??;
         let value: serde_json::Value = serde_json::from_str(&value).ok()?;
         let field = |k: &str| value[k].as_str().map(str::to_string);
@@ -47,9 +46,9 @@ impl FetchShare for Coordination {
         hold: Duration,
         deadline: tokio::time::Instant,
     ) -> Option<Permit> {
-        let shared = self.shared.as_ref()?;
+        let shared = self;
         let key = shared.redis.key("host", host);
-        let token = redis::token();
+        let token = client::token();
         let mut pause = Duration::from_millis(10);
         loop {
             let taken = shared.redis.acquire_permit(&key, &token, limit, hold);

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use super::CoordinationStatus;
+use crate::coord::{Backend, CoordinationStatus, LinkState as State};
 
 /// Whether Redis answered the last call, and since when it has not.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -88,11 +88,11 @@ impl Link {
     pub(super) fn status(&self) -> CoordinationStatus {
         let state = self.state();
         CoordinationStatus {
-            backend: "redis",
+            backend: Backend::Redis,
             state: if state.down_since.is_some() {
-                "unreachable"
+                State::Unreachable
             } else {
-                "connected"
+                State::Connected
             },
             since: state.down_since,
             error: state.error,
@@ -117,11 +117,11 @@ mod tests {
         let first = link.state().down_since.expect("down");
         link.watch::<u8>(Err(refused()));
         assert_eq!(link.state().down_since, Some(first), "one outage, not two");
-        assert_eq!(link.status().state, "unreachable");
+        assert_eq!(link.status().state, State::Unreachable);
         assert!(!link.may_try(), "calls pause after a failure");
         link.watch(Ok::<_, ::redis::RedisError>(()));
         assert_eq!(link.state(), LinkState::default());
-        assert_eq!(link.status().state, "connected");
+        assert_eq!(link.status().state, State::Connected);
         assert!(link.may_try());
     }
 }
