@@ -114,7 +114,15 @@ mod tests {
             }
         });
         supervisor.spawn("panics", |_| async { panic!("boom") });
-        tokio::time::sleep(Duration::from_millis(50)).await;
+        // Until the ticker has ticked and the panic is seen, however busy
+        // the machine is.
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while ticks.load(Ordering::SeqCst) == 0
+            || supervisor.tasks()["panics"] == TaskState::Running
+        {
+            assert!(std::time::Instant::now() < deadline, "the tasks never ran");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
         assert_eq!(supervisor.tasks()["ticker"], TaskState::Running);
         assert_eq!(supervisor.tasks()["panics"], TaskState::Failed);
 
