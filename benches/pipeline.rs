@@ -4,10 +4,9 @@
 
 use std::hint::black_box;
 use std::path::Path;
-use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inkspot::Engine;
+use inkspot::app::App;
 use inkspot::config::OutputOptions;
 use inkspot::http::ImageQuery;
 use inkspot::pipeline::Pipeline;
@@ -81,20 +80,21 @@ fn hit_engine(
     runtime: &tokio::runtime::Runtime,
     schedule: bool,
     query: &ImageQuery,
-) -> (Arc<Engine>, tempfile::TempDir) {
+) -> (App, tempfile::TempDir) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
     let mut config =
         inkspot::load_config(&root.join("examples/offline.toml")).expect("offline config");
     let cache = tempfile::tempdir().unwrap();
     config.cache.dir = cache.path().to_path_buf();
     config.schedule.enabled = schedule;
-    let engine = runtime.block_on(Engine::new(config)).unwrap();
+    let app = runtime.block_on(App::start(config)).unwrap();
+    let engine = &app.engine;
     let first = runtime
         .block_on(engine.image_for(&query.spot, query.device.as_deref(), &query.options))
         .unwrap();
     // The schedule may have drawn it already: a hit or a miss, never stale.
     assert_ne!(first.cache.as_str(), "stale");
-    (engine, cache)
+    (app, cache)
 }
 
 /// What a cache hit costs inside the service, apart from HTTP: parsing the
@@ -103,8 +103,9 @@ fn cache_hit(c: &mut Criterion) {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let raw = "spot=linda-mar&device=trmnl";
     let query = ImageQuery::parse(Some(raw)).unwrap();
-    let (engine, _cache) = hit_engine(&runtime, true, &query);
+    let (app, _cache) = hit_engine(&runtime, true, &query);
     let (unscheduled, _cache_too) = hit_engine(&runtime, false, &query);
+    let (engine, unscheduled) = (app.engine.clone(), unscheduled.engine.clone());
 
     let mut g = c.benchmark_group("cache-hit");
     g.bench_function("parse query", |b| {
@@ -134,7 +135,7 @@ fn cache_hit(c: &mut Criterion) {
     // handler and the response head, as the server calls them.
     let app = {
         let _in_runtime = runtime.enter();
-        inkspot::http::app(engine.clone())
+        inkspot::http::app(app.clone())
     };
     let client = std::net::SocketAddr::from(([127, 0, 0, 1], 40000));
     g.bench_function("whole service", |b| {

@@ -9,6 +9,7 @@
 //! [`render`]). [`config`] is plain data that depends on nothing else;
 //! [`clock`] and [`supervisor`] stand alone.
 
+pub mod app;
 pub mod batch;
 pub mod cli;
 pub use inkspot_core::{

@@ -29,6 +29,8 @@ pub use view::JobView;
 
 use crate::engine::Engine;
 use crate::store::StoreError;
+use crate::supervisor::Supervisor;
+use sqlx::AnyPool;
 
 /// How often the runner looks for work it was not told about (a job
 /// put back after its runner stopped), and deletes expired results.
@@ -124,15 +126,19 @@ pub struct Batches {
 
 impl Batches {
     /// Starts the job service on `engine` when it has API keys and a
-    /// database: starts the runner under the engine's supervisor, which
-    /// first queues again the jobs a stopped runner left. `None` when the
-    /// API is off.
-    pub fn start(engine: Arc<Engine>) -> Option<Arc<Self>> {
+    /// `database`: starts the runner under `supervisor`, which first
+    /// queues again the jobs a stopped runner left. `None` when the API is
+    /// off.
+    pub fn start(
+        engine: Arc<Engine>,
+        database: Option<AnyPool>,
+        supervisor: &Supervisor,
+    ) -> Option<Arc<Self>> {
         let access = Access::new(&engine.config().api_keys);
         if access.is_empty() {
             return None;
         }
-        let Some(pool) = engine.database().cloned() else {
+        let Some(pool) = database else {
             tracing::error!("the job API is off: the database could not be opened");
             return None;
         };
@@ -147,9 +153,7 @@ impl Batches {
             running: Mutex::new(HashMap::new()),
         });
         let runner = batches.clone();
-        engine
-            .supervisor()
-            .spawn("job-runner", move |stop| runner.run(stop));
+        supervisor.spawn("job-runner", move |stop| runner.run(stop));
         Some(batches)
     }
 

@@ -5,9 +5,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::app::App;
 use crate::clock::SharedClock;
 use crate::config::{Config, ConfigError, InvalidOption, OutputOptions};
-use crate::engine::{Engine, StartError};
+use crate::engine::StartError;
 use crate::pipeline::{BuildError, DrawError, Pipeline};
 use crate::request::{Catalog, RequestError};
 
@@ -109,7 +110,8 @@ pub async fn serve(
     listen: Option<SocketAddr>,
 ) -> Result<(), CliError> {
     raise_open_file_limit();
-    let engine = Engine::with_clock(config, clock).await?;
+    let app = App::with_clock(config, clock).await?;
+    let engine = &app.engine;
     let templates = engine.pipeline().templates().current();
     for warning in check::unknown_sources(engine.config(), &templates) {
         tracing::warn!("{warning}");
@@ -141,19 +143,18 @@ pub async fn serve(
             .map_err(|source| CliError::Listen { addr, source })?;
         let address = listener.local_addr().map_err(CliError::Serve)?;
         tracing::info!(%address, "metrics at /metrics here, not on the main port");
-        let metrics_engine = engine.clone();
-        engine
-            .supervisor()
+        let metrics_app = app.clone();
+        app.supervisor
             .spawn("metrics-listener", move |stop| async move {
                 let stopped = stop.cancelled_owned();
-                let served = crate::http::serve_metrics(listener, metrics_engine, stopped).await;
+                let served = crate::http::serve_metrics(listener, metrics_app, stopped).await;
                 if let Err(e) = served {
                     tracing::error!(error = %e, "the metrics listener failed");
                 }
             });
     }
     tracing::info!(address = %local, spots, "inkspot listening{try_it}");
-    crate::http::serve(listener, engine, shutdown_signal())
+    crate::http::serve(listener, app.clone(), shutdown_signal())
         .await
         .map_err(CliError::Serve)?;
     tracing::info!("stopped");

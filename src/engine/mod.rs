@@ -22,60 +22,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::AnyPool;
 
 pub use answer::{CacheStatus, Look, RenderHandle, Served};
 pub use error::{EngineError, RenderFailure, StartError};
 pub use keys::store_key;
 pub use trouble::{Failed, TemplateProblem};
 
-use crate::clock::{SharedClock, SystemClock};
-use crate::config::StorageBackend;
+use crate::clock::SharedClock;
 use crate::config::{Config, Spot};
 use crate::coord::{Coordination, CoordinationStatus};
-use crate::devices::{Limits, Registry};
-use crate::flight::Stage;
 use crate::flight::{JobPanicked, SingleFlight};
-use crate::metrics::{DeviceGauges, Gauges, Metrics, labels};
+use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::request::{Catalog, RenderRequest, RequestError};
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
-use crate::store::{Backend, DiskBackend, Health, Key, Rendered, Retention, Store, Usage};
+use crate::store::{Health, Key, Rendered, Store, Usage};
 use crate::supervisor::Supervisor;
-
-/// Opens the database; a failure is logged, and the service runs without
-/// devices and jobs rather than not at all. A PostgreSQL database that does
-/// not answer yet gets a pool that connects when it does, and its schema
-/// is brought up to date then, by a task under `supervisor`.
-async fn open_database(config: &Config, supervisor: &Supervisor) -> Option<AnyPool> {
-    let target = crate::db::Target::of(config);
-    let error = match target.open().await {
-        Ok(pool) => return Some(pool),
-        Err(e) => e,
-    };
-    let database = target.describe();
-    let crate::db::Target::Postgres(url) = &target else {
-        tracing::error!(%database, %error, "cannot open the database; TRMNL devices are answered as not registered and the job API is off until it can be (images are served as usual)");
-        return None;
-    };
-    let pool = crate::db::lazy_postgres(url).ok()?;
-    tracing::error!(%database, %error, "cannot reach the database; devices are told to come back later, and it is tried again every 5 seconds (images are served as usual)");
-    let lazy = pool.clone();
-    supervisor.spawn("database-retry", move |stop| async move {
-        loop {
-            tokio::select! {
-                () = stop.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
-            }
-            if crate::db::migrate(&lazy).await.is_ok() {
-                tracing::info!(%database, "the database answers; devices and jobs are back");
-                return;
-            }
-        }
-    });
-    Some(pool)
-}
 
 /// `Retry-After` of a request turned away because the render queue is full:
 /// about the time a queue of renders takes to drain.
@@ -90,7 +53,6 @@ pub struct Engine {
     metrics: Arc<Metrics>,
     store: Store,
     clock: SharedClock,
-    supervisor: Supervisor,
     /// Fetched data by spot slug; fresh while younger than its lifetime.
     data: moka::future::Cache<String, Arc<SpotData>>,
     /// The last fetch of each spot, failed or not, for the status page.
@@ -98,12 +60,6 @@ pub struct Engine {
     fetches: SingleFlight<String, Arc<SpotData>, JobPanicked>,
     renders: SingleFlight<Key, Arc<Rendered>, RenderFailure>,
     keys: keys::Keys,
-    /// TRMNL devices, their keys and telemetry; `None` when the database
-    /// cannot be opened (logged at start): images are still served.
-    devices: Option<Registry>,
-    /// The database devices and jobs are kept in; `None` when it cannot be
-    /// opened.
-    database: Option<AnyPool>,
     /// Pictures of "busy", by spot and output, for displays turned away.
     busy_pictures: moka::future::Cache<(usize, crate::render::Output), Arc<Rendered>>,
     /// Renders that failed lately, and templates that fail on their data.
@@ -114,63 +70,47 @@ pub struct Engine {
     coord: Coordination,
     /// The plan and state of scheduled refreshes; `None` when off.
     schedule: Option<Arc<Schedule>>,
-    /// When it started, by the wall clock and by the monotonic one.
-    started: (DateTime<Utc>, std::time::Instant),
+}
+
+/// What the engine is made of; the composition root (`crate::app`) builds
+/// each part.
+pub struct Parts {
+    /// The validated config.
+    pub config: Config,
+    /// The pipeline render jobs run.
+    pub pipeline: Pipeline,
+    /// The opened render store.
+    pub store: Store,
+    /// Work shared with other replicas.
+    pub coord: Coordination,
+    /// The metrics renders and runs count in.
+    pub metrics: Arc<Metrics>,
+    /// The clock freshness and the schedule read.
+    pub clock: SharedClock,
 }
 
 impl Engine {
-    /// Starts the engine for a validated `config` on the system clock.
-    pub async fn new(config: Config) -> Result<Arc<Self>, StartError> {
-        Self::with_clock(config, Arc::new(SystemClock)).await
-    }
-
-    /// Starts the engine reading time from `clock`: builds the pipeline,
-    /// opens the store on the cache folder, and starts the template watcher,
-    /// the store sweeper and the scheduler under its supervisor.
-    pub async fn with_clock(config: Config, clock: SharedClock) -> Result<Arc<Self>, StartError> {
-        let mut pipeline = Pipeline::new(&config)?;
-        let supervisor = Supervisor::new();
-        let coord = Coordination::start(&config.coordination, &supervisor);
-        if let Some(share) = coord.fetch_share() {
-            pipeline.share(share);
-        }
-        let metrics = Arc::new(Metrics::new());
-        pipeline.observe(metrics.clone());
-        let retention = Retention {
-            max_bytes: config.cache.max_disk.as_u64(),
-            max_age: config.cache.max_disk_age,
-        };
-        let backend: Arc<dyn Backend> = match config.storage.backend {
-            StorageBackend::Disk => Arc::new(DiskBackend::new(config.cache_dir())),
-            #[cfg(feature = "s3")]
-            StorageBackend::S3 => Arc::new(crate::store::S3Backend::new(&config.storage)?),
-            // The config's validation refuses S3 in a build without it.
-            #[cfg(not(feature = "s3"))]
-            StorageBackend::S3 => return Err(StartError::Unsupported("storage.backend = \"s3\"")),
-        };
-        let store = Store::new(
-            backend,
-            config.cache.memory.as_u64(),
-            retention,
-            metrics.clone(),
-        );
-        store.open().await;
-        store.spawn_sweeper(&supervisor);
-        let database = open_database(&config, &supervisor).await;
-        let limits = Limits {
-            keep_logs: config.trmnl.keep_logs,
-            keep_history: config.trmnl.keep_history,
-        };
-        let devices = database.clone().map(|pool| Registry::new(pool, limits));
+    /// The engine over `parts`. Its background work starts with
+    /// [`Engine::spawn_background`].
+    pub fn new(parts: Parts) -> Arc<Self> {
+        let Parts {
+            config,
+            pipeline,
+            store,
+            coord,
+            metrics,
+            clock,
+        } = parts;
         let catalog = Catalog::new(&config);
         let schedule = config
             .schedule
             .enabled
             .then(|| Arc::new(Schedule::new(&config, &catalog)));
-        let engine = Arc::new(Self {
+        let spots = config.spots.len() as u64 * 2 + 16;
+        Arc::new(Self {
             catalog,
-            data: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
-            last_fetch: moka::future::Cache::new(config.spots.len() as u64 * 2 + 16),
+            data: moka::future::Cache::new(spots),
+            last_fetch: moka::future::Cache::new(spots),
             fetches: SingleFlight::new(usize::MAX),
             renders: SingleFlight::with_owner_limit(
                 config.server.render_queue,
@@ -180,106 +120,26 @@ impl Engine {
             busy_pictures: moka::future::Cache::new(64),
             trouble: trouble::Trouble::new(),
             quiet: quiet::Quiet::default(),
-            devices,
-            database,
             config,
             pipeline,
             metrics,
             store,
-            started: (Utc::now(), std::time::Instant::now()),
             clock,
-            supervisor,
             schedule,
             coord,
-        });
-        engine.spawn_template_watcher();
-        engine.spawn_scheduler();
-        Ok(engine)
+        })
     }
 
-    /// Stops the background work and waits for it, at most `grace`.
-    pub async fn shutdown(&self, grace: Duration) {
-        self.supervisor.shutdown(grace).await;
+    /// Starts the engine's background work under `supervisor`: the
+    /// template watcher, and the scheduler when the schedule is on.
+    pub fn spawn_background(self: &Arc<Self>, supervisor: &Supervisor) {
+        self.spawn_template_watcher(supervisor);
+        self.spawn_scheduler(supervisor);
     }
 
     /// The metrics of this engine's requests, fetches and renders.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
-    }
-
-    /// The state the metrics show as gauges: the render queue, the cache
-    /// layers and the devices.
-    pub async fn gauges(&self) -> Gauges {
-        let jobs = self.renders.list();
-        let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
-        let usage = self.store_usage().await;
-        let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
-        Gauges {
-            queued: queued as i64,
-            in_flight: (jobs.len() - queued) as i64,
-            memory: (as_i64(usage.memory_entries), as_i64(usage.memory_bytes)),
-            disk: (as_i64(usage.stored_entries), as_i64(usage.stored_bytes)),
-            services: self.services_up().await,
-            pending_writes: as_i64(self.store.pending_writes() as u64),
-            devices: self.device_gauges().await,
-        }
-    }
-
-    /// Whether each service this replica uses answers: its storage, its
-    /// database, and Redis when replicas coordinate.
-    async fn services_up(&self) -> Vec<(&'static str, bool)> {
-        let database = match &self.database {
-            Some(pool) => crate::db::ping(pool).await.is_ok(),
-            None => false,
-        };
-        let mut up = vec![("storage", self.store_health().ok), ("database", database)];
-        if self.coord.is_shared() {
-            up.push((
-                "coordination",
-                self.coord.status().state == crate::coord::LinkState::Connected,
-            ));
-        }
-        up
-    }
-
-    async fn device_gauges(&self) -> Vec<(labels::Device, DeviceGauges)> {
-        let Some(registry) = &self.devices else {
-            return Vec::new();
-        };
-        let list = registry.list().await.unwrap_or_default();
-        let configured = self.config.devices.list();
-        list.into_iter()
-            .map(|d| {
-                let name = configured.iter().find(|c| c.mac == d.mac);
-                let labels = labels::Device {
-                    device: d.friendly_id.clone(),
-                    name: name.and_then(|c| c.name.clone()).unwrap_or_default(),
-                };
-                let last_seen = d
-                    .last_seen_at
-                    .as_deref()
-                    .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                    .map(|t| t.timestamp());
-                let gauges = DeviceGauges {
-                    last_seen,
-                    volts: d.battery_voltage,
-                    percent: d.battery_percent,
-                    rssi: d.rssi,
-                };
-                (labels, gauges)
-            })
-            .collect()
-    }
-
-    /// When the process started it, by the wall clock (not the data
-    /// clock, which a demo holds still).
-    pub fn started_at(&self) -> DateTime<Utc> {
-        self.started.0
-    }
-
-    /// How long it has been running.
-    pub fn uptime(&self) -> Duration {
-        self.started.1.elapsed()
     }
 
     /// What the store holds, in memory and in its backend.
@@ -305,11 +165,6 @@ impl Engine {
     /// The pipeline the render jobs run.
     pub fn pipeline(&self) -> &Pipeline {
         &self.pipeline
-    }
-
-    /// The owner of the background tasks.
-    pub fn supervisor(&self) -> &Supervisor {
-        &self.supervisor
     }
 
     /// The clock.
@@ -344,11 +199,6 @@ impl Engine {
             .max()
     }
 
-    /// The database, unless it could not be opened.
-    pub fn database(&self) -> Option<&AnyPool> {
-        self.database.as_ref()
-    }
-
     /// The render store, for results beside the renders (the job API's).
     pub fn store(&self) -> &Store {
         &self.store
@@ -377,11 +227,6 @@ impl Engine {
             return Err(RequestError::UnknownLayer { name, known });
         }
         Ok(request.with_layers(picked))
-    }
-
-    /// The TRMNL device registry, unless its database could not be opened.
-    pub fn devices(&self) -> Option<&Registry> {
-        self.devices.as_ref()
     }
 
     /// The schedule, when scheduled refreshes are on.

@@ -18,6 +18,7 @@ use crate::coord::Claim;
 use crate::request::RenderRequest;
 use crate::schedule::{self, Outcome, Run, Schedule, demand};
 use crate::source::SpotData;
+use crate::supervisor::Supervisor;
 
 /// The list of requested variants is written when it changes, and at least
 /// this often while requests move their times.
@@ -35,12 +36,12 @@ impl Drop for Alive {
 
 impl Engine {
     /// Starts the runner under the supervisor, if the schedule is on.
-    pub(super) fn spawn_scheduler(self: &Arc<Self>) {
+    pub(super) fn spawn_scheduler(self: &Arc<Self>, supervisor: &Supervisor) {
         let Some(schedule) = self.schedule.clone() else {
             return;
         };
         let engine = self.clone();
-        self.supervisor.spawn("scheduler", move |stop| async move {
+        supervisor.spawn("scheduler", move |stop| async move {
             engine.run_schedule(schedule, stop).await;
         });
     }

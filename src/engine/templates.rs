@@ -7,30 +7,30 @@
 use std::sync::Arc;
 
 use super::{Engine, TemplateProblem};
+use crate::supervisor::Supervisor;
 use crate::template::{Context, POLL};
 
 impl Engine {
     /// Checks the templates folder every [`POLL`] under the supervisor,
     /// reloading and trying a changed set.
-    pub(super) fn spawn_template_watcher(self: &Arc<Self>) {
+    pub(super) fn spawn_template_watcher(self: &Arc<Self>, supervisor: &Supervisor) {
         let engine = self.clone();
-        self.supervisor
-            .spawn("template-watcher", move |stop| async move {
-                loop {
-                    tokio::select! {
-                        () = stop.cancelled() => break,
-                        () = tokio::time::sleep(POLL) => {}
-                    }
-                    let live = engine.pipeline.templates().clone();
-                    match tokio::task::spawn_blocking(move || live.reload_if_changed()).await {
-                        Ok(true) => {
-                            engine.try_templates().await;
-                        }
-                        Ok(false) => {}
-                        Err(_) => tracing::error!("the template check failed"),
-                    }
+        supervisor.spawn("template-watcher", move |stop| async move {
+            loop {
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(POLL) => {}
                 }
-            });
+                let live = engine.pipeline.templates().clone();
+                match tokio::task::spawn_blocking(move || live.reload_if_changed()).await {
+                    Ok(true) => {
+                        engine.try_templates().await;
+                    }
+                    Ok(false) => {}
+                    Err(_) => tracing::error!("the template check failed"),
+                }
+            }
+        });
     }
 
     /// Fills each spot's templates with its last good data; logs each that

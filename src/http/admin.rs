@@ -2,8 +2,6 @@
 //! `INKSPOT_ADMIN_TOKEN`, sent as `Authorization: Bearer <token>` and
 //! compared in constant time). Without a token they are off: 404.
 
-use std::sync::Arc;
-
 use axum::Json;
 use axum::Router;
 use axum::extract::{Path, State};
@@ -14,11 +12,12 @@ use subtle::ConstantTimeEq;
 
 use super::ApiError;
 use super::query::Params;
+use crate::app::App;
 use crate::devices::{Device, Reading, Registry};
 use crate::engine::Engine;
 
 /// The management routes.
-pub fn routes() -> Router<Arc<Engine>> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/api/devices", get(devices))
         .route("/api/devices/{id}", get(device))
@@ -27,8 +26,8 @@ pub fn routes() -> Router<Arc<Engine>> {
 
 /// Passes a request to a page that is open without an admin token and
 /// needs it (as a bearer token, or the session cookie of `/login`) with.
-pub async fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError> {
-    let Some(token) = &engine.config().server.admin_token else {
+pub async fn viewer(app: &App, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(token) = &app.config().server.admin_token else {
         return Ok(());
     };
     let bearer = headers
@@ -38,9 +37,9 @@ pub async fn viewer(engine: &Engine, headers: &HeaderMap) -> Result<(), ApiError
     if bearer.is_some_and(|b| bool::from(b.as_bytes().ct_eq(token.expose().as_bytes()))) {
         return Ok(());
     }
-    if let (Some(id), Some(pool)) = (super::session::cookie(headers), engine.database())
+    if let (Some(id), Some(pool)) = (super::session::cookie(headers), app.database.as_ref())
         && super::session::Sessions::new(pool, token.expose())
-            .valid(id, engine.clock().now())
+            .valid(id, app.engine.clock().now())
             .await
     {
         return Ok(());
@@ -91,13 +90,14 @@ struct DeviceInfo {
 /// `GET /api/devices`: every device with its latest telemetry; keys are
 /// never included.
 async fn devices(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     headers: HeaderMap,
 ) -> Result<Json<Vec<DeviceInfo>>, ApiError> {
-    authorize(&engine, &headers)?;
-    let registry = registry(&engine)?;
+    let engine = &app.engine;
+    authorize(engine, &headers)?;
+    let registry = registry(&app)?;
     let list = registry.list().await.map_err(unavailable)?;
-    let out = list.into_iter().map(|d| info(&engine, d)).collect();
+    let out = list.into_iter().map(|d| info(engine, d)).collect();
     Ok(Json(out))
 }
 
@@ -115,9 +115,9 @@ fn info(engine: &Engine, device: Device) -> DeviceInfo {
     }
 }
 
-fn registry(engine: &Engine) -> Result<&Registry, ApiError> {
-    engine
-        .devices()
+fn registry(app: &App) -> Result<&Registry, ApiError> {
+    app.devices
+        .as_ref()
         .ok_or_else(|| unavailable("the device database is not open"))
 }
 
@@ -157,12 +157,13 @@ struct Pairing {
 /// `/api/setup` for `trmnl.pairing_window` (after a reset, or a move to a
 /// new network).
 async fn pair(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Json<Pairing>, ApiError> {
-    authorize(&engine, &headers)?;
-    let registry = registry(&engine)?;
+    let engine = &app.engine;
+    authorize(engine, &headers)?;
+    let registry = registry(&app)?;
     let device = find(registry, &id).await?;
     let window =
         chrono::Duration::from_std(engine.config().trmnl.pairing_window).unwrap_or_default();
@@ -200,13 +201,14 @@ struct HistoryQuery {
 /// `GET /api/devices/{id}`: a device by friendly id or MAC, with its
 /// history (`?limit=`, default 100) and logs.
 async fn device(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     Path(id): Path<String>,
     Params(query): Params<HistoryQuery>,
     headers: HeaderMap,
 ) -> Result<Json<DeviceDetail>, ApiError> {
-    authorize(&engine, &headers)?;
-    let registry = registry(&engine)?;
+    let engine = &app.engine;
+    authorize(engine, &headers)?;
+    let registry = registry(&app)?;
     let device = find(registry, &id).await?;
     let limit = query.limit.unwrap_or(100).min(10_000);
     let history = registry
@@ -219,7 +221,7 @@ async fn device(
         .map(|entry| serde_json::from_str(entry).unwrap_or_else(|_| entry.clone().into()))
         .collect();
     Ok(Json(DeviceDetail {
-        info: info(&engine, device),
+        info: info(engine, device),
         history,
         logs,
     }))

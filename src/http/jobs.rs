@@ -13,8 +13,8 @@ use axum::routing::{get, post};
 use serde::Serialize;
 
 use super::ApiError;
+use crate::app::App;
 use crate::batch::{AccessError, BatchError, Batches, Client, State};
-use crate::engine::Engine;
 
 /// The largest job body read.
 pub const MAX_JOB_BODY: usize = 64 * 1024;
@@ -23,7 +23,7 @@ pub const MAX_JOB_BODY: usize = 64 * 1024;
 struct Service(Option<Arc<Batches>>);
 
 /// The job routes over `batches`, or answers that the API is off.
-pub fn routes(batches: Option<Arc<Batches>>) -> Router<Arc<Engine>> {
+pub fn routes(batches: Option<Arc<Batches>>) -> Router<App> {
     Router::new()
         .route("/api/jobs", post(submit).get(list))
         .route("/api/jobs/{id}", get(status).delete(cancel))

@@ -36,16 +36,24 @@ pub use observe::{REQUEST_ID, RequestId};
 pub use ops::serve_metrics;
 pub use query::ImageQuery;
 
+use crate::app::App;
 use crate::engine::{Engine, EngineError, Served};
 
-/// Builds the service over `engine`: the routes, and around them, once, the
+/// Handlers that need only the engine take it from the [`App`].
+impl axum::extract::FromRef<App> for Arc<Engine> {
+    fn from_ref(app: &App) -> Self {
+        app.engine.clone()
+    }
+}
+
+/// Builds the service over `app`: the routes, and around them, once, the
 /// layers every request passes (panic guard, optional trace, timeout, size
 /// and rate guard). Wrapping the router once rather than each route keeps a
 /// cache hit from cloning a boxed service per layer. Client addresses for
 /// rate limiting come from [`ConnectInfo`](axum::extract::ConnectInfo), as
 /// [`serve`] sets it.
 pub fn app(
-    engine: Arc<Engine>,
+    app: App,
 ) -> impl tower::Service<
     axum::extract::Request,
     Response = Response,
@@ -55,26 +63,26 @@ pub fn app(
 + Send
 + Sync
 + 'static {
-    let timeout = engine.config().server.request_timeout;
-    let metrics = engine.metrics().clone();
-    let limiter = ClientLimiter::new(&engine.config().server.rate_limit);
-    let trusted: Arc<[ipnet::IpNet]> = engine.config().server.trusted_proxies.clone().into();
+    let server = &app.config().server;
+    let timeout = server.request_timeout;
+    let metrics = app.metrics.clone();
+    let limiter = ClientLimiter::new(&server.rate_limit);
+    let trusted: Arc<[ipnet::IpNet]> = server.trusted_proxies.clone().into();
     if let Some(limiter) = &limiter {
-        limiter.spawn_cleanup(engine.supervisor());
+        limiter.spawn_cleanup(&app.supervisor);
     }
-    let batches = crate::batch::Batches::start(engine.clone());
     let router = Router::new()
         .route("/image", get(image))
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
-        .merge(trmnl::routes(&engine))
-        .merge(ops::routes(&engine, batches.clone()))
+        .merge(trmnl::routes(&app))
+        .merge(ops::routes(&app))
         .merge(gallery::routes())
         .merge(admin::routes())
-        .merge(jobs::routes(batches))
+        .merge(jobs::routes(app.jobs.clone()))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
-        .with_state(engine);
+        .with_state(app);
     // A span per request costs about as much as the rest of a cache hit, so
     // it is only made when someone will read it.
     let trace = tracing::enabled!(target: "tower_http", tracing::Level::DEBUG).then(|| {
@@ -111,17 +119,17 @@ pub fn app(
         .service(router)
 }
 
-/// Serves `engine` on `listener` until `shutdown` resolves, then stops
+/// Serves `app` on `listener` until `shutdown` resolves, then stops
 /// accepting and gives the requests in flight `server.shutdown_timeout` to
 /// finish, and stops the engine's background tasks. Renders run on their
 /// own tasks and write atomically, so one cut off by the exit is stored
 /// whole or not at all.
 pub async fn serve(
     listener: TcpListener,
-    engine: Arc<Engine>,
+    app: App,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let grace = engine.config().server.shutdown_timeout;
+    let grace = app.config().server.shutdown_timeout;
     let stopping = Arc::new(tokio::sync::Notify::new());
     let signal = {
         let stopping = stopping.clone();
@@ -130,9 +138,9 @@ pub async fn serve(
             stopping.notify_one();
         }
     };
-    let limits = conn::Limits::of(&engine.config().server);
-    let metrics = engine.metrics().clone();
-    let server = conn::serve(listener, app(engine.clone()), limits, metrics, signal);
+    let limits = conn::Limits::of(&app.config().server);
+    let metrics = app.metrics.clone();
+    let server = conn::serve(listener, self::app(app.clone()), limits, metrics, signal);
     let server = std::pin::pin!(server);
     let result = tokio::select! {
         result = server => result,
@@ -144,7 +152,7 @@ pub async fn serve(
             Ok(())
         }
     };
-    engine.shutdown(grace).await;
+    app.shutdown(grace).await;
     result
 }
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
+use crate::app::App;
 use crate::batch::{Batches, Tally};
 use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
@@ -188,11 +189,11 @@ pub struct DeviceHealth {
 /// unusable, or it is shutting down. `/readyz` answers with this. Shared
 /// services being away (S3, Redis, PostgreSQL) degrade a replica but leave
 /// it ready: every replica shares the outage, and each still serves.
-pub fn readiness(engine: &Engine) -> Result<(), String> {
-    if engine.supervisor().is_stopping() {
+pub fn readiness(app: &App) -> Result<(), String> {
+    if app.supervisor.is_stopping() {
         return Err("shutting down".into());
     }
-    let health = engine.store_health();
+    let health = app.engine.store_health();
     if !health.ok && !health.shared {
         let error = health.error.unwrap_or_default();
         let backend = health.backend;
@@ -203,21 +204,21 @@ pub fn readiness(engine: &Engine) -> Result<(), String> {
     Ok(())
 }
 
-/// The status of `engine` now, with the jobs of `batches` when the job
-/// API is on.
-pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
+/// The status of `app` now, with its jobs when the job API is on.
+pub async fn collect(app: &App) -> Status {
+    let engine = &app.engine;
     let now = engine.clock().now();
-    let started_at = engine.started_at();
+    let started_at = app.started_at();
     let health = engine.store_health();
     let usage = engine.store_usage().await;
     let cache = &engine.config().cache;
     let jobs = engine.render_jobs();
     let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
-    let tasks = engine.supervisor().tasks();
+    let tasks = app.supervisor.tasks();
     let coordination = engine.coordination();
-    let degraded = degraded(engine, &health, &coordination).await;
+    let degraded = degraded(app, &health, &coordination).await;
     let spots = spots(engine).await;
-    let devices = devices(engine, now).await;
+    let devices = devices(app, now).await;
     Status {
         problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
@@ -229,8 +230,8 @@ pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
         coordination,
         version: env!("CARGO_PKG_VERSION"),
         started_at,
-        uptime_seconds: i64::try_from(engine.uptime().as_secs()).unwrap_or(i64::MAX),
-        ready: readiness(engine).is_ok(),
+        uptime_seconds: i64::try_from(app.uptime().as_secs()).unwrap_or(i64::MAX),
+        ready: readiness(app).is_ok(),
         tasks: tasks
             .into_iter()
             .map(|(name, state)| (name, format!("{state:?}").to_lowercase()))
@@ -259,7 +260,7 @@ pub async fn collect(engine: &Engine, batches: Option<&Batches>) -> Status {
             queue_limit: engine.config().server.render_queue,
             concurrency: engine.config().server.render_concurrency(),
         },
-        jobs: match batches {
+        jobs: match &app.jobs {
             Some(batches) => Some(job_status(engine, batches).await),
             None => None,
         },
@@ -301,7 +302,7 @@ async fn job_status(engine: &Engine, batches: &Batches) -> Jobs {
 
 /// What is away, and how the replica makes do without it.
 async fn degraded(
-    engine: &Engine,
+    app: &App,
     health: &crate::store::Health,
     coordination: &CoordinationStatus,
 ) -> Vec<String> {
@@ -319,7 +320,7 @@ async fn degraded(
             "coordination: Redis is unreachable ({error}); this replica works alone"
         ));
     }
-    match engine.database() {
+    match &app.database {
         None => {
             out.push("database: it could not be opened; devices are told to come back later".into())
         }
@@ -376,12 +377,12 @@ async fn spots(engine: &Engine) -> Vec<SpotHealth> {
     out
 }
 
-async fn devices(engine: &Engine, now: DateTime<Utc>) -> Vec<DeviceHealth> {
-    let Some(registry) = engine.devices() else {
+async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> {
+    let Some(registry) = &app.devices else {
         return Vec::new();
     };
     let list = registry.list().await.unwrap_or_default();
-    let configured = engine.config().devices.list();
+    let configured = app.config().devices.list();
     list.into_iter()
         .map(|d| {
             let expected = d

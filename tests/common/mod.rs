@@ -186,7 +186,10 @@ pub fn report_page(wave: &str, headline: &str) -> String {
 /// The service, running on a random loopback port.
 pub struct App {
     pub url: String,
+    /// The engine, as the service holds it.
     pub engine: Arc<Engine>,
+    /// Every part of the service.
+    pub service: inkspot::app::App,
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -224,18 +227,19 @@ impl App {
     }
 
     async fn serve(config: inkspot::Config, clock: inkspot::clock::SharedClock) -> Self {
-        let engine = Engine::with_clock(config, clock)
+        let service = inkspot::app::App::with_clock(config, clock)
             .await
-            .expect("engine starts");
+            .expect("the service starts");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel();
-        let task = tokio::spawn(inkspot::http::serve(listener, engine.clone(), async {
+        let task = tokio::spawn(inkspot::http::serve(listener, service.clone(), async {
             let _ = rx.await;
         }));
         Self {
             url,
-            engine,
+            engine: service.engine.clone(),
+            service,
             stop: Some(tx),
             task: Some(task),
         }

@@ -229,7 +229,14 @@ async fn the_service_keeps_devices_in_postgres() {
         .unwrap()
         .expect("the device is in PostgreSQL");
     assert!(stored.has_key(device.key.as_deref().unwrap()));
-    let other = b.engine.devices().unwrap().by_mac(mac).await.unwrap();
+    let other = b
+        .service
+        .devices
+        .as_ref()
+        .unwrap()
+        .by_mac(mac)
+        .await
+        .unwrap();
     assert_eq!(
         other.map(|d| d.api_key),
         Some(stored.api_key),

@@ -168,9 +168,9 @@ async fn stopping_the_service_stops_every_background_task() {
     let site = Site::new();
     site.write_bar_config(&format!("{}/ok/2.0", upstream.url), "");
     let app = App::start(&site).await;
-    let engine = app.engine.clone();
+    let supervisor = app.service.supervisor.clone();
     assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 200);
-    let names: Vec<&str> = engine.supervisor().tasks().into_keys().collect();
+    let names: Vec<&str> = supervisor.tasks().into_keys().collect();
     assert_eq!(
         names,
         [
@@ -181,17 +181,16 @@ async fn stopping_the_service_stops_every_background_task() {
         ]
     );
     assert!(
-        engine
-            .supervisor()
+        supervisor
             .tasks()
             .values()
             .all(|s| *s == TaskState::Running)
     );
     app.stop().await;
-    let states = engine.supervisor().tasks();
+    let states = supervisor.tasks();
     assert!(
         states.values().all(|s| *s == TaskState::Stopped),
         "{states:?}"
     );
-    assert!(engine.supervisor().is_stopping());
+    assert!(supervisor.is_stopping());
 }

@@ -79,8 +79,9 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
     let odd = fw.display("not-a-number", &[]).await;
     assert_eq!(odd["status"], 0);
     let device = app
-        .engine
-        .devices()
+        .service
+        .devices
+        .as_ref()
         .unwrap()
         .by_mac(MAC)
         .await
@@ -104,7 +105,14 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         .unwrap();
     assert_eq!(r.status(), 204);
     assert_eq!(
-        app.engine.devices().unwrap().logs(MAC).await.unwrap().len(),
+        app.service
+            .devices
+            .as_ref()
+            .unwrap()
+            .logs(MAC)
+            .await
+            .unwrap()
+            .len(),
         1
     );
     // A post that cannot be kept is dropped and acknowledged: firmware
@@ -125,7 +133,14 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         assert_eq!(r.status(), 204);
     }
     assert_eq!(
-        app.engine.devices().unwrap().logs(MAC).await.unwrap().len(),
+        app.service
+            .devices
+            .as_ref()
+            .unwrap()
+            .logs(MAC)
+            .await
+            .unwrap()
+            .len(),
         1,
         "nothing unreadable was kept"
     );
@@ -283,7 +298,7 @@ async fn an_unusable_device_database_leaves_images_working() {
         "[database]\npath = \"blocker/inkspot.db\"\n{spot}"
     ));
     let app = App::start(&site).await;
-    assert!(app.engine.devices().is_none());
+    assert!(app.service.devices.as_ref().is_none());
     assert_eq!(app.get("/image?spot=linda-mar", &[]).await.status(), 200);
     let mut fw = Firmware::new(&app.url, MAC, "og");
     assert_eq!(fw.setup().await["status"], 404);

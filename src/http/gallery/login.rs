@@ -2,8 +2,6 @@
 //! session (see [`crate::http::session`]), for people viewing the gallery
 //! in a browser, and a form that ends it.
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
@@ -12,14 +10,14 @@ use axum::routing::{get, post};
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
-use crate::engine::Engine;
+use crate::app::App;
 use crate::http::forwarded::Https;
 use crate::http::session::{self, Sessions};
 
 /// The largest sign-in or sign-out form read.
 const MAX_FORM: usize = 4096;
 
-pub(super) fn routes() -> Router<Arc<Engine>> {
+pub(super) fn routes() -> Router<App> {
     Router::new()
         .route("/login", get(form).post(sign_in))
         .route("/logout", post(sign_out))
@@ -39,7 +37,8 @@ fn page(message: &str) -> Html<String> {
 
 /// `GET /login`: the form; without an admin token there is nothing to sign
 /// in to, and it goes to the gallery.
-async fn form(State(engine): State<Arc<Engine>>) -> Response {
+async fn form(State(app): State<App>) -> Response {
+    let engine = &app.engine;
     if engine.config().server.admin_token.is_none() {
         return Redirect::to("/").into_response();
     }
@@ -76,7 +75,8 @@ async fn fields<T: serde::de::DeserializeOwned>(request: Request) -> Option<T> {
 /// `POST /login`: the right token starts a session and goes to the
 /// gallery; a wrong one is 401 with the form again. A form from another
 /// site is refused before its body is read.
-async fn sign_in(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+async fn sign_in(State(app): State<App>, request: Request) -> Response {
+    let engine = &app.engine;
     let Some(token) = &engine.config().server.admin_token else {
         return Redirect::to("/").into_response();
     };
@@ -92,7 +92,7 @@ async fn sign_in(State(engine): State<Arc<Engine>>, request: Request) -> Respons
         let message = "That is not the admin token.";
         return (StatusCode::UNAUTHORIZED, page(message)).into_response();
     }
-    let Some(pool) = engine.database() else {
+    let Some(pool) = app.database.as_ref() else {
         let message = "Sign-ins are kept in the database, which is not open; send the token as a bearer token instead.";
         return (StatusCode::SERVICE_UNAVAILABLE, page(message)).into_response();
     };
@@ -114,7 +114,8 @@ async fn sign_in(State(engine): State<Arc<Engine>>, request: Request) -> Respons
 
 /// `POST /logout`: ends the session the cookie names, when the form
 /// carries that session's form token, and clears the cookie.
-async fn sign_out(State(engine): State<Arc<Engine>>, request: Request) -> Response {
+async fn sign_out(State(app): State<App>, request: Request) -> Response {
+    let engine = &app.engine;
     if !session::same_origin(request.headers()) {
         return cross_site();
     }
@@ -128,7 +129,7 @@ async fn sign_out(State(engine): State<Arc<Engine>>, request: Request) -> Respon
     if !sent.is_some_and(|s| bool::from(s.form_token.as_bytes().ct_eq(expected.as_bytes()))) {
         return cross_site();
     }
-    if let (Some(pool), Some(token)) = (engine.database(), &engine.config().server.admin_token)
+    if let (Some(pool), Some(token)) = (app.database.as_ref(), &engine.config().server.admin_token)
         && let Err(e) = Sessions::new(pool, token.expose()).delete(&id).await
     {
         tracing::warn!(error = %e, "cannot end a gallery session");

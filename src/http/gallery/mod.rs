@@ -7,8 +7,6 @@
 mod login;
 mod view;
 
-use std::sync::Arc;
-
 use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -18,6 +16,7 @@ use serde::Deserialize;
 
 use super::ApiError;
 use super::query::Params;
+use crate::app::App;
 use crate::devices::models::{self, Looks, PANELS, Panel};
 use crate::engine::Engine;
 use crate::render::preview::{Shows, panel_view};
@@ -29,7 +28,7 @@ const REFRESH_MS: u64 = 60_000;
 const PAGE: &str = include_str!("page.html");
 
 /// `/`, `/preview` and `/login`.
-pub fn routes() -> Router<Arc<Engine>> {
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(page))
         .route("/preview", get(preview))
@@ -49,22 +48,23 @@ fn chosen(model: Option<&str>) -> &'static Panel {
 
 /// `GET /`: the gallery.
 async fn page(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     Query(query): Query<PageQuery>,
     headers: HeaderMap,
 ) -> Response {
-    if super::admin::viewer(&engine, &headers).await.is_err() {
+    let engine = &app.engine;
+    if super::admin::viewer(&app, &headers).await.is_err() {
         return Redirect::to("/login").into_response();
     }
     let panel = chosen(query.model.as_deref());
-    let base = super::trmnl::base_url(&engine, &headers);
+    let base = super::trmnl::base_url(engine, &headers);
     let nonce = crate::devices::new_key();
-    let status = crate::status::collect(&engine, None).await;
+    let status = crate::status::collect(&app).await;
     let alone = query.spot.as_deref().and_then(|s| engine.catalog().find(s));
     let mut spots = Vec::new();
     for (index, spot) in status.spots.iter().enumerate() {
         if alone.is_none_or(|a| a == index) {
-            spots.push(view::spot_view(&engine, index, spot, panel, &base).await);
+            spots.push(view::spot_view(engine, index, spot, panel, &base).await);
         }
     }
     // The list at the top: every spot's state, linked to its section.
@@ -173,11 +173,12 @@ struct PreviewQuery {
 /// `GET /preview?spot=&model=`: the spot's image for that panel, as the
 /// panel shows it (an RGB PNG).
 async fn preview(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     Params(query): Params<PreviewQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    super::admin::viewer(&engine, &headers).await?;
+    let engine = &app.engine;
+    super::admin::viewer(&app, &headers).await?;
     let panel = chosen(query.model.as_deref());
     let spots: Vec<String> = engine.catalog().spots().iter().map(|s| s.slug()).collect();
     let Some(index) = engine.catalog().find(&query.spot) else {
@@ -188,7 +189,7 @@ async fn preview(
             message,
         ));
     };
-    let request = panel_request(&engine, index, panel).ok_or_else(|| {
+    let request = panel_request(engine, index, panel).ok_or_else(|| {
         let message = format!("the `{}` preset is not configured", panel.preset);
         ApiError::new(StatusCode::NOT_FOUND, "unknown_preset", message)
     })?;

@@ -18,7 +18,9 @@ use super::answer::DisplayAnswer;
 use super::join::{ClientAddr, JoinGate};
 use super::screen::{Screen, choose, local_time, playlist, screen};
 use super::{authenticate, configured, header, unregistered};
+use crate::app::App;
 use crate::config::{SpecialFunction, TrmnlConfig};
+use crate::devices::Registry;
 use crate::devices::playlist::{Turn, after, first, on_wake};
 use crate::devices::{Device, Shown, Telemetry};
 use crate::engine::Engine;
@@ -49,6 +51,7 @@ impl DeviceLimiter {
 /// One display call: what every step of its answer needs.
 struct Wake<'a> {
     engine: &'a Arc<Engine>,
+    devices: Option<&'a Registry>,
     telemetry: Telemetry,
     headers: &'a HeaderMap,
     now: DateTime<Utc>,
@@ -106,7 +109,7 @@ impl Wake<'_> {
         let shown = self.screen(device).await;
         if device.playlist_since.is_none()
             && shown.ready
-            && let Some(registry) = self.engine.devices()
+            && let Some(registry) = self.devices
         {
             device.playlist_since = Some(self.now.to_rfc3339());
             let position = device.playlist_position;
@@ -117,7 +120,7 @@ impl Wake<'_> {
 
     /// Records the call's telemetry and what it was given, in `screen`.
     async fn record(&self, device: &Device, screen: &Screen) {
-        let Some(registry) = self.engine.devices() else {
+        let Some(registry) = self.devices else {
             return;
         };
         let secs = screen.answer.refresh_rate;
@@ -139,18 +142,20 @@ impl Wake<'_> {
 
 /// `GET /api/display`: the image to show, when to wake, and telemetry kept.
 pub(super) async fn display(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     Extension(limiter): Extension<Arc<DeviceLimiter>>,
     Extension(gate): Extension<Arc<JoinGate>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Response {
+    let engine = &app.engine;
     let join = Some((gate.as_ref(), client));
-    let Some(mut device) = authenticate(&engine, join, &headers).await else {
+    let Some(mut device) = authenticate(&app, join, &headers).await else {
         return unregistered().into_response();
     };
     let wake = Wake {
-        engine: &engine,
+        engine,
+        devices: app.devices.as_ref(),
         telemetry: Telemetry::from_headers(&headers),
         headers: &headers,
         now: engine.clock().now(),
@@ -166,7 +171,7 @@ pub(super) async fn display(
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
     let bound =
-        configured(&engine, &device.mac).map_or(SpecialFunction::default(), |c| c.special_function);
+        configured(engine, &device.mac).map_or(SpecialFunction::default(), |c| c.special_function);
     let double_click = header(&headers, "special_function") == Some("true");
     let mut screen = match (double_click, bound) {
         (true, SpecialFunction::Sleep) => {
@@ -175,11 +180,11 @@ pub(super) async fn display(
             screen
         }
         (true, SpecialFunction::Identify) => {
-            Screen::without_image(identify_answer(&engine, &device, &headers, wake.now))
+            Screen::without_image(identify_answer(engine, &device, &headers, wake.now))
         }
         (true, SpecialFunction::RestartPlaylist) => {
-            let items = playlist(&engine, &device);
-            let local = local_time(&engine, &device, wake.now);
+            let items = playlist(engine, &device);
+            let local = local_time(engine, &device, wake.now);
             device.playlist_position = first(&items, local) as i64;
             device.playlist_since = None;
             wake.show(&mut device).await
@@ -212,23 +217,24 @@ fn identify_answer(
 
 /// `GET /api/identify`: the identify picture for the device whose `ID`
 /// and `Access-Token` it carries, drawn for its panel.
-pub(super) async fn identify(State(engine): State<Arc<Engine>>, headers: HeaderMap) -> Response {
+pub(super) async fn identify(State(app): State<App>, headers: HeaderMap) -> Response {
+    let engine = &app.engine;
     let refused = |status: StatusCode, message: &str| {
         let error = super::super::ApiError::new(status, "identify", message.to_string());
         error.into_response()
     };
-    let Some(device) = authenticate(&engine, None, &headers).await else {
+    let Some(device) = authenticate(&app, None, &headers).await else {
         return refused(
             StatusCode::UNAUTHORIZED,
             "send the device's ID and Access-Token headers",
         );
     };
     let telemetry = Telemetry::from_headers(&headers);
-    let request = choose(&engine, &device, &telemetry).and_then(|c| c.request(&engine));
+    let request = choose(engine, &device, &telemetry).and_then(|c| c.request(engine));
     let Some(request) = request else {
         return refused(StatusCode::NOT_FOUND, "this device has no spot to show");
     };
-    let name = configured(&engine, &device.mac)
+    let name = configured(engine, &device.mac)
         .and_then(|c| c.name.clone())
         .unwrap_or_else(|| "This TRMNL".to_string());
     let text = format!(
@@ -253,15 +259,16 @@ pub(super) async fn identify(State(engine): State<Arc<Engine>>, headers: HeaderM
 /// `GET /api/current_screen`: what the device shows now, without moving
 /// its playlist or recording telemetry (the caller may be a mirror).
 pub(super) async fn current_screen(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     headers: HeaderMap,
 ) -> Json<DisplayAnswer> {
-    let Some(device) = authenticate(&engine, None, &headers).await else {
+    let engine = &app.engine;
+    let Some(device) = authenticate(&app, None, &headers).await else {
         return unregistered();
     };
     let now = engine.clock().now();
     let telemetry = Telemetry::from_headers(&headers);
-    let mut answer = screen(&engine, &device, &telemetry, &headers, now)
+    let mut answer = screen(engine, &device, &telemetry, &headers, now)
         .await
         .answer;
     answer.status = 200;

@@ -12,8 +12,8 @@ use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::http::request::Parts;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
+use crate::app::App;
 use crate::config::Config;
-use crate::engine::Engine;
 use crate::supervisor::Supervisor;
 
 /// The client's address, when the connection gave one (behind a trusted
@@ -94,24 +94,24 @@ impl JoinGate {
     /// until the device is in the registry.
     pub async fn admit(
         &self,
-        engine: &Engine,
+        app: &App,
         client: Option<IpAddr>,
     ) -> Result<tokio::sync::MutexGuard<'_, ()>, Refused> {
         let guard = self.lock.lock().await;
-        let max = engine.config().trmnl.max_devices;
-        let count = match engine.devices() {
+        let max = app.config().trmnl.max_devices;
+        let count = match &app.devices {
             Some(registry) => registry.count().await.unwrap_or(i64::MAX),
             None => i64::MAX,
         };
         if usize::try_from(count).unwrap_or(usize::MAX) >= max {
-            engine.metrics().refuse("devices_full");
+            app.metrics.refuse("devices_full");
             return Err(Refused::Full);
         }
         let key = client.and_then(|ip| crate::http::limit::client_key(ip, self.loopback));
         if let (Some(limiter), Some(key)) = (&self.limiter, key)
             && limiter.check_key(&key).is_err()
         {
-            engine.metrics().refuse("joins_per_hour");
+            app.metrics.refuse("joins_per_hour");
             return Err(Refused::TooMany);
         }
         Ok(guard)

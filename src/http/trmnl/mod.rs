@@ -29,6 +29,7 @@ use join::{ClientAddr, JoinGate};
 pub(super) use screen::base_url;
 use screen::choose;
 
+use crate::app::App;
 use crate::config::{DeviceConfig, normalize_mac};
 use crate::devices::{Device, Telemetry, looks_like_key};
 use crate::engine::Engine;
@@ -40,8 +41,8 @@ const PREPARING_REFRESH: u64 = 60;
 const UNREGISTERED_REFRESH: u64 = 300;
 
 /// The device routes, each with and without a trailing slash, with the
-/// per-device rate limit `engine`'s config sets.
-pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
+/// per-device rate limit the config sets.
+pub fn routes(app: &App) -> Router<App> {
     let mut router = Router::new().route("/api/identify", get(display::identify));
     for path in [
         "/api/setup",
@@ -58,10 +59,10 @@ pub fn routes(engine: &Engine) -> Router<Arc<Engine>> {
             };
         }
     }
-    let gate = JoinGate::new(engine.config());
-    gate.spawn_cleanup(engine.supervisor());
+    let gate = JoinGate::new(app.config());
+    gate.spawn_cleanup(&app.supervisor);
     router
-        .layer(axum::Extension(DeviceLimiter::new(&engine.config().trmnl)))
+        .layer(axum::Extension(DeviceLimiter::new(&app.config().trmnl)))
         .layer(axum::Extension(gate))
 }
 
@@ -81,13 +82,14 @@ fn configured<'a>(engine: &'a Engine, mac: &str) -> Option<&'a DeviceConfig> {
 /// while it may pair; an unknown one joins when it is configured, or when
 /// `trmnl.auto_join` is on and the join limits allow.
 async fn setup(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     axum::Extension(gate): axum::Extension<Arc<JoinGate>>,
     ClientAddr(client): ClientAddr,
     headers: HeaderMap,
 ) -> Json<SetupAnswer> {
+    let engine = &app.engine;
     let device = match header(&headers, "id").and_then(normalize_mac) {
-        Some(mac) => set_up(&engine, &gate, client, &mac).await,
+        Some(mac) => set_up(&app, &gate, client, &mac).await,
         None => Err("no MAC address in the ID header"),
     };
     let device = match device {
@@ -97,8 +99,8 @@ async fn setup(
         }
     };
     tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, "device set up");
-    let base = base_url(&engine, &headers);
-    let image_url = match choose(&engine, &device, &Telemetry::from_headers(&headers)) {
+    let base = base_url(engine, &headers);
+    let image_url = match choose(engine, &device, &Telemetry::from_headers(&headers)) {
         Some(choice) => format!("{base}{}", choice.setup_path()),
         None => String::new(),
     };
@@ -114,13 +116,15 @@ async fn setup(
 /// The device `mac` as setup gives it out, or what the device is told
 /// instead (it shows "not registered", sleeps, and asks again).
 async fn set_up(
-    engine: &Engine,
+    app: &App,
     gate: &JoinGate,
     client: Option<std::net::IpAddr>,
     mac: &str,
 ) -> Result<Device, &'static str> {
-    let registry = engine
-        .devices()
+    let engine = &app.engine;
+    let registry = app
+        .devices
+        .as_ref()
         .ok_or("the server cannot keep devices now; its log says why")?;
     let known = registry.by_mac(mac).await.map_err(|e| {
         tracing::error!(error = %e, "device database");
@@ -146,7 +150,7 @@ async fn set_up(
             )
         }
         None => {
-            let admitted = may_join(engine, gate, client, mac).await;
+            let admitted = may_join(app, gate, client, mac).await;
             let joined = match admitted {
                 Some(_held) => registry.join(mac, None, now).await,
                 None => return Err("this device is not registered with inkspot"),
@@ -162,19 +166,19 @@ async fn set_up(
 /// Whether the unknown `mac` may join: configured, or by `auto_join`
 /// within its limits (the guard, held until it has joined). Says why not.
 async fn may_join<'a>(
-    engine: &Engine,
+    app: &App,
     gate: &'a JoinGate,
     client: Option<std::net::IpAddr>,
     mac: &str,
 ) -> Option<Option<tokio::sync::MutexGuard<'a, ()>>> {
-    if configured(engine, mac).is_some() {
+    if configured(&app.engine, mac).is_some() {
         return Some(None);
     }
-    if !engine.config().trmnl.auto_join {
+    if !app.config().trmnl.auto_join {
         tracing::info!(%mac, "an unknown device asked to join; add it to [[devices]] or turn on trmnl.auto_join");
         return None;
     }
-    match gate.admit(engine, client).await {
+    match gate.admit(app, client).await {
         Ok(held) => Some(Some(held)),
         Err(refused) => {
             gate.log_refusal(mac, client, refused);
@@ -189,12 +193,13 @@ async fn may_join<'a>(
 /// call may join (a display call or a log post); calls that only look pass
 /// `None`. `None`: unregistered.
 pub(super) async fn authenticate(
-    engine: &Engine,
+    app: &App,
     join: Option<(&JoinGate, Option<std::net::IpAddr>)>,
     headers: &HeaderMap,
 ) -> Option<Device> {
+    let engine = &app.engine;
     let token = header(headers, "access-token").filter(|t| !t.is_empty() && t.len() <= 128)?;
-    let registry = engine.devices()?;
+    let registry = app.devices.as_ref()?;
     let Some(mac) = header(headers, "id").and_then(normalize_mac) else {
         return registry.by_key(token).await.ok().flatten();
     };
@@ -210,7 +215,7 @@ pub(super) async fn authenticate(
             }
             // Firmware older than July 2026 keeps the key of its last
             // server: adopt it rather than strand the device.
-            let _held = may_join(engine, gate, client, &mac).await?;
+            let _held = may_join(app, gate, client, &mac).await?;
             let adopted = registry.join(&mac, Some(token), engine.clock().now()).await;
             adopted.ok().filter(|d| d.has_key(token))
         }
@@ -237,13 +242,14 @@ fn unregistered() -> Json<DisplayAnswer> {
 /// The caller is checked before its body is read, and the body is read
 /// only to `trmnl.max_log_bytes`.
 async fn log(
-    State(engine): State<Arc<Engine>>,
+    State(app): State<App>,
     axum::Extension(gate): axum::Extension<Arc<JoinGate>>,
     ClientAddr(client): ClientAddr,
     request: axum::extract::Request,
 ) -> Response {
     let join = Some((gate.as_ref(), client));
-    let Some(device) = authenticate(&engine, join, request.headers()).await else {
+    let engine = &app.engine;
+    let Some(device) = authenticate(&app, join, request.headers()).await else {
         return (StatusCode::OK, unregistered()).into_response();
     };
     // Firmware keeps a post that fails and sends it again at every wake,
@@ -267,7 +273,7 @@ async fn log(
     };
     let entries: Vec<String> = entries.iter().map(Value::to_string).collect();
     let now = engine.clock().now();
-    if let Some(registry) = engine.devices()
+    if let Some(registry) = &app.devices
         && let Err(e) = registry.add_logs(&device.mac, &entries, now).await
     {
         tracing::warn!(error = %e, "cannot keep a device's log");

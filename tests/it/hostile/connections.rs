@@ -249,7 +249,7 @@ async fn the_metrics_listener_closes_silent_sockets_too() {
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
     let server = tokio::spawn(inkspot::http::serve_metrics(
         listener,
-        app.engine.clone(),
+        app.service.clone(),
         async {
             let _ = stopped.await;
         },

@@ -23,7 +23,14 @@ async fn only_tokens_shaped_like_a_servers_keys_are_adopted() {
         let mut fw = firmware::Firmware::new(&app.url, &mac(adopted as usize + token.len()), "og");
         fw.key = Some(token.to_string());
         let answer = fw.display("4.1", &[]).await;
-        let registered = app.engine.devices().unwrap().by_mac(&fw.mac).await.unwrap();
+        let registered = app
+            .service
+            .devices
+            .as_ref()
+            .unwrap()
+            .by_mac(&fw.mac)
+            .await
+            .unwrap();
         assert_eq!(registered.is_some(), adopted, "{token}: {answer}");
         if !adopted {
             assert_eq!(
@@ -70,7 +77,10 @@ async fn auto_join_is_capped_per_address_and_in_all() {
         }
     }
     assert_eq!(joined, 3, "trmnl.max_devices");
-    assert_eq!(app.engine.devices().unwrap().count().await.unwrap(), 3);
+    assert_eq!(
+        app.service.devices.as_ref().unwrap().count().await.unwrap(),
+        3
+    );
 }
 
 #[tokio::test]

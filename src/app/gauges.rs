@@ -1,0 +1,73 @@
+//! The state `/metrics` shows as gauges, read when it is scraped: the
+//! render queue and the cache layers from the engine, whether each service
+//! answers, and each device's last call and battery.
+
+use chrono::DateTime;
+
+use super::App;
+use crate::coord::LinkState;
+use crate::flight::Stage;
+use crate::metrics::{DeviceGauges, Gauges, labels};
+
+/// The gauges of `app` now.
+pub async fn gauges(app: &App) -> Gauges {
+    let engine = &app.engine;
+    let jobs = engine.render_jobs();
+    let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
+    let usage = engine.store_usage().await;
+    let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
+    Gauges {
+        queued: queued as i64,
+        in_flight: (jobs.len() - queued) as i64,
+        memory: (as_i64(usage.memory_entries), as_i64(usage.memory_bytes)),
+        disk: (as_i64(usage.stored_entries), as_i64(usage.stored_bytes)),
+        services: services_up(app).await,
+        pending_writes: as_i64(engine.store().pending_writes() as u64),
+        devices: device_gauges(app).await,
+    }
+}
+
+/// Whether each service this replica uses answers: its storage, its
+/// database, and Redis when replicas coordinate.
+async fn services_up(app: &App) -> Vec<(&'static str, bool)> {
+    let database = match &app.database {
+        Some(pool) => crate::db::ping(pool).await.is_ok(),
+        None => false,
+    };
+    let storage = app.engine.store_health().ok;
+    let mut up = vec![("storage", storage), ("database", database)];
+    let coordination = app.engine.coordination();
+    if coordination.state != LinkState::Off {
+        up.push(("coordination", coordination.state == LinkState::Connected));
+    }
+    up
+}
+
+async fn device_gauges(app: &App) -> Vec<(labels::Device, DeviceGauges)> {
+    let Some(registry) = &app.devices else {
+        return Vec::new();
+    };
+    let list = registry.list().await.unwrap_or_default();
+    let configured = app.config().devices.list();
+    list.into_iter()
+        .map(|d| {
+            let name = configured.iter().find(|c| c.mac == d.mac);
+            let labels = labels::Device {
+                device: d.friendly_id.clone(),
+                name: name.and_then(|c| c.name.clone()).unwrap_or_default(),
+            };
+            let last_seen = d
+                .last_seen_at
+                .as_deref()
+                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+                .map(|t| t.timestamp());
+            let gauges = DeviceGauges {
+                last_seen,
+                volts: d.battery_voltage,
+                percent: d.battery_percent,
+                rssi: d.rssi,
+            };
+            (labels, gauges)
+        })
+        .collect()
+}
