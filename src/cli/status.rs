@@ -5,7 +5,10 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use bytesize::ByteSize;
-use serde_json::Value;
+use chrono::{DateTime, Utc};
+
+use crate::coord::Backend;
+use crate::status::{DeviceHealth, Jobs, SpotHealth, Status, Storage};
 
 use super::CliError;
 
@@ -44,106 +47,85 @@ pub async fn status(
         return Err(failed(format!("answered {code}")));
     }
     let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-    let status: Value = serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))?;
+    let status: Status = serde_json::from_slice(&body)
+        .map_err(|e| failed(format!("answered what is not inkspot's status: {e}")))?;
     print!("{}", render(&status));
     Ok(())
 }
 
-fn size(v: &Value) -> String {
-    ByteSize(v.as_u64().unwrap_or(0)).to_string()
+fn size(bytes: u64) -> String {
+    ByteSize(bytes).to_string()
 }
 
-fn text(v: &Value) -> String {
-    match v {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+fn or_dash<T: ToString>(value: Option<T>) -> String {
+    value.map_or_else(|| "-".into(), |v| v.to_string())
+}
+
+/// A time as `MM-DD HH:MM:SS`, or `-`.
+fn time(t: Option<DateTime<Utc>>) -> String {
+    or_dash(t.map(|t| t.format("%m-%d %H:%M:%S")))
+}
+
+/// A time the device registry keeps as RFC 3339 text, the same way.
+fn text_time(t: Option<&str>) -> String {
+    match t {
+        Some(t) => DateTime::parse_from_rfc3339(t).map_or_else(
+            |_| t.to_string(),
+            |t| t.format("%m-%d %H:%M:%S").to_string(),
+        ),
+        None => "-".into(),
     }
-}
-
-/// A time as `HH:MM:SS` when it is an RFC 3339 time, else as given.
-fn time(v: &Value) -> String {
-    v.as_str()
-        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
-        .map_or_else(|| text(v), |t| t.format("%m-%d %H:%M:%S").to_string())
 }
 
 /// The status as text: a summary, then a table of spots and of devices.
-pub fn render(s: &Value) -> String {
+pub fn render(s: &Status) -> String {
     let mut out = String::new();
-    let up = s["uptime_seconds"].as_u64().unwrap_or(0);
-    let ready = if s["ready"] == true {
-        "ready"
-    } else {
-        "NOT READY"
-    };
+    let up = s.uptime_seconds.max(0);
+    let ready = if s.ready { "ready" } else { "NOT READY" };
     let _ = writeln!(
         out,
         "inkspot {}, up {}h {:02}m, {ready}",
-        text(&s["version"]),
+        s.version,
         up / 3600,
         up / 60 % 60
     );
-    let tasks: Vec<String> = s["tasks"]
-        .as_object()
-        .map(|t| t.iter().map(|(k, v)| format!("{k} {}", text(v))).collect())
-        .unwrap_or_default();
+    let tasks: Vec<String> = s
+        .tasks
+        .iter()
+        .map(|(name, state)| format!("{name} {}", format!("{state:?}").to_lowercase()))
+        .collect();
     let _ = writeln!(out, "tasks: {}", tasks.join(", "));
-    for reason in s["degraded"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "DEGRADED: {}", text(reason));
+    for reason in &s.degraded {
+        let _ = writeln!(out, "DEGRADED: {reason}");
     }
-    for problem in s["problems"].as_array().into_iter().flatten() {
-        let _ = writeln!(out, "PROBLEM: {}", text(problem));
+    for problem in &s.problems {
+        let _ = writeln!(out, "PROBLEM: {problem}");
     }
-    if s["coordination"]["backend"] == "redis" {
-        let _ = writeln!(
-            out,
-            "coordination: redis {}",
-            text(&s["coordination"]["state"])
-        );
+    if s.coordination.backend == Backend::Redis {
+        let state = format!("{:?}", s.coordination.state).to_lowercase();
+        let _ = writeln!(out, "coordination: redis {state}");
     }
-    let st = &s["storage"];
-    let (mem, disk) = (&st["memory"], &st["disk"]);
-    let free = disk["free_bytes"]
-        .as_u64()
-        .map(|f| format!(", {} free", ByteSize(f)))
-        .unwrap_or_default();
-    let health = if st["ok"] == true {
-        "ok".to_string()
-    } else {
-        format!("FAILING: {}", text(&st["error"]))
-    };
-    let _ = writeln!(
-        out,
-        "storage: {} {health}; memory {} renders, {} of {}; disk {} renders, {} of {}{free}",
-        text(&st["backend"]),
-        text(&mem["entries"]),
-        size(&mem["bytes"]),
-        size(&mem["limit_bytes"]),
-        text(&disk["entries"]),
-        size(&disk["bytes"]),
-        size(&disk["limit_bytes"]),
-    );
-    let r = &s["renders"];
+    let _ = writeln!(out, "{}", storage_line(&s.storage));
+    let r = &s.renders;
     let _ = writeln!(
         out,
         "renders: {} queued, {} in flight (queue {}, {} at once); process: cpu {:.1}%, memory {}",
-        text(&r["queued"]),
-        text(&r["in_flight"]),
-        text(&r["queue_limit"]),
-        text(&r["concurrency"]),
-        s["load"]["cpu_percent"].as_f64().unwrap_or(0.0),
-        size(&s["load"]["memory_bytes"]),
+        r.queued,
+        r.in_flight,
+        r.queue_limit,
+        r.concurrency,
+        s.load.cpu_percent,
+        size(s.load.memory_bytes),
     );
-    if let Some(jobs) = s["jobs"].as_object() {
+    if let Some(jobs) = &s.jobs {
         let _ = writeln!(out, "{}", jobs_line(jobs));
     }
     out.push('\n');
     out.push_str(&table(
         &["SPOT", "LAST FETCH", "SOURCES", "NEXT IMAGE", "ERROR"],
-        &spot_rows(s),
+        &spot_rows(&s.spots),
     ));
-    let devices = device_rows(s);
+    let devices = device_rows(&s.devices);
     if !devices.is_empty() {
         out.push('\n');
         let head = [
@@ -161,61 +143,81 @@ pub fn render(s: &Value) -> String {
     out
 }
 
-fn spot_rows(s: &Value) -> Vec<Vec<String>> {
-    let spots = s["spots"].as_array().cloned().unwrap_or_default();
+/// The storage in a line: its health, and each layer against its limit.
+fn storage_line(st: &Storage) -> String {
+    let (mem, disk) = (&st.memory, &st.disk);
+    let free = disk
+        .free_bytes
+        .map(|f| format!(", {} free", size(f)))
+        .unwrap_or_default();
+    let health = if st.ok {
+        "ok".to_string()
+    } else {
+        format!("FAILING: {}", or_dash(st.error.as_deref()))
+    };
+    format!(
+        "storage: {} {health}; memory {} renders, {} of {}; disk {} renders, {} of {}{free}",
+        st.backend,
+        mem.entries,
+        size(mem.bytes),
+        size(mem.limit_bytes),
+        disk.entries,
+        size(disk.bytes),
+        size(disk.limit_bytes),
+    )
+}
+
+fn spot_rows(spots: &[SpotHealth]) -> Vec<Vec<String>> {
     spots
         .iter()
         .map(|spot| {
-            let sources: Vec<String> = spot["sources"]
-                .as_array()
-                .map(|a| {
-                    a.iter()
-                        .map(|x| format!("{} {}", text(&x["id"]), text(&x["state"])))
-                        .collect()
-                })
-                .unwrap_or_default();
+            let sources: Vec<String> = spot
+                .sources
+                .iter()
+                .map(|x| format!("{} {}", x.id, format!("{:?}", x.state).to_lowercase()))
+                .collect();
             vec![
-                text(&spot["name"]),
-                time(&spot["last_fetch_at"]),
+                spot.name.clone(),
+                time(spot.last_fetch_at),
                 sources.join(", "),
-                time(&spot["next_image_at"]),
-                text(&spot["error"]),
+                time(spot.next_image_at),
+                or_dash(spot.error.as_deref()),
             ]
         })
         .collect()
 }
 
-fn device_rows(s: &Value) -> Vec<Vec<String>> {
-    let devices = s["devices"].as_array().cloned().unwrap_or_default();
+fn device_rows(devices: &[DeviceHealth]) -> Vec<Vec<String>> {
     devices
         .iter()
         .map(|d| {
-            let battery = match (d["battery_voltage"].as_f64(), d["battery_percent"].as_i64()) {
+            let battery = match (d.battery_voltage, d.battery_percent) {
                 (Some(v), Some(p)) => format!("{v:.2} V {p}%"),
                 _ => "-".into(),
             };
-            let image = match (d["image_bytes"].as_u64(), d["image_cap"].as_u64()) {
-                (Some(b), Some(c)) => format!("{} of {}", ByteSize(b), ByteSize(c)),
-                (Some(b), None) => ByteSize(b).to_string(),
+            let bytes = |n: i64| size(u64::try_from(n).unwrap_or(0));
+            let image = match (d.image_bytes, d.image_cap) {
+                (Some(b), Some(c)) => format!("{} of {}", bytes(b), bytes(c)),
+                (Some(b), None) => bytes(b),
                 _ => "-".into(),
             };
             let mut state = Vec::new();
-            if d["overdue"] == true {
+            if d.overdue {
                 state.push("OVERDUE");
             }
-            if d["over_cap"] == true {
+            if d.over_cap {
                 state.push("OVER CAP");
             }
             if state.is_empty() {
                 state.push("ok");
             }
             vec![
-                text(&d["friendly_id"]),
-                text(&d["name"]),
-                text(&d["model"]),
-                time(&d["last_seen_at"]),
+                d.friendly_id.clone(),
+                or_dash(d.name.as_deref()),
+                or_dash(d.model.as_deref()),
+                text_time(d.last_seen_at.as_deref()),
                 battery,
-                text(&d["rssi"]),
+                or_dash(d.rssi),
                 image,
                 state.join(", "),
             ]
@@ -248,25 +250,18 @@ fn table(head: &[&str], rows: &[Vec<String>]) -> String {
 
 /// The job API's jobs in a line: how many in each state, since when the
 /// oldest queued one waits, or why they cannot be counted.
-fn jobs_line(jobs: &serde_json::Map<String, Value>) -> String {
-    if let Some(error) = jobs.get("error").and_then(Value::as_str) {
+fn jobs_line(jobs: &Jobs) -> String {
+    if let Some(error) = &jobs.error {
         return format!("jobs: CANNOT COUNT: {error}");
     }
-    let n = |k: &str| jobs.get(k).map_or_else(|| "-".into(), text);
-    let oldest = jobs
-        .get("oldest_queued_at")
-        .filter(|v| !v.is_null())
-        .map(|v| format!(", oldest from {}", time(v)))
+    let t = &jobs.tally;
+    let oldest = t
+        .oldest_queued_at
+        .map(|at| format!(", oldest from {}", time(Some(at))))
         .unwrap_or_default();
     format!(
         "jobs: {} queued{oldest}, {} running, {} done, {} failed, {} cancelled, {} expired ({} renders at once)",
-        n("queued"),
-        n("running"),
-        n("done"),
-        n("failed"),
-        n("cancelled"),
-        n("expired"),
-        n("concurrency"),
+        t.queued, t.running, t.done, t.failed, t.cancelled, t.expired, jobs.concurrency,
     )
 }
 
@@ -274,25 +269,39 @@ fn jobs_line(jobs: &serde_json::Map<String, Value>) -> String {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_status_reads_as_tables() {
-        let status = serde_json::json!({
-            "version": "1.2.3", "uptime_seconds": 7260, "ready": true,
+    /// A status as a replica's `/status` writes it.
+    fn sample() -> Status {
+        let json = serde_json::json!({
+            "version": "1.2.3", "started_at": "2026-11-23T08:00:00Z",
+            "uptime_seconds": 7260, "ready": true, "state": "ok",
+            "degraded": [], "problems": [],
+            "coordination": {"backend": "none", "state": "off", "since": null, "error": null},
             "tasks": {"scheduler": "running"},
-            "storage": {"backend": "disk", "ok": true, "error": null,
+            "storage": {"backend": "disk", "ok": true, "error": null, "pending_writes": 0,
                 "memory": {"entries": 2, "bytes": 2048, "limit_bytes": 67108864},
                 "disk": {"entries": 3, "bytes": 4096, "limit_bytes": 268435456, "free_bytes": 1073741824}},
             "renders": {"queued": 0, "in_flight": 1, "queue_limit": 32, "concurrency": 2},
+            "jobs": null,
             "load": {"cpu_percent": 1.5, "memory_bytes": 25000000},
-            "spots": [{"name": "Linda Mar", "last_fetch_at": "2026-11-23T10:00:00Z",
-                "sources": [{"id": "buoy", "state": "ok"}, {"id": "tide", "state": "failed"}],
-                "next_image_at": null, "error": "tide: HTTP 500"}],
-            "devices": [{"friendly_id": "ABC123", "name": "Kitchen", "model": "og",
-                "last_seen_at": "2026-11-23T10:01:00+00:00", "battery_voltage": 4.05,
-                "battery_percent": 92, "rssi": -63, "image_bytes": 21000, "image_cap": 90000,
-                "overdue": true, "over_cap": false}]
+            "spots": [{"name": "Linda Mar", "slug": "linda-mar",
+                "last_fetch_at": "2026-11-23T10:00:00Z", "last_render_at": null,
+                "sources": [{"id": "buoy", "state": "ok", "error": null},
+                    {"id": "tide", "state": "failed", "error": "HTTP 500"}],
+                "next_image_at": null, "schedule": null, "template_error": null,
+                "error": "tide: HTTP 500"}],
+            "devices": [{"friendly_id": "ABC123", "name": "Kitchen", "mac": "AA:BB:CC:DD:EE:FF",
+                "model": "og", "firmware": "1.8.1",
+                "last_seen_at": "2026-11-23T10:01:00+00:00", "expected_at": null,
+                "battery_voltage": 4.05, "battery_percent": 92, "rssi": -63,
+                "image_bytes": 21000, "image_cap": 90000,
+                "overdue": true, "over_cap": false, "trouble": null}]
         });
-        let text = render(&status);
+        serde_json::from_value(json).expect("a status as /status writes it")
+    }
+
+    #[test]
+    fn the_status_reads_as_tables() {
+        let text = render(&sample());
         assert!(
             text.starts_with("inkspot 1.2.3, up 2h 01m, ready\n"),
             "{text}"
@@ -308,30 +317,35 @@ mod tests {
         assert!(device.contains("4.05 V 92%"), "{device}");
         assert!(device.ends_with("OVERDUE"), "{device}");
         assert!(!text.contains("jobs:"), "no job API, no line: {text}");
+        assert!(!text.contains("coordination:"), "alone, no line: {text}");
     }
 
     #[test]
     fn the_jobs_read_as_a_line() {
-        let status = serde_json::json!({"jobs": {"queued": 2, "running": 1, "done": 5,
-            "failed": 0, "cancelled": 1, "expired": 3,
-            "oldest_queued_at": "2026-11-23T10:00:00Z", "concurrency": 2, "error": null}});
+        let mut status = sample();
+        status.jobs = serde_json::from_value(serde_json::json!({"queued": 2, "running": 1,
+            "done": 5, "failed": 0, "cancelled": 1, "expired": 3,
+            "oldest_queued_at": "2026-11-23T10:00:00Z", "concurrency": 2, "error": null}))
+        .unwrap();
         let text = render(&status);
         assert!(
             text.contains("\njobs: 2 queued, oldest from 11-23 10:00:00, 1 running, 5 done, 0 failed, 1 cancelled, 3 expired (2 renders at once)\n"),
             "{text}"
         );
-        let away = serde_json::json!({"jobs": {"error": "pool timed out"}});
-        assert!(render(&away).contains("\njobs: CANNOT COUNT: pool timed out\n"));
+        let jobs = status.jobs.as_mut().unwrap();
+        jobs.error = Some("pool timed out".into());
+        assert!(render(&status).contains("\njobs: CANNOT COUNT: pool timed out\n"));
     }
 
     #[test]
     fn a_degraded_replica_says_what_is_away() {
-        let status = serde_json::json!({
-            "version": "1.2.3", "uptime_seconds": 60, "ready": true, "state": "degraded",
-            "degraded": ["coordination: Redis is unreachable (refused); this replica works alone"],
-            "coordination": {"backend": "redis", "state": "unreachable"},
-            "problems": ["device Porch: no playlist item can be drawn"],
-        });
+        let mut status = sample();
+        status.state = crate::status::ServiceState::Degraded;
+        status.degraded =
+            vec!["coordination: Redis is unreachable (refused); this replica works alone".into()];
+        status.coordination.backend = Backend::Redis;
+        status.coordination.state = crate::coord::LinkState::Unreachable;
+        status.problems = vec!["device Porch: no playlist item can be drawn".into()];
         let text = render(&status);
         assert!(
             text.contains("\nPROBLEM: device Porch: no playlist item can be drawn\n"),

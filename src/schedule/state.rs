@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::SpotPlan;
 use crate::render::Output;
 
 /// How a run ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Outcome {
     /// Every source answered and every variant was drawn.
@@ -24,12 +24,16 @@ pub enum Outcome {
 }
 
 /// One run of a spot.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Run {
     /// When it started.
     pub started: DateTime<Utc>,
     /// How long it took (wall time).
-    #[serde(rename = "took_ms", serialize_with = "millis")]
+    #[serde(
+        rename = "took_ms",
+        serialize_with = "millis",
+        deserialize_with = "from_millis"
+    )]
     pub took: Duration,
     /// How it ended.
     pub outcome: Outcome,
@@ -47,6 +51,10 @@ pub struct Run {
 
 fn millis<S: Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn from_millis<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
 }
 
 /// Why a variant is drawn on every run.
@@ -132,7 +140,7 @@ impl SpotState {
 }
 
 /// A spot's schedule as the status page shows it.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpotStatus {
     /// Seconds between runs.
     pub refresh_seconds: u64,
@@ -162,7 +170,7 @@ pub struct SpotStatus {
 }
 
 /// One variant in a status.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct VariantStatus {
     /// The output as `/image` query parameters.
     pub output: String,

@@ -4,11 +4,11 @@
 use std::path::Path;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sysinfo::{Pid, ProcessRefreshKind, ProcessesToUpdate, System};
 
 /// What the process uses.
-#[derive(Debug, Clone, Copy, Default, Serialize)]
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub struct Load {
     /// CPU used since the previous reading, in percent of one core.
     pub cpu_percent: f32,

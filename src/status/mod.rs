@@ -8,7 +8,7 @@ mod load;
 use std::collections::BTreeMap;
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::app::App;
 use crate::batch::{Batches, Tally};
@@ -16,16 +16,39 @@ use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
 use crate::flight::Stage;
 use crate::schedule::SpotStatus;
+use crate::supervisor::TaskState;
 pub use load::{Load, disk_free, process_load};
 
 /// A device is overdue this long after the time it was told to call again.
 pub const OVERDUE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
 
+/// Whether the service has all it uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Every service it uses answers.
+    Ok,
+    /// A shared service is away and the replica makes do without it.
+    Degraded,
+}
+
+/// A source as its spot's last fetch found it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SourceState {
+    /// It answered.
+    Ok,
+    /// It failed, as `error` says.
+    Failed,
+    /// Not fetched yet.
+    Unknown,
+}
+
 /// The whole status.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
     /// The version running.
-    pub version: &'static str,
+    pub version: String,
     /// When the service started.
     pub started_at: DateTime<Utc>,
     /// Seconds since then.
@@ -34,7 +57,7 @@ pub struct Status {
     pub ready: bool,
     /// `ok`, or `degraded` while a shared service is away and the replica
     /// makes do without it.
-    pub state: &'static str,
+    pub state: ServiceState,
     /// What is degraded, and how the replica makes do.
     pub degraded: Vec<String>,
     /// What needs the operator although the service runs: a template that
@@ -43,7 +66,7 @@ pub struct Status {
     /// How this replica shares work with others.
     pub coordination: CoordinationStatus,
     /// Each background task and its state.
-    pub tasks: BTreeMap<&'static str, String>,
+    pub tasks: BTreeMap<String, TaskState>,
     /// Storage against its limits.
     pub storage: Storage,
     /// Render jobs.
@@ -59,7 +82,7 @@ pub struct Status {
 }
 
 /// The job API's jobs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Jobs {
     /// How many are in each state.
     #[serde(flatten)]
@@ -72,10 +95,10 @@ pub struct Jobs {
 }
 
 /// Storage: the memory layer and the backend.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Storage {
     /// The backend, such as `disk`.
-    pub backend: &'static str,
+    pub backend: String,
     /// Whether its last operation worked.
     pub ok: bool,
     /// Its last failure, while not ok.
@@ -89,7 +112,7 @@ pub struct Storage {
 }
 
 /// One storage layer.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Layer {
     /// Renders held.
     pub entries: u64,
@@ -103,7 +126,7 @@ pub struct Layer {
 }
 
 /// The render jobs.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Renders {
     /// Waiting for a render thread.
     pub queued: usize,
@@ -116,7 +139,7 @@ pub struct Renders {
 }
 
 /// One spot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SpotHealth {
     /// Its name.
     pub name: String,
@@ -140,18 +163,18 @@ pub struct SpotHealth {
 }
 
 /// One source of a spot.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct SourceHealth {
     /// Its id.
     pub id: String,
-    /// `ok`, `failed`, or `unknown` before its first fetch.
-    pub state: &'static str,
+    /// How the last fetch found it.
+    pub state: SourceState,
     /// Why it failed.
     pub error: Option<String>,
 }
 
 /// One device.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct DeviceHealth {
     /// The six characters on its setup screen.
     pub friendly_id: String,
@@ -222,22 +245,22 @@ pub async fn collect(app: &App) -> Status {
     Status {
         problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
-            "ok"
+            ServiceState::Ok
         } else {
-            "degraded"
+            ServiceState::Degraded
         },
         degraded,
         coordination,
-        version: env!("CARGO_PKG_VERSION"),
+        version: env!("CARGO_PKG_VERSION").to_string(),
         started_at,
         uptime_seconds: i64::try_from(app.uptime().as_secs()).unwrap_or(i64::MAX),
         ready: readiness(app).is_ok(),
         tasks: tasks
             .into_iter()
-            .map(|(name, state)| (name, format!("{state:?}").to_lowercase()))
+            .map(|(name, state)| (name.to_string(), state))
             .collect(),
         storage: Storage {
-            backend: health.backend,
+            backend: health.backend.to_string(),
             ok: health.ok,
             error: health.error,
             pending_writes: engine.store().pending_writes(),
@@ -351,9 +374,9 @@ async fn spots(engine: &Engine) -> Vec<SpotHealth> {
                 SourceHealth {
                     id: source.id.clone(),
                     state: match (&data, failure) {
-                        (None, _) => "unknown",
-                        (Some(_), None) => "ok",
-                        (Some(_), Some(_)) => "failed",
+                        (None, _) => SourceState::Unknown,
+                        (Some(_), None) => SourceState::Ok,
+                        (Some(_), Some(_)) => SourceState::Failed,
                     },
                     error: failure.map(|e| e.reason.clone()),
                 }

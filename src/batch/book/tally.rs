@@ -10,7 +10,7 @@ use super::Book;
 use crate::db::{parse_timestamp, timestamp};
 
 /// Jobs by state.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Tally {
     /// Accepted, waiting for a runner.
     pub queued: i64,

@@ -72,7 +72,11 @@ async fn page(
         .spots
         .iter()
         .map(|s| {
-            let failed = s.sources.iter().filter(|x| x.state == "failed").count();
+            let failed = s
+                .sources
+                .iter()
+                .filter(|x| x.state == crate::status::SourceState::Failed)
+                .count();
             let state = match (s.last_fetch_at, failed, &s.template_error) {
                 (_, _, Some(_)) => "template fails",
                 (None, _, _) => "waiting",

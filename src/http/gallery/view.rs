@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::devices::models::Panel;
 use crate::engine::{Engine, Look};
-use crate::status::{DeviceHealth, SpotHealth};
+use crate::status::{DeviceHealth, SourceState, SpotHealth};
 
 /// One spot as the page shows it.
 #[derive(Serialize)]
@@ -74,7 +74,11 @@ fn ago(t: DateTime<Utc>, now: DateTime<Utc>) -> String {
 /// The spot's data in words, and its state. Only data that came is dated:
 /// a fetch that failed everywhere is no data however recent.
 fn data_state(spot: &SpotHealth, now: DateTime<Utc>) -> (&'static str, String) {
-    let failed = spot.sources.iter().filter(|s| s.state == "failed").count();
+    let failed = spot
+        .sources
+        .iter()
+        .filter(|s| s.state == SourceState::Failed)
+        .count();
     let Some(at) = spot.last_fetch_at else {
         return ("waiting", "not fetched yet".to_string());
     };
@@ -139,7 +143,7 @@ pub(super) async fn spot_view(
         failing: spot
             .sources
             .iter()
-            .filter(|s| s.state == "failed")
+            .filter(|s| s.state == SourceState::Failed)
             .map(|s| Failing {
                 id: s.id.clone(),
                 error: s.error.clone().unwrap_or_default(),
