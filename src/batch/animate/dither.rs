@@ -1,7 +1,7 @@
-//! Palettes for colour GIF frames, and Floyd–Steinberg error diffusion onto
-//! them, so gradients keep their tone in 256 colours: one colour cube for
-//! every frame, or a palette made for each frame (NeuQuant) when the frame
-//! has more colours than a GIF holds.
+//! Palettes for colour GIF frames, with Floyd–Steinberg error diffusion
+//! onto them (the render module's), so gradients keep their tone in 256
+//! colours: one colour cube for every frame, or a palette made for each
+//! frame (NeuQuant) when the frame has more colours than a GIF holds.
 
 use std::collections::HashMap;
 
@@ -87,33 +87,11 @@ fn exact(rgb: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
     Some((index, palette))
 }
 
-/// Floyd–Steinberg over `rgb` rows of `width`: each pixel, with the error
-/// carried to it, goes to the entry `nearest` gives (its index and
-/// colour), and what that misses is spread right and below.
+/// Floyd–Steinberg over `rgb` rows of `width` onto the entries `nearest`
+/// gives (an index and its colour).
 fn diffuse(rgb: &[u8], width: usize, nearest: impl Fn([u8; 3]) -> (u8, [u8; 3])) -> Vec<u8> {
-    let height = rgb.len() / 3 / width.max(1);
-    let mut err = vec![[0i32; 3]; width * 2 + 4];
-    let mut out = Vec::with_capacity(width * height);
-    for y in 0..height {
-        let (cur, next) = err.split_at_mut(width + 2);
-        next.iter_mut().for_each(|e| *e = [0; 3]);
-        for x in 0..width {
-            let p = &rgb[(y * width + x) * 3..][..3];
-            let want: [u8; 3] =
-                std::array::from_fn(|c| (i32::from(p[c]) + cur[x + 1][c] / 16).clamp(0, 255) as u8);
-            let (index, got) = nearest(want);
-            for c in 0..3 {
-                let left = i32::from(want[c]) - i32::from(got[c]);
-                cur[x + 2][c] += left * 7;
-                next[x][c] += left * 3;
-                next[x + 1][c] += left * 5;
-                next[x + 2][c] += left;
-            }
-            out.push(index);
-        }
-        cur.copy_from_slice(&next[..width + 2]);
-    }
-    out
+    let kernel = &inkspot_core::render::diffuse::FLOYD_STEINBERG;
+    inkspot_core::render::diffuse::colour(rgb, 3, width, kernel, nearest)
 }
 
 #[cfg(test)]

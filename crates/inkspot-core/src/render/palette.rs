@@ -6,7 +6,7 @@
 //! colours the inks really show, and writes the pure ink colours the
 //! device snaps to exactly.
 
-use super::raster::{ATKINSON, FLOYD_STEINBERG};
+use super::diffuse;
 use crate::config::{Dither, Palette};
 
 /// One ink: the colour written to the file, and the colour the panel
@@ -109,38 +109,22 @@ fn nearest(inks: &[[f32; 3]], rgb: [i32; 3]) -> usize {
 pub fn reduce(rgba: &[u8], width: usize, palette: Palette, dither: Dither) -> Vec<u8> {
     let inks = inks(palette);
     let targets: Vec<[f32; 3]> = inks.iter().map(|i| ycc(i.shown.map(i32::from))).collect();
-    let height = (rgba.len() / 4).checked_div(width).unwrap_or(0);
-    let mut work: Vec<[i32; 3]> = rgba
-        .chunks_exact(4)
-        .map(|p| [i32::from(p[0]), i32::from(p[1]), i32::from(p[2])])
-        .collect();
-    let mut out = vec![0u8; work.len()];
-    let (taps, divisor) = match dither {
-        Dither::None => (&[][..], 1),
-        Dither::Atkinson => (ATKINSON, 8),
-        Dither::Auto | Dither::FloydSteinberg => (FLOYD_STEINBERG, 16),
+    let kernel = match dither {
+        Dither::None => None,
+        Dither::Atkinson => Some(&diffuse::ATKINSON),
+        Dither::Auto | Dither::FloydSteinberg => Some(&diffuse::FLOYD_STEINBERG),
     };
-    for y in 0..height {
-        for x in 0..width {
-            let i = y * width + x;
-            let old = work[i].map(|v| v.clamp(0, 255));
-            let chosen = nearest(&targets, old);
-            out[i] = chosen as u8;
-            let shown = inks[chosen].shown;
-            let error = [0, 1, 2].map(|c| old[c] - i32::from(shown[c]));
-            for &(dx, dy, weight) in taps {
-                let (nx, ny) = (x as isize + dx, y + dy);
-                if nx < 0 || nx as usize >= width || ny >= height {
-                    continue;
-                }
-                let n = &mut work[ny * width + nx as usize];
-                for c in 0..3 {
-                    n[c] += error[c] * weight / divisor;
-                }
-            }
-        }
+    let pick = |want: [u8; 3]| {
+        let chosen = nearest(&targets, want.map(i32::from));
+        (chosen as u8, inks[chosen].shown)
+    };
+    match kernel {
+        Some(kernel) => diffuse::colour(rgba, 4, width, kernel, pick),
+        None => rgba
+            .chunks_exact(4)
+            .map(|p| pick([p[0], p[1], p[2]]).0)
+            .collect(),
     }
-    out
 }
 
 #[cfg(test)]

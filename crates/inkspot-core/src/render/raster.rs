@@ -4,7 +4,7 @@
 use tiny_skia::Pixmap;
 
 use super::Output;
-use super::palette;
+use super::{diffuse, palette};
 use crate::config::{Dither, Palette};
 
 /// Pixels ready to encode.
@@ -175,25 +175,12 @@ pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
     };
     match dither {
         Dither::None | Dither::Auto => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
-        Dither::FloydSteinberg => floyd_steinberg(gray, width, &table),
-        // Weights over 8, only 6/8 of the error passed on.
-        Dither::Atkinson => diffuse(gray, width, &table, 3, ATKINSON),
+        Dither::FloydSteinberg => {
+            diffuse::gray(gray, width, &diffuse::FLOYD_STEINBERG, |v| table.nearest(v));
+        }
+        Dither::Atkinson => diffuse::gray(gray, width, &diffuse::ATKINSON, |v| table.nearest(v)),
     }
 }
-
-/// Floyd–Steinberg's kernel: (dx, dy, weight) over 16.
-pub(super) const FLOYD_STEINBERG: &[(isize, usize, i32)] =
-    &[(1, 0, 7), (-1, 1, 3), (0, 1, 5), (1, 1, 1)];
-
-/// Atkinson's kernel: (dx, dy, weight) over 8, so 6/8 of the error passes on.
-pub(super) const ATKINSON: &[(isize, usize, i32)] = &[
-    (1, 0, 1),
-    (2, 0, 1),
-    (-1, 1, 1),
-    (0, 1, 1),
-    (1, 1, 1),
-    (0, 2, 1),
-];
 
 /// The nearest level for every value error diffusion can produce
 /// (-255..=510), so the hot loop does a lookup instead of two divisions.
@@ -212,78 +199,6 @@ impl Levels {
     #[inline]
     fn nearest(&self, v: i32) -> u8 {
         self.table[(v.clamp(-Self::OFFSET, 510) + Self::OFFSET) as usize]
-    }
-}
-
-/// Floyd–Steinberg, written out: it is the default and the hot path. The
-/// error owed to the current row rides in a register; the row below is a
-/// padded buffer.
-fn floyd_steinberg(gray: &mut [u8], width: usize, levels: &Levels) {
-    if width == 0 {
-        return;
-    }
-    let mut below = vec![0i32; width + 2];
-    let mut next_below = vec![0i32; width + 2];
-    for line in gray.chunks_exact_mut(width) {
-        let mut right = 0i32;
-        for (x, px) in line.iter_mut().enumerate() {
-            // Errors are kept times 16; below[x + 1] is this pixel's share.
-            let owed = right + below[x + 1];
-            let old = *px as i32 + ((owed + 8) >> 4);
-            let new = levels.nearest(old);
-            *px = new;
-            let err = old.clamp(-255, 510) - new as i32;
-            right = err * 7;
-            next_below[x] += err * 3;
-            next_below[x + 1] += err * 5;
-            next_below[x + 2] = err;
-        }
-        std::mem::swap(&mut below, &mut next_below);
-        next_below.iter_mut().for_each(|e| *e = 0);
-    }
-}
-
-/// Error diffusion with `kernel` entries (dx, dy, weight) over 2^`shift`.
-/// Errors are kept, scaled by the divisor, in three rolling rows of i32
-/// padded by two on each side, so no access needs a bounds branch.
-fn diffuse(
-    gray: &mut [u8],
-    width: usize,
-    levels: &Levels,
-    shift: u32,
-    kernel: &[(isize, usize, i32)],
-) {
-    if width == 0 {
-        return;
-    }
-    let stride = width + 4;
-    let mut errors = vec![0i32; stride * 3];
-    for line in gray.chunks_exact_mut(width) {
-        let (current, below) = errors.split_at_mut(stride);
-        for (x, px) in line.iter_mut().enumerate() {
-            let owed = current[x + 2];
-            // Rounded division by the power-of-two divisor.
-            let old = *px as i32 + ((owed + (1 << (shift - 1))) >> shift);
-            let new = levels.nearest(old);
-            *px = new;
-            let err = old.clamp(-255, 510) - new as i32;
-            if err == 0 {
-                // Flat black and white, most of an e-ink layout, passes on nothing.
-                continue;
-            }
-            for &(dx, dy, w) in kernel {
-                let col = (x as isize + 2 + dx) as usize;
-                if dy == 0 {
-                    current[col] += err * w;
-                } else {
-                    below[(dy - 1) * stride + col] += err * w;
-                }
-            }
-        }
-        // Shift rows up: the row below becomes current; the last is cleared.
-        errors.copy_within(stride.., 0);
-        let last = errors.len() - stride;
-        errors[last..].iter_mut().for_each(|e| *e = 0);
     }
 }
 
