@@ -316,7 +316,10 @@ impl Batches {
         if let Some(token) = lock(&self.running).get(id) {
             token.cancel();
         }
-        self.engine.store().delete_blob(&run::blob_name(id)).await?;
+        self.engine
+            .store()
+            .delete_blob(&result::blob_name(id))
+            .await?;
         tracing::info!(job = %id, key = %client.name, "job cancelled");
         if !record.state.is_finished() {
             let labels = crate::metrics::labels::Job {

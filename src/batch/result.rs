@@ -7,9 +7,13 @@ use std::io::{Seek, SeekFrom, Write};
 use futures_util::TryStreamExt;
 
 use super::book::Output;
-use super::run::blob_name;
 use super::{BatchError, Batches, State};
 use crate::store::Blob;
+
+/// The blob a job's result is stored as.
+pub(super) fn blob_name(id: &str) -> String {
+    format!("job-{id}")
+}
 
 /// Why a result stopped being written: it passed its room.
 #[derive(Debug, thiserror::Error)]

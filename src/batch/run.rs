@@ -8,14 +8,10 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::book::{Item, Output, Record, State};
+use super::result::blob_name;
 use super::spec::{self, Plan};
 use super::{Batches, KEEP_RECORDS, ORPHANED_AFTER, SWEEP_EVERY, lock};
 use crate::engine::Engine;
-
-/// The blob a job's result is stored as.
-pub(super) fn blob_name(id: &str) -> String {
-    format!("job-{id}")
-}
 
 /// What makes two jobs the same: the store keys (spot, output, layers and
 /// template version) and file names of its renders, or the animation's

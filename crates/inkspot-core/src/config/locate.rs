@@ -1,8 +1,10 @@
 //! Finds the line of a key in the config text, so validation messages can
-//! point at it. Parsing keeps spans only in `toml_edit`'s document model,
+//! point at it, and collects problems so located. Parsing keeps spans only in `toml_edit`'s document model,
 //! which is why this walks that model rather than the typed structs.
 
 use toml_edit::{ImDocument, Item};
+
+use super::Problem;
 
 /// One step of a key path: a table key or an array index.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +72,44 @@ fn item_span(item: &Item) -> Option<usize> {
         Item::Value(v) => v.span().map(|s| s.start),
         Item::None => None,
     }
+}
+
+/// Problems (and warnings) found so far, each located in the text.
+pub(in crate::config) struct Collector<'a> {
+    /// The config's text, which problems are located in.
+    pub text: &'a str,
+    pub problems: Vec<Problem>,
+    pub warnings: Vec<Problem>,
+}
+
+impl Collector<'_> {
+    fn locate(&self, path: &[Seg], message: impl Into<String>) -> Problem {
+        Problem {
+            key: display(path),
+            line: line_of(self.text, path),
+            message: message.into(),
+        }
+    }
+
+    /// Records a problem at `path`.
+    pub fn add(&mut self, path: &[Seg], message: impl Into<String>) {
+        let problem = self.locate(path, message);
+        self.problems.push(problem);
+    }
+
+    /// Records a warning at `path`: the config loads, but should change.
+    pub fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
+        let warning = self.locate(path, message);
+        self.warnings.push(warning);
+    }
+}
+
+pub(in crate::config) fn key(k: &str) -> Seg {
+    Seg::Key(k.to_string())
+}
+
+pub(in crate::config) fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
+    path.iter().chain(more).cloned().collect()
 }
 
 #[cfg(test)]

@@ -2,8 +2,7 @@
 //! under the configured ones, deprecated key names moved to their new
 //! names with a warning, and time zone names parsed.
 
-use super::locate::Seg;
-use super::validate::{Collector, key};
+use super::locate::{Collector, Seg, key};
 use super::{Config, Devices, builtin_presets, normalize_mac};
 
 /// A non-empty environment variable.

@@ -10,47 +10,11 @@ mod storage;
 
 use std::collections::HashSet;
 
-use super::locate::{self, Seg};
+use super::locate::Seg;
+pub(in crate::config) use super::locate::{Collector, key, with};
 use super::{Check, Config, Problem, normalize};
 pub use spots::check_url;
 use spots::{check_spot, is_identifier};
-
-/// Problems (and warnings) found so far, each located in the text.
-pub(in crate::config) struct Collector<'a> {
-    text: &'a str,
-    pub problems: Vec<Problem>,
-    pub warnings: Vec<Problem>,
-}
-
-impl Collector<'_> {
-    fn locate(&self, path: &[Seg], message: impl Into<String>) -> Problem {
-        Problem {
-            key: locate::display(path),
-            line: locate::line_of(self.text, path),
-            message: message.into(),
-        }
-    }
-
-    /// Records a problem at `path`.
-    pub fn add(&mut self, path: &[Seg], message: impl Into<String>) {
-        let problem = self.locate(path, message);
-        self.problems.push(problem);
-    }
-
-    /// Records a warning at `path`: the config loads, but should change.
-    pub fn warn(&mut self, path: &[Seg], message: impl Into<String>) {
-        let warning = self.locate(path, message);
-        self.warnings.push(warning);
-    }
-}
-
-pub(in crate::config) fn key(k: &str) -> Seg {
-    Seg::Key(k.to_string())
-}
-
-pub(in crate::config) fn with(path: &[Seg], more: &[Seg]) -> Vec<Seg> {
-    path.iter().chain(more).cloned().collect()
-}
 
 /// Completes `config` (parsed from `text`: see [`normalize`]), checks it
 /// with this module's rules and `checks`, and returns every problem found.
