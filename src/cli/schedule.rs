@@ -38,8 +38,9 @@ pub async fn plan(config: &Config, now: DateTime<Utc>, hours: u64) -> Result<Str
         return Ok(out);
     }
     let dir = config.templates_dir();
-    let measure = std::sync::Arc::new(crate::render::Renderer::new(&dir, false));
-    let templates = LiveTemplates::load(&dir, measure).map_err(BuildError::from)?;
+    let renderer = crate::render::Renderer::new(&dir, false);
+    let templates =
+        LiveTemplates::load(&dir, inkspot_core::toolkit(&renderer)).map_err(BuildError::from)?;
     let templates = templates.current();
     let catalog = Catalog::new(config);
     let schedule = Schedule::new(config, &catalog);

@@ -23,7 +23,20 @@ pub mod pipeline;
 pub mod render;
 pub mod request;
 pub mod source;
+pub mod surf;
 pub mod template;
 pub mod text;
 
 pub use config::Config;
+
+/// The domain plugins every template set is compiled with.
+pub const PLUGINS: &[template::Plugin] = &[surf::register];
+
+/// The toolkit templates are compiled with: `renderer` measures text for
+/// `fit`, and the [`PLUGINS`].
+pub fn toolkit(renderer: &render::Renderer) -> template::Toolkit {
+    template::Toolkit {
+        measure: std::sync::Arc::new(renderer.clone()),
+        plugins: PLUGINS,
+    }
+}

@@ -68,7 +68,7 @@ impl Pipeline {
         Ok(Self {
             observer: Arc::new(Unobserved),
             fetcher,
-            templates: Arc::new(LiveTemplates::load(&dir, Arc::new(renderer.clone()))?),
+            templates: Arc::new(LiveTemplates::load(&dir, crate::toolkit(&renderer))?),
             renderer,
             cpu: Cpu::new(config.server.render_concurrency()),
         })

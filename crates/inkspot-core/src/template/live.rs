@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 
 use arc_swap::ArcSwap;
 
-use super::{SharedMeasure, TemplateError, Templates};
+use super::{TemplateError, Templates, Toolkit};
 
 /// How often the templates folder is checked for changes.
 pub const POLL: Duration = Duration::from_secs(2);
@@ -22,18 +22,18 @@ pub struct LiveTemplates {
     dir: PathBuf,
     current: ArcSwap<Templates>,
     stamp: Mutex<Stamp>,
-    measure: SharedMeasure,
+    toolkit: Toolkit,
 }
 
 impl LiveTemplates {
-    /// Loads the templates in `dir`, whose `fit` measures with `measure`.
-    pub fn load(dir: &Path, measure: SharedMeasure) -> Result<Self, TemplateError> {
+    /// Loads the templates in `dir`, compiled with `toolkit`.
+    pub fn load(dir: &Path, toolkit: Toolkit) -> Result<Self, TemplateError> {
         let stamp = stamp(dir);
         Ok(Self {
             dir: dir.to_path_buf(),
-            current: ArcSwap::from_pointee(Templates::load(dir, &measure)?),
+            current: ArcSwap::from_pointee(Templates::load(dir, &toolkit)?),
             stamp: Mutex::new(stamp),
-            measure,
+            toolkit,
         })
     }
 
@@ -53,7 +53,7 @@ impl LiveTemplates {
             }
             *seen = now;
         }
-        match Templates::load(&self.dir, &self.measure) {
+        match Templates::load(&self.dir, &self.toolkit) {
             Ok(t) => {
                 tracing::info!(dir = %self.dir.display(), "templates changed: reloaded");
                 self.current.store(Arc::new(t));

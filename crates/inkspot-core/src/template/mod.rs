@@ -7,12 +7,26 @@ mod fit;
 pub mod helpers;
 pub mod layers;
 mod live;
-mod tides;
-mod values;
+pub(crate) mod values;
 mod view;
 
 pub use context::{Context, Frame};
 pub use fit::{Fitted, Measure, SharedMeasure};
+
+/// Functions and filters a domain adds to every template, beside the
+/// generic helpers: the surf report's tides are one
+/// ([`crate::surf::register`]).
+pub type Plugin = fn(&mut Environment<'static>);
+
+/// What templates are compiled with beyond the generic helpers: how `fit`
+/// measures text, and the domain plugins.
+#[derive(Clone)]
+pub struct Toolkit {
+    /// Text widths for `fit` and `wrap`.
+    pub measure: SharedMeasure,
+    /// Registered on every compiled set, in order.
+    pub plugins: &'static [Plugin],
+}
 pub use layers::Layer;
 pub use live::{LiveTemplates, POLL};
 
@@ -85,9 +99,9 @@ pub struct Templates {
 }
 
 impl Templates {
-    /// Reads and compiles every `*.svg` file in `dir`; `fit` measures
-    /// text with `measure`.
-    pub fn load(dir: &Path, measure: &SharedMeasure) -> Result<Self, TemplateError> {
+    /// Reads and compiles every `*.svg` file in `dir` with the generic
+    /// helpers and `toolkit`'s.
+    pub fn load(dir: &Path, toolkit: &Toolkit) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
         env.set_fuel(Some(TEMPLATE_FUEL));
         // `data.other.field` for a source this spot lacks, or `spot.x.y`,
@@ -105,8 +119,10 @@ impl Templates {
         minijinja_contrib::add_to_environment(&mut env);
         env.add_filter("datetimeformat", datetimeformat);
         helpers::register(&mut env);
-        tides::register(&mut env);
-        fit::register(&mut env, measure.clone());
+        fit::register(&mut env, toolkit.measure.clone());
+        for plugin in toolkit.plugins {
+            plugin(&mut env);
+        }
 
         let read_err = |source| TemplateError::Read {
             path: dir.to_path_buf(),
@@ -278,10 +294,12 @@ where
 /// Fills `template` with every helper, at `now`, for a spot in
 /// California: what the helpers' tests check against.
 #[cfg(test)]
-fn render_for_test(template: &str, now: &str) -> String {
+pub(crate) fn render_for_test(template: &str, now: &str) -> String {
     let mut env = Environment::new();
     helpers::register(&mut env);
-    tides::register(&mut env);
+    for plugin in crate::PLUGINS {
+        plugin(&mut env);
+    }
     env.render_str(
         template,
         minijinja::context! {

@@ -1,9 +1,9 @@
 use super::*;
 use crate::config::Spot;
 
-fn measure() -> SharedMeasure {
+fn toolkit() -> Toolkit {
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../templates");
-    std::sync::Arc::new(crate::render::Renderer::new(&dir, false))
+    crate::toolkit(&crate::render::Renderer::new(&dir, false))
 }
 
 fn templates(files: &[(&str, &str)]) -> (tempfile::TempDir, Templates) {
@@ -11,7 +11,7 @@ fn templates(files: &[(&str, &str)]) -> (tempfile::TempDir, Templates) {
     for (name, text) in files {
         std::fs::write(dir.path().join(name), text).unwrap();
     }
-    let t = Templates::load(dir.path(), &measure()).unwrap();
+    let t = Templates::load(dir.path(), &toolkit()).unwrap();
     (dir, t)
 }
 
@@ -58,7 +58,7 @@ fn formats_time_in_spot_zone() {
 fn syntax_error_names_template_and_line() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("bad.svg"), "<svg>\n\n{{ oops( }}\n</svg>").unwrap();
-    let err = Templates::load(dir.path(), &measure())
+    let err = Templates::load(dir.path(), &toolkit())
         .err()
         .unwrap()
         .to_string();

@@ -5,7 +5,7 @@ use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc};
 use minijinja::value::{Rest, Value};
 use minijinja::{Error, State};
 
-use super::values::{bad, context_now, list, number, parse_local, zone};
+use crate::template::values::{bad, context_now, list, number, parse_local, zone};
 
 /// Registers the tide functions on `env`.
 pub fn register(env: &mut minijinja::Environment<'static>) {
@@ -154,7 +154,7 @@ fn tide_chart(state: &State, points: Value, frame: Rest<f64>) -> Result<Value, E
 
 #[cfg(test)]
 mod tests {
-    use super::super::render_for_test as render;
+    use crate::template::render_for_test as render;
 
     /// 24 hourly points of 2026-11-22, 00:00 to 23:00, level = the hour.
     fn day_points(date: &str) -> String {
