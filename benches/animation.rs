@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use inkspot::batch::animate::{Encoder, Settings};
-use inkspot::batch::spec::{AnimationFormat, PaletteMode};
 use inkspot::config::OutputOptions;
+use inkspot::jobs::animate::{Encoder, Settings};
+use inkspot::jobs::spec::{AnimationFormat, PaletteMode};
 use inkspot::pipeline::Pipeline;
 use inkspot::render::{Raster, Renderer};
 use inkspot::request::Catalog;

@@ -10,8 +10,8 @@
 //! [`clock`] and [`supervisor`] stand alone.
 
 pub mod app;
-pub mod batch;
 pub mod cli;
+pub mod jobs;
 pub use inkspot_core::{
     artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
 };

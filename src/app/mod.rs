@@ -16,12 +16,12 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
 
-use crate::batch::Batches;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, StorageBackend};
 use crate::coord::Coordination;
 use crate::devices::{Limits, Registry};
 use crate::engine::{Engine, Parts, StartError};
+use crate::jobs::JobService;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
 use crate::store::{Backend, DiskBackend, Retention, Store};
@@ -39,7 +39,7 @@ pub struct App {
     /// cannot be opened.
     pub database: Option<AnyPool>,
     /// The job API; `None` without API keys or a database.
-    pub jobs: Option<Arc<Batches>>,
+    pub jobs: Option<Arc<JobService>>,
     /// Every metric of this service.
     pub metrics: Arc<Metrics>,
     /// The owner of every background task.
@@ -81,7 +81,7 @@ impl App {
             clock,
         });
         engine.spawn_background(&supervisor);
-        let jobs = Batches::start(engine.clone(), database.clone(), &supervisor);
+        let jobs = JobService::start(engine.clone(), database.clone(), &supervisor);
         Ok(Self {
             engine,
             devices,

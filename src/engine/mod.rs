@@ -11,10 +11,10 @@ mod answer;
 mod background;
 mod error;
 mod keys;
+mod once;
 mod pictures;
 mod quiet;
-mod refresh;
-mod shared;
+mod runner;
 mod templates;
 mod trouble;
 

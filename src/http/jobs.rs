@@ -14,26 +14,26 @@ use serde::Serialize;
 
 use super::ApiError;
 use crate::app::App;
-use crate::batch::{AccessError, BatchError, Batches, Client, State};
+use crate::jobs::{AccessError, Client, JobError, JobService, State};
 
 /// The largest job body read.
 pub const MAX_JOB_BODY: usize = 64 * 1024;
 
 #[derive(Clone)]
-struct Service(Option<Arc<Batches>>);
+struct Service(Option<Arc<JobService>>);
 
-/// The job routes over `batches`, or answers that the API is off.
-pub fn routes(batches: Option<Arc<Batches>>) -> Router<App> {
+/// The job routes over `service`, or answers that the API is off.
+pub fn routes(service: Option<Arc<JobService>>) -> Router<App> {
     Router::new()
         .route("/api/jobs", post(submit).get(list))
         .route("/api/jobs/{id}", get(status).delete(cancel))
         .route("/api/jobs/{id}/download", get(download))
-        .layer(Extension(Service(batches)))
+        .layer(Extension(Service(service)))
 }
 
 /// The service and the caller, or why not.
-fn caller(service: &Service, headers: &HeaderMap) -> Result<(Arc<Batches>, Client), ApiError> {
-    let Some(batches) = &service.0 else {
+fn caller(service: &Service, headers: &HeaderMap) -> Result<(Arc<JobService>, Client), ApiError> {
+    let Some(service) = &service.0 else {
         return Err(ApiError::new(
             StatusCode::NOT_FOUND,
             "jobs_off",
@@ -43,8 +43,8 @@ fn caller(service: &Service, headers: &HeaderMap) -> Result<(Arc<Batches>, Clien
     let authorization = headers
         .get(header::AUTHORIZATION)
         .map(HeaderValue::as_bytes);
-    let client = batches.authenticate(authorization).map_err(from_batch)?;
-    Ok((batches.clone(), client))
+    let client = service.authenticate(authorization).map_err(from_job)?;
+    Ok((service.clone(), client))
 }
 
 #[derive(Serialize)]
@@ -62,7 +62,7 @@ async fn submit(
     Extension(service): Extension<Service>,
     request: Request,
 ) -> Result<Response, ApiError> {
-    let (batches, client) = caller(&service, request.headers())?;
+    let (service, client) = caller(&service, request.headers())?;
     let body = axum::body::to_bytes(request.into_body(), MAX_JOB_BODY)
         .await
         .map_err(|_| {
@@ -72,8 +72,8 @@ async fn submit(
                 format!("a job body may have at most {MAX_JOB_BODY} bytes"),
             )
         })?;
-    let (id, existing) = batches.submit(&client, &body).await.map_err(from_batch)?;
-    let view = batches.status(&client, &id).await.map_err(from_batch)?;
+    let (id, existing) = service.submit(&client, &body).await.map_err(from_job)?;
+    let view = service.status(&client, &id).await.map_err(from_job)?;
     let location = HeaderValue::from_str(&view.status_url).map_err(|_| internal())?;
     let accepted = Accepted {
         id,
@@ -101,7 +101,7 @@ struct ListQuery {
 /// A page of jobs, and where the next one is.
 #[derive(Serialize)]
 struct JobList {
-    jobs: Vec<crate::batch::JobView>,
+    jobs: Vec<crate::jobs::JobView>,
     /// The next page's address, while there may be more.
     next: Option<String>,
 }
@@ -116,12 +116,12 @@ async fn list(
     super::query::Params(query): super::query::Params<ListQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, client) = caller(&service, &headers)?;
+    let (service, client) = caller(&service, &headers)?;
     let limit = query.limit.unwrap_or(20).clamp(1, MAX_PAGE);
-    let (jobs, last) = batches
+    let (jobs, last) = service
         .list(&client, limit, query.before.as_deref())
         .await
-        .map_err(from_batch)?;
+        .map_err(from_job)?;
     let next = last.map(|id| format!("/api/jobs?limit={limit}&before={id}"));
     let page = JobList { jobs, next };
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(page)).into_response())
@@ -133,8 +133,8 @@ async fn status(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, client) = caller(&service, &headers)?;
-    let view = batches.status(&client, &id).await.map_err(from_batch)?;
+    let (service, client) = caller(&service, &headers)?;
+    let view = service.status(&client, &id).await.map_err(from_job)?;
     Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(view)).into_response())
 }
 
@@ -144,8 +144,8 @@ async fn cancel(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, client) = caller(&service, &headers)?;
-    let view = batches.cancel(&client, &id).await.map_err(from_batch)?;
+    let (service, client) = caller(&service, &headers)?;
+    let view = service.cancel(&client, &id).await.map_err(from_job)?;
     Ok(axum::Json(view).into_response())
 }
 
@@ -155,7 +155,7 @@ async fn download(
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    let (batches, client) = caller(&service, &headers)?;
+    let (service, client) = caller(&service, &headers)?;
     let sent = headers
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
@@ -165,10 +165,10 @@ async fn download(
         sent.as_deref()
             .is_some_and(|v| v.split(',').any(|t| t.trim() == etag || t.trim() == "*"))
     };
-    let (output, blob) = batches
+    let (output, blob) = service
         .download(&client, &id, |output| matches(&output.etag))
         .await
-        .map_err(from_batch)?;
+        .map_err(from_job)?;
     let etag_value =
         HeaderValue::from_str(&format!("\"{}\"", output.etag)).map_err(|_| internal())?;
     let Some(blob) = blob else {
@@ -204,40 +204,40 @@ fn internal() -> ApiError {
 }
 
 /// Maps a job API error to its answer, once.
-fn from_batch(e: BatchError) -> ApiError {
+fn from_job(e: JobError) -> ApiError {
     let message = e.to_string();
     match e {
-        BatchError::Access(AccessError::Missing | AccessError::Unrecognised) => {
+        JobError::Access(AccessError::Missing | AccessError::Unrecognised) => {
             ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
         }
-        BatchError::Access(AccessError::RateLimited { retry_after, .. }) => {
+        JobError::Access(AccessError::RateLimited { retry_after, .. }) => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message)
                 .with_retry_after(retry_after.as_secs().max(1))
         }
-        BatchError::Invalid(_) => ApiError::bad_request("invalid_job", message),
-        BatchError::TooManyJobs { .. } => {
+        JobError::Invalid(_) => ApiError::bad_request("invalid_job", message),
+        JobError::TooManyJobs { .. } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "too_many_jobs", message)
                 .with_retry_after(5)
         }
-        BatchError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_job", message),
-        BatchError::QuotaExceeded { .. } => {
+        JobError::NotFound(_) => ApiError::new(StatusCode::NOT_FOUND, "unknown_job", message),
+        JobError::QuotaExceeded { .. } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
         }
-        BatchError::StorageFull { .. } => ApiError::new(
+        JobError::StorageFull { .. } => ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "jobs_storage_full",
             message,
         )
         .with_retry_after(60),
-        BatchError::Damaged(_) => ApiError::new(StatusCode::GONE, "job_result_damaged", message)
+        JobError::Damaged(_) => ApiError::new(StatusCode::GONE, "job_result_damaged", message)
             .with_state(State::Failed.as_str()),
-        BatchError::NotReady { state, .. } => {
+        JobError::NotReady { state, .. } => {
             ApiError::new(StatusCode::CONFLICT, "job_not_done", message).with_state(state.as_str())
         }
-        BatchError::Gone { state, .. } => {
+        JobError::Gone { state, .. } => {
             ApiError::new(StatusCode::GONE, "job_result_gone", message).with_state(state.as_str())
         }
-        BatchError::Db(cause) => {
+        JobError::Db(cause) => {
             tracing::error!(error = %cause, "job database error");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -246,7 +246,7 @@ fn from_batch(e: BatchError) -> ApiError {
             )
             .with_retry_after(5)
         }
-        BatchError::Store(cause) => {
+        JobError::Store(cause) => {
             tracing::error!(error = %cause, "job storage error");
             ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,

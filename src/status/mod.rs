@@ -11,10 +11,10 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::app::App;
-use crate::batch::{Batches, Tally};
 use crate::coord::CoordinationStatus;
 use crate::engine::Engine;
 use crate::flight::Stage;
+use crate::jobs::{JobService, Tally};
 use crate::schedule::SpotStatus;
 use crate::supervisor::TaskState;
 pub use load::{Load, disk_free, process_load};
@@ -284,7 +284,7 @@ pub async fn collect(app: &App) -> Status {
             concurrency: engine.config().server.render_concurrency(),
         },
         jobs: match &app.jobs {
-            Some(batches) => Some(job_status(engine, batches).await),
+            Some(service) => Some(job_status(engine, service).await),
             None => None,
         },
         load: process_load(),
@@ -310,9 +310,9 @@ fn problems(spots: &[SpotHealth], devices: &[DeviceHealth]) -> Vec<String> {
     templates.chain(devices).collect()
 }
 
-/// The jobs of `batches`, or why they cannot be counted.
-async fn job_status(engine: &Engine, batches: &Batches) -> Jobs {
-    let (tally, error) = match batches.tally().await {
+/// The jobs of `service`, or why they cannot be counted.
+async fn job_status(engine: &Engine, service: &JobService) -> Jobs {
+    let (tally, error) = match service.tally().await {
         Ok(tally) => (tally, None),
         Err(e) => (Tally::default(), Some(e.to_string())),
     };

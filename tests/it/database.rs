@@ -7,9 +7,9 @@
 use crate::common::postgres::Postgres;
 use crate::common::*;
 use chrono::{DateTime, Duration, Utc};
-use inkspot::batch::book::{Book, Item, Output, State};
 use inkspot::db::Target;
 use inkspot::devices::{Limits, Registry, Shown, Telemetry};
+use inkspot::jobs::records::{Item, Output, Records, State};
 use sqlx::AnyPool;
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -94,7 +94,7 @@ async fn conformance(pool: AnyPool) {
     );
     assert_eq!(registry.list().await.unwrap().len(), 1);
 
-    let book = Book::new(pool);
+    let book = Records::new(pool);
     let item = Item {
         name: "a.png".into(),
         state: "queued".into(),

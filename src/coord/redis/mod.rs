@@ -6,7 +6,7 @@
 
 mod client;
 mod fetch;
-mod link;
+mod health;
 mod notify;
 
 use std::future::Future;
@@ -21,7 +21,7 @@ use super::{Claim, Coordinate, CoordinationStatus, Held, Lease, MAX_WAIT, Outcom
 use crate::config::CoordinationConfig;
 use crate::supervisor::Supervisor;
 use client::Redis;
-use link::Link;
+use health::Link;
 use notify::Waiters;
 
 /// Replicas coordinating through one Redis.

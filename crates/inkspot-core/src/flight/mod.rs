@@ -4,8 +4,8 @@
 //! identical keys in flight share one job; at most `limit` jobs are in
 //! flight, and one more is refused with [`Busy`]. Jobs run as their own
 //! tasks, so a caller that goes away does not cancel a render half-way.
-//! (The job API, which clients call, is `batch`.) CPU-bound steps run through [`Cpu`], on
-//! blocking threads behind a limit.
+//! (The job API, which clients call, is the server's `jobs`.) CPU-bound
+//! steps run through [`Cpu`], on blocking threads behind a limit.
 //!
 //! The HTTP path waits on handles; the scheduler and the job API submit
 //! through the same table and watch the same handles.

@@ -18,47 +18,49 @@ fn item(name: &str) -> Item {
     }
 }
 
-async fn book() -> (tempfile::TempDir, Book) {
+async fn records() -> (tempfile::TempDir, Records) {
     let dir = tempfile::tempdir().unwrap();
     let pool = crate::db::open_sqlite(&dir.path().join("jobs.db"))
         .await
         .unwrap();
-    (dir, Book::new(pool))
+    (dir, Records::new(pool))
 }
 
 #[tokio::test]
 async fn a_job_is_claimed_once_and_a_closed_one_takes_no_progress() {
-    let (_dir, book) = book().await;
+    let (_dir, records) = records().await;
     let now = at("2026-11-24T10:00:00Z");
-    book.insert("a", "shop", "fp", "{}", &[item("x")], now)
+    records
+        .insert("a", "shop", "fp", "{}", &[item("x")], now)
         .await
         .unwrap();
-    book.insert(
-        "b",
-        "shop",
-        "fp2",
-        "{}",
-        &[item("y")],
-        now + Duration::seconds(1),
-    )
-    .await
-    .unwrap();
-    assert_eq!(book.active("shop").await.unwrap(), 2);
-    let first = book.claim(now).await.unwrap().unwrap();
-    let second = book.claim(now).await.unwrap().unwrap();
+    records
+        .insert(
+            "b",
+            "shop",
+            "fp2",
+            "{}",
+            &[item("y")],
+            now + Duration::seconds(1),
+        )
+        .await
+        .unwrap();
+    assert_eq!(records.active("shop").await.unwrap(), 2);
+    let first = records.claim(now).await.unwrap().unwrap();
+    let second = records.claim(now).await.unwrap().unwrap();
     assert_eq!(
         (first.id.as_str(), second.id.as_str()),
         ("a", "b"),
         "oldest first, each once"
     );
     assert!(
-        book.claim(now).await.unwrap().is_none(),
+        records.claim(now).await.unwrap().is_none(),
         "nothing left to claim"
     );
-    assert!(book.progress("a", &[item("x")], now).await.unwrap());
-    assert!(book.close("a", State::Cancelled, now).await.unwrap());
+    assert!(records.progress("a", &[item("x")], now).await.unwrap());
+    assert!(records.close("a", State::Cancelled, now).await.unwrap());
     assert!(
-        !book.progress("a", &[item("x")], now).await.unwrap(),
+        !records.progress("a", &[item("x")], now).await.unwrap(),
         "cancelled"
     );
     let output = Output {
@@ -68,48 +70,60 @@ async fn a_job_is_claimed_once_and_a_closed_one_takes_no_progress() {
         etag: "e".into(),
     };
     let expires = now + Duration::hours(1);
-    let finished = book
+    let finished = records
         .finish("a", &[], Ok(output.clone()), now, expires)
         .await
         .unwrap();
     assert!(!finished, "a cancelled job is not finished over");
     assert!(
-        book.finish("b", &[], Ok(output.clone()), now, expires)
+        records
+            .finish("b", &[], Ok(output.clone()), now, expires)
             .await
             .unwrap()
     );
-    let b = book.get("b").await.unwrap().unwrap();
+    let b = records.get("b").await.unwrap().unwrap();
     assert_eq!((b.state, b.output), (State::Done, Some(output)));
-    assert_eq!(book.active("shop").await.unwrap(), 0);
+    assert_eq!(records.active("shop").await.unwrap(), 0);
 }
 
 #[tokio::test]
 async fn duplicates_interrupted_jobs_expiry_and_pruning() {
-    let (_dir, book) = book().await;
+    let (_dir, records) = records().await;
     let t0 = at("2026-11-24T10:00:00Z");
-    book.insert("a", "shop", "fp", "{}", &[], t0).await.unwrap();
+    records
+        .insert("a", "shop", "fp", "{}", &[], t0)
+        .await
+        .unwrap();
     assert_eq!(
-        book.same_as("shop", "fp", t0, t0).await.unwrap().as_deref(),
+        records
+            .same_as("shop", "fp", t0, t0)
+            .await
+            .unwrap()
+            .as_deref(),
         Some("a"),
         "queued"
     );
-    book.claim(t0).await.unwrap();
+    records.claim(t0).await.unwrap();
     // A runner silent since t0: put back by a sweep after it, not before.
-    assert_eq!(book.requeue(Some(t0)).await.unwrap(), 0);
+    assert_eq!(records.requeue(Some(t0)).await.unwrap(), 0);
     // Its runner beats at t0 + 4 min: a sweep at t0 + 5 min does not take it.
-    book.beat("a", t0 + Duration::minutes(4)).await.unwrap();
+    records.beat("a", t0 + Duration::minutes(4)).await.unwrap();
     let five = t0 + Duration::minutes(5);
     assert_eq!(
-        book.requeue(Some(five - Duration::minutes(2)))
+        records
+            .requeue(Some(five - Duration::minutes(2)))
             .await
             .unwrap(),
         0
     );
     assert_eq!(
-        book.requeue(Some(t0 + Duration::minutes(5))).await.unwrap(),
+        records
+            .requeue(Some(t0 + Duration::minutes(5)))
+            .await
+            .unwrap(),
         1
     );
-    book.claim(t0).await.unwrap();
+    records.claim(t0).await.unwrap();
     let output = Output {
         media_type: "application/zip".into(),
         file_name: "a.zip".into(),
@@ -117,40 +131,47 @@ async fn duplicates_interrupted_jobs_expiry_and_pruning() {
         etag: "e".into(),
     };
     let expires = t0 + Duration::hours(1);
-    book.finish("a", &[], Ok(output), t0, expires)
+    records
+        .finish("a", &[], Ok(output), t0, expires)
         .await
         .unwrap();
     let later = t0 + Duration::minutes(20);
     assert_eq!(
-        book.same_as("shop", "fp", later - Duration::minutes(30), later)
+        records
+            .same_as("shop", "fp", later - Duration::minutes(30), later)
             .await
             .unwrap()
             .as_deref(),
         Some("a")
     );
     assert!(
-        book.same_as("shop", "fp", later - Duration::minutes(10), later)
+        records
+            .same_as("shop", "fp", later - Duration::minutes(10), later)
             .await
             .unwrap()
             .is_none(),
         "outside the window"
     );
     let window = t0 - Duration::minutes(1);
-    let found = book.same_as("shop", "fp", window, expires).await.unwrap();
+    let found = records
+        .same_as("shop", "fp", window, expires)
+        .await
+        .unwrap();
     assert!(found.is_none(), "within the window, but its result is gone");
     assert!(
-        book.due(t0 + Duration::minutes(59))
+        records
+            .due(t0 + Duration::minutes(59))
             .await
             .unwrap()
             .is_empty()
     );
-    assert_eq!(book.due(expires).await.unwrap(), ["a"]);
-    assert!(book.close("a", State::Expired, expires).await.unwrap());
+    assert_eq!(records.due(expires).await.unwrap(), ["a"]);
+    assert!(records.close("a", State::Expired, expires).await.unwrap());
     assert_eq!(
-        book.prune(t0).await.unwrap(),
+        records.prune(t0).await.unwrap(),
         0,
         "finished at t0, not before"
     );
-    assert_eq!(book.prune(t0 + Duration::seconds(1)).await.unwrap(), 1);
-    assert!(book.get("a").await.unwrap().is_none());
+    assert_eq!(records.prune(t0 + Duration::seconds(1)).await.unwrap(), 1);
+    assert!(records.get("a").await.unwrap().is_none());
 }

@@ -1,12 +1,12 @@
-//! A key's view of the book: what its stored results take (against
+//! A key's view of the records: what its stored results take (against
 //! `[[api_keys]] max_bytes` and, for all keys, `jobs.max_disk`), and its
 //! jobs, newest first, a page at a time.
 
 use sqlx::Row;
 
-use super::{Book, COLUMNS, Record};
+use super::{COLUMNS, Record, Records};
 
-impl Book {
+impl Records {
     /// Bytes of results kept for `owner`'s jobs, or every key's.
     pub async fn result_bytes(&self, owner: Option<&str>) -> Result<u64, sqlx::Error> {
         // CAST: SUM is NUMERIC on PostgreSQL, which the Any driver cannot read.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Book;
+use super::Records;
 use crate::db::{parse_timestamp, timestamp};
 
 /// Jobs by state.
@@ -29,7 +29,7 @@ pub struct Tally {
     pub oldest_queued_at: Option<DateTime<Utc>>,
 }
 
-impl Book {
+impl Records {
     /// The jobs kept, by state, at `now`.
     pub async fn tally(&self, now: DateTime<Utc>) -> Result<Tally, sqlx::Error> {
         let rows = sqlx::query(

@@ -172,11 +172,11 @@ impl Record {
 
 /// The job records.
 #[derive(Clone)]
-pub struct Book {
+pub struct Records {
     pool: AnyPool,
 }
 
-impl Book {
+impl Records {
     /// The records in an open database.
     pub fn new(pool: AnyPool) -> Self {
         Self { pool }

@@ -1,4 +1,4 @@
-//! The runner: takes queued jobs from the book, draws their items through
+//! The runner: takes queued jobs from the records, draws their items through
 //! the engine, writes the result to a scratch file, and hands it to the
 //! store. Progress is written after each item, which is also the runner's
 //! heartbeat, and tells it when the job was cancelled.
@@ -7,10 +7,10 @@ use std::sync::Arc;
 
 use tokio_util::sync::CancellationToken;
 
-use super::book::{Item, Output, Record, State};
+use super::records::{Item, Output, Record, State};
 use super::result::blob_name;
 use super::spec::{self, Plan};
-use super::{Batches, KEEP_RECORDS, ORPHANED_AFTER, SWEEP_EVERY, lock};
+use super::{JobService, KEEP_RECORDS, ORPHANED_AFTER, SWEEP_EVERY, lock};
 use crate::engine::Engine;
 
 /// What makes two jobs the same: the store keys (spot, output, layers and
@@ -58,9 +58,9 @@ pub(super) fn items(plan: &Plan) -> Vec<Item> {
         .collect()
 }
 
-/// A job's items as they progress, written back to the book.
+/// A job's items as they progress, written back to the records.
 pub(super) struct Tracker<'a> {
-    batches: &'a Batches,
+    service: &'a JobService,
     id: &'a str,
     pub(super) items: Vec<Item>,
 }
@@ -75,8 +75,13 @@ impl Tracker<'_> {
 
     /// Writes the progress; `false` when the job is no longer running.
     pub(super) async fn flush(&self) -> bool {
-        let now = self.batches.engine.clock().now();
-        match self.batches.book.progress(self.id, &self.items, now).await {
+        let now = self.service.engine.clock().now();
+        match self
+            .service
+            .records
+            .progress(self.id, &self.items, now)
+            .await
+        {
             Ok(running) => running,
             Err(e) => {
                 tracing::warn!(job = %self.id, error = %e, "cannot record a job's progress");
@@ -89,9 +94,9 @@ impl Tracker<'_> {
 /// Why a job produced no result: said to its owner as is.
 pub(super) type Failure = String;
 
-impl Batches {
+impl JobService {
     /// The runner: takes queued jobs, up to `jobs.concurrency` at once,
-    /// until `stop`. Jobs still running then stay `running` in the book and
+    /// until `stop`. Jobs still running then stay `running` in the records and
     /// are queued again at the next start.
     pub(super) async fn run(self: Arc<Self>, stop: CancellationToken) {
         // A SQLite file has one runner: what is running is this process's
@@ -100,7 +105,7 @@ impl Batches {
         let shared = self.engine.config().database.url.is_some();
         let now = self.engine.clock().now();
         let silent = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
-        match self.book.requeue(shared.then_some(silent)).await {
+        match self.records.requeue(shared.then_some(silent)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 jobs = n,
@@ -114,7 +119,7 @@ impl Batches {
         loop {
             while tasks.len() < most && !stop.is_cancelled() {
                 let now = self.engine.clock().now();
-                match self.book.claim(now).await {
+                match self.records.claim(now).await {
                     Ok(Some(record)) => {
                         let token = stop.child_token();
                         lock(&self.running).insert(record.id.clone(), token.clone());
@@ -146,20 +151,20 @@ impl Batches {
         // silence that makes a job an orphan (a render waiting for room).
         let mine: Vec<String> = lock(&self.running).keys().cloned().collect();
         for id in mine {
-            if let Err(e) = self.book.beat(&id, now).await {
+            if let Err(e) = self.records.beat(&id, now).await {
                 tracing::warn!(job = %id, error = %e, "cannot record that a job is alive");
             }
         }
         let orphaned = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
-        if let Ok(n @ 1..) = self.book.requeue(Some(orphaned)).await {
+        if let Ok(n @ 1..) = self.records.requeue(Some(orphaned)).await {
             tracing::warn!(jobs = n, "jobs whose runner went silent are queued again");
             self.wake.notify_one();
         }
         let kept = now - chrono::Duration::from_std(KEEP_RECORDS).unwrap_or_default();
-        if let Ok(n @ 1..) = self.book.prune(kept).await {
+        if let Ok(n @ 1..) = self.records.prune(kept).await {
             tracing::info!(jobs = n, "records of old jobs deleted");
         }
-        let Ok(due) = self.book.due(now).await else {
+        let Ok(due) = self.records.due(now).await else {
             return;
         };
         for id in due {
@@ -167,7 +172,7 @@ impl Batches {
                 tracing::warn!(job = %id, error = %e, "cannot delete an expired result");
                 continue;
             }
-            let _ = self.book.close(&id, State::Expired, now).await;
+            let _ = self.records.close(&id, State::Expired, now).await;
             tracing::info!(job = %id, "job result expired");
         }
     }
@@ -176,7 +181,7 @@ impl Batches {
     async fn execute(&self, record: Record, token: CancellationToken) {
         let id = record.id.clone();
         let mut tracker = Tracker {
-            batches: self,
+            service: self,
             id: &id,
             items: record.items.clone(),
         };
@@ -187,7 +192,7 @@ impl Batches {
         };
         lock(&self.running).remove(&id);
         let Some(outcome) = outcome else {
-            // Cancelled (the book says so), or the service is stopping
+            // Cancelled (the records says so), or the service is stopping
             // (the job is queued again at the next start).
             let _ = self.engine.store().delete_blob(&blob_name(&id)).await;
             return;
@@ -205,7 +210,7 @@ impl Batches {
         };
         self.engine.metrics().jobs.get_or_create(&labels).inc();
         let finished = self
-            .book
+            .records
             .finish(&id, &tracker.items, outcome, now, expires)
             .await;
         if !matches!(finished, Ok(true)) {

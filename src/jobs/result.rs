@@ -6,8 +6,8 @@ use std::io::{Seek, SeekFrom, Write};
 
 use futures_util::TryStreamExt;
 
-use super::book::Output;
-use super::{BatchError, Batches, State};
+use super::records::Output;
+use super::{JobError, JobService, State};
 use crate::store::Blob;
 
 /// The blob a job's result is stored as.
@@ -88,13 +88,13 @@ impl<W: Seek> Seek for Capped<W> {
     }
 }
 
-impl Batches {
+impl JobService {
     /// The stored result of job `id`, once its size and checksum match
     /// what was recorded when it was written. A result that does not is
     /// deleted and the job marked failed, saying why.
-    pub(super) async fn checked_blob(&self, id: &str, output: &Output) -> Result<Blob, BatchError> {
+    pub(super) async fn checked_blob(&self, id: &str, output: &Output) -> Result<Blob, JobError> {
         let store = self.engine.store();
-        let gone = || BatchError::Gone {
+        let gone = || JobError::Gone {
             id: id.to_string(),
             state: State::Expired,
         };
@@ -120,22 +120,22 @@ impl Batches {
 
     /// Deletes the damaged result of job `id`, records why on the job, and
     /// gives the error its download answers.
-    async fn damaged(&self, id: &str, why: &str) -> BatchError {
+    async fn damaged(&self, id: &str, why: &str) -> JobError {
         tracing::error!(job = %id, %why, "a job's stored result is damaged; deleting it");
         let _ = self.engine.store().delete_blob(&blob_name(id)).await;
         let error = format!(
             "the stored result was damaged ({why}) and has been deleted; submit the job again"
         );
         let now = self.engine.clock().now();
-        if let Err(e) = self.book.damaged(id, &error, now).await {
+        if let Err(e) = self.records.damaged(id, &error, now).await {
             tracing::warn!(job = %id, error = %e, "cannot record a damaged result");
         }
-        BatchError::Damaged(id.to_string())
+        JobError::Damaged(id.to_string())
     }
 }
 
-fn io_error(id: &str, e: std::io::Error) -> BatchError {
-    BatchError::Store(crate::store::StoreError::Io {
+fn io_error(id: &str, e: std::io::Error) -> JobError {
+    JobError::Store(crate::store::StoreError::Io {
         op: "read",
         path: blob_name(id),
         source: e,

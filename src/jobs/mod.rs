@@ -1,4 +1,4 @@
-//! The job API's jobs: batches of renders and animations, submitted with
+//! The job API's jobs: service of renders and animations, submitted with
 //! an API key, kept in the database and finished by a runner that survives
 //! restarts. Every render goes through the engine's one render job table,
 //! so a job shares renders and fetched data with `/image`, and at most
@@ -8,8 +8,8 @@
 
 pub mod access;
 pub mod animate;
-pub mod book;
 mod produce;
+pub mod records;
 mod result;
 mod run;
 pub mod spec;
@@ -23,7 +23,7 @@ use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, AccessError, Client};
-pub use book::{Book, Output, Record, State, Tally};
+pub use records::{Output, Record, Records, State, Tally};
 pub use spec::Problem;
 pub use view::JobView;
 
@@ -46,7 +46,7 @@ const ORPHANED_AFTER: Duration = Duration::from_secs(120);
 
 /// Why a job API call failed; the HTTP edge maps each to a status.
 #[derive(Debug, thiserror::Error)]
-pub enum BatchError {
+pub enum JobError {
     /// No valid key, or its rate is spent.
     #[error(transparent)]
     Access(#[from] AccessError),
@@ -112,9 +112,9 @@ pub enum BatchError {
 }
 
 /// The job service: records, keys, and the runner's state.
-pub struct Batches {
+pub struct JobService {
     engine: Arc<Engine>,
-    book: Book,
+    records: Records,
     access: Access,
     /// Wakes the runner when a job is queued.
     wake: Notify,
@@ -124,7 +124,7 @@ pub struct Batches {
     running: Mutex<HashMap<String, CancellationToken>>,
 }
 
-impl Batches {
+impl JobService {
     /// Starts the job service on `engine` when it has API keys and a
     /// `database`: starts the runner under `supervisor`, which first
     /// queues again the jobs a stopped runner left. `None` when the API is
@@ -142,23 +142,23 @@ impl Batches {
             tracing::error!("the job API is off: the database could not be opened");
             return None;
         };
-        let book = Book::new(pool);
+        let records = Records::new(pool);
         let slots = Arc::new(Semaphore::new(engine.config().jobs.concurrency.max(1)));
-        let batches = Arc::new(Self {
+        let service = Arc::new(Self {
             engine: engine.clone(),
-            book,
+            records,
             access,
             wake: Notify::new(),
             slots,
             running: Mutex::new(HashMap::new()),
         });
-        let runner = batches.clone();
+        let runner = service.clone();
         supervisor.spawn("job-runner", move |stop| runner.run(stop));
-        Some(batches)
+        Some(service)
     }
 
     /// The client `authorization` names, counted against its rate.
-    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Client, BatchError> {
+    pub fn authenticate(&self, authorization: Option<&[u8]>) -> Result<Client, JobError> {
         let checked = self.access.check(authorization);
         if let Err(AccessError::RateLimited { .. }) = &checked {
             self.engine.metrics().refuse("key_rate_limited");
@@ -169,42 +169,42 @@ impl Batches {
     /// Accepts the job `body` from `client`, or finds the identical one
     /// submitted within `jobs.dedupe_window` or still in progress. Returns
     /// its id and whether it already existed.
-    pub async fn submit(&self, client: &Client, body: &[u8]) -> Result<(String, bool), BatchError> {
-        let (body, mut problems) = spec::parse(body).map_err(BatchError::Invalid)?;
+    pub async fn submit(&self, client: &Client, body: &[u8]) -> Result<(String, bool), JobError> {
+        let (body, mut problems) = spec::parse(body).map_err(JobError::Invalid)?;
         let limits = &self.engine.config().jobs;
         let plan = match spec::resolve(&self.engine, &body, limits) {
             Ok(plan) if problems.is_empty() => plan,
-            Ok(_) => return Err(BatchError::Invalid(problems)),
+            Ok(_) => return Err(JobError::Invalid(problems)),
             Err(more) => {
                 problems.extend(more);
-                return Err(BatchError::Invalid(problems));
+                return Err(JobError::Invalid(problems));
             }
         };
         let fingerprint = run::fingerprint(&self.engine, &plan);
         let now = self.engine.clock().now();
         let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();
         let same = self
-            .book
+            .records
             .same_as(&client.name, &fingerprint, now - window, now);
         if let Some(id) = same.await? {
             return Ok((id, true));
         }
-        if self.book.active(&client.name).await? >= client.max_jobs as i64 {
+        if self.records.active(&client.name).await? >= client.max_jobs as i64 {
             self.engine.metrics().refuse("too_many_jobs");
-            return Err(BatchError::TooManyJobs {
+            return Err(JobError::TooManyJobs {
                 name: client.name.clone(),
                 limit: client.max_jobs,
             });
         }
         self.room_for(client).await.inspect_err(|e| match e {
-            BatchError::QuotaExceeded { .. } => self.engine.metrics().refuse("quota_exceeded"),
-            BatchError::StorageFull { .. } => self.engine.metrics().refuse("jobs_storage_full"),
+            JobError::QuotaExceeded { .. } => self.engine.metrics().refuse("quota_exceeded"),
+            JobError::StorageFull { .. } => self.engine.metrics().refuse("jobs_storage_full"),
             _ => {}
         })?;
         let id = crate::devices::new_key();
         let spec = serde_json::to_string(&body).unwrap_or_default();
         let items = run::items(&plan);
-        self.book
+        self.records
             .insert(&id, &client.name, &fingerprint, &spec, &items, now)
             .await?;
         tracing::info!(job = %id, key = %client.name, items = items.len(), "job accepted");
@@ -215,20 +215,20 @@ impl Batches {
     /// Bytes a new result of `client` may take: the least of
     /// `jobs.max_result_bytes`, what is left of the key's quota, and what
     /// is left of `jobs.max_disk`. An error when either is used up.
-    pub(crate) async fn room_for(&self, client: &Client) -> Result<u64, BatchError> {
+    pub(crate) async fn room_for(&self, client: &Client) -> Result<u64, JobError> {
         let limits = &self.engine.config().jobs;
-        let used = self.book.result_bytes(Some(&client.name)).await?;
+        let used = self.records.result_bytes(Some(&client.name)).await?;
         if used >= client.max_bytes {
-            return Err(BatchError::QuotaExceeded {
+            return Err(JobError::QuotaExceeded {
                 name: client.name.clone(),
                 used,
                 limit: client.max_bytes,
             });
         }
-        let all = self.book.result_bytes(None).await?;
+        let all = self.records.result_bytes(None).await?;
         let max_disk = limits.max_disk.as_u64();
         if all >= max_disk {
-            return Err(BatchError::StorageFull { limit: max_disk });
+            return Err(JobError::StorageFull { limit: max_disk });
         }
         Ok(limits
             .max_result_bytes
@@ -245,12 +245,15 @@ impl Batches {
         client: &Client,
         limit: usize,
         before: Option<&str>,
-    ) -> Result<(Vec<JobView>, Option<String>), BatchError> {
+    ) -> Result<(Vec<JobView>, Option<String>), JobError> {
         let after = match before {
             Some(id) => Some(self.record(client, id).await?),
             None => None,
         };
-        let records = self.book.list(&client.name, limit, after.as_ref()).await?;
+        let records = self
+            .records
+            .list(&client.name, limit, after.as_ref())
+            .await?;
         let now = self.engine.clock().now();
         let next = (records.len() == limit)
             .then(|| records.last().map(|r| r.id.clone()))
@@ -260,14 +263,14 @@ impl Batches {
     }
 
     /// The job `id` of `client` as the API shows it.
-    pub async fn status(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
+    pub async fn status(&self, client: &Client, id: &str) -> Result<JobView, JobError> {
         let record = self.record(client, id).await?;
         Ok(JobView::of(&record, self.engine.clock().now()))
     }
 
     /// The jobs kept, by state, for `/status`.
     pub async fn tally(&self) -> Result<Tally, sqlx::Error> {
-        self.book.tally(self.engine.clock().now()).await
+        self.records.tally(self.engine.clock().now()).await
     }
 
     /// The result of job `id` of `client`, checked against its recorded
@@ -279,25 +282,25 @@ impl Batches {
         client: &Client,
         id: &str,
         unchanged: impl FnOnce(&Output) -> bool,
-    ) -> Result<(Output, Option<crate::store::Blob>), BatchError> {
+    ) -> Result<(Output, Option<crate::store::Blob>), JobError> {
         let record = self.record(client, id).await?;
         let view = JobView::of(&record, self.engine.clock().now());
         match view.status {
             State::Done => {}
             State::Queued | State::Running => {
-                return Err(BatchError::NotReady {
+                return Err(JobError::NotReady {
                     id: id.to_string(),
                     state: view.status,
                 });
             }
             state => {
-                return Err(BatchError::Gone {
+                return Err(JobError::Gone {
                     id: id.to_string(),
                     state,
                 });
             }
         }
-        let output = record.output.ok_or_else(|| BatchError::Gone {
+        let output = record.output.ok_or_else(|| JobError::Gone {
             id: id.to_string(),
             state: State::Expired,
         })?;
@@ -309,10 +312,10 @@ impl Batches {
     }
 
     /// Cancels job `id` of `client` and deletes any result.
-    pub async fn cancel(&self, client: &Client, id: &str) -> Result<JobView, BatchError> {
+    pub async fn cancel(&self, client: &Client, id: &str) -> Result<JobView, JobError> {
         let record = self.record(client, id).await?;
         let now = self.engine.clock().now();
-        self.book.close(id, State::Cancelled, now).await?;
+        self.records.close(id, State::Cancelled, now).await?;
         if let Some(token) = lock(&self.running).get(id) {
             token.cancel();
         }
@@ -333,16 +336,16 @@ impl Batches {
 
     /// The job `id` when it is `client`'s: another key's job is answered
     /// as no job, so ids do not leak across keys.
-    async fn record(&self, client: &Client, id: &str) -> Result<Record, BatchError> {
+    async fn record(&self, client: &Client, id: &str) -> Result<Record, JobError> {
         let well_formed = id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit());
         if !well_formed {
-            return Err(BatchError::NotFound(crate::text::ellipsize(id, 40)));
+            return Err(JobError::NotFound(crate::text::ellipsize(id, 40)));
         }
-        self.book
+        self.records
             .get(id)
             .await?
             .filter(|r| r.owner == client.name)
-            .ok_or_else(|| BatchError::NotFound(id.to_string()))
+            .ok_or_else(|| JobError::NotFound(id.to_string()))
     }
 }
 

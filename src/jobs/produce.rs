@@ -8,7 +8,7 @@ use chrono::{DateTime, DurationRound, Utc};
 use futures_util::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
-use super::Batches;
+use super::JobService;
 use super::animate::{Encoder, Settings};
 use super::result::Capped;
 use super::run::{Failure, Tracker};
@@ -24,7 +24,7 @@ use crate::template::Frame;
 /// Where a job's result is written: its scratch file, within its room.
 pub(super) type Out = BufWriter<Capped<std::fs::File>>;
 
-impl Batches {
+impl JobService {
     /// Draws each render (shared with the image cache) and writes one
     /// image as is, or several into a zip; returns its type and name.
     pub(super) async fn renders(

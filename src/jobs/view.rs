@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::book::{Item, Record, State};
+use super::records::{Item, Record, State};
 
 /// A job, as `GET /api/jobs/{id}` answers.
 #[derive(Debug, Clone, Serialize)]
