@@ -5,21 +5,50 @@
 
 use std::sync::Arc;
 
-use super::{BUSY_RETRY_AFTER, Engine, EngineError};
+use super::fresh::Freshness;
+use super::quiet::Quiet;
+use super::{BUSY_RETRY_AFTER, EngineError};
 use crate::flight::Busy;
+use crate::pipeline::Pipeline;
+use crate::render::Output;
 use crate::request::RenderRequest;
-use crate::store::{Key, Rendered};
+use crate::store::{Key, Rendered, Store};
 
-impl Engine {
+/// Draws and finds the pictures shown instead of a render.
+pub(super) struct Pictures {
+    fresh: Freshness,
+    pipeline: Pipeline,
+    store: Store,
+    quiet: Arc<Quiet>,
+    /// Pictures of "busy", by spot and output, for displays turned away.
+    busy: moka::future::Cache<(usize, Output), Arc<Rendered>>,
+}
+
+impl Pictures {
+    pub(super) fn new(
+        fresh: Freshness,
+        pipeline: Pipeline,
+        store: Store,
+        quiet: Arc<Quiet>,
+    ) -> Self {
+        Self {
+            fresh,
+            pipeline,
+            store,
+            quiet,
+            busy: moka::future::Cache::new(64),
+        }
+    }
+
     /// The error for a request turned away with `busy`. A client that shows
     /// only pictures (`error_status = 200`) gets one saying so, drawn once
     /// per spot and output and kept, so a flood costs no drawing.
     pub(super) async fn turned_away(&self, request: &RenderRequest, busy: Busy) -> EngineError {
         let picture = if request.error_status == 200 {
             let reason = "busy drawing other images; this one comes in a few seconds";
-            let draw = self.error_picture(request, "Busy right now", reason);
+            let draw = self.error(request, "Busy right now", reason);
             let key = (request.index, request.output);
-            self.busy_pictures.optionally_get_with(key, draw).await
+            self.busy.optionally_get_with(key, draw).await
         } else {
             None
         };
@@ -37,13 +66,15 @@ impl Engine {
         }
     }
 
-    pub(super) async fn error_picture(
+    /// The error picture for `request`: `headline` over `reason`; `None`
+    /// (logged) if even that cannot be drawn.
+    pub(super) async fn error(
         &self,
         request: &RenderRequest,
         headline: &str,
         reason: &str,
     ) -> Option<Arc<Rendered>> {
-        let now = self.clock.now();
+        let now = self.fresh.now();
         match self
             .pipeline
             .error_picture(request, headline, reason, now)
@@ -59,13 +90,13 @@ impl Engine {
 
     /// A notice drawn as `request`'s output: `title` over `text`. Nothing
     /// is stored; `None` (logged) if it cannot be drawn.
-    pub async fn notice(
+    pub(super) async fn notice(
         &self,
         request: &RenderRequest,
         title: &str,
         text: &str,
     ) -> Option<Rendered> {
-        let now = self.clock.now();
+        let now = self.fresh.now();
         match self
             .pipeline
             .notice_picture(request, title, text, now)
@@ -82,7 +113,7 @@ impl Engine {
     /// The newest stored render of `key`'s spot and output drawn by another
     /// version of its template: what to show while an edited template
     /// fails. Keys are `<output>-<template version>[-l<layers>]`.
-    pub(super) async fn earlier_render(&self, key: &Key) -> Option<Arc<Rendered>> {
+    pub(super) async fn earlier(&self, key: &Key) -> Option<Arc<Rendered>> {
         let (output, rest) = key.variant().rsplit_once('-')?;
         // With layers the last part is theirs: the version is before it.
         let (output, layers) = match rest.strip_prefix('l') {

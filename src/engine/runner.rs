@@ -34,41 +34,49 @@ impl Drop for Alive {
     }
 }
 
-impl Engine {
-    /// Starts the runner under the supervisor, if the schedule is on.
-    pub(super) fn spawn_scheduler(self: &Arc<Self>, supervisor: &Supervisor) {
-        let Some(schedule) = self.schedule.clone() else {
-            return;
-        };
-        let engine = self.clone();
-        supervisor.spawn("scheduler", move |stop| async move {
-            engine.run_schedule(schedule, stop).await;
-        });
-    }
+/// Starts the runner of `engine`'s schedule under `supervisor`, if the
+/// schedule is on.
+pub(super) fn spawn(engine: Arc<Engine>, supervisor: &Supervisor) {
+    let Some(schedule) = engine.schedule.clone() else {
+        return;
+    };
+    let runner = Arc::new(Runner { engine, schedule });
+    supervisor.spawn("scheduler", move |stop| async move {
+        runner.run(stop).await;
+    });
+}
 
-    async fn run_schedule(self: Arc<Self>, schedule: Arc<Schedule>, stop: CancellationToken) {
+/// The runner: the engine it draws through, and the schedule it keeps.
+struct Runner {
+    engine: Arc<Engine>,
+    schedule: Arc<Schedule>,
+}
+
+impl Runner {
+    async fn run(self: Arc<Self>, stop: CancellationToken) {
+        let schedule = self.schedule.clone();
         self.restore_demand(&schedule).await;
         self.arm_at_startup(&schedule).await;
         schedule.set_alive(true);
         let _alive = Alive(schedule.clone());
-        let permits = Arc::new(Semaphore::new(self.config.schedule.concurrency));
+        let permits = Arc::new(Semaphore::new(self.engine.config.schedule.concurrency));
         let mut runs = JoinSet::new();
         let mut saved = Instant::now();
         loop {
-            let now = self.clock.now();
+            let now = self.engine.fresh.now();
             for index in schedule.due(now) {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     break;
                 };
                 if let Some(due) = schedule.next_run(index) {
                     let lag = (now - due).to_std().unwrap_or_default();
-                    self.metrics().schedule_lag.observe(lag.as_secs_f64());
+                    self.engine.metrics.schedule_lag.observe(lag.as_secs_f64());
                 }
                 schedule.begin(index);
-                let engine = self.clone();
+                let runner = self.clone();
                 let schedule = schedule.clone();
                 runs.spawn(async move {
-                    engine.take_run(&schedule, index).await;
+                    runner.take_run(&schedule, index).await;
                     drop(permit);
                 });
             }
@@ -84,7 +92,7 @@ impl Engine {
             };
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = self.clock.sleep_until(wake) => {}
+                () = self.engine.fresh.clock().sleep_until(wake) => {}
                 Some(_) = runs.join_next(), if !runs.is_empty() => {}
             }
         }
@@ -97,27 +105,28 @@ impl Engine {
     /// One run of the spot at `index`, on one replica only: a turn keeps
     /// the other replicas from running it again, and a run that did not
     /// end `ok` gives it back, so its retry may run on any replica.
-    async fn take_run(self: &Arc<Self>, schedule: &Schedule, index: usize) {
-        let slug = self.catalog.spots()[index].slug();
+    async fn take_run(&self, schedule: &Schedule, index: usize) {
+        let engine = &self.engine;
+        let slug = engine.catalog.spots()[index].slug();
         // Runs of a spot are at least three quarters of its interval apart
         // (see `SpotPlan::next_run`); a turn of half of it keeps another
         // replica, whose timer differs a little, from running it again.
         let plan = schedule.plan(index);
         let turn = format!("schedule:{slug}");
-        let taken = self
+        let taken = engine
             .coord
-            .take_turn(&turn, self.clock.now(), plan.refresh / 2);
+            .take_turn(&turn, engine.fresh.now(), plan.refresh / 2);
         let lease = match taken.await {
             Claim::Won(lease) => Some(lease),
             Claim::Alone => None,
             Claim::Held => {
-                let next = schedule.ran_elsewhere(index, self.clock.now());
+                let next = schedule.ran_elsewhere(index, engine.fresh.now());
                 tracing::debug!(spot = %slug, %next, "another replica has this run");
                 let labels = crate::metrics::labels::SpotOutcome {
-                    spot: self.catalog.spots()[index].name.clone(),
+                    spot: engine.catalog.spots()[index].name.clone(),
                     outcome: "elsewhere",
                 };
-                self.metrics().schedule_runs.get_or_create(&labels).inc();
+                engine.metrics.schedule_runs.get_or_create(&labels).inc();
                 return;
             }
         };
@@ -128,7 +137,7 @@ impl Engine {
         let run = self.refresh_spot(schedule, index).await;
         self.count_run(schedule, index, &run);
         let ok = run.outcome == Outcome::Ok;
-        schedule.finish(index, run, self.clock.now());
+        schedule.finish(index, run, engine.fresh.now());
         if let Some(lease) = lease
             && !ok
         {
@@ -140,7 +149,7 @@ impl Engine {
     /// starts.
     fn count_run(&self, schedule: &Schedule, index: usize, run: &Run) {
         use crate::metrics::labels;
-        let spot = self.catalog.spots()[index].name.clone();
+        let spot = self.engine.catalog.spots()[index].name.clone();
         let outcome = match run.outcome {
             Outcome::Ok => "ok",
             Outcome::Partial => "partial",
@@ -151,7 +160,7 @@ impl Engine {
             spot: spot.clone(),
             outcome,
         };
-        let metrics = self.metrics();
+        let metrics = &self.engine.metrics;
         metrics.schedule_runs.get_or_create(&labels).inc();
         if run.outcome == Outcome::Failed || schedule.is_backing_off(index) {
             let spot = labels::Spot { spot };
@@ -161,11 +170,12 @@ impl Engine {
 
     /// Reads the requested variants kept by the last run of the service.
     async fn restore_demand(&self, schedule: &Schedule) {
-        let Some(document) = self.store.document(demand::DOCUMENT).await else {
+        let engine = &self.engine;
+        let Some(document) = engine.store.document(demand::DOCUMENT).await else {
             return;
         };
-        let find = |slug: &str| self.catalog.find(slug);
-        match schedule.demand.restore(&document, find, self.clock.now()) {
+        let find = |slug: &str| engine.catalog.find(slug);
+        match schedule.demand.restore(&document, find, engine.fresh.now()) {
             Ok(n) => tracing::debug!(variants = n, "requested variants restored"),
             Err(e) => {
                 tracing::warn!(error = %e, "ignoring an unreadable list of requested variants")
@@ -179,18 +189,20 @@ impl Engine {
     /// read and the write are one replica's at a time (a claim), so two
     /// replicas writing at once do not drop each other's variants.
     async fn save_demand(&self, schedule: &Schedule) {
+        let engine = &self.engine;
         let merge_and_write = || async {
-            if self.coord.is_shared() {
+            if engine.coord.is_shared() {
                 self.restore_demand(schedule).await;
             }
-            let slugs: Vec<String> = self.catalog.spots().iter().map(|s| s.slug()).collect();
+            let slugs: Vec<String> = engine.catalog.spots().iter().map(|s| s.slug()).collect();
             let document = schedule.demand.to_document(&slugs);
-            self.store.put_document(demand::DOCUMENT, &document).await;
+            engine.store.put_document(demand::DOCUMENT, &document).await;
             ((), true)
         };
         // Nothing to find stored instead: each replica writes its own turn.
         let nothing = || async { None };
-        self.coord
+        engine
+            .coord
             .once(demand::DOCUMENT, nothing, merge_and_write)
             .await;
     }
@@ -200,7 +212,7 @@ impl Engine {
     /// variant missing or due runs now (or at its next slot when
     /// `schedule.startup` is off).
     async fn arm_at_startup(&self, schedule: &Schedule) {
-        let now = self.clock.now();
+        let now = self.engine.fresh.now();
         for index in 0..schedule.len() {
             let data_at = self.oldest_data(schedule, index, now).await;
             let at = schedule
@@ -219,26 +231,34 @@ impl Engine {
         now: DateTime<Utc>,
     ) -> Option<DateTime<Utc>> {
         let mut stored = Vec::new();
+        let engine = &self.engine;
         for variant in schedule.variants(index, now) {
-            let key = self.key(&self.catalog.exact(index, variant.output));
-            stored.push(self.store.meta(&key).await.map(|m| (m.data_at, m.partial)));
+            let key = engine.key(&engine.catalog.exact(index, variant.output));
+            stored.push(
+                engine
+                    .store
+                    .meta(&key)
+                    .await
+                    .map(|m| (m.data_at, m.partial)),
+            );
         }
         schedule::oldest_data(stored)
     }
 
     /// One run: fetches the spot at `index` once, however many variants,
     /// and draws each from that fetch.
-    async fn refresh_spot(self: &Arc<Self>, schedule: &Schedule, index: usize) -> Run {
-        let started = self.clock.now();
+    async fn refresh_spot(&self, schedule: &Schedule, index: usize) -> Run {
+        let engine = &self.engine;
+        let started = engine.fresh.now();
         let clock = Instant::now();
         let requests: Vec<RenderRequest> = schedule
             .variants(index, started)
             .into_iter()
-            .map(|v| self.catalog.exact(index, v.output))
+            .map(|v| engine.catalog.exact(index, v.output))
             .collect();
-        let spot = self.catalog.spots()[index].clone();
+        let spot = engine.catalog.spots()[index].clone();
         let data = match requests.first() {
-            Some(first) => self.fetch_shared(first, Some(started)).await,
+            Some(first) => engine.data.fetch(first, Some(started)).await,
             None => Arc::new(SpotData::failed(&spot, "nothing to draw", started)),
         };
         let mut run = Run {
@@ -265,18 +285,15 @@ impl Engine {
 
     /// Draws every request from `data` through the render jobs, in
     /// parallel within the render limit, and counts the results into `run`.
-    async fn draw_all(
-        self: &Arc<Self>,
-        requests: &[RenderRequest],
-        data: &Arc<SpotData>,
-        run: &mut Run,
-    ) {
+    async fn draw_all(&self, requests: &[RenderRequest], data: &Arc<SpotData>, run: &mut Run) {
+        let engine = &self.engine;
         let mut jobs = Vec::new();
         let mut busy = 0;
         for request in requests {
-            let key = self.key(request);
-            let before = self.store.meta(&key).await.map(|m| m.checksum);
-            match self.submit_with(None, request.clone(), key, Some(data.clone())) {
+            let key = engine.key(request);
+            let before = engine.store.meta(&key).await.map(|m| m.checksum);
+            let data = Some(data.clone());
+            match engine.renders.submit(None, request.clone(), key, data) {
                 Ok(job) => jobs.push((job, before)),
                 Err(_) => busy += 1,
             }

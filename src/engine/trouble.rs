@@ -8,6 +8,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use chrono::{DateTime, Utc};
 
 use super::RenderFailure;
+use super::quiet::Quiet;
+use crate::config::Spot;
 use crate::pipeline::DrawError;
 use crate::store::{Key, Rendered};
 
@@ -53,10 +55,12 @@ pub(super) struct Trouble {
     failures: moka::future::Cache<Key, Arc<Failed>>,
     /// By spot slug; as many as there are spots.
     templates: Mutex<HashMap<String, TemplateProblem>>,
+    /// What has been logged of failures that last.
+    quiet: Arc<Quiet>,
 }
 
 impl Trouble {
-    pub(super) fn new() -> Self {
+    pub(super) fn new(quiet: Arc<Quiet>) -> Self {
         let failures = moka::future::Cache::builder()
             .max_capacity(FAILURES_BYTES)
             .weigher(|_key: &Key, failed: &Arc<Failed>| {
@@ -67,7 +71,22 @@ impl Trouble {
         Self {
             failures,
             templates: Mutex::new(HashMap::new()),
+            quiet,
         }
+    }
+
+    /// Logs that `spot`'s template could not be drawn, once while the same
+    /// failure lasts.
+    pub(super) fn draw_failed(&self, spot: &Spot, cause: &DrawError) {
+        let subject = format!("draw:{}", spot.slug());
+        if let Some(repeated) = self.quiet.failing(&subject, &cause.to_string()) {
+            tracing::error!(spot = %spot.name, error = %cause, repeated, "render failed");
+        }
+    }
+
+    /// Notes that `spot` was drawn: a failure logged before is over.
+    pub(super) fn drawn(&self, spot: &Spot) {
+        self.quiet.recovered(&format!("draw:{}", spot.slug()));
     }
 
     /// Notes how the render of `key` for spot `slug` ended at `now`.
