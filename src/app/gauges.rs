@@ -14,7 +14,7 @@ pub async fn gauges(app: &App) -> Gauges {
     let engine = &app.engine;
     let jobs = engine.render_jobs();
     let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
-    let usage = engine.store_usage().await;
+    let usage = engine.store().usage().await;
     let as_i64 = |n: u64| i64::try_from(n).unwrap_or(i64::MAX);
     Gauges {
         queued: queued as i64,
@@ -34,7 +34,7 @@ async fn services_up(app: &App) -> Vec<(&'static str, bool)> {
         Some(pool) => crate::db::ping(pool).await.is_ok(),
         None => false,
     };
-    let storage = app.engine.store_health().ok;
+    let storage = app.engine.store().health().ok;
     let mut up = vec![("storage", storage), ("database", database)];
     let coordination = app.engine.coordination();
     if coordination.state != LinkState::Off {

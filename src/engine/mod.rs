@@ -36,7 +36,7 @@ pub use keys::store_key;
 pub use trouble::{Failed, TemplateProblem};
 
 use crate::clock::SharedClock;
-use crate::config::{Config, OutputOptions, Spot};
+use crate::config::{Config, OutputOptions};
 use crate::coord::{Coordination, CoordinationStatus};
 use crate::flight::{Busy, JobInfo, Owner};
 use crate::metrics::Metrics;
@@ -44,12 +44,10 @@ use crate::pipeline::Pipeline;
 use crate::request::{Catalog, RenderRequest, RequestError};
 use crate::schedule::{Schedule, SpotStatus};
 use crate::source::SpotData;
-use crate::store::{Health, Key, Rendered, Store, Usage};
+use crate::store::{Key, Rendered, Store};
 use crate::supervisor::Supervisor;
 use answer::Lookup;
-use data::Data;
 use fresh::Freshness;
-use pictures::Pictures;
 use renders::{RenderParts, Renders};
 
 /// `Retry-After` of a request turned away because the render queue is full:
@@ -65,9 +63,8 @@ pub struct Engine {
     config: Config,
     catalog: Catalog,
     fresh: Freshness,
-    data: Arc<Data>,
+    /// The render jobs, the spots' data and the pictures shown instead.
     renders: Arc<Renders>,
-    pictures: Arc<Pictures>,
     store: Store,
     /// Work shared with other replicas; alone by default.
     coord: Coordination,
@@ -112,30 +109,9 @@ impl Engine {
             .enabled
             .then(|| Arc::new(Schedule::new(&config, &catalog)));
         let fresh = Freshness::new(&config.cache, clock);
-        let quiet = Arc::new(quiet::Quiet::default());
-        let (p, s) = (pipeline.clone(), store.clone());
-        let data = Data::new(
-            config.spots.len(),
-            fresh.clone(),
-            p,
-            coord.clone(),
-            s,
-            quiet.clone(),
-        );
-        let data = Arc::new(data);
-        let pictures = Pictures::new(
-            fresh.clone(),
-            pipeline.clone(),
-            store.clone(),
-            quiet.clone(),
-        );
-        let pictures = Arc::new(pictures);
         let renders = Arc::new(Renders::new(RenderParts {
-            queue: config.server.render_queue,
-            per_client: config.server.renders_per_client,
-            data: data.clone(),
-            pictures: pictures.clone(),
-            trouble: trouble::Trouble::new(quiet),
+            queue: (config.server.render_queue, config.server.renders_per_client),
+            spots: config.spots.len(),
             pipeline,
             store: store.clone(),
             coord: coord.clone(),
@@ -146,9 +122,7 @@ impl Engine {
             config,
             catalog,
             fresh,
-            data,
             renders,
-            pictures,
             store,
             coord,
             schedule,
@@ -235,7 +209,7 @@ impl Engine {
         }
         let job = match job {
             Ok(job) => job,
-            Err(busy) => return Err(self.pictures.turned_away(request, busy).await),
+            Err(busy) => return Err(self.renders.pictures().turned_away(request, busy).await),
         };
         match job.wait().await {
             Ok(rendered) => {
@@ -265,7 +239,7 @@ impl Engine {
     async fn good_render(&self, key: &Key) -> Option<Arc<Rendered>> {
         match self.store.get(key).await {
             Some(rendered) => Some(rendered),
-            None => self.pictures.earlier(key).await,
+            None => self.renders.pictures().earlier(key).await,
         }
     }
 
@@ -293,7 +267,7 @@ impl Engine {
         };
         // As for `/image`: a good render from before a template edit beats
         // the error picture.
-        match self.pictures.earlier(&key).await {
+        match self.renders.pictures().earlier(&key).await {
             Some(rendered) => Look::Ready(self.fresh.stale(rendered)),
             None => Look::Failed(failed),
         }
@@ -325,7 +299,7 @@ impl Engine {
     /// Fresh data for the request's spot: cached, or fetched once however
     /// many ask, as renders get it.
     pub async fn data_for(&self, request: &RenderRequest) -> Arc<SpotData> {
-        self.data.fresh(request).await
+        self.renders.data().fresh(request).await
     }
 
     /// Submits a render job for `request`, or joins the one in flight. The
@@ -357,7 +331,7 @@ impl Engine {
         title: &str,
         text: &str,
     ) -> Option<Rendered> {
-        self.pictures.notice(request, title, text).await
+        self.renders.pictures().notice(request, title, text).await
     }
 
     /// The render jobs in flight.
@@ -410,7 +384,7 @@ impl Engine {
 
     /// The pipeline the render jobs run.
     pub fn pipeline(&self) -> &Pipeline {
-        self.data.pipeline()
+        self.renders.data().pipeline()
     }
 
     /// The clock.
@@ -423,16 +397,6 @@ impl Engine {
         &self.store
     }
 
-    /// What the store holds, in memory and in its backend.
-    pub async fn store_usage(&self) -> Usage {
-        self.store.usage().await
-    }
-
-    /// The health of the storage behind the memory cache.
-    pub fn store_health(&self) -> Health {
-        self.store.health()
-    }
-
     /// How this replica coordinates with others, as `/status` shows it.
     pub fn coordination(&self) -> CoordinationStatus {
         self.coord.status()
@@ -440,14 +404,7 @@ impl Engine {
 
     /// The spot's last fetch, failed or not.
     pub async fn last_data(&self, slug: &str) -> Option<Arc<SpotData>> {
-        self.data.last(slug).await
-    }
-
-    /// When any render of `spot` was last drawn, in any output; read from
-    /// the metadata alone.
-    pub async fn last_render(&self, spot: &Spot) -> Option<DateTime<Utc>> {
-        let listed = self.store.list(Some(&spot.slug())).await;
-        listed.into_iter().map(|l| l.meta.rendered_at).max()
+        self.renders.data().last(slug).await
     }
 
     /// The schedule, when scheduled refreshes are on.

@@ -12,6 +12,7 @@ use super::data::Data;
 use super::fresh::Freshness;
 use super::keys::Keys;
 use super::pictures::Pictures;
+use super::quiet::Quiet;
 use super::trouble::{self, Trouble};
 use super::{RenderFailure, RenderHandle};
 use crate::coord::Coordination;
@@ -39,11 +40,10 @@ pub(super) struct Renders {
 
 /// What [`Renders::new`] is built from.
 pub(super) struct RenderParts {
-    pub queue: usize,
-    pub per_client: usize,
-    pub data: Arc<Data>,
-    pub pictures: Arc<Pictures>,
-    pub trouble: Trouble,
+    /// `server.render_queue` and `server.renders_per_client`.
+    pub queue: (usize, usize),
+    /// How many spots there are.
+    pub spots: usize,
     pub pipeline: Pipeline,
     pub store: Store,
     pub coord: Coordination,
@@ -52,19 +52,56 @@ pub(super) struct RenderParts {
 }
 
 impl Renders {
+    /// The render jobs over `parts`, with the spots' data and the pictures
+    /// shown instead of a render.
     pub(super) fn new(parts: RenderParts) -> Self {
+        let RenderParts {
+            queue,
+            spots,
+            pipeline,
+            store,
+            coord,
+            fresh,
+            metrics,
+        } = parts;
+        let quiet = Arc::new(Quiet::default());
+        let (p, s, c, f, q) = (
+            pipeline.clone(),
+            store.clone(),
+            coord.clone(),
+            fresh.clone(),
+            quiet.clone(),
+        );
+        let data = Arc::new(Data::new(spots, f, p, c, s, q));
+        let (p, s, f, q) = (
+            pipeline.clone(),
+            store.clone(),
+            fresh.clone(),
+            quiet.clone(),
+        );
+        let pictures = Arc::new(Pictures::new(f, p, s, q));
         Self {
-            flight: SingleFlight::with_owner_limit(parts.queue, parts.per_client),
-            keys: Keys::new(parts.pipeline.templates().current()),
-            data: parts.data,
-            pictures: parts.pictures,
-            trouble: parts.trouble,
-            pipeline: parts.pipeline,
-            store: parts.store,
-            coord: parts.coord,
-            fresh: parts.fresh,
-            metrics: parts.metrics,
+            flight: SingleFlight::with_owner_limit(queue.0, queue.1),
+            keys: Keys::new(pipeline.templates().current()),
+            data,
+            pictures,
+            trouble: Trouble::new(quiet),
+            pipeline,
+            store,
+            coord,
+            fresh,
+            metrics,
         }
+    }
+
+    /// The spots' data.
+    pub(super) fn data(&self) -> &Arc<Data> {
+        &self.data
+    }
+
+    /// The pictures shown instead of a render.
+    pub(super) fn pictures(&self) -> &Pictures {
+        &self.pictures
     }
 
     /// The store key of `request` with the templates in force.

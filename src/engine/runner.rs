@@ -258,7 +258,7 @@ impl Runner {
             .collect();
         let spot = engine.catalog.spots()[index].clone();
         let data = match requests.first() {
-            Some(first) => engine.data.fetch(first, Some(started)).await,
+            Some(first) => engine.renders.data().fetch(first, Some(started)).await,
             None => Arc::new(SpotData::failed(&spot, "nothing to draw", started)),
         };
         let mut run = Run {

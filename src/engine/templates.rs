@@ -41,7 +41,7 @@ pub(super) async fn try_all(engine: &Engine) -> usize {
     let mut failing = 0;
     for spot in engine.catalog.spots() {
         let slug = spot.slug();
-        let Some(data) = engine.data.cached(&slug).await else {
+        let Some(data) = engine.renders.data().cached(&slug).await else {
             continue;
         };
         let context = Context::new(

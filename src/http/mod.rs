@@ -342,7 +342,7 @@ async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
             slug,
             width: spot.width,
             height: spot.height,
-            last_render: engine.last_render(spot).await,
+            last_render: engine.store().last_rendered(&spot.slug()).await,
             next_image_at: engine.next_image_at(index),
             schedule: engine.schedule_status(index),
         });
@@ -353,7 +353,7 @@ async fn spots(State(engine): State<Arc<Engine>>) -> axum::Json<Vec<SpotInfo>> {
 /// `GET /healthz`: 200 while the service answers; the body says when the
 /// storage is failing and renders live in memory only.
 async fn healthz(State(engine): State<Arc<Engine>>) -> String {
-    let health = engine.store_health();
+    let health = engine.store().health();
     if health.ok {
         "ok".to_string()
     } else {

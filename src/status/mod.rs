@@ -216,7 +216,7 @@ pub fn readiness(app: &App) -> Result<(), String> {
     if app.supervisor.is_stopping() {
         return Err("shutting down".into());
     }
-    let health = app.engine.store_health();
+    let health = app.engine.store().health();
     if !health.ok && !health.shared {
         let error = health.error.unwrap_or_default();
         let backend = health.backend;
@@ -232,8 +232,8 @@ pub async fn collect(app: &App) -> Status {
     let engine = &app.engine;
     let now = engine.clock().now();
     let started_at = app.started_at();
-    let health = engine.store_health();
-    let usage = engine.store_usage().await;
+    let health = engine.store().health();
+    let usage = engine.store().usage().await;
     let cache = &engine.config().cache;
     let jobs = engine.render_jobs();
     let queued = jobs.iter().filter(|j| j.stage == Stage::Queued).count();
@@ -386,7 +386,7 @@ async fn spots(engine: &Engine) -> Vec<SpotHealth> {
             name: spot.name.clone(),
             slug: spot.slug(),
             last_fetch_at: data.as_ref().map(|d| d.fetched_at),
-            last_render_at: engine.last_render(spot).await,
+            last_render_at: engine.store().last_rendered(&spot.slug()).await,
             error: data
                 .as_ref()
                 .filter(|d| !d.errors.is_empty())

@@ -299,6 +299,13 @@ impl Store {
         Some(rendered)
     }
 
+    /// When any render of the spot `slug` was last drawn, in any output;
+    /// read from the metadata alone.
+    pub async fn last_rendered(&self, slug: &str) -> Option<chrono::DateTime<chrono::Utc>> {
+        let listed = self.list(Some(slug)).await;
+        listed.into_iter().map(|l| l.meta.rendered_at).max()
+    }
+
     /// Every stored render of the spot `slug`, or of every spot.
     pub async fn list(&self, slug: Option<&str>) -> Vec<Listed> {
         match self.backend.list(slug).await {
