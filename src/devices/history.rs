@@ -6,7 +6,17 @@ use serde::Serialize;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Registry, RegistryError, Telemetry, battery_percent, timestamp};
+use sqlx::AnyPool;
+
+use super::{Limits, RegistryError, Telemetry, battery_percent, timestamp};
+
+/// Each device's telemetry history and log entries, kept within
+/// [`Limits`]; cheap to clone.
+#[derive(Clone)]
+pub struct Logbook {
+    pool: AnyPool,
+    limits: Limits,
+}
 
 /// What a display call gave the device.
 #[derive(Debug, Clone, Default)]
@@ -54,7 +64,12 @@ impl Reading {
     }
 }
 
-impl Registry {
+impl Logbook {
+    /// The logbook in an open database.
+    pub fn new(pool: AnyPool, limits: Limits) -> Self {
+        Self { pool, limits }
+    }
+
     /// Records a display call's telemetry at `now` and what it was
     /// `shown`: the device's latest values, and a row of history.
     pub async fn seen(
@@ -190,7 +205,7 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
-    use super::super::Limits;
+    use super::super::{Limits, Registry};
     use super::*;
 
     fn now() -> DateTime<Utc> {
@@ -220,10 +235,12 @@ mod tests {
             ..Telemetry::default()
         };
         registry
+            .logbook()
             .seen(mac, &t, &Shown::default(), now())
             .await
             .unwrap();
         registry
+            .logbook()
             .seen(mac, &Telemetry::default(), &Shown::default(), now())
             .await
             .unwrap();
@@ -235,7 +252,7 @@ mod tests {
         );
         assert_eq!(d.battery_percent, Some(90));
         assert_eq!(d.rssi, Some(-61));
-        assert_eq!(registry.history_len(mac).await.unwrap(), 2);
+        assert_eq!(registry.logbook().history_len(mac).await.unwrap(), 2);
         for (minutes, rssi) in [(1, -70), (2, -75)] {
             let later = now() + chrono::Duration::minutes(minutes);
             let t = Telemetry {
@@ -243,18 +260,23 @@ mod tests {
                 ..Telemetry::default()
             };
             registry
+                .logbook()
                 .seen(mac, &t, &Shown::default(), later)
                 .await
                 .unwrap();
         }
-        let history = registry.history(mac, 10).await.unwrap();
+        let history = registry.logbook().history(mac, 10).await.unwrap();
         let rssi: Vec<_> = history.iter().map(|r| r.rssi).collect();
         assert_eq!(rssi, [Some(-75), Some(-70)], "the newest two, newest first");
 
         let entries: Vec<String> = (0..5).map(|i| format!("{{\"id\":{i}}}")).collect();
-        registry.add_logs(mac, &entries, now()).await.unwrap();
+        registry
+            .logbook()
+            .add_logs(mac, &entries, now())
+            .await
+            .unwrap();
         assert_eq!(
-            registry.logs(mac).await.unwrap(),
+            registry.logbook().logs(mac).await.unwrap(),
             ["{\"id\":2}", "{\"id\":3}", "{\"id\":4}"],
             "the newest three"
         );

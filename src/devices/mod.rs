@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 
 use crate::db::{is_unique_violation, timestamp};
 
-pub use history::{Reading, Shown};
+pub use history::{Logbook, Reading, Shown};
 pub use telemetry::{Telemetry, battery_percent};
 
 /// Why the registry failed.
@@ -171,7 +171,7 @@ fn new_friendly_id() -> String {
 #[derive(Clone)]
 pub struct Registry {
     pool: AnyPool,
-    limits: Limits,
+    logbook: Logbook,
     /// Each device as last read or written, by MAC: what a display call
     /// is answered from while the database cannot be reached.
     known: moka::future::Cache<String, Device>,
@@ -188,10 +188,15 @@ impl Registry {
     /// The registry in an open database.
     pub fn new(pool: AnyPool, limits: Limits) -> Self {
         Self {
+            logbook: Logbook::new(pool.clone(), limits),
             pool,
-            limits,
             known: moka::future::Cache::new(10_000),
         }
+    }
+
+    /// The devices' telemetry and logs.
+    pub fn logbook(&self) -> &Logbook {
+        &self.logbook
     }
 
     /// The device with `mac`.

@@ -212,10 +212,15 @@ async fn device(
     let device = find(registry, &id).await?;
     let limit = query.limit.unwrap_or(100).min(10_000);
     let history = registry
+        .logbook()
         .history(&device.mac, limit)
         .await
         .map_err(unavailable)?;
-    let logs = registry.logs(&device.mac).await.map_err(unavailable)?;
+    let logs = registry
+        .logbook()
+        .logs(&device.mac)
+        .await
+        .map_err(unavailable)?;
     let logs = logs
         .iter()
         .map(|entry| serde_json::from_str(entry).unwrap_or_else(|_| entry.clone().into()))

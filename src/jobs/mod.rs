@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{Notify, Semaphore};
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 pub use access::{Access, AccessError, Client};
@@ -118,8 +118,8 @@ pub struct JobService {
     access: Access,
     /// Wakes the runner when a job is queued.
     wake: Notify,
-    /// Places for job renders and frames in flight.
-    slots: Arc<Semaphore>,
+    /// Draws the jobs' renders and frames.
+    producer: produce::Producer,
     /// Jobs this runner is working on, to stop one when it is cancelled.
     running: Mutex<HashMap<String, CancellationToken>>,
 }
@@ -143,16 +143,18 @@ impl JobService {
             return None;
         };
         let records = Records::new(pool);
-        let slots = Arc::new(Semaphore::new(engine.config().jobs.concurrency.max(1)));
+        let producer = produce::Producer::new(engine.clone());
         let service = Arc::new(Self {
             engine: engine.clone(),
             records,
             access,
             wake: Notify::new(),
-            slots,
+            producer,
             running: Mutex::new(HashMap::new()),
         });
-        let runner = service.clone();
+        let runner = Arc::new(run::Runner {
+            service: service.clone(),
+        });
         supervisor.spawn("job-runner", move |stop| runner.run(stop));
         Some(service)
     }
@@ -307,7 +309,7 @@ impl JobService {
         if unchanged(&output) {
             return Ok((output, None));
         }
-        let blob = self.checked_blob(id, &output).await?;
+        let blob = result::checked_blob(&self.engine, &self.records, id, &output).await?;
         Ok((output, Some(blob)))
     }
 

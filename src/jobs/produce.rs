@@ -8,11 +8,13 @@ use chrono::{DateTime, DurationRound, Utc};
 use futures_util::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
-use super::JobService;
+use tokio::sync::Semaphore;
+
 use super::animate::{Encoder, Settings};
 use super::result::Capped;
-use super::run::{Failure, Tracker};
+use super::run::{Failure, Tracker, storage_failure, write_failure};
 use super::spec::{self, AnimationPlan};
+use crate::engine::Engine;
 use crate::engine::RenderFailure;
 use crate::pipeline::DrawError;
 use crate::render::Raster;
@@ -24,7 +26,19 @@ use crate::template::Frame;
 /// Where a job's result is written: its scratch file, within its room.
 pub(super) type Out = BufWriter<Capped<std::fs::File>>;
 
-impl JobService {
+/// Draws a job's renders and frames, `jobs.concurrency` at a time.
+pub(super) struct Producer {
+    engine: Arc<Engine>,
+    /// Places for job renders and frames in flight.
+    slots: Semaphore,
+}
+
+impl Producer {
+    pub(super) fn new(engine: Arc<Engine>) -> Self {
+        let slots = Semaphore::new(engine.config().jobs.concurrency.max(1));
+        Self { engine, slots }
+    }
+
     /// Draws each render (shared with the image cache) and writes one
     /// image as is, or several into a zip; returns its type and name.
     pub(super) async fn renders(
@@ -97,8 +111,8 @@ impl JobService {
     ) -> Result<T, Failure> {
         match tokio::task::spawn_blocking(work).await {
             Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(self.write_failure(id, &e)),
-            Err(e) => Err(self.storage_failure(id, &e)),
+            Ok(Err(e)) => Err(write_failure(id, &e)),
+            Err(e) => Err(storage_failure(id, &e)),
         }
     }
 

@@ -7,7 +7,9 @@ use std::io::{Seek, SeekFrom, Write};
 use futures_util::TryStreamExt;
 
 use super::records::Output;
-use super::{JobError, JobService, State};
+use super::records::Records;
+use super::{JobError, State};
+use crate::engine::Engine;
 use crate::store::Blob;
 
 /// The blob a job's result is stored as.
@@ -88,50 +90,52 @@ impl<W: Seek> Seek for Capped<W> {
     }
 }
 
-impl JobService {
-    /// The stored result of job `id`, once its size and checksum match
-    /// what was recorded when it was written. A result that does not is
-    /// deleted and the job marked failed, saying why.
-    pub(super) async fn checked_blob(&self, id: &str, output: &Output) -> Result<Blob, JobError> {
-        let store = self.engine.store();
-        let gone = || JobError::Gone {
-            id: id.to_string(),
-            state: State::Expired,
-        };
-        let blob = store.open_blob(&blob_name(id)).await?.ok_or_else(gone)?;
-        if blob.len != output.bytes {
-            let why = format!("{} bytes stored, {} written", blob.len, output.bytes);
-            return Err(self.damaged(id, &why).await);
-        }
-        if output.etag.is_empty() {
-            // Written before checksums were kept: only its size is known.
-            return Ok(blob);
-        }
-        let mut hasher = blake3::Hasher::new();
-        let mut body = blob.body;
-        while let Some(chunk) = body.try_next().await.map_err(|e| io_error(id, e))? {
-            hasher.update(&chunk);
-        }
-        if !hasher.finalize().to_hex().starts_with(&output.etag) {
-            return Err(self.damaged(id, "its checksum does not match").await);
-        }
-        store.open_blob(&blob_name(id)).await?.ok_or_else(gone)
+/// The stored result of job `id`, once its size and checksum match what
+/// was recorded when it was written. A result that does not is deleted and
+/// the job marked failed in `records`, saying why.
+pub(super) async fn checked_blob(
+    engine: &Engine,
+    records: &Records,
+    id: &str,
+    output: &Output,
+) -> Result<Blob, JobError> {
+    let store = engine.store();
+    let gone = || JobError::Gone {
+        id: id.to_string(),
+        state: State::Expired,
+    };
+    let blob = store.open_blob(&blob_name(id)).await?.ok_or_else(gone)?;
+    if blob.len != output.bytes {
+        let why = format!("{} bytes stored, {} written", blob.len, output.bytes);
+        return Err(damaged(engine, records, id, &why).await);
     }
+    if output.etag.is_empty() {
+        // Written before checksums were kept: only its size is known.
+        return Ok(blob);
+    }
+    let mut hasher = blake3::Hasher::new();
+    let mut body = blob.body;
+    while let Some(chunk) = body.try_next().await.map_err(|e| io_error(id, e))? {
+        hasher.update(&chunk);
+    }
+    if !hasher.finalize().to_hex().starts_with(&output.etag) {
+        return Err(damaged(engine, records, id, "its checksum does not match").await);
+    }
+    store.open_blob(&blob_name(id)).await?.ok_or_else(gone)
+}
 
-    /// Deletes the damaged result of job `id`, records why on the job, and
-    /// gives the error its download answers.
-    async fn damaged(&self, id: &str, why: &str) -> JobError {
-        tracing::error!(job = %id, %why, "a job's stored result is damaged; deleting it");
-        let _ = self.engine.store().delete_blob(&blob_name(id)).await;
-        let error = format!(
-            "the stored result was damaged ({why}) and has been deleted; submit the job again"
-        );
-        let now = self.engine.clock().now();
-        if let Err(e) = self.records.damaged(id, &error, now).await {
-            tracing::warn!(job = %id, error = %e, "cannot record a damaged result");
-        }
-        JobError::Damaged(id.to_string())
+/// Deletes the damaged result of job `id`, records why on the job, and
+/// gives the error its download answers.
+async fn damaged(engine: &Engine, records: &Records, id: &str, why: &str) -> JobError {
+    tracing::error!(job = %id, %why, "a job's stored result is damaged; deleting it");
+    let _ = engine.store().delete_blob(&blob_name(id)).await;
+    let error =
+        format!("the stored result was damaged ({why}) and has been deleted; submit the job again");
+    let now = engine.clock().now();
+    if let Err(e) = records.damaged(id, &error, now).await {
+        tracing::warn!(job = %id, error = %e, "cannot record a damaged result");
     }
+    JobError::Damaged(id.to_string())
 }
 
 fn io_error(id: &str, e: std::io::Error) -> JobError {

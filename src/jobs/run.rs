@@ -94,7 +94,12 @@ impl Tracker<'_> {
 /// Why a job produced no result: said to its owner as is.
 pub(super) type Failure = String;
 
-impl JobService {
+/// The runner of a job service.
+pub(super) struct Runner {
+    pub(super) service: Arc<JobService>,
+}
+
+impl Runner {
     /// The runner: takes queued jobs, up to `jobs.concurrency` at once,
     /// until `stop`. Jobs still running then stay `running` in the records and
     /// are queued again at the next start.
@@ -102,10 +107,10 @@ impl JobService {
         // A SQLite file has one runner: what is running is this process's
         // past. A shared database has others, alive or not: only the
         // silent ones' jobs are taken back.
-        let shared = self.engine.config().database.url.is_some();
-        let now = self.engine.clock().now();
+        let shared = self.service.engine.config().database.url.is_some();
+        let now = self.service.engine.clock().now();
         let silent = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
-        match self.records.requeue(shared.then_some(silent)).await {
+        match self.service.records.requeue(shared.then_some(silent)).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
                 jobs = n,
@@ -113,16 +118,16 @@ impl JobService {
             ),
             Err(e) => tracing::error!(error = %e, "cannot queue interrupted jobs again"),
         }
-        let most = self.engine.config().jobs.concurrency.max(1);
+        let most = self.service.engine.config().jobs.concurrency.max(1);
         let mut tasks = tokio::task::JoinSet::new();
         let mut sweep = tokio::time::interval(SWEEP_EVERY);
         loop {
             while tasks.len() < most && !stop.is_cancelled() {
-                let now = self.engine.clock().now();
-                match self.records.claim(now).await {
+                let now = self.service.engine.clock().now();
+                match self.service.records.claim(now).await {
                     Ok(Some(record)) => {
                         let token = stop.child_token();
-                        lock(&self.running).insert(record.id.clone(), token.clone());
+                        lock(&self.service.running).insert(record.id.clone(), token.clone());
                         let me = self.clone();
                         tasks.spawn(async move { me.execute(record, token).await });
                     }
@@ -135,7 +140,7 @@ impl JobService {
             }
             tokio::select! {
                 () = stop.cancelled() => break,
-                () = self.wake.notified() => {}
+                () = self.service.wake.notified() => {}
                 Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
                 _ = sweep.tick() => self.sweep().await,
             }
@@ -146,33 +151,39 @@ impl JobService {
     /// Deletes results past their time, and queues again jobs whose runner
     /// went silent.
     async fn sweep(&self) {
-        let now = self.engine.clock().now();
+        let now = self.service.engine.clock().now();
         // This runner's own jobs first: an item can take longer than the
         // silence that makes a job an orphan (a render waiting for room).
-        let mine: Vec<String> = lock(&self.running).keys().cloned().collect();
+        let mine: Vec<String> = lock(&self.service.running).keys().cloned().collect();
         for id in mine {
-            if let Err(e) = self.records.beat(&id, now).await {
+            if let Err(e) = self.service.records.beat(&id, now).await {
                 tracing::warn!(job = %id, error = %e, "cannot record that a job is alive");
             }
         }
         let orphaned = now - chrono::Duration::from_std(ORPHANED_AFTER).unwrap_or_default();
-        if let Ok(n @ 1..) = self.records.requeue(Some(orphaned)).await {
+        if let Ok(n @ 1..) = self.service.records.requeue(Some(orphaned)).await {
             tracing::warn!(jobs = n, "jobs whose runner went silent are queued again");
-            self.wake.notify_one();
+            self.service.wake.notify_one();
         }
         let kept = now - chrono::Duration::from_std(KEEP_RECORDS).unwrap_or_default();
-        if let Ok(n @ 1..) = self.records.prune(kept).await {
+        if let Ok(n @ 1..) = self.service.records.prune(kept).await {
             tracing::info!(jobs = n, "records of old jobs deleted");
         }
-        let Ok(due) = self.records.due(now).await else {
+        let Ok(due) = self.service.records.due(now).await else {
             return;
         };
         for id in due {
-            if let Err(e) = self.engine.store().delete_blob(&blob_name(&id)).await {
+            if let Err(e) = self
+                .service
+                .engine
+                .store()
+                .delete_blob(&blob_name(&id))
+                .await
+            {
                 tracing::warn!(job = %id, error = %e, "cannot delete an expired result");
                 continue;
             }
-            let _ = self.records.close(&id, State::Expired, now).await;
+            let _ = self.service.records.close(&id, State::Expired, now).await;
             tracing::info!(job = %id, "job result expired");
         }
     }
@@ -181,7 +192,7 @@ impl JobService {
     async fn execute(&self, record: Record, token: CancellationToken) {
         let id = record.id.clone();
         let mut tracker = Tracker {
-            service: self,
+            service: &self.service,
             id: &id,
             items: record.items.clone(),
         };
@@ -190,15 +201,20 @@ impl JobService {
             outcome = work => Some(outcome),
             () = token.cancelled() => None,
         };
-        lock(&self.running).remove(&id);
+        lock(&self.service.running).remove(&id);
         let Some(outcome) = outcome else {
             // Cancelled (the records says so), or the service is stopping
             // (the job is queued again at the next start).
-            let _ = self.engine.store().delete_blob(&blob_name(&id)).await;
+            let _ = self
+                .service
+                .engine
+                .store()
+                .delete_blob(&blob_name(&id))
+                .await;
             return;
         };
-        let now = self.engine.clock().now();
-        let keep = self.engine.config().jobs.keep_results;
+        let now = self.service.engine.clock().now();
+        let keep = self.service.engine.config().jobs.keep_results;
         let expires = now + chrono::Duration::from_std(keep).unwrap_or_default();
         match &outcome {
             Ok(o) => tracing::info!(job = %id, bytes = o.bytes, "job done"),
@@ -208,14 +224,25 @@ impl JobService {
             kind: record.kind(),
             outcome: if outcome.is_ok() { "done" } else { "failed" },
         };
-        self.engine.metrics().jobs.get_or_create(&labels).inc();
+        self.service
+            .engine
+            .metrics()
+            .jobs
+            .get_or_create(&labels)
+            .inc();
         let finished = self
+            .service
             .records
             .finish(&id, &tracker.items, outcome, now, expires)
             .await;
         if !matches!(finished, Ok(true)) {
             // Cancelled while it finished: no result may outlive that.
-            let _ = self.engine.store().delete_blob(&blob_name(&id)).await;
+            let _ = self
+                .service
+                .engine
+                .store()
+                .delete_blob(&blob_name(&id))
+                .await;
         }
     }
 
@@ -227,9 +254,9 @@ impl JobService {
     ) -> Result<Output, Failure> {
         let body: spec::Body = serde_json::from_str(&record.spec)
             .map_err(|e| format!("the stored job does not read: {e}"))?;
-        let limits = &self.engine.config().jobs;
+        let limits = &self.service.engine.config().jobs;
         // Resolved again: the config may have changed since it was accepted.
-        let plan = spec::resolve(&self.engine, &body, limits).map_err(|problems| {
+        let plan = spec::resolve(&self.service.engine, &body, limits).map_err(|problems| {
             let list: Vec<String> = problems.iter().map(ToString::to_string).collect();
             format!(
                 "the job no longer fits the configuration: {}",
@@ -239,41 +266,38 @@ impl JobService {
         // The room is taken now, as the job starts: jobs running at once
         // may each take what is left, so `jobs.concurrency` results of
         // `jobs.max_result_bytes` is the most the limits can be passed by.
-        let room = match self.access.named(&record.owner) {
-            Some(client) => self.room_for(&client).await.map_err(|e| e.to_string())?,
+        let room = match self.service.access.named(&record.owner) {
+            Some(client) => self
+                .service
+                .room_for(&client)
+                .await
+                .map_err(|e| e.to_string())?,
             None => limits.max_result_bytes.as_u64(),
         };
         let scratch = tempfile::Builder::new()
             .prefix(".tmp-job-")
-            .tempfile_in(self.engine.store().scratch_dir())
-            .map_err(|e| self.storage_failure(&record.id, &e))?;
+            .tempfile_in(self.service.engine.store().scratch_dir())
+            .map_err(|e| storage_failure(&record.id, &e))?;
         let file = scratch
             .reopen()
-            .map_err(|e| self.storage_failure(&record.id, &e))?;
+            .map_err(|e| storage_failure(&record.id, &e))?;
         let out = std::io::BufWriter::new(super::result::Capped::new(file, room));
         let (media_type, file_name) = match plan {
-            Plan::Renders(list) => self.renders(&record.id, list, tracker, out, token).await?,
-            Plan::Animation(a) => self.animation(a, tracker, out, token).await?,
+            Plan::Renders(list) => {
+                self.service
+                    .producer
+                    .renders(&record.id, list, tracker, out, token)
+                    .await?
+            }
+            Plan::Animation(a) => {
+                self.service
+                    .producer
+                    .animation(a, tracker, out, token)
+                    .await?
+            }
         };
         self.store_result(&record.id, scratch, media_type, file_name)
             .await
-    }
-
-    pub(super) fn storage_failure(&self, id: &str, e: &dyn std::fmt::Display) -> Failure {
-        tracing::error!(job = %id, error = %e, "cannot write a job's result");
-        "the result could not be stored; the server log has the details".into()
-    }
-
-    /// The failure for a write that failed: its owner's own doing when it
-    /// passed the job's room (said as is), else the storage's.
-    pub(super) fn write_failure(&self, id: &str, e: &std::io::Error) -> Failure {
-        match super::result::TooLarge::within(e) {
-            Some(too_large) => {
-                tracing::info!(job = %id, limit = too_large.limit, "a job's result passed its room");
-                too_large.to_string()
-            }
-            None => self.storage_failure(id, e),
-        }
     }
 
     /// Hashes the finished scratch file and moves it into the store.
@@ -296,15 +320,16 @@ impl JobService {
         };
         let etag = match hashed {
             Ok(Ok(etag)) => etag,
-            Ok(Err(e)) => return Err(self.storage_failure(id, &e)),
-            Err(e) => return Err(self.storage_failure(id, &e)),
+            Ok(Err(e)) => return Err(storage_failure(id, &e)),
+            Err(e) => return Err(storage_failure(id, &e)),
         };
         let bytes = self
+            .service
             .engine
             .store()
             .put_blob(&blob_name(id), &path)
             .await
-            .map_err(|e| self.storage_failure(id, &e))?;
+            .map_err(|e| storage_failure(id, &e))?;
         // Taken by the store (renamed or copied); nothing is left to delete.
         let _ = path.keep();
         Ok(Output {
@@ -313,5 +338,22 @@ impl JobService {
             bytes,
             etag,
         })
+    }
+}
+
+pub(super) fn storage_failure(id: &str, e: &dyn std::fmt::Display) -> Failure {
+    tracing::error!(job = %id, error = %e, "cannot write a job's result");
+    "the result could not be stored; the server log has the details".into()
+}
+
+/// The failure for a write that failed: its owner's own doing when it
+/// passed the job's room (said as is), else the storage's.
+pub(super) fn write_failure(id: &str, e: &std::io::Error) -> Failure {
+    match super::result::TooLarge::within(e) {
+        Some(too_large) => {
+            tracing::info!(job = %id, limit = too_large.limit, "a job's result passed its room");
+            too_large.to_string()
+        }
+        None => storage_failure(id, e),
     }
 }

@@ -99,7 +99,7 @@ pub struct Store {
     stored_entries: Arc<AtomicU64>,
     metrics: Arc<Metrics>,
     /// Renders whose write failed, to write again (see [`retry`]).
-    pending: Arc<Mutex<retry::Pending>>,
+    pending: Arc<retry::Pending>,
 }
 
 impl Store {
@@ -126,6 +126,7 @@ impl Store {
             })
             .build();
         Self {
+            pending: Arc::new(retry::Pending::new(metrics.clone())),
             metrics,
             memory,
             backend,
@@ -133,7 +134,6 @@ impl Store {
             retention,
             stored_bytes: Arc::new(AtomicU64::new(0)),
             stored_entries: Arc::new(AtomicU64::new(0)),
-            pending: Arc::new(Mutex::new(retry::Pending::default())),
         }
     }
 
@@ -369,7 +369,41 @@ impl Store {
             .await;
         if let Err(e) = self.write(key, &rendered).await {
             tracing::error!(%key, error = %e, "cannot store a render; serving it from memory, and writing it again later");
-            self.hold_for_retry(key, &rendered);
+            self.pending.hold(key, &rendered);
+        }
+    }
+
+    /// Writes waiting for a retry.
+    pub fn pending_writes(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// Tries the pending writes again, oldest first, stopping at the first
+    /// failure. With none pending, a shared backend is probed with a read,
+    /// so its outage and its recovery show in `/status` within a tick,
+    /// though hits need no write.
+    pub(super) async fn retry_pending(&self) {
+        if self.pending.len() == 0 {
+            if self.backend.is_shared() {
+                let probe = self.backend.get_document(retry::PROBE).await;
+                self.record(probe.as_ref().map(|_| ()));
+            }
+            return;
+        }
+        let mut written = 0;
+        for live in self.pending.live() {
+            if let Err(e) = self.write(&live.key, &live.rendered).await {
+                tracing::debug!(key = %live.key, error = %e, "a pending write failed again");
+                return;
+            }
+            self.pending.written(&live);
+            written += 1;
+        }
+        if written > 0 {
+            tracing::info!(
+                written,
+                "the storage is back; the renders drawn meanwhile are stored"
+            );
         }
     }
 

@@ -261,3 +261,90 @@ fn the_core_crate_has_no_server_in_it() {
         .collect();
     assert!(found.is_empty(), "inkspot-core depends on {found:?}");
 }
+
+/// Every `.rs` file under `src`, with its text up to its tests.
+fn sources(src: &Path) -> Vec<(PathBuf, String)> {
+    let mut out = Vec::new();
+    let mut files = vec![src.to_path_buf()];
+    while let Some(path) = files.pop() {
+        if path.is_dir() {
+            files.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            let text = std::fs::read_to_string(&path).unwrap();
+            let code = text
+                .split("#[cfg(test)]")
+                .next()
+                .unwrap_or_default()
+                .to_string();
+            out.push((path, code));
+        }
+    }
+    out
+}
+
+/// The name of the type an inherent `impl` line is for: `impl Name {`,
+/// `impl<T> Name<T> {`; not `impl Trait for Name`.
+fn inherent_impl(line: &str) -> Option<String> {
+    let rest = line.strip_prefix("impl")?;
+    let rest = match rest.strip_prefix('<') {
+        Some(generic) => &generic[generic.find('>')? + 1..],
+        None => rest,
+    };
+    if !rest.starts_with(' ') || rest.contains(" for ") || !rest.trim_end().ends_with('{') {
+        return None;
+    }
+    let name: String = rest
+        .trim_start()
+        .chars()
+        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+        .collect();
+    name.starts_with(|c: char| c.is_ascii_uppercase())
+        .then_some(name)
+}
+
+/// A reader finds all of a type's own methods in one file: no inherent
+/// `impl` of a type is spread over several (types of the same name in
+/// different modules are told apart by where they are defined).
+#[test]
+fn no_type_has_its_methods_spread_over_files() {
+    for src in crate_sources() {
+        let files = sources(&src);
+        let mut defined: BTreeMap<String, usize> = BTreeMap::new();
+        let mut impls: BTreeMap<String, BTreeSet<PathBuf>> = BTreeMap::new();
+        for (path, code) in &files {
+            for line in code.lines() {
+                let line = line.trim_start();
+                let declared = [
+                    "pub struct ",
+                    "pub(crate) struct ",
+                    "pub(super) struct ",
+                    "struct ",
+                    "pub enum ",
+                    "enum ",
+                ]
+                .iter()
+                .find_map(|p| line.strip_prefix(p));
+                if let Some(rest) = declared {
+                    let name: String = rest
+                        .chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                        .collect();
+                    *defined.entry(name).or_default() += 1;
+                }
+                if let Some(name) = inherent_impl(line) {
+                    impls.entry(name).or_default().insert(path.clone());
+                }
+            }
+        }
+        assert!(
+            impls.len() > 10,
+            "impls found in {src:?}: {:?}",
+            impls.keys()
+        );
+        let spread: Vec<_> = impls
+            .iter()
+            .filter(|(name, files)| files.len() > 1 && defined.get(*name) == Some(&1))
+            .collect();
+        assert!(spread.is_empty(), "methods spread over files: {spread:?}");
+    }
+}

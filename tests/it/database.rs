@@ -50,11 +50,12 @@ async fn conformance(pool: AnyPool) {
     for minute in 0..5 {
         let t = now + Duration::minutes(minute);
         registry
+            .logbook()
             .seen(&device.mac, &telemetry, &shown, t)
             .await
             .unwrap();
     }
-    let history = registry.history(&device.mac, 10).await.unwrap();
+    let history = registry.logbook().history(&device.mac, 10).await.unwrap();
     assert_eq!(history.len(), 3, "keep_history readings are kept");
     // A device that can show nothing keeps why, until it can again.
     let stuck = Shown {
@@ -62,6 +63,7 @@ async fn conformance(pool: AnyPool) {
         ..shown.clone()
     };
     registry
+        .logbook()
         .seen(&device.mac, &telemetry, &stuck, now)
         .await
         .unwrap();
@@ -71,15 +73,20 @@ async fn conformance(pool: AnyPool) {
         Some("no playlist item can be drawn")
     );
     registry
+        .logbook()
         .seen(&device.mac, &telemetry, &shown, now)
         .await
         .unwrap();
     let read = registry.by_mac(&device.mac).await.unwrap().unwrap();
     assert_eq!(read.trouble, None);
     let entries: Vec<String> = ["one", "two", "three"].map(String::from).to_vec();
-    registry.add_logs(&device.mac, &entries, now).await.unwrap();
+    registry
+        .logbook()
+        .add_logs(&device.mac, &entries, now)
+        .await
+        .unwrap();
     assert_eq!(
-        registry.logs(&device.mac).await.unwrap(),
+        registry.logbook().logs(&device.mac).await.unwrap(),
         ["two", "three"],
         "the newest, in order"
     );

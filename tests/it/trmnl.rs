@@ -109,6 +109,7 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
             .devices
             .as_ref()
             .unwrap()
+            .logbook()
             .logs(MAC)
             .await
             .unwrap()
@@ -137,6 +138,7 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
             .devices
             .as_ref()
             .unwrap()
+            .logbook()
             .logs(MAC)
             .await
             .unwrap()

@@ -133,7 +133,9 @@ impl Wake<'_> {
                 .as_ref()
                 .map(|why| format!("no playlist item can be drawn; showing {why}")),
         };
-        let seen = registry.seen(&device.mac, &self.telemetry, &shown, self.now);
+        let seen = registry
+            .logbook()
+            .seen(&device.mac, &self.telemetry, &shown, self.now);
         if let Err(e) = seen.await {
             tracing::warn!(error = %e, "cannot record a device's telemetry");
         }

@@ -274,7 +274,10 @@ async fn log(
     let entries: Vec<String> = entries.iter().map(Value::to_string).collect();
     let now = engine.clock().now();
     if let Some(registry) = &app.devices
-        && let Err(e) = registry.add_logs(&device.mac, &entries, now).await
+        && let Err(e) = registry
+            .logbook()
+            .add_logs(&device.mac, &entries, now)
+            .await
     {
         tracing::warn!(error = %e, "cannot keep a device's log");
     }

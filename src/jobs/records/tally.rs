@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use sqlx::Row;
 
-use super::Records;
 use crate::db::{parse_timestamp, timestamp};
+use sqlx::AnyPool;
 
 /// Jobs by state.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -29,16 +29,16 @@ pub struct Tally {
     pub oldest_queued_at: Option<DateTime<Utc>>,
 }
 
-impl Records {
-    /// The jobs kept, by state, at `now`.
-    pub async fn tally(&self, now: DateTime<Utc>) -> Result<Tally, sqlx::Error> {
+impl Tally {
+    /// The jobs kept in `pool`, by state, at `now`.
+    pub(super) async fn count(pool: &AnyPool, now: DateTime<Utc>) -> Result<Self, sqlx::Error> {
         let rows = sqlx::query(
             "SELECT CASE WHEN state IN ('done', 'failed') AND expires_at <= $1 THEN 'expired' \
              ELSE state END \
              AS shown, COUNT(*) AS n, MIN(created_at) AS oldest FROM jobs GROUP BY shown",
         )
         .bind(timestamp(now))
-        .fetch_all(&self.pool)
+        .fetch_all(pool)
         .await?;
         let mut tally = Tally::default();
         for row in rows {

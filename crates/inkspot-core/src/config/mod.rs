@@ -247,6 +247,16 @@ impl Config {
         }
     }
 
+    /// How often `spot` is refreshed: its `refresh`, or else `cache.max_age`
+    /// less a margin of a tenth (at most five minutes), so the new render is
+    /// stored before the old one expires.
+    pub fn refresh_of(&self, spot: &Spot) -> std::time::Duration {
+        spot.refresh.unwrap_or_else(|| {
+            let max_age = self.cache.max_age;
+            max_age - (max_age / 10).min(schedule::MAX_MARGIN)
+        })
+    }
+
     /// Resolves a path from the config against the config file's folder.
     pub fn resolve(&self, p: &Path) -> PathBuf {
         if p.is_absolute() {

@@ -8,8 +8,6 @@ use std::time::Duration;
 use chrono::NaiveTime;
 use serde::{Deserialize, Deserializer};
 
-use super::{Config, Spot};
-
 /// `[schedule]`: fetch and draw every spot before its render expires, so a
 /// display never waits for an upstream.
 #[derive(Debug, Clone, Deserialize)]
@@ -53,19 +51,7 @@ impl Default for ScheduleConfig {
 
 /// The longest margin between a scheduled refresh and the expiry of the
 /// render it replaces.
-const MAX_MARGIN: Duration = Duration::from_secs(300);
-
-impl Config {
-    /// How often `spot` is refreshed: its `refresh`, or else `cache.max_age`
-    /// less a margin of a tenth (at most five minutes), so the new render is
-    /// stored before the old one expires.
-    pub fn refresh_of(&self, spot: &Spot) -> Duration {
-        spot.refresh.unwrap_or_else(|| {
-            let max_age = self.cache.max_age;
-            max_age - (max_age / 10).min(MAX_MARGIN)
-        })
-    }
-}
+pub(super) const MAX_MARGIN: Duration = Duration::from_secs(300);
 
 /// `active_hours = "06:00-21:00"`: the local times in which a spot is
 /// refreshed. An end before the start crosses midnight (`"22:00-02:00"`).
@@ -133,6 +119,7 @@ pub(super) fn active_hours<'de, D: Deserializer<'de>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{Config, Spot};
     use rstest::rstest;
 
     fn t(s: &str) -> NaiveTime {
