@@ -64,10 +64,14 @@ async fn through_api(url: &str, token: &str) -> Result<Pairing, CliError> {
     let code = response.status();
     let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
     if !code.is_success() {
-        let said = serde_json::from_slice::<serde_json::Value>(&body)
-            .ok()
-            .and_then(|v| v["error"].as_str().map(str::to_string))
-            .unwrap_or_else(|| String::from_utf8_lossy(&body).into_owned());
+        /// The error body every inkspot endpoint answers with.
+        #[derive(serde::Deserialize)]
+        struct Said {
+            error: String,
+        }
+        let said = serde_json::from_slice::<Said>(&body)
+            .map(|s| s.error)
+            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
         return Err(failed(format!("answered {code}: {said}")));
     }
     serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))

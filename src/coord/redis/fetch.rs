@@ -7,32 +7,43 @@ use inkspot_core::source::{FetchShare, Permit};
 
 use super::{HostPermit, Shared, client};
 
+/// A failure as replicas remember it in Redis.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Remembered {
+    /// Why the URL failed.
+    reason: String,
+    /// When (UTC, RFC 3339).
+    at: String,
+}
+
 #[async_trait::async_trait]
 impl FetchShare for Shared {
     /// Remembers for every replica that `url` failed for `reason` at `at`,
     /// for `ttl`.
     async fn remember_failure(&self, url: &str, reason: &str, at: &str, ttl: Duration) {
-        let shared = self;
-        let key = shared.redis.key("failure", &client::digest(url));
-        let value = serde_json::json!({"reason": reason, "at": at}).to_string();
-        shared.call(shared.redis.set_px(&key, &value, ttl)).await;
+        let key = self.redis.key("failure", &client::digest(url));
+        let remembered = Remembered {
+            reason: reason.to_string(),
+            at: at.to_string(),
+        };
+        let Ok(value) = serde_json::to_string(&remembered) else {
+            return;
+        };
+        self.call(self.redis.set_px(&key, &value, ttl)).await;
     }
 
     /// Forgets a failure of `url`, after it answered.
     async fn forget_failure(&self, url: &str) {
-        let shared = self;
-        let key = shared.redis.key("failure", &client::digest(url));
-        shared.call(shared.redis.del(&key)).await;
+        let key = self.redis.key("failure", &client::digest(url));
+        self.call(self.redis.del(&key)).await;
     }
 
     /// A failure of `url` another replica remembers: its reason and time.
     async fn recall_failure(&self, url: &str) -> Option<(String, String)> {
-        let shared = self;
-        let key = shared.redis.key("failure", &client::digest(url));
-        let value = shared.call(shared.redis.get(&key)).await??;
-        let value: serde_json::Value = serde_json::from_str(&value).ok()?;
-        let field = |k: &str| value[k].as_str().map(str::to_string);
-        Some((field("reason")?, field("at")?))
+        let key = self.redis.key("failure", &client::digest(url));
+        let value = self.call(self.redis.get(&key)).await??;
+        let remembered: Remembered = serde_json::from_str(&value).ok()?;
+        Some((remembered.reason, remembered.at))
     }
 
     /// One of `limit` permits for fetching from `host` across replicas,
