@@ -13,7 +13,7 @@ use crate::engine::store_key;
 use crate::pipeline::BuildError;
 use crate::request::Catalog;
 use crate::schedule::{Schedule, SpotPlan, demand, oldest_data};
-use crate::store::{Backend, DiskBackend};
+use crate::store::{DiskBackend, DocumentStore, RenderStore};
 use crate::template::{LiveTemplates, Templates};
 
 /// Prints the plan for the `hours` after `now`.

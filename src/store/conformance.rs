@@ -1,6 +1,10 @@
-//! The storage conformance suite: what every [`Backend`] must do, checked
-//! the same way for each. `tests/it/storage.rs` runs it against the disk; a
-//! new backend adds one test that calls [`run`] on a fresh instance.
+//! The storage conformance suites: what every backend must do, checked the
+//! same way for each, one suite per concern: [`renders`], [`documents`]
+//! and [`blobs`], and [`run`] for a whole [`Backend`], which adds that
+//! sweeping renders spares the documents and blobs beside them.
+//! `tests/it/storage.rs` runs it against the disk and S3; a new backend
+//! adds one test that calls [`run`] (or the suite of the one concern it
+//! implements) on a fresh instance.
 //!
 //! Each check panics with its name and what differed, like a test.
 
@@ -9,21 +13,37 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::{Backend, Key, MediaType, Rendered, Retention};
+use super::{Backend, BlobStore, DocumentStore, Key, MediaType, RenderStore, Rendered, Retention};
 
-/// Runs every check against `backend`, which must be empty and opened.
+/// Runs every suite against `backend`, which must be empty and opened.
 pub async fn run(backend: Arc<dyn Backend>) {
-    missing_keys_are_none(&*backend).await;
-    put_then_get_round_trips(&*backend).await;
-    metadata_reads_without_the_image(&*backend).await;
-    a_put_replaces_the_previous_render(&*backend).await;
-    list_names_every_render_by_spot(&*backend).await;
-    delete_removes_and_says_whether_it_did(&*backend).await;
-    readers_never_see_half_a_render(backend.clone()).await;
-    sweep_keeps_the_newest_within_the_bytes(&*backend).await;
-    sweep_keeps_what_was_used_last(&*backend).await;
-    documents_round_trip_and_outlive_sweeps(&*backend).await;
-    blobs_round_trip_and_outlive_sweeps(&*backend).await;
+    renders(backend.clone()).await;
+    documents(&*backend).await;
+    blobs(&*backend).await;
+    sweeps_spare_documents_and_blobs(&*backend).await;
+}
+
+/// What a [`RenderStore`] must do; it must be empty and opened.
+pub async fn renders(store: Arc<dyn RenderStore>) {
+    missing_keys_are_none(&*store).await;
+    put_then_get_round_trips(&*store).await;
+    metadata_reads_without_the_image(&*store).await;
+    a_put_replaces_the_previous_render(&*store).await;
+    list_names_every_render_by_spot(&*store).await;
+    delete_removes_and_says_whether_it_did(&*store).await;
+    readers_never_see_half_a_render(store.clone()).await;
+    sweep_keeps_the_newest_within_the_bytes(&*store).await;
+    sweep_keeps_what_was_used_last(&*store).await;
+}
+
+/// What a [`DocumentStore`] must do.
+pub async fn documents(store: &dyn DocumentStore) {
+    documents_round_trip(store).await;
+}
+
+/// What a [`BlobStore`] must do.
+pub async fn blobs(store: &dyn BlobStore) {
+    blobs_round_trip(store).await;
 }
 
 fn at(s: &str) -> DateTime<Utc> {
@@ -41,7 +61,7 @@ pub fn sample(len: usize, fill: u8, when: &str) -> Rendered {
     )
 }
 
-async fn missing_keys_are_none(b: &dyn Backend) {
+async fn missing_keys_are_none(b: &dyn RenderStore) {
     let key = Key::new("conformance-missing", "png-0");
     assert!(b.get(&key).await.unwrap().is_none(), "get of a missing key");
     assert!(
@@ -51,7 +71,7 @@ async fn missing_keys_are_none(b: &dyn Backend) {
     assert!(!b.delete(&key).await.unwrap(), "delete of a missing key");
 }
 
-async fn put_then_get_round_trips(b: &dyn Backend) {
+async fn put_then_get_round_trips(b: &dyn RenderStore) {
     let key = Key::new("conformance-a", "png-1");
     let bmp = Rendered::new(
         b"BM-bytes".to_vec(),
@@ -70,14 +90,14 @@ async fn put_then_get_round_trips(b: &dyn Backend) {
     );
 }
 
-async fn metadata_reads_without_the_image(b: &dyn Backend) {
+async fn metadata_reads_without_the_image(b: &dyn RenderStore) {
     let key = Key::new("conformance-a", "png-2");
     let r = sample(3000, 4, "2026-11-22T17:01:00Z");
     b.put(&key, &r).await.unwrap();
     assert_eq!(b.meta(&key).await.unwrap(), Some(r.meta), "meta");
 }
 
-async fn a_put_replaces_the_previous_render(b: &dyn Backend) {
+async fn a_put_replaces_the_previous_render(b: &dyn RenderStore) {
     let key = Key::new("conformance-a", "png-3");
     b.put(&key, &sample(100, 1, "2026-11-22T17:02:00Z"))
         .await
@@ -87,7 +107,7 @@ async fn a_put_replaces_the_previous_render(b: &dyn Backend) {
     assert_eq!(b.get(&key).await.unwrap(), Some(newer), "the newer render");
 }
 
-async fn list_names_every_render_by_spot(b: &dyn Backend) {
+async fn list_names_every_render_by_spot(b: &dyn RenderStore) {
     let spot_a = b.list(Some("conformance-a")).await.unwrap();
     let variants: Vec<&str> = spot_a.iter().map(|l| l.key.variant()).collect();
     assert_eq!(variants, ["png-1", "png-2", "png-3"], "list of one spot");
@@ -99,7 +119,7 @@ async fn list_names_every_render_by_spot(b: &dyn Backend) {
     assert_eq!(all.len(), 3, "list of every spot");
 }
 
-async fn delete_removes_and_says_whether_it_did(b: &dyn Backend) {
+async fn delete_removes_and_says_whether_it_did(b: &dyn RenderStore) {
     let key = Key::new("conformance-a", "png-2");
     assert!(b.delete(&key).await.unwrap(), "delete of a stored render");
     assert!(b.get(&key).await.unwrap().is_none(), "gone after delete");
@@ -112,7 +132,7 @@ async fn delete_removes_and_says_whether_it_did(b: &dyn Backend) {
 
 /// While one task keeps replacing a render, readers get one whole version
 /// or the other: bytes that match their metadata, every time.
-async fn readers_never_see_half_a_render(b: Arc<dyn Backend>) {
+async fn readers_never_see_half_a_render(b: Arc<dyn RenderStore>) {
     let key = Key::new("conformance-race", "png-1");
     let small = sample(10_000, 1, "2026-11-22T17:04:00Z");
     let large = sample(200_000, 2, "2026-11-22T17:05:00Z");
@@ -139,7 +159,7 @@ async fn readers_never_see_half_a_render(b: Arc<dyn Backend>) {
 }
 
 /// A sweep down to a few bytes keeps the most recently stored renders.
-async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
+async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn RenderStore) {
     for (i, variant) in ["old", "mid", "new"].iter().enumerate() {
         let key = Key::new("conformance-sweep", variant);
         let when = format!("2026-11-22T17:1{i}:00Z");
@@ -165,7 +185,7 @@ async fn sweep_keeps_the_newest_within_the_bytes(b: &dyn Backend) {
 
 /// A render served after the others were stored outlives them in a sweep:
 /// the renders nobody asks for again leave first.
-async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
+async fn sweep_keeps_what_was_used_last(b: &dyn RenderStore) {
     let key = |variant| Key::new("conformance-used", variant);
     assert!(
         !b.touch(&key("none")).await.unwrap(),
@@ -198,7 +218,7 @@ async fn sweep_keeps_what_was_used_last(b: &dyn Backend) {
     );
 }
 
-async fn documents_round_trip_and_outlive_sweeps(b: &dyn Backend) {
+async fn documents_round_trip(b: &dyn DocumentStore) {
     assert_eq!(
         b.get_document("conformance-doc").await.unwrap(),
         None,
@@ -219,18 +239,9 @@ async fn documents_round_trip_and_outlive_sweeps(b: &dyn Backend) {
         b.put_document("../escape", b"x").await.is_err(),
         "a name that is not [a-z0-9-] is refused"
     );
-    let before = b.list(None).await.unwrap().len();
-    sweep_to(b, 0).await;
-    assert!(
-        b.get_document("conformance-doc").await.unwrap().is_some(),
-        "a sweep down to nothing keeps documents"
-    );
-    assert!(before > 0, "renders were there to sweep");
-    let listed = b.list(None).await.unwrap();
-    assert!(listed.is_empty(), "documents are not renders: {listed:?}");
 }
 
-async fn blobs_round_trip_and_outlive_sweeps(b: &dyn Backend) {
+async fn blobs_round_trip(b: &dyn BlobStore) {
     assert!(
         b.open_blob("conformance-blob").await.unwrap().is_none(),
         "a missing blob"
@@ -257,15 +268,6 @@ async fn blobs_round_trip_and_outlive_sweeps(b: &dyn Backend) {
     let read = blob.read_all().await.unwrap();
     assert_eq!(&read[..body.len()], &body[..], "the bytes round-trip");
     assert_eq!(read.last(), Some(&1), "the second put replaced the first");
-    sweep_to(b, 0).await;
-    assert!(
-        b.open_blob("conformance-blob").await.unwrap().is_some(),
-        "sweeps keep blobs"
-    );
-    assert!(
-        b.list(None).await.unwrap().is_empty(),
-        "blobs are not renders"
-    );
     let scratch = tempfile::NamedTempFile::new_in(b.scratch_dir()).unwrap();
     assert!(
         b.put_blob("../escape", scratch.path()).await.is_err(),
@@ -282,8 +284,38 @@ async fn blobs_round_trip_and_outlive_sweeps(b: &dyn Backend) {
     );
 }
 
+/// Renders, documents and blobs side by side: a sweep of the renders down
+/// to nothing keeps the others, and neither lists as a render.
+async fn sweeps_spare_documents_and_blobs(b: &dyn Backend) {
+    let key = Key::new("conformance-spared", "png-0");
+    b.put(&key, &sample(1_000, 7, "2026-11-22T17:00:00Z"))
+        .await
+        .unwrap();
+    b.put_document("conformance-kept", b"{}").await.unwrap();
+    let mut file = tempfile::NamedTempFile::new_in(b.scratch_dir()).unwrap();
+    std::io::Write::write_all(&mut file, b"a result").unwrap();
+    let (_, path) = file.keep().unwrap();
+    b.put_blob("conformance-kept", &path).await.unwrap();
+    assert!(!b.list(None).await.unwrap().is_empty(), "a render to sweep");
+    sweep_to(b, 0).await;
+    assert!(
+        b.get_document("conformance-kept").await.unwrap().is_some(),
+        "a sweep down to nothing keeps documents"
+    );
+    assert!(
+        b.open_blob("conformance-kept").await.unwrap().is_some(),
+        "sweeps keep blobs"
+    );
+    let listed = b.list(None).await.unwrap();
+    assert!(
+        listed.is_empty(),
+        "documents and blobs are not renders: {listed:?}"
+    );
+    assert!(b.delete_blob("conformance-kept").await.unwrap());
+}
+
 /// Sweeps `b` down to `max_bytes`, keeping a day's renders by age.
-async fn sweep_to(b: &dyn Backend, max_bytes: u64) -> super::Sweep {
+async fn sweep_to(b: &dyn RenderStore, max_bytes: u64) -> super::Sweep {
     let retention = Retention {
         max_bytes,
         max_age: Duration::from_secs(86_400),

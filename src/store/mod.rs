@@ -151,12 +151,12 @@ impl StoreError {
     }
 }
 
-/// A place where renders are kept: the disk, or S3. Writes must be
-/// atomic from a reader's point of view: a reader gets the old render or
-/// the new one, never half of one, and never an image whose bytes do not
-/// match its metadata.
+/// Where renders are kept: the disk, or S3. Writes must be atomic from a
+/// reader's point of view: a reader gets the old render or the new one,
+/// never half of one, and never an image whose bytes do not match its
+/// metadata.
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait RenderStore: Send + Sync + 'static {
     /// A short name for logs and status, such as `disk`.
     fn name(&self) -> &'static str;
 
@@ -191,28 +191,36 @@ pub trait Backend: Send + Sync + 'static {
 
     /// Deletes renders not stored or used within `retention`'s age, then
     /// those used longest ago until the backend holds at most its bytes.
-    /// Documents are never swept.
+    /// Documents and blobs are never swept.
     async fn sweep(&self, retention: Retention) -> Result<Sweep, StoreError>;
+}
 
+/// Small documents beside the renders: the schedule's list of requested
+/// variants, a spot's data shared by replicas.
+#[async_trait::async_trait]
+pub trait DocumentStore: Send + Sync + 'static {
     /// The small document stored as `name` (`[a-z0-9-]`, see
-    /// [`is_document_name`]), such as the schedule's list of requested
-    /// variants; `None` when there is none.
+    /// [`is_document_name`]); `None` when there is none.
     async fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError>;
 
     /// Stores the document `name`, replacing the previous one atomically.
     async fn put_document(&self, name: &str, bytes: &[u8]) -> Result<(), StoreError>;
+}
 
+/// Large files streamed in and out: the job API's results. Never swept:
+/// their owner deletes them.
+#[async_trait::async_trait]
+pub trait BlobStore: Send + Sync + 'static {
     /// A local folder for a result being written, before
-    /// [`Backend::put_blob`] takes it: on the backend's own file system
+    /// [`BlobStore::put_blob`] takes it: on the backend's own file system
     /// when it has one, so taking it is a rename.
     fn scratch_dir(&self) -> std::path::PathBuf {
         std::env::temp_dir()
     }
 
-    /// Stores the finished local `file` as the blob `name` (a job's result,
-    /// see [`is_blob_name`]), replacing any blob of that name atomically;
-    /// the file is consumed. Returns its size. Blobs are never swept: their
-    /// owner deletes them.
+    /// Stores the finished local `file` as the blob `name` (see
+    /// [`is_blob_name`]), replacing any blob of that name atomically; the
+    /// file is consumed. Returns its size.
     async fn put_blob(&self, name: &str, file: &std::path::Path) -> Result<u64, StoreError>;
 
     /// The blob `name` as a stream, with its size; `None` when there is none.
@@ -221,6 +229,13 @@ pub trait Backend: Send + Sync + 'static {
     /// Deletes the blob `name`; `false` when there was none.
     async fn delete_blob(&self, name: &str) -> Result<bool, StoreError>;
 }
+
+/// A storage backend: renders, documents and blobs in one place, as the
+/// disk and S3 keep them. Each concern has its own trait and its own
+/// conformance suite ([`conformance`]).
+pub trait Backend: RenderStore + DocumentStore + BlobStore {}
+
+impl<T: RenderStore + DocumentStore + BlobStore> Backend for T {}
 
 /// Whether `name` may name a document: the rules of a key's parts, so it
 /// is a safe file or object name too.

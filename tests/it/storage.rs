@@ -236,7 +236,7 @@ async fn a_damaged_cache_file_is_ignored_never_served(#[case] damage: &str) {
 /// the same suite.
 #[tokio::test]
 async fn the_disk_backend_passes_the_conformance_suite() {
-    use inkspot::store::{Backend, DiskBackend};
+    use inkspot::store::{DiskBackend, RenderStore};
     let dir = tempfile::tempdir().unwrap();
     let disk = DiskBackend::new(dir.path().join("renders"));
     disk.open().await.unwrap();
@@ -249,7 +249,7 @@ async fn the_disk_backend_passes_the_conformance_suite() {
 #[ignore = "needs SeaweedFS; scripts/test runs it"]
 async fn the_s3_backend_passes_the_conformance_suite() {
     use inkspot::config::{StorageBackend, StorageConfig};
-    use inkspot::store::{Backend, S3Backend};
+    use inkspot::store::{RenderStore, S3Backend};
     let server = crate::common::seaweed::Seaweed::start("renders").await;
     let config = StorageConfig {
         backend: StorageBackend::S3,
@@ -283,7 +283,7 @@ fn s3_config(endpoint: &str, ca: Option<&str>, dir: &Path) -> inkspot::config::S
 #[tokio::test]
 #[ignore = "needs SeaweedFS; scripts/test runs it"]
 async fn the_s3_backend_over_https_trusts_the_authority_in_storage_ca() {
-    use inkspot::store::{Backend, S3Backend};
+    use inkspot::store::{RenderStore, S3Backend};
     let server = crate::common::seaweed::Seaweed::start_tls("renders").await;
     let https = server.https_endpoint.clone().unwrap();
     let dir = server.ca.as_ref().unwrap().parent().unwrap().to_path_buf();

@@ -13,7 +13,10 @@ mod files;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
-use super::{Backend, Blob, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
+use super::{
+    Blob, BlobStore, DocumentStore, Key, Listed, Meta, RenderStore, Rendered, Retention,
+    StoreError, Sweep,
+};
 use files::{
     TMP_PREFIX, image_file, image_path, images_of, io, list_entries, list_renders, read_image,
     read_meta, write_atomic,
@@ -64,7 +67,7 @@ impl DiskBackend {
 }
 
 #[async_trait::async_trait]
-impl Backend for DiskBackend {
+impl RenderStore for DiskBackend {
     fn name(&self) -> &'static str {
         "disk"
     }
@@ -216,6 +219,34 @@ impl Backend for DiskBackend {
         blocking(move || list_renders(&dir, slug.as_deref())).await
     }
 
+    async fn put(&self, key: &Key, rendered: &Rendered) -> Result<(), StoreError> {
+        let (folder, meta_path) = self.paths(key);
+        let variant = key.variant().to_string();
+        let bytes = rendered.bytes.clone();
+        let image = image_path(&folder, &variant, &rendered.meta.checksum);
+        let meta_json =
+            serde_json::to_vec_pretty(&rendered.meta).map_err(|source| StoreError::BadMeta {
+                path: meta_path.display().to_string(),
+                source,
+            })?;
+        blocking(move || {
+            std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
+            // Written even when a file of that name exists: it may be damaged.
+            write_atomic(&folder, &image, &bytes)?;
+            write_atomic(&folder, &meta_path, &meta_json)?;
+            for old in images_of(&folder, &variant)? {
+                if old != image {
+                    remove(&old)?;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+}
+
+#[async_trait::async_trait]
+impl DocumentStore for DiskBackend {
     async fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.document_path(name)?;
         blocking(move || match std::fs::read(&path) {
@@ -235,7 +266,10 @@ impl Backend for DiskBackend {
         })
         .await
     }
+}
 
+#[async_trait::async_trait]
+impl BlobStore for DiskBackend {
     fn scratch_dir(&self) -> PathBuf {
         self.dir.clone()
     }
@@ -282,31 +316,6 @@ impl Backend for DiskBackend {
     async fn delete_blob(&self, name: &str) -> Result<bool, StoreError> {
         let path = self.blob_path(name)?;
         blocking(move || remove(&path)).await
-    }
-
-    async fn put(&self, key: &Key, rendered: &Rendered) -> Result<(), StoreError> {
-        let (folder, meta_path) = self.paths(key);
-        let variant = key.variant().to_string();
-        let bytes = rendered.bytes.clone();
-        let image = image_path(&folder, &variant, &rendered.meta.checksum);
-        let meta_json =
-            serde_json::to_vec_pretty(&rendered.meta).map_err(|source| StoreError::BadMeta {
-                path: meta_path.display().to_string(),
-                source,
-            })?;
-        blocking(move || {
-            std::fs::create_dir_all(&folder).map_err(io("create", &folder))?;
-            // Written even when a file of that name exists: it may be damaged.
-            write_atomic(&folder, &image, &bytes)?;
-            write_atomic(&folder, &meta_path, &meta_json)?;
-            for old in images_of(&folder, &variant)? {
-                if old != image {
-                    remove(&old)?;
-                }
-            }
-            Ok(())
-        })
-        .await
     }
 }
 

@@ -21,7 +21,10 @@ use object_store::aws::AmazonS3Builder;
 use object_store::path::Path as ObjectPath;
 use object_store::{Certificate, ObjectStore, PutPayload};
 
-use super::{Backend, Blob, Key, Listed, Meta, Rendered, Retention, StoreError, Sweep};
+use super::{
+    Blob, BlobStore, DocumentStore, Key, Listed, Meta, RenderStore, Rendered, Retention,
+    StoreError, Sweep,
+};
 use crate::config::StorageConfig;
 use record::Record;
 
@@ -242,7 +245,7 @@ impl S3Backend {
 }
 
 #[async_trait::async_trait]
-impl Backend for S3Backend {
+impl RenderStore for S3Backend {
     fn name(&self) -> &'static str {
         "s3"
     }
@@ -347,7 +350,10 @@ impl Backend for S3Backend {
         }
         Ok(sweep)
     }
+}
 
+#[async_trait::async_trait]
+impl DocumentStore for S3Backend {
     async fn get_document(&self, name: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let path = self.named("document", name)?;
         Ok(self.read(&path).await?.map(|b| b.to_vec()))
@@ -357,7 +363,10 @@ impl Backend for S3Backend {
         let path = self.named("document", name)?;
         self.write(&path, Bytes::copy_from_slice(bytes)).await
     }
+}
 
+#[async_trait::async_trait]
+impl BlobStore for S3Backend {
     async fn put_blob(&self, name: &str, file: &std::path::Path) -> Result<u64, StoreError> {
         let path = self.named("blob", name)?;
         let io = |op| {
