@@ -2,12 +2,14 @@
 //! from websites, fills an SVG template, rasterizes it and serves the result
 //! from a cache that survives restarts.
 //!
-//! Data flows one way. [`http`] and [`cli`] are the edges: they resolve a
-//! [`request::RenderRequest`] through the [`request::Catalog`] and ask the
-//! [`engine`], which answers from the [`store`] or submits a job to the
-//! [`flight`] (single-flight) table that runs the [`pipeline`] ([`source`], [`template`],
-//! [`render`]). [`config`] is plain data that depends on nothing else;
-//! [`clock`] and [`supervisor`] stand alone.
+//! This crate is the server: the composition root ([`app`]), the HTTP
+//! edges ([`http`]), the command line ([`cli`]), the database ([`db`]),
+//! TRMNL devices ([`devices`]), the job API ([`jobs`]) and [`status`]. It
+//! builds the engine (`inkspot-engine`: cache, render jobs, storage,
+//! coordination, schedule, metrics) over the core (`inkspot-core`: config,
+//! sources, templates, render, pipeline), and re-exports both crates'
+//! modules, so `inkspot::config` is `inkspot_core::config`. Data flows one
+//! way: server → engine → core.
 
 pub mod app;
 pub mod cli;
@@ -15,20 +17,15 @@ pub mod jobs;
 pub use inkspot_core::{
     artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
 };
-pub mod coord;
+pub use inkspot_engine::{coord, engine, metrics, schedule, store, supervisor};
 pub mod db;
 pub mod devices;
-pub mod engine;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;
-pub mod metrics;
 #[cfg(feature = "otlp")]
 pub mod otlp;
-pub mod schedule;
 pub mod status;
-pub mod store;
-pub mod supervisor;
 
 pub use config::Config;
 pub use engine::Engine;
