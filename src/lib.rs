@@ -17,9 +17,9 @@ pub mod jobs;
 pub use inkspot_core::{
     artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
 };
+pub use inkspot_db as db;
 pub use inkspot_engine::{coord, engine, metrics, schedule, store, supervisor};
-pub mod db;
-pub mod devices;
+pub use inkspot_trmnl as devices;
 #[doc(hidden)]
 pub mod fuzz;
 pub mod http;

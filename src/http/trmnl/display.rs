@@ -10,20 +10,17 @@ use axum::extract::{Extension, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header as h};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, body::Body};
-use chrono::{DateTime, Utc};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
-use super::answer::DisplayAnswer;
 use super::join::{ClientAddr, JoinGate};
-use super::screen::{Screen, choose, local_time, playlist, screen};
-use super::{authenticate, configured, header, unregistered};
+use super::{authenticate, base_url, header, unregistered};
 use crate::app::App;
-use crate::config::{SpecialFunction, TrmnlConfig};
-use crate::devices::Registry;
-use crate::devices::playlist::{Turn, after, first, on_wake};
-use crate::devices::{Device, Shown, Telemetry};
-use crate::engine::Engine;
+use crate::config::TrmnlConfig;
+use crate::devices::Telemetry;
+use crate::devices::answer::DisplayAnswer;
+use crate::devices::screen::{choose, configured, screen};
+use crate::devices::wake::Wake;
 
 /// Display calls per device, a token bucket each. The table holds only
 /// devices that authenticated, so it is as large as the registry at most.
@@ -48,100 +45,6 @@ impl DeviceLimiter {
     }
 }
 
-/// One display call: what every step of its answer needs.
-struct Wake<'a> {
-    engine: &'a Arc<Engine>,
-    devices: Option<&'a Registry>,
-    telemetry: Telemetry,
-    headers: &'a HeaderMap,
-    now: DateTime<Utc>,
-}
-
-impl Wake<'_> {
-    /// The answer that shows `device`'s current item.
-    async fn screen(&self, device: &Device) -> Screen {
-        screen(self.engine, device, &self.telemetry, self.headers, self.now).await
-    }
-
-    /// Moves `device` on in its playlist when the current item has had its
-    /// time and the next one's image is drawn (asking starts its render);
-    /// until then, the current item again.
-    async fn turn(&self, device: &mut Device) -> Screen {
-        let items = playlist(self.engine, device);
-        let local = local_time(self.engine, device, self.now);
-        let turn = on_wake(&items, device.place(), self.now, local);
-        let next_index = match turn {
-            Turn::Next(j) => j,
-            // Asking for the next item's image now has it drawn by its turn.
-            Turn::Stay => device.place().index(items.len()) + 1,
-        };
-        if items.len() > 1 {
-            let mut next = device.clone();
-            next.playlist_position = (next_index % items.len()) as i64;
-            next.playlist_since = None;
-            let candidate = self.screen(&next).await;
-            if matches!(turn, Turn::Next(_)) && candidate.ready {
-                *device = next;
-            }
-        }
-        let shown = self.show(device).await;
-        if shown.failed.is_none() {
-            return shown;
-        }
-        // Its item cannot be drawn: on to the next one that can, so one
-        // spot without data does not hold the panel. With none, the error
-        // picture, under a name that holds while the failure does.
-        for j in after(&items, device.place(), local) {
-            let mut next = device.clone();
-            next.playlist_position = j as i64;
-            next.playlist_since = None;
-            if self.screen(&next).await.ready {
-                *device = next;
-                return self.show(device).await;
-            }
-        }
-        shown
-    }
-
-    /// The answer for the item `device` is on, which starts its time on
-    /// the panel when this is the first wake that shows its image.
-    async fn show(&self, device: &mut Device) -> Screen {
-        let shown = self.screen(device).await;
-        if device.playlist_since.is_none()
-            && shown.ready
-            && let Some(registry) = self.devices
-        {
-            device.playlist_since = Some(self.now.to_rfc3339());
-            let position = device.playlist_position;
-            let _ = registry.set_place(&device.mac, position, self.now).await;
-        }
-        shown
-    }
-
-    /// Records the call's telemetry and what it was given, in `screen`.
-    async fn record(&self, device: &Device, screen: &Screen) {
-        let Some(registry) = self.devices else {
-            return;
-        };
-        let secs = screen.answer.refresh_rate;
-        let shown = Shown {
-            expected_at: Some(self.now + chrono::Duration::seconds(secs as i64)),
-            image_bytes: screen.bytes,
-            image_cap: screen.cap,
-            trouble: screen
-                .failed
-                .as_ref()
-                .map(|why| format!("no playlist item can be drawn; showing {why}")),
-        };
-        let seen = registry
-            .logbook()
-            .seen(&device.mac, &self.telemetry, &shown, self.now);
-        if let Err(e) = seen.await {
-            tracing::warn!(error = %e, "cannot record a device's telemetry");
-        }
-    }
-}
-
 /// `GET /api/display`: the image to show, when to wake, and telemetry kept.
 pub(super) async fn display(
     State(app): State<App>,
@@ -159,7 +62,7 @@ pub(super) async fn display(
         engine,
         devices: app.devices.as_ref(),
         telemetry: Telemetry::from_headers(&headers),
-        headers: &headers,
+        base: base_url(engine, &headers),
         now: engine.clock().now(),
     };
     if let Err(wait) = limiter.check(&device.mac) {
@@ -172,49 +75,10 @@ pub(super) async fn display(
         answer.refresh_rate = wait.as_secs().max(min) + 1;
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
-    let bound =
-        configured(engine, &device.mac).map_or(SpecialFunction::default(), |c| c.special_function);
     let double_click = header(&headers, "special_function") == Some("true");
-    let mut screen = match (double_click, bound) {
-        (true, SpecialFunction::Sleep) => {
-            let mut screen = wake.screen(&device).await;
-            screen.answer.refresh_rate = engine.config().trmnl.sleep.as_secs().max(1);
-            screen
-        }
-        (true, SpecialFunction::Identify) => {
-            Screen::without_image(identify_answer(engine, &device, &headers, wake.now))
-        }
-        (true, SpecialFunction::RestartPlaylist) => {
-            let items = playlist(engine, &device);
-            let local = local_time(engine, &device, wake.now);
-            device.playlist_position = first(&items, local) as i64;
-            device.playlist_since = None;
-            wake.show(&mut device).await
-        }
-        _ => wake.turn(&mut device).await,
-    };
+    let screen = wake.answer(&mut device, double_click).await;
     wake.record(&device, &screen).await;
-    if double_click {
-        screen.answer.action = Some(bound.name());
-    }
-    screen.answer.special_function = Some(bound.name());
     Json(screen.answer).into_response()
-}
-
-/// The double-click `identify`: a picture with the device's name, friendly
-/// id and MAC, shown until the next wake a minute later.
-fn identify_answer(
-    engine: &Engine,
-    device: &Device,
-    headers: &HeaderMap,
-    now: DateTime<Utc>,
-) -> DisplayAnswer {
-    let base = super::screen::base_url(engine, headers);
-    DisplayAnswer::show(
-        format!("{base}/api/identify"),
-        format!("identify-{}-{}", device.friendly_id, now.timestamp()),
-        engine.config().trmnl.min_refresh.as_secs().max(1),
-    )
 }
 
 /// `GET /api/identify`: the identify picture for the device whose `ID`
@@ -270,9 +134,8 @@ pub(super) async fn current_screen(
     };
     let now = engine.clock().now();
     let telemetry = Telemetry::from_headers(&headers);
-    let mut answer = screen(engine, &device, &telemetry, &headers, now)
-        .await
-        .answer;
+    let base = base_url(engine, &headers);
+    let mut answer = screen(engine, &device, &telemetry, &base, now).await.answer;
     answer.status = 200;
     Json(answer)
 }

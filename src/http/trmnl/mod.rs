@@ -18,27 +18,19 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde_json::Value;
 
-mod answer;
 mod display;
 mod join;
-mod screen;
 
-use answer::{DisplayAnswer, SetupAnswer};
 use display::DeviceLimiter;
 use join::{ClientAddr, JoinGate};
-pub(super) use screen::base_url;
-use screen::choose;
+
+use crate::devices::answer::{DisplayAnswer, SetupAnswer};
+use crate::devices::screen::{UNREGISTERED_REFRESH, choose, configured};
 
 use crate::app::App;
-use crate::config::{DeviceConfig, normalize_mac};
+use crate::config::normalize_mac;
 use crate::devices::{Device, Telemetry, looks_like_key};
 use crate::engine::Engine;
-
-/// How soon a device whose image is being drawn comes back.
-const PREPARING_REFRESH: u64 = 60;
-
-/// How soon a device that is not registered polls again.
-const UNREGISTERED_REFRESH: u64 = 300;
 
 /// The device routes, each with and without a trailing slash, with the
 /// per-device rate limit the config sets.
@@ -73,9 +65,10 @@ fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
         .map(str::trim)
 }
 
-/// The configured device with `mac`, if any.
-fn configured<'a>(engine: &'a Engine, mac: &str) -> Option<&'a DeviceConfig> {
-    engine.config().devices.list().iter().find(|d| d.mac == mac)
+/// Where the device reaches this server: `trmnl.public_url`, else the
+/// `Host` of its request.
+pub(super) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
+    crate::devices::screen::base_url(engine, header(headers, "host"))
 }
 
 /// `GET /api/setup`: a known MAC gets its key back (never an empty one)

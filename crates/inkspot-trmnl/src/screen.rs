@@ -3,29 +3,38 @@
 
 use std::sync::Arc;
 
-use axum::http::HeaderMap;
 use chrono::{DateTime, NaiveTime, Utc};
+use inkspot_core::config::{DeviceConfig, OutputOptions, PlaylistItem};
+use inkspot_core::request::RenderRequest;
+use inkspot_engine::engine::{Engine, Look};
 
-use super::answer::DisplayAnswer;
-use super::{PREPARING_REFRESH, configured, header};
-use crate::config::{OutputOptions, PlaylistItem};
-use crate::devices::playlist::until_change;
-use crate::devices::{Device, Telemetry, models};
-use crate::engine::{Engine, Look};
-use crate::request::RenderRequest;
+use crate::answer::DisplayAnswer;
+use crate::playlist::until_change;
+use crate::{Device, Telemetry, models};
+
+/// How soon a device whose image is being drawn comes back, seconds.
+pub const PREPARING_REFRESH: u64 = 60;
+
+/// How soon a device that is not registered polls again, seconds.
+pub const UNREGISTERED_REFRESH: u64 = 300;
+
+/// The configured device with `mac`, if any.
+pub fn configured<'a>(engine: &'a Engine, mac: &str) -> Option<&'a DeviceConfig> {
+    engine.config().devices.list().iter().find(|d| d.mac == mac)
+}
 
 /// What a device shows: a spot, as the output its model takes.
-pub(super) struct Choice {
+pub struct Choice {
     index: usize,
     preset: String,
     bits: Option<u8>,
     /// `/image?...` for it.
-    pub(super) path: String,
+    pub path: String,
 }
 
 impl Choice {
     /// The render request for it.
-    pub(super) fn request(&self, engine: &Engine) -> Option<RenderRequest> {
+    pub fn request(&self, engine: &Engine) -> Option<RenderRequest> {
         let options = OutputOptions {
             bits: self.bits,
             ..OutputOptions::default()
@@ -38,7 +47,7 @@ impl Choice {
 
     /// The path of the setup picture: the 48,062-byte BMP for a 1-bit
     /// panel, which every firmware takes (older ones take no PNG there).
-    pub(super) fn setup_path(&self) -> String {
+    pub fn setup_path(&self) -> String {
         if self.preset == "trmnl" && self.bits.is_none() {
             self.path.replace("device=trmnl", "device=trmnl-bmp")
         } else {
@@ -49,7 +58,7 @@ impl Choice {
 
 /// What `device` shows in turn: its own playlist, else
 /// `trmnl.default_playlist`, else every spot.
-pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<PlaylistItem> {
+pub fn playlist(engine: &Engine, device: &Device) -> Vec<PlaylistItem> {
     let config = configured(engine, &device.mac);
     match config.map(|c| c.playlist.clone()).filter(|p| !p.is_empty()) {
         Some(p) => p,
@@ -66,12 +75,12 @@ pub(super) fn playlist(engine: &Engine, device: &Device) -> Vec<PlaylistItem> {
 }
 
 /// The time of day at `now` where `device` hangs (its `timezone`, else UTC).
-pub(super) fn local_time(engine: &Engine, device: &Device, now: DateTime<Utc>) -> NaiveTime {
+pub fn local_time(engine: &Engine, device: &Device, now: DateTime<Utc>) -> NaiveTime {
     let tz = configured(engine, &device.mac).and_then(|c| c.timezone);
     now.with_timezone(&tz.unwrap_or(chrono_tz::UTC)).time()
 }
 
-pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
+pub fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option<Choice> {
     let config = configured(engine, &device.mac);
     let playlist = playlist(engine, device);
     let item = playlist.get(device.place().index(playlist.len()))?;
@@ -100,21 +109,21 @@ pub(super) fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) ->
 }
 
 /// A display answer, and the size of the image it points at.
-pub(super) struct Screen {
+pub struct Screen {
     /// What the firmware reads.
-    pub(super) answer: DisplayAnswer,
+    pub answer: DisplayAnswer,
     /// The image's bytes, when it is drawn.
-    pub(super) bytes: Option<i64>,
+    pub bytes: Option<i64>,
     /// The panel's byte limit for it.
-    pub(super) cap: Option<i64>,
+    pub cap: Option<i64>,
     /// Whether it points at a drawn image of its item.
-    pub(super) ready: bool,
+    pub ready: bool,
     /// Why its item cannot be drawn, when its last render failed.
-    pub(super) failed: Option<String>,
+    pub failed: Option<String>,
 }
 
 impl Screen {
-    pub(super) fn without_image(answer: DisplayAnswer) -> Self {
+    pub fn without_image(answer: DisplayAnswer) -> Self {
         Self {
             answer,
             bytes: None,
@@ -125,15 +134,15 @@ impl Screen {
     }
 }
 
-/// The display answer for `device` at `now`.
-pub(super) async fn screen(
+/// The display answer for `device` at `now`, its image under `base` (where
+/// the device reaches this server).
+pub async fn screen(
     engine: &Arc<Engine>,
     device: &Device,
     telemetry: &Telemetry,
-    headers: &HeaderMap,
+    base: &str,
     now: DateTime<Utc>,
 ) -> Screen {
-    let base = base_url(engine, headers);
     let Some(choice) = choose(engine, device, telemetry) else {
         let answer = DisplayAnswer::show(String::new(), String::new(), PREPARING_REFRESH);
         return Screen::without_image(answer);
@@ -248,12 +257,12 @@ fn jitter() -> u64 {
 }
 
 /// Where the device reaches this server: `trmnl.public_url`, else the
-/// `Host` of its request over HTTP.
-pub(in crate::http) fn base_url(engine: &Engine, headers: &HeaderMap) -> String {
+/// `Host` it sent (letters, digits and `.-:[]` only), over HTTP.
+pub fn base_url(engine: &Engine, host: Option<&str>) -> String {
     if let Some(url) = &engine.config().trmnl.public_url {
         return url.trim_end_matches('/').to_string();
     }
-    let host = header(headers, "host")
+    let host = host
         .filter(|h| {
             h.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveTime, Utc};
 
-use crate::config::PlaylistItem;
+use inkspot_core::config::PlaylistItem;
 
 /// A device's place in its playlist.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

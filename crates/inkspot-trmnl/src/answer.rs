@@ -1,40 +1,41 @@
-//! The answers the TRMNL firmware reads, as types: built by the handlers,
-//! serialised once at the edge, never read back as JSON.
+//! The answers the TRMNL firmware reads, as types: built by the decisions
+//! of this crate, serialised once at the HTTP edge, never read back as
+//! JSON.
 
 use serde::Serialize;
 
 /// What `/api/display` (and `/api/current_screen`) answers.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct DisplayAnswer {
+pub struct DisplayAnswer {
     /// `0` for a device that is shown something, `202` for one that is not
     /// registered (it shows its friendly id and asks again), `200` from
     /// `/api/current_screen`. Never `500`, which wipes a device.
-    pub(super) status: u16,
+    pub status: u16,
     /// Where the image is.
-    pub(super) image_url: String,
+    pub image_url: String,
     /// The firmware's cache key: the same name is neither downloaded nor
     /// drawn again.
-    pub(super) filename: String,
+    pub filename: String,
     /// Seconds until the device should wake.
-    pub(super) refresh_rate: u64,
+    pub refresh_rate: u64,
     /// Always `false`: `true` wipes the device.
-    pub(super) reset_firmware: bool,
+    pub reset_firmware: bool,
     /// Always `false`: firmware updates are not served.
-    pub(super) update_firmware: bool,
+    pub update_firmware: bool,
     /// Always none.
-    pub(super) firmware_url: Option<String>,
+    pub firmware_url: Option<String>,
     /// The function the device's double-click is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) special_function: Option<&'static str>,
+    pub special_function: Option<&'static str>,
     /// The function a double-click just asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) action: Option<&'static str>,
+    pub action: Option<&'static str>,
 }
 
 impl DisplayAnswer {
     /// Show the image at `image_url`, named `filename`, then sleep
     /// `refresh_rate` seconds.
-    pub(super) fn show(image_url: String, filename: String, refresh_rate: u64) -> Self {
+    pub fn show(image_url: String, filename: String, refresh_rate: u64) -> Self {
         Self {
             status: 0,
             image_url,
@@ -50,7 +51,7 @@ impl DisplayAnswer {
 
     /// For a device that is not registered: no image, come back after
     /// `refresh_rate` seconds.
-    pub(super) fn unregistered(refresh_rate: u64) -> Self {
+    pub fn unregistered(refresh_rate: u64) -> Self {
         Self {
             status: 202,
             special_function: Some("none"),
@@ -61,23 +62,23 @@ impl DisplayAnswer {
 
 /// What `/api/setup` answers.
 #[derive(Debug, Clone, Serialize)]
-pub(super) struct SetupAnswer {
+pub struct SetupAnswer {
     /// `200` with a key, `404` without one (the device shows "not
     /// registered" and asks again later).
-    pub(super) status: u16,
+    pub status: u16,
     /// The device's key; empty with `404`.
-    pub(super) api_key: String,
+    pub api_key: String,
     /// The six characters on its setup screen; empty with `404`.
-    pub(super) friendly_id: String,
+    pub friendly_id: String,
     /// The setup picture.
-    pub(super) image_url: String,
+    pub image_url: String,
     /// Shown on the device.
-    pub(super) message: String,
+    pub message: String,
 }
 
 impl SetupAnswer {
     /// No key, and why.
-    pub(super) fn refused(message: &str) -> Self {
+    pub fn refused(message: &str) -> Self {
         Self {
             status: 404,
             api_key: String::new(),

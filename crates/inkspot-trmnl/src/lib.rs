@@ -1,10 +1,13 @@
 //! The device registry: TRMNL devices, their keys, telemetry and logs,
-//! kept in the service's database ([`crate::db`]).
+//! kept in the service's database ([`inkspot_db`]).
 
+pub mod answer;
 mod history;
 pub mod models;
 pub mod playlist;
+pub mod screen;
 mod telemetry;
+pub mod wake;
 
 use std::path::Path;
 
@@ -15,7 +18,7 @@ use sqlx::any::AnyRow;
 use sqlx::{AnyPool, Row};
 use subtle::ConstantTimeEq;
 
-use crate::db::{is_unique_violation, timestamp};
+use inkspot_db::{is_unique_violation, timestamp};
 
 pub use history::{Logbook, Reading, Shown};
 pub use telemetry::{Telemetry, battery_percent};
@@ -28,7 +31,7 @@ pub enum RegistryError {
     Db(#[from] sqlx::Error),
     /// The database could not be opened.
     #[error(transparent)]
-    Open(#[from] crate::db::DbError),
+    Open(#[from] inkspot_db::DbError),
 }
 
 /// A device as the registry keeps it.
@@ -181,7 +184,7 @@ impl Registry {
     /// Opens (creating it when missing) the SQLite database at `path` and
     /// brings its schema up to date; each device keeps what `limits` say.
     pub async fn open(path: &Path, limits: Limits) -> Result<Self, RegistryError> {
-        let pool = crate::db::open_sqlite(path).await?;
+        let pool = inkspot_db::open_sqlite(path).await?;
         Ok(Self::new(pool, limits))
     }
 

@@ -13,7 +13,7 @@ use sqlx::any::AnyPoolOptions;
 /// The migrations, for either database. On PostgreSQL sqlx holds an
 /// advisory lock while they run, so replicas starting at once apply each
 /// one once.
-static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("../../migrations");
 
 /// Why the database could not be opened.
 #[derive(Debug, thiserror::Error)]
@@ -128,7 +128,7 @@ pub enum Target {
 
 impl Target {
     /// The database `config` names.
-    pub fn of(config: &crate::config::Config) -> Self {
+    pub fn of(config: &inkspot_core::config::Config) -> Self {
         match &config.database.url {
             Some(url) => Target::Postgres(url.expose().to_string()),
             None => Target::Sqlite(config.database_path()),
