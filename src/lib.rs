@@ -13,12 +13,12 @@
 
 pub mod app;
 pub mod cli;
-pub mod jobs;
 pub use inkspot_core::{
     artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
 };
 pub use inkspot_db as db;
 pub use inkspot_engine::{coord, engine, metrics, schedule, store, supervisor};
+pub use inkspot_jobs as jobs;
 pub use inkspot_trmnl as devices;
 #[doc(hidden)]
 pub mod fuzz;

@@ -8,6 +8,7 @@
 
 pub mod access;
 pub mod animate;
+mod ids;
 mod produce;
 pub mod records;
 mod result;
@@ -27,10 +28,17 @@ pub use records::{Output, Record, Records, State, Tally};
 pub use spec::Problem;
 pub use view::JobView;
 
+use sqlx::AnyPool;
+
+// The modules of the crates below, at the paths this crate's code names
+// them by (`crate::engine::Engine`).
+use inkspot_core::{config, pipeline, render, request, source, template, text};
+use inkspot_db as db;
+use inkspot_engine::{engine, metrics, store, supervisor};
+
 use crate::engine::Engine;
 use crate::store::StoreError;
 use crate::supervisor::Supervisor;
-use sqlx::AnyPool;
 
 /// How often the runner looks for work it was not told about (a job
 /// put back after its runner stopped), and deletes expired results.
@@ -203,7 +211,7 @@ impl JobService {
             JobError::StorageFull { .. } => self.engine.metrics().refuse("jobs_storage_full"),
             _ => {}
         })?;
-        let id = crate::devices::new_key();
+        let id = ids::new_id();
         let spec = serde_json::to_string(&body).unwrap_or_default();
         let items = run::items(&plan);
         self.records
