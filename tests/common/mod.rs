@@ -3,14 +3,14 @@
 //! on random ports, and a PNG decoder.
 #![allow(dead_code)]
 
-pub mod faulty;
-pub mod firmware;
 pub mod jobs;
-pub mod postgres;
-pub mod prom;
-pub mod redis;
-pub mod seaweed;
-pub mod tls;
+
+// The servers and fixtures the tests start, from the test kit; each test
+// binary uses some of them.
+#[allow(unused_imports)]
+pub use inkspot_testkit::{
+    client, faulty, firmware, free_port, postgres, prom, redis, report_page, seaweed, tls,
+};
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -173,16 +173,6 @@ pub fn repo_path(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(rel)
 }
 
-/// A surf report page in the shape of a real one.
-pub fn report_page(wave: &str, headline: &str) -> String {
-    format!(
-        r#"<!DOCTYPE html><html><head><title>Surf</title></head><body>
-<h1>{headline}</h1>
-<section id="waves"><h2>Waves</h2><span class="value"> {wave} ft</span></section>
-</body></html>"#
-    )
-}
-
 /// The service, running on a random loopback port.
 pub struct App {
     pub url: String,
@@ -274,18 +264,6 @@ pub fn load_config(toml: &str, dir: &Path) -> inkspot::config::Config {
     std::fs::write(dir.join("templates/t.svg"), "<svg/>").unwrap();
     let text = format!("{toml}\n[[spots]]\nname = \"A\"\ntemplate = \"t\"\n");
     inkspot::config::Config::from_toml(&text, &dir.join("config.toml"), dir).unwrap()
-}
-
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-pub fn client() -> reqwest::Client {
-    reqwest::Client::builder().build().unwrap()
 }
 
 /// A decoded PNG.

@@ -6,7 +6,7 @@ use prometheus_parse::{Sample, Scrape, Value};
 
 /// The metrics text of the service at `base` (or `base` is the full URL).
 pub async fn scrape_text(url: &str) -> String {
-    let r = super::client().get(url).send().await.unwrap();
+    let r = crate::client().get(url).send().await.unwrap();
     assert_eq!(r.status(), 200, "{url}");
     let kind = r.headers()["content-type"].to_str().unwrap().to_string();
     assert!(kind.starts_with("application/openmetrics-text"), "{kind}");

@@ -105,7 +105,7 @@ impl Postgres {
                 "UTF8",
             ],
         );
-        let port = super::free_port();
+        let port = crate::free_port();
         let mut options = format!(
             "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200",
             dir.path().display()
@@ -165,7 +165,7 @@ impl Postgres {
 /// connections only over TLS; returns the authority's certificate, written
 /// in `dir`.
 fn only_tls(dir: &Path, data: &Path) -> PathBuf {
-    let certs = super::tls::Certificates::new();
+    let certs = crate::tls::Certificates::new();
     std::fs::write(data.join("server.crt"), &certs.cert).unwrap();
     let key = data.join("server.key");
     std::fs::write(&key, &certs.key).unwrap();

@@ -16,7 +16,7 @@ use axum::routing::get;
 use futures_util::stream;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::report_page;
+use crate::report_page;
 
 /// How many requests the fixture holds at once, and the most it ever held.
 #[derive(Default)]

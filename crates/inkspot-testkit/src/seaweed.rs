@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use super::free_port;
+use crate::free_port;
 
 /// How many times a server that exits at start (a port picked as free was
 /// taken meanwhile by another test) is started again on other ports.
@@ -63,7 +63,7 @@ impl Seaweed {
             dir,
         };
         if tls {
-            let certs = super::tls::Certificates::new();
+            let certs = crate::tls::Certificates::new();
             let at = |name: &str| server.dir.path().join(name);
             for (name, pem) in [
                 ("ca.pem", &certs.ca),
@@ -78,7 +78,7 @@ impl Seaweed {
             server.pick_ports(attempt);
             server.spawn();
             let url = format!("{}/{bucket}", server.endpoint);
-            match server.until(|| super::client().put(&url).send()).await {
+            match server.until(|| crate::client().put(&url).send()).await {
                 Ok(()) => return server,
                 Err(why) if attempt == ATTEMPTS => server.fail(&format!("make the bucket: {why}")),
                 Err(_) => server.stop(),
@@ -100,7 +100,7 @@ impl Seaweed {
     pub async fn resume(&mut self) {
         self.spawn();
         let url = format!("{}/{}", self.endpoint, self.bucket);
-        if let Err(why) = self.until(|| super::client().get(&url).send()).await {
+        if let Err(why) = self.until(|| crate::client().get(&url).send()).await {
             self.fail(&format!("list the bucket again: {why}"));
         }
     }

@@ -41,7 +41,7 @@ impl Redis {
                 "Redis is not installed (Debian: apt-get install redis-server; scripts/test installs it)"
             );
         }
-        let port = super::free_port();
+        let port = crate::free_port();
         Self {
             child: None,
             dir: tempfile::tempdir().unwrap(),
@@ -56,7 +56,7 @@ impl Redis {
     pub fn start_tls() -> Self {
         let mut redis = Self::installed();
         let dir = redis.dir.path();
-        let certs = super::tls::Certificates::new();
+        let certs = crate::tls::Certificates::new();
         for (name, pem) in [
             ("ca.pem", &certs.ca),
             ("cert.pem", &certs.cert),

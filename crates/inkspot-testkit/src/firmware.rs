@@ -3,7 +3,7 @@
 
 use serde_json::Value;
 
-use super::client;
+use crate::client;
 
 /// A TRMNL as firmware 1.8.15 talks: `ID`, then the rest in its order.
 pub struct Firmware {

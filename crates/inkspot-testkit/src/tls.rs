@@ -11,6 +11,12 @@ pub struct Certificates {
     pub key: String,
 }
 
+impl Default for Certificates {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Certificates {
     /// A fresh authority, and a certificate for 127.0.0.1 signed by it.
     pub fn new() -> Self {
