@@ -2,8 +2,6 @@
 //! render queue and the cache layers from the engine, whether each service
 //! answers, and each device's last call and battery.
 
-use chrono::DateTime;
-
 use super::App;
 use crate::coord::LinkState;
 use crate::flight::Stage;
@@ -56,11 +54,7 @@ async fn device_gauges(app: &App) -> Vec<(labels::Device, DeviceGauges)> {
                 device: d.friendly_id.clone(),
                 name: name.and_then(|c| c.name.clone()).unwrap_or_default(),
             };
-            let last_seen = d
-                .last_seen_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-                .map(|t| t.timestamp());
+            let last_seen = d.last_seen_at.map(|t| t.timestamp());
             let gauges = DeviceGauges {
                 last_seen,
                 volts: d.battery_voltage,

@@ -66,17 +66,6 @@ fn time(t: Option<DateTime<Utc>>) -> String {
     or_dash(t.map(|t| t.format("%m-%d %H:%M:%S")))
 }
 
-/// A time the device registry keeps as RFC 3339 text, the same way.
-fn text_time(t: Option<&str>) -> String {
-    match t {
-        Some(t) => DateTime::parse_from_rfc3339(t).map_or_else(
-            |_| t.to_string(),
-            |t| t.format("%m-%d %H:%M:%S").to_string(),
-        ),
-        None => "-".into(),
-    }
-}
-
 /// The status as text: a summary, then a table of spots and of devices.
 pub fn render(s: &Status) -> String {
     let mut out = String::new();
@@ -215,7 +204,7 @@ fn device_rows(devices: &[DeviceHealth]) -> Vec<Vec<String>> {
                 d.friendly_id.clone(),
                 or_dash(d.name.as_deref()),
                 or_dash(d.model.as_deref()),
-                text_time(d.last_seen_at.as_deref()),
+                time(d.last_seen_at),
                 battery,
                 or_dash(d.rssi),
                 image,

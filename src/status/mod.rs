@@ -187,9 +187,9 @@ pub struct DeviceHealth {
     /// Its firmware version.
     pub firmware: Option<String>,
     /// Its last display call.
-    pub last_seen_at: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
     /// When it was told to call again.
-    pub expected_at: Option<String>,
+    pub expected_at: Option<DateTime<Utc>>,
     /// Whether it is more than [`OVERDUE_AFTER`] past that.
     pub overdue: bool,
     /// Battery volts and percent, and Wi-Fi signal.
@@ -408,11 +408,7 @@ async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> {
     let configured = app.config().devices.list();
     list.into_iter()
         .map(|d| {
-            let expected = d
-                .expected_at
-                .as_deref()
-                .and_then(|t| DateTime::parse_from_rfc3339(t).ok());
-            let overdue = expected.is_some_and(|t| now > t + OVERDUE_AFTER);
+            let overdue = d.expected_at.is_some_and(|t| now > t + OVERDUE_AFTER);
             let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
             DeviceHealth {
                 name: configured

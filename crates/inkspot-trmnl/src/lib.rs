@@ -45,9 +45,9 @@ pub struct Device {
     /// The six characters it shows on its setup screen.
     pub friendly_id: String,
     /// When it joined.
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     /// When it last called `/api/display`.
-    pub last_seen_at: Option<String>,
+    pub last_seen_at: Option<DateTime<Utc>>,
     /// The `Model` it last sent.
     pub model: Option<String>,
     /// The firmware it last reported.
@@ -63,15 +63,15 @@ pub struct Device {
     /// Its place in its playlist.
     pub playlist_position: i64,
     /// When the item at `playlist_position` went on its panel.
-    pub playlist_since: Option<String>,
+    pub playlist_since: Option<DateTime<Utc>>,
     /// When its last display call told it to call again.
-    pub expected_at: Option<String>,
+    pub expected_at: Option<DateTime<Utc>>,
     /// The bytes of the image it was last given.
     pub image_bytes: Option<i64>,
     /// Its panel's byte limit for that image, when it has one.
     pub image_cap: Option<i64>,
     /// Until when `/api/setup` may give it its key again.
-    pub pair_until: Option<String>,
+    pub pair_until: Option<DateTime<Utc>>,
     /// Why its last display call could show none of its playlist items.
     pub trouble: Option<String>,
 }
@@ -87,8 +87,8 @@ impl Device {
             mac: row.try_get("mac")?,
             api_key: row.try_get("api_key")?,
             friendly_id: row.try_get("friendly_id")?,
-            created_at: row.try_get("created_at")?,
-            last_seen_at: row.try_get("last_seen_at")?,
+            created_at: time(row, "created_at")?.unwrap_or_default(),
+            last_seen_at: time(row, "last_seen_at")?,
             model: row.try_get("model")?,
             firmware: row.try_get("firmware")?,
             battery_voltage: row.try_get("battery_voltage")?,
@@ -96,11 +96,11 @@ impl Device {
             rssi: row.try_get("rssi")?,
             wake_time_ms: row.try_get("wake_time_ms")?,
             playlist_position: row.try_get("playlist_position")?,
-            playlist_since: row.try_get("playlist_since")?,
-            expected_at: row.try_get("expected_at")?,
+            playlist_since: time(row, "playlist_since")?,
+            expected_at: time(row, "expected_at")?,
             image_bytes: row.try_get("image_bytes")?,
             image_cap: row.try_get("image_cap")?,
-            pair_until: row.try_get("pair_until")?,
+            pair_until: time(row, "pair_until")?,
             trouble: row.try_get("trouble")?,
         })
     }
@@ -110,11 +110,7 @@ impl Device {
     /// inside a pairing window an operator opened. After that its key is
     /// not handed to whoever sends its MAC, which any radio nearby hears.
     pub fn may_pair(&self, now: DateTime<Utc>) -> bool {
-        let open = self
-            .pair_until
-            .as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .is_some_and(|until| until > now);
+        let open = self.pair_until.is_some_and(|until| until > now);
         self.last_seen_at.is_none() || open
     }
 
@@ -122,13 +118,16 @@ impl Device {
     pub fn place(&self) -> playlist::Place {
         playlist::Place {
             position: self.playlist_position,
-            since: self
-                .playlist_since
-                .as_deref()
-                .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-                .map(|t| t.with_timezone(&Utc)),
+            since: self.playlist_since,
         }
     }
+}
+
+/// The time stored in `column` (RFC 3339 text, as every database here
+/// keeps times); `None` when empty or unreadable.
+fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error> {
+    let text: Option<String> = row.try_get(column)?;
+    Ok(text.as_deref().and_then(inkspot_db::parse_timestamp))
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
@@ -324,7 +323,7 @@ impl Registry {
         // database last had it (which would show it the same item again).
         if let Some(mut known) = self.known.get(mac).await {
             known.playlist_position = position;
-            known.playlist_since = Some(timestamp(since));
+            known.playlist_since = Some(since);
             self.known.insert(mac.to_string(), known).await;
         }
         sqlx::query(
@@ -368,7 +367,7 @@ mod tests {
         assert!(registry.set_place(mac, 2, later).await.is_err());
         let known = registry.last_known(mac).await.unwrap();
         assert_eq!(known.playlist_position, 2);
-        assert_eq!(known.playlist_since, Some(timestamp(later)));
+        assert_eq!(known.playlist_since, Some(later));
     }
 
     #[tokio::test]

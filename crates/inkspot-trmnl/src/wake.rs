@@ -82,7 +82,7 @@ impl Wake<'_> {
             && shown.ready
             && let Some(registry) = self.devices
         {
-            device.playlist_since = Some(self.now.to_rfc3339());
+            device.playlist_since = Some(self.now);
             let position = device.playlist_position;
             let _ = registry.set_place(&device.mac, position, self.now).await;
         }

@@ -196,15 +196,10 @@ pub(super) struct DeviceView {
 
 /// `device` as the page shows it at `now`.
 pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceView {
-    let parse = |t: &Option<String>| {
-        t.as_deref()
-            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
-            .map(|t| t.with_timezone(&Utc))
-    };
     let state = if let Some(trouble) = &device.trouble {
         trouble.clone()
     } else if device.overdue {
-        match parse(&device.expected_at) {
+        match device.expected_at {
             Some(at) => format!("overdue: expected at {}", ago(at, now)),
             None => "overdue".to_string(),
         }
@@ -223,7 +218,9 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
                 None => format!("{p}%"),
             }),
         rssi: device.rssi,
-        last_seen: parse(&device.last_seen_at).map_or("never".to_string(), |t| ago(t, now)),
+        last_seen: device
+            .last_seen_at
+            .map_or("never".to_string(), |t| ago(t, now)),
         ok: state == "ok",
         state,
     }
