@@ -9,9 +9,9 @@ use std::path::Path;
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use inkspot::config::OutputOptions;
-use inkspot::jobs::animate::{Encoder, Settings};
 use inkspot::jobs::spec::{AnimationFormat, PaletteMode};
 use inkspot::pipeline::Pipeline;
+use inkspot::render::animate::{Encoder, Settings};
 use inkspot::render::{Raster, Renderer};
 use inkspot::request::Catalog;
 

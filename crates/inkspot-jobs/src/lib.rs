@@ -7,7 +7,6 @@
 //! Results go to the store's blobs and expire after `jobs.keep_results`.
 
 pub mod access;
-pub mod animate;
 mod ids;
 mod produce;
 pub mod records;

@@ -10,7 +10,6 @@ use tokio_util::sync::CancellationToken;
 
 use tokio::sync::Semaphore;
 
-use super::animate::{Encoder, Settings};
 use super::result::Capped;
 use super::run::{Failure, Tracker, storage_failure, write_failure};
 use super::spec::{self, AnimationPlan};
@@ -18,6 +17,7 @@ use crate::engine::Engine;
 use crate::engine::RenderFailure;
 use crate::pipeline::DrawError;
 use crate::render::Raster;
+use crate::render::animate::{Encoder, Settings};
 use crate::request::RenderRequest;
 use crate::source::SpotData;
 use crate::store::Rendered;

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::render::animate::{AnimationFormat, PaletteMode};
+
 use crate::config::{JobsConfig, OutputOptions};
 use crate::engine::Engine;
 use crate::request::RenderRequest;
@@ -93,31 +95,6 @@ pub struct Hours {
 
 fn one() -> i64 {
     1
-}
-
-/// An animation's file format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AnimationFormat {
-    /// Animated GIF.
-    #[default]
-    Gif,
-    /// Animated PNG.
-    Apng,
-    /// Every frame on one PNG, in a grid.
-    Sheet,
-}
-
-/// Where a GIF's palette comes from.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PaletteMode {
-    /// One for every frame: the output's levels or inks, or a colour cube
-    /// with error diffusion for full colour.
-    #[default]
-    Global,
-    /// Each frame's own, chosen from its colours.
-    Frame,
 }
 
 /// A problem with the body, at a field.

@@ -26,10 +26,17 @@ pub fn configured<'a>(engine: &'a Engine, mac: &str) -> Option<&'a DeviceConfig>
 /// What a device shows: a spot, as the output its model takes.
 pub struct Choice {
     index: usize,
+    slug: String,
     preset: String,
     bits: Option<u8>,
     /// `/image?...` for it.
     pub path: String,
+}
+
+/// The `/image` path of the spot `slug` as `preset`, at `bits` when given.
+fn image_path(slug: &str, preset: &str, bits: Option<u8>) -> String {
+    let bits = bits.map(|b| format!("&bits={b}")).unwrap_or_default();
+    format!("/image?spot={slug}&device={preset}{bits}")
 }
 
 impl Choice {
@@ -49,7 +56,7 @@ impl Choice {
     /// panel, which every firmware takes (older ones take no PNG there).
     pub fn setup_path(&self) -> String {
         if self.preset == "trmnl" && self.bits.is_none() {
-            self.path.replace("device=trmnl", "device=trmnl-bmp")
+            image_path(&self.slug, "trmnl-bmp", None)
         } else {
             self.path.clone()
         }
@@ -98,10 +105,10 @@ pub fn choose(engine: &Engine, device: &Device, telemetry: &Telemetry) -> Option
         }
     };
     let slug = engine.catalog().spots()[index].slug();
-    let extra = bits.map(|b| format!("&bits={b}")).unwrap_or_default();
-    let path = format!("/image?spot={slug}&device={preset}{extra}");
+    let path = image_path(&slug, &preset, bits);
     Some(Choice {
         index,
+        slug,
         preset,
         bits,
         path,

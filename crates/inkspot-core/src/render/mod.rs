@@ -1,6 +1,7 @@
 //! Rasterizing filled SVG templates (usvg, resvg, tiny-skia) and encoding the
 //! result for devices.
 
+pub mod animate;
 pub mod diffuse;
 pub mod encode;
 pub mod fonts;

@@ -10,7 +10,32 @@ use crate::render::Raster;
 use crate::render::palette::inks;
 use crate::render::raster::Pixels;
 
-use super::spec::{AnimationFormat, PaletteMode};
+use serde::{Deserialize, Serialize};
+
+/// An animation's file format.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnimationFormat {
+    /// Animated GIF.
+    #[default]
+    Gif,
+    /// Animated PNG.
+    Apng,
+    /// Every frame on one PNG, in a grid.
+    Sheet,
+}
+
+/// Where a GIF's palette comes from.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PaletteMode {
+    /// One for every frame: the output's levels or inks, or a colour cube
+    /// with error diffusion for full colour.
+    #[default]
+    Global,
+    /// Each frame's own, chosen from its colours.
+    Frame,
+}
 
 /// Why an animation could not be written.
 #[derive(Debug, thiserror::Error)]

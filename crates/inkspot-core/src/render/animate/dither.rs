@@ -90,8 +90,8 @@ fn exact(rgb: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
 /// Floyd–Steinberg over `rgb` rows of `width` onto the entries `nearest`
 /// gives (an index and its colour).
 fn diffuse(rgb: &[u8], width: usize, nearest: impl Fn([u8; 3]) -> (u8, [u8; 3])) -> Vec<u8> {
-    let kernel = &inkspot_core::render::diffuse::FLOYD_STEINBERG;
-    inkspot_core::render::diffuse::colour(rgb, 3, width, kernel, nearest)
+    let kernel = &crate::render::diffuse::FLOYD_STEINBERG;
+    crate::render::diffuse::colour(rgb, 3, width, kernel, nearest)
 }
 
 #[cfg(test)]
