@@ -2,9 +2,13 @@
 //! their defaults, loading, and the validation pass that turns mistakes into
 //! messages naming the key and its line.
 //!
-//! Every default lives in the `Default` impls and `default_*` functions of
-//! this module (and the built-in presets in [`builtin_presets`]), so the
-//! README and `inkspot check` agree with the code.
+//! Each section is a module with its types, their defaults (`Default`
+//! impls and `default_*` functions) and, in its `checks.rs`, the rules its
+//! values must meet: `sections/` (server, cache, fetch, clock, templates,
+//! otlp), `spot/`, `schedule/`, `storage/`, `trmnl/` (database, devices),
+//! `jobs/`. The built-in presets are [`builtin_presets`]. `validate.rs`
+//! runs every section's checks and the rules that span sections, so the
+//! docs and `inkspot check` agree with the code.
 //!
 //! This module depends on no other module of the crate. Checks that need
 //! another module (a source URL template that must expand, say) come in as
@@ -42,6 +46,7 @@ pub use sections::{
     CacheConfig, ClockConfig, FetchConfig, OtlpConfig, RateLimitConfig, Secret, ServerConfig,
     TemplatesConfig,
 };
+pub use spot::checks::check_url;
 pub use spot::{
     Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
 };
@@ -49,7 +54,6 @@ pub use storage::{CoordinationConfig, StorageBackend, StorageConfig};
 pub use trmnl::{
     DatabaseConfig, DeviceConfig, Devices, SpecialFunction, TrmnlConfig, normalize_mac,
 };
-pub use validate::check_url;
 
 /// A check contributed by another module: the problems it finds, each at a
 /// key path, which the loader turns into messages with line numbers.

@@ -2,6 +2,9 @@
 //! cache: the cache folder (the default), or an S3-compatible bucket that
 //! replicas share.
 
+/// The rules this section must satisfy beyond its types, checked at load.
+pub(super) mod checks;
+
 use serde::Deserialize;
 
 use super::Secret;

@@ -4,14 +4,14 @@ use std::time::Duration;
 
 use super::super::Config;
 use super::super::locate::Seg;
-use super::{Collector, key};
+use super::super::locate::{Collector, key};
 
 /// Refreshing more often than this asks too much of public upstreams.
 const MIN_REFRESH: Duration = Duration::from_secs(60);
 
 /// `[schedule]` in range; every spot's refresh polite and its prerender
 /// presets known.
-pub(super) fn check_schedule(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_schedule(c: &mut Collector, config: &Config) {
     let schedule = &config.schedule;
     if schedule.concurrency == 0 {
         c.add(&[key("schedule"), key("concurrency")], "must be at least 1");

@@ -1,20 +1,17 @@
 //! The validation pass: everything a parsed config must satisfy that the
-//! types alone cannot say. Collects every problem rather than stopping at the
-//! first, so one `inkspot check` shows all of them.
-
-mod devices;
-mod jobs;
-mod schedule;
-mod spots;
-mod storage;
+//! types alone cannot say. Each section's own rules sit beside its types
+//! (`storage/checks.rs`, `spot/checks.rs`, ...); this pass runs them all,
+//! and the rules that span sections (limits, presets, the spots as a
+//! list). It collects every problem rather than stopping at the first, so
+//! one `inkspot check` shows all of them.
 
 use std::collections::HashSet;
 
 use super::locate::Seg;
 pub(in crate::config) use super::locate::{Collector, key, with};
-use super::{Check, Config, Problem, normalize};
-pub use spots::check_url;
-use spots::{check_spot, is_identifier};
+use super::spot::checks::{check_spot, is_identifier};
+use super::trmnl::checks as devices;
+use super::{Check, Config, Problem, jobs, normalize, schedule, sections, storage};
 
 /// Completes `config` (parsed from `text`: see [`normalize`]), checks it
 /// with this module's rules and `checks`, and returns every problem found.
@@ -26,8 +23,8 @@ pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Proble
         warnings: Vec::new(),
     };
     normalize::normalize(&mut c, config);
-    jobs::read_key_env(&mut c, config);
-    storage::read_authorities(&mut c, config);
+    jobs::checks::read_key_env(&mut c, config);
+    storage::checks::read_authorities(&mut c, config);
     check_values(&mut c, config);
     for check in checks {
         for (path, message) in check(config) {
@@ -40,117 +37,15 @@ pub fn validate(config: &mut Config, text: &str, checks: &[Check]) -> Vec<Proble
 
 /// The rules of this module.
 fn check_values(c: &mut Collector, config: &Config) {
-    check_limits(c, config);
+    sections::checks::check_limits(c, config);
     check_presets(c, config);
     check_spots(c, config);
-    schedule::check_schedule(c, config);
+    schedule::checks::check_schedule(c, config);
     devices::check_devices(c, config);
-    storage::check_database(c, config);
-    storage::check_storage(c, config);
-    storage::check_coordination(c, config);
-    jobs::check_jobs(c, config);
-}
-
-/// The service's sections: durations, sizes and counts in range.
-fn check_limits(c: &mut Collector, config: &Config) {
-    let positive = [
-        (["cache", "max_age"], config.cache.max_age.is_zero()),
-        (["fetch", "timeout"], config.fetch.timeout.is_zero()),
-        (
-            ["cache", "max_disk_age"],
-            config.cache.max_disk_age.is_zero(),
-        ),
-        (
-            ["server", "request_timeout"],
-            config.server.request_timeout.is_zero(),
-        ),
-        (
-            ["server", "header_timeout"],
-            config.server.header_timeout.is_zero(),
-        ),
-        (
-            ["server", "keepalive_timeout"],
-            config.server.keepalive_timeout.is_zero(),
-        ),
-    ];
-    for (path, is_zero) in positive {
-        if is_zero {
-            c.add(&[key(path[0]), key(path[1])], "must be longer than zero");
-        }
-    }
-    if config.fetch.max_bytes.as_u64() == 0 {
-        c.add(
-            &[key("fetch"), key("max_bytes")],
-            "must be more than zero bytes",
-        );
-    }
-    let at_least_one = [
-        (
-            ["server", "render_concurrency"],
-            config.server.render_concurrency == Some(0),
-        ),
-        (["server", "render_queue"], config.server.render_queue == 0),
-        (
-            ["server", "max_connections"],
-            config.server.max_connections == Some(0),
-        ),
-        (
-            ["server", "renders_per_client"],
-            config.server.renders_per_client == 0,
-        ),
-        (
-            ["fetch", "per_host_concurrency"],
-            config.fetch.per_host_concurrency == 0,
-        ),
-    ];
-    for (path, is_zero) in at_least_one {
-        if is_zero {
-            c.add(&[key(path[0]), key(path[1])], "must be at least 1");
-        }
-    }
-    if config.cache.max_disk.as_u64() < 1024 * 1024 {
-        c.add(
-            &[key("cache"), key("max_disk")],
-            "must be at least 1MiB: one render must fit",
-        );
-    }
-    let rate = &config.server.rate_limit;
-    if rate.per_minute > 0 && rate.burst == 0 {
-        c.add(
-            &[key("server"), key("rate_limit"), key("burst")],
-            "must be at least 1 while `per_minute` is set (`per_minute = 0` turns the limit off)",
-        );
-    }
-    let otlp = &config.otlp;
-    if !(0.0..=1.0).contains(&otlp.sample_ratio) {
-        c.add(&[key("otlp"), key("sample_ratio")], "must be from 0 to 1");
-    }
-    if let Some(endpoint) = &otlp.endpoint {
-        let at = [key("otlp"), key("endpoint")];
-        match url::Url::parse(endpoint) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => {}
-            _ => c.add(
-                &at,
-                format!(
-                    "`{endpoint}` is not an http(s) URL such as \"http://localhost:4318/v1/traces\""
-                ),
-            ),
-        }
-        if !cfg!(feature = "otlp") {
-            c.warn(
-                &at,
-                "is set, but this build exports no traces: build with `cargo build --release --features otlp`",
-            );
-        }
-    }
-    if config.server.metrics_listen == Some(config.server.listen)
-        && config.server.listen.port() != 0
-    {
-        c.add(
-            &[key("server"), key("metrics_listen")],
-            "is the same address as `server.listen`; leave it out to serve /metrics on the main port",
-        );
-    }
+    storage::checks::check_database(c, config);
+    storage::checks::check_storage(c, config);
+    storage::checks::check_coordination(c, config);
+    jobs::checks::check_jobs(c, config);
 }
 
 /// Every spot, and names and slugs used once.

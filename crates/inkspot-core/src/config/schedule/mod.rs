@@ -1,6 +1,9 @@
 //! `[schedule]`: rendering ahead of requests, and the per-spot keys that
 //! shape it (`refresh`, `active_hours`, `prerender`), with their defaults.
 
+/// The rules this section must satisfy beyond its types, checked at load.
+pub(super) mod checks;
+
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;

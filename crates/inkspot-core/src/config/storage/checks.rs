@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use super::super::Config;
-use super::{Collector, key};
+use super::super::locate::{Collector, key};
 
 /// What a config that asks for a backend this build leaves out is told.
 fn left_out(what: &str, feature: &str) -> String {
@@ -16,7 +16,7 @@ fn left_out(what: &str, feature: &str) -> String {
     )
 }
 
-pub(super) fn check_database(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_database(c: &mut Collector, config: &Config) {
     let Some(url) = &config.database.url else {
         return;
     };
@@ -37,7 +37,7 @@ pub(super) fn check_database(c: &mut Collector, config: &Config) {
     }
 }
 
-pub(super) fn check_storage(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_storage(c: &mut Collector, config: &Config) {
     let storage = &config.storage;
     if storage.backend != crate::config::StorageBackend::S3 {
         return;
@@ -70,7 +70,7 @@ pub(super) fn check_storage(c: &mut Collector, config: &Config) {
 /// Reads the certificate authorities named by `storage.ca` and
 /// `coordination.redis_ca`, so a file that is missing or holds none is
 /// named at load, not at the first connection.
-pub(super) fn read_authorities(c: &mut Collector, config: &mut Config) {
+pub(in crate::config) fn read_authorities(c: &mut Collector, config: &mut Config) {
     let https = config
         .storage
         .endpoint
@@ -122,7 +122,7 @@ fn authority(
     }
 }
 
-pub(super) fn check_coordination(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_coordination(c: &mut Collector, config: &Config) {
     let coordination = &config.coordination;
     let at = |k: &str| [key("coordination"), key(k)];
     if let Some(url) = &coordination.redis_url {

@@ -1,6 +1,9 @@
 //! `[trmnl]`, `[database]` and `[[devices]]`: TRMNL devices served by the
 //! bring-your-own-server API, and where their state is kept.
 
+/// The rules this section must satisfy beyond its types, checked at load.
+pub(super) mod checks;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;

@@ -4,8 +4,8 @@ use std::collections::HashSet;
 use std::path::Path;
 
 use super::super::locate::Seg;
+use super::super::locate::{Collector, key, with};
 use super::super::{Field, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate};
-use super::{Collector, key, with};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
@@ -26,7 +26,7 @@ const SPOT_KEYS: &[&str] = &[
 
 /// Everything about one spot at `path`.
 /// `templates_dir` is `None` when the folder is missing (reported once).
-pub(super) fn check_spot(
+pub(in crate::config) fn check_spot(
     c: &mut Collector,
     path: &[Seg],
     spot: &Spot,
@@ -289,7 +289,7 @@ fn check_scheme(raw: &str) -> Result<(), String> {
 }
 
 /// Letters, digits and `_` (plus `-` when `dash`), starting with a letter.
-pub(super) fn is_identifier(s: &str, dash: bool) -> bool {
+pub(in crate::config) fn is_identifier(s: &str, dash: bool) -> bool {
     let mut chars = s.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || (dash && c == '-'))

@@ -1,6 +1,9 @@
 //! `[jobs]` and `[[api_keys]]`: the job API's limits, and the keys that
 //! may use it.
 
+/// The rules this section must satisfy beyond its types, checked at load.
+pub(super) mod checks;
+
 use std::time::Duration;
 
 use bytesize::ByteSize;

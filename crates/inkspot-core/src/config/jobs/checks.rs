@@ -4,8 +4,8 @@
 use std::collections::HashSet;
 
 use super::super::locate::Seg;
+use super::super::locate::{Collector, key};
 use super::super::{Config, Secret};
-use super::{Collector, key};
 
 /// The shortest key accepted.
 const MIN_KEY: usize = 16;
@@ -29,7 +29,7 @@ pub(in crate::config) fn read_key_env(c: &mut Collector, config: &mut Config) {
     }
 }
 
-pub(super) fn check_jobs(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_jobs(c: &mut Collector, config: &Config) {
     let jobs = &config.jobs;
     let at = |k: &str| [key("jobs"), key(k)];
     for (name, value) in [

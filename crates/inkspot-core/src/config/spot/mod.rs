@@ -1,6 +1,9 @@
 //! `[[spots]]`: the places that can be rendered, their sources and the
 //! fields read from each source.
 
+/// The rules this section must satisfy beyond its types, checked at load.
+pub(super) mod checks;
+
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

@@ -1,6 +1,10 @@
 //! The service's own sections: `[server]`, `[cache]`, `[fetch]` and
 //! `[templates]`, each with its defaults.
 
+/// The rules these sections must satisfy beyond their types, checked at
+/// load.
+pub(super) mod checks;
+
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;

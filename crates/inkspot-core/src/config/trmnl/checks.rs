@@ -4,13 +4,13 @@
 use std::time::Duration;
 
 use super::super::locate::Seg;
+use super::super::locate::{Collector, key};
 use super::super::{Config, PlaylistItem};
-use super::{Collector, key};
 
 /// The longest sleep the firmware is told (a day).
 const MAX_SLEEP: Duration = Duration::from_secs(86_400);
 
-pub(super) fn check_devices(c: &mut Collector, config: &Config) {
+pub(in crate::config) fn check_devices(c: &mut Collector, config: &Config) {
     let trmnl = &config.trmnl;
     if trmnl.min_refresh > trmnl.max_refresh {
         c.add(
