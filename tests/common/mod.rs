@@ -235,6 +235,14 @@ impl App {
         }
     }
 
+    /// The device registry; the test's database is always open.
+    pub fn registry(&self) -> &inkspot::devices::Registry {
+        self.service
+            .devices
+            .as_ref()
+            .expect("the device database is open")
+    }
+
     /// Stops the server and waits for it to drain.
     pub async fn stop(mut self) {
         if let Some(tx) = self.stop.take() {

@@ -104,18 +104,7 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert_eq!(
-        app.service
-            .devices
-            .as_ref()
-            .unwrap()
-            .logbook()
-            .logs(MAC)
-            .await
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(app.registry().logbook().logs(MAC).await.unwrap().len(), 1);
     // A post that cannot be kept is dropped and acknowledged: firmware
     // would send it again at every wake if it were refused.
     for body in [
@@ -134,15 +123,7 @@ async fn a_configured_device_pairs_shows_the_spot_and_refreshes_only_on_change()
         assert_eq!(r.status(), 204);
     }
     assert_eq!(
-        app.service
-            .devices
-            .as_ref()
-            .unwrap()
-            .logbook()
-            .logs(MAC)
-            .await
-            .unwrap()
-            .len(),
+        app.registry().logbook().logs(MAC).await.unwrap().len(),
         1,
         "nothing unreadable was kept"
     );

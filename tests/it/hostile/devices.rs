@@ -77,10 +77,7 @@ async fn auto_join_is_capped_per_address_and_in_all() {
         }
     }
     assert_eq!(joined, 3, "trmnl.max_devices");
-    assert_eq!(
-        app.service.devices.as_ref().unwrap().count().await.unwrap(),
-        3
-    );
+    assert_eq!(app.registry().count().await.unwrap(), 3);
 }
 
 #[tokio::test]

@@ -65,21 +65,21 @@ impl Renders {
             metrics,
         } = parts;
         let quiet = Arc::new(Quiet::default());
-        let (p, s, c, f, q) = (
+        let data = Data::new(
+            spots,
+            fresh.clone(),
             pipeline.clone(),
-            store.clone(),
             coord.clone(),
-            fresh.clone(),
+            store.clone(),
             quiet.clone(),
         );
-        let data = Arc::new(Data::new(spots, f, p, c, s, q));
-        let (p, s, f, q) = (
+        let pictures = Pictures::new(
+            fresh.clone(),
             pipeline.clone(),
             store.clone(),
-            fresh.clone(),
             quiet.clone(),
         );
-        let pictures = Arc::new(Pictures::new(f, p, s, q));
+        let (data, pictures) = (Arc::new(data), Arc::new(pictures));
         Self {
             flight: SingleFlight::with_owner_limit(queue.0, queue.1),
             keys: Keys::new(pipeline.templates().current()),
