@@ -135,7 +135,7 @@ async fn check_sources(spots: &[&Spot], pipeline: &Pipeline) -> (usize, HashMap<
                         url: None,
                     });
                 }
-                Ok(((values, errors), bytes)) => {
+                Ok((((values, errors), _), bytes)) => {
                     for (field, value) in &values {
                         match errors.iter().find(|e| e.field.as_deref() == Some(field)) {
                             Some(e) => {

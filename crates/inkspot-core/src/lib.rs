@@ -18,6 +18,7 @@ pub mod artifact;
 pub mod clock;
 pub mod config;
 pub mod flight;
+pub mod history;
 pub mod observe;
 pub mod pipeline;
 pub mod render;

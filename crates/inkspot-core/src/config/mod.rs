@@ -14,6 +14,7 @@
 //! another module (a source URL template that must expand, say) come in as
 //! [`Check`] functions, and their problems are located like any other.
 
+mod history;
 mod jobs;
 mod locate;
 mod normalize;
@@ -34,6 +35,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use history::{HistoryConfig, Retention, SpotHistory};
 pub use jobs::{ApiKeyConfig, JobsConfig};
 pub use locate::Seg;
 pub use output::{
@@ -48,7 +50,8 @@ pub use sections::{
 };
 pub use spot::checks::check_url;
 pub use spot::{
-    Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate, slugify,
+    Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Rows, Source, Spot, SpotTemplate,
+    slugify,
 };
 pub use storage::{CoordinationConfig, StorageBackend, StorageConfig};
 pub use trmnl::{
@@ -177,6 +180,9 @@ pub struct Config {
     /// `[jobs]`: the job API's limits.
     #[serde(default)]
     pub jobs: JobsConfig,
+    /// `[history]`: how long fetched values are kept.
+    #[serde(default)]
+    pub history: HistoryConfig,
     /// `[[api_keys]]`: the keys the job API accepts; without any, it is off.
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,

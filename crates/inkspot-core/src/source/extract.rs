@@ -229,7 +229,7 @@ fn column(text: &str, name: &str, row_time: bool, all: bool) -> Result<Vec<Value
 }
 
 /// Applies the `regex` narrowing step and the `type` conversion.
-fn refine(value: Value, field: &Field) -> Result<Value, String> {
+pub(super) fn refine(value: Value, field: &Field) -> Result<Value, String> {
     let value = match &field.regex {
         None => value,
         Some(re) => {

@@ -6,6 +6,7 @@
 
 pub mod extract;
 mod fetch;
+pub mod series;
 mod share;
 mod url;
 
@@ -85,6 +86,12 @@ pub struct SpotData {
     pub sources_total: usize,
     /// Body bytes received from upstreams.
     pub bytes: u64,
+    /// What this fetch gives the history; taken by whoever keeps it.
+    #[serde(skip)]
+    pub samples: crate::history::Batch,
+    /// The spot's recent values with this fetch's, for `history()`.
+    #[serde(skip)]
+    pub recent: Option<std::sync::Arc<crate::history::Recent>>,
 }
 
 impl SpotData {
@@ -107,6 +114,8 @@ impl SpotData {
             sources_ok: 0,
             sources_total: spot.sources.len().max(1),
             bytes: 0,
+            samples: Default::default(),
+            recent: None,
         }
     }
 
@@ -172,12 +181,15 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
         sources_ok: 0,
         sources_total: spot.sources.len(),
         bytes: 0,
+        samples: Default::default(),
+        recent: None,
     };
     for (source, result) in spot.sources.iter().zip(results) {
         let (fields, errors) = match result {
-            Ok((values, bytes)) => {
+            Ok(((values, batch), bytes)) => {
                 data.sources_ok += 1;
                 data.bytes += bytes;
+                data.samples.absorb(batch);
                 values
             }
             Err(error) => {
@@ -205,6 +217,8 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
 
 type Extracted = (BTreeMap<String, Value>, Vec<FieldError>);
 
+use crate::history::Batch;
+
 /// Tells the fetcher's observer of one fetch of `source`.
 fn count_fetch(
     fetcher: &Fetcher,
@@ -231,7 +245,7 @@ pub async fn fetch_source(
     spot: &Spot,
     source: &Source,
     now: DateTime<Utc>,
-) -> Result<(Extracted, u64), SourceError> {
+) -> Result<((Extracted, Batch), u64), SourceError> {
     let url = expand_url(&source.url, spot, now).map_err(SourceError::Url)?;
     let started = std::time::Instant::now();
     let body = fetcher.fetch(&url).await;
@@ -240,7 +254,11 @@ pub async fn fetch_source(
     let bytes = body.len() as u64;
     // Parsing a large HTML document is CPU work: keep it off the async threads.
     let source = source.clone();
-    let extracted = tokio::task::spawn_blocking(move || extract_all(&source, &body))
+    let at = series::Moment {
+        now,
+        tz: spot.timezone,
+    };
+    let extracted = tokio::task::spawn_blocking(move || extract_at(&source, &body, at))
         .await
         .map_err(|_| SourceError::Interrupted)??;
     Ok((extracted, bytes))
@@ -248,6 +266,20 @@ pub async fn fetch_source(
 
 /// Extracts every field of `source` from `body`.
 pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, SourceError> {
+    let at = series::Moment {
+        now: Utc::now(),
+        tz: None,
+    };
+    extract_at(source, body, at).map(|(extracted, _)| extracted)
+}
+
+/// Extracts every field of `source` from `body` fetched `at`, with what the
+/// fields give the history.
+pub fn extract_at(
+    source: &Source,
+    body: &str,
+    at: series::Moment,
+) -> Result<(Extracted, Batch), SourceError> {
     let doc = parse_document(source.format, body).map_err(SourceError::Parse)?;
     if let (Some(pointer), extract::Document::Json(json)) = (&source.error_pointer, &doc)
         && let Some(err) = json.pointer(pointer).filter(|v| !v.is_null())
@@ -257,8 +289,18 @@ pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, SourceError
     }
     let mut values = BTreeMap::new();
     let mut errors = Vec::new();
+    let mut batch = Batch::default();
     for (name, field) in &source.fields {
-        let value = match extract_field(&doc, field) {
+        let value = extract_field(&doc, field);
+        let kept = value.as_ref().unwrap_or(&Value::Null);
+        let series = series::collect(&doc, &source.id, name, field, kept, at, &mut batch);
+        let value = match (series, value) {
+            // The newest value of a series that is not in the future.
+            (Some(v), _) if !v.is_null() => Ok(v),
+            (Some(_), _) => Err("no value at or before the fetch's time".to_string()),
+            (None, value) => value,
+        };
+        let value = match value {
             Ok(v) => v,
             Err(reason) => {
                 errors.push(FieldError {
@@ -273,5 +315,5 @@ pub fn extract_all(source: &Source, body: &str) -> Result<Extracted, SourceError
         };
         values.insert(name.clone(), value);
     }
-    Ok((values, errors))
+    Ok(((values, errors), batch))
 }

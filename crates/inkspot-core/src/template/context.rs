@@ -40,6 +40,9 @@ pub struct Context {
     /// black and white or gray: `inks.red or "#000"` draws red where there
     /// is red and black elsewhere.
     pub inks: BTreeMap<String, String>,
+    /// The spot's recent values, for `history()` and `forecast()`.
+    #[serde(skip)]
+    pub recent: Option<std::sync::Arc<crate::history::Recent>>,
 }
 
 /// One frame of an animation, as a template sees it.
@@ -90,6 +93,7 @@ impl Context {
             layers: BTreeMap::new(),
             shown_layers: Vec::new(),
             inks: BTreeMap::new(),
+            recent: data.and_then(|d| d.recent.clone()),
         }
     }
 

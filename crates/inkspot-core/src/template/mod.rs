@@ -120,6 +120,8 @@ impl Templates {
         env.add_filter("datetimeformat", datetimeformat);
         helpers::register(&mut env);
         fit::register(&mut env, toolkit.measure.clone());
+        crate::history::functions::register(&mut env);
+        crate::history::chart::register(&mut env, toolkit.measure.clone());
         for plugin in toolkit.plugins {
             plugin(&mut env);
         }

@@ -2,7 +2,7 @@
 //! time values are picked for, the spot's zone, local times as APIs write
 //! them, numbers written as strings, lists; and the error a helper raises.
 
-use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
+use chrono::{DateTime, Utc};
 use minijinja::value::{Value, ValueKind};
 use minijinja::{Error, ErrorKind, State};
 
@@ -45,24 +45,7 @@ pub(crate) fn context_now(state: &State) -> Result<DateTime<Utc>, Error> {
 /// Reads a local time as APIs write it (`2026-04-01T06:58`, `2023-01-04 03:35`,
 /// or with an offset) in the spot's zone.
 pub(crate) fn parse_local(s: &str, tz: Option<chrono_tz::Tz>) -> Option<DateTime<Utc>> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(s) {
-        return Some(t.to_utc());
-    }
-    let naive = [
-        "%Y-%m-%dT%H:%M",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y-%m-%d %H:%M:%S",
-    ]
-    .iter()
-    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
-    match tz {
-        Some(tz) => tz
-            .from_local_datetime(&naive)
-            .earliest()
-            .map(|t| t.to_utc()),
-        None => Some(Utc.from_utc_datetime(&naive)),
-    }
+    crate::source::series::parse_time(s, tz)
 }
 
 /// A number, or a number written as a string, as CO-OPS writes them.

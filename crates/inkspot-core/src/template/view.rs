@@ -35,6 +35,9 @@ pub(super) fn context(ctx: &Context) -> Value {
         layers => Value::from_serialize(&ctx.layers),
         shown_layers => Value::from_serialize(&ctx.shown_layers),
         inks => Value::from_serialize(&ctx.inks),
+        _recent => Value::from_object(crate::history::functions::RecentObj(
+            ctx.recent.clone().unwrap_or_default(),
+        )),
     }
 }
 

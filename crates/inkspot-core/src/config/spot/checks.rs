@@ -5,7 +5,8 @@ use std::path::Path;
 
 use super::super::locate::Seg;
 use super::super::locate::{Collector, key, with};
-use super::super::{Field, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate};
+use super::Rows;
+use super::super::{Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
@@ -17,6 +18,7 @@ const SPOT_KEYS: &[&str] = &[
     "height",
     "preset",
     "device",
+    "history",
     "timezone",
     "sources",
     "refresh",
@@ -251,6 +253,41 @@ fn extractor_problems(format: Format, field: &Field) -> Vec<(&'static str, Strin
     }
     if field.row_time && field.column.is_none() {
         out.push(("row_time", "`row_time` goes with `column`".to_string()));
+    }
+    out.extend(series_problems(format, field));
+    out
+}
+
+/// `rows` and `times`: what a field kept as a series needs.
+fn series_problems(format: Format, field: &Field) -> Vec<(&'static str, String)> {
+    let mut out = Vec::new();
+    if field.rows == Rows::All && field.column.is_none() && field.times.is_none() {
+        out.push((
+            "rows",
+            "`rows = \"all\"` goes with `column` (text), or with `times` (json)".to_string(),
+        ));
+    }
+    if field.rows == Rows::All && field.all {
+        out.push((
+            "rows",
+            "`rows = \"all\"` keeps every row in the history and gives the template the newest; it cannot go with `all = true`".to_string(),
+        ));
+    }
+    if let Some(times) = &field.times {
+        if format != Format::Json {
+            out.push((
+                "times",
+                format!("`times` only works with format = \"json\", but this source is \"{format}\""),
+            ));
+        } else if !times.is_empty() && !times.starts_with('/') {
+            out.push((
+                "times",
+                format!("JSON pointer `{times}` must be empty or start with `/` (RFC 6901)"),
+            ));
+        }
+        if field.kind != FieldType::Number {
+            out.push(("times", "`times` goes with `type = \"number\"`: only numbers are kept as a series".to_string()));
+        }
     }
     out
 }

@@ -63,6 +63,9 @@ pub struct Spot {
     /// the variants clients ask for. Default: the spot's own output.
     #[serde(default)]
     pub prerender: Vec<String>,
+    /// The spot's own retention of its history, e.g. `{ keep_raw = "30d" }`.
+    #[serde(default)]
+    pub history: Option<super::SpotHistory>,
     /// Any other keys, passed to the template.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
@@ -220,6 +223,33 @@ pub struct Field {
     /// `text` (default) or `number` (the first decimal number in the value).
     #[serde(default, rename = "type")]
     pub kind: FieldType,
+    /// `"all"`: with `column`, every row of the file is kept in the
+    /// history, each at its row's time (the template still gets the newest
+    /// value). Default `"latest"`: the one value, at its own time.
+    #[serde(default)]
+    pub rows: Rows,
+    /// json: a pointer to the time of the value. Beside one value, a time
+    /// (`/current/time`); beside an array of values, an array of times as
+    /// long (`/hourly/time`): every element is then kept, past ones as
+    /// observations and later ones as the forecast, and the template gets
+    /// the newest value not in the future. Times without an offset are in
+    /// the spot's `timezone`.
+    pub times: Option<String>,
+    /// The value's unit for the history and charts, e.g. `"ft"`. Default:
+    /// what the answer says (an NDBC file's units line, Open-Meteo's
+    /// `*_units`).
+    pub unit: Option<String>,
+}
+
+/// Which rows of a field the history keeps.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rows {
+    /// The field's one value.
+    #[default]
+    Latest,
+    /// Every row the answer holds.
+    All,
 }
 
 /// What a field's value becomes.

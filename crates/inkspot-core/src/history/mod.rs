@@ -1,0 +1,146 @@
+//! History: the values each fetch extracts, kept over time, and what
+//! templates make of them. This module holds the types and the pure parts
+//! (series, their statistics, the template functions and the charts); the
+//! database that keeps samples lives in `inkspot-history`, which implements
+//! [`History`].
+//!
+//! A sample is one numeric value of one field (`buoy.wvht`) at the time it
+//! stands for. Samples dated after the fetch are the spot's forecast, kept
+//! apart and replaced by every newer forecast.
+
+pub mod chart;
+pub mod functions;
+pub mod series;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+
+use crate::config::Spot;
+
+pub use series::{Point, Series, Summary, Trend};
+
+/// One value of one field at the time it stands for.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// `source.field`.
+    pub field: String,
+    /// The time the value stands for.
+    pub at: DateTime<Utc>,
+    /// The value.
+    pub value: f64,
+}
+
+/// What one fetch of a spot gives the history.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    /// Values at or before the fetch.
+    pub observed: Vec<Sample>,
+    /// Values after the fetch: the forecast of each field in
+    /// `forecast_fields`, replacing the one kept.
+    pub forecast: Vec<Sample>,
+    /// The fields whose forecast this fetch replaces.
+    pub forecast_fields: Vec<String>,
+    /// The latest value of each text field, with its time.
+    pub texts: Vec<(String, DateTime<Utc>, String)>,
+    /// Each numeric field's unit, where known.
+    pub units: BTreeMap<String, String>,
+}
+
+impl Batch {
+    /// Whether there is nothing to keep.
+    pub fn is_empty(&self) -> bool {
+        self.observed.is_empty() && self.forecast_fields.is_empty() && self.texts.is_empty()
+    }
+
+    /// Adds `other`'s contents to this batch.
+    pub fn absorb(&mut self, other: Batch) {
+        self.observed.extend(other.observed);
+        self.forecast.extend(other.forecast);
+        self.forecast_fields.extend(other.forecast_fields);
+        self.texts.extend(other.texts);
+        self.units.extend(other.units);
+    }
+
+    /// How many samples it holds.
+    pub fn len(&self) -> usize {
+        self.observed.len() + self.forecast.len()
+    }
+}
+
+/// A spot's recent values, as its templates see them: each field's
+/// observations and forecast in time order, and its unit.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Recent {
+    /// Observations by field, oldest first.
+    pub observed: BTreeMap<String, Vec<Point>>,
+    /// The latest forecast by field, oldest first.
+    pub forecast: BTreeMap<String, Vec<Point>>,
+    /// Units by field.
+    pub units: BTreeMap<String, String>,
+}
+
+/// How far back [`Recent`] reaches: what `history(hours=...)` may ask of a
+/// template. Longer spans are read from `/api/history`.
+pub const RECENT_HOURS: i64 = 72;
+
+/// How far ahead [`Recent`] reaches.
+pub const FORECAST_HOURS: i64 = 240;
+
+impl Recent {
+    /// Adds `batch` to these values, as of `now`: observations merged in
+    /// time order without duplicates, forecasts replaced, everything older
+    /// than [`RECENT_HOURS`] dropped.
+    pub fn merge(&mut self, batch: &Batch, now: DateTime<Utc>) {
+        let horizon = (now - chrono::Duration::hours(RECENT_HOURS)).timestamp();
+        for sample in &batch.observed {
+            let points = self.observed.entry(sample.field.clone()).or_default();
+            series::insert(points, Point::new(sample.at.timestamp(), sample.value));
+        }
+        for points in self.observed.values_mut() {
+            points.retain(|p| p.at >= horizon);
+        }
+        self.observed.retain(|_, points| !points.is_empty());
+        for field in &batch.forecast_fields {
+            let points: Vec<Point> = batch
+                .forecast
+                .iter()
+                .filter(|s| &s.field == field)
+                .map(|s| Point::new(s.at.timestamp(), s.value))
+                .collect();
+            let mut sorted = Vec::with_capacity(points.len());
+            for p in points {
+                series::insert(&mut sorted, p);
+            }
+            self.forecast.insert(field.clone(), sorted);
+        }
+        self.units
+            .extend(batch.units.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// Where the history is kept: implemented over the database by
+/// `inkspot-history`, and [`Unkept`] when it is off.
+#[async_trait::async_trait]
+pub trait History: Send + Sync {
+    /// Keeps what one fetch of `spot` gave. It never waits on the
+    /// database: the batch is queued, and dropped (and counted) when the
+    /// queue is full.
+    fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>);
+
+    /// The spot's recent values at `now`, with every batch kept so far.
+    async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent>;
+}
+
+/// No history: nothing kept, and templates see empty series.
+pub struct Unkept;
+
+#[async_trait::async_trait]
+impl History for Unkept {
+    fn keep(&self, _: &Spot, _: Batch, _: DateTime<Utc>) {}
+
+    async fn recent(&self, _: &Spot, _: DateTime<Utc>) -> Arc<Recent> {
+        Arc::new(Recent::default())
+    }
+}
