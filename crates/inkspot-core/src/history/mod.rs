@@ -102,11 +102,12 @@ impl Recent {
             points.retain(|p| p.at >= horizon);
         }
         self.observed.retain(|_, points| !points.is_empty());
+        let ahead = (now + chrono::Duration::hours(FORECAST_HOURS)).timestamp();
         for field in &batch.forecast_fields {
             let points: Vec<Point> = batch
                 .forecast
                 .iter()
-                .filter(|s| &s.field == field)
+                .filter(|s| &s.field == field && s.at.timestamp() <= ahead)
                 .map(|s| Point::new(s.at.timestamp(), s.value))
                 .collect();
             let mut sorted = Vec::with_capacity(points.len());
@@ -124,21 +125,26 @@ impl Recent {
 /// `inkspot-history`, and [`Unkept`] when it is off.
 #[async_trait::async_trait]
 pub trait History: Send + Sync {
-    /// Keeps what one fetch of `spot` gave. It never waits on the
-    /// database: the batch is queued, and dropped (and counted) when the
-    /// queue is full.
-    fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>);
+    /// Keeps what one fetch of `spot` gave at `now`, and returns the spot's
+    /// recent values with it. It never waits on the database's writes: the
+    /// batch is queued, and dropped (and counted) when the queue is full.
+    async fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>) -> Arc<Recent>;
 
     /// The spot's recent values at `now`, with every batch kept so far.
     async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent>;
 }
 
-/// No history: nothing kept, and templates see empty series.
+/// No history: nothing kept, and templates see only what this fetch
+/// gave.
 pub struct Unkept;
 
 #[async_trait::async_trait]
 impl History for Unkept {
-    fn keep(&self, _: &Spot, _: Batch, _: DateTime<Utc>) {}
+    async fn keep(&self, _: &Spot, batch: Batch, now: DateTime<Utc>) -> Arc<Recent> {
+        let mut recent = Recent::default();
+        recent.merge(&batch, now);
+        Arc::new(recent)
+    }
 
     async fn recent(&self, _: &Spot, _: DateTime<Utc>) -> Arc<Recent> {
         Arc::new(Recent::default())

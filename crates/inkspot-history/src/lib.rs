@@ -1,0 +1,259 @@
+//! The history: every value a fetch extracts, kept in the database (SQLite
+//! or PostgreSQL, the same one as devices and jobs), rolled up by the hour
+//! as it is written, trimmed by retention, and read back for templates,
+//! `/api/history` and `inkspot history`.
+//!
+//! [`Keeper`] implements the core's [`History`]: a fetch's batch is merged
+//! into the spot's recent values at once (the render that follows draws
+//! it) and queued for one writer task, so a slow or absent database never
+//! delays a picture; what cannot be written is dropped, counted and logged
+//! once.
+
+pub mod conformance;
+pub mod read;
+pub mod retention;
+pub mod rollup;
+pub mod write;
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use inkspot_core::clock::SharedClock;
+use inkspot_core::config::{Config, Retention, Spot};
+use inkspot_core::history::{Batch, History, Recent};
+use inkspot_engine::supervisor::Supervisor;
+use sqlx::AnyPool;
+use tokio::sync::mpsc;
+
+pub use read::{Answer, Range, Row, SpotKept};
+
+/// Samples waiting to be written at most; a fetch past it is dropped
+/// (about 50 bytes a sample: 10 MB).
+pub const MAX_QUEUED: usize = 200_000;
+
+/// How often retention runs.
+pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long loading a spot's recent values may wait on the database.
+const LOAD_WAIT: Duration = Duration::from_secs(2);
+
+/// What the history has done since start, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Samples written.
+    pub written: AtomicU64,
+    /// Samples dropped: the queue was full or the database refused them.
+    pub dropped: AtomicU64,
+    /// Retention runs.
+    pub rollup_runs: AtomicU64,
+    /// Hourly rollups made or brought up to date.
+    pub hours_rolled: AtomicU64,
+}
+
+struct Job {
+    slug: String,
+    batch: Batch,
+    now: DateTime<Utc>,
+    kept: Retention,
+}
+
+struct Entry {
+    recent: Arc<Recent>,
+    loaded: bool,
+}
+
+/// The history kept in the database.
+pub struct Keeper {
+    pool: AnyPool,
+    config: Arc<Config>,
+    recent: Mutex<HashMap<String, Entry>>,
+    queue: mpsc::Sender<Job>,
+    queued: Arc<AtomicUsize>,
+    counters: Arc<Counters>,
+    failing: Arc<AtomicBool>,
+}
+
+impl Keeper {
+    /// Keeps history in `pool` as `config` says, with its writer and
+    /// retention tasks under `supervisor`; `clock` dates retention.
+    pub fn start(pool: AnyPool, config: Arc<Config>, clock: SharedClock, supervisor: &Supervisor) -> Arc<Self> {
+        let (queue, jobs) = mpsc::channel(1024);
+        let keeper = Arc::new(Self {
+            pool,
+            config,
+            recent: Mutex::new(HashMap::new()),
+            queue,
+            queued: Arc::new(AtomicUsize::new(0)),
+            counters: Arc::new(Counters::default()),
+            failing: Arc::new(AtomicBool::new(false)),
+        });
+        let writer = keeper.clone();
+        supervisor.spawn("history-writer", move |stop| async move {
+            writer.write_all(jobs, stop).await;
+        });
+        let trimmer = keeper.clone();
+        supervisor.spawn("history-retention", move |stop| async move {
+            loop {
+                trimmer.purge(clock.now()).await;
+                tokio::select! {
+                    () = stop.cancelled() => return,
+                    () = tokio::time::sleep(RETENTION_EVERY) => {}
+                }
+            }
+        });
+        keeper
+    }
+
+    /// What it has done since start.
+    pub fn counters(&self) -> &Counters {
+        &self.counters
+    }
+
+    /// The database it keeps history in.
+    pub fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Samples waiting to be written.
+    pub fn queued(&self) -> usize {
+        self.queued.load(Ordering::Relaxed)
+    }
+
+    /// How long `spot`'s history is kept.
+    pub fn retention(&self, spot: &Spot) -> Retention {
+        self.config.history.retention(spot.history.as_ref())
+    }
+
+    /// `field` of `spot` over `range`, raw where raw samples are kept at
+    /// `now`, hourly before.
+    pub async fn query(&self, spot: &Spot, field: &str, range: Range, now: DateTime<Utc>) -> Result<Answer, sqlx::Error> {
+        let raw_from = now.timestamp() - self.retention(spot).raw.as_secs() as i64;
+        read::query(&self.pool, &spot.slug(), field, range, raw_from).await
+    }
+
+    /// What is kept, by spot slug, and its estimated bytes.
+    pub async fn kept(&self) -> Result<(std::collections::BTreeMap<String, SpotKept>, u64), sqlx::Error> {
+        read::kept(&self.pool).await
+    }
+
+    /// Runs retention as of `now`: what it deleted, or `None` when the
+    /// database failed (logged).
+    pub async fn purge(&self, now: DateTime<Utc>) -> Option<retention::Purged> {
+        match retention::purge(&self.pool, &self.config, now).await {
+            Ok(purged) => {
+                self.counters.rollup_runs.fetch_add(1, Ordering::Relaxed);
+                Some(purged)
+            }
+            Err(error) => {
+                tracing::warn!(%error, "history retention failed; it runs again within the hour");
+                None
+            }
+        }
+    }
+
+    /// Waits until every queued batch is written (for tests and shutdown).
+    pub async fn flush(&self) {
+        while self.queued() > 0 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    async fn write_all(&self, mut jobs: mpsc::Receiver<Job>, stop: tokio_util::sync::CancellationToken) {
+        loop {
+            let job = tokio::select! {
+                job = jobs.recv() => job,
+                () = stop.cancelled() => {
+                    // What is queued is written before stopping.
+                    jobs.close();
+                    jobs.recv().await
+                }
+            };
+            let Some(job) = job else { return };
+            self.write_one(job).await;
+        }
+    }
+
+    async fn write_one(&self, job: Job) {
+        let n = job.batch.len();
+        match write::write(&self.pool, &job.slug, &job.batch, job.now, job.kept).await {
+            Ok(written) => {
+                self.counters.written.fetch_add(written.raw, Ordering::Relaxed);
+                self.counters.hours_rolled.fetch_add(written.hours, Ordering::Relaxed);
+                if self.failing.swap(false, Ordering::Relaxed) {
+                    tracing::info!("history samples are written again");
+                }
+            }
+            Err(error) => {
+                self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+                if !self.failing.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(spot = %job.slug, %error, "cannot write history samples; they are dropped (counted in inkspot_history_samples_dropped_total) until the database takes them again; pictures are drawn as usual");
+                }
+            }
+        }
+        self.queued.fetch_sub(n.max(1), Ordering::Relaxed);
+    }
+
+    fn cached(&self, slug: &str) -> Option<(Arc<Recent>, bool)> {
+        let map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(slug).map(|e| (e.recent.clone(), e.loaded))
+    }
+
+    async fn load(&self, slug: &str, now: DateTime<Utc>) -> Arc<Recent> {
+        if let Some((recent, true)) = self.cached(slug) {
+            return recent;
+        }
+        let loaded = tokio::time::timeout(LOAD_WAIT, read::recent(&self.pool, slug, now)).await;
+        let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        match loaded {
+            Ok(Ok(recent)) => {
+                let recent = Arc::new(recent);
+                map.insert(slug.to_string(), Entry { recent: recent.clone(), loaded: true });
+                recent
+            }
+            // Away: what this replica has, and the next call tries again.
+            _ => map.get(slug).map(|e| e.recent.clone()).unwrap_or_default(),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl History for Keeper {
+    async fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>) -> Arc<Recent> {
+        let slug = spot.slug();
+        let base = self.load(&slug, now).await;
+        let mut merged = (*base).clone();
+        merged.merge(&batch, now);
+        let merged = Arc::new(merged);
+        {
+            let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+            let loaded = map.get(&slug).is_some_and(|e| e.loaded);
+            map.insert(slug.clone(), Entry { recent: merged.clone(), loaded });
+        }
+        if batch.is_empty() {
+            return merged;
+        }
+        let n = batch.len().max(1);
+        if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::debug!(spot = %slug, "history queue full; the fetch's samples are dropped");
+            return merged;
+        }
+        let job = Job { slug, batch, now, kept: self.retention(spot) };
+        if self.queue.try_send(job).is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+        }
+        merged
+    }
+
+    async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent> {
+        self.load(&spot.slug(), now).await
+    }
+}
+
+#[cfg(test)]
+mod tests;
