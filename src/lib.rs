@@ -4,7 +4,8 @@
 //!
 //! This crate is the server: the composition root ([`app`]), the HTTP
 //! edges ([`http`]), the command line ([`cli`]), the database ([`db`]),
-//! TRMNL devices ([`devices`]), the job API ([`jobs`]) and [`status`]. It
+//! TRMNL devices ([`devices`]), the job API ([`jobs`]), the [`history`] of
+//! fetched values and [`status`]. It
 //! builds the engine (`inkspot-engine`: cache, render jobs, storage,
 //! coordination, schedule, metrics) over the core (`inkspot-core`: config,
 //! sources, templates, render, pipeline), and re-exports both crates'
@@ -18,6 +19,7 @@ pub use inkspot_core::{
 };
 pub use inkspot_db as db;
 pub use inkspot_engine::{coord, engine, metrics, schedule, store, supervisor};
+pub use inkspot_history as history;
 pub use inkspot_jobs as jobs;
 pub use inkspot_trmnl as devices;
 #[doc(hidden)]

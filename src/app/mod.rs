@@ -21,6 +21,7 @@ use crate::config::{Config, StorageBackend};
 use crate::coord::Coordination;
 use crate::devices::{Limits, Registry};
 use crate::engine::{Engine, Parts, StartError};
+use crate::history::{History, Keeper, Unkept};
 use crate::jobs::JobService;
 use crate::metrics::Metrics;
 use crate::pipeline::Pipeline;
@@ -40,6 +41,9 @@ pub struct App {
     pub database: Option<AnyPool>,
     /// The job API; `None` without API keys or a database.
     pub jobs: Option<Arc<JobService>>,
+    /// The history of fetched values; `None` when `history.enabled` is
+    /// off or there is no database.
+    pub history: Option<Arc<Keeper>>,
     /// Every metric of this service.
     pub metrics: Arc<Metrics>,
     /// The owner of every background task.
@@ -72,6 +76,14 @@ impl App {
             keep_history: config.trmnl.keep_history,
         };
         let devices = database.clone().map(|pool| Registry::new(pool, limits));
+        let history = database
+            .clone()
+            .filter(|_| config.history.enabled)
+            .map(|pool| Keeper::start(pool, Arc::new(config.clone()), clock.clone(), &supervisor));
+        let kept: Arc<dyn History> = match &history {
+            Some(keeper) => keeper.clone(),
+            None => Arc::new(Unkept),
+        };
         let engine = Engine::new(Parts {
             config,
             pipeline,
@@ -79,6 +91,7 @@ impl App {
             coord,
             metrics: metrics.clone(),
             clock,
+            history: kept,
         });
         engine.spawn_background(&supervisor);
         let jobs = JobService::start(engine.clone(), database.clone(), &supervisor);
@@ -87,6 +100,7 @@ impl App {
             devices,
             database,
             jobs,
+            history,
             metrics,
             supervisor,
             started,

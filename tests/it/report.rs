@@ -148,7 +148,7 @@ async fn a_tide_that_falls_tomorrow_names_its_day() {
 #[tokio::test]
 async fn data_from_another_day_is_shown_as_missing() {
     let texts = Offline::new()
-        .texts("Linda Mar", "2026-11-24T18:00:00Z")
+        .texts("Linda Mar portrait", "2026-11-24T18:00:00Z")
         .await;
     assert_shows(
         &texts,

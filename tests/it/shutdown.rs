@@ -159,8 +159,9 @@ async fn a_second_interrupt_exits_at_once() {
 }
 
 /// Stopping the service stops its background tasks and waits for them:
-/// the template watcher, the store sweeper, and the cleanups of the rate
-/// limiter and of the devices' join limit.
+/// the template watcher, the store sweeper, the history's writer and
+/// retention, and the cleanups of the rate limiter and of the devices'
+/// join limit.
 #[tokio::test]
 async fn stopping_the_service_stops_every_background_task() {
     use inkspot::supervisor::TaskState;
@@ -174,6 +175,8 @@ async fn stopping_the_service_stops_every_background_task() {
     assert_eq!(
         names,
         [
+            "history-retention",
+            "history-writer",
             "join-limit-cleanup",
             "rate-limit-cleanup",
             "store-sweeper",

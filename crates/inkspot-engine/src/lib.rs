@@ -18,7 +18,8 @@ pub mod supervisor;
 
 // The core's modules, at the paths the engine's code names them by.
 pub use inkspot_core::{
-    artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
+    artifact, clock, config, flight, history, observe, pipeline, render, request, source, template,
+    text,
 };
 
 pub use engine::Engine;

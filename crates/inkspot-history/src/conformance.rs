@@ -30,10 +30,17 @@ pub fn ten_minutes(field: &str, end: i64, hours: i64) -> Batch {
     let observed = (0..hours * 6)
         .map(|i| {
             let at = start + i * 600;
-            Sample { field: field.to_string(), at: time(at), value: value_at(at) }
+            Sample {
+                field: field.to_string(),
+                at: time(at),
+                value: value_at(at),
+            }
         })
         .collect();
-    Batch { observed, ..Batch::default() }
+    Batch {
+        observed,
+        ..Batch::default()
+    }
 }
 
 /// The value [`ten_minutes`] puts at `at`.
@@ -42,7 +49,10 @@ pub fn value_at(at: i64) -> f64 {
 }
 
 fn kept_for(raw_days: u64) -> Retention {
-    Retention { raw: Duration::from_secs(raw_days * DAY as u64), hourly: Duration::from_secs(400 * DAY as u64) }
+    Retention {
+        raw: Duration::from_secs(raw_days * DAY as u64),
+        hourly: Duration::from_secs(400 * DAY as u64),
+    }
 }
 
 /// Runs every check on `pool`, naming the database in failures.
@@ -56,11 +66,18 @@ pub async fn run(pool: &AnyPool, name: &str) {
 pub async fn written_once(pool: &AnyPool, name: &str) {
     let now = 1_800_000_000;
     let batch = ten_minutes("buoy.wvht", now, 24);
-    let first = write(pool, "once", &batch, time(now), kept_for(10)).await.expect("first write");
+    let first = write(pool, "once", &batch, time(now), kept_for(10))
+        .await
+        .expect("first write");
     assert_eq!(first.raw, 144, "{name}: every sample written");
     assert_eq!(first.hours, 24, "{name}: every hour rolled up");
-    let second = write(pool, "once", &batch, time(now), kept_for(10)).await.expect("second write");
-    assert_eq!(second.raw, 0, "{name}: a second fetch of the same data adds nothing");
+    let second = write(pool, "once", &batch, time(now), kept_for(10))
+        .await
+        .expect("second write");
+    assert_eq!(
+        second.raw, 0,
+        "{name}: a second fetch of the same data adds nothing"
+    );
     let (spots, _) = kept(pool).await.expect("kept");
     assert_eq!(spots["once"].samples, 144, "{name}");
     assert_eq!(spots["once"].hours, 24, "{name}");
@@ -70,9 +87,15 @@ pub async fn written_once(pool: &AnyPool, name: &str) {
 /// and count, and a query across the boundary reads both.
 pub async fn rolled_up_and_joined(pool: &AnyPool, name: &str) {
     let now = 1_800_000_000 - 1_800_000_000 % DAY;
-    write(pool, "roll", &ten_minutes("buoy.wvht", now, 72), time(now - 1), kept_for(10))
-        .await
-        .expect("write");
+    write(
+        pool,
+        "roll",
+        &ten_minutes("buoy.wvht", now, 72),
+        time(now - 1),
+        kept_for(10),
+    )
+    .await
+    .expect("write");
     // Retention of one day: what is older than a day is gone from the raw table.
     let cut = now - DAY;
     sqlx::query("DELETE FROM samples WHERE spot = $1 AND at < $2")
@@ -81,23 +104,61 @@ pub async fn rolled_up_and_joined(pool: &AnyPool, name: &str) {
         .execute(pool)
         .await
         .expect("delete");
-    let answer = query(pool, "roll", "buoy.wvht", Range { from: now - 3 * DAY, to: now, step: None }, cut)
-        .await
-        .expect("query");
+    let answer = query(
+        pool,
+        "roll",
+        "buoy.wvht",
+        Range {
+            from: now - 3 * DAY,
+            to: now,
+            step: None,
+        },
+        cut,
+    )
+    .await
+    .expect("query");
     let (hourly, raw): (Vec<_>, Vec<_>) = answer.observed.iter().partition(|r| r.at < cut);
-    assert_eq!(hourly.len(), 48, "{name}: two days of hourly rollups before the cut");
+    assert_eq!(
+        hourly.len(),
+        48,
+        "{name}: two days of hourly rollups before the cut"
+    );
     assert_eq!(raw.len(), 144, "{name}: a day of raw rows after it");
     for h in &hourly {
         assert_eq!(h.count, 6, "{name}: six samples an hour");
         let base = value_at(h.at);
-        assert!((h.min - base).abs() < 1e-9 && (h.max - (base + 0.5)).abs() < 1e-9, "{name}: {h:?}");
-        assert!((h.value - (base + 0.25)).abs() < 1e-9, "{name}: the mean of {h:?}");
+        assert!(
+            (h.min - base).abs() < 1e-9 && (h.max - (base + 0.5)).abs() < 1e-9,
+            "{name}: {h:?}"
+        );
+        assert!(
+            (h.value - (base + 0.25)).abs() < 1e-9,
+            "{name}: the mean of {h:?}"
+        );
     }
-    let stepped = query(pool, "roll", "buoy.wvht", Range { from: now - 3 * DAY, to: now, step: Some(6 * 3600) }, cut)
-        .await
-        .expect("query by 6h");
-    assert_eq!(stepped.observed.len(), 12, "{name}: three days in six-hour steps");
-    assert!(stepped.observed.iter().all(|r| r.count == 36), "{name}: {:?}", stepped.observed);
+    let stepped = query(
+        pool,
+        "roll",
+        "buoy.wvht",
+        Range {
+            from: now - 3 * DAY,
+            to: now,
+            step: Some(6 * 3600),
+        },
+        cut,
+    )
+    .await
+    .expect("query by 6h");
+    assert_eq!(
+        stepped.observed.len(),
+        12,
+        "{name}: three days in six-hour steps"
+    );
+    assert!(
+        stepped.observed.iter().all(|r| r.count == 36),
+        "{name}: {:?}",
+        stepped.observed
+    );
 }
 
 /// A newer forecast replaces the one kept.
@@ -107,19 +168,52 @@ pub async fn forecasts_replaced(pool: &AnyPool, name: &str) {
         forecast: values
             .iter()
             .enumerate()
-            .map(|(i, v)| Sample { field: "marine.wave".into(), at: time(now + (i as i64 + 1) * 3600), value: *v })
+            .map(|(i, v)| Sample {
+                field: "marine.wave".into(),
+                at: time(now + (i as i64 + 1) * 3600),
+                value: *v,
+            })
             .collect(),
         forecast_fields: vec!["marine.wave".into()],
         units: [("marine.wave".to_string(), "ft".to_string())].into(),
         ..Batch::default()
     };
-    write(pool, "ahead", &forecast(&[1.0, 2.0, 3.0]), time(now), kept_for(10)).await.expect("write");
-    write(pool, "ahead", &forecast(&[5.0, 6.0]), time(now), kept_for(10)).await.expect("write");
-    let answer = query(pool, "ahead", "marine.wave", Range { from: now, to: now + DAY, step: None }, now - DAY)
-        .await
-        .expect("query");
+    write(
+        pool,
+        "ahead",
+        &forecast(&[1.0, 2.0, 3.0]),
+        time(now),
+        kept_for(10),
+    )
+    .await
+    .expect("write");
+    write(
+        pool,
+        "ahead",
+        &forecast(&[5.0, 6.0]),
+        time(now),
+        kept_for(10),
+    )
+    .await
+    .expect("write");
+    let answer = query(
+        pool,
+        "ahead",
+        "marine.wave",
+        Range {
+            from: now,
+            to: now + DAY,
+            step: None,
+        },
+        now - DAY,
+    )
+    .await
+    .expect("query");
     let values: Vec<f64> = answer.forecast.iter().map(|r| r.value).collect();
     assert_eq!(values, vec![5.0, 6.0], "{name}: the newer forecast only");
     assert_eq!(answer.unit.as_deref(), Some("ft"), "{name}");
-    assert!(answer.observed.is_empty(), "{name}: forecasts are not observations");
+    assert!(
+        answer.observed.is_empty(),
+        "{name}: forecasts are not observations"
+    );
 }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use inkspot_core::clock::SharedClock;
 use inkspot_core::config::{Config, Retention, Spot};
-use inkspot_core::history::{Batch, History, Recent};
+pub use inkspot_core::history::{Batch, History, Recent, Unkept};
 use inkspot_engine::supervisor::Supervisor;
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
@@ -79,7 +79,12 @@ pub struct Keeper {
 impl Keeper {
     /// Keeps history in `pool` as `config` says, with its writer and
     /// retention tasks under `supervisor`; `clock` dates retention.
-    pub fn start(pool: AnyPool, config: Arc<Config>, clock: SharedClock, supervisor: &Supervisor) -> Arc<Self> {
+    pub fn start(
+        pool: AnyPool,
+        config: Arc<Config>,
+        clock: SharedClock,
+        supervisor: &Supervisor,
+    ) -> Arc<Self> {
         let (queue, jobs) = mpsc::channel(1024);
         let keeper = Arc::new(Self {
             pool,
@@ -129,13 +134,21 @@ impl Keeper {
 
     /// `field` of `spot` over `range`, raw where raw samples are kept at
     /// `now`, hourly before.
-    pub async fn query(&self, spot: &Spot, field: &str, range: Range, now: DateTime<Utc>) -> Result<Answer, sqlx::Error> {
+    pub async fn query(
+        &self,
+        spot: &Spot,
+        field: &str,
+        range: Range,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, sqlx::Error> {
         let raw_from = now.timestamp() - self.retention(spot).raw.as_secs() as i64;
         read::query(&self.pool, &spot.slug(), field, range, raw_from).await
     }
 
     /// What is kept, by spot slug, and its estimated bytes.
-    pub async fn kept(&self) -> Result<(std::collections::BTreeMap<String, SpotKept>, u64), sqlx::Error> {
+    pub async fn kept(
+        &self,
+    ) -> Result<(std::collections::BTreeMap<String, SpotKept>, u64), sqlx::Error> {
         read::kept(&self.pool).await
     }
 
@@ -161,7 +174,11 @@ impl Keeper {
         }
     }
 
-    async fn write_all(&self, mut jobs: mpsc::Receiver<Job>, stop: tokio_util::sync::CancellationToken) {
+    async fn write_all(
+        &self,
+        mut jobs: mpsc::Receiver<Job>,
+        stop: tokio_util::sync::CancellationToken,
+    ) {
         loop {
             let job = tokio::select! {
                 job = jobs.recv() => job,
@@ -180,8 +197,12 @@ impl Keeper {
         let n = job.batch.len();
         match write::write(&self.pool, &job.slug, &job.batch, job.now, job.kept).await {
             Ok(written) => {
-                self.counters.written.fetch_add(written.raw, Ordering::Relaxed);
-                self.counters.hours_rolled.fetch_add(written.hours, Ordering::Relaxed);
+                self.counters
+                    .written
+                    .fetch_add(written.raw, Ordering::Relaxed);
+                self.counters
+                    .hours_rolled
+                    .fetch_add(written.hours, Ordering::Relaxed);
                 if self.failing.swap(false, Ordering::Relaxed) {
                     tracing::info!("history samples are written again");
                 }
@@ -194,6 +215,13 @@ impl Keeper {
             }
         }
         self.queued.fetch_sub(n.max(1), Ordering::Relaxed);
+    }
+
+    fn forget(&self, slug: &str) {
+        let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(entry) = map.get_mut(slug) {
+            entry.loaded = false;
+        }
     }
 
     fn cached(&self, slug: &str) -> Option<(Arc<Recent>, bool)> {
@@ -210,7 +238,13 @@ impl Keeper {
         match loaded {
             Ok(Ok(recent)) => {
                 let recent = Arc::new(recent);
-                map.insert(slug.to_string(), Entry { recent: recent.clone(), loaded: true });
+                map.insert(
+                    slug.to_string(),
+                    Entry {
+                        recent: recent.clone(),
+                        loaded: true,
+                    },
+                );
                 recent
             }
             // Away: what this replica has, and the next call tries again.
@@ -223,6 +257,10 @@ impl Keeper {
 impl History for Keeper {
     async fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>) -> Arc<Recent> {
         let slug = spot.slug();
+        if batch.is_empty() {
+            // Data another replica fetched: its values are in the database.
+            self.forget(&slug);
+        }
         let base = self.load(&slug, now).await;
         let mut merged = (*base).clone();
         merged.merge(&batch, now);
@@ -230,7 +268,13 @@ impl History for Keeper {
         {
             let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
             let loaded = map.get(&slug).is_some_and(|e| e.loaded);
-            map.insert(slug.clone(), Entry { recent: merged.clone(), loaded });
+            map.insert(
+                slug.clone(),
+                Entry {
+                    recent: merged.clone(),
+                    loaded,
+                },
+            );
         }
         if batch.is_empty() {
             return merged;
@@ -238,11 +282,18 @@ impl History for Keeper {
         let n = batch.len().max(1);
         if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED {
             self.queued.fetch_sub(n, Ordering::Relaxed);
-            self.counters.dropped.fetch_add(batch.len() as u64, Ordering::Relaxed);
+            self.counters
+                .dropped
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
             tracing::debug!(spot = %slug, "history queue full; the fetch's samples are dropped");
             return merged;
         }
-        let job = Job { slug, batch, now, kept: self.retention(spot) };
+        let job = Job {
+            slug,
+            batch,
+            now,
+            kept: self.retention(spot),
+        };
         if self.queue.try_send(job).is_err() {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);

@@ -21,29 +21,40 @@ pub const HOURLY_ROW_BYTES: u64 = 96;
 pub async fn recent(pool: &AnyPool, slug: &str, now: DateTime<Utc>) -> Result<Recent, sqlx::Error> {
     let from = now.timestamp() - RECENT_HOURS * 3600;
     let mut out = Recent::default();
-    let rows = sqlx::query("SELECT field, at, value FROM samples WHERE spot = $1 AND at >= $2 ORDER BY field, at")
-        .bind(slug)
-        .bind(from)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT field, at, value FROM samples WHERE spot = $1 AND at >= $2 ORDER BY field, at",
+    )
+    .bind(slug)
+    .bind(from)
+    .fetch_all(pool)
+    .await?;
     for r in rows {
         let field: String = r.try_get("field")?;
-        out.observed.entry(field).or_default().push(Point::new(r.try_get("at")?, r.try_get("value")?));
+        out.observed
+            .entry(field)
+            .or_default()
+            .push(Point::new(r.try_get("at")?, r.try_get("value")?));
     }
     let ahead = now.timestamp() + FORECAST_HOURS * 3600;
-    let rows = sqlx::query("SELECT field, at, value FROM forecasts WHERE spot = $1 AND at <= $2 ORDER BY field, at")
-        .bind(slug)
-        .bind(ahead)
-        .fetch_all(pool)
-        .await?;
+    let rows = sqlx::query(
+        "SELECT field, at, value FROM forecasts WHERE spot = $1 AND at <= $2 ORDER BY field, at",
+    )
+    .bind(slug)
+    .bind(ahead)
+    .fetch_all(pool)
+    .await?;
     for r in rows {
         let field: String = r.try_get("field")?;
-        out.forecast.entry(field).or_default().push(Point::new(r.try_get("at")?, r.try_get("value")?));
+        out.forecast
+            .entry(field)
+            .or_default()
+            .push(Point::new(r.try_get("at")?, r.try_get("value")?));
     }
-    let rows = sqlx::query("SELECT field, unit FROM history_fields WHERE spot = $1 AND unit IS NOT NULL")
-        .bind(slug)
-        .fetch_all(pool)
-        .await?;
+    let rows =
+        sqlx::query("SELECT field, unit FROM history_fields WHERE spot = $1 AND unit IS NOT NULL")
+            .bind(slug)
+            .fetch_all(pool)
+            .await?;
     for r in rows {
         out.units.insert(r.try_get("field")?, r.try_get("unit")?);
     }
@@ -101,7 +112,11 @@ pub async fn query(
     let hourly_only = range.step.is_some_and(|s| s >= 3600);
     // Whole hours before the raw rows start come from the rollups.
     let raw_from = (raw_from + 3599).div_euclid(3600) * 3600;
-    let split = if hourly_only { range.to + 1 } else { raw_from.clamp(range.from, range.to + 1) };
+    let split = if hourly_only {
+        range.to + 1
+    } else {
+        raw_from.clamp(range.from, range.to + 1)
+    };
     let mut rows = hourly(pool, slug, field, range.from, split.min(range.to + 1) - 1).await?;
     if split <= range.to {
         rows.extend(raw(pool, "samples", slug, field, split, range.to).await?);
@@ -120,8 +135,17 @@ pub async fn query(
     })
 }
 
-async fn raw(pool: &AnyPool, table: &str, slug: &str, field: &str, from: i64, to: i64) -> Result<Vec<Row>, sqlx::Error> {
-    let sql = format!("SELECT at, value FROM {table} WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4 ORDER BY at");
+async fn raw(
+    pool: &AnyPool,
+    table: &str,
+    slug: &str,
+    field: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Row>, sqlx::Error> {
+    let sql = format!(
+        "SELECT at, value FROM {table} WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4 ORDER BY at"
+    );
     sqlx::query(&sql)
         .bind(slug)
         .bind(field)
@@ -132,12 +156,24 @@ async fn raw(pool: &AnyPool, table: &str, slug: &str, field: &str, from: i64, to
         .iter()
         .map(|r| {
             let value: f64 = r.try_get("value")?;
-            Ok(Row { at: r.try_get("at")?, value, min: value, max: value, count: 1 })
+            Ok(Row {
+                at: r.try_get("at")?,
+                value,
+                min: value,
+                max: value,
+                count: 1,
+            })
         })
         .collect()
 }
 
-async fn hourly(pool: &AnyPool, slug: &str, field: &str, from: i64, to: i64) -> Result<Vec<Row>, sqlx::Error> {
+async fn hourly(
+    pool: &AnyPool,
+    slug: &str,
+    field: &str,
+    from: i64,
+    to: i64,
+) -> Result<Vec<Row>, sqlx::Error> {
     if to < from {
         return Ok(Vec::new());
     }
@@ -200,12 +236,20 @@ pub struct SpotKept {
 /// What the history keeps, by spot slug, and its estimated size in bytes.
 pub async fn kept(pool: &AnyPool) -> Result<(BTreeMap<String, SpotKept>, u64), sqlx::Error> {
     let mut out: BTreeMap<String, SpotKept> = BTreeMap::new();
-    for r in sqlx::query("SELECT spot, COUNT(*) AS n, MAX(at) AS newest FROM samples GROUP BY spot").fetch_all(pool).await? {
+    for r in sqlx::query("SELECT spot, COUNT(*) AS n, MAX(at) AS newest FROM samples GROUP BY spot")
+        .fetch_all(pool)
+        .await?
+    {
         let entry = out.entry(r.try_get("spot")?).or_default();
         entry.samples = r.try_get("n")?;
-        entry.newest = r.try_get::<Option<i64>, _>("newest")?.and_then(|t| DateTime::from_timestamp(t, 0));
+        entry.newest = r
+            .try_get::<Option<i64>, _>("newest")?
+            .and_then(|t| DateTime::from_timestamp(t, 0));
     }
-    for r in sqlx::query("SELECT spot, COUNT(*) AS n FROM samples_hourly GROUP BY spot").fetch_all(pool).await? {
+    for r in sqlx::query("SELECT spot, COUNT(*) AS n FROM samples_hourly GROUP BY spot")
+        .fetch_all(pool)
+        .await?
+    {
         out.entry(r.try_get("spot")?).or_default().hours = r.try_get("n")?;
     }
     let bytes = out
@@ -221,11 +265,26 @@ mod tests {
 
     #[test]
     fn buckets_weigh_each_row_by_its_count() {
-        let row = |at, value, count| Row { at, value, min: value, max: value, count };
+        let row = |at, value, count| Row {
+            at,
+            value,
+            min: value,
+            max: value,
+            count,
+        };
         let rows = vec![row(0, 1.0, 1), row(600, 4.0, 3), row(3600, 2.0, 1)];
         let out = bucket(rows, Some(3600));
         assert_eq!(out.len(), 2);
-        assert_eq!((out[0].at, out[0].value, out[0].min, out[0].max, out[0].count), (0, 3.25, 1.0, 4.0, 4));
+        assert_eq!(
+            (
+                out[0].at,
+                out[0].value,
+                out[0].min,
+                out[0].max,
+                out[0].count
+            ),
+            (0, 3.25, 1.0, 4.0, 4)
+        );
         assert_eq!(out[1].at, 3600);
     }
 }

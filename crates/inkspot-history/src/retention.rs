@@ -19,7 +19,11 @@ pub struct Purged {
 }
 
 /// Deletes what `config` no longer keeps at `now`.
-pub async fn purge(pool: &AnyPool, config: &Config, now: DateTime<Utc>) -> Result<Purged, sqlx::Error> {
+pub async fn purge(
+    pool: &AnyPool,
+    config: &Config,
+    now: DateTime<Utc>,
+) -> Result<Purged, sqlx::Error> {
     let mut purged = Purged::default();
     let t = now.timestamp();
     let mut longest = config.history.retention(None);
@@ -27,24 +31,65 @@ pub async fn purge(pool: &AnyPool, config: &Config, now: DateTime<Utc>) -> Resul
         let kept = config.history.retention(spot.history.as_ref());
         longest.raw = longest.raw.max(kept.raw);
         longest.hourly = longest.hourly.max(kept.hourly);
-        purged.raw += delete(pool, "samples", "at", Some(&spot.slug()), t - kept.raw.as_secs() as i64).await?;
-        purged.hours += delete(pool, "samples_hourly", "hour", Some(&spot.slug()), t - kept.hourly.as_secs() as i64).await?;
+        purged.raw += delete(
+            pool,
+            "samples",
+            "at",
+            Some(&spot.slug()),
+            t - kept.raw.as_secs() as i64,
+        )
+        .await?;
+        purged.hours += delete(
+            pool,
+            "samples_hourly",
+            "hour",
+            Some(&spot.slug()),
+            t - kept.hourly.as_secs() as i64,
+        )
+        .await?;
     }
     // Spots no longer configured keep no more than the longest retention.
-    purged.raw += delete(pool, "samples", "at", None, t - longest.raw.as_secs() as i64).await?;
-    purged.hours += delete(pool, "samples_hourly", "hour", None, t - longest.hourly.as_secs() as i64).await?;
-    sqlx::query("DELETE FROM forecasts WHERE at < $1").bind(t - 86_400).execute(pool).await?;
+    purged.raw += delete(
+        pool,
+        "samples",
+        "at",
+        None,
+        t - longest.raw.as_secs() as i64,
+    )
+    .await?;
+    purged.hours += delete(
+        pool,
+        "samples_hourly",
+        "hour",
+        None,
+        t - longest.hourly.as_secs() as i64,
+    )
+    .await?;
+    sqlx::query("DELETE FROM forecasts WHERE at < $1")
+        .bind(t - 86_400)
+        .execute(pool)
+        .await?;
     let capped = cap(pool, config.history.max_disk.as_u64()).await?;
     purged.raw += capped.raw;
     purged.hours += capped.hours;
     Ok(purged)
 }
 
-async fn delete(pool: &AnyPool, table: &str, time: &str, spot: Option<&str>, before: i64) -> Result<u64, sqlx::Error> {
+async fn delete(
+    pool: &AnyPool,
+    table: &str,
+    time: &str,
+    spot: Option<&str>,
+    before: i64,
+) -> Result<u64, sqlx::Error> {
     let done = match spot {
         Some(slug) => {
             let sql = format!("DELETE FROM {table} WHERE spot = $1 AND {time} < $2");
-            sqlx::query(&sql).bind(slug).bind(before).execute(pool).await?
+            sqlx::query(&sql)
+                .bind(slug)
+                .bind(before)
+                .execute(pool)
+                .await?
         }
         None => {
             let sql = format!("DELETE FROM {table} WHERE {time} < $1");
@@ -73,7 +118,12 @@ async fn cap(pool: &AnyPool, max_bytes: u64) -> Result<Purged, sqlx::Error> {
     let drop_hours = excess.div_ceil(HOURLY_ROW_BYTES).min(hours);
     let left = excess.saturating_sub(drop_hours * HOURLY_ROW_BYTES);
     let drop_raw = left.div_ceil(RAW_ROW_BYTES).min(raw);
-    tracing::warn!(max_bytes, rollups = drop_hours, samples = drop_raw, "the history is past history.max_disk; deleting its oldest rows");
+    tracing::warn!(
+        max_bytes,
+        rollups = drop_hours,
+        samples = drop_raw,
+        "the history is past history.max_disk; deleting its oldest rows"
+    );
     Ok(Purged {
         raw: oldest(pool, "samples", "at", drop_raw).await?,
         hours: oldest(pool, "samples_hourly", "hour", drop_hours).await?,
@@ -89,5 +139,9 @@ async fn oldest(pool: &AnyPool, table: &str, time: &str, n: u64) -> Result<u64, 
     let sql = format!(
         "DELETE FROM {table} WHERE {time} <= (SELECT {time} FROM {table} ORDER BY {time} LIMIT 1 OFFSET $1)"
     );
-    Ok(sqlx::query(&sql).bind(n as i64 - 1).execute(pool).await?.rows_affected())
+    Ok(sqlx::query(&sql)
+        .bind(n as i64 - 1)
+        .execute(pool)
+        .await?
+        .rows_affected())
 }

@@ -63,7 +63,12 @@ mod tests {
 
     #[test]
     fn each_hour_holds_its_extremes_mean_count_and_last() {
-        let rows = [(7200 + 1800, 3.0), (3600, 1.0), (3600 + 600, 2.5), (3600 + 3000, 0.5)];
+        let rows = [
+            (7200 + 1800, 3.0),
+            (3600, 1.0),
+            (3600 + 600, 2.5),
+            (3600 + 3000, 0.5),
+        ];
         let hours = hours_of(&rows);
         assert_eq!(hours.len(), 2);
         let h = hours[0];

@@ -8,7 +8,9 @@ use super::*;
 
 async fn sqlite() -> (tempfile::TempDir, AnyPool) {
     let dir = tempfile::tempdir().unwrap();
-    let pool = inkspot_db::open_sqlite(&dir.path().join("inkspot.db")).await.unwrap();
+    let pool = inkspot_db::open_sqlite(&dir.path().join("inkspot.db"))
+        .await
+        .unwrap();
     (dir, pool)
 }
 
@@ -51,20 +53,37 @@ async fn retention_deletes_raw_rows_past_keep_raw_and_keeps_their_rollups() {
     let now = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400, 0).unwrap();
     let clock = ManualClock::new(now);
     let supervisor = Supervisor::new();
-    let keeper = Keeper::start(pool.clone(), config.clone(), Arc::new(clock.clone()), &supervisor);
+    let keeper = Keeper::start(
+        pool.clone(),
+        config.clone(),
+        Arc::new(clock.clone()),
+        &supervisor,
+    );
     let spot = &config.spots[0];
     let batch = conformance::ten_minutes("buoy.wvht", now.timestamp(), 72);
     let recent = keeper.keep(spot, batch, now).await;
-    assert_eq!(recent.observed["buoy.wvht"].len(), 72 * 6, "the render sees the fetch at once");
+    assert_eq!(
+        recent.observed["buoy.wvht"].len(),
+        72 * 6,
+        "the render sees the fetch at once"
+    );
     keeper.flush().await;
     keeper.purge(now).await.unwrap();
     let (spots, bytes) = keeper.kept().await.unwrap();
     assert_eq!(spots["linda-mar"].samples, 6 * 24, "one day of raw rows");
     assert_eq!(spots["linda-mar"].hours, 72, "three days of rollups");
     assert!(bytes > 0);
-    let range = Range { from: now.timestamp() - 3 * 86_400, to: now.timestamp(), step: None };
+    let range = Range {
+        from: now.timestamp() - 3 * 86_400,
+        to: now.timestamp(),
+        step: None,
+    };
     let answer = keeper.query(spot, "buoy.wvht", range, now).await.unwrap();
-    assert_eq!(answer.observed.len(), 48 + 144, "rollups before the cut, raw rows after");
+    assert_eq!(
+        answer.observed.len(),
+        48 + 144,
+        "rollups before the cut, raw rows after"
+    );
     // Samples older than `keep_raw` when they arrive go straight into
     // their hours' rollups.
     assert_eq!(keeper.counters().written.load(Ordering::Relaxed), 144);
@@ -79,12 +98,27 @@ async fn samples_the_database_refuses_are_dropped_and_counted() {
     let config = config(CONFIG);
     let now = chrono::Utc::now();
     let supervisor = Supervisor::new();
-    let keeper = Keeper::start(pool.clone(), config.clone(), Arc::new(ManualClock::new(now)), &supervisor);
+    let keeper = Keeper::start(
+        pool.clone(),
+        config.clone(),
+        Arc::new(ManualClock::new(now)),
+        &supervisor,
+    );
     let spot = &config.spots[0];
     keeper.recent(spot, now).await;
     pool.close().await;
-    let recent = keeper.keep(spot, conformance::ten_minutes("buoy.wvht", now.timestamp(), 2), now).await;
-    assert_eq!(recent.observed["buoy.wvht"].len(), 12, "the picture still gets the values");
+    let recent = keeper
+        .keep(
+            spot,
+            conformance::ten_minutes("buoy.wvht", now.timestamp(), 2),
+            now,
+        )
+        .await;
+    assert_eq!(
+        recent.observed["buoy.wvht"].len(),
+        12,
+        "the picture still gets the values"
+    );
     keeper.flush().await;
     assert_eq!(keeper.counters().dropped.load(Ordering::Relaxed), 12);
     assert_eq!(keeper.counters().written.load(Ordering::Relaxed), 0);

@@ -45,8 +45,9 @@ pub async fn write(
     // lock at once (waiting its turn) instead of failing to upgrade a read.
     let mut plans = Vec::new();
     for (field, samples) in by_field {
-        let (recent, old): (Vec<&Sample>, Vec<&Sample>) =
-            samples.into_iter().partition(|s| s.at.timestamp() >= raw_from);
+        let (recent, old): (Vec<&Sample>, Vec<&Sample>) = samples
+            .into_iter()
+            .partition(|s| s.at.timestamp() >= raw_from);
         let fresh = unkept(pool, slug, field, &recent).await?;
         let old: Vec<(i64, f64)> = old
             .iter()
@@ -78,7 +79,11 @@ async fn unkept(
     let Some(first) = samples.iter().map(|s| s.at.timestamp()).min() else {
         return Ok(Vec::new());
     };
-    let last = samples.iter().map(|s| s.at.timestamp()).max().unwrap_or(first);
+    let last = samples
+        .iter()
+        .map(|s| s.at.timestamp())
+        .max()
+        .unwrap_or(first);
     let kept: BTreeSet<i64> = sqlx::query(
         "SELECT at FROM samples WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4",
     )
@@ -133,7 +138,10 @@ async fn roll_up(
     field: &str,
     added: &[(i64, f64)],
 ) -> Result<u64, sqlx::Error> {
-    let touched: BTreeSet<i64> = added.iter().map(|(t, _)| t.div_euclid(3600) * 3600).collect();
+    let touched: BTreeSet<i64> = added
+        .iter()
+        .map(|(t, _)| t.div_euclid(3600) * 3600)
+        .collect();
     let (Some(&first), Some(&last)) = (touched.first(), touched.last()) else {
         return Ok(0);
     };
@@ -228,7 +236,12 @@ async fn replace_forecasts(
             );
             let mut q = sqlx::query(&sql);
             for (at, value) in chunk {
-                q = q.bind(slug).bind(field.as_str()).bind(*at).bind(*value).bind(now.timestamp());
+                q = q
+                    .bind(slug)
+                    .bind(field.as_str())
+                    .bind(*at)
+                    .bind(*value)
+                    .bind(now.timestamp());
             }
             written += q.execute(&mut **tx).await?.rows_affected();
         }

@@ -358,14 +358,48 @@ async fn colour_panels_get_their_inks_where_colour_means_something(
     }
 }
 
-/// The tide curve says what its ticks and its height are: hours under the
-/// axis, the day's high and low beside it.
+/// The tide curve (drawn on the portrait report) says what its ticks and
+/// its height are: hours under the axis, the day's high and low beside it.
 #[tokio::test]
 async fn the_tide_curve_is_labelled() {
-    let texts = texts_with(|_| {}).await;
+    let texts = Offline::new().texts("Linda Mar portrait", MORNING).await;
     assert_shows(
         &texts,
         &["06:00", "12:00", "18:00", "5.6 ft", "-0.3 ft"],
         "tide curve",
+    );
+}
+
+/// Both reports chart the waves' last day, from the buoy in feet, continued
+/// by the forecast, with the swell's trend in words: the extremes and the
+/// scale in feet, hours under the axis, and where now is.
+#[rstest::rstest]
+#[case("Linda Mar")]
+#[case("Linda Mar portrait")]
+#[tokio::test]
+async fn the_wave_chart_shows_the_last_day_and_the_forecast(#[case] spot: &str) {
+    let offline = Offline::new();
+    let texts = offline.texts(spot, MORNING).await;
+    // The buoy's highest reading in the day before 09:30 was 1.7 m (5.6
+    // ft), its lowest 1.2 m (3.9 ft): examples/recorded/ndbc-46237.txt.
+    assert_shows(
+        &texts,
+        &[
+            "Waves, 24 h · swell rising",
+            "5.6",
+            "3.9",
+            "now",
+            "12:00",
+            "18:00",
+            "00:00",
+        ],
+        spot,
+    );
+    let (request, data) = offline.data(spot, MORNING).await;
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    assert_eq!(svg.matches("class=\"chart\"").count(), 1, "one chart");
+    assert!(
+        svg.contains("stroke-dasharray=\"10 4 1 4\""),
+        "the forecast continues the line"
     );
 }

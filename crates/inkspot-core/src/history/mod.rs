@@ -1,15 +1,13 @@
-//! History: the values each fetch extracts, kept over time, and what
-//! templates make of them. This module holds the types and the pure parts
-//! (series, their statistics, the template functions and the charts); the
-//! database that keeps samples lives in `inkspot-history`, which implements
-//! [`History`].
+//! History: the values each fetch extracts, kept over time. This module
+//! holds the types and the series' statistics; templates read them with
+//! `history()` and draw them with the charts (`template::history`,
+//! `template::chart`); the database that keeps samples lives in
+//! `inkspot-history`, which implements [`History`].
 //!
 //! A sample is one numeric value of one field (`buoy.wvht`) at the time it
 //! stands for. Samples dated after the fetch are the spot's forecast, kept
 //! apart and replaced by every newer forecast.
 
-pub mod chart;
-pub mod functions;
 pub mod series;
 
 use std::collections::BTreeMap;

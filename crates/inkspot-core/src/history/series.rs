@@ -230,7 +230,14 @@ mod tests {
 
     #[test]
     fn a_missed_hour_is_a_gap_and_one_missed_reading_is_not() {
-        let s = series(&[(0, 1.0), (600, 1.1), (1200, 1.2), (2400, 1.3), (6000, 1.4), (6600, 1.5)]);
+        let s = series(&[
+            (0, 1.0),
+            (600, 1.1),
+            (1200, 1.2),
+            (2400, 1.3),
+            (6000, 1.4),
+            (6600, 1.5),
+        ]);
         let runs: Vec<usize> = s.runs().iter().map(|r| r.len()).collect();
         assert_eq!(runs, vec![4, 2]);
     }
@@ -292,7 +299,11 @@ mod tests {
         insert(&mut points, Point::new(600, 2.5));
         assert_eq!(
             points,
-            vec![Point::new(0, 1.0), Point::new(300, 1.5), Point::new(600, 2.5)]
+            vec![
+                Point::new(0, 1.0),
+                Point::new(300, 1.5),
+                Point::new(600, 2.5)
+            ]
         );
     }
 }

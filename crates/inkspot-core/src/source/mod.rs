@@ -212,6 +212,11 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
         data.values.insert(source.id.clone(), fields);
         data.errors.extend(errors);
     }
+    // What this fetch alone holds; the engine replaces it with the kept
+    // history, which includes it.
+    let mut recent = crate::history::Recent::default();
+    recent.merge(&data.samples, now);
+    data.recent = Some(std::sync::Arc::new(recent));
     data
 }
 

@@ -53,7 +53,12 @@ pub fn collect(
         (Document::Json(json), None, Some(times)) => json_rows(json, field, times, at.tz),
         _ => (scalar(value, at.now), None),
     };
-    if let Some(unit) = field.unit.clone().or(unit).or_else(|| json_unit(doc, field)) {
+    if let Some(unit) = field
+        .unit
+        .clone()
+        .or(unit)
+        .or_else(|| json_unit(doc, field))
+    {
         batch.units.insert(key.clone(), unit);
     }
     let is_series = field.times.is_some() && rows.len() > 1;
@@ -91,7 +96,11 @@ fn scalar(value: &Value, now: DateTime<Utc>) -> Vec<(DateTime<Utc>, f64)> {
 /// An NDBC-style column with its row times: every row with `rows =
 /// "all"`, else the newest that is not missing; and the unit from the
 /// second `#` line.
-fn column_rows(text: &str, name: &str, field: &Field) -> (Vec<(DateTime<Utc>, f64)>, Option<String>) {
+fn column_rows(
+    text: &str,
+    name: &str,
+    field: &Field,
+) -> (Vec<(DateTime<Utc>, f64)>, Option<String>) {
     let mut headers = text.lines().filter(|l| l.starts_with('#'));
     let names: Vec<&str> = match headers.next() {
         Some(h) => h.trim_start_matches('#').split_whitespace().collect(),
@@ -105,9 +114,18 @@ fn column_rows(text: &str, name: &str, field: &Field) -> (Vec<(DateTime<Utc>, f6
         .and_then(|u| u.trim_start_matches('#').split_whitespace().nth(index))
         .map(str::to_string);
     let pos = |n: &str| names.iter().position(|h| *h == n);
-    let cols = [pos("YY").or_else(|| pos("YYYY")), pos("MM"), pos("DD"), pos("hh"), pos("mm")];
+    let cols = [
+        pos("YY").or_else(|| pos("YYYY")),
+        pos("MM"),
+        pos("DD"),
+        pos("hh"),
+        pos("mm"),
+    ];
     let mut rows = Vec::new();
-    for line in text.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
+    for line in text
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+    {
         let cells: Vec<&str> = line.split_whitespace().collect();
         let (Some(cell), Some(t)) = (cells.get(index), row_time(&cells, &cols)) else {
             continue;
@@ -128,7 +146,11 @@ fn column_rows(text: &str, name: &str, field: &Field) -> (Vec<(DateTime<Utc>, f6
 }
 
 fn row_time(cells: &[&str], cols: &[Option<usize>; 5]) -> Option<DateTime<Utc>> {
-    let part = |i: usize| cols[i].and_then(|c| cells.get(c)).and_then(|s| s.parse::<u32>().ok());
+    let part = |i: usize| {
+        cols[i]
+            .and_then(|c| cells.get(c))
+            .and_then(|s| s.parse::<u32>().ok())
+    };
     let year = part(0)?;
     let year = if year < 100 { 2000 + year } else { year };
     let date = chrono::NaiveDate::from_ymd_opt(year as i32, part(1)?, part(2)?)?;
@@ -154,10 +176,9 @@ fn json_rows(
             .filter(|(v, _)| !v.is_null())
             .filter_map(|(v, t)| Some((parse_time(t.as_str()?, tz)?, read(v)?)))
             .collect(),
-        (Some(v), Some(Value::String(t))) if !v.is_array() => parse_time(t, tz)
-            .zip(read(v))
-            .into_iter()
-            .collect(),
+        (Some(v), Some(Value::String(t))) if !v.is_array() => {
+            parse_time(t, tz).zip(read(v)).into_iter().collect()
+        }
         _ => Vec::new(),
     };
     (rows, None)
@@ -180,11 +201,19 @@ pub fn parse_time(s: &str, tz: Option<chrono_tz::Tz>) -> Option<DateTime<Utc>> {
     if let Ok(t) = DateTime::parse_from_rfc3339(s) {
         return Some(t.to_utc());
     }
-    let naive = ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S"]
-        .iter()
-        .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
+    let naive = [
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S",
+        "%Y-%m-%d %H:%M:%S",
+    ]
+    .iter()
+    .find_map(|f| NaiveDateTime::parse_from_str(s, f).ok())?;
     match tz {
-        Some(tz) => tz.from_local_datetime(&naive).earliest().map(|t| t.to_utc()),
+        Some(tz) => tz
+            .from_local_datetime(&naive)
+            .earliest()
+            .map(|t| t.to_utc()),
         None => Some(Utc.from_utc_datetime(&naive)),
     }
 }

@@ -19,7 +19,10 @@ fn at(now: &str) -> Moment {
 }
 
 fn reference(name: &str) -> String {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/reference/real/");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../../shared/reference/real/"
+    );
     std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("{path}{name}: {e}"))
 }
 
@@ -39,11 +42,16 @@ wtmp = { column = "WTMP", type = "number" }
 #[test]
 fn the_ndbc_rows_become_a_series_with_their_times_and_units() {
     let body = reference("ndbc_realtime2_46026_2026-08-17.txt");
-    let ((values, errors), batch) = extract_at(&source(NDBC), &body, at("2026-08-17T07:00:00Z")).unwrap();
+    let ((values, errors), batch) =
+        extract_at(&source(NDBC), &body, at("2026-08-17T07:00:00Z")).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
     // The template's value is still the newest that is not missing.
     assert_eq!(values["wvht"], serde_json::json!(1.1));
-    let wvht: Vec<_> = batch.observed.iter().filter(|s| s.field == "buoy.wvht").collect();
+    let wvht: Vec<_> = batch
+        .observed
+        .iter()
+        .filter(|s| s.field == "buoy.wvht")
+        .collect();
     // The newest row is `MM`: a gap, not a zero.
     assert_eq!(wvht[0].at, t("2026-08-17T06:20:00Z"));
     assert!(wvht.iter().all(|s| s.value > 0.0));
@@ -58,9 +66,16 @@ fn the_ndbc_rows_become_a_series_with_their_times_and_units() {
     assert_eq!(batch.units["buoy.wvht"], "m");
     assert_eq!(batch.units["buoy.wtmp"], "degC");
     // Without `rows = "all"`, the one newest value at its row's time.
-    let wtmp: Vec<_> = batch.observed.iter().filter(|s| s.field == "buoy.wtmp").collect();
+    let wtmp: Vec<_> = batch
+        .observed
+        .iter()
+        .filter(|s| s.field == "buoy.wtmp")
+        .collect();
     assert_eq!(wtmp.len(), 1);
-    assert_eq!((wtmp[0].at, wtmp[0].value), (t("2026-08-17T06:30:00Z"), 14.8));
+    assert_eq!(
+        (wtmp[0].at, wtmp[0].value),
+        (t("2026-08-17T06:30:00Z"), 14.8)
+    );
     assert!(batch.forecast.is_empty() && batch.forecast_fields.is_empty());
 }
 
@@ -79,11 +94,19 @@ period = { pointer = "/current/wave_period", type = "number" }
     moment.tz = Some(chrono_tz::UTC);
     let ((values, _), batch) = extract_at(&source(spec), &body, moment).unwrap();
     assert_eq!(values["wave"], serde_json::json!(0.8));
-    let wave = batch.observed.iter().find(|s| s.field == "marine.wave").unwrap();
+    let wave = batch
+        .observed
+        .iter()
+        .find(|s| s.field == "marine.wave")
+        .unwrap();
     assert_eq!((wave.at, wave.value), (t("2026-08-18T15:15:00Z"), 0.8));
     assert_eq!(batch.units["marine.wave"], "m");
     // Without `times`, the fetch's time.
-    let period = batch.observed.iter().find(|s| s.field == "marine.period").unwrap();
+    let period = batch
+        .observed
+        .iter()
+        .find(|s| s.field == "marine.period")
+        .unwrap();
     assert_eq!(period.at, moment.now);
 }
 
@@ -100,13 +123,30 @@ format = "json"
 wave = { pointer = "/hourly/wave_height", times = "/hourly/time", type = "number" }
 "#;
     // 09:30 in California.
-    let ((values, errors), batch) = extract_at(&source(spec), body, at("2026-11-22T17:30:00Z")).unwrap();
+    let ((values, errors), batch) =
+        extract_at(&source(spec), body, at("2026-11-22T17:30:00Z")).unwrap();
     assert!(errors.is_empty(), "{errors:?}");
-    assert_eq!(values["wave"], serde_json::json!(3.5), "the newest value not in the future");
+    assert_eq!(
+        values["wave"],
+        serde_json::json!(3.5),
+        "the newest value not in the future"
+    );
     let observed: Vec<_> = batch.observed.iter().map(|s| (s.at, s.value)).collect();
-    assert_eq!(observed, vec![(t("2026-11-22T15:00:00Z"), 3.1), (t("2026-11-22T17:00:00Z"), 3.5)]);
+    assert_eq!(
+        observed,
+        vec![
+            (t("2026-11-22T15:00:00Z"), 3.1),
+            (t("2026-11-22T17:00:00Z"), 3.5)
+        ]
+    );
     let ahead: Vec<_> = batch.forecast.iter().map(|s| (s.at, s.value)).collect();
-    assert_eq!(ahead, vec![(t("2026-11-22T18:00:00Z"), 3.9), (t("2026-11-22T19:00:00Z"), 4.2)]);
+    assert_eq!(
+        ahead,
+        vec![
+            (t("2026-11-22T18:00:00Z"), 3.9),
+            (t("2026-11-22T19:00:00Z"), 4.2)
+        ]
+    );
     assert_eq!(batch.forecast_fields, vec!["marine.wave".to_string()]);
     assert_eq!(batch.units["marine.wave"], "ft");
 }
@@ -123,6 +163,9 @@ unit = { pointer = "/current_units/wave_height" }
 "#;
     let (_, batch) = extract_at(&source(spec), &body, at("2026-08-18T15:20:00Z")).unwrap();
     assert_eq!(batch.texts.len(), 1);
-    assert_eq!((batch.texts[0].0.as_str(), batch.texts[0].2.as_str()), ("marine.unit", "m"));
+    assert_eq!(
+        (batch.texts[0].0.as_str(), batch.texts[0].2.as_str()),
+        ("marine.unit", "m")
+    );
     assert!(batch.observed.is_empty());
 }

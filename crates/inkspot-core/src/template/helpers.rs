@@ -71,6 +71,55 @@ fn convert(value: Option<f64>, unit: Option<&str>, table: &[(&str, f64, f64)]) -
         .map(|(_, scale, offset)| value * scale + offset)
 }
 
+/// Units a value may come in, each with the scale and offset that convert
+/// it.
+type Conversions = &'static [(&'static str, f64, f64)];
+
+/// What each unit a template shows is converted from: the units
+/// `history(to=...)` knows.
+const UNITS: &[(&str, Conversions)] = &[
+    ("ft", &[("ft", 1.0, 0.0), ("m", 3.280_84, 0.0)]),
+    ("m", &[("m", 1.0, 0.0), ("ft", 0.3048, 0.0)]),
+    (
+        "kn",
+        &[
+            ("kn", 1.0, 0.0),
+            ("kt", 1.0, 0.0),
+            ("m/s", 1.943_844, 0.0),
+            ("km/h", 0.539_957, 0.0),
+            ("mph", 0.868_976, 0.0),
+        ],
+    ),
+    (
+        "°F",
+        &[("°F", 1.0, 0.0), ("°C", 1.8, 32.0), ("degC", 1.8, 32.0)],
+    ),
+    (
+        "°C",
+        &[
+            ("°C", 1.0, 0.0),
+            ("degC", 1.0, 0.0),
+            ("°F", 5.0 / 9.0, -160.0 / 9.0),
+        ],
+    ),
+];
+
+/// The scale and offset that turn a value in `unit` into one in `to`.
+pub(crate) fn conversion(unit: &str, to: &str) -> Option<(f64, f64)> {
+    let (_, table) = UNITS
+        .iter()
+        .find(|(name, _)| name.eq_ignore_ascii_case(to))?;
+    table
+        .iter()
+        .find(|(name, _, _)| name.eq_ignore_ascii_case(unit.trim()))
+        .map(|(_, scale, offset)| (*scale, *offset))
+}
+
+/// The units `history(to=...)` converts into.
+pub(crate) fn known_units() -> Vec<&'static str> {
+    UNITS.iter().map(|(name, _)| *name).collect()
+}
+
 /// `{{ m.wave_height | to_ft(m.wave_unit) }}`: a length in `ft` or `m`, in feet.
 fn to_ft(value: Option<f64>, unit: Option<String>) -> Option<f64> {
     convert(

@@ -2,9 +2,11 @@
 //! spot's data. Escaping is on for every `.svg` template, so scraped text can
 //! never break the document.
 
+mod chart;
 mod context;
 mod fit;
 pub mod helpers;
+pub mod history;
 pub mod layers;
 mod live;
 pub(crate) mod values;
@@ -120,8 +122,8 @@ impl Templates {
         env.add_filter("datetimeformat", datetimeformat);
         helpers::register(&mut env);
         fit::register(&mut env, toolkit.measure.clone());
-        crate::history::functions::register(&mut env);
-        crate::history::chart::register(&mut env, toolkit.measure.clone());
+        history::register(&mut env);
+        chart::register(&mut env, toolkit.measure.clone());
         for plugin in toolkit.plugins {
             plugin(&mut env);
         }

@@ -12,6 +12,7 @@ use super::fresh::Freshness;
 use super::quiet::Quiet;
 use crate::coord::Coordination;
 use crate::flight::{JobPanicked, SingleFlight};
+use crate::history::History;
 use crate::pipeline::Pipeline;
 use crate::request::RenderRequest;
 use crate::source::SpotData;
@@ -29,6 +30,8 @@ pub(super) struct Data {
     coord: Coordination,
     store: Store,
     quiet: Arc<Quiet>,
+    /// Where each fetch's values are kept, and the spot's recent ones read.
+    history: Arc<dyn History>,
     /// Fetched data by spot slug; fresh while younger than its lifetime.
     cache: moka::future::Cache<String, Arc<SpotData>>,
     /// The last fetch of each spot, failed or not, for the status page.
@@ -45,6 +48,7 @@ impl Data {
         coord: Coordination,
         store: Store,
         quiet: Arc<Quiet>,
+        history: Arc<dyn History>,
     ) -> Self {
         let capacity = spots as u64 * 2 + 16;
         Self {
@@ -53,6 +57,7 @@ impl Data {
             coord,
             store,
             quiet,
+            history,
             cache: moka::future::Cache::new(capacity),
             last: moka::future::Cache::new(capacity),
             flight: SingleFlight::new(usize::MAX),
@@ -127,6 +132,7 @@ impl Data {
         not_before: Option<DateTime<Utc>>,
     ) -> Arc<SpotData> {
         let data = self.fetch_once(request, not_before).await;
+        let data = self.keep(&request.spot, data).await;
         self.quiet.fetched(&request.spot, &data);
         let slug = request.spot.slug();
         self.last.insert(slug.clone(), data.clone()).await;
@@ -141,6 +147,19 @@ impl Data {
     /// replica fetched since this one's last (and at or after `not_before`)
     /// is read from the shared storage; otherwise this replica fetches and
     /// stores it there.
+    /// Hands the fetch's values to the history, and gives the data the
+    /// spot's recent values for its templates. Data another replica
+    /// fetched has no values of its own: the history read back has them.
+    async fn keep(&self, spot: &crate::config::Spot, data: Arc<SpotData>) -> Arc<SpotData> {
+        let mut data = Arc::unwrap_or_clone(data);
+        if data.all_failed() {
+            return Arc::new(data);
+        }
+        let batch = std::mem::take(&mut data.samples);
+        data.recent = Some(self.history.keep(spot, batch, self.fresh.now()).await);
+        Arc::new(data)
+    }
+
     async fn fetch_once(
         &self,
         request: &RenderRequest,

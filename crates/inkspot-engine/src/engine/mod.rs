@@ -89,6 +89,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// The clock freshness and the schedule read.
     pub clock: SharedClock,
+    /// Where fetched values are kept, and read back for templates.
+    pub history: Arc<dyn crate::history::History>,
 }
 
 impl Engine {
@@ -102,6 +104,7 @@ impl Engine {
             coord,
             metrics,
             clock,
+            history,
         } = parts;
         let catalog = Catalog::new(&config);
         let schedule = config
@@ -117,6 +120,7 @@ impl Engine {
             coord: coord.clone(),
             fresh: fresh.clone(),
             metrics: metrics.clone(),
+            history,
         }));
         Arc::new(Self {
             config,

@@ -49,6 +49,7 @@ pub(super) struct RenderParts {
     pub coord: Coordination,
     pub fresh: Freshness,
     pub metrics: Arc<Metrics>,
+    pub history: Arc<dyn crate::history::History>,
 }
 
 impl Renders {
@@ -63,6 +64,7 @@ impl Renders {
             coord,
             fresh,
             metrics,
+            history,
         } = parts;
         let quiet = Arc::new(Quiet::default());
         let data = Data::new(
@@ -72,6 +74,7 @@ impl Renders {
             coord.clone(),
             store.clone(),
             quiet.clone(),
+            history,
         );
         let pictures = Pictures::new(
             fresh.clone(),

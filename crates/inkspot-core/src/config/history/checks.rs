@@ -19,8 +19,7 @@ pub(in crate::config) fn check_history(c: &mut Collector, config: &Config) {
     }
     for (i, spot) in config.spots.iter().enumerate() {
         if let Some(own) = &spot.history {
-            let at =
-                |k: &str| vec![key("spots"), Seg::Index(i), key("history"), key(k)];
+            let at = |k: &str| vec![key("spots"), Seg::Index(i), key("history"), key(k)];
             check_retention(c, config.history.retention(Some(own)), &at);
         }
     }

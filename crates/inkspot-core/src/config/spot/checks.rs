@@ -5,8 +5,10 @@ use std::path::Path;
 
 use super::super::locate::Seg;
 use super::super::locate::{Collector, key, with};
+use super::super::{
+    Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate,
+};
 use super::Rows;
-use super::super::{Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Source, Spot, SpotTemplate};
 
 /// Keys a spot understands; extra keys are allowed, but one that looks like a
 /// misspelling of these is refused.
@@ -277,7 +279,9 @@ fn series_problems(format: Format, field: &Field) -> Vec<(&'static str, String)>
         if format != Format::Json {
             out.push((
                 "times",
-                format!("`times` only works with format = \"json\", but this source is \"{format}\""),
+                format!(
+                    "`times` only works with format = \"json\", but this source is \"{format}\""
+                ),
             ));
         } else if !times.is_empty() && !times.starts_with('/') {
             out.push((
@@ -286,7 +290,11 @@ fn series_problems(format: Format, field: &Field) -> Vec<(&'static str, String)>
             ));
         }
         if field.kind != FieldType::Number {
-            out.push(("times", "`times` goes with `type = \"number\"`: only numbers are kept as a series".to_string()));
+            out.push((
+                "times",
+                "`times` goes with `type = \"number\"`: only numbers are kept as a series"
+                    .to_string(),
+            ));
         }
     }
     out

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use minijinja::value::{Enumerator, Kwargs, Object, Value};
 use minijinja::{Error, State};
 
-use super::{FORECAST_HOURS, RECENT_HOURS, Recent, Series, Summary};
-use crate::template::values::{bad, context_now};
+use super::values::{bad, context_now};
+use crate::history::{FORECAST_HOURS, RECENT_HOURS, Recent, Series, Summary};
 
 /// The name the spot's [`Recent`] goes by in a template's context.
 pub const CONTEXT_KEY: &str = "_recent";
@@ -49,7 +49,11 @@ impl Object for SeriesObj {
         let num = |f: fn(&Summary) -> f64| s.map(f).map_or(Value::from(()), Value::from);
         Some(match key.as_str()? {
             "field" => Value::from(self.series.field.as_str()),
-            "unit" => self.series.unit.clone().map_or(Value::from(()), Value::from),
+            "unit" => self
+                .series
+                .unit
+                .clone()
+                .map_or(Value::from(()), Value::from),
             "forecast" => Value::from(self.forecast),
             "empty" => Value::from(self.series.points.is_empty()),
             "count" => Value::from(self.series.points.len()),
@@ -113,6 +117,7 @@ struct Ask {
     hours: i64,
     points: Option<usize>,
     threshold: Option<f64>,
+    to: Option<String>,
 }
 
 fn ask(kwargs: &Kwargs, limit: i64, what: &str) -> Result<Ask, Error> {
@@ -125,11 +130,21 @@ fn ask(kwargs: &Kwargs, limit: i64, what: &str) -> Result<Ask, Error> {
     }
     let points: Option<usize> = kwargs.get("points")?;
     let threshold: Option<f64> = kwargs.get("threshold")?;
+    let to: Option<String> = kwargs.get("to")?;
+    if let Some(to) = &to
+        && !crate::template::helpers::known_units().contains(&to.as_str())
+    {
+        return Err(bad(format!(
+            "{what}(to=\"{to}\"): unknown unit; known: {}",
+            crate::template::helpers::known_units().join(", ")
+        )));
+    }
     kwargs.assert_all_used()?;
     Ok(Ask {
         hours: (hours * 3600.0) as i64,
         points,
         threshold,
+        to,
     })
 }
 
@@ -144,7 +159,7 @@ fn history(state: &State, field: &str, kwargs: Kwargs) -> Result<Value, Error> {
     let all = recent.observed.get(field).map_or(&[][..], Vec::as_slice);
     let unit = recent.units.get(field).map(String::as_str);
     let series = Series::window(field, unit, all, now - ask.hours, now);
-    Ok(made(series, &ask, false))
+    made(series, &ask, false)
 }
 
 /// `forecast(field, hours=24, points=none, threshold=none)`: the field's
@@ -156,18 +171,43 @@ fn forecast(state: &State, field: &str, kwargs: Kwargs) -> Result<Value, Error> 
     let all = recent.forecast.get(field).map_or(&[][..], Vec::as_slice);
     let unit = recent.units.get(field).map(String::as_str);
     let series = Series::window(field, unit, all, now, now + ask.hours);
-    Ok(made(series, &ask, true))
+    made(series, &ask, true)
 }
 
-fn made(series: Series, ask: &Ask, forecast: bool) -> Value {
+fn made(series: Series, ask: &Ask, forecast: bool) -> Result<Value, Error> {
+    let series = converted(series, ask.to.as_deref())?;
     let summary = series.summary(ask.threshold);
     let series = match ask.points {
         Some(n) => series.bucketed(n),
         None => series,
     };
-    Value::from_object(SeriesObj {
+    Ok(Value::from_object(SeriesObj {
         series,
         summary,
         forecast,
-    })
+    }))
+}
+
+/// The series in unit `to`: an empty one takes the unit as it is; one in
+/// a unit that does not convert is an error naming both.
+fn converted(mut series: Series, to: Option<&str>) -> Result<Series, Error> {
+    let Some(to) = to else {
+        return Ok(series);
+    };
+    if series.points.is_empty() {
+        series.unit = Some(to.to_string());
+        return Ok(series);
+    }
+    let unit = series.unit.clone().unwrap_or_default();
+    let (scale, offset) = crate::template::helpers::conversion(&unit, to).ok_or_else(|| {
+        bad(format!(
+            "`{}` is in `{unit}`, which does not convert to `{to}`",
+            series.field
+        ))
+    })?;
+    for p in &mut series.points {
+        p.value = p.value * scale + offset;
+    }
+    series.unit = Some(to.to_string());
+    Ok(series)
 }

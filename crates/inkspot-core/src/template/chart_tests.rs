@@ -2,9 +2,9 @@ use std::sync::Arc;
 
 use minijinja::{Environment, Value, context};
 
-use super::super::functions::{self, RecentObj};
-use super::super::{Point, Recent};
+use super::super::history::{self as functions, RecentObj};
 use super::*;
+use crate::history::{Point, Recent};
 
 /// Every character 0.6 of the font size wide.
 struct Even;
@@ -18,10 +18,20 @@ impl crate::template::Measure for Even {
 const NOW: &str = "2026-11-22T17:30:00Z";
 
 fn recent(fields: &[(&str, Vec<(i64, f64)>)], forecast: &[(&str, Vec<(i64, f64)>)]) -> Recent {
-    let points = |ps: &Vec<(i64, f64)>| ps.iter().map(|&(t, v)| Point::new(at(NOW) + t, v)).collect();
+    let points = |ps: &Vec<(i64, f64)>| {
+        ps.iter()
+            .map(|&(t, v)| Point::new(at(NOW) + t, v))
+            .collect()
+    };
     Recent {
-        observed: fields.iter().map(|(f, ps)| (f.to_string(), points(ps))).collect(),
-        forecast: forecast.iter().map(|(f, ps)| (f.to_string(), points(ps))).collect(),
+        observed: fields
+            .iter()
+            .map(|(f, ps)| (f.to_string(), points(ps)))
+            .collect(),
+        forecast: forecast
+            .iter()
+            .map(|(f, ps)| (f.to_string(), points(ps)))
+            .collect(),
         units: [("buoy.wvht".to_string(), "ft".to_string())].into(),
     }
 }
@@ -58,14 +68,22 @@ fn ys(d: &str) -> Vec<f64> {
 
 fn hourly(values: &[f64]) -> Vec<(i64, f64)> {
     let n = values.len() as i64;
-    values.iter().enumerate().map(|(i, v)| ((i as i64 - n) * 3600, *v)).collect()
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| ((i as i64 - n) * 3600, *v))
+        .collect()
 }
 
 #[test]
 fn a_gap_stays_open() {
     let mut points = hourly(&[3.0; 20]);
     points.drain(8..14);
-    let svg = fill(r#"{{ line_chart(history("buoy.wvht"), width=400, height=120) }}"#, recent(&[("buoy.wvht", points)], &[])).unwrap();
+    let svg = fill(
+        r#"{{ line_chart(history("buoy.wvht"), width=400, height=120) }}"#,
+        recent(&[("buoy.wvht", points)], &[]),
+    )
+    .unwrap();
     let line = paths(&svg, "none");
     assert_eq!(line.len(), 1, "{svg}");
     assert_eq!(line[0].matches('M').count(), 2, "two runs: {}", line[0]);
@@ -75,27 +93,49 @@ fn a_gap_stays_open() {
 fn a_flat_series_does_not_fill_the_height() {
     let svg = fill(
         r#"{{ line_chart(history("buoy.wvht"), width=400, height=120) }}"#,
-        recent(&[("buoy.wvht", hourly(&[4.0, 4.05, 3.95, 4.0, 4.02, 3.98]))], &[]),
+        recent(
+            &[("buoy.wvht", hourly(&[4.0, 4.05, 3.95, 4.0, 4.02, 3.98]))],
+            &[],
+        ),
     )
     .unwrap();
     let y = ys(paths(&svg, "none")[0]);
-    let spread = y.iter().copied().fold(f64::MIN, f64::max) - y.iter().copied().fold(f64::MAX, f64::min);
-    assert!(spread < 120.0 * 0.15, "a 0.1 ft wobble spans {spread:.1} px of 120");
+    let spread =
+        y.iter().copied().fold(f64::MIN, f64::max) - y.iter().copied().fold(f64::MAX, f64::min);
+    assert!(
+        spread < 120.0 * 0.15,
+        "a 0.1 ft wobble spans {spread:.1} px of 120"
+    );
 }
 
 #[test]
 fn three_series_are_told_apart_without_colour() {
     let r = recent(
-        &[("a.x", hourly(&[1.0, 2.0, 3.0])), ("b.x", hourly(&[2.0, 3.0, 1.0])), ("c.x", hourly(&[3.0, 1.0, 2.0]))],
+        &[
+            ("a.x", hourly(&[1.0, 2.0, 3.0])),
+            ("b.x", hourly(&[2.0, 3.0, 1.0])),
+            ("c.x", hourly(&[3.0, 1.0, 2.0])),
+        ],
         &[],
     );
-    let svg = fill(r#"{{ line_chart([history("a.x"), history("b.x"), history("c.x")]) }}"#, r).unwrap();
+    let svg = fill(
+        r#"{{ line_chart([history("a.x"), history("b.x"), history("c.x")]) }}"#,
+        r,
+    )
+    .unwrap();
     for dash in DASHES {
         assert_eq!(paths(&svg, dash).len(), 1, "one line dashed {dash}: {svg}");
     }
     assert!(!svg.contains("stroke=\"#f"), "black only");
-    let four = fill(r#"{{ line_chart([history("a.x"), history("a.x"), history("a.x"), history("a.x")]) }}"#, recent(&[], &[]));
-    assert!(four.unwrap_err().to_string().contains("one to three series"));
+    let four = fill(
+        r#"{{ line_chart([history("a.x"), history("a.x"), history("a.x"), history("a.x")]) }}"#,
+        recent(&[], &[]),
+    );
+    assert!(
+        four.unwrap_err()
+            .to_string()
+            .contains("one to three series")
+    );
 }
 
 #[test]
@@ -108,7 +148,10 @@ fn the_forecast_continues_the_observed_line() {
     let observed = paths(&svg, "none")[0];
     let ahead = paths(&svg, FORECAST_DASH)[0];
     let last = observed.rsplit(' ').next().unwrap().trim_start_matches('L');
-    assert!(ahead.starts_with(&format!("M{last}")), "{ahead} starts at {last}");
+    assert!(
+        ahead.starts_with(&format!("M{last}")),
+        "{ahead} starts at {last}"
+    );
     assert!(svg.contains(">now</text>"));
 }
 
@@ -119,16 +162,30 @@ fn the_extremes_are_marked_with_their_values() {
         recent(&[("buoy.wvht", hourly(&[3.0, 5.2, 2.1, 3.3]))], &[]),
     )
     .unwrap();
-    assert!(svg.contains(">5.2</text>") && svg.contains(">2.1</text>"), "{svg}");
-    assert!(svg.contains(" ft</text>"), "the unit beside the scale: {svg}");
+    assert!(
+        svg.contains(">5.2</text>") && svg.contains(">2.1</text>"),
+        "{svg}"
+    );
+    assert!(
+        svg.contains(" ft</text>"),
+        "the unit beside the scale: {svg}"
+    );
 }
 
 #[test]
 fn no_data_is_said_not_drawn_as_zero() {
-    let svg = fill(r#"{{ line_chart(history("buoy.wvht")) }}"#, recent(&[], &[])).unwrap();
+    let svg = fill(
+        r#"{{ line_chart(history("buoy.wvht")) }}"#,
+        recent(&[], &[]),
+    )
+    .unwrap();
     assert!(svg.contains("no data yet"));
     assert!(paths(&svg, "none").is_empty());
-    let text = fill(r#"{{ history("buoy.wvht").last is none }}|{{ history("buoy.wvht").trend is none }}"#, recent(&[], &[])).unwrap();
+    let text = fill(
+        r#"{{ history("buoy.wvht").last is none }}|{{ history("buoy.wvht").trend is none }}"#,
+        recent(&[], &[]),
+    )
+    .unwrap();
     assert_eq!(text.to_lowercase(), "true|true");
 }
 
@@ -142,7 +199,9 @@ fn the_window_asked_for_is_bounded() {
 fn a_template_reads_the_statistics() {
     let r = recent(&[("buoy.wvht", hourly(&[2.0, 2.2, 2.6, 3.1, 3.4]))], &[]);
     let text = fill(
-        r#"{{ h.min }} {{ h.max }} {{ h.last }} {{ h.trend }} {{ h.count }} {{ h.max_at }}"#.replace("h.", "history('buoy.wvht').").as_str(),
+        r#"{{ h.min }} {{ h.max }} {{ h.last }} {{ h.trend }} {{ h.count }} {{ h.max_at }}"#
+            .replace("h.", "history('buoy.wvht').")
+            .as_str(),
         r,
     )
     .unwrap();
@@ -153,10 +212,26 @@ fn a_template_reads_the_statistics() {
 #[case(&[4.0, 4.0], None, (0.0, 1.0))]
 #[case(&[0.0, 0.0], None, (0.0, 0.0))]
 #[case(&[1.0, 9.0], None, (1.0, 9.0))]
-fn the_scale_widens_a_narrow_range(#[case] values: &[f64], #[case] min_range: Option<f64>, #[case] inner: (f64, f64)) {
+fn the_scale_widens_a_narrow_range(
+    #[case] values: &[f64],
+    #[case] min_range: Option<f64>,
+    #[case] inner: (f64, f64),
+) {
     let (lo, hi) = scale(values, min_range);
     assert!(lo <= values[0] && hi >= values[1]);
     let wanted = (inner.1 - inner.0).max(values.iter().sum::<f64>() / values.len() as f64 / 2.0);
     assert!(hi - lo >= wanted - 1e-9, "{lo}..{hi}");
     assert!(lo >= 0.0, "never below zero for values that are not");
+}
+
+#[test]
+fn a_series_is_converted_into_the_unit_asked() {
+    let mut r = recent(&[("buoy.wvht", hourly(&[1.0, 2.0]))], &[]);
+    r.units.insert("buoy.wvht".into(), "m".into());
+    let text = fill(r#"{{ history("buoy.wvht", to="ft").last | round(2) }} {{ history("buoy.wvht", to="ft").unit }}"#, r.clone()).unwrap();
+    assert_eq!(text, "6.56 ft");
+    let err = fill(r#"{{ history("buoy.wvht", to="kn") }}"#, r.clone()).unwrap_err();
+    assert!(err.to_string().contains("does not convert"), "{err}");
+    let err = fill(r#"{{ history("buoy.wvht", to="furlongs") }}"#, r).unwrap_err();
+    assert!(err.to_string().contains("unknown unit"), "{err}");
 }

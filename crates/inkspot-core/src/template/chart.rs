@@ -14,10 +14,10 @@ use chrono::{DateTime, TimeZone, Timelike};
 use minijinja::value::{Kwargs, Value};
 use minijinja::{Error, State};
 
-use super::functions::SeriesObj;
-use super::{Point, Series};
-use crate::template::SharedMeasure;
-use crate::template::values::{bad, context_now, zone};
+use super::SharedMeasure;
+use super::history::SeriesObj;
+use super::values::{bad, context_now, zone};
+use crate::history::{Point, Series};
 
 /// Dash patterns of the first, second and third series.
 const DASHES: [&str; 3] = ["none", "10 6", "0.5 6"];
@@ -28,9 +28,10 @@ const FORECAST_DASH: &str = "10 4 1 4";
 /// with `measure`.
 pub fn register(env: &mut minijinja::Environment<'static>, measure: SharedMeasure) {
     let m = measure.clone();
-    env.add_function("line_chart", move |state: &State, series: Value, kwargs: Kwargs| {
-        line_chart(state, &m, series, kwargs)
-    });
+    env.add_function(
+        "line_chart",
+        move |state: &State, series: Value, kwargs: Kwargs| line_chart(state, &m, series, kwargs),
+    );
     env.add_function("sparkline", sparkline);
 }
 
@@ -109,8 +110,11 @@ fn series_list(value: &Value) -> Result<Vec<Arc<SeriesObj>>, Error> {
     }
     list.iter()
         .map(|v| {
-            v.downcast_object::<SeriesObj>()
-                .ok_or_else(|| bad(format!("`{v}` is not a series from history() or forecast()")))
+            v.downcast_object::<SeriesObj>().ok_or_else(|| {
+                bad(format!(
+                    "`{v}` is not a series from history() or forecast()"
+                ))
+            })
         })
         .collect()
 }
@@ -147,9 +151,10 @@ fn line_chart(
     let (x, y, w, h) = placement(&kwargs, 400.0, 120.0)?;
     let forecast: Option<Value> = kwargs.get("forecast")?;
     let forecast = match forecast.filter(|v| !v.is_none() && !v.is_undefined()) {
-        Some(v) => Some(v.downcast_object::<SeriesObj>().ok_or_else(|| {
-            bad("`forecast` must be a series from forecast()")
-        })?),
+        Some(v) => Some(
+            v.downcast_object::<SeriesObj>()
+                .ok_or_else(|| bad("`forecast` must be a series from forecast()"))?,
+        ),
         None => None,
     };
     let min_range: Option<f64> = kwargs.get("min_range")?;
@@ -166,9 +171,11 @@ fn line_chart(
     }
     let (lo, hi) = scale(&values, min_range);
     let decimals = decimals.unwrap_or(if hi - lo >= 10.0 { 0 } else { 1 });
-    let font = (h / 8.0).clamp(11.0, 16.0);
+    let font = (h / 7.0).clamp(14.0, 18.0);
     let unit = list[0].series.unit.clone().unwrap_or_default();
-    let top = format!("{} {unit}", number(hi, decimals)).trim().to_string();
+    let top = format!("{} {unit}", number(hi, decimals))
+        .trim()
+        .to_string();
     let bottom = number(lo, decimals);
     let label_w = measure
         .width(&top, font, false)
@@ -224,10 +231,18 @@ fn line_chart(
 }
 
 fn placement(kwargs: &Kwargs, w: f64, h: f64) -> Result<(f64, f64, f64, f64), Error> {
-    let get = |k: &str, d: f64| -> Result<f64, Error> { Ok(kwargs.get::<Option<f64>>(k)?.unwrap_or(d)) };
-    let (x, y, w, h) = (get("x", 0.0)?, get("y", 0.0)?, get("width", w)?, get("height", h)?);
+    let get =
+        |k: &str, d: f64| -> Result<f64, Error> { Ok(kwargs.get::<Option<f64>>(k)?.unwrap_or(d)) };
+    let (x, y, w, h) = (
+        get("x", 0.0)?,
+        get("y", 0.0)?,
+        get("width", w)?,
+        get("height", h)?,
+    );
     if !(w >= 20.0 && h >= 10.0) {
-        return Err(bad(format!("a chart needs a width of at least 20 and a height of at least 10, got {w}×{h}")));
+        return Err(bad(format!(
+            "a chart needs a width of at least 20 and a height of at least 10, got {w}×{h}"
+        )));
     }
     Ok((x, y, w, h))
 }
@@ -258,7 +273,13 @@ fn frame(svg: &mut String, plot: &Plot, top: &str, bottom: &str, font: f64) {
 }
 
 /// Ticks at whole local hours, as many as fit their labels, at most six.
-fn time_axis(svg: &mut String, plot: &Plot, measure: &SharedMeasure, font: f64, tz: Option<chrono_tz::Tz>) {
+fn time_axis(
+    svg: &mut String,
+    plot: &Plot,
+    measure: &SharedMeasure,
+    font: f64,
+    tz: Option<chrono_tz::Tz>,
+) {
     let tz = tz.unwrap_or(chrono_tz::UTC);
     let span = plot.t1 - plot.t0;
     let label_w = measure.width("00:00", font, false) + 10.0;
@@ -273,7 +294,10 @@ fn time_axis(svg: &mut String, plot: &Plot, measure: &SharedMeasure, font: f64, 
         return;
     };
     let local = start.with_timezone(&tz);
-    let mut hour = local.date_naive().and_hms_opt(local.hour(), 0, 0).unwrap_or_default();
+    let mut hour = local
+        .date_naive()
+        .and_hms_opt(local.hour(), 0, 0)
+        .unwrap_or_default();
     let baseline = plot.y + plot.h;
     for _ in 0..64 {
         hour += chrono::Duration::hours(1);
@@ -288,7 +312,11 @@ fn time_axis(svg: &mut String, plot: &Plot, measure: &SharedMeasure, font: f64, 
             continue;
         }
         let (x, _) = plot.at(Point::new(t, plot.lo));
-        let label = if step >= 24 { at.format("%a").to_string() } else { at.format("%H:%M").to_string() };
+        let label = if step >= 24 {
+            at.format("%a").to_string()
+        } else {
+            at.format("%H:%M").to_string()
+        };
         let _ = write!(
             svg,
             r#"<path d="M{x:.1},{baseline:.1} v5" stroke="black" stroke-width="1"/><text x="{x:.1}" y="{:.1}" text-anchor="middle">{label}</text>"#,
@@ -309,8 +337,11 @@ fn extremes(svg: &mut String, plot: &Plot, min: Point, max: Point, decimals: usi
     if min.at != max.at {
         let _ = write!(
             svg,
-            r#"<circle cx="{ix:.1}" cy="{iy:.1}" r="4" fill="white" stroke="black" stroke-width="2"/><text x="{ix:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-            (iy + font + 4.0).min(plot.y + plot.h - 2.0),
+            r#"<circle cx="{ix:.1}" cy="{iy:.1}" r="4" fill="white" stroke="black" stroke-width="2"/><text x="{:.1}" y="{:.1}">{}</text>"#,
+            // Beside the point, where the line is not: a minimum has
+            // higher values on both sides.
+            (ix + 8.0).min(plot.x + plot.w - font * 2.0),
+            (iy + font * 0.35).min(plot.y + plot.h - 3.0),
             number(min.value, decimals)
         );
     }
@@ -342,9 +373,24 @@ fn sparkline(series: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let s = &list[0];
     let values: Vec<f64> = s.series.points.iter().map(|p| p.value).collect();
     let (lo, hi) = scale(&values, min_range);
-    let plot = Plot { x, y: y + 3.0, w, h: (h - 6.0).max(4.0), t0: s.series.from, t1: s.series.to.max(s.series.from + 1), lo, hi };
+    let plot = Plot {
+        x,
+        y: y + 3.0,
+        w,
+        h: (h - 6.0).max(4.0),
+        t0: s.series.from,
+        t1: s.series.to.max(s.series.from + 1),
+        lo,
+        hi,
+    };
     let mut svg = String::from(r#"<g class="sparkline">"#);
-    line(&mut svg, &plot.path(&runs(&s.series, w)), "none", 2.0, "black");
+    line(
+        &mut svg,
+        &plot.path(&runs(&s.series, w)),
+        "none",
+        2.0,
+        "black",
+    );
     if let Some(summary) = &s.summary {
         for p in [summary.min, summary.max] {
             let (cx, cy) = plot.at(p);
@@ -356,13 +402,17 @@ fn sparkline(series: Value, kwargs: Kwargs) -> Result<Value, Error> {
 }
 
 fn escape(text: &str) -> String {
-    text.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// Places `t` as a time for tests.
 #[cfg(test)]
 pub(crate) fn at(t: &str) -> i64 {
-    DateTime::parse_from_rfc3339(t).map(|t| t.timestamp()).unwrap_or_default()
+    DateTime::parse_from_rfc3339(t)
+        .map(|t| t.timestamp())
+        .unwrap_or_default()
 }
 
 #[cfg(test)]
