@@ -100,6 +100,28 @@ enum Command {
         #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Print a field's values kept by a running service: the last hours'
+    /// observations and the latest forecast.
+    History {
+        /// Spot name or slug.
+        #[arg(long)]
+        spot: String,
+        /// The field, as `source.field`, e.g. buoy.wvht.
+        #[arg(long)]
+        field: String,
+        /// How many hours back.
+        #[arg(long, default_value_t = 24.0)]
+        hours: f64,
+        /// Buckets of this length (10m, 1h, 1d) instead of every value.
+        #[arg(long)]
+        step: Option<String>,
+        /// Print CSV, as /api/history writes it.
+        #[arg(long)]
+        csv: bool,
+        /// The service's base URL, instead of the config's port.
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Manage TRMNL devices on a running service (admin token needed).
     Devices {
         #[command(subcommand)]
@@ -164,6 +186,7 @@ async fn run(args: Args) -> Result<(), CliError> {
             (config, clock)
         })
     };
+    let config_path = args.config.clone();
     match args.command.unwrap_or(Command::Serve { listen: None }) {
         Command::Serve { listen } => {
             let (config, clock) = load()?;
@@ -203,6 +226,24 @@ async fn run(args: Args) -> Result<(), CliError> {
         }
         Command::Status { url, token } => {
             cli::status(&args.config, url.as_deref(), token.as_deref()).await
+        }
+        Command::History {
+            spot,
+            field,
+            hours,
+            step,
+            csv,
+            url,
+        } => {
+            let args = cli::HistoryArgs {
+                spot: &spot,
+                field: &field,
+                hours,
+                step: step.as_deref(),
+                csv,
+                url: url.as_deref(),
+            };
+            cli::history(&config_path, args).await
         }
         Command::Devices {
             command: DevicesCommand::Pair { device, url, token },

@@ -5,7 +5,7 @@
 use super::App;
 use crate::coord::LinkState;
 use crate::flight::Stage;
-use crate::metrics::{DeviceGauges, Gauges, labels};
+use crate::metrics::{DeviceGauges, Gauges, HistoryGauges, labels};
 
 /// The gauges of `app` now.
 pub async fn gauges(app: &App) -> Gauges {
@@ -22,7 +22,20 @@ pub async fn gauges(app: &App) -> Gauges {
         services: services_up(app).await,
         pending_writes: as_i64(engine.store().pending_writes() as u64),
         devices: device_gauges(app).await,
+        history: history_gauges(app).await,
     }
+}
+
+async fn history_gauges(app: &App) -> Option<HistoryGauges> {
+    let kept = app.history.as_ref()?.summary().await?;
+    Some(HistoryGauges {
+        written: kept.written,
+        dropped: kept.dropped,
+        rollup_runs: kept.rollup_runs,
+        samples: kept.samples,
+        hours: kept.hours,
+        bytes: i64::try_from(kept.bytes).unwrap_or(i64::MAX),
+    })
 }
 
 /// Whether each service this replica uses answers: its storage, its

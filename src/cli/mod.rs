@@ -14,11 +14,13 @@ use crate::request::{Catalog, RequestError};
 
 mod check;
 mod devices;
+mod history;
 mod remote;
 mod schedule;
 mod status;
 pub use check::check;
 pub use devices::pair;
+pub use history::{HistoryArgs, history};
 pub use remote::healthcheck;
 use remote::{admin_token, endpoint, unreachable};
 pub use schedule::{plan as schedule_plan, schedule};

@@ -106,6 +106,18 @@ pub fn render(s: &Status) -> String {
         s.load.cpu_percent,
         size(s.load.memory_bytes),
     );
+    if let Some(h) = &s.history {
+        let _ = writeln!(
+            out,
+            "history: {} samples, {} hourly rollups, {} of {}; {} written, {} dropped since start",
+            h.samples,
+            h.hours,
+            size(h.bytes),
+            size(h.max_bytes),
+            h.written,
+            h.dropped
+        );
+    }
     if let Some(jobs) = &s.jobs {
         let _ = writeln!(out, "{}", jobs_line(jobs));
     }

@@ -5,6 +5,7 @@ pub mod conn;
 mod error;
 mod forwarded;
 mod gallery;
+pub mod history;
 mod jobs;
 pub(crate) mod limit;
 mod observe;
@@ -75,6 +76,7 @@ pub fn app(
         .route("/image", get(image))
         .route("/spots", get(spots))
         .route("/healthz", get(healthz))
+        .route("/api/history", get(history::history))
         .merge(trmnl::routes(&app))
         .merge(ops::routes(&app))
         .merge(gallery::routes())

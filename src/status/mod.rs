@@ -79,6 +79,11 @@ pub struct Status {
     pub spots: Vec<SpotHealth>,
     /// Each device that has joined.
     pub devices: Vec<DeviceHealth>,
+    /// The history of fetched values: rows and bytes kept, samples written
+    /// and dropped, and per spot slug its newest sample; `None` when it is
+    /// not kept.
+    #[serde(default)]
+    pub history: Option<crate::history::Kept>,
 }
 
 /// The job API's jobs.
@@ -242,7 +247,12 @@ pub async fn collect(app: &App) -> Status {
     let degraded = degraded(app, &health, &coordination).await;
     let spots = spots(engine).await;
     let devices = devices(app, now).await;
+    let history = match &app.history {
+        Some(keeper) => keeper.summary().await,
+        None => None,
+    };
     Status {
+        history,
         problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
             ServiceState::Ok

@@ -15,7 +15,7 @@ pub mod retention;
 pub mod rollup;
 pub mod write;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -25,6 +25,7 @@ use inkspot_core::clock::SharedClock;
 use inkspot_core::config::{Config, Retention, Spot};
 pub use inkspot_core::history::{Batch, History, Recent, Unkept};
 use inkspot_engine::supervisor::Supervisor;
+use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
@@ -53,6 +54,36 @@ pub struct Counters {
     pub hours_rolled: AtomicU64,
 }
 
+/// What the history keeps and has done: for `/status` and `/metrics`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Kept {
+    /// Raw samples kept.
+    pub samples: i64,
+    /// Hourly rollups kept.
+    pub hours: i64,
+    /// Their estimated size in the database.
+    pub bytes: u64,
+    /// `history.max_disk`.
+    pub max_bytes: u64,
+    /// Samples written since start.
+    pub written: u64,
+    /// Samples dropped since start (queue full, database away).
+    pub dropped: u64,
+    /// Retention runs since start.
+    pub rollup_runs: u64,
+    /// Samples waiting to be written.
+    pub queued: usize,
+    /// By spot slug: how many samples and rollups, and the newest sample.
+    pub spots: BTreeMap<String, SpotKept>,
+}
+
+/// How long a count of what is kept is reused: counting reads every row's
+/// index entry.
+const KEPT_FOR: Duration = Duration::from_secs(30);
+
+/// A count of what is kept: when it was made, by spot, and the bytes.
+type Counted = (std::time::Instant, BTreeMap<String, SpotKept>, u64);
+
 struct Job {
     slug: String,
     batch: Batch,
@@ -74,6 +105,8 @@ pub struct Keeper {
     queued: Arc<AtomicUsize>,
     counters: Arc<Counters>,
     failing: Arc<AtomicBool>,
+    /// The last count of what is kept, and when it was made.
+    counted: tokio::sync::Mutex<Option<Counted>>,
 }
 
 impl Keeper {
@@ -94,6 +127,7 @@ impl Keeper {
             queued: Arc::new(AtomicUsize::new(0)),
             counters: Arc::new(Counters::default()),
             failing: Arc::new(AtomicBool::new(false)),
+            counted: tokio::sync::Mutex::new(None),
         });
         let writer = keeper.clone();
         supervisor.spawn("history-writer", move |stop| async move {
@@ -150,6 +184,35 @@ impl Keeper {
         &self,
     ) -> Result<(std::collections::BTreeMap<String, SpotKept>, u64), sqlx::Error> {
         read::kept(&self.pool).await
+    }
+
+    /// What is kept and what was done, counted at most every 30 seconds;
+    /// `None` when the database does not answer.
+    pub async fn summary(&self) -> Option<Kept> {
+        let mut counted = self.counted.lock().await;
+        let stale = counted
+            .as_ref()
+            .is_none_or(|(at, _, _)| at.elapsed() > KEPT_FOR);
+        if stale {
+            let (spots, bytes) = tokio::time::timeout(LOAD_WAIT, self.kept())
+                .await
+                .ok()?
+                .ok()?;
+            *counted = Some((std::time::Instant::now(), spots, bytes));
+        }
+        let (_, spots, bytes) = counted.as_ref()?;
+        let c = &self.counters;
+        Some(Kept {
+            samples: spots.values().map(|s| s.samples).sum(),
+            hours: spots.values().map(|s| s.hours).sum(),
+            bytes: *bytes,
+            max_bytes: self.config.history.max_disk.as_u64(),
+            written: c.written.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            rollup_runs: c.rollup_runs.load(Ordering::Relaxed),
+            queued: self.queued(),
+            spots: spots.clone(),
+        })
     }
 
     /// Runs retention as of `now`: what it deleted, or `None` when the

@@ -4,6 +4,7 @@
 //! devices. Server-rendered HTML with a few lines of script that refresh
 //! it in place. Behind the admin token when one is configured (`/login`).
 
+mod history;
 mod login;
 mod view;
 
@@ -64,7 +65,15 @@ async fn page(
     let mut spots = Vec::new();
     for (index, spot) in status.spots.iter().enumerate() {
         if alone.is_none_or(|a| a == index) {
-            spots.push(view::spot_view(engine, index, spot, panel, &base).await);
+            let recent = match (&app.history, engine.catalog().spots().get(index)) {
+                (Some(keeper), Some(config)) => {
+                    use crate::history::History;
+                    Some(keeper.recent(config, engine.clock().now()).await)
+                }
+                _ => None,
+            };
+            let view = view::spot_view(engine, index, spot, panel, &base, recent.as_deref());
+            spots.push(view.await);
         }
     }
     // The list at the top: every spot's state, linked to its section.

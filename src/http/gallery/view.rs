@@ -26,6 +26,8 @@ pub(super) struct SpotView {
     template_error: Option<String>,
     panel: PanelView,
     presets: Vec<PresetView>,
+    /// Each numeric field's last day.
+    history: Vec<super::history::FieldView>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +111,7 @@ pub(super) async fn spot_view(
     spot: &SpotHealth,
     panel: &Panel,
     base: &str,
+    recent: Option<&crate::history::Recent>,
 ) -> SpotView {
     let now = engine.clock().now();
     let request = super::panel_request(engine, index, panel);
@@ -134,7 +137,12 @@ pub(super) async fn spot_view(
     if spot.template_error.is_some() {
         state = "failed";
     }
+    let history = match (recent, engine.catalog().spots().get(index)) {
+        (Some(recent), Some(config)) => super::history::fields(config, recent, now.timestamp()),
+        _ => Vec::new(),
+    };
     SpotView {
+        history,
         name: spot.name.clone(),
         slug: slug.clone(),
         state,

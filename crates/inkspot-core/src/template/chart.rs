@@ -370,35 +370,39 @@ fn sparkline(series: Value, kwargs: Kwargs) -> Result<Value, Error> {
     let (x, y, w, h) = placement(&kwargs, 120.0, 30.0)?;
     let min_range: Option<f64> = kwargs.get("min_range")?;
     kwargs.assert_all_used()?;
-    let s = &list[0];
-    let values: Vec<f64> = s.series.points.iter().map(|p| p.value).collect();
+    let svg = spark(&list[0].series, (x, y, w, h), min_range);
+    Ok(Value::from_safe_string(svg))
+}
+
+/// A sparkline of `series` in the box `(x, y, width, height)`, as a `<g>`
+/// to place in an SVG: the line, its extremes dotted.
+pub fn spark(
+    series: &Series,
+    (x, y, w, h): (f64, f64, f64, f64),
+    min_range: Option<f64>,
+) -> String {
+    let values: Vec<f64> = series.points.iter().map(|p| p.value).collect();
     let (lo, hi) = scale(&values, min_range);
     let plot = Plot {
         x,
         y: y + 3.0,
         w,
         h: (h - 6.0).max(4.0),
-        t0: s.series.from,
-        t1: s.series.to.max(s.series.from + 1),
+        t0: series.from,
+        t1: series.to.max(series.from + 1),
         lo,
         hi,
     };
     let mut svg = String::from(r#"<g class="sparkline">"#);
-    line(
-        &mut svg,
-        &plot.path(&runs(&s.series, w)),
-        "none",
-        2.0,
-        "black",
-    );
-    if let Some(summary) = &s.summary {
+    line(&mut svg, &plot.path(&runs(series, w)), "none", 2.0, "black");
+    if let Some(summary) = series.summary(None) {
         for p in [summary.min, summary.max] {
             let (cx, cy) = plot.at(p);
             let _ = write!(svg, r#"<circle cx="{cx:.1}" cy="{cy:.1}" r="3"/>"#);
         }
     }
     svg.push_str("</g>");
-    Ok(Value::from_safe_string(svg))
+    svg
 }
 
 fn escape(text: &str) -> String {

@@ -2,7 +2,7 @@
 //! spot's data. Escaping is on for every `.svg` template, so scraped text can
 //! never break the document.
 
-mod chart;
+pub mod chart;
 mod context;
 mod fit;
 pub mod helpers;

@@ -97,6 +97,13 @@ pub struct Layer {
     pub layer: &'static str,
 }
 
+/// A table of the history.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Table {
+    /// `samples` or `hourly`.
+    pub table: &'static str,
+}
+
 /// A device.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct Device {

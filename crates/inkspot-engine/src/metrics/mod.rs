@@ -6,6 +6,8 @@
 //! (queue depth, cache size, devices) are set from a [`Gauges`] snapshot
 //! when the metrics are read. Labels are bounded: see [`labels`].
 
+mod history;
+pub use history::HistoryGauges;
 pub mod labels;
 mod observe;
 
@@ -85,6 +87,7 @@ pub struct Metrics {
     device_volts: Family<labels::Device, FloatGauge>,
     device_percent: Family<labels::Device, Gauge>,
     device_rssi: Family<labels::Device, Gauge>,
+    history: history::HistoryMetrics,
 }
 
 /// State read when the metrics are: what is not counted as it happens.
@@ -105,6 +108,8 @@ pub struct Gauges {
     /// Each device's last call (unix seconds), battery volts, battery
     /// percent and signal (dBm).
     pub devices: Vec<(labels::Device, DeviceGauges)>,
+    /// The history's counts, when it is kept.
+    pub history: Option<HistoryGauges>,
 }
 
 /// One device's gauges.
@@ -158,6 +163,7 @@ impl Metrics {
             device_volts: Family::default(),
             device_percent: Family::default(),
             device_rssi: Family::default(),
+            history: history::HistoryMetrics::default(),
         };
         m.register();
         m
@@ -296,6 +302,7 @@ impl Metrics {
             self.pending_dropped.clone(),
         );
         self.register_devices();
+        self.history.register(&mut self.registry);
     }
 
     fn register_devices(&mut self) {
@@ -366,6 +373,9 @@ impl Metrics {
         }
         self.pending_writes.set(gauges.pending_writes);
         self.set_devices(&gauges.devices);
+        if let Some(history) = &gauges.history {
+            self.history.set(history);
+        }
         let mut text = String::new();
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);
