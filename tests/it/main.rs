@@ -21,6 +21,7 @@ mod first_run;
 mod fuzz_regressions;
 mod gallery;
 mod golden;
+mod history;
 mod hostile;
 mod image;
 mod jobs;
