@@ -23,7 +23,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use inkspot_core::clock::SharedClock;
 use inkspot_core::config::{Config, Retention, Spot};
-pub use inkspot_core::history::{Batch, History, Recent, Unkept};
+pub use inkspot_core::history::{Batch, History, Recent, Sample, Unkept};
 use inkspot_engine::supervisor::Supervisor;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;

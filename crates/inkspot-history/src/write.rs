@@ -1,13 +1,16 @@
-//! Writing one fetch's batch: new raw samples (a sample already kept is
-//! not written again), the hourly rollups of the hours they touch, rollups
-//! straight from samples older than the raw retention, the forecast
-//! replaced, units and text values. One transaction per batch.
+//! Writing one fetch's batch, in a few statements whatever the number of
+//! fields: the samples newer than each field's newest kept one (and a
+//! sample already kept is never written again, so two replicas writing
+//! the same fetch keep one row), the hourly rollups of the hours they
+//! touch, rollups straight from samples older than the raw retention for
+//! hours not rolled up yet, the forecast replaced, units and text values.
+//! One transaction per batch.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{DateTime, Utc};
 use inkspot_core::config::Retention;
-use inkspot_core::history::{Batch, Sample};
+use inkspot_core::history::Batch;
 use sqlx::{Any, AnyPool, Row, Transaction};
 
 use crate::rollup::{Hour, hours_of};
@@ -26,6 +29,18 @@ pub struct Written {
     pub forecast: u64,
 }
 
+/// One field's value at a time: `(field, Unix seconds, value)`.
+type Row3 = (String, i64, f64);
+
+/// What a batch adds, worked out before the transaction.
+#[derive(Default)]
+struct Plan {
+    /// Raw samples newer than what is kept.
+    fresh: Vec<Row3>,
+    /// Hours made straight from samples older than the raw retention.
+    old_hours: Vec<(String, Hour)>,
+}
+
 /// Writes `batch` of the spot `slug`, fetched at `now`, kept as `kept`.
 pub async fn write(
     pool: &AnyPool,
@@ -34,76 +49,96 @@ pub async fn write(
     now: DateTime<Utc>,
     kept: Retention,
 ) -> Result<Written, sqlx::Error> {
-    let raw_from = now.timestamp() - kept.raw.as_secs() as i64;
-    let hourly_from = now.timestamp() - kept.hourly.as_secs() as i64;
-    let mut by_field: BTreeMap<&str, Vec<&Sample>> = BTreeMap::new();
-    for s in &batch.observed {
-        by_field.entry(&s.field).or_default().push(s);
-    }
     // What is kept already is read before the transaction, so that the
     // transaction's first statement writes: SQLite then takes its write
     // lock at once (waiting its turn) instead of failing to upgrade a read.
-    let mut plans = Vec::new();
-    for (field, samples) in by_field {
-        let (recent, old): (Vec<&Sample>, Vec<&Sample>) = samples
-            .into_iter()
-            .partition(|s| s.at.timestamp() >= raw_from);
-        let fresh = unkept(pool, slug, field, &recent).await?;
-        let old: Vec<(i64, f64)> = old
-            .iter()
-            .map(|s| (s.at.timestamp(), s.value))
-            .filter(|(t, _)| *t >= hourly_from)
-            .collect();
-        plans.push((field, fresh, hours_of(&old)));
-    }
+    let plan = plan(pool, slug, batch, now, kept).await?;
     let mut tx = pool.begin().await?;
     let mut written = Written::default();
-    for (field, fresh, old_hours) in plans {
-        written.raw += add_raw(&mut tx, slug, field, &fresh).await?;
-        written.hours += roll_up(&mut tx, slug, field, &fresh).await?;
-        written.hours += add_old_hours(&mut tx, slug, field, &old_hours).await?;
-    }
+    written.raw = add_raw(&mut tx, slug, &plan.fresh).await?;
+    written.hours = roll_up(&mut tx, slug, &plan.fresh).await?;
+    written.hours += put_hours(&mut tx, slug, &plan.old_hours, "DO NOTHING").await?;
     written.forecast = replace_forecasts(&mut tx, slug, batch, now).await?;
     describe_fields(&mut tx, slug, batch).await?;
     tx.commit().await?;
     Ok(written)
 }
 
-/// The samples of `field` not kept yet, as times and values.
-async fn unkept(
+/// Each field's samples newer than its newest kept one (raw rows) or than
+/// its newest rollup (older than the raw retention).
+async fn plan(
     pool: &AnyPool,
     slug: &str,
-    field: &str,
-    samples: &[&Sample],
-) -> Result<Vec<(i64, f64)>, sqlx::Error> {
-    let Some(first) = samples.iter().map(|s| s.at.timestamp()).min() else {
-        return Ok(Vec::new());
-    };
-    let last = samples
-        .iter()
-        .map(|s| s.at.timestamp())
-        .max()
-        .unwrap_or(first);
-    let kept: BTreeSet<i64> = sqlx::query(
-        "SELECT at FROM samples WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4",
-    )
-    .bind(slug)
-    .bind(field)
-    .bind(first)
-    .bind(last)
-    .fetch_all(pool)
-    .await?
-    .iter()
-    .map(|r| r.try_get::<i64, _>("at"))
-    .collect::<Result<_, _>>()?;
-    let mut fresh: BTreeMap<i64, f64> = BTreeMap::new();
-    for s in samples {
+    batch: &Batch,
+    now: DateTime<Utc>,
+    kept: Retention,
+) -> Result<Plan, sqlx::Error> {
+    let raw_from = now.timestamp() - kept.raw.as_secs() as i64;
+    let hourly_from = now.timestamp() - kept.hourly.as_secs() as i64;
+    let fields: BTreeSet<&str> = batch.observed.iter().map(|s| s.field.as_str()).collect();
+    let newest = newest(pool, slug, &fields).await?;
+    let mut fresh: BTreeMap<(&str, i64), f64> = BTreeMap::new();
+    let mut old: BTreeMap<&str, Vec<(i64, f64)>> = BTreeMap::new();
+    for s in &batch.observed {
         let at = s.at.timestamp();
-        if !kept.contains(&at) {
-            fresh.insert(at, s.value);
+        let (raw, hour) = newest
+            .get(s.field.as_str())
+            .copied()
+            .unwrap_or((None, None));
+        if at >= raw_from {
+            if raw.is_none_or(|n| at > n) {
+                fresh.insert((&s.field, at), s.value);
+            }
+        } else if at >= hourly_from && hour.is_none_or(|h| at.div_euclid(3600) * 3600 > h) {
+            old.entry(&s.field).or_default().push((at, s.value));
         }
     }
-    Ok(fresh.into_iter().collect())
+    let old_hours = old
+        .into_iter()
+        .flat_map(|(field, rows)| {
+            hours_of(&rows)
+                .into_iter()
+                .map(move |h| (field.to_string(), h))
+        })
+        .collect();
+    Ok(Plan {
+        fresh: fresh
+            .into_iter()
+            .map(|((f, at), v)| (f.to_string(), at, v))
+            .collect(),
+        old_hours,
+    })
+}
+
+/// Each field's newest raw sample and newest rollup hour, in one query.
+async fn newest(
+    pool: &AnyPool,
+    slug: &str,
+    fields: &BTreeSet<&str>,
+) -> Result<HashMap<String, (Option<i64>, Option<i64>)>, sqlx::Error> {
+    let mut out = HashMap::new();
+    let fields: Vec<&str> = fields.iter().copied().collect();
+    for chunk in fields.chunks(CHUNK / 2) {
+        let parts: Vec<String> = (0..chunk.len())
+            .map(|i| {
+                let f = i + 2;
+                format!(
+                    "SELECT ${f} AS field, \
+                     (SELECT MAX(at) FROM samples WHERE spot = $1 AND field = ${f}) AS raw, \
+                     (SELECT MAX(hour) FROM samples_hourly WHERE spot = $1 AND field = ${f}) AS hour"
+                )
+            })
+            .collect();
+        let sql = parts.join(" UNION ALL ");
+        let mut q = sqlx::query(&sql).bind(slug);
+        for field in chunk {
+            q = q.bind(*field);
+        }
+        for r in q.fetch_all(pool).await? {
+            out.insert(r.try_get("field")?, (r.try_get("raw")?, r.try_get("hour")?));
+        }
+    }
+    Ok(out)
 }
 
 /// Inserts `fresh` samples; a row another replica wrote meanwhile is left
@@ -111,8 +146,7 @@ async fn unkept(
 async fn add_raw(
     tx: &mut Transaction<'_, Any>,
     slug: &str,
-    field: &str,
-    fresh: &[(i64, f64)],
+    fresh: &[Row3],
 ) -> Result<u64, sqlx::Error> {
     let mut added = 0;
     for chunk in fresh.chunks(CHUNK) {
@@ -123,8 +157,8 @@ async fn add_raw(
             " ON CONFLICT (spot, field, at) DO NOTHING",
         );
         let mut q = sqlx::query(&sql);
-        for (at, value) in chunk {
-            q = q.bind(slug).bind(field).bind(*at).bind(*value);
+        for (field, at, value) in chunk {
+            q = q.bind(slug).bind(field.as_str()).bind(*at).bind(*value);
         }
         added += q.execute(&mut **tx).await?.rows_affected();
     }
@@ -135,51 +169,45 @@ async fn add_raw(
 async fn roll_up(
     tx: &mut Transaction<'_, Any>,
     slug: &str,
-    field: &str,
-    added: &[(i64, f64)],
+    added: &[Row3],
 ) -> Result<u64, sqlx::Error> {
-    let touched: BTreeSet<i64> = added
+    let touched: BTreeSet<(&str, i64)> = added
         .iter()
-        .map(|(t, _)| t.div_euclid(3600) * 3600)
+        .map(|(f, t, _)| (f.as_str(), t.div_euclid(3600) * 3600))
         .collect();
-    let (Some(&first), Some(&last)) = (touched.first(), touched.last()) else {
+    let (Some(first), Some(last)) = (
+        touched.iter().map(|(_, h)| *h).min(),
+        touched.iter().map(|(_, h)| *h).max(),
+    ) else {
         return Ok(0);
     };
-    let rows: Vec<(i64, f64)> = sqlx::query(
-        "SELECT at, value FROM samples WHERE spot = $1 AND field = $2 AND at >= $3 AND at < $4 ORDER BY at",
+    let mut rows: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
+    let found = sqlx::query(
+        "SELECT field, at, value FROM samples WHERE spot = $1 AND at >= $2 AND at < $3",
     )
     .bind(slug)
-    .bind(field)
     .bind(first)
     .bind(last + 3600)
     .fetch_all(&mut **tx)
-    .await?
-    .iter()
-    .map(|r| Ok((r.try_get("at")?, r.try_get("value")?)))
-    .collect::<Result<_, sqlx::Error>>()?;
-    let hours: Vec<Hour> = hours_of(&rows)
-        .into_iter()
-        .filter(|h| touched.contains(&h.hour))
+    .await?;
+    for r in found {
+        let field: String = r.try_get("field")?;
+        rows.entry(field)
+            .or_default()
+            .push((r.try_get("at")?, r.try_get("value")?));
+    }
+    let hours: Vec<(String, Hour)> = rows
+        .iter()
+        .flat_map(|(field, rows)| hours_of(rows).into_iter().map(move |h| (field.clone(), h)))
+        .filter(|(field, h)| touched.contains(&(field.as_str(), h.hour)))
         .collect();
-    put_hours(tx, slug, field, &hours, "DO UPDATE SET lo = excluded.lo, hi = excluded.hi, total = excluded.total, n = excluded.n, last_value = excluded.last_value, last_at = excluded.last_at").await
-}
-
-/// Rollups made straight from samples older than the raw retention, for
-/// hours not rolled up yet (a second fetch of the same file adds nothing).
-async fn add_old_hours(
-    tx: &mut Transaction<'_, Any>,
-    slug: &str,
-    field: &str,
-    hours: &[Hour],
-) -> Result<u64, sqlx::Error> {
-    put_hours(tx, slug, field, hours, "DO NOTHING").await
+    put_hours(tx, slug, &hours, "DO UPDATE SET lo = excluded.lo, hi = excluded.hi, total = excluded.total, n = excluded.n, last_value = excluded.last_value, last_at = excluded.last_at").await
 }
 
 async fn put_hours(
     tx: &mut Transaction<'_, Any>,
     slug: &str,
-    field: &str,
-    hours: &[Hour],
+    hours: &[(String, Hour)],
     on_conflict: &str,
 ) -> Result<u64, sqlx::Error> {
     let mut done = 0;
@@ -191,10 +219,10 @@ async fn put_hours(
             &format!(" ON CONFLICT (spot, field, hour) {on_conflict}"),
         );
         let mut q = sqlx::query(&sql);
-        for h in chunk {
+        for (field, h) in chunk {
             q = q
                 .bind(slug)
-                .bind(field)
+                .bind(field.as_str())
                 .bind(h.hour)
                 .bind(h.lo)
                 .bind(h.hi)
@@ -215,68 +243,83 @@ async fn replace_forecasts(
     batch: &Batch,
     now: DateTime<Utc>,
 ) -> Result<u64, sqlx::Error> {
-    let mut written = 0;
-    for field in &batch.forecast_fields {
+    let fields: BTreeSet<&str> = batch.forecast_fields.iter().map(String::as_str).collect();
+    for field in &fields {
         sqlx::query("DELETE FROM forecasts WHERE spot = $1 AND field = $2")
             .bind(slug)
-            .bind(field)
+            .bind(*field)
             .execute(&mut **tx)
             .await?;
-        let mut rows: BTreeMap<i64, f64> = BTreeMap::new();
-        for s in batch.forecast.iter().filter(|s| &s.field == field) {
-            rows.insert(s.at.timestamp(), s.value);
+    }
+    let rows: BTreeMap<(&str, i64), f64> = batch
+        .forecast
+        .iter()
+        .filter(|s| fields.contains(s.field.as_str()))
+        .map(|s| ((s.field.as_str(), s.at.timestamp()), s.value))
+        .collect();
+    let rows: Vec<_> = rows.into_iter().collect();
+    let mut written = 0;
+    for chunk in rows.chunks(CHUNK) {
+        // Another replica may write the same forecast at once.
+        let sql = values_sql(
+            "INSERT INTO forecasts (spot, field, at, value, issued) VALUES ",
+            5,
+            chunk.len(),
+            " ON CONFLICT (spot, field, at) DO UPDATE SET value = excluded.value, issued = excluded.issued",
+        );
+        let mut q = sqlx::query(&sql);
+        for ((field, at), value) in chunk {
+            q = q
+                .bind(slug)
+                .bind(*field)
+                .bind(*at)
+                .bind(*value)
+                .bind(now.timestamp());
         }
-        let rows: Vec<(i64, f64)> = rows.into_iter().collect();
-        for chunk in rows.chunks(CHUNK) {
-            let sql = values_sql(
-                "INSERT INTO forecasts (spot, field, at, value, issued) VALUES ",
-                5,
-                chunk.len(),
-                " ON CONFLICT (spot, field, at) DO UPDATE SET value = excluded.value, issued = excluded.issued",
-            );
-            let mut q = sqlx::query(&sql);
-            for (at, value) in chunk {
-                q = q
-                    .bind(slug)
-                    .bind(field.as_str())
-                    .bind(*at)
-                    .bind(*value)
-                    .bind(now.timestamp());
-            }
-            written += q.execute(&mut **tx).await?.rows_affected();
-        }
+        written += q.execute(&mut **tx).await?.rows_affected();
     }
     Ok(written)
 }
 
-/// Units and text values, one row per field.
+/// Units and text values, in one statement each.
 async fn describe_fields(
     tx: &mut Transaction<'_, Any>,
     slug: &str,
     batch: &Batch,
 ) -> Result<(), sqlx::Error> {
-    for (field, unit) in &batch.units {
-        sqlx::query(
-            "INSERT INTO history_fields (spot, field, unit) VALUES ($1, $2, $3) \
-             ON CONFLICT (spot, field) DO UPDATE SET unit = excluded.unit",
-        )
-        .bind(slug)
-        .bind(field)
-        .bind(unit)
-        .execute(&mut **tx)
-        .await?;
+    let units: Vec<_> = batch.units.iter().collect();
+    for chunk in units.chunks(CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO history_fields (spot, field, unit) VALUES ",
+            3,
+            chunk.len(),
+            " ON CONFLICT (spot, field) DO UPDATE SET unit = excluded.unit",
+        );
+        let mut q = sqlx::query(&sql);
+        for (field, unit) in chunk {
+            q = q.bind(slug).bind(field.as_str()).bind(unit.as_str());
+        }
+        q.execute(&mut **tx).await?;
     }
-    for (field, at, text) in &batch.texts {
-        sqlx::query(
-            "INSERT INTO history_fields (spot, field, text_value, text_at) VALUES ($1, $2, $3, $4) \
-             ON CONFLICT (spot, field) DO UPDATE SET text_value = excluded.text_value, text_at = excluded.text_at",
-        )
-        .bind(slug)
-        .bind(field)
-        .bind(text)
-        .bind(at.timestamp())
-        .execute(&mut **tx)
-        .await?;
+    // One row per field: the last text of each wins.
+    let texts: BTreeMap<&str, (i64, &str)> = batch
+        .texts
+        .iter()
+        .map(|(f, at, t)| (f.as_str(), (at.timestamp(), t.as_str())))
+        .collect();
+    let texts: Vec<_> = texts.into_iter().collect();
+    for chunk in texts.chunks(CHUNK) {
+        let sql = values_sql(
+            "INSERT INTO history_fields (spot, field, text_value, text_at) VALUES ",
+            4,
+            chunk.len(),
+            " ON CONFLICT (spot, field) DO UPDATE SET text_value = excluded.text_value, text_at = excluded.text_at",
+        );
+        let mut q = sqlx::query(&sql);
+        for (field, (at, text)) in chunk {
+            q = q.bind(slug).bind(*field).bind(*text).bind(*at);
+        }
+        q.execute(&mut **tx).await?;
     }
     Ok(())
 }

@@ -32,6 +32,11 @@ fn bin_dir() -> Option<PathBuf> {
         .find(|d| d.join("initdb").is_file() && d.join("pg_ctl").is_file())
 }
 
+/// Whether PostgreSQL's server binaries are installed here.
+pub fn available() -> bool {
+    bin_dir().is_some()
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
