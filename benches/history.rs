@@ -68,6 +68,22 @@ fn forty_five_days(end: i64) -> Batch {
     batch
 }
 
+/// This process's user and system CPU time, in seconds.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command's closing parenthesis: utime and stime
+    // are the 12th and 13th of them, in clock ticks (100 a second).
+    let rest = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<f64> = rest
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    fields
+        .get(11)
+        .zip(fields.get(12))
+        .map_or(0.0, |(u, s)| (u + s) / 100.0)
+}
+
 fn fetch_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, pool: &AnyPool, db: &str) {
     let (source, body) = twenty();
     let moment = Moment {
@@ -111,6 +127,32 @@ fn fetch_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, pool: &AnyPool, d
             BatchSize::SmallInput,
         )
     });
+    let cpu = cpu_seconds();
+    let started = std::time::Instant::now();
+    for _ in 0..500 {
+        at += 600;
+        let mut batch = Batch::default();
+        for f in 0..20 {
+            batch.observed.push(inkspot::history::Sample {
+                field: format!("json.f{f}"),
+                at: DateTime::from_timestamp(at, 0).unwrap(),
+                value: 1.0,
+            });
+        }
+        rt.block_on(write(
+            pool,
+            "fetch",
+            &batch,
+            DateTime::from_timestamp(at, 0).unwrap(),
+            kept(),
+        ))
+        .unwrap();
+    }
+    println!(
+        "{db}: a write of 20 new samples takes {:.2} ms, {:.2} ms of this process's CPU",
+        started.elapsed().as_secs_f64() * 2.0,
+        (cpu_seconds() - cpu) * 2.0
+    );
     let mut end = now().timestamp() - 20 * DAY;
     rt.block_on(write(
         pool,
@@ -138,9 +180,21 @@ fn fetch_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, pool: &AnyPool, d
 }
 
 /// A year of hourly rollups and ten days of ten-minute samples, for each
-/// of 100 spots and 2 fields, made by the database itself.
-async fn a_year(pool: &AnyPool) {
+/// of 100 spots and 2 fields, made by the database itself; the size of
+/// the SQLite `file`, when there is one, is read before and after each
+/// table, for the bytes a row takes.
+async fn a_year(pool: &AnyPool, file: Option<&std::path::Path>) {
+    let size = async || -> Option<u64> {
+        let file = file?;
+        // The file once its write-ahead log is checkpointed into it.
+        sqlx::query("PRAGMA wal_checkpoint(TRUNCATE)")
+            .execute(pool)
+            .await
+            .ok()?;
+        std::fs::metadata(file).ok().map(|m| m.len())
+    };
     let end = now().timestamp();
+    let before = size().await;
     for s in 0..SPOTS {
         for field in FIELDS {
             let spot = format!("spot-{s}");
@@ -155,6 +209,12 @@ async fn a_year(pool: &AnyPool) {
             .execute(pool)
             .await
             .unwrap();
+        }
+    }
+    let hourly = size().await;
+    for s in 0..SPOTS {
+        for field in FIELDS {
+            let spot = format!("spot-{s}");
             sqlx::query(
                 "INSERT INTO samples (spot, field, at, value) \
                  WITH RECURSIVE r(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM r WHERE x < 1439) \
@@ -168,11 +228,27 @@ async fn a_year(pool: &AnyPool) {
             .unwrap();
         }
     }
+    let raw = size().await;
+    if let (Some(a), Some(b), Some(c)) = (before, hourly, raw) {
+        let rollups = (SPOTS * FIELDS.len() as i64 * 8760) as u64;
+        let samples = (SPOTS * FIELDS.len() as i64 * 1440) as u64;
+        println!(
+            "sqlite: {} bytes a rollup, {} bytes a sample, indexes included",
+            (b - a) / rollups,
+            (c - b) / samples
+        );
+    }
 }
 
-fn chart_cost(c: &mut Criterion, rt: &tokio::runtime::Runtime, pool: &AnyPool, db: &str) {
+fn chart_cost(
+    c: &mut Criterion,
+    rt: &tokio::runtime::Runtime,
+    pool: &AnyPool,
+    db: &str,
+    file: Option<&std::path::Path>,
+) {
     let started = std::time::Instant::now();
-    rt.block_on(a_year(pool));
+    rt.block_on(a_year(pool, file));
     println!(
         "{db}: a year of 100 spots written in {:.1} s",
         started.elapsed().as_secs_f64()
@@ -241,11 +317,8 @@ fn history(c: &mut Criterion) {
         .block_on(inkspot::db::open_sqlite(&dir.path().join("inkspot.db")))
         .unwrap();
     fetch_cost(c, &rt, &sqlite, "sqlite");
-    chart_cost(c, &rt, &sqlite, "sqlite");
-    let size = std::fs::metadata(dir.path().join("inkspot.db"))
-        .map(|m| m.len())
-        .unwrap_or(0);
-    println!("sqlite: the database file is {} bytes", size);
+    let file = dir.path().join("inkspot.db");
+    chart_cost(c, &rt, &sqlite, "sqlite", Some(&file));
     if !inkspot_testkit::postgres::available() {
         println!("SKIPPED: PostgreSQL: no initdb here; install Debian's postgresql to measure it");
         return;
@@ -255,7 +328,7 @@ fn history(c: &mut Criterion) {
         .block_on(inkspot::db::Target::Postgres(pg.url.clone()).open())
         .unwrap();
     fetch_cost(c, &rt, &pool, "postgres");
-    chart_cost(c, &rt, &pool, "postgres");
+    chart_cost(c, &rt, &pool, "postgres", None);
 }
 
 criterion_group! {

@@ -245,21 +245,44 @@ fn dependency_tree(package: &str) -> BTreeSet<String> {
 /// engine knows no database, TRMNL and the job API no web framework.
 #[test]
 fn each_crate_uses_only_those_below_it() {
-    let layers: [(&str, &[&str]); 6] = [
+    let layers: [(&str, &[&str]); 7] = [
         (
             "inkspot-core",
-            &["inkspot-engine", "inkspot-db", "inkspot-trmnl", "inkspot"],
+            &[
+                "inkspot-engine",
+                "inkspot-db",
+                "inkspot-trmnl",
+                "inkspot-history",
+                "inkspot",
+            ],
         ),
         (
             "inkspot-engine",
-            &["inkspot-db", "inkspot-trmnl", "inkspot", "sqlx", "axum"],
+            &[
+                "inkspot-db",
+                "inkspot-trmnl",
+                "inkspot-history",
+                "inkspot",
+                "sqlx",
+                "axum",
+            ],
         ),
         (
             "inkspot-db",
             &["inkspot-engine", "inkspot-trmnl", "inkspot", "axum"],
         ),
-        ("inkspot-trmnl", &["inkspot", "inkspot-jobs", "axum"]),
-        ("inkspot-jobs", &["inkspot", "inkspot-trmnl", "axum"]),
+        (
+            "inkspot-trmnl",
+            &["inkspot", "inkspot-jobs", "inkspot-history", "axum"],
+        ),
+        (
+            "inkspot-jobs",
+            &["inkspot", "inkspot-trmnl", "inkspot-history", "axum"],
+        ),
+        (
+            "inkspot-history",
+            &["inkspot", "inkspot-trmnl", "inkspot-jobs", "axum"],
+        ),
         // The test kit starts servers; it knows nothing of inkspot.
         (
             "inkspot-testkit",

@@ -188,3 +188,122 @@ async fn a_failed_source_is_marked_on_the_report() {
         "no bar when all is well"
     );
 }
+
+/// A chart of three series (one with a gap) continued by a forecast, as
+/// the pipeline draws it at 1-bit and in gray.
+mod charts {
+    use std::sync::Arc;
+
+    use inkspot::history::Recent;
+    use inkspot_core::history::Point;
+
+    use super::*;
+
+    /// `series` (a list of `history()` calls) in a 400×240 chart.
+    fn template(series: &str) -> String {
+        format!(
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="400" height="240"><rect width="400" height="240" fill="white"/>{{{{ line_chart({series}, forecast=forecast("a.x", hours=12), x=8, y=8, width=384, height=224, min_range=1) }}}}</svg>"#
+        )
+    }
+
+    fn site(series: &str) -> Site {
+        let site = Site::new();
+        std::fs::write(site.path().join("templates/chart.svg"), template(series)).unwrap();
+        std::fs::write(site.path().join("page.html"), report_page("1.0", "x")).unwrap();
+        site.write_config(
+            r##"
+[[spots]]
+name = "Charts"
+template = "chart"
+width = 400
+height = 240
+timezone = "America/Los_Angeles"
+[[spots.sources]]
+id = "page"
+url = "file://page.html"
+format = "html"
+[spots.sources.fields]
+wave = { css = "#waves .value", type = "number" }
+"##,
+        );
+        site
+    }
+
+    /// 24 hours of three series, hourly; `a` misses six hours.
+    fn recent() -> Recent {
+        let now = fixed_now().timestamp();
+        let hourly = |f: fn(f64) -> f64, skip: bool| -> Vec<Point> {
+            (0..=24)
+                .filter(|h| !skip || !(8..14).contains(h))
+                .map(|h| Point::new(now - (24 - h) * 3600, f(h as f64)))
+                .collect()
+        };
+        let mut r = Recent::default();
+        r.observed
+            .insert("a.x".into(), hourly(|h| 2.0 + (h / 4.0).sin(), true));
+        r.observed
+            .insert("b.x".into(), hourly(|h| 2.5 + (h / 5.0).cos() * 0.8, false));
+        r.observed
+            .insert("c.x".into(), hourly(|h| 1.2 + h / 24.0, false));
+        r.forecast.insert(
+            "a.x".into(),
+            (1..=12)
+                .map(|h| Point::new(now + h * 3600, 2.0 + (h as f64 / 6.0).sin()))
+                .collect(),
+        );
+        r.units.insert("a.x".into(), "ft".into());
+        r
+    }
+
+    async fn draw(series: &str, bits: &str) -> Vec<u8> {
+        let site = site(series);
+        let config = inkspot::load_config(&site.config_path()).unwrap();
+        let (catalog, pipeline) = offline(config);
+        let mut options = OutputOptions::default();
+        options.set("bits", bits).unwrap();
+        let request = catalog.resolve("Charts", None, &options).unwrap();
+        let mut data = pipeline
+            .fetch(&request, &ManualClock::new(fixed_now()))
+            .await;
+        data.recent = Some(Arc::new(recent()));
+        pipeline
+            .draw(&request, &data, fixed_now())
+            .await
+            .unwrap()
+            .bytes
+            .to_vec()
+    }
+
+    #[tokio::test]
+    async fn charts_match_their_golden_images() {
+        let three = r#"[history("a.x"), history("b.x"), history("c.x")]"#;
+        compare_with_golden("chart-1bit", &draw(three, "1").await);
+        compare_with_golden("chart-gray", &draw(three, "8").await);
+    }
+
+    /// The same line drawn as the first, second and third series of a
+    /// chart, at 1-bit: solid, dashed and dotted ink clearly different
+    /// amounts, so the three are told apart without colour.
+    #[tokio::test]
+    async fn three_series_are_told_apart_at_one_bit() {
+        let mut dark = Vec::new();
+        for series in [
+            r#"[history("c.x")]"#,
+            r#"[history("none"), history("c.x")]"#,
+            r#"[history("none"), history("none"), history("c.x")]"#,
+        ] {
+            let image = decode_png(&draw(series, "1").await);
+            dark.push(image.luma.iter().filter(|v| **v < 128).count());
+        }
+        // Ink common to all three (axes, labels, the forecast) cancels out
+        // in the differences.
+        assert!(
+            dark[0] > dark[1] && dark[1] > dark[2],
+            "solid, dashed, dotted: {dark:?}"
+        );
+        assert!(
+            dark[0] - dark[1] > 150 && dark[1] - dark[2] > 150,
+            "clearly apart: {dark:?}"
+        );
+    }
+}

@@ -68,10 +68,16 @@ pub async fn texts_keep_their_latest(pool: &AnyPool, name: &str) {
     let now = 1_800_000_000;
     for (i, text) in ["m", "ft"].iter().enumerate() {
         let batch = Batch {
-            texts: vec![("marine.unit".into(), time(now + i as i64 * 600), (*text).into())],
+            texts: vec![(
+                "marine.unit".into(),
+                time(now + i as i64 * 600),
+                (*text).into(),
+            )],
             ..Batch::default()
         };
-        write(pool, "texts", &batch, time(now), kept_for(10)).await.expect("write");
+        write(pool, "texts", &batch, time(now), kept_for(10))
+            .await
+            .expect("write");
     }
     let rows: Vec<(String, i64)> = sqlx::query_as(
         "SELECT text_value, text_at FROM history_fields WHERE spot = 'texts' AND field = 'marine.unit'",
@@ -79,7 +85,11 @@ pub async fn texts_keep_their_latest(pool: &AnyPool, name: &str) {
     .fetch_all(pool)
     .await
     .expect("read");
-    assert_eq!(rows, vec![("ft".to_string(), now + 600)], "{name}: one row, the latest");
+    assert_eq!(
+        rows,
+        vec![("ft".to_string(), now + 600)],
+        "{name}: one row, the latest"
+    );
 }
 
 /// The same samples written twice add nothing the second time.

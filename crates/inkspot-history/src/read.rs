@@ -12,9 +12,9 @@ use sqlx::{AnyPool, Row as _};
 /// Bytes one raw sample takes in the database, with its share of the
 /// indexes: measured on SQLite (see `docs/operations.md`), and used to
 /// keep the history within `history.max_disk`.
-pub const RAW_ROW_BYTES: u64 = 64;
+pub const RAW_ROW_BYTES: u64 = 90;
 /// Bytes one hourly rollup takes, measured likewise.
-pub const HOURLY_ROW_BYTES: u64 = 96;
+pub const HOURLY_ROW_BYTES: u64 = 100;
 
 /// The spot `slug`'s values of the [`RECENT_HOURS`] before `now` and its
 /// forecasts, with their units.

@@ -54,11 +54,15 @@ pub async fn write(
     // lock at once (waiting its turn) instead of failing to upgrade a read.
     let plan = plan(pool, slug, batch, now, kept).await?;
     let mut tx = pool.begin().await?;
-    let mut written = Written::default();
-    written.raw = add_raw(&mut tx, slug, &plan.fresh).await?;
-    written.hours = roll_up(&mut tx, slug, &plan.fresh).await?;
-    written.hours += put_hours(&mut tx, slug, &plan.old_hours, "DO NOTHING").await?;
-    written.forecast = replace_forecasts(&mut tx, slug, batch, now).await?;
+    let raw = add_raw(&mut tx, slug, &plan.fresh).await?;
+    let hours = roll_up(&mut tx, slug, &plan.fresh).await?
+        + put_hours(&mut tx, slug, &plan.old_hours, "DO NOTHING").await?;
+    let forecast = replace_forecasts(&mut tx, slug, batch, now).await?;
+    let written = Written {
+        raw,
+        hours,
+        forecast,
+    };
     describe_fields(&mut tx, slug, batch).await?;
     tx.commit().await?;
     Ok(written)
@@ -182,14 +186,18 @@ async fn roll_up(
         return Ok(0);
     };
     let mut rows: BTreeMap<String, Vec<(i64, f64)>> = BTreeMap::new();
-    let found = sqlx::query(
-        "SELECT field, at, value FROM samples WHERE spot = $1 AND at >= $2 AND at < $3",
-    )
-    .bind(slug)
-    .bind(first)
-    .bind(last + 3600)
-    .fetch_all(&mut **tx)
-    .await?;
+    let fields: BTreeSet<&str> = touched.iter().map(|(f, _)| *f).collect();
+    // By field, so the primary key's index (spot, field, at) is used.
+    let list: Vec<String> = (0..fields.len()).map(|i| format!("${}", i + 4)).collect();
+    let sql = format!(
+        "SELECT field, at, value FROM samples WHERE spot = $1 AND field IN ({}) AND at >= $2 AND at < $3",
+        list.join(",")
+    );
+    let mut q = sqlx::query(&sql).bind(slug).bind(first).bind(last + 3600);
+    for field in &fields {
+        q = q.bind(*field);
+    }
+    let found = q.fetch_all(&mut **tx).await?;
     for r in found {
         let field: String = r.try_get("field")?;
         rows.entry(field)
