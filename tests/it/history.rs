@@ -28,6 +28,14 @@ fn wvht_rows() -> usize {
         .count()
 }
 
+/// Its DPD rows that are not missing.
+fn dpd_rows() -> usize {
+    ndbc()
+        .lines()
+        .filter(|l| !l.starts_with('#') && l.split_whitespace().nth(9).is_some_and(|c| c != "MM"))
+        .count()
+}
+
 /// Just after the file's newest row.
 fn morning() -> DateTime<Utc> {
     DateTime::parse_from_rfc3339("2026-08-17T07:00:00Z")
@@ -154,6 +162,33 @@ async fn the_buoy_rows_are_kept_and_served_as_json_and_csv() {
     assert!(
         svg.contains("class=\"chart\"") && !svg.contains("no data yet"),
         "{svg}"
+    );
+
+    // What is kept, in /status, /metrics and the gallery.
+    let status: Value = app.get("/status", &[]).await.json().await.unwrap();
+    let kept = &status["history"];
+    assert_eq!(
+        kept["spots"]["buoy"]["samples"].as_i64().unwrap() as usize,
+        wvht_rows() + dpd_rows(),
+        "{kept}"
+    );
+    assert_eq!(kept["spots"]["buoy"]["newest"], "2026-08-17T06:20:00Z");
+    let metrics = app.get("/metrics", &[]).await.text().await.unwrap();
+    let written = format!(
+        "inkspot_history_samples_written_total {}",
+        wvht_rows() + dpd_rows()
+    );
+    assert!(metrics.contains(&written), "{metrics}");
+    assert!(metrics.contains("inkspot_history_rows{table=\"samples\"}"));
+    // The page escapes `/` as `&#x2f;`, which a browser reads as `/`.
+    let page = app.get("/", &[]).await.text().await.unwrap().replace("&#x2f;", "/");
+    assert!(
+        page.contains(r#"aria-label="buoy.wvht, last 24 hours""#),
+        "a sparkline per field"
+    );
+    assert!(
+        page.contains("/api/history?spot=buoy&amp;field=buoy.wvht&amp;format=csv"),
+        "and its CSV"
     );
 
     // A second fetch of the same file adds nothing.

@@ -124,3 +124,41 @@ async fn samples_the_database_refuses_are_dropped_and_counted() {
     assert_eq!(keeper.counters().written.load(Ordering::Relaxed), 0);
     supervisor.shutdown(Duration::from_secs(5)).await;
 }
+
+/// A spot's own `history = { keep_raw }` keeps its raw rows longer than
+/// `[history]` says for the others.
+#[tokio::test]
+async fn a_spot_keeps_its_own_retention() {
+    let (_dir, pool) = sqlite().await;
+    let text = format!(
+        "{CONFIG}\n[[spots]]\nname = \"Long\"\ntemplate = \"t\"\nhistory = {{ keep_raw = \"3d\" }}\n[[spots.sources]]\nid = \"buoy\"\nurl = \"file://x.txt\"\nformat = \"text\"\n[spots.sources.fields]\nwvht = {{ column = \"WVHT\", type = \"number\", rows = \"all\" }}\n"
+    );
+    let config = config(&text);
+    let now = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400, 0).unwrap();
+    let supervisor = Supervisor::new();
+    let keeper = Keeper::start(
+        pool.clone(),
+        config.clone(),
+        Arc::new(ManualClock::new(now)),
+        &supervisor,
+    );
+    // Written while both still keep three days raw, then trimmed.
+    for spot in &config.spots {
+        let batch = conformance::ten_minutes("buoy.wvht", now.timestamp(), 72);
+        write::write(
+            &pool,
+            &spot.slug(),
+            &batch,
+            now,
+            keeper.retention(&config.spots[1]),
+        )
+        .await
+        .unwrap();
+    }
+    keeper.purge(now).await.unwrap();
+    let (spots, _) = keeper.kept().await.unwrap();
+    assert_eq!(spots["linda-mar"].samples, 144, "[history] keep_raw = 1d");
+    assert_eq!(spots["long"].samples, 432, "its own keep_raw = 3d");
+    assert_eq!((spots["linda-mar"].hours, spots["long"].hours), (72, 72));
+    supervisor.shutdown(Duration::from_secs(5)).await;
+}

@@ -1,8 +1,9 @@
 //! What each field of a fetch gives the history: a numeric field's value at
 //! the time it stands for (an NDBC row's time, `times` beside a JSON
 //! value, else the fetch's time), every row of a column with `rows =
-//! "all"`, every element of a JSON array with `times` (later ones as the
-//! forecast), and a text field's latest value.
+//! "all"`, every element of a JSON array with `times` (or of an array of
+//! objects with `each` and `times` inside them: CO-OPS's `{t, v}`), later
+//! ones as the forecast, and a text field's latest value.
 
 use chrono::{DateTime, NaiveDateTime, TimeZone, Utc};
 use serde_json::Value;
@@ -168,6 +169,18 @@ fn json_rows(
     let values = json.pointer(field.pointer.as_deref().unwrap_or(""));
     let stamps = json.pointer(times);
     let read = |v: &Value| refine(v.clone(), field).ok().and_then(|v| v.as_f64());
+    if let (Some(each), Some(Value::Array(items))) = (&field.each, values) {
+        // Each element holds its value and its time (CO-OPS: `{t, v}`).
+        let rows = items
+            .iter()
+            .take(MAX_ROWS)
+            .filter_map(|item| {
+                let t = parse_time(item.pointer(times)?.as_str()?, tz)?;
+                Some((t, read(item.pointer(each).filter(|v| !v.is_null())?)?))
+            })
+            .collect();
+        return (rows, None);
+    }
     let rows = match (values, stamps) {
         (Some(Value::Array(vs)), Some(Value::Array(ts))) => vs
             .iter()

@@ -169,3 +169,37 @@ unit = { pointer = "/current_units/wave_height" }
     );
     assert!(batch.observed.is_empty());
 }
+
+#[test]
+fn coops_predictions_keep_each_one_at_its_own_time() {
+    let body = reference("coops_predictions_hourly_9414523_2019-01-29.json");
+    let spec = r#"
+id = "tide_curve"
+url = "file://x"
+format = "json"
+[fields]
+height = { pointer = "/predictions", each = "/v", times = "/t", type = "number" }
+"#;
+    // Noon in California: 13 hours of the day are past, 35 ahead.
+    let ((values, errors), batch) =
+        extract_at(&source(spec), &body, at("2019-01-29T20:00:00Z")).unwrap();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert_eq!(batch.observed.len(), 13);
+    assert_eq!(batch.forecast.len(), 35);
+    let noon = batch.observed.iter().max_by_key(|s| s.at).unwrap();
+    assert_eq!(
+        noon.at,
+        t("2019-01-29T20:00:00Z"),
+        "local times read in the spot's zone"
+    );
+    assert_eq!(
+        values["height"],
+        serde_json::json!(noon.value),
+        "the template gets the newest past value"
+    );
+    assert_eq!(batch.observed[0].at, t("2019-01-29T08:00:00Z"));
+    assert!(
+        (batch.observed[0].value - 2.728).abs() < 1e-9,
+        "numbers written as strings"
+    );
+}

@@ -275,6 +275,20 @@ fn series_problems(format: Format, field: &Field) -> Vec<(&'static str, String)>
             "`rows = \"all\"` keeps every row in the history and gives the template the newest; it cannot go with `all = true`".to_string(),
         ));
     }
+    if let Some(each) = &field.each {
+        if field.times.is_none() {
+            out.push((
+                "each",
+                "`each` needs `times`, the time's pointer inside each element (CO-OPS: `each = \"/v\", times = \"/t\"`)".to_string(),
+            ));
+        }
+        if !each.is_empty() && !each.starts_with('/') {
+            out.push((
+                "each",
+                format!("JSON pointer `{each}` must be empty or start with `/` (RFC 6901)"),
+            ));
+        }
+    }
     if let Some(times) = &field.times {
         if format != Format::Json {
             out.push((

@@ -235,6 +235,10 @@ pub struct Field {
     /// the newest value not in the future. Times without an offset are in
     /// the spot's `timezone`.
     pub times: Option<String>,
+    /// json: with `pointer` at an array of objects, the value's pointer
+    /// inside each of them (CO-OPS: `each = "/v"`); `times` is then
+    /// inside each too (`times = "/t"`).
+    pub each: Option<String>,
     /// The value's unit for the history and charts, e.g. `"ft"`. Default:
     /// what the answer says (an NDBC file's units line, Open-Meteo's
     /// `*_units`).
