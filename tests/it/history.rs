@@ -181,7 +181,13 @@ async fn the_buoy_rows_are_kept_and_served_as_json_and_csv() {
     assert!(metrics.contains(&written), "{metrics}");
     assert!(metrics.contains("inkspot_history_rows{table=\"samples\"}"));
     // The page escapes `/` as `&#x2f;`, which a browser reads as `/`.
-    let page = app.get("/", &[]).await.text().await.unwrap().replace("&#x2f;", "/");
+    let page = app
+        .get("/", &[])
+        .await
+        .text()
+        .await
+        .unwrap()
+        .replace("&#x2f;", "/");
     assert!(
         page.contains(r#"aria-label="buoy.wvht, last 24 hours""#),
         "a sparkline per field"
