@@ -27,7 +27,7 @@ pub async fn gauges(app: &App) -> Gauges {
 }
 
 async fn history_gauges(app: &App) -> Option<HistoryGauges> {
-    let kept = app.history.as_ref()?.summary().await?;
+    let kept = app.history.as_ref()?.summary().await;
     Some(HistoryGauges {
         written: kept.written,
         dropped: kept.dropped,

@@ -135,7 +135,8 @@ async fn check_sources(spots: &[&Spot], pipeline: &Pipeline) -> (usize, HashMap<
                         url: None,
                     });
                 }
-                Ok((((values, errors), _), bytes)) => {
+                Ok((((values, errors), samples), bytes)) => {
+                    data.samples.absorb(samples);
                     for (field, value) in &values {
                         match errors.iter().find(|e| e.field.as_deref() == Some(field)) {
                             Some(e) => {
@@ -152,6 +153,7 @@ async fn check_sources(spots: &[&Spot], pipeline: &Pipeline) -> (usize, HashMap<
                 }
             }
         }
+        data.recall_own(now);
         all.insert(spot.name.clone(), data);
     }
     (failures, all)

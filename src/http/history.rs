@@ -3,7 +3,7 @@
 //! before) and the latest forecast.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::{DateTime, Duration, Utc};
@@ -63,7 +63,7 @@ struct Body {
 pub async fn history(
     State(app): State<App>,
     headers: HeaderMap,
-    Query(q): Query<HistoryQuery>,
+    super::query::Params(q): super::query::Params<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let csv = wants_csv(&q, &headers)?;
     let spot = spot(&app, q.spot.as_deref())?;

@@ -248,7 +248,7 @@ pub async fn collect(app: &App) -> Status {
     let spots = spots(engine).await;
     let devices = devices(app, now).await;
     let history = match &app.history {
-        Some(keeper) => keeper.summary().await,
+        Some(keeper) => Some(keeper.summary().await),
         None => None,
     };
     Status {

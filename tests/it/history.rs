@@ -17,7 +17,7 @@ fn ndbc() -> String {
     std::fs::read_to_string(repo_path(
         "../shared/reference/real/ndbc_realtime2_46026_2026-08-17.txt",
     ))
-    .expect("the shared reference is beside the project")
+    .expect("../shared/reference/real/, beside the project (it is in CI), holds the real NDBC file this test reads")
 }
 
 /// Its WVHT rows that are not missing.
@@ -223,6 +223,24 @@ async fn the_buoy_rows_are_kept_and_served_as_json_and_csv() {
 #[case("spot=Nowhere&field=buoy.wvht", 404, "unknown_spot", "Nowhere")]
 #[case("spot=Buoy&field=buoy.tide", 404, "unknown_field", "buoy.tide")]
 #[case("spot=Buoy", 400, "missing_parameter", "buoy.wvht")]
+#[case(
+    "spot=Buoy&field=buoy.wvht&hours=lots",
+    400,
+    "invalid_parameter",
+    "hours"
+)]
+#[case(
+    "spot=Buoy&field=buoy.wvht&hours=0",
+    400,
+    "invalid_parameter",
+    "more than 0"
+)]
+#[case(
+    "spot=Buoy&field=buoy.wvht&hours=24&from=2026-08-16T00:00:00Z",
+    400,
+    "invalid_parameter",
+    "not both"
+)]
 #[case(
     "spot=Buoy&field=buoy.wvht&from=2026-01-01T00:00:00Z",
     400,

@@ -61,6 +61,42 @@ pub async fn run(pool: &AnyPool, name: &str) {
     rolled_up_and_joined(pool, name).await;
     forecasts_replaced(pool, name).await;
     texts_keep_their_latest(pool, name).await;
+    a_late_sample_is_kept(pool, name).await;
+}
+
+/// A reading that comes later than newer ones (a buoy's row filled in
+/// after it was `MM`) is kept, and its hour rolled up again with it.
+pub async fn a_late_sample_is_kept(pool: &AnyPool, name: &str) {
+    let now = 1_800_000_000 - 1_800_000_000 % DAY;
+    let mut first = ten_minutes("buoy.wvht", now, 6);
+    let late = first.observed.remove(20);
+    write(pool, "late", &first, time(now), kept_for(10))
+        .await
+        .expect("write");
+    let again = Batch {
+        observed: vec![late.clone()],
+        ..Batch::default()
+    };
+    let written = write(pool, "late", &again, time(now), kept_for(10))
+        .await
+        .expect("write");
+    assert_eq!(written.raw, 1, "{name}: the late reading is kept");
+    let hour = late.at.timestamp().div_euclid(3600) * 3600;
+    let answer = query(
+        pool,
+        "late",
+        "buoy.wvht",
+        Range {
+            from: hour,
+            to: hour + 3599,
+            step: Some(3600),
+        },
+        now - DAY,
+    )
+    .await
+    .expect("query");
+    assert_eq!(answer.observed.len(), 1, "{name}");
+    assert_eq!(answer.observed[0].count, 6, "{name}: its hour counts it");
 }
 
 /// A text field keeps only its latest value.

@@ -11,13 +11,14 @@
 
 pub mod conformance;
 pub mod read;
+mod recent;
 pub mod retention;
 pub mod rollup;
 pub mod write;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -38,7 +39,7 @@ pub const MAX_QUEUED: usize = 200_000;
 /// How often retention runs.
 pub const RETENTION_EVERY: Duration = Duration::from_secs(3600);
 
-/// How long loading a spot's recent values may wait on the database.
+/// How long counting what is kept may wait on the database.
 const LOAD_WAIT: Duration = Duration::from_secs(2);
 
 /// What the history has done since start, for `/metrics`.
@@ -81,8 +82,13 @@ pub struct Kept {
 /// index entry.
 const KEPT_FOR: Duration = Duration::from_secs(30);
 
-/// A count of what is kept: when it was made, by spot, and the bytes.
-type Counted = (std::time::Instant, BTreeMap<String, SpotKept>, u64);
+/// The last count of what is kept (by spot, and the bytes), and when it
+/// was last tried.
+#[derive(Default)]
+struct Counted {
+    tried: Option<std::time::Instant>,
+    counts: Option<(BTreeMap<String, SpotKept>, u64)>,
+}
 
 struct Job {
     slug: String,
@@ -91,22 +97,17 @@ struct Job {
     kept: Retention,
 }
 
-struct Entry {
-    recent: Arc<Recent>,
-    loaded: bool,
-}
-
 /// The history kept in the database.
 pub struct Keeper {
     pool: AnyPool,
     config: Arc<Config>,
-    recent: Mutex<HashMap<String, Entry>>,
+    recent: recent::RecentCache,
     queue: mpsc::Sender<Job>,
     queued: Arc<AtomicUsize>,
     counters: Arc<Counters>,
     failing: Arc<AtomicBool>,
     /// The last count of what is kept, and when it was made.
-    counted: tokio::sync::Mutex<Option<Counted>>,
+    counted: tokio::sync::Mutex<Counted>,
 }
 
 impl Keeper {
@@ -122,12 +123,12 @@ impl Keeper {
         let keeper = Arc::new(Self {
             pool,
             config,
-            recent: Mutex::new(HashMap::new()),
+            recent: recent::RecentCache::default(),
             queue,
             queued: Arc::new(AtomicUsize::new(0)),
             counters: Arc::new(Counters::default()),
             failing: Arc::new(AtomicBool::new(false)),
-            counted: tokio::sync::Mutex::new(None),
+            counted: tokio::sync::Mutex::new(Counted::default()),
         });
         let writer = keeper.clone();
         supervisor.spawn("history-writer", move |stop| async move {
@@ -186,33 +187,30 @@ impl Keeper {
         read::kept(&self.pool).await
     }
 
-    /// What is kept and what was done, counted at most every 30 seconds;
-    /// `None` when the database does not answer.
-    pub async fn summary(&self) -> Option<Kept> {
+    /// What is kept and what was done: the counters always, the rows as
+    /// last counted (at most every 30 seconds, tried again no sooner when
+    /// the database does not answer; none before a first count).
+    pub async fn summary(&self) -> Kept {
         let mut counted = self.counted.lock().await;
-        let stale = counted
-            .as_ref()
-            .is_none_or(|(at, _, _)| at.elapsed() > KEPT_FOR);
-        if stale {
-            let (spots, bytes) = tokio::time::timeout(LOAD_WAIT, self.kept())
-                .await
-                .ok()?
-                .ok()?;
-            *counted = Some((std::time::Instant::now(), spots, bytes));
+        if counted.tried.is_none_or(|at| at.elapsed() > KEPT_FOR) {
+            counted.tried = Some(std::time::Instant::now());
+            if let Ok(Ok(counts)) = tokio::time::timeout(LOAD_WAIT, self.kept()).await {
+                counted.counts = Some(counts);
+            }
         }
-        let (_, spots, bytes) = counted.as_ref()?;
+        let (spots, bytes) = counted.counts.clone().unwrap_or_default();
         let c = &self.counters;
-        Some(Kept {
+        Kept {
             samples: spots.values().map(|s| s.samples).sum(),
             hours: spots.values().map(|s| s.hours).sum(),
-            bytes: *bytes,
+            bytes,
             max_bytes: self.config.history.max_disk.as_u64(),
             written: c.written.load(Ordering::Relaxed),
             dropped: c.dropped.load(Ordering::Relaxed),
             rollup_runs: c.rollup_runs.load(Ordering::Relaxed),
             queued: self.queued(),
-            spots: spots.clone(),
-        })
+            spots,
+        }
     }
 
     /// Runs retention as of `now`: what it deleted, or `None` when the
@@ -279,41 +277,6 @@ impl Keeper {
         }
         self.queued.fetch_sub(n.max(1), Ordering::Relaxed);
     }
-
-    fn forget(&self, slug: &str) {
-        let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(entry) = map.get_mut(slug) {
-            entry.loaded = false;
-        }
-    }
-
-    fn cached(&self, slug: &str) -> Option<(Arc<Recent>, bool)> {
-        let map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        map.get(slug).map(|e| (e.recent.clone(), e.loaded))
-    }
-
-    async fn load(&self, slug: &str, now: DateTime<Utc>) -> Arc<Recent> {
-        if let Some((recent, true)) = self.cached(slug) {
-            return recent;
-        }
-        let loaded = tokio::time::timeout(LOAD_WAIT, read::recent(&self.pool, slug, now)).await;
-        let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-        match loaded {
-            Ok(Ok(recent)) => {
-                let recent = Arc::new(recent);
-                map.insert(
-                    slug.to_string(),
-                    Entry {
-                        recent: recent.clone(),
-                        loaded: true,
-                    },
-                );
-                recent
-            }
-            // Away: what this replica has, and the next call tries again.
-            _ => map.get(slug).map(|e| e.recent.clone()).unwrap_or_default(),
-        }
-    }
 }
 
 #[async_trait::async_trait]
@@ -322,27 +285,18 @@ impl History for Keeper {
         let slug = spot.slug();
         if batch.is_empty() {
             // Data another replica fetched: its values are in the database.
-            self.forget(&slug);
+            self.recent.forget(&slug);
         }
-        let base = self.load(&slug, now).await;
+        let base = self.recent.get(&self.pool, &slug, now).await;
         let mut merged = (*base).clone();
         merged.merge(&batch, now);
         let merged = Arc::new(merged);
-        {
-            let mut map = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
-            let loaded = map.get(&slug).is_some_and(|e| e.loaded);
-            map.insert(
-                slug.clone(),
-                Entry {
-                    recent: merged.clone(),
-                    loaded,
-                },
-            );
-        }
+        self.recent.put(&slug, merged.clone());
         if batch.is_empty() {
             return merged;
         }
-        let n = batch.len().max(1);
+        let batch_len = batch.len();
+        let n = batch_len.max(1);
         if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED {
             self.queued.fetch_sub(n, Ordering::Relaxed);
             self.counters
@@ -359,13 +313,15 @@ impl History for Keeper {
         };
         if self.queue.try_send(job).is_err() {
             self.queued.fetch_sub(n, Ordering::Relaxed);
-            self.counters.dropped.fetch_add(n as u64, Ordering::Relaxed);
+            self.counters
+                .dropped
+                .fetch_add(batch_len as u64, Ordering::Relaxed);
         }
         merged
     }
 
     async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent> {
-        self.load(&spot.slug(), now).await
+        self.recent.get(&self.pool, &spot.slug(), now).await
     }
 }
 

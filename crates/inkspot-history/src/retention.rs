@@ -31,12 +31,14 @@ pub async fn purge(
         let kept = config.history.retention(spot.history.as_ref());
         longest.raw = longest.raw.max(kept.raw);
         longest.hourly = longest.hourly.max(kept.hourly);
+        // From a whole hour on, as writes count it: an hour keeps all its
+        // raw rows or none.
         purged.raw += delete(
             pool,
             "samples",
             "at",
             Some(&spot.slug()),
-            t - kept.raw.as_secs() as i64,
+            crate::write::raw_start(now, kept),
         )
         .await?;
         purged.hours += delete(

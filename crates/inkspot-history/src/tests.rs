@@ -2,7 +2,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use inkspot_core::clock::ManualClock;
-use inkspot_core::history::History;
+use inkspot_core::history::{Batch, History};
 
 use super::*;
 
@@ -51,7 +51,9 @@ async fn retention_deletes_raw_rows_past_keep_raw_and_keeps_their_rollups() {
     let (_dir, pool) = sqlite().await;
     let config = config(CONFIG);
     let now = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400, 0).unwrap();
-    let clock = ManualClock::new(now);
+    // The retention task's own first run, at start, sees a clock before
+    // the data: it deletes nothing, and this test's run decides.
+    let clock = ManualClock::new(now - chrono::Duration::days(3));
     let supervisor = Supervisor::new();
     let keeper = Keeper::start(
         pool.clone(),
@@ -60,15 +62,20 @@ async fn retention_deletes_raw_rows_past_keep_raw_and_keeps_their_rollups() {
         &supervisor,
     );
     let spot = &config.spots[0];
-    let batch = conformance::ten_minutes("buoy.wvht", now.timestamp(), 72);
-    let recent = keeper.keep(spot, batch, now).await;
-    assert_eq!(
-        recent.observed["buoy.wvht"].len(),
-        72 * 6,
-        "the render sees the fetch at once"
-    );
+    // A fetch a day, each of that day's samples: raw when written.
+    for day in (0..3).rev() {
+        let end = now - chrono::Duration::days(day);
+        let batch = conformance::ten_minutes("buoy.wvht", end.timestamp(), 24);
+        let recent = keeper.keep(spot, batch, end).await;
+        assert!(
+            recent.observed["buoy.wvht"].len() >= 144,
+            "the render sees the fetch at once"
+        );
+    }
     keeper.flush().await;
-    keeper.purge(now).await.unwrap();
+    assert_eq!(keeper.kept().await.unwrap().0["linda-mar"].samples, 432);
+    let purged = keeper.purge(now).await.unwrap();
+    assert_eq!(purged.raw, 288, "two days past keep_raw = 1d");
     let (spots, bytes) = keeper.kept().await.unwrap();
     assert_eq!(spots["linda-mar"].samples, 6 * 24, "one day of raw rows");
     assert_eq!(spots["linda-mar"].hours, 72, "three days of rollups");
@@ -84,9 +91,13 @@ async fn retention_deletes_raw_rows_past_keep_raw_and_keeps_their_rollups() {
         48 + 144,
         "rollups before the cut, raw rows after"
     );
-    // Samples older than `keep_raw` when they arrive go straight into
-    // their hours' rollups.
-    assert_eq!(keeper.counters().written.load(Ordering::Relaxed), 144);
+    let (hourly, raw): (Vec<_>, Vec<_>) = answer
+        .observed
+        .iter()
+        .partition(|r| r.at < now.timestamp() - 86_400);
+    assert!(hourly.iter().all(|h| h.count == 6 && h.min < h.max));
+    assert!(raw.iter().all(|r| r.count == 1));
+    assert_eq!(keeper.counters().written.load(Ordering::Relaxed), 432);
     assert_eq!(keeper.counters().hours_rolled.load(Ordering::Relaxed), 72);
     assert!(keeper.counters().rollup_runs.load(Ordering::Relaxed) >= 1);
     supervisor.shutdown(Duration::from_secs(5)).await;
@@ -160,5 +171,58 @@ async fn a_spot_keeps_its_own_retention() {
     assert_eq!(spots["linda-mar"].samples, 144, "[history] keep_raw = 1d");
     assert_eq!(spots["long"].samples, 432, "its own keep_raw = 3d");
     assert_eq!((spots["linda-mar"].hours, spots["long"].hours), (72, 72));
+    supervisor.shutdown(Duration::from_secs(5)).await;
+}
+
+/// Past `history.max_disk`, retention deletes the oldest rollups first.
+#[tokio::test]
+async fn the_history_stays_within_max_disk() {
+    let (_dir, pool) = sqlite().await;
+    let config = config(&CONFIG.replace(
+        "keep_raw = \"1d\"",
+        "keep_raw = \"1d\"\nmax_disk = \"1MiB\"",
+    ));
+    let now = chrono::DateTime::from_timestamp(1_800_000_000 - 1_800_000_000 % 86_400, 0).unwrap();
+    let supervisor = Supervisor::new();
+    let keeper = Keeper::start(
+        pool.clone(),
+        config.clone(),
+        Arc::new(ManualClock::new(now)),
+        &supervisor,
+    );
+    // 20 fields of 30 days, one sample an hour: 14,400 rollups, about
+    // 1.4 MB by the estimate.
+    let mut batch = Batch::default();
+    for f in 0..20 {
+        for h in 1..=30 * 24 {
+            batch.observed.push(inkspot_core::history::Sample {
+                field: format!("buoy.f{f}"),
+                at: now - chrono::Duration::hours(h),
+                value: h as f64,
+            });
+        }
+    }
+    write::write(
+        &pool,
+        "linda-mar",
+        &batch,
+        now,
+        keeper.retention(&config.spots[0]),
+    )
+    .await
+    .unwrap();
+    let before = keeper.kept().await.unwrap();
+    assert!(before.1 > 1024 * 1024, "over the cap: {}", before.1);
+    // (The retention task's own first run may have been first.)
+    keeper.purge(now).await.unwrap();
+    let (spots, bytes) = keeper.kept().await.unwrap();
+    assert!(bytes <= 1024 * 1024, "within the cap: {bytes}");
+    // The newest hours stay.
+    let newest: i64 = sqlx::query_scalar("SELECT MAX(hour) FROM samples_hourly")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(newest, (now - chrono::Duration::hours(1)).timestamp());
+    assert!(spots["linda-mar"].hours < 14_400);
     supervisor.shutdown(Duration::from_secs(5)).await;
 }

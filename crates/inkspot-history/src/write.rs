@@ -6,7 +6,7 @@
 //! hours not rolled up yet, the forecast replaced, units and text values.
 //! One transaction per batch.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use inkspot_core::config::Retention;
@@ -68,8 +68,16 @@ pub async fn write(
     Ok(written)
 }
 
-/// Each field's samples newer than its newest kept one (raw rows) or than
-/// its newest rollup (older than the raw retention).
+/// How far before a field's newest kept sample a new one is still looked
+/// for (a reading filled in late, a replica's fetch written out of turn);
+/// older ones are taken as kept already.
+const LOOKBACK: i64 = 6 * 3600;
+
+/// Each field's samples not kept yet (newer than its newest kept one, or
+/// within [`LOOKBACK`] of it and missing), and for samples older than the
+/// raw retention, the hours newer than its newest rollup. The raw
+/// retention starts on a whole hour, so an hour is rolled up either from
+/// its raw rows or straight from the samples, never half from each.
 async fn plan(
     pool: &AnyPool,
     slug: &str,
@@ -77,10 +85,11 @@ async fn plan(
     now: DateTime<Utc>,
     kept: Retention,
 ) -> Result<Plan, sqlx::Error> {
-    let raw_from = now.timestamp() - kept.raw.as_secs() as i64;
+    let raw_from = raw_start(now, kept);
     let hourly_from = now.timestamp() - kept.hourly.as_secs() as i64;
     let fields: BTreeSet<&str> = batch.observed.iter().map(|s| s.field.as_str()).collect();
     let newest = newest(pool, slug, &fields).await?;
+    let near = near_newest(pool, slug, &newest).await?;
     let mut fresh: BTreeMap<(&str, i64), f64> = BTreeMap::new();
     let mut old: BTreeMap<&str, Vec<(i64, f64)>> = BTreeMap::new();
     for s in &batch.observed {
@@ -90,7 +99,12 @@ async fn plan(
             .copied()
             .unwrap_or((None, None));
         if at >= raw_from {
-            if raw.is_none_or(|n| at > n) {
+            let unkept = match raw {
+                None => true,
+                Some(n) if at > n => true,
+                Some(n) => at > n - LOOKBACK && !near.contains(&(s.field.clone(), at)),
+            };
+            if unkept {
                 fresh.insert((&s.field, at), s.value);
             }
         } else if at >= hourly_from && hour.is_none_or(|h| at.div_euclid(3600) * 3600 > h) {
@@ -112,6 +126,44 @@ async fn plan(
             .collect(),
         old_hours,
     })
+}
+
+/// Where raw samples start for a write at `now`: `kept.raw` before it,
+/// down to the whole hour.
+pub fn raw_start(now: DateTime<Utc>, kept: Retention) -> i64 {
+    (now.timestamp() - kept.raw.as_secs() as i64).div_euclid(3600) * 3600
+}
+
+/// The samples kept within [`LOOKBACK`] of each field's newest, as
+/// `(field, time)`.
+async fn near_newest(
+    pool: &AnyPool,
+    slug: &str,
+    newest: &HashMap<String, (Option<i64>, Option<i64>)>,
+) -> Result<HashSet<(String, i64)>, sqlx::Error> {
+    let mut out = HashSet::new();
+    let fields: Vec<(&str, i64)> = newest
+        .iter()
+        .filter_map(|(f, (raw, _))| raw.map(|n| (f.as_str(), n - LOOKBACK)))
+        .collect();
+    for chunk in fields.chunks(CHUNK / 2) {
+        let Some(from) = chunk.iter().map(|(_, from)| *from).min() else {
+            continue;
+        };
+        let list: Vec<String> = (0..chunk.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT field, at FROM samples WHERE spot = $1 AND field IN ({}) AND at > $2",
+            list.join(",")
+        );
+        let mut q = sqlx::query(&sql).bind(slug).bind(from);
+        for (field, _) in chunk {
+            q = q.bind(*field);
+        }
+        for r in q.fetch_all(pool).await? {
+            out.insert((r.try_get("field")?, r.try_get("at")?));
+        }
+    }
+    Ok(out)
 }
 
 /// Each field's newest raw sample and newest rollup hour, in one query.

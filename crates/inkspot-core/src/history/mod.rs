@@ -88,13 +88,25 @@ pub const FORECAST_HOURS: i64 = 240;
 
 impl Recent {
     /// Adds `batch` to these values, as of `now`: observations merged in
-    /// time order without duplicates, forecasts replaced, everything older
-    /// than [`RECENT_HOURS`] dropped.
+    /// time order, one per time (the batch's wins), forecasts replaced,
+    /// observations older than [`RECENT_HOURS`] and forecasts beyond
+    /// [`FORECAST_HOURS`] left out.
     pub fn merge(&mut self, batch: &Batch, now: DateTime<Utc>) {
         let horizon = (now - chrono::Duration::hours(RECENT_HOURS)).timestamp();
-        for sample in &batch.observed {
-            let points = self.observed.entry(sample.field.clone()).or_default();
-            series::insert(points, Point::new(sample.at.timestamp(), sample.value));
+        let mut by_field: BTreeMap<&str, Vec<Point>> = BTreeMap::new();
+        for s in batch
+            .observed
+            .iter()
+            .filter(|s| s.at.timestamp() >= horizon)
+        {
+            by_field
+                .entry(&s.field)
+                .or_default()
+                .push(Point::new(s.at.timestamp(), s.value));
+        }
+        for (field, points) in by_field {
+            let kept = self.observed.remove(field).unwrap_or_default();
+            self.observed.insert(field.to_string(), union(kept, points));
         }
         for points in self.observed.values_mut() {
             points.retain(|p| p.at >= horizon);
@@ -108,15 +120,38 @@ impl Recent {
                 .filter(|s| &s.field == field && s.at.timestamp() <= ahead)
                 .map(|s| Point::new(s.at.timestamp(), s.value))
                 .collect();
-            let mut sorted = Vec::with_capacity(points.len());
-            for p in points {
-                series::insert(&mut sorted, p);
-            }
-            self.forecast.insert(field.clone(), sorted);
+            self.forecast
+                .insert(field.clone(), union(Vec::new(), points));
         }
         self.units
             .extend(batch.units.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
+
+    /// Adds what `newer` holds to these values (read from the database
+    /// before it): its observations joined with these, its forecasts and
+    /// units in place of these.
+    pub fn absorb(&mut self, newer: &Recent) {
+        for (field, points) in &newer.observed {
+            let kept = self.observed.remove(field).unwrap_or_default();
+            self.observed
+                .insert(field.clone(), union(kept, points.clone()));
+        }
+        for (field, points) in &newer.forecast {
+            self.forecast.insert(field.clone(), points.clone());
+        }
+        self.units
+            .extend(newer.units.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+}
+
+/// `kept` and `added` in time order, one point per time (`added`'s wins):
+/// a sort, not an insertion per point, since a fetch may bring thousands.
+fn union(kept: Vec<Point>, added: Vec<Point>) -> Vec<Point> {
+    let mut all: BTreeMap<i64, f64> = kept.into_iter().map(|p| (p.at, p.value)).collect();
+    all.extend(added.into_iter().map(|p| (p.at, p.value)));
+    all.into_iter()
+        .map(|(at, value)| Point::new(at, value))
+        .collect()
 }
 
 /// Where the history is kept: implemented over the database by

@@ -20,15 +20,6 @@ impl Point {
     }
 }
 
-/// Inserts `point` into `points` (sorted by time), replacing a point at the
-/// same time: one value per field and time.
-pub fn insert(points: &mut Vec<Point>, point: Point) {
-    match points.binary_search_by_key(&point.at, |p| p.at) {
-        Ok(i) => points[i] = point,
-        Err(i) => points.insert(i, point),
-    }
-}
-
 /// Which way a series went over its window.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -293,17 +284,30 @@ mod tests {
     }
 
     #[test]
-    fn a_value_at_the_same_time_replaces_the_one_kept() {
-        let mut points = vec![Point::new(0, 1.0), Point::new(600, 2.0)];
-        insert(&mut points, Point::new(300, 1.5));
-        insert(&mut points, Point::new(600, 2.5));
-        assert_eq!(
-            points,
-            vec![
-                Point::new(0, 1.0),
-                Point::new(300, 1.5),
-                Point::new(600, 2.5)
-            ]
-        );
+    fn a_fetch_joins_the_recent_values_and_the_old_ones_go() {
+        use chrono::TimeZone;
+        let now = chrono::Utc.timestamp_opt(100 * 3600, 0).unwrap();
+        let sample = |h: i64, value| super::super::Sample {
+            field: "b.x".into(),
+            at: chrono::Utc.timestamp_opt(h * 3600, 0).unwrap(),
+            value,
+        };
+        let mut recent = super::super::Recent::default();
+        let first = super::super::Batch {
+            observed: vec![sample(10, 1.0), sample(50, 2.0), sample(60, 3.0)],
+            ..Default::default()
+        };
+        recent.merge(&first, now);
+        let second = super::super::Batch {
+            observed: vec![sample(99, 5.0), sample(60, 4.0), sample(70, 6.0)],
+            ..Default::default()
+        };
+        recent.merge(&second, now);
+        let points: Vec<(i64, f64)> = recent.observed["b.x"]
+            .iter()
+            .map(|p| (p.at / 3600, p.value))
+            .collect();
+        // Hour 10 is past the 72-hour horizon; hour 60 takes the newer value.
+        assert_eq!(points, vec![(50, 2.0), (60, 4.0), (70, 6.0), (99, 5.0)]);
     }
 }

@@ -119,6 +119,15 @@ impl SpotData {
         }
     }
 
+    /// Gives the templates what this fetch alone holds of the history (as
+    /// of `now`): what `inkspot render` and `check --fetch` draw. The
+    /// engine replaces it with the kept history, which includes it.
+    pub fn recall_own(&mut self, now: DateTime<Utc>) {
+        let mut recent = crate::history::Recent::default();
+        recent.merge(&self.samples, now);
+        self.recent = Some(std::sync::Arc::new(recent));
+    }
+
     /// True when the spot has sources and every one of them failed.
     pub fn all_failed(&self) -> bool {
         self.sources_total > 0 && self.sources_ok == 0
@@ -212,11 +221,7 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
         data.values.insert(source.id.clone(), fields);
         data.errors.extend(errors);
     }
-    // What this fetch alone holds; the engine replaces it with the kept
-    // history, which includes it.
-    let mut recent = crate::history::Recent::default();
-    recent.merge(&data.samples, now);
-    data.recent = Some(std::sync::Arc::new(recent));
+    data.recall_own(now);
     data
 }
 

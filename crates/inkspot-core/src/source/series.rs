@@ -62,7 +62,12 @@ pub fn collect(
     {
         batch.units.insert(key.clone(), unit);
     }
-    let is_series = field.times.is_some() && rows.len() > 1;
+    // A series is what an array gives, however many of its elements hold
+    // a value: its later ones are the forecast, replaced as a whole.
+    let is_series = matches!(
+        (doc, &field.times),
+        (Document::Json(json), Some(_)) if json.pointer(field.pointer.as_deref().unwrap_or("")).is_some_and(Value::is_array)
+    );
     let mut newest_past: Option<(DateTime<Utc>, f64)> = None;
     if is_series {
         batch.forecast_fields.push(key.clone());
@@ -82,8 +87,7 @@ pub fn collect(
             batch.observed.push(sample);
         }
     }
-    let replaced = field.times.is_some() && is_series;
-    replaced.then(|| newest_past.map_or(Value::Null, |(_, v)| number(v)))
+    is_series.then(|| newest_past.map_or(Value::Null, |(_, v)| number(v)))
 }
 
 fn number(v: f64) -> Value {

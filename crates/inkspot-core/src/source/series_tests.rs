@@ -23,7 +23,9 @@ fn reference(name: &str) -> String {
         env!("CARGO_MANIFEST_DIR"),
         "/../../../shared/reference/real/"
     );
-    std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| panic!("{path}{name}: {e}"))
+    std::fs::read_to_string(format!("{path}{name}")).unwrap_or_else(|e| {
+        panic!("{path}{name}: {e}: the real answers are in ../shared/reference/real/, beside the project (it is in CI)")
+    })
 }
 
 fn t(s: &str) -> DateTime<Utc> {
@@ -202,4 +204,25 @@ height = { pointer = "/predictions", each = "/v", times = "/t", type = "number" 
         (batch.observed[0].value - 2.728).abs() < 1e-9,
         "numbers written as strings"
     );
+}
+
+/// An array of one element is a series too: its one future value is the
+/// forecast, not an observation dated ahead.
+#[test]
+fn one_future_element_is_the_forecast() {
+    let body = r#"{"hourly":{"time":["2026-11-22T11:00"],"wave_height":[4.2]}}"#;
+    let spec = r#"
+id = "marine"
+url = "file://x"
+format = "json"
+[fields]
+wave = { pointer = "/hourly/wave_height", times = "/hourly/time", type = "number" }
+"#;
+    let ((values, errors), batch) =
+        extract_at(&source(spec), body, at("2026-11-22T17:30:00Z")).unwrap();
+    assert!(batch.observed.is_empty());
+    assert_eq!(batch.forecast.len(), 1);
+    assert_eq!(batch.forecast_fields, vec!["marine.wave".to_string()]);
+    assert_eq!(values["wave"], Value::Null, "nothing at or before now");
+    assert_eq!(errors.len(), 1, "and the template is told why: {errors:?}");
 }

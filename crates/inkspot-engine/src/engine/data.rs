@@ -143,10 +143,6 @@ impl Data {
         data
     }
 
-    /// The spot's sources fetched once across replicas: fresh data another
-    /// replica fetched since this one's last (and at or after `not_before`)
-    /// is read from the shared storage; otherwise this replica fetches and
-    /// stores it there.
     /// Hands the fetch's values to the history, and gives the data the
     /// spot's recent values for its templates. Data another replica
     /// fetched has no values of its own: the history read back has them.
@@ -160,6 +156,10 @@ impl Data {
         Arc::new(data)
     }
 
+    /// The spot's sources fetched once across replicas: fresh data another
+    /// replica fetched since this one's last (and at or after `not_before`)
+    /// is read from the shared storage; otherwise this replica fetches and
+    /// stores it there.
     async fn fetch_once(
         &self,
         request: &RenderRequest,

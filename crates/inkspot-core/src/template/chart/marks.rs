@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use chrono::{DateTime, TimeZone, Timelike};
+use chrono::{DateTime, Datelike, TimeZone, Timelike};
 
 use super::SharedMeasure;
 use super::plot::Plot;
@@ -49,7 +49,10 @@ pub(super) fn time_axis(
         let n = span as f64 / (step * 3600) as f64;
         n <= 6.0 && plot.w / n.max(1.0) >= label_w
     };
-    let Some(step) = [1, 2, 3, 6, 12, 24, 48].into_iter().find(|s| fits(*s)) else {
+    let Some(step) = [1, 2, 3, 6, 12, 24, 48, 72, 168]
+        .into_iter()
+        .find(|s| fits(*s))
+    else {
         return;
     };
     let Some(start) = DateTime::from_timestamp(plot.t0, 0) else {
@@ -61,7 +64,9 @@ pub(super) fn time_axis(
         .and_hms_opt(local.hour(), 0, 0)
         .unwrap_or_default();
     let baseline = plot.y + plot.h;
-    for _ in 0..64 {
+    // Every hour of the span (at most the 240-hour forecast and the
+    // 72-hour history, and a few to spare), each a tick or not.
+    for _ in 0..(span / 3600 + 2).min(400) {
         hour += chrono::Duration::hours(1);
         let Some(at) = tz.from_local_datetime(&hour).earliest() else {
             continue;
@@ -70,7 +75,13 @@ pub(super) fn time_axis(
         if t > plot.t1 {
             break;
         }
-        if i64::from(hour.hour()) % step.min(24) != 0 {
+        let tick = if step < 24 {
+            i64::from(hour.hour()) % step == 0
+        } else {
+            // Local midnights, every `step / 24` days.
+            hour.hour() == 0 && i64::from(hour.date().num_days_from_ce()) % (step / 24) == 0
+        };
+        if !tick {
             continue;
         }
         let (x, _) = plot.at(Point::new(t, plot.lo));

@@ -89,6 +89,7 @@ struct Ask {
     min_range: Option<f64>,
     decimals: Option<usize>,
     now: bool,
+    extremes: bool,
 }
 
 /// Reads `line_chart`'s arguments.
@@ -110,6 +111,7 @@ fn ask(series: &Value, kwargs: &Kwargs) -> Result<Ask, Error> {
         min_range: kwargs.get("min_range")?,
         decimals: kwargs.get("decimals")?,
         now: kwargs.get::<Option<bool>>("now")?.unwrap_or(true),
+        extremes: kwargs.get::<Option<bool>>("extremes")?.unwrap_or(true),
     };
     kwargs.assert_all_used()?;
     Ok(ask)
@@ -166,7 +168,7 @@ fn layout(ask: &Ask, values: &[f64], measure: &SharedMeasure) -> (Plot, Labels) 
 }
 
 /// `line_chart(series, x, y, width, height, forecast=none, min_range=none,
-/// decimals=none, now=true)`: SVG of one to three series with value and
+/// decimals=none, now=true, extremes=true)`: SVG of one to three series with value and
 /// time labels, the first series' extremes marked, and the forecast
 /// continuing the first series.
 fn line_chart(
@@ -209,7 +211,7 @@ fn line_chart(
         }
         line(&mut svg, &plot.path(&first), FORECAST_DASH, 2.5, &ink);
     }
-    if let Some(summary) = &ask.list[0].summary {
+    if let Some(summary) = ask.list[0].summary.as_ref().filter(|_| ask.extremes) {
         extremes(
             &mut svg,
             &plot,

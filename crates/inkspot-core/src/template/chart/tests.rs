@@ -208,20 +208,32 @@ fn a_template_reads_the_statistics() {
     assert_eq!(text, "2.0 3.4 3.4 rising 5 2026-11-22T16:30:00Z");
 }
 
+/// The scale holds every value, spans at least `min_range` (default half
+/// the values' mean), pads a wide range by only a little, and never goes
+/// below zero for values that do not.
 #[rstest::rstest]
-#[case(&[4.0, 4.0], None, (0.0, 1.0))]
-#[case(&[0.0, 0.0], None, (0.0, 0.0))]
-#[case(&[1.0, 9.0], None, (1.0, 9.0))]
+#[case(&[4.0, 4.0], None, 2.0, 2.5)]
+#[case(&[4.0, 4.1], Some(10.0), 10.0, 11.7)]
+#[case(&[1.0, 9.0], None, 8.0, 9.3)]
+#[case(&[0.0, 0.0], None, 0.0, 0.01)]
+#[case(&[-3.0, 2.0], Some(1.0), 5.0, 5.9)]
 fn the_scale_widens_a_narrow_range(
     #[case] values: &[f64],
     #[case] min_range: Option<f64>,
-    #[case] inner: (f64, f64),
+    #[case] at_least: f64,
+    #[case] at_most: f64,
 ) {
     let (lo, hi) = scale(values, min_range);
-    assert!(lo <= values[0] && hi >= values[1]);
-    let wanted = (inner.1 - inner.0).max(values.iter().sum::<f64>() / values.len() as f64 / 2.0);
-    assert!(hi - lo >= wanted - 1e-9, "{lo}..{hi}");
-    assert!(lo >= 0.0, "never below zero for values that are not");
+    let (min, max) = (values[0].min(values[1]), values[0].max(values[1]));
+    assert!(lo <= min && hi >= max, "{lo}..{hi} holds {values:?}");
+    assert!(
+        hi - lo >= at_least - 1e-9,
+        "{lo}..{hi} spans at least {at_least}"
+    );
+    assert!(hi - lo <= at_most, "{lo}..{hi} spans at most {at_most}");
+    if min >= 0.0 {
+        assert!(lo >= 0.0, "{lo}: never below zero for values that are not");
+    }
 }
 
 #[test]
@@ -234,4 +246,25 @@ fn a_series_is_converted_into_the_unit_asked() {
     assert!(err.to_string().contains("does not convert"), "{err}");
     let err = fill(r#"{{ history("buoy.wvht", to="furlongs") }}"#, r).unwrap_err();
     assert!(err.to_string().contains("unknown unit"), "{err}");
+}
+
+/// A ten-day forecast gets day labels across its whole width, not ticks
+/// that stop after the first days.
+#[test]
+fn a_long_forecast_is_labelled_by_the_day_to_its_end() {
+    let ahead: Vec<(i64, f64)> = (1..=240).map(|h| (h * 3600, 2.0)).collect();
+    let r = recent(
+        &[("buoy.wvht", hourly(&[2.0, 2.1]))],
+        &[("buoy.wvht", ahead)],
+    );
+    let svg = fill(r#"{{ line_chart(history("buoy.wvht", hours=2), forecast=forecast("buoy.wvht", hours=240), width=600) }}"#, r).unwrap();
+    let days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"];
+    let labels: Vec<&str> = svg
+        .split("text-anchor=\"middle\">")
+        .skip(1)
+        .map(|t| &t[..t.find('<').unwrap()])
+        .filter(|t| days.contains(t))
+        .collect();
+    assert!(labels.len() >= 4, "day labels over ten days: {labels:?}");
+    assert!(labels.len() <= 6, "no more than fit: {labels:?}");
 }
