@@ -55,25 +55,7 @@ async fn through_api(url: &str, token: &str) -> Result<Pairing, CliError> {
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .post(url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .map_err(|e| failed(super::unreachable(url, &e)))?;
-    let code = response.status();
-    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-    if !code.is_success() {
-        /// The error body every inkspot endpoint answers with.
-        #[derive(serde::Deserialize)]
-        struct Said {
-            error: String,
-        }
-        let said = serde_json::from_slice::<Said>(&body)
-            .map(|s| s.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        return Err(failed(format!("answered {code}: {said}")));
-    }
+    let body = super::remote::answer(url, client.post(url).bearer_auth(token)).await?;
     serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
 }
 

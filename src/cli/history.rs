@@ -69,23 +69,7 @@ pub async fn history(config_path: &Path, args: HistoryArgs<'_>) -> Result<(), Cl
         .timeout(std::time::Duration::from_secs(30))
         .build()
         .map_err(|e| failed(e.to_string()))?;
-    let response = client
-        .get(&url)
-        .send()
-        .await
-        .map_err(|e| failed(super::unreachable(&url, &e)))?;
-    let code = response.status();
-    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
-    if !code.is_success() {
-        #[derive(Deserialize)]
-        struct Said {
-            error: String,
-        }
-        let said = serde_json::from_slice::<Said>(&body)
-            .map(|s| s.error)
-            .unwrap_or_else(|_| String::from_utf8_lossy(&body).into_owned());
-        return Err(failed(format!("answered {code}: {said}")));
-    }
+    let body = super::remote::answer(&url, client.get(&url)).await?;
     if args.csv {
         print!("{}", String::from_utf8_lossy(&body));
         return Ok(());

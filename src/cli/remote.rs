@@ -59,6 +59,41 @@ pub(super) fn unreachable(url: &str, e: &reqwest::Error) -> String {
     }
 }
 
+/// The message of an inkspot error body (`{"error": ...}`), else the body
+/// as text.
+pub(super) fn said(body: &[u8]) -> String {
+    /// The error body every inkspot endpoint answers with.
+    #[derive(serde::Deserialize)]
+    struct Said {
+        error: String,
+    }
+    serde_json::from_slice::<Said>(body)
+        .map(|s| s.error)
+        .unwrap_or_else(|_| String::from_utf8_lossy(body).into_owned())
+}
+
+/// The body `request` (made by `client`) is answered with, or why there
+/// is none: nothing listening, or the service's own error message.
+pub(super) async fn answer(
+    url: &str,
+    request: reqwest::RequestBuilder,
+) -> Result<bytes::Bytes, CliError> {
+    let failed = |reason: String| CliError::Health {
+        url: url.to_string(),
+        reason,
+    };
+    let response = request
+        .send()
+        .await
+        .map_err(|e| failed(unreachable(url, &e)))?;
+    let code = response.status();
+    let body = response.bytes().await.map_err(|e| failed(e.to_string()))?;
+    if !code.is_success() {
+        return Err(failed(format!("answered {code}: {}", said(&body))));
+    }
+    Ok(body)
+}
+
 /// `inkspot healthcheck`: GET /healthz on the configured port over loopback.
 pub async fn healthcheck(config_path: &Path, url: Option<&str>) -> Result<(), CliError> {
     let url = endpoint(config_path, url, "/healthz")?;
