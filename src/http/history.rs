@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::ApiError;
 use crate::app::App;
 use crate::config::{FieldType, Spot};
-use crate::history::{Answer, Range, Row};
+use crate::history::{Answer, QueryError, Range, Row};
 
 /// The longest range of raw rows (or steps under an hour) one request may
 /// ask for.
@@ -77,15 +77,10 @@ pub async fn history(
             "no history is kept: `history.enabled` is off, or the database cannot be opened (see the log)",
         ));
     };
-    let answer = keeper.query(&spot, &field, range, now).await.map_err(|e| {
-        tracing::warn!(error = %e, "history query failed");
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "history_unavailable",
-            "the database does not answer; try again later",
-        )
-        .with_retry_after(5)
-    })?;
+    let answer = keeper
+        .query(&spot, &field, range, now)
+        .await
+        .map_err(query_error)?;
     let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
     if csv {
         return Ok(csv_answer(&answer, at));
@@ -112,6 +107,22 @@ pub async fn history(
         forecast: points(&answer.forecast),
     })
     .into_response())
+}
+
+/// What a failed query tells the client.
+fn query_error(e: QueryError) -> ApiError {
+    match e {
+        e @ QueryError::TooMany(_) => ApiError::bad_request("range_too_large", e.to_string()),
+        QueryError::Database(e) => {
+            tracing::warn!(error = %e, "history query failed");
+            ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "history_unavailable",
+                "the database does not answer; try again later",
+            )
+            .with_retry_after(5)
+        }
+    }
 }
 
 fn wants_csv(q: &HistoryQuery, headers: &HeaderMap) -> Result<bool, ApiError> {

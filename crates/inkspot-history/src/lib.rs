@@ -30,7 +30,7 @@ use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
 use tokio::sync::mpsc;
 
-pub use read::{Answer, Range, Row, SpotKept};
+pub use read::{Answer, MAX_RAW_ROWS, QueryError, Range, Row, SpotKept};
 
 /// Samples waiting to be written at most; a fetch past it is dropped
 /// (about 50 bytes a sample: 10 MB).
@@ -175,7 +175,7 @@ impl Keeper {
         field: &str,
         range: Range,
         now: DateTime<Utc>,
-    ) -> Result<Answer, sqlx::Error> {
+    ) -> Result<Answer, QueryError> {
         let raw_from = now.timestamp() - self.retention(spot).raw.as_secs() as i64;
         read::query(&self.pool, &spot.slug(), field, range, raw_from).await
     }

@@ -61,6 +61,21 @@ pub async fn recent(pool: &AnyPool, slug: &str, now: DateTime<Utc>) -> Result<Re
     Ok(out)
 }
 
+/// The most raw samples one query reads; an answer of more is refused
+/// (ask in steps). Rollups are bounded by the range: 800 days is 19,200.
+pub const MAX_RAW_ROWS: usize = 100_000;
+
+/// Why a query has no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The database failed.
+    #[error(transparent)]
+    Database(#[from] sqlx::Error),
+    /// The range holds more raw samples than one answer may.
+    #[error("the range holds more than {0} samples; ask for it in steps (step=1h)")]
+    TooMany(usize),
+}
+
 /// One row of an answer: a sample, or a bucket's mean with its extremes.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Row {
@@ -108,7 +123,7 @@ pub async fn query(
     field: &str,
     range: Range,
     raw_from: i64,
-) -> Result<Answer, sqlx::Error> {
+) -> Result<Answer, QueryError> {
     let hourly_only = range.step.is_some_and(|s| s >= 3600);
     // Whole hours before the raw rows start come from the rollups.
     let raw_from = (raw_from + 3599).div_euclid(3600) * 3600;
@@ -119,7 +134,11 @@ pub async fn query(
     };
     let mut rows = hourly(pool, slug, field, range.from, split.min(range.to + 1) - 1).await?;
     if split <= range.to {
-        rows.extend(raw(pool, "samples", slug, field, split, range.to).await?);
+        let samples = raw(pool, "samples", slug, field, split, range.to).await?;
+        if samples.len() > MAX_RAW_ROWS {
+            return Err(QueryError::TooMany(MAX_RAW_ROWS));
+        }
+        rows.extend(samples);
     }
     let forecast = raw(pool, "forecasts", slug, field, range.from, range.to).await?;
     let unit = sqlx::query("SELECT unit FROM history_fields WHERE spot = $1 AND field = $2")
@@ -144,7 +163,8 @@ async fn raw(
     to: i64,
 ) -> Result<Vec<Row>, sqlx::Error> {
     let sql = format!(
-        "SELECT at, value FROM {table} WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4 ORDER BY at"
+        "SELECT at, value FROM {table} WHERE spot = $1 AND field = $2 AND at >= $3 AND at <= $4 ORDER BY at LIMIT {}",
+        MAX_RAW_ROWS + 1
     );
     sqlx::query(&sql)
         .bind(slug)

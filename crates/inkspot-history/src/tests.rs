@@ -226,3 +226,41 @@ async fn the_history_stays_within_max_disk() {
     assert!(spots["linda-mar"].hours < 14_400);
     supervisor.shutdown(Duration::from_secs(5)).await;
 }
+
+/// An answer is bounded: a range holding more raw samples than one answer
+/// may is refused, naming the way to ask for it.
+#[tokio::test]
+async fn a_query_reads_a_bounded_number_of_samples() {
+    let (_dir, pool) = sqlite().await;
+    let now = 1_800_000_000 - 1_800_000_000 % 86_400;
+    let end = now + (read::MAX_RAW_ROWS as i64 / 6 + 48) * 3600;
+    sqlx::query(
+        "INSERT INTO samples (spot, field, at, value) \
+         WITH RECURSIVE r(x) AS (SELECT 0 UNION ALL SELECT x + 1 FROM r WHERE x < $1) \
+         SELECT 'big', 'f.x', $2 + r.x * 60, 1.0 FROM r",
+    )
+    .bind(read::MAX_RAW_ROWS as i64 + 10)
+    .bind(now)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let all = Range {
+        from: now,
+        to: end,
+        step: None,
+    };
+    let err = read::query(&pool, "big", "f.x", all, now - 86_400)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, read::QueryError::TooMany(_)), "{err}");
+    assert!(err.to_string().contains("step=1h"), "{err}");
+    let day = Range {
+        from: now,
+        to: now + 86_400,
+        step: None,
+    };
+    let answer = read::query(&pool, "big", "f.x", day, now - 86_400)
+        .await
+        .unwrap();
+    assert_eq!(answer.observed.len(), 1441, "a day of minutes reads");
+}
