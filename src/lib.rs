@@ -14,8 +14,10 @@
 
 pub mod app;
 pub mod cli;
+pub use inkspot_browser as browser;
 pub use inkspot_core::{
-    artifact, clock, config, flight, observe, pipeline, render, request, source, template, text,
+    artifact, clock, config, flight, observe, pipeline, render, request, shot, source, template,
+    text,
 };
 pub use inkspot_db as db;
 pub use inkspot_engine::{coord, engine, metrics, schedule, store, supervisor};

@@ -72,6 +72,9 @@ enum Command {
         /// Also write the filled SVG template here (for template work).
         #[arg(long)]
         svg: Option<PathBuf>,
+        /// Also write the filled HTML page here (an HTML template's).
+        #[arg(long)]
+        html: Option<PathBuf>,
     },
     /// Validate the config and compile every template.
     Check {
@@ -199,6 +202,7 @@ async fn run(args: Args) -> Result<(), CliError> {
             legacy_options,
             out,
             svg,
+            html,
         } => {
             if !legacy_options.is_empty() {
                 eprintln!(
@@ -212,6 +216,7 @@ async fn run(args: Args) -> Result<(), CliError> {
                 options: &options,
                 out: &out,
                 svg: svg.as_deref(),
+                html: html.as_deref(),
             };
             let (config, clock) = load()?;
             cli::render(config, clock, render).await

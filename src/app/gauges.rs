@@ -5,7 +5,7 @@
 use super::App;
 use crate::coord::LinkState;
 use crate::flight::Stage;
-use crate::metrics::{DeviceGauges, Gauges, HistoryGauges, labels};
+use crate::metrics::{BrowserGauges, DeviceGauges, Gauges, HistoryGauges, labels};
 
 /// The gauges of `app` now.
 pub async fn gauges(app: &App) -> Gauges {
@@ -23,6 +23,22 @@ pub async fn gauges(app: &App) -> Gauges {
         pending_writes: as_i64(engine.store().pending_writes() as u64),
         devices: device_gauges(app).await,
         history: history_gauges(app).await,
+        browser: browser_gauges(app),
+    }
+}
+
+fn browser_gauges(app: &App) -> BrowserGauges {
+    let status = app.browser.status();
+    let mut shots = vec![("ok".to_string(), status.shots_ok)];
+    shots.extend(status.shots_failed);
+    BrowserGauges {
+        shots,
+        shot_seconds: status.shot_seconds,
+        restarts: status.restarts,
+        pages_open: status.pages_open as i64,
+        memory: status
+            .memory_bytes
+            .map(|m| i64::try_from(m).unwrap_or(i64::MAX)),
     }
 }
 

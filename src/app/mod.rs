@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use sqlx::AnyPool;
 
+use crate::browser::Browser;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, StorageBackend};
 use crate::coord::Coordination;
@@ -44,6 +45,9 @@ pub struct App {
     /// The history of fetched values; `None` when `history.enabled` is
     /// off or there is no database.
     pub history: Option<Arc<Keeper>>,
+    /// The browser of screenshot spots and HTML templates, started on
+    /// first use.
+    pub browser: Browser,
     /// Every metric of this service.
     pub metrics: Arc<Metrics>,
     /// The owner of every background task.
@@ -66,6 +70,8 @@ impl App {
         let coord = Coordination::start(&config.coordination, &supervisor);
         let mut pipeline = Pipeline::new(&config)?;
         pipeline.observe(metrics.clone());
+        let browser = Browser::new(&config.browser);
+        pipeline.photograph(Arc::new(browser.clone()));
         if let Some(share) = coord.fetch_share() {
             pipeline.share(share);
         }
@@ -101,6 +107,7 @@ impl App {
             database,
             jobs,
             history,
+            browser,
             metrics,
             supervisor,
             started,
@@ -126,6 +133,7 @@ impl App {
     /// Stops the background work and waits for it, at most `grace`.
     pub async fn shutdown(&self, grace: Duration) {
         self.supervisor.shutdown(grace).await;
+        self.browser.shutdown().await;
     }
 }
 

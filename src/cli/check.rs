@@ -42,7 +42,7 @@ pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<()
     for warning in unknown_sources(&config, &pipeline.templates().current()) {
         println!("warn {warning}");
     }
-    let mut failures = check_templates(&config, &pipeline, &spots, &HashMap::new());
+    let mut failures = check_templates(&config, &pipeline, &spots, &HashMap::new()).await;
     println!(
         "config ok: {} spot(s), templates in {}",
         config.spots.len(),
@@ -52,7 +52,7 @@ pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<()
         let (failed, data) = check_sources(&spots, &pipeline).await;
         failures += failed;
         println!("\nthe templates, filled with the data fetched:");
-        failures += check_templates(&config, &pipeline, &spots, &data);
+        failures += check_templates(&config, &pipeline, &spots, &data).await;
     }
     if failures > 0 {
         Err(CliError::Check(failures))
@@ -64,12 +64,13 @@ pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<()
 /// Fills each spot's template and the error template, with the spot's
 /// `data` when there is some (else none), which catches errors a compile
 /// cannot see; returns how many failed.
-fn check_templates(
+async fn check_templates(
     config: &Config,
     pipeline: &Pipeline,
     spots: &[&Spot],
     data: &HashMap<String, SpotData>,
 ) -> usize {
+    let browser = crate::browser::Browser::new(&config.browser);
     let templates = pipeline.templates().current();
     // The service's own parser and fonts: what parses here draws there.
     let renderer = crate::render::Renderer::new(&config.templates_dir(), false);
@@ -80,6 +81,13 @@ fn check_templates(
         let context = Context::new(spot, spot.width, spot.height, fetched, now);
         let mut error_context = context.clone();
         error_context.reason = Some("example: every source failed".to_string());
+        if let Some(shot) = &spot.screenshot {
+            println!(
+                "ok   screenshot {} for {} (taken by the browser when drawn)",
+                shot.url, spot.name
+            );
+            continue;
+        }
         let mut filled: Vec<_> = spot
             .template
             .names()
@@ -88,8 +96,17 @@ fn check_templates(
             .collect();
         filled.push(("error", templates.render_error(&error_context)));
         for (template, result) in filled {
-            // Filled is not drawable: the output must also be SVG.
+            let file = if templates.is_html(template) {
+                format!("{template}.html")
+            } else {
+                format!("{template}.svg")
+            };
+            // Filled is not drawable: the output must also be SVG, or a
+            // page the browser loads.
             let problem = match result {
+                Ok(html) if templates.is_html(template) => {
+                    load_page(&browser, config, spot, html).await
+                }
                 Ok(svg) => svg_problem(
                     &renderer,
                     &svg,
@@ -98,15 +115,39 @@ fn check_templates(
                 Err(e) => Some(e.to_string()),
             };
             match problem {
-                None => println!("ok   template {template}.svg for {}", spot.name),
+                None => println!("ok   template {file} for {}", spot.name),
+                Some(why) if why.starts_with("no browser") => {
+                    println!(
+                        "warn template {file} for {}: filled, not loaded: {why}",
+                        spot.name
+                    );
+                }
                 Some(why) => {
                     failures += 1;
-                    println!("FAIL template {template}.svg for {}: {why}", spot.name);
+                    println!("FAIL template {file} for {}: {why}", spot.name);
                 }
             }
         }
     }
+    browser.shutdown().await;
     failures
+}
+
+/// Loads a filled HTML template in the browser, as a render would.
+async fn load_page(
+    browser: &crate::browser::Browser,
+    config: &Config,
+    spot: &Spot,
+    html: String,
+) -> Option<String> {
+    use crate::shot::{Camera, Page, ShotRequest};
+    let page = Page::Html {
+        html,
+        assets: config.templates_dir(),
+    };
+    let mut request = ShotRequest::new(page, spot.width, spot.height);
+    request.hosts = spot.page_hosts.clone();
+    browser.shoot(request).await.err().map(|e| e.to_string())
 }
 
 /// Fetches every source of `spots` and prints each field's value, or why

@@ -226,6 +226,8 @@ pub struct RenderArgs<'a> {
     pub out: &'a Path,
     /// Where to write the filled SVG too.
     pub svg: Option<&'a Path>,
+    /// Where to write the filled HTML page too (an HTML template's).
+    pub html: Option<&'a Path>,
 }
 
 /// `inkspot render`: one image to a file, written atomically, through the
@@ -246,9 +248,12 @@ pub async fn render(
     let request = catalog
         .resolve(args.spot, args.preset, &parsed)
         .map_err(|error| request_error(&catalog, error))?;
-    let pipeline = Pipeline::new(&config)?;
+    let mut pipeline = Pipeline::new(&config)?;
+    let browser = crate::browser::Browser::new(&config.browser);
+    pipeline.photograph(std::sync::Arc::new(browser.clone()));
     let spot = request.spot.name.clone();
     let (data, drawn) = pipeline.render(&request, &*clock).await;
+    browser.shutdown().await;
     for e in &data.errors {
         let field = e
             .field
@@ -288,7 +293,7 @@ pub async fn render(
     } else {
         write_atomic(args.out, &rendered.bytes)?;
     }
-    if let Some(svg_out) = args.svg {
+    if let Some(svg_out) = args.svg.or(args.html) {
         let svg = pipeline
             .fill(&request, &data)
             .map_err(|source| CliError::Draw { spot, source })?;

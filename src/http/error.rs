@@ -161,6 +161,16 @@ impl ApiError {
                 // The render job logged it, once for every waiting client.
                 ("upstream_failed", format!("no data for {spot}: {reason}"))
             }
+            RenderFailure::Draw { cause, .. }
+                if matches!(cause.as_ref(), crate::pipeline::DrawError::Shot(_)) =>
+            {
+                // The browser's reasons name what the operator configured
+                // (the page, its wait), nothing internal.
+                (
+                    "page_failed",
+                    format!("the page of {spot} could not be taken: {cause}"),
+                )
+            }
             RenderFailure::Draw { .. } | RenderFailure::Panicked(_) => {
                 // The cause was logged where it happened.
                 let message = format!(

@@ -84,6 +84,9 @@ pub struct Status {
     /// not kept.
     #[serde(default)]
     pub history: Option<crate::history::Kept>,
+    /// The browser: its state, version, memory, open pages and pictures.
+    #[serde(default)]
+    pub browser: Option<crate::browser::BrowserStatus>,
 }
 
 /// The job API's jobs.
@@ -253,6 +256,7 @@ pub async fn collect(app: &App) -> Status {
     };
     Status {
         history,
+        browser: Some(app.browser.status()),
         problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
             ServiceState::Ok

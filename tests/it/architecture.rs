@@ -245,7 +245,7 @@ fn dependency_tree(package: &str) -> BTreeSet<String> {
 /// engine knows no database, TRMNL and the job API no web framework.
 #[test]
 fn each_crate_uses_only_those_below_it() {
-    let layers: [(&str, &[&str]); 7] = [
+    let layers: [(&str, &[&str]); 8] = [
         (
             "inkspot-core",
             &[
@@ -253,6 +253,8 @@ fn each_crate_uses_only_those_below_it() {
                 "inkspot-db",
                 "inkspot-trmnl",
                 "inkspot-history",
+                "inkspot-browser",
+                "chromiumoxide",
                 "inkspot",
             ],
         ),
@@ -261,6 +263,23 @@ fn each_crate_uses_only_those_below_it() {
             &[
                 "inkspot-db",
                 "inkspot-trmnl",
+                "inkspot-history",
+                "inkspot-browser",
+                "chromiumoxide",
+                "inkspot",
+                "sqlx",
+                "axum",
+            ],
+        ),
+        // The browser is a backend of the core's render stage: it knows
+        // no engine, database, devices or jobs.
+        (
+            "inkspot-browser",
+            &[
+                "inkspot-engine",
+                "inkspot-db",
+                "inkspot-trmnl",
+                "inkspot-jobs",
                 "inkspot-history",
                 "inkspot",
                 "sqlx",
@@ -277,7 +296,13 @@ fn each_crate_uses_only_those_below_it() {
         ),
         (
             "inkspot-jobs",
-            &["inkspot", "inkspot-trmnl", "inkspot-history", "axum"],
+            &[
+                "inkspot",
+                "inkspot-trmnl",
+                "inkspot-history",
+                "inkspot-browser",
+                "axum",
+            ],
         ),
         (
             "inkspot-history",

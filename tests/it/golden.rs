@@ -57,7 +57,7 @@ async fn render_fixed(
     (rendered.bytes.to_vec(), data.errors)
 }
 
-fn compare_with_golden(name: &str, png: &[u8]) {
+pub(crate) fn compare_with_golden(name: &str, png: &[u8]) {
     let path = repo_path(&format!("tests/golden/{name}.png"));
     if std::env::var_os("INKSPOT_UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, png).unwrap();

@@ -9,6 +9,7 @@ mod common;
 
 mod animation;
 mod architecture;
+mod browser;
 mod cli;
 mod colour;
 mod coordination;

@@ -23,6 +23,7 @@ pub mod observe;
 pub mod pipeline;
 pub mod render;
 pub mod request;
+pub mod shot;
 pub mod source;
 pub mod surf;
 pub mod template;

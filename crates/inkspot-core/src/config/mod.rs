@@ -14,6 +14,7 @@
 //! another module (a source URL template that must expand, say) come in as
 //! [`Check`] functions, and their problems are located like any other.
 
+mod browser;
 mod history;
 mod jobs;
 mod locate;
@@ -35,6 +36,9 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+pub use browser::{
+    BrowserConfig, Screenshot, WaitFor, checks::check_page_url, expand_env, parse_size,
+};
 pub use history::{HistoryConfig, Retention, SpotHistory};
 pub use jobs::{ApiKeyConfig, JobsConfig};
 pub use locate::Seg;
@@ -183,6 +187,10 @@ pub struct Config {
     /// `[history]`: how long fetched values are kept.
     #[serde(default)]
     pub history: HistoryConfig,
+    /// `[browser]`: the headless browser for screenshot spots and HTML
+    /// templates.
+    #[serde(default)]
+    pub browser: BrowserConfig,
     /// `[[api_keys]]`: the keys the job API accepts; without any, it is off.
     #[serde(default)]
     pub api_keys: Vec<ApiKeyConfig>,

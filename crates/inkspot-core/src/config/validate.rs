@@ -11,7 +11,9 @@ use super::locate::Seg;
 pub(in crate::config) use super::locate::{Collector, key, with};
 use super::spot::checks::{check_spot, is_identifier};
 use super::trmnl::checks as devices;
-use super::{Check, Config, Problem, history, jobs, normalize, schedule, sections, storage};
+use super::{
+    Check, Config, Problem, browser, history, jobs, normalize, schedule, sections, storage,
+};
 
 /// Completes `config` (parsed from `text`: see [`normalize`]), checks it
 /// with this module's rules and `checks`, and returns every problem found.
@@ -47,6 +49,7 @@ fn check_values(c: &mut Collector, config: &Config) {
     storage::checks::check_coordination(c, config);
     jobs::checks::check_jobs(c, config);
     history::checks::check_history(c, config);
+    browser::checks::check_browser(c, config);
 }
 
 /// Every spot, and names and slugs used once.

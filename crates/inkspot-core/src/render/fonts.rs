@@ -6,13 +6,32 @@ use std::path::Path;
 
 use usvg::fontdb::Database;
 
-/// Shipped fonts (DejaVu, Bitstream Vera licence: `fonts/LICENSE-DejaVu.txt`).
-const SHIPPED: &[&[u8]] = &[
-    include_bytes!("../../../../fonts/DejaVuSans.ttf"),
-    include_bytes!("../../../../fonts/DejaVuSans-Bold.ttf"),
-    include_bytes!("../../../../fonts/DejaVuSerif.ttf"),
-    include_bytes!("../../../../fonts/DejaVuSansMono.ttf"),
+/// Shipped fonts (DejaVu, Bitstream Vera licence: `fonts/LICENSE-DejaVu.txt`),
+/// by file name.
+const SHIPPED: &[(&str, &[u8])] = &[
+    (
+        "DejaVuSans.ttf",
+        include_bytes!("../../../../fonts/DejaVuSans.ttf"),
+    ),
+    (
+        "DejaVuSans-Bold.ttf",
+        include_bytes!("../../../../fonts/DejaVuSans-Bold.ttf"),
+    ),
+    (
+        "DejaVuSerif.ttf",
+        include_bytes!("../../../../fonts/DejaVuSerif.ttf"),
+    ),
+    (
+        "DejaVuSansMono.ttf",
+        include_bytes!("../../../../fonts/DejaVuSansMono.ttf"),
+    ),
 ];
+
+/// The shipped fonts, by file name: what an HTML template's page gets as
+/// its default fonts, so it draws the same text as an SVG template.
+pub fn shipped() -> &'static [(&'static str, &'static [u8])] {
+    SHIPPED
+}
 
 /// Family that `sans-serif` resolves to, and the default for text with no family.
 pub const SANS: &str = "DejaVu Sans";
@@ -22,7 +41,7 @@ const MONO: &str = "DejaVu Sans Mono";
 /// Builds the database. `templates_dir/fonts` is optional.
 pub fn database(templates_dir: &Path, system: bool) -> Database {
     let mut db = Database::new();
-    for font in SHIPPED {
+    for (_, font) in SHIPPED {
         db.load_font_data(font.to_vec());
     }
     let extra = templates_dir.join("fonts");

@@ -32,6 +32,9 @@ pub enum RenderError {
     /// Encoding failed.
     #[error(transparent)]
     Encode(#[from] encode::EncodeError),
+    /// A picture (a browser's screenshot) could not be decoded.
+    #[error("the picture cannot be decoded: {0}")]
+    Image(String),
 }
 
 /// Draws SVG documents with a font database loaded once.
@@ -137,7 +140,7 @@ impl Renderer {
     }
 
     /// Encodes `pixmap` as `output`, with less when over its `max_bytes`.
-    fn encode_within(&self, pixmap: &Pixmap, output: &Output) -> Result<Vec<u8>, RenderError> {
+    pub fn encode_within(&self, pixmap: &Pixmap, output: &Output) -> Result<Vec<u8>, RenderError> {
         let bytes = encode_as(pixmap, output)?;
         let Some(cap) = output.max_bytes.map(|m| m as usize) else {
             return Ok(bytes);

@@ -86,7 +86,10 @@ fn template_error(name: &str, e: &minijinja::Error) -> TemplateError {
         source = s.source();
     }
     TemplateError::Template {
-        name: format!("{name}.svg"),
+        // The file it came from, `.svg` or `.html`, when minijinja knows it.
+        name: e
+            .name()
+            .map_or_else(|| format!("{name}.svg"), str::to_string),
         detail,
     }
 }
@@ -98,10 +101,21 @@ pub struct Templates {
     versions: BTreeMap<String, String>,
     /// The layers each template declares.
     layers: BTreeMap<String, Vec<Layer>>,
+    /// The templates that are HTML pages (`NAME.html`), drawn by the browser.
+    html: std::collections::BTreeSet<String>,
+}
+
+/// The file a template named `name` was read from.
+fn file_name(html: &std::collections::BTreeSet<String>, name: &str) -> String {
+    if html.contains(name) {
+        format!("{name}.html")
+    } else {
+        format!("{name}.svg")
+    }
 }
 
 impl Templates {
-    /// Reads and compiles every `*.svg` file in `dir` with the generic
+    /// Reads and compiles every `*.svg` and `*.html` file in `dir` with the generic
     /// helpers and `toolkit`'s.
     pub fn load(dir: &Path, toolkit: &Toolkit) -> Result<Self, TemplateError> {
         let mut env = Environment::new();
@@ -111,7 +125,7 @@ impl Templates {
         // with different sources.
         env.set_undefined_behavior(minijinja::UndefinedBehavior::Chainable);
         env.set_auto_escape_callback(|name| {
-            if name.ends_with(".svg") || name.ends_with(".xml") {
+            if name.ends_with(".svg") || name.ends_with(".xml") || name.ends_with(".html") {
                 AutoEscape::Html
             } else {
                 AutoEscape::None
@@ -134,14 +148,24 @@ impl Templates {
         };
         let mut versions = BTreeMap::new();
         let mut sources = Vec::new();
+        let mut html = std::collections::BTreeSet::new();
         for entry in std::fs::read_dir(dir).map_err(read_err)? {
             let path = entry.map_err(read_err)?.path();
-            let (Some(stem), Some("svg")) = (
+            let (Some(stem), Some(kind @ ("svg" | "html"))) = (
                 path.file_stem().and_then(|s| s.to_str()),
                 path.extension().and_then(|s| s.to_str()),
             ) else {
                 continue;
             };
+            if kind == "html" {
+                if dir.join(format!("{stem}.svg")).is_file() {
+                    return Err(TemplateError::Template {
+                        name: format!("{stem}.html"),
+                        detail: format!("{stem}.svg has the same name: keep one of the two"),
+                    });
+                }
+                html.insert(stem.to_string());
+            }
             let text = std::fs::read_to_string(&path).map_err(|source| TemplateError::Read {
                 path: path.clone(),
                 source,
@@ -162,8 +186,9 @@ impl Templates {
         sources.push((NOTICE_NAME.to_string(), NOTICE_TEMPLATE.to_string()));
         let mut layers = BTreeMap::new();
         for (name, text) in sources {
+            let file = file_name(&html, &name);
             let declared = layers::declared(&text).map_err(|e| TemplateError::Template {
-                name: format!("{name}.svg"),
+                name: file.clone(),
                 detail: e.to_string(),
             })?;
             layers.insert(name.clone(), declared);
@@ -171,13 +196,14 @@ impl Templates {
                 name.clone(),
                 blake3::hash(text.as_bytes()).to_hex()[..16].to_string(),
             );
-            env.add_template_owned(format!("{name}.svg"), text)
+            env.add_template_owned(file, text)
                 .map_err(|e| template_error(&name, &e))?;
         }
         Ok(Self {
             env,
             versions,
             layers,
+            html,
         })
     }
 
@@ -193,8 +219,13 @@ impl Templates {
 
     /// The source text of template `name`, for pointing at its lines.
     pub fn source(&self, name: &str) -> Option<String> {
-        let template = self.env.get_template(&format!("{name}.svg")).ok()?;
+        let template = self.env.get_template(&file_name(&self.html, name)).ok()?;
         Some(template.source().to_string())
+    }
+
+    /// Whether template `name` is an HTML page, drawn by the browser.
+    pub fn is_html(&self, name: &str) -> bool {
+        self.html.contains(name)
     }
 
     /// Whether a template of that name exists.
@@ -206,7 +237,7 @@ impl Templates {
     pub fn render(&self, name: &str, context: &Context) -> Result<String, TemplateError> {
         let template = self
             .env
-            .get_template(&format!("{name}.svg"))
+            .get_template(&file_name(&self.html, name))
             .map_err(|_| TemplateError::Missing(name.to_string()))?;
         template
             .render(view::context(context))

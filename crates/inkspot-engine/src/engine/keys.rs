@@ -29,7 +29,15 @@ struct Memo {
 /// the output's variant with the template's version, so an edited template
 /// makes new keys.
 pub fn store_key(request: &RenderRequest, templates: &Templates) -> Key {
-    let version = templates.version(request.template()).unwrap_or("none");
+    // A screenshot spot's "template" is its page and options.
+    let page = request.spot.screenshot.as_ref().map(|shot| {
+        let described = serde_json::to_string(shot).unwrap_or_default();
+        blake3::hash(described.as_bytes()).to_hex()[..16].to_string()
+    });
+    let version = page
+        .as_deref()
+        .or_else(|| templates.version(request.template()))
+        .unwrap_or("none");
     let mut variant = format!("{}-{version}", request.output.variant());
     if let Some(layers) = &request.layers {
         let hash = blake3::hash(layers.join(",").as_bytes()).to_hex();

@@ -18,7 +18,7 @@ use super::{RenderFailure, RenderHandle};
 use crate::coord::Coordination;
 use crate::flight::{Busy, JobInfo, Owner, Progress, SingleFlight, Stage};
 use crate::metrics::Metrics;
-use crate::pipeline::Pipeline;
+use crate::pipeline::{DrawError, Pipeline};
 use crate::request::RenderRequest;
 use crate::source::SpotData;
 use crate::store::{Key, Rendered, Store};
@@ -231,10 +231,15 @@ impl Renders {
             Ok(rendered) => rendered,
             Err(cause) => {
                 self.trouble.draw_failed(&request.spot, &cause);
-                let reason = "the template could not be drawn; the server log has the details";
+                // A page's failure (a wait that timed out, a refused
+                // address) is the operator's to fix and safe to show.
+                let reason = match &cause {
+                    DrawError::Shot(e) => format!("the page could not be taken: {e}"),
+                    _ => "the template could not be drawn; the server log has the details".into(),
+                };
                 let picture = self
                     .pictures
-                    .error(request, trouble::NOT_DRAWN, reason)
+                    .error(request, trouble::NOT_DRAWN, &reason)
                     .await;
                 let cause = Arc::new(cause);
                 return Err(RenderFailure::Draw { cause, picture });

@@ -105,10 +105,14 @@ impl Trouble {
             }
             Err(failure) => failure,
         };
-        if let RenderFailure::Draw { cause, .. } = failure
-            && let DrawError::Template(e) = cause.as_ref()
-        {
-            self.template_failed(slug, e.to_string(), now);
+        if let RenderFailure::Draw { cause, .. } = failure {
+            // What the operator's template or page gets wrong is shown in
+            // /status until it draws again.
+            match cause.as_ref() {
+                DrawError::Template(e) => self.template_failed(slug, e.to_string(), now),
+                DrawError::Shot(e) => self.template_failed(slug, format!("the page: {e}"), now),
+                _ => {}
+            }
         }
         let (headline, reason) = describe(failure);
         let known = self.failures.get(key).await;

@@ -169,3 +169,11 @@ mod tests {
         assert_eq!(route(path), expect);
     }
 }
+
+/// How a browser picture ended: `ok`, or why it failed.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Outcome {
+    /// `ok`, `refused`, `timeout`, `too_large`, `wait_for`, `load`,
+    /// `browser` or `unavailable`.
+    pub outcome: String,
+}

@@ -6,7 +6,9 @@
 //! (queue depth, cache size, devices) are set from a [`Gauges`] snapshot
 //! when the metrics are read. Labels are bounded: see [`labels`].
 
+mod browser;
 mod history;
+pub use browser::BrowserGauges;
 pub use history::HistoryGauges;
 pub mod labels;
 mod observe;
@@ -88,6 +90,7 @@ pub struct Metrics {
     device_percent: Family<labels::Device, Gauge>,
     device_rssi: Family<labels::Device, Gauge>,
     history: history::HistoryMetrics,
+    browser: browser::BrowserMetrics,
 }
 
 /// State read when the metrics are: what is not counted as it happens.
@@ -110,6 +113,8 @@ pub struct Gauges {
     pub devices: Vec<(labels::Device, DeviceGauges)>,
     /// The history's counts, when it is kept.
     pub history: Option<HistoryGauges>,
+    /// The browser's counts.
+    pub browser: BrowserGauges,
 }
 
 /// One device's gauges.
@@ -164,6 +169,7 @@ impl Metrics {
             device_percent: Family::default(),
             device_rssi: Family::default(),
             history: history::HistoryMetrics::default(),
+            browser: browser::BrowserMetrics::default(),
         };
         m.register();
         m
@@ -303,6 +309,7 @@ impl Metrics {
         );
         self.register_devices();
         self.history.register(&mut self.registry);
+        self.browser.register(&mut self.registry);
     }
 
     fn register_devices(&mut self) {
@@ -373,6 +380,7 @@ impl Metrics {
         }
         self.pending_writes.set(gauges.pending_writes);
         self.set_devices(&gauges.devices);
+        self.browser.set(&gauges.browser);
         if let Some(history) = &gauges.history {
             self.history.set(history);
         }

@@ -26,6 +26,8 @@ const SPOT_KEYS: &[&str] = &[
     "refresh",
     "active_hours",
     "prerender",
+    "screenshot",
+    "page_hosts",
 ];
 
 /// Everything about one spot at `path`.
@@ -106,6 +108,15 @@ fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
 
 /// The template's names, and that their files exist.
 fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: Option<&Path>) {
+    if spot.screenshot.is_some() {
+        if spot.template != SpotTemplate::default() {
+            c.add(
+                &with(path, &[key("template")]),
+                "a spot with `screenshot` draws its page, not a template: remove one of the two",
+            );
+        }
+        return;
+    }
     if spot.template == SpotTemplate::default() {
         c.add(
             &with(path, &[key("template")]),
@@ -118,7 +129,15 @@ fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: O
             "" => with(path, &[key("template")]),
             o => with(path, &[key("template"), key(o)]),
         };
-        let file = templates_dir.map(|d| d.join(format!("{name}.svg")));
+        let file = templates_dir.map(|d| {
+            let svg = d.join(format!("{name}.svg"));
+            let html = d.join(format!("{name}.html"));
+            if html.is_file() && !svg.is_file() {
+                html
+            } else {
+                svg
+            }
+        });
         if !is_identifier(name, true) {
             c.add(
                 &at,
@@ -129,7 +148,10 @@ fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: O
         } else if let Some(file) = file.filter(|f| !f.is_file()) {
             c.add(
                 &at,
-                format!("template `{name}` not found: expected {}", file.display()),
+                format!(
+                    "template `{name}` not found: expected {} (or .html)",
+                    file.display()
+                ),
             );
         }
     }

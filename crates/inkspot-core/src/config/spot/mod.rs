@@ -21,7 +21,7 @@ pub struct Spot {
     /// URL-safe name (`linda-mar`); derived from `name` when absent.
     #[serde(default)]
     pub slug: Option<String>,
-    /// Template name: `templates/<template>.svg`, or one per orientation,
+    /// Template name: `templates/<template>.svg` (or `.html`), or one per orientation,
     /// `{ landscape = "surf", portrait = "surf-portrait" }`. Required
     /// (checked with the rest, as `name` is).
     #[serde(default)]
@@ -66,6 +66,14 @@ pub struct Spot {
     /// The spot's own retention of its history, e.g. `{ keep_raw = "30d" }`.
     #[serde(default)]
     pub history: Option<super::SpotHistory>,
+    /// The spot's picture is this web page, taken by the browser, instead
+    /// of a filled template: `screenshot = { url = "…" }`.
+    #[serde(default)]
+    pub screenshot: Option<super::Screenshot>,
+    /// Hosts the page of an HTML template may load from (a web font, a
+    /// library from a CDN); none by default.
+    #[serde(default)]
+    pub page_hosts: Vec<String>,
     /// Any other keys, passed to the template.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,

@@ -4,6 +4,8 @@
 //! caches nothing; the engine decides when to call it. The same data and the
 //! same request give the same bytes, whoever asks.
 
+mod browse;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -15,6 +17,7 @@ use crate::flight::{Cpu, CpuError};
 use crate::observe::{Observe, Unobserved};
 use crate::render::{Raster, RenderError, Renderer};
 use crate::request::RenderRequest;
+use crate::shot::{Camera, NoCamera, ShotError};
 use crate::source::{FetchError, FetchShare, Fetcher, SpotData, gather};
 use crate::template::{Context, Frame, LiveTemplates, TemplateError, Templates};
 
@@ -41,7 +44,12 @@ pub enum DrawError {
     /// The drawing thread did not return.
     #[error(transparent)]
     Cpu(#[from] CpuError),
+    /// The browser could not take the picture.
+    #[error(transparent)]
+    Shot(#[from] ShotError),
 }
+
+pub use browse::{fit, screenshot};
 
 /// Fetcher, templates and renderer, with the limit on CPU work.
 #[derive(Clone)]
@@ -51,6 +59,7 @@ pub struct Pipeline {
     templates: Arc<LiveTemplates>,
     renderer: Renderer,
     cpu: Cpu,
+    browsing: browse::Browsing,
 }
 
 impl Pipeline {
@@ -71,7 +80,17 @@ impl Pipeline {
             templates: Arc::new(LiveTemplates::load(&dir, crate::toolkit(&renderer))?),
             renderer,
             cpu: Cpu::new(config.server.render_concurrency()),
+            browsing: browse::Browsing {
+                camera: Arc::new(NoCamera),
+                templates_dir: Arc::new(dir),
+            },
         })
+    }
+
+    /// Takes screenshot spots' and HTML templates' pictures with `camera`
+    /// (without one, they fail saying how to get a browser).
+    pub fn photograph(&mut self, camera: Arc<dyn Camera>) {
+        self.browsing.camera = camera;
     }
 
     /// Shares remembered failures and per-host fetch permits with the
@@ -146,11 +165,18 @@ impl Pipeline {
         data: &SpotData,
         now: DateTime<Utc>,
     ) -> Result<Rendered, DrawError> {
-        let context = Self::context(request, data, &self.templates.current());
-        let template = request.template().to_string();
-        let bytes = self
-            .encode(move |t| t.render(&template, &context), request)
-            .await?;
+        let templates = self.templates.current();
+        let context = Self::context(request, data, &templates);
+        let bytes = match self.browsing.source_of(request, &context, &templates)? {
+            browse::Source::Browser(shot) => {
+                self.browsing.shoot(self, *shot, request.output).await?
+            }
+            browse::Source::Svg => {
+                let template = request.template().to_string();
+                self.encode(move |t| t.render(&template, &context), request)
+                    .await?
+            }
+        };
         Ok(Rendered::new(
             bytes,
             request.output.media_type(),
@@ -184,9 +210,15 @@ impl Pipeline {
     ) -> Result<Raster, DrawError> {
         let templates = self.templates.current();
         let context = Self::context(request, data, &templates).with_frame(frame);
+        let output = request.output;
+        if let browse::Source::Browser(shot) =
+            self.browsing.source_of(request, &context, &templates)?
+        {
+            let pixmap = self.browsing.shoot_pixels(self, *shot, output).await?;
+            return Ok(Raster::from_pixmap(&pixmap, &output));
+        }
         let template = request.template().to_string();
         let renderer = self.renderer.clone();
-        let output = request.output;
         self.cpu
             .run(move || -> Result<Raster, DrawError> {
                 let svg = templates.render(&template, &context)?;

@@ -1,0 +1,135 @@
+//! The browser in inkspot's pipeline: one headless Chromium, kept warm and
+//! driven over the DevTools protocol (chromiumoxide), that takes the
+//! pictures of screenshot spots and HTML templates (the core's
+//! [`Camera`]).
+//!
+//! - It starts on the first picture, not with the service, or connects to
+//!   `browser.ws_url`.
+//! - Each picture gets a fresh incognito context, at most
+//!   `browser.concurrency` at once, within a time, byte and request limit.
+//! - Every request of a page goes through its own [`guard::Guard`], which
+//!   enforces the address rules ([`policy::Policy`]).
+//! - A browser that fails, hangs or grows past `browser.max_memory` is
+//!   killed and started again, and the picture in flight is taken once
+//!   more; one that keeps failing to start is tried again after a
+//!   growing pause, and said so.
+
+pub mod guard;
+mod headers;
+mod launch;
+mod page;
+pub mod policy;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use inkspot_core::config::BrowserConfig;
+use inkspot_core::shot::{Camera, Page, Shot, ShotError, ShotRequest};
+
+pub use state::{BrowserState, BrowserStatus};
+
+/// Why the browser could not be had.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BrowserError {
+    /// No browser is installed where looked for.
+    #[error(
+        "no browser found ({0}); install Chromium (Debian: apt install chromium), set browser.executable, or set browser.ws_url to a remote one"
+    )]
+    Missing(String),
+    /// The browser did not start or answer.
+    #[error("the browser did not start: {0}")]
+    Start(String),
+}
+
+/// One page's limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// From opening the page to its picture.
+    pub timeout: Duration,
+    /// Bytes received, all requests together.
+    pub max_bytes: u64,
+    /// Requests and secure connections.
+    pub max_requests: u32,
+}
+
+/// The browser: cheap to clone, shared by every render and job.
+#[derive(Clone)]
+pub struct Browser {
+    state: Arc<state::State>,
+}
+
+impl Browser {
+    /// A browser for `config`; nothing starts until the first picture.
+    pub fn new(config: &BrowserConfig) -> Self {
+        Self {
+            state: Arc::new(state::State::new(config.clone())),
+        }
+    }
+
+    /// Its state for `/status` and `/metrics`.
+    pub fn status(&self) -> BrowserStatus {
+        self.state.status()
+    }
+
+    /// Stops the browser, if it runs.
+    pub async fn shutdown(&self) {
+        self.state.shutdown().await;
+    }
+
+    async fn attempt(&self, request: &ShotRequest) -> Result<Shot, ShotError> {
+        let (running, generation) = self.state.running().await?;
+        let config = self.state.config();
+        let rules = guard::Rules {
+            policy: self.state.policy(),
+            only: match &request.page {
+                Page::Html { .. } => Some(request.hosts.clone()),
+                Page::Url(_) => None,
+            },
+            site: match &request.page {
+                Page::Html { html, assets } => Some(Arc::new(guard::site::Site::new(html, assets))),
+                Page::Url(_) => None,
+            },
+            max_bytes: config.max_page_bytes.as_u64(),
+            max_requests: config.max_requests,
+        };
+        let guard = guard::Guard::start(config.guard_address, rules)
+            .await
+            .map_err(|e| ShotError::Browser(format!("the address guard: {e}")))?;
+        let limits = Limits {
+            timeout: config.timeout,
+            max_bytes: config.max_page_bytes.as_u64(),
+            max_requests: config.max_requests,
+        };
+        let taken = page::take(&running, request, &limits, &guard).await;
+        if matches!(taken, Err(ShotError::Timeout(_))) && !self.state.answers(&running).await {
+            self.state
+                .retire(generation, "it stopped answering during a page")
+                .await;
+            return Err(ShotError::Browser("it stopped answering".into()));
+        }
+        if let Err(e) = &taken
+            && e.is_browser_fault()
+        {
+            self.state.retire(generation, &e.to_string()).await;
+        }
+        taken
+    }
+}
+
+#[async_trait::async_trait]
+impl Camera for Browser {
+    async fn shoot(&self, request: ShotRequest) -> Result<Shot, ShotError> {
+        let _permit = self.state.permit().await;
+        let started = std::time::Instant::now();
+        let mut taken = self.attempt(&request).await;
+        if let Err(e) = &taken
+            && e.is_browser_fault()
+        {
+            tracing::warn!(error = %e, "the browser failed during a picture; taking it again with a fresh browser");
+            taken = self.attempt(&request).await;
+        }
+        self.state.record(&taken, started.elapsed());
+        taken
+    }
+}

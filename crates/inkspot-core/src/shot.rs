@@ -1,0 +1,148 @@
+//! Pictures a browser takes: what the pipeline asks of one (a web page, or
+//! a filled HTML template with its folder), and the [`Camera`] trait a
+//! browser implements. The core knows no browser; the server hands the
+//! pipeline one (`inkspot-browser`), or none ([`NoCamera`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::config::WaitFor;
+
+/// What the page is.
+#[derive(Debug, Clone)]
+pub enum Page {
+    /// A page on the web, `http` or `https`.
+    Url(url::Url),
+    /// A filled HTML template: its text, and the folder its relative
+    /// links (CSS, images, fonts) are read from.
+    Html {
+        /// The filled page.
+        html: String,
+        /// The templates folder.
+        assets: PathBuf,
+    },
+}
+
+/// One picture to take.
+#[derive(Debug, Clone)]
+pub struct ShotRequest {
+    /// The page.
+    pub page: Page,
+    /// The browser window's width, in CSS pixels.
+    pub width: u32,
+    /// The browser window's height, in CSS pixels; with `full_page`, the
+    /// least height.
+    pub height: u32,
+    /// The page's zoom (device pixels per CSS pixel).
+    pub zoom: f64,
+    /// What must be on the page before the picture.
+    pub wait_for: Option<WaitFor>,
+    /// A pause after the page is ready.
+    pub delay: Option<Duration>,
+    /// Crop to this element.
+    pub selector: Option<String>,
+    /// Elements removed before the picture.
+    pub hide: Vec<String>,
+    /// Headers for the page's own host, expanded.
+    pub headers: BTreeMap<String, String>,
+    /// Cookies for the page's URL, expanded.
+    pub cookies: BTreeMap<String, String>,
+    /// Ask for the page's dark scheme.
+    pub dark: bool,
+    /// The whole page's height, not the window's.
+    pub full_page: bool,
+    /// Hosts the page may reach besides the operator's rules (an HTML
+    /// template's `page_hosts`). For [`Page::Html`], the only ones.
+    pub hosts: Vec<String>,
+}
+
+impl ShotRequest {
+    /// A picture of `page` at `width`×`height` with no other option.
+    pub fn new(page: Page, width: u32, height: u32) -> Self {
+        Self {
+            page,
+            width,
+            height,
+            zoom: 1.0,
+            wait_for: None,
+            delay: None,
+            selector: None,
+            hide: Vec::new(),
+            headers: BTreeMap::new(),
+            cookies: BTreeMap::new(),
+            dark: false,
+            full_page: false,
+            hosts: Vec::new(),
+        }
+    }
+}
+
+/// A picture taken, with what the page said about itself.
+#[derive(Debug, Clone)]
+pub struct Shot {
+    /// The picture, PNG.
+    pub png: Vec<u8>,
+    /// The URL after redirects.
+    pub final_url: String,
+    /// The HTTP status of the page's document (0 when not known).
+    pub status: u16,
+    /// The page's title.
+    pub title: String,
+}
+
+/// Why a picture could not be taken. Each message says what to do.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ShotError {
+    /// No browser is configured or installed.
+    #[error("no browser: {0}")]
+    Unavailable(String),
+    /// The browser failed (crashed, hung, refused a command).
+    #[error("the browser failed: {0}")]
+    Browser(String),
+    /// The page, a redirect or a resource was refused by the address rules.
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The page did not load.
+    #[error("the page did not load: {0}")]
+    Load(String),
+    /// `wait_for` was not met within the time limit.
+    #[error("`{0}` did not appear within {1:?}")]
+    WaitFor(String, Duration),
+    /// `selector` matched nothing.
+    #[error("`{0}` matched no element on the page")]
+    NoElement(String),
+    /// The page took longer than the time limit.
+    #[error("the page took longer than {0:?}")]
+    Timeout(Duration),
+    /// The page loaded more than its byte or request limit.
+    #[error("the page went over its limit: {0}")]
+    TooLarge(String),
+}
+
+impl ShotError {
+    /// Whether taking the picture again with a fresh browser may help.
+    pub fn is_browser_fault(&self) -> bool {
+        matches!(self, ShotError::Browser(_))
+    }
+}
+
+/// A browser that takes pictures of pages.
+#[async_trait::async_trait]
+pub trait Camera: Send + Sync {
+    /// Takes the picture `request` describes.
+    async fn shoot(&self, request: ShotRequest) -> Result<Shot, ShotError>;
+}
+
+/// No browser: every picture fails, saying how to get one.
+pub struct NoCamera;
+
+/// What [`NoCamera`] says.
+pub const NO_BROWSER: &str = "this build or service has no browser; install Chromium (Debian: apt install chromium) or set browser.ws_url to a remote one";
+
+#[async_trait::async_trait]
+impl Camera for NoCamera {
+    async fn shoot(&self, _request: ShotRequest) -> Result<Shot, ShotError> {
+        Err(ShotError::Unavailable(NO_BROWSER.to_string()))
+    }
+}
