@@ -110,7 +110,8 @@ async fn shoot(
     loaded.map_err(|e| ShotError::Load(e.to_string()))?;
     let _: bool = eval(page, SETTLE_JS).await.unwrap_or(false);
     if let Some(wait) = &request.wait_for {
-        wait_for(page, wait, limits.timeout.saturating_sub(started.elapsed())).await?;
+        let left = limits.timeout.saturating_sub(started.elapsed());
+        wait_for(browser, page, wait, left).await?;
     }
     for hidden in &request.hide {
         let js = format!(
@@ -165,7 +166,14 @@ async fn set_cookies(page: &CdpPage, url: &str, request: &ShotRequest) -> Result
 }
 
 /// Polls for the selector or expression until it holds or `left` runs out.
-async fn wait_for(page: &CdpPage, wait: &WaitFor, left: Duration) -> Result<(), ShotError> {
+/// A script error or a page between documents counts as not yet; a
+/// browser that is gone ends the wait.
+async fn wait_for(
+    browser: &Running,
+    page: &CdpPage,
+    wait: &WaitFor,
+    left: Duration,
+) -> Result<(), ShotError> {
     let (js, shown) = match wait {
         WaitFor::Selector(css) => (
             format!("document.querySelector({}) !== null", js_string(css)),
@@ -175,8 +183,10 @@ async fn wait_for(page: &CdpPage, wait: &WaitFor, left: Duration) -> Result<(), 
     };
     let until = Instant::now() + left;
     loop {
-        if eval::<bool>(page, &js).await.unwrap_or(false) {
-            return Ok(());
+        match eval::<bool>(page, &js).await {
+            Ok(true) => return Ok(()),
+            Err(e) if e.is_browser_fault() && !browser.is_alive() => return Err(e),
+            _ => {}
         }
         if Instant::now() + POLL > until {
             return Err(ShotError::WaitFor(shown, left));

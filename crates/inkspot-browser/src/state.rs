@@ -40,6 +40,9 @@ pub struct BrowserStatus {
     pub version: Option<String>,
     /// A remote browser's address, when one is used.
     pub remote: Option<String>,
+    /// The process id of a browser this service started.
+    #[serde(default)]
+    pub pid: Option<u32>,
     /// Its processes' resident memory, when it runs here.
     pub memory_bytes: Option<u64>,
     /// `browser.max_memory`.
@@ -59,6 +62,14 @@ pub struct BrowserStatus {
     pub last_error: Option<String>,
 }
 
+#[derive(Clone)]
+struct Seen {
+    version: Option<String>,
+    last_error: Option<String>,
+    state: BrowserState,
+    pid: Option<u32>,
+}
+
 struct Slot {
     running: Option<Arc<Running>>,
     generation: u64,
@@ -74,8 +85,8 @@ pub struct State {
     policy: Arc<Policy>,
     permits: Arc<Semaphore>,
     slot: tokio::sync::Mutex<Slot>,
-    /// What the last `status()` read without waiting for the slot.
-    seen: Mutex<(Option<String>, Option<String>, BrowserState)>,
+    /// What `status()` reads without waiting for the slot.
+    seen: Mutex<Seen>,
     open: AtomicUsize,
     ok: AtomicU64,
     failed: Mutex<std::collections::BTreeMap<String, u64>>,
@@ -97,7 +108,12 @@ impl State {
                 last_error: None,
                 version: None,
             }),
-            seen: Mutex::new((None, None, BrowserState::Idle)),
+            seen: Mutex::new(Seen {
+                version: None,
+                last_error: None,
+                state: BrowserState::Idle,
+                pid: None,
+            }),
             open: AtomicUsize::new(0),
             ok: AtomicU64::new(0),
             failed: Mutex::new(Default::default()),
@@ -245,18 +261,27 @@ impl State {
             (None, 0) => BrowserState::Idle,
             (None, _) => BrowserState::Failing,
         };
-        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) =
-            (slot.version.clone(), slot.last_error.clone(), state);
+        *self.seen.lock().unwrap_or_else(|e| e.into_inner()) = Seen {
+            version: slot.version.clone(),
+            last_error: slot.last_error.clone(),
+            state,
+            pid: slot.running.as_ref().and_then(|r| r.pid),
+        };
     }
 
     pub fn status(&self) -> BrowserStatus {
-        let (version, last_error, state) =
-            self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let Seen {
+            version,
+            last_error,
+            state,
+            pid,
+        } = self.seen.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let memory = self.memory.load(Ordering::Relaxed);
         BrowserStatus {
             state,
             version,
             remote: self.config.ws_url.clone(),
+            pid,
             memory_bytes: (state == BrowserState::Running
                 && self.config.ws_url.is_none()
                 && memory > 0)

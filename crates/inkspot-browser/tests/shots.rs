@@ -64,3 +64,119 @@ async fn wait_for_sees_an_element_a_script_adds_later() {
     assert!(matches!(failed, Err(ShotError::WaitFor(..))), "{failed:?}");
     browser.shutdown().await;
 }
+
+const SLOW: &str = r#"<html><body style="margin:0"><script>setTimeout(() => { window.ready = true; }, 1500)</script><div style="width:100px;height:100px;background:#000"></div></body></html>"#;
+
+const PLAIN: &str = r#"<html><body style="margin:0"><div style="width:100px;height:100px;background:#000"></div></body></html>"#;
+
+/// Grows by about 400 MB a second until it is stopped.
+const HOG: &str = r#"<html><body><script>const kept = []; setInterval(() => { for (let i = 0; i < 50; i++) kept.push(new Array(1e6).fill(i)); }, 50);</script></body></html>"#;
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_browser_killed_during_a_picture_is_started_again_and_the_picture_taken() {
+    let base = site(&[("/slow", SLOW)]).await;
+    let browser = Browser::new(&config());
+    let mut shot = request(&format!("{base}/slow"));
+    shot.wait_for = Some(WaitFor::Script {
+        js: "window.ready === true".into(),
+    });
+    let taking = tokio::spawn({
+        let browser = browser.clone();
+        async move { browser.shoot(shot).await }
+    });
+    let pid = loop {
+        if let Some(pid) = browser.status().pid {
+            break pid;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    std::process::Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()
+        .unwrap();
+    let taken = taking.await.unwrap();
+    assert!(taken.is_ok(), "{taken:?}");
+    let status = browser.status();
+    assert_eq!(status.restarts, 1, "{status:?}");
+    assert_ne!(status.pid, Some(pid));
+    assert_eq!(status.shots_ok, 1);
+    browser.shutdown().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_page_that_allocates_without_end_is_killed_and_the_next_page_is_drawn() {
+    let base = site(&[("/hog", HOG), ("/plain", PLAIN)]).await;
+    let browser = Browser::new(&BrowserConfig {
+        max_memory: bytesize::ByteSize::mib(900),
+        timeout: Duration::from_secs(15),
+        ..config()
+    });
+    let mut hog = request(&format!("{base}/hog"));
+    hog.wait_for = Some(WaitFor::Script { js: "false".into() });
+    let failed = browser.shoot(hog).await;
+    assert!(matches!(failed, Err(ShotError::Browser(_))), "{failed:?}");
+    assert!(browser.status().restarts >= 1, "{:?}", browser.status());
+    let taken = browser.shoot(request(&format!("{base}/plain"))).await;
+    assert!(taken.is_ok(), "{taken:?}");
+    browser.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_browser_that_will_not_start_is_paused_and_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = dir.path().join("chromium");
+    std::fs::write(
+        &broken,
+        "#!/bin/sh\necho 'cannot open display' >&2\nexit 1\n",
+    )
+    .unwrap();
+    std::process::Command::new("chmod")
+        .args(["+x", broken.to_str().unwrap()])
+        .status()
+        .unwrap();
+    let browser = Browser::new(&BrowserConfig {
+        executable: Some(broken),
+        ..config()
+    });
+    let first = browser.shoot(request("http://127.0.0.1:9/")).await;
+    // Tried once, tried again (a fault of the browser), then paused.
+    assert!(
+        matches!(&first, Err(ShotError::Unavailable(why)) if why.contains("failed to start 1 times; next try in")),
+        "{first:?}"
+    );
+    let status = browser.status();
+    assert_eq!(status.state, inkspot_browser::BrowserState::Failing);
+    assert!(
+        status
+            .last_error
+            .as_deref()
+            .unwrap_or("")
+            .contains("did not start"),
+        "{status:?}"
+    );
+    let again = browser.shoot(request("http://127.0.0.1:9/")).await;
+    assert!(
+        matches!(again, Err(ShotError::Unavailable(_))),
+        "paused, not started again at once"
+    );
+    assert_eq!(status.shots_failed.get("unavailable"), Some(&1));
+}
+
+#[tokio::test]
+async fn without_a_browser_a_picture_fails_saying_how_to_get_one() {
+    let browser = Browser::new(&BrowserConfig {
+        executable: Some("/nonexistent/chromium".into()),
+        ..config()
+    });
+    let failed = browser.shoot(request("http://127.0.0.1:9/")).await;
+    let Err(ShotError::Unavailable(why)) = failed else {
+        panic!("{failed:?}")
+    };
+    assert!(
+        why.contains("apt install chromium") && why.contains("browser.ws_url"),
+        "{why}"
+    );
+}
