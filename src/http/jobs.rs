@@ -1,5 +1,8 @@
 //! The job API: `POST /api/jobs`, `GET /api/jobs/{id}`,
-//! `GET /api/jobs/{id}/download` and `DELETE /api/jobs/{id}`, each behind
+//! `GET /api/jobs/{id}/download`, `GET /api/jobs/{id}/results` (a
+//! screenshots job's or crawl's pictures as base64 JSON),
+//! `GET /api/jobs/{id}/pages` (a crawl's pages as recorded) and
+//! `DELETE /api/jobs/{id}`, each behind
 //! an API key (`[[api_keys]]`). Without a key configured the routes answer
 //! 404, saying how to turn them on.
 
@@ -28,6 +31,8 @@ pub fn routes(service: Option<Arc<JobService>>) -> Router<App> {
         .route("/api/jobs", post(submit).get(list))
         .route("/api/jobs/{id}", get(status).delete(cancel))
         .route("/api/jobs/{id}/download", get(download))
+        .route("/api/jobs/{id}/results", get(results))
+        .route("/api/jobs/{id}/pages", get(pages))
         .layer(Extension(Service(service)))
 }
 
@@ -147,6 +152,34 @@ async fn cancel(
     let (service, client) = caller(&service, &headers)?;
     let view = service.cancel(&client, &id).await.map_err(from_job)?;
     Ok(axum::Json(view).into_response())
+}
+
+/// `GET /api/jobs/{id}/results`: the index of a screenshots job or crawl,
+/// each picture as base64.
+async fn results(
+    Extension(service): Extension<Service>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (service, client) = caller(&service, &headers)?;
+    let results = service.results(&client, &id).await.map_err(from_job)?;
+    Ok((
+        [(header::CACHE_CONTROL, "private, no-cache")],
+        axum::Json(results),
+    )
+        .into_response())
+}
+
+/// `GET /api/jobs/{id}/pages`: a crawl's pages as the database holds them.
+async fn pages(
+    Extension(service): Extension<Service>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    let (service, client) = caller(&service, &headers)?;
+    let pages = service.pages(&client, &id).await.map_err(from_job)?;
+    let body = serde_json::json!({ "pages": pages });
+    Ok(([(header::CACHE_CONTROL, "no-store")], axum::Json(body)).into_response())
 }
 
 /// `GET /api/jobs/{id}/download`: the image, zip or animation, streamed.

@@ -133,6 +133,11 @@ pub fn browser_site(spots: &str, browser: &str) -> Site {
     site
 }
 
+/// A screenshot spot on `base`'s shapes, so a config has a spot.
+pub fn shot_spot_for_tests(base: &str) -> String {
+    shot_spot("Shapes", &format!("{base}/shapes"), "", (800, 480))
+}
+
 fn shot_spot(name: &str, url: &str, keys: &str, size: (u32, u32)) -> String {
     format!(
         "[[spots]]\nname = \"{name}\"\nwidth = {}\nheight = {}\nscreenshot = {{ url = \"{url}\"{keys} }}\n",

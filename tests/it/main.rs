@@ -10,6 +10,7 @@ mod common;
 mod animation;
 mod architecture;
 mod browser;
+mod browser_jobs;
 mod cli;
 mod colour;
 mod coordination;

@@ -20,6 +20,7 @@ mod launch;
 mod page;
 pub mod policy;
 mod state;
+mod text;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -131,5 +132,9 @@ impl Camera for Browser {
         }
         self.state.record(&taken, started.elapsed());
         taken
+    }
+
+    async fn fetch_text(&self, url: &url::Url, max: usize) -> Result<Option<String>, ShotError> {
+        text::fetch(&self.state.policy(), url, max).await
     }
 }

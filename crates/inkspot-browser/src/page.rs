@@ -19,7 +19,7 @@ use chromiumoxide::cdp::browser_protocol::target::{
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use chromiumoxide::page::ScreenshotParams;
 use inkspot_core::config::WaitFor;
-use inkspot_core::shot::{Page, Shot, ShotError, ShotRequest};
+use inkspot_core::shot::{MAX_FULL_HEIGHT, Page, Shot, ShotError, ShotRequest};
 use serde::de::DeserializeOwned;
 
 use crate::guard::{Guard, site};
@@ -124,12 +124,18 @@ async fn shoot(
         tokio::time::sleep(delay).await;
     }
     let about: About = eval(page, ABOUT_JS).await?;
+    let links = if request.links {
+        eval(page, LINKS_JS).await?
+    } else {
+        Vec::new()
+    };
     let png = picture(page, request).await?;
     Ok(Shot {
         png,
         final_url: about.url,
         status: about.status,
         title: about.title,
+        links,
     })
 }
 
@@ -217,7 +223,19 @@ async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotE
             })
             .capture_beyond_viewport(true);
     } else if request.full_page {
-        params = params.full_page(true);
+        let js = format!(
+            "[document.documentElement.scrollWidth, Math.min(document.documentElement.scrollHeight, {MAX_FULL_HEIGHT})]"
+        );
+        let [width, height]: [f64; 2] = eval(page, &js).await?;
+        params = params
+            .clip(Viewport {
+                x: 0.0,
+                y: 0.0,
+                width: width.max(1.0),
+                height: height.max(1.0),
+                scale: 1.0,
+            })
+            .capture_beyond_viewport(true);
     }
     page.screenshot(params.build()).await.map_err(cdp)
 }
@@ -231,6 +249,10 @@ struct About {
 }
 
 const ABOUT_JS: &str = "(() => { const n = performance.getEntriesByType('navigation')[0]; return { url: location.href, status: n && n.responseStatus || 0, title: document.title || '' }; })()";
+
+/// The page's links, resolved by the page itself, at most 5,000.
+const LINKS_JS: &str =
+    "Array.from(document.querySelectorAll('a[href]')).slice(0, 5000).map(a => a.href)";
 
 /// Images and fonts, waited for after the load event, at most 5 s.
 const SETTLE_JS: &str = "Promise.race([Promise.all([document.fonts.ready, ...Array.from(document.images).filter(i => !i.complete).map(i => new Promise(r => { i.onload = i.onerror = r; }))]).then(() => true), new Promise(r => setTimeout(() => r(false), 5000))])";

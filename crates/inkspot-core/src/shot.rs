@@ -9,6 +9,10 @@ use std::time::Duration;
 
 use crate::config::WaitFor;
 
+/// The tallest full-page picture, in CSS pixels: a page that scrolls for
+/// ever is cut there.
+pub const MAX_FULL_HEIGHT: u32 = 16_384;
+
 /// What the page is.
 #[derive(Debug, Clone)]
 pub enum Page {
@@ -55,6 +59,8 @@ pub struct ShotRequest {
     /// Hosts the page may reach besides the operator's rules (an HTML
     /// template's `page_hosts`). For [`Page::Html`], the only ones.
     pub hosts: Vec<String>,
+    /// Read the page's links (`a[href]`, resolved) too, for a crawl.
+    pub links: bool,
 }
 
 impl ShotRequest {
@@ -74,6 +80,7 @@ impl ShotRequest {
             dark: false,
             full_page: false,
             hosts: Vec::new(),
+            links: false,
         }
     }
 }
@@ -89,6 +96,8 @@ pub struct Shot {
     pub status: u16,
     /// The page's title.
     pub title: String,
+    /// The page's links, resolved, when asked for.
+    pub links: Vec<String>,
 }
 
 /// Why a picture could not be taken. Each message says what to do.
@@ -132,6 +141,10 @@ impl ShotError {
 pub trait Camera: Send + Sync {
     /// Takes the picture `request` describes.
     async fn shoot(&self, request: ShotRequest) -> Result<Shot, ShotError>;
+
+    /// The text at `url` (a `robots.txt`), fetched under the same address
+    /// rules as a page, at most `max` bytes; `None` when there is none.
+    async fn fetch_text(&self, url: &url::Url, max: usize) -> Result<Option<String>, ShotError>;
 }
 
 /// No browser: every picture fails, saying how to get one.
@@ -143,6 +156,10 @@ pub const NO_BROWSER: &str = "this build or service has no browser; install Chro
 #[async_trait::async_trait]
 impl Camera for NoCamera {
     async fn shoot(&self, _request: ShotRequest) -> Result<Shot, ShotError> {
+        Err(ShotError::Unavailable(NO_BROWSER.to_string()))
+    }
+
+    async fn fetch_text(&self, _url: &url::Url, _max: usize) -> Result<Option<String>, ShotError> {
         Err(ShotError::Unavailable(NO_BROWSER.to_string()))
     }
 }

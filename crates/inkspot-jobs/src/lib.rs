@@ -7,6 +7,7 @@
 //! Results go to the store's blobs and expire after `jobs.keep_results`.
 
 pub mod access;
+pub mod browse;
 mod ids;
 mod produce;
 pub mod records;
@@ -31,7 +32,7 @@ use sqlx::AnyPool;
 
 // The modules of the crates below, at the paths this crate's code names
 // them by (`crate::engine::Engine`).
-use inkspot_core::{config, pipeline, render, request, source, template, text};
+use inkspot_core::{config, pipeline, render, request, shot, source, template, text};
 use inkspot_db as db;
 use inkspot_engine::{engine, metrics, store, supervisor};
 
@@ -129,6 +130,13 @@ pub struct JobService {
     producer: produce::Producer,
     /// Jobs this runner is working on, to stop one when it is cancelled.
     running: Mutex<HashMap<String, CancellationToken>>,
+    /// Takes the pictures of screenshot jobs and crawls, shared within
+    /// `browser.share_window`.
+    browsing: browse::Browsing,
+    /// The pages crawls visited.
+    pages: browse::Pages,
+    /// Each host's pages open now, over every crawl.
+    hosts: browse::Hosts,
 }
 
 impl JobService {
@@ -149,8 +157,9 @@ impl JobService {
             tracing::error!("the job API is off: the database could not be opened");
             return None;
         };
-        let records = Records::new(pool);
+        let records = Records::new(pool.clone());
         let producer = produce::Producer::new(engine.clone());
+        let camera = engine.pipeline().camera().clone();
         let service = Arc::new(Self {
             engine: engine.clone(),
             records,
@@ -158,6 +167,9 @@ impl JobService {
             wake: Notify::new(),
             producer,
             running: Mutex::new(HashMap::new()),
+            browsing: browse::Browsing::new(engine.config(), camera),
+            pages: browse::Pages::new(pool),
+            hosts: browse::Hosts::default(),
         });
         let runner = Arc::new(run::Runner {
             service: service.clone(),
@@ -320,6 +332,31 @@ impl JobService {
         Ok((output, Some(blob)))
     }
 
+    /// A screenshots job's or crawl's results as one JSON document, each
+    /// picture as base64.
+    pub async fn results(&self, client: &Client, id: &str) -> Result<serde_json::Value, JobError> {
+        use futures_util::StreamExt;
+        let (_, blob) = self.download(client, id, |_| false).await?;
+        let Some(mut blob) = blob else {
+            return Err(JobError::Gone {
+                id: id.to_string(),
+                state: State::Expired,
+            });
+        };
+        let mut bytes = Vec::with_capacity(usize::try_from(blob.len).unwrap_or(0));
+        while let Some(chunk) = blob.body.next().await {
+            let chunk = chunk.map_err(|source| {
+                JobError::Store(crate::store::StoreError::Io {
+                    op: "read",
+                    path: result::blob_name(id),
+                    source,
+                })
+            })?;
+            bytes.extend_from_slice(&chunk);
+        }
+        browse::results(&bytes).map_err(|e| JobError::Invalid(vec![spec::problem("id", e)]))
+    }
+
     /// Cancels job `id` of `client` and deletes any result.
     pub async fn cancel(&self, client: &Client, id: &str) -> Result<JobView, JobError> {
         let record = self.record(client, id).await?;
@@ -332,6 +369,7 @@ impl JobService {
             .store()
             .delete_blob(&result::blob_name(id))
             .await?;
+        self.forget_pages(id).await;
         tracing::info!(job = %id, key = %client.name, "job cancelled");
         if !record.state.is_finished() {
             let labels = crate::metrics::labels::Job {
@@ -341,6 +379,26 @@ impl JobService {
             self.engine.metrics().jobs.get_or_create(&labels).inc();
         }
         self.status(client, id).await
+    }
+
+    /// Deletes a crawl's page records and their pictures.
+    pub(crate) async fn forget_pages(&self, id: &str) {
+        let blobs = match self.pages.forget(id).await {
+            Ok(blobs) => blobs,
+            Err(e) => {
+                tracing::warn!(job = %id, error = %e, "cannot forget a crawl's pages");
+                return;
+            }
+        };
+        for blob in blobs {
+            let _ = self.engine.store().delete_blob(&blob).await;
+        }
+    }
+
+    /// A crawl's pages as recorded, for its owner.
+    pub async fn pages(&self, client: &Client, id: &str) -> Result<Vec<browse::PageRow>, JobError> {
+        self.record(client, id).await?;
+        Ok(self.pages.of(id).await?)
     }
 
     /// The job `id` when it is `client`'s: another key's job is answered

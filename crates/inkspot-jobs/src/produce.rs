@@ -24,7 +24,7 @@ use crate::store::Rendered;
 use crate::template::Frame;
 
 /// Where a job's result is written: its scratch file, within its room.
-pub(super) type Out = BufWriter<Capped<std::fs::File>>;
+pub(crate) type Out = BufWriter<Capped<std::fs::File>>;
 
 /// Draws a job's renders and frames, `jobs.concurrency` at a time.
 pub(super) struct Producer {
@@ -102,18 +102,13 @@ impl Producer {
         Ok(("application/zip".into(), name))
     }
 
-    /// Runs file work on a blocking thread; a failure is logged and said
-    /// plainly.
+    /// Runs file work on a blocking thread (see [`blocking`]).
     async fn blocking<T: Send + 'static>(
         &self,
         id: &str,
         work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
     ) -> Result<T, Failure> {
-        match tokio::task::spawn_blocking(work).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(e)) => Err(write_failure(id, &e)),
-            Err(e) => Err(storage_failure(id, &e)),
-        }
+        blocking(id, work).await
     }
 
     /// The renders of `list`, `jobs.concurrency` at a time, in order.
@@ -274,6 +269,19 @@ fn add_entry<W: Write + std::io::Seek>(
         .map_err(std::io::Error::other)?;
     zip.write_all(&rendered.bytes)?;
     Ok(zip)
+}
+
+/// Runs file work on a blocking thread; a failure is logged and said
+/// plainly.
+pub(crate) async fn blocking<T: Send + 'static>(
+    id: &str,
+    work: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> Result<T, Failure> {
+    match tokio::task::spawn_blocking(work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => Err(write_failure(id, &e)),
+        Err(e) => Err(storage_failure(id, &e)),
+    }
 }
 
 /// What an item's owner is told about a failed render; the causes of

@@ -23,6 +23,17 @@ pub(super) fn fingerprint(engine: &Engine, plan: &Plan) -> String {
                 .map(|(r, name)| [engine.key(r).to_string(), name.clone()])
                 .collect::<Vec<_>>()
         ),
+        Plan::Screenshots(shots) => serde_json::json!({
+            "urls": shots.pages.iter().map(|(u, _)| u.as_str()).collect::<Vec<_>>(),
+            "options": shots.options,
+        }),
+        Plan::Crawl(c) => serde_json::json!({
+            "crawl": c.start.as_str(),
+            "depth": c.depth,
+            "max_pages": c.max_pages,
+            "same_site": c.same_site,
+            "options": c.options,
+        }),
         Plan::Animation(a) => serde_json::json!({
             "key": engine.key(&a.request).to_string(),
             "hours": a.hours,
@@ -41,6 +52,9 @@ pub(super) fn fingerprint(engine: &Engine, plan: &Plan) -> String {
 pub(super) fn items(plan: &Plan) -> Vec<Item> {
     let names: Vec<String> = match plan {
         Plan::Renders(list) => list.iter().map(|(_, name)| name.clone()).collect(),
+        Plan::Screenshots(shots) => shots.pages.iter().map(|(u, _)| u.to_string()).collect(),
+        // A crawl's pages are listed as they are found.
+        Plan::Crawl(c) => vec![c.start.to_string()],
         Plan::Animation(a) => a
             .hours
             .iter()
@@ -184,6 +198,7 @@ impl Runner {
                 continue;
             }
             let _ = self.service.records.close(&id, State::Expired, now).await;
+            self.service.forget_pages(&id).await;
             tracing::info!(job = %id, "job result expired");
         }
     }
@@ -294,6 +309,23 @@ impl Runner {
                     .producer
                     .animation(a, tracker, out, token)
                     .await?
+            }
+            Plan::Screenshots(shots) => {
+                let at_once = self.service.engine.config().browser.concurrency;
+                let browsing = &self.service.browsing;
+                crate::browse::screenshots(
+                    browsing, &record.id, shots, tracker, out, token, at_once,
+                )
+                .await?
+            }
+            Plan::Crawl(plan) => {
+                let crawler = crate::browse::Crawler {
+                    browsing: &self.service.browsing,
+                    engine: &self.service.engine,
+                    pages: &self.service.pages,
+                    hosts: &self.service.hosts,
+                };
+                crate::browse::crawl(&crawler, &record.id, plan, tracker, out, token).await?
             }
         };
         self.store_result(&record.id, scratch, media_type, file_name)

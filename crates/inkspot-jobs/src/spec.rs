@@ -13,7 +13,12 @@ use crate::config::{JobsConfig, OutputOptions};
 use crate::engine::Engine;
 use crate::request::RenderRequest;
 
+mod browse;
 mod parse;
+pub use browse::{
+    Crawl, CrawlPlan, MAX_DEPTH, MAX_FULL_HEIGHT, Screenshots, ShotFormat, ShotOptions, ShotsPlan,
+    file_name as page_file,
+};
 pub use parse::parse;
 
 /// The body as sent.
@@ -25,6 +30,12 @@ pub struct Body {
     /// One animation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub animation: Option<Animation>,
+    /// Pictures of web pages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub screenshots: Option<Screenshots>,
+    /// A page and the pages its links reach.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub crawl: Option<Crawl>,
 }
 
 /// A spot drawn as a preset with options, as `/image` draws it.
@@ -126,6 +137,10 @@ pub enum Plan {
     Renders(Vec<(RenderRequest, String)>),
     /// One animation.
     Animation(AnimationPlan),
+    /// Pictures of web pages.
+    Screenshots(ShotsPlan),
+    /// A crawl.
+    Crawl(CrawlPlan),
 }
 
 /// A resolved animation.
@@ -142,16 +157,38 @@ pub struct AnimationPlan {
 /// Resolves `body` against the engine's spots, presets and templates and
 /// the job limits; every problem is reported.
 pub fn resolve(engine: &Engine, body: &Body, limits: &JobsConfig) -> Result<Plan, Vec<Problem>> {
-    match (&body.renders, &body.animation) {
-        (Some(renders), None) => resolve_renders(engine, renders, limits),
-        (None, Some(animation)) => resolve_animation(engine, animation, limits),
-        (Some(_), Some(_)) => Err(vec![problem(
+    let given = [
+        body.renders.is_some(),
+        body.animation.is_some(),
+        body.screenshots.is_some(),
+        body.crawl.is_some(),
+    ];
+    if given.iter().filter(|g| **g).count() > 1 {
+        return Err(vec![problem(
             "body",
-            "give `renders` or `animation`, not both",
-        )]),
-        (None, None) => Err(vec![problem(
+            "give one of `renders`, `animation`, `screenshots` or `crawl`",
+        )]);
+    }
+    let config = engine.config();
+    match body {
+        Body {
+            renders: Some(renders),
+            ..
+        } => resolve_renders(engine, renders, limits),
+        Body {
+            animation: Some(animation),
+            ..
+        } => resolve_animation(engine, animation, limits),
+        Body {
+            screenshots: Some(shots),
+            ..
+        } => browse::resolve_screenshots(config, shots).map(Plan::Screenshots),
+        Body {
+            crawl: Some(crawl), ..
+        } => browse::resolve_crawl(config, crawl).map(Plan::Crawl),
+        _ => Err(vec![problem(
             "body",
-            "give `renders` (a list of {\"spot\": ...}) or `animation`",
+            "give `renders` (a list of {\"spot\": ...}), `animation`, `screenshots` or `crawl`",
         )]),
     }
 }

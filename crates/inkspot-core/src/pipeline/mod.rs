@@ -105,6 +105,11 @@ impl Pipeline {
         self.observer = observer;
     }
 
+    /// The browser that takes pictures (or the one that says there is none).
+    pub fn camera(&self) -> &Arc<dyn Camera> {
+        &self.browsing.camera
+    }
+
     /// The templates in force, and their watcher.
     pub fn templates(&self) -> &Arc<LiveTemplates> {
         &self.templates

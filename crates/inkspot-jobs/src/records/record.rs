@@ -123,6 +123,10 @@ impl Record {
         // The stored body is serialized with only the field it has.
         if self.spec.starts_with("{\"animation\"") {
             "animation"
+        } else if self.spec.starts_with("{\"screenshots\"") {
+            "screenshots"
+        } else if self.spec.starts_with("{\"crawl\"") {
+            "crawl"
         } else {
             "renders"
         }

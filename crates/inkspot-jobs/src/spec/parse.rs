@@ -9,7 +9,24 @@ use serde_ignored::Path;
 use super::{Body, Problem, problem};
 
 /// The fields each place of a body knows.
-const BODY: &[&str] = &["renders", "animation"];
+const BODY: &[&str] = &["renders", "animation", "screenshots", "crawl"];
+const SCREENSHOTS: &[&str] = &[
+    "urls",
+    "viewport",
+    "wait_for",
+    "delay_ms",
+    "full_page",
+    "format",
+];
+const CRAWL: &[&str] = &[
+    "url",
+    "depth",
+    "max_pages",
+    "same_site",
+    "viewport",
+    "full_page",
+    "format",
+];
 const RENDER: &[&str] = &["spot", "preset", "device", "options", "layers"];
 const ANIMATION: &[&str] = &[
     "spot", "preset", "device", "options", "layers", "hours", "format", "palette", "delay_ms",
@@ -23,7 +40,7 @@ pub fn parse(bytes: &[u8]) -> Result<(Body, Vec<Problem>), Vec<Problem>> {
     if bytes.trim_ascii_start().first() != Some(&b'{') {
         return Err(vec![problem(
             "body",
-            "must be a JSON object: {\"renders\": [...]} or {\"animation\": {...}}",
+            "must be a JSON object: {\"renders\": [...]}, {\"animation\": {...}}, {\"screenshots\": {...}} or {\"crawl\": {...}}",
         )]);
     }
     let mut unknown = Vec::new();
@@ -80,6 +97,8 @@ fn known_at(path: &Path<'_>) -> &'static [&'static str] {
         Path::Seq { .. } => RENDER,
         Path::Map { key, .. } if key == "animation" => ANIMATION,
         Path::Map { key, .. } if key == "hours" => HOURS,
+        Path::Map { key, .. } if key == "screenshots" => SCREENSHOTS,
+        Path::Map { key, .. } if key == "crawl" => CRAWL,
         Path::Some { parent } | Path::NewtypeStruct { parent } => known_at(parent),
         _ => &[],
     }

@@ -15,6 +15,12 @@ pub(in crate::config) fn check_browser(c: &mut Collector, config: &Config) {
     if b.timeout.as_secs() < 1 || b.timeout.as_secs() > 300 {
         c.add(&at("timeout"), "must be 1s to 5m");
     }
+    if !(1..=16).contains(&b.per_host) {
+        c.add(&at("per_host"), "must be 1 to 16 pages");
+    }
+    if b.crawl_delay.as_secs() > 60 {
+        c.add(&at("crawl_delay"), "must be at most 60s");
+    }
     if b.max_requests == 0 {
         c.add(&at("max_requests"), "must be at least 1");
     }

@@ -53,6 +53,16 @@ pub struct BrowserConfig {
     /// asks for the same URL with the same options. Default `5m`.
     #[serde(deserialize_with = "super::units::duration")]
     pub share_window: Duration,
+    /// Pages of one host a crawl has open at once, all jobs together.
+    /// Default `2`.
+    pub per_host: usize,
+    /// The pause between two pages of one host in a crawl (a longer
+    /// `Crawl-delay` in its `robots.txt` wins, up to 30 s). Default `1s`.
+    #[serde(deserialize_with = "super::units::duration")]
+    pub crawl_delay: Duration,
+    /// Hosts whose `robots.txt` a crawl does not read (the operator's own
+    /// sites). Every other host's is honoured.
+    pub ignore_robots: Vec<String>,
 }
 
 impl Default for BrowserConfig {
@@ -68,6 +78,9 @@ impl Default for BrowserConfig {
             max_memory: ByteSize::gib(1),
             allow: Vec::new(),
             share_window: Duration::from_secs(300),
+            per_host: 2,
+            crawl_delay: Duration::from_secs(1),
+            ignore_robots: Vec::new(),
         }
     }
 }

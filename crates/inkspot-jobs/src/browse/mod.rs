@@ -1,0 +1,184 @@
+//! The browser's jobs: pictures of pages and crawls, taken through the
+//! pipeline's [`Camera`]. A page taken with the same options within
+//! `browser.share_window` is shared by every job that asks, whoever its
+//! key ("Bob and Alice"): one visit, each job its own result.
+
+mod crawl;
+mod pages;
+mod shots;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use crawl::Hosts;
+pub(crate) use crawl::{Crawler, crawl};
+pub use pages::{PageRow, Pages};
+pub(crate) use shots::screenshots;
+
+use crate::config::Config;
+use crate::shot::{Camera, Page, ShotError, ShotRequest};
+use crate::spec::ShotOptions;
+
+/// The most bytes of pictures kept for sharing.
+pub const SHARED_BYTES: u64 = 64 * 1024 * 1024;
+
+/// A picture taken, as the jobs keep it.
+#[derive(Debug)]
+pub struct Taken {
+    /// The picture, PNG.
+    pub png: Vec<u8>,
+    /// The URL after redirects.
+    pub final_url: String,
+    /// The document's HTTP status.
+    pub status: u16,
+    /// Its title.
+    pub title: String,
+    /// Its links, resolved (crawls only).
+    pub links: Vec<String>,
+    /// When it was taken.
+    pub at: DateTime<Utc>,
+}
+
+/// One row of a result's `index.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct IndexRow {
+    /// The page asked for.
+    pub url: String,
+    /// The URL after redirects.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub final_url: Option<String>,
+    /// The document's HTTP status.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub status: Option<u16>,
+    /// Its title.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub title: Option<String>,
+    /// The picture's file in the zip.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub file: Option<String>,
+    /// When it was taken.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub time: Option<DateTime<Utc>>,
+    /// Why it could not be taken.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub error: Option<String>,
+    /// Hops from the start page (crawls).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub depth: Option<u32>,
+    /// The page whose link found it (crawls).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub parent: Option<String>,
+}
+
+/// The camera, and the pictures shared within the window.
+pub struct Browsing {
+    camera: Arc<dyn Camera>,
+    shared: moka::future::Cache<String, Arc<Taken>>,
+}
+
+impl Browsing {
+    /// Takes pictures with `camera`, shared for `browser.share_window`.
+    pub fn new(config: &Config, camera: Arc<dyn Camera>) -> Self {
+        let shared = moka::future::Cache::builder()
+            .time_to_live(config.browser.share_window.max(Duration::from_millis(1)))
+            .weigher(|_, taken: &Arc<Taken>| {
+                u32::try_from(taken.png.len() + 1024).unwrap_or(u32::MAX)
+            })
+            .max_capacity(SHARED_BYTES)
+            .build();
+        Self { camera, shared }
+    }
+
+    /// The picture of `url` with `options`: the one taken within the
+    /// window, the one being taken now, or a new one.
+    pub async fn take(
+        &self,
+        url: &url::Url,
+        options: &ShotOptions,
+        links: bool,
+        now: DateTime<Utc>,
+    ) -> Result<Arc<Taken>, Arc<ShotError>> {
+        let key = serde_json::json!({ "url": url.as_str(), "options": options, "links": links });
+        let key = blake3::hash(key.to_string().as_bytes())
+            .to_hex()
+            .to_string();
+        let request = request(url, options, links);
+        self.shared
+            .try_get_with(key, async move {
+                let shot = self.camera.shoot(request).await?;
+                Ok(Arc::new(Taken {
+                    png: shot.png,
+                    final_url: shot.final_url,
+                    status: shot.status,
+                    title: shot.title,
+                    links: shot.links,
+                    at: now,
+                }))
+            })
+            .await
+    }
+
+    /// The text at `url`, under the pages' address rules.
+    pub async fn text(&self, url: &url::Url, max: usize) -> Result<Option<String>, ShotError> {
+        self.camera.fetch_text(url, max).await
+    }
+}
+
+fn request(url: &url::Url, options: &ShotOptions, links: bool) -> ShotRequest {
+    let mut request = ShotRequest::new(Page::Url(url.clone()), options.width, options.height);
+    request.wait_for = options.wait_for.clone();
+    request.delay = (options.delay_ms > 0).then(|| Duration::from_millis(options.delay_ms));
+    request.full_page = options.full_page;
+    request.links = links;
+    request
+}
+
+/// What the owner of a page that failed is told: the browser's reason,
+/// which names the page and the rule, nothing internal.
+pub fn describe(e: &ShotError) -> String {
+    e.to_string()
+}
+
+/// A page that answered an error status: taken, and said so.
+pub fn status_problem(status: u16) -> Option<String> {
+    (status >= 400).then(|| format!("the page answered HTTP {status}"))
+}
+
+/// A screenshots job's or crawl's result as one JSON document: its
+/// `index.json`, each row with its picture as base64 (`image`), for
+/// clients that want every answer in one body.
+pub fn results(zip_bytes: &[u8]) -> Result<serde_json::Value, String> {
+    use base64::Engine as _;
+    use std::io::Read;
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip_bytes))
+        .map_err(|e| format!("the result is not a zip: {e}"))?;
+    let index: Vec<IndexRow> = {
+        let mut file = archive.by_name("index.json").map_err(|_| {
+            "the result has no index.json: it is not a screenshots job or crawl".to_string()
+        })?;
+        let mut text = String::new();
+        file.read_to_string(&mut text).map_err(|e| e.to_string())?;
+        serde_json::from_str(&text).map_err(|e| e.to_string())?
+    };
+    let mut rows = Vec::with_capacity(index.len());
+    for row in index {
+        let mut value = serde_json::to_value(&row).unwrap_or_default();
+        if let Some(name) = &row.file {
+            let mut bytes = Vec::new();
+            archive
+                .by_name(name)
+                .map_err(|e| e.to_string())?
+                .read_to_end(&mut bytes)
+                .map_err(|e| e.to_string())?;
+            value["image"] = base64::engine::general_purpose::STANDARD
+                .encode(&bytes)
+                .into();
+            value["media_type"] = "image/png".into();
+        }
+        rows.push(value);
+    }
+    Ok(serde_json::json!({ "results": rows }))
+}
