@@ -100,12 +100,50 @@ pub async fn start(config: &BrowserConfig) -> Result<Running, BrowserError> {
 }
 
 async fn connect(url: &str) -> Result<Running, BrowserError> {
-    let connecting = tokio::time::timeout(Duration::from_secs(10), Cdp::connect(url));
+    let ws = debugger_url(url).await?;
+    let connecting = tokio::time::timeout(Duration::from_secs(10), Cdp::connect(ws));
     let (cdp, handler) = connecting
         .await
         .map_err(|_| BrowserError::Start(format!("{url} did not answer within 10s")))?
         .map_err(|e| BrowserError::Start(format!("{url}: {e}")))?;
     running(cdp, handler, None, None).await
+}
+
+/// The browser's DevTools WebSocket: `url` itself (`ws://…`), or the one
+/// an `http://host:port` address names at `/json/version`, reached at the
+/// host and port given (a browser in a container names its own).
+async fn debugger_url(url: &str) -> Result<String, BrowserError> {
+    if !url.starts_with("http") {
+        return Ok(url.to_string());
+    }
+    let fail = |e: String| BrowserError::Start(format!("{url}: {e}"));
+    let given = url::Url::parse(url).map_err(|e| fail(e.to_string()))?;
+    let version = given
+        .join("/json/version")
+        .map_err(|e| fail(e.to_string()))?;
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .no_proxy()
+        .build()
+        .map_err(|e| fail(e.to_string()))?;
+    let body = client
+        .get(version)
+        .send()
+        .await
+        .and_then(reqwest::Response::error_for_status)
+        .map_err(|e| fail(e.to_string()))?
+        .bytes()
+        .await
+        .map_err(|e| fail(e.to_string()))?;
+    let answer: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|e| fail(e.to_string()))?;
+    let ws = answer["webSocketDebuggerUrl"]
+        .as_str()
+        .ok_or_else(|| fail("its /json/version names no webSocketDebuggerUrl".into()))?;
+    let mut ws = url::Url::parse(ws).map_err(|e| fail(e.to_string()))?;
+    let _ = ws.set_host(given.host_str());
+    let _ = ws.set_port(given.port_or_known_default());
+    Ok(ws.to_string())
 }
 
 async fn launch(executable: &Path) -> Result<Running, BrowserError> {
