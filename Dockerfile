@@ -2,6 +2,10 @@
 # Build: docker build -t inkspot .
 # Run:   docker run --stop-timeout 15 -p 8080:8080 -v "$PWD/config.toml:/app/config.toml:ro" -v inkspot-cache:/app/cache inkspot
 # Demo:  docker run -p 8080:8080 inkspot serve --config /app/examples/offline.toml
+# With a browser (screenshot spots, HTML templates, screenshot jobs and
+# crawls): docker build --target browser -t inkspot:browser .
+# The default image has none, and stays small; it can use a remote one
+# (browser.ws_url / INKSPOT_BROWSER_WS_URL, see deploy/docker-compose.yml).
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
@@ -15,7 +19,7 @@ COPY benches ./benches
 COPY bench/bare_hit.rs ./bench/bare_hit.rs
 RUN cargo build --release --locked --bin inkspot
 
-FROM debian:bookworm-slim
+FROM debian:bookworm-slim AS base
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates \
  && rm -rf /var/lib/apt/lists/* \
@@ -34,3 +38,14 @@ VOLUME ["/app/cache"]
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s CMD ["inkspot", "healthcheck"]
 ENTRYPOINT ["inkspot"]
 CMD ["serve"]
+
+# Debian's Chromium beside inkspot, which starts it on the first picture.
+FROM base AS browser
+USER root
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends chromium fonts-dejavu-core \
+ && rm -rf /var/lib/apt/lists/*
+USER inkspot
+
+# The default target: no browser.
+FROM base AS slim

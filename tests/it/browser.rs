@@ -17,6 +17,10 @@ use crate::common::*;
 /// Chromium fails them there.
 const NEEDS: &str = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it";
 
+/// One browser at a time: several services' Chromiums on two cores, beside
+/// the rest of the suite, would time each other out.
+pub static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// What a fixture site saw.
 #[derive(Clone, Default)]
 pub struct Seen {
@@ -167,6 +171,7 @@ async fn failure(app: &App, spot: &str) -> String {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_page_is_drawn_at_the_panel_size_in_every_output() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let _ = NEEDS;
     let (base, seen) = fixture("127.0.0.1", "").await;
     let site = browser_site(
@@ -245,6 +250,7 @@ async fn a_page_is_drawn_at_the_panel_size_in_every_output() {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn waits_crops_hides_and_sends_headers_to_the_page_alone() {
+    let _one = ONE_AT_A_TIME.lock().await;
     // SAFETY: only this test reads the variable.
     unsafe { std::env::set_var("INKSPOT_TEST_HA_TOKEN", "abc123") };
     let (other, other_seen) = fixture("127.0.0.1", "").await;
@@ -289,7 +295,7 @@ async fn waits_crops_hides_and_sends_headers_to_the_page_alone() {
         ),
     ]
     .concat();
-    let site = browser_site(&spots, "timeout = \"3s\"");
+    let site = browser_site(&spots, "timeout = \"8s\"");
     let app = App::start(&site).await;
 
     let (status, png, _) = image(&app, "spot=Late&bits=1").await;
@@ -338,6 +344,7 @@ async fn waits_crops_hides_and_sends_headers_to_the_page_alone() {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn pages_reach_only_what_the_operator_allows() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (private, private_seen) = fixture("127.0.0.2", "").await;
     let (base, seen) = fixture("127.0.0.1", &private).await;
     let spots = [
@@ -390,6 +397,7 @@ h1 { position: absolute; left: 20px; top: 160px; margin: 0; font-size: 32px }
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn an_html_template_fills_draws_its_golden_image_and_reaches_no_other_host() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let (outside, outside_seen) = fixture("127.0.0.1", "").await;
     let site = Site::new();
     std::fs::write(site.path().join("templates/card.html"), CARD).unwrap();

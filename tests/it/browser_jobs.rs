@@ -16,7 +16,7 @@ use crate::common::*;
 
 /// Two keys, Alice and Bob, and a quick crawl.
 fn keys() -> String {
-    "[browser]\nallow = [\"127.0.0.1\"]\ntimeout = \"3s\"\ncrawl_delay = \"0s\"\n\
+    "[browser]\nallow = [\"127.0.0.1\"]\ntimeout = \"6s\"\ncrawl_delay = \"0s\"\n\
      [[api_keys]]\nname = \"alice\"\nkey = \"alice-key-for-the-browser-tests\"\nper_minute = 6000\n\
      [[api_keys]]\nname = \"bob\"\nkey = \"bob-key-for-the-browser-tests\"\nper_minute = 6000\n"
         .to_string()
@@ -31,6 +31,7 @@ fn as_key(app: &App, key: &str) -> Jobs {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
+    let _one = crate::browser::ONE_AT_A_TIME.lock().await;
     let (base, seen) = fixture("127.0.0.1", "").await;
     let site = Site::new();
     site.write_config(&format!(
@@ -71,7 +72,7 @@ async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
         items["/hang"]["error"]
             .as_str()
             .unwrap()
-            .contains("longer than 3s"),
+            .contains("longer than 6s"),
         "{}",
         items["/hang"]
     );
@@ -117,6 +118,7 @@ async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_bad_screenshot_job_is_refused_naming_the_field() {
+    let _one = crate::browser::ONE_AT_A_TIME.lock().await;
     let site = browser_site(
         "",
         &keys().replace("[browser]\nallow = [\"127.0.0.1\"]\n", ""),
@@ -218,6 +220,7 @@ async fn crawl_site(external: &str) -> (String, CrawlSite) {
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_crawl_visits_each_page_once_by_depth_within_its_bounds() {
+    let _one = crate::browser::ONE_AT_A_TIME.lock().await;
     let (external, external_seen) = fixture("127.0.0.1", "").await;
     // `localhost` is another host than 127.0.0.1: outside the site.
     let external = external.replace("127.0.0.1", "localhost");

@@ -102,7 +102,15 @@ impl Browser {
             max_bytes: config.max_page_bytes.as_u64(),
             max_requests: config.max_requests,
         };
-        let taken = page::take(&running, request, &limits, &guard).await;
+        let mut taken = page::take(&running, request, &limits, &guard).await;
+        // Whatever a page seemed to fail of, a browser gone under it is
+        // the browser's fault: worth a fresh one.
+        if let Err(e) = &taken
+            && !e.is_browser_fault()
+            && !running.is_alive()
+        {
+            taken = Err(ShotError::Browser(format!("the browser was lost: {e}")));
+        }
         if matches!(taken, Err(ShotError::Timeout(_))) && !self.state.answers(&running).await {
             self.state
                 .retire(generation, "it stopped answering during a page")

@@ -2,6 +2,7 @@
 //! its own [`Guard`], a page at the asked size, the waits, the picture,
 //! and the context thrown away.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use chromiumoxide::Page as CdpPage;
@@ -32,7 +33,7 @@ const POLL: Duration = Duration::from_millis(100);
 /// Takes `request` in `browser`, within the time limit. The context is
 /// disposed of whatever happens.
 pub async fn take(
-    browser: &Running,
+    browser: &Arc<Running>,
     request: &ShotRequest,
     limits: &Limits,
     guard: &Guard,
@@ -50,20 +51,26 @@ pub async fn take(
         .await
         .map_err(cdp)?;
     let started = Instant::now();
+    let mut opened = None;
     let taken = tokio::time::timeout(limits.timeout, async {
         let mut target = CreateTargetParams::new("about:blank");
         target.browser_context_id = Some(context.clone());
         let page = browser.cdp.new_page(target).await.map_err(cdp)?;
         let shot = shoot(browser, &page, request, limits, guard, &context, started).await;
-        let _ = page.close().await;
+        opened = Some(page);
         shot
     })
     .await;
-    let _ = tokio::time::timeout(
-        Duration::from_secs(2),
-        browser.cdp.dispose_browser_context(context),
-    )
-    .await;
+    // The page and its context are thrown away after the answer, not
+    // before it: nothing of them is used again.
+    let closing = browser.clone();
+    tokio::spawn(async move {
+        if let Some(page) = opened {
+            let _ = tokio::time::timeout(Duration::from_secs(2), page.close()).await;
+        }
+        let disposed = closing.cdp.dispose_browser_context(context);
+        let _ = tokio::time::timeout(Duration::from_secs(2), disposed).await;
+    });
     let shot = taken.map_err(|_| ShotError::Timeout(limits.timeout))?;
     if let Some(over) = guard.usage().over() {
         return Err(ShotError::TooLarge(over));

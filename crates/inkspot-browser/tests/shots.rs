@@ -36,10 +36,13 @@ async fn site(pages: &'static [(&'static str, &'static str)]) -> String {
     base
 }
 
+/// One browser at a time: several on two cores would time each other out.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn config() -> BrowserConfig {
     BrowserConfig {
         allow: vec!["127.0.0.1".into()],
-        timeout: Duration::from_secs(5),
+        timeout: Duration::from_secs(15),
         ..BrowserConfig::default()
     }
 }
@@ -53,6 +56,7 @@ const LATE: &str = r#"<html><body style="margin:0"><script>setTimeout(() => { co
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn wait_for_sees_an_element_a_script_adds_later() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let base = site(&[("/late", LATE)]).await;
     let browser = Browser::new(&config());
     let mut shot = request(&format!("{base}/late"));
@@ -75,6 +79,7 @@ const HOG: &str = r#"<html><body><script>const kept = []; setInterval(() => { fo
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_browser_killed_during_a_picture_is_started_again_and_the_picture_taken() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let base = site(&[("/slow", SLOW)]).await;
     let browser = Browser::new(&config());
     let mut shot = request(&format!("{base}/slow"));
@@ -108,6 +113,7 @@ async fn a_browser_killed_during_a_picture_is_started_again_and_the_picture_take
 #[tokio::test]
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_page_that_allocates_without_end_is_killed_and_the_next_page_is_drawn() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let base = site(&[("/hog", HOG), ("/plain", PLAIN)]).await;
     let browser = Browser::new(&BrowserConfig {
         max_memory: bytesize::ByteSize::mib(900),

@@ -24,6 +24,21 @@ fn from_env(c: &mut Collector, config: &mut Config) {
     if config.server.admin_token.is_none() {
         config.server.admin_token = env("INKSPOT_ADMIN_TOKEN").map(Secret::new);
     }
+    if config.browser.ws_url.is_none() {
+        config.browser.ws_url = env("INKSPOT_BROWSER_WS_URL");
+    }
+    if let Some(address) = env("INKSPOT_BROWSER_GUARD_ADDRESS") {
+        match address.parse() {
+            Ok(ip) => config.browser.guard_address = ip,
+            Err(_) => c.add(
+                &[
+                    super::locate::key("browser"),
+                    super::locate::key("guard_address"),
+                ],
+                format!("INKSPOT_BROWSER_GUARD_ADDRESS `{address}` is not an IP address"),
+            ),
+        }
+    }
     if config.server.trusted_proxies.is_empty()
         && let Some(list) = env("INKSPOT_TRUSTED_PROXIES")
     {

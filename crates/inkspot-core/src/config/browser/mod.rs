@@ -23,6 +23,7 @@ pub struct BrowserConfig {
     /// A browser already running elsewhere (a Chrome container, a
     /// browserless-style service): its DevTools address, `ws://…` or
     /// `http://host:9222`. Nothing is started here when it is set.
+    /// Default: the `INKSPOT_BROWSER_WS_URL` environment variable.
     pub ws_url: Option<String>,
     /// Where the browser reaches inkspot's address guard, through which
     /// every request of a page goes. Default `127.0.0.1`; with a remote
