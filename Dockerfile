@@ -5,7 +5,7 @@
 # With a browser (screenshot spots, HTML templates, screenshot jobs and
 # crawls): docker build --target browser -t inkspot:browser .
 # The default image has none, and stays small; it can use a remote one
-# (browser.ws_url / INKSPOT_BROWSER_WS_URL, see deploy/docker-compose.yml).
+# (browser.ws_url / INKSPOT_BROWSER_WS_URL, see deploy/browser.yml).
 
 FROM rust:1-bookworm AS build
 WORKDIR /src

@@ -256,6 +256,10 @@ fn from_job(e: JobError) -> ApiError {
         JobError::QuotaExceeded { .. } => {
             ApiError::new(StatusCode::TOO_MANY_REQUESTS, "quota_exceeded", message)
         }
+        JobError::BrowserQuota { retry_after, .. } => {
+            ApiError::new(StatusCode::TOO_MANY_REQUESTS, "browser_quota", message)
+                .with_retry_after(retry_after.as_secs() + 1)
+        }
         JobError::StorageFull { .. } => ApiError::new(
             StatusCode::INSUFFICIENT_STORAGE,
             "jobs_storage_full",

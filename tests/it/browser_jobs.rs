@@ -16,10 +16,22 @@ use crate::common::*;
 
 /// Two keys, Alice and Bob, and a quick crawl.
 fn keys() -> String {
-    "[browser]\nallow = [\"127.0.0.1\"]\ntimeout = \"6s\"\ncrawl_delay = \"0s\"\n\
+    "[browser]\njobs_allow = [\"127.0.0.1\"]\ntimeout = \"6s\"\ncrawl_delay = \"0s\"\n\
      [[api_keys]]\nname = \"alice\"\nkey = \"alice-key-for-the-browser-tests\"\nper_minute = 6000\n\
      [[api_keys]]\nname = \"bob\"\nkey = \"bob-key-for-the-browser-tests\"\nper_minute = 6000\n"
         .to_string()
+}
+
+/// The service with both keys and a screenshot spot on `base`.
+async fn start(base: &str) -> (Site, App) {
+    let site = Site::new();
+    site.write_config(&format!(
+        "{}\n{}",
+        keys(),
+        crate::browser::shot_spot_for_tests(base)
+    ));
+    let app = App::start(&site).await;
+    (site, app)
 }
 
 fn as_key(app: &App, key: &str) -> Jobs {
@@ -33,13 +45,7 @@ fn as_key(app: &App, key: &str) -> Jobs {
 async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
     let _one = crate::browser::ONE_AT_A_TIME.lock().await;
     let (base, seen) = fixture("127.0.0.1", "").await;
-    let site = Site::new();
-    site.write_config(&format!(
-        "{}\n{}",
-        keys(),
-        crate::browser::shot_spot_for_tests(&base)
-    ));
-    let app = App::start(&site).await;
+    let (_site, app) = start(&base).await;
     let (alice, bob) = (
         as_key(&app, "alice-key-for-the-browser-tests"),
         as_key(&app, "bob-key-for-the-browser-tests"),
@@ -48,7 +54,7 @@ async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
         .submit(&json!({"screenshots": {"urls": [format!("{base}/shapes"), format!("{base}/crop")], "viewport": "800x480"}}))
         .await;
     let b = bob
-        .submit(&json!({"screenshots": {"urls": [format!("{base}/crop"), format!("{base}/banner"), format!("{base}/missing"), format!("{base}/hang")], "viewport": "800x480"}}))
+        .submit(&json!({"screenshots": {"urls": [format!("{base}/crop"), format!("{base}/banner"), format!("{base}/missing"), format!("{base}/hang"), "http://127.0.0.2:8999/x"], "viewport": "800x480"}}))
         .await;
     let (a_id, b_id) = (a["id"].as_str().unwrap(), b["id"].as_str().unwrap());
     let done = alice.wait(a_id).await;
@@ -67,6 +73,16 @@ async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
     assert_eq!(items["/crop"]["state"], "done");
     assert_eq!(items["/missing"]["state"], "failed");
     assert_eq!(items["/missing"]["error"], "the page answered HTTP 404");
+    // Only `browser.jobs_allow` opens an address to a key.
+    let refused = &items["http://127.0.0.2:8999/x"];
+    assert_eq!(refused["state"], "failed");
+    assert!(
+        refused["error"]
+            .as_str()
+            .unwrap()
+            .contains("127.0.0.2 is a loopback address"),
+        "{refused}"
+    );
     assert_eq!(items["/hang"]["state"], "failed");
     assert!(
         items["/hang"]["error"]
@@ -119,10 +135,7 @@ async fn screenshots_are_shared_between_keys_and_each_page_is_reported() {
 #[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
 async fn a_bad_screenshot_job_is_refused_naming_the_field() {
     let _one = crate::browser::ONE_AT_A_TIME.lock().await;
-    let site = browser_site(
-        "",
-        &keys().replace("[browser]\nallow = [\"127.0.0.1\"]\n", ""),
-    );
+    let site = browser_site("", &keys().replace("[browser]\n", ""));
     let site_config = std::fs::read_to_string(site.config_path()).unwrap();
     site.write_config(&format!(
         "{site_config}\n[[spots]]\nname = \"A\"\ntemplate = \"bar\"\n"
@@ -225,13 +238,7 @@ async fn a_crawl_visits_each_page_once_by_depth_within_its_bounds() {
     // `localhost` is another host than 127.0.0.1: outside the site.
     let external = external.replace("127.0.0.1", "localhost");
     let (base, site_seen) = crawl_site(&external).await;
-    let site = Site::new();
-    site.write_config(&format!(
-        "{}\n{}",
-        keys(),
-        crate::browser::shot_spot_for_tests(&base)
-    ));
-    let app = App::start(&site).await;
+    let (_site, app) = start(&base).await;
     let alice = as_key(&app, "alice-key-for-the-browser-tests");
     let job = alice
         .submit(&json!({"crawl": {"url": format!("{base}/"), "depth": 2, "viewport": "400x300"}}))
@@ -330,5 +337,57 @@ async fn a_crawl_visits_each_page_once_by_depth_within_its_bounds() {
     let after = site_seen.hits.lock().unwrap().values().sum::<usize>();
     // Only robots.txt is read again; no page is visited again.
     assert_eq!(after - before, 1, "{:?}", site_seen.hits.lock().unwrap());
+    app.stop().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_key_past_its_browser_time_is_refused_until_the_hour_frees_it() {
+    let _one = crate::browser::ONE_AT_A_TIME.lock().await;
+    let (base, seen) = fixture("127.0.0.1", "").await;
+    let site = Site::new();
+    site.write_config(&format!(
+        "{}\n[[api_keys]]\nname = \"carol\"\nkey = \"carol-key-for-the-browser-tests\"\nper_minute = 6000\nbrowser_seconds = 1\n{}",
+        keys(),
+        crate::browser::shot_spot_for_tests(&base)
+    ));
+    let app = App::start(&site).await;
+    let carol = as_key(&app, "carol-key-for-the-browser-tests");
+    // One picture that waits 1.2 s after its page: more than carol's second.
+    let slow = json!({"screenshots": {"urls": [format!("{base}/shapes")], "delay_ms": 1200}});
+    let job = carol.submit(&slow).await;
+    assert_eq!(
+        carol.wait(job["id"].as_str().unwrap()).await["status"],
+        "done"
+    );
+    let refused = carol
+        .post(&json!({"screenshots": {"urls": [format!("{base}/crop")]}}))
+        .await;
+    assert_eq!(refused.status(), 429);
+    let retry: u64 = refused.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..=3601).contains(&retry), "{retry}");
+    let body: Value = refused.json().await.unwrap();
+    assert_eq!(body["code"], "browser_quota");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("`carol` used its 1 s"),
+        "{body}"
+    );
+    assert_eq!(seen.hits("/crop"), 0);
+    // Another key is not held back by carol's hour.
+    let alice = as_key(&app, "alice-key-for-the-browser-tests");
+    let other = alice
+        .submit(&json!({"screenshots": {"urls": [format!("{base}/crop")]}}))
+        .await;
+    assert_eq!(
+        alice.wait(other["id"].as_str().unwrap()).await["status"],
+        "done"
+    );
     app.stop().await;
 }

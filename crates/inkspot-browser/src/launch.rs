@@ -172,6 +172,9 @@ async fn launch(executable: &Path) -> Result<Running, BrowserError> {
             "--disable-sync",
             "--font-render-hinting=none",
             "--force-color-profile=srgb",
+            // WebRTC's UDP would go around the address guard.
+            "--force-webrtc-ip-handling-policy=disable_non_proxied_udp",
+            "--webrtc-ip-handling-policy=disable_non_proxied_udp",
         ])
         .build()
         .map_err(BrowserError::Start)?;

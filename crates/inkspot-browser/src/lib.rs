@@ -82,7 +82,7 @@ impl Browser {
         let (running, generation) = self.state.running().await?;
         let config = self.state.config();
         let rules = guard::Rules {
-            policy: self.state.policy(),
+            policy: self.state.policy(request.job),
             only: match &request.page {
                 Page::Html { .. } => Some(request.hosts.clone()),
                 Page::Url(_) => None,
@@ -120,7 +120,19 @@ impl Browser {
         if let Err(e) = &taken
             && e.is_browser_fault()
         {
+            // A command that failed while the browser still answers was the
+            // page's doing: the browser stays, serving the other pages.
+            if running.is_alive() && self.state.answers(&running).await {
+                return Err(ShotError::Load(e.to_string()));
+            }
             self.state.retire(generation, &e.to_string()).await;
+            // Said as the browser's state says it (killed for its memory, say).
+            let why = self
+                .state
+                .status()
+                .last_error
+                .unwrap_or_else(|| e.to_string());
+            return Err(ShotError::Browser(why));
         }
         taken
     }
@@ -143,6 +155,6 @@ impl Camera for Browser {
     }
 
     async fn fetch_text(&self, url: &url::Url, max: usize) -> Result<Option<String>, ShotError> {
-        text::fetch(&self.state.policy(), url, max).await
+        text::fetch(&self.state.policy(true), url, max).await
     }
 }

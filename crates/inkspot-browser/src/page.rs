@@ -220,6 +220,9 @@ async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotE
         let [x, y, width, height] = rect
             .filter(|r| r[2] >= 1.0 && r[3] >= 1.0)
             .ok_or_else(|| ShotError::NoElement(css.clone()))?;
+        // An element larger than a full page is cut to one.
+        let width = width.min(f64::from(MAX_FULL_HEIGHT));
+        let height = height.min(f64::from(MAX_FULL_HEIGHT));
         params = params
             .clip(Viewport {
                 x,
@@ -230,8 +233,10 @@ async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotE
             })
             .capture_beyond_viewport(true);
     } else if request.full_page {
+        // As wide as the window, however wide the page claims to be.
         let js = format!(
-            "[document.documentElement.scrollWidth, Math.min(document.documentElement.scrollHeight, {MAX_FULL_HEIGHT})]"
+            "[Math.min(document.documentElement.scrollWidth, {}), Math.min(document.documentElement.scrollHeight, {MAX_FULL_HEIGHT})]",
+            request.width
         );
         let [width, height]: [f64; 2] = eval(page, &js).await?;
         params = params
@@ -255,7 +260,7 @@ struct About {
     title: String,
 }
 
-const ABOUT_JS: &str = "(() => { const n = performance.getEntriesByType('navigation')[0]; return { url: location.href, status: n && n.responseStatus || 0, title: document.title || '' }; })()";
+const ABOUT_JS: &str = "(() => { let s = 0; try { const n = performance.getEntriesByType('navigation')[0]; s = Number(n && n.responseStatus) || 0; } catch (e) {} return { url: String(location.href).slice(0, 4096), status: s, title: String(document.title || '').slice(0, 300) }; })()";
 
 /// The page's links, resolved by the page itself, at most 5,000.
 const LINKS_JS: &str =
@@ -271,9 +276,17 @@ async fn eval<T: DeserializeOwned>(page: &CdpPage, js: &str) -> Result<T, ShotEr
         .return_by_value(true)
         .build()
         .map_err(ShotError::Browser)?;
-    page.evaluate_expression(params)
+    let answer = page
+        .evaluate_expression(params)
         .await
-        .map_err(cdp)?
+        .map_err(|e| match e {
+            // The page's own script threw: the page's fault, not the browser's.
+            chromiumoxide::error::CdpError::JavascriptException(e) => {
+                ShotError::Load(format!("the page's script failed: {}", e.text))
+            }
+            other => cdp(other),
+        })?;
+    answer
         .into_value()
         .map_err(|e| ShotError::Load(format!("the page's answer: {e}")))
 }

@@ -14,6 +14,8 @@ use ipnet::IpNet;
 const METADATA: &[IpAddr] = &[
     IpAddr::V4(Ipv4Addr::new(169, 254, 169, 254)),
     IpAddr::V4(Ipv4Addr::new(100, 100, 100, 200)),
+    IpAddr::V4(Ipv4Addr::new(168, 63, 129, 16)),
+    IpAddr::V4(Ipv4Addr::new(192, 0, 0, 192)),
     IpAddr::V6(Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)),
 ];
 
@@ -64,26 +66,47 @@ impl Policy {
     /// of its addresses.
     pub fn pick(&self, host: &str, addresses: &[SocketAddr]) -> Result<SocketAddr, String> {
         let named = self.names(host);
+        // A named host reaches its special addresses, but a metadata
+        // address only when the address itself is named.
+        let open = |ip: IpAddr| {
+            let ip = canonical(ip);
+            self.permits(ip) || (named && !METADATA.contains(&ip))
+        };
         addresses
             .iter()
-            .find(|a| named || self.permits(a.ip()))
+            .find(|a| open(a.ip()))
             .copied()
             .ok_or_else(|| match addresses.first() {
                 None => format!("{host} does not resolve"),
+                // The address itself is not said: a job's owner would map
+                // the operator's network with it.
                 Some(a) => format!(
-                    "{host} is {}, a {} address; name it in browser.allow to let pages reach it",
-                    a.ip(),
+                    "{host} is a {} address; name it in browser.allow to let pages reach it",
                     kind(canonical(a.ip()))
                 ),
             })
     }
 }
 
-/// An IPv4 address written as IPv6 (`::ffff:127.0.0.1`) is the IPv4 one.
+/// An IPv4 address written as IPv6 is the IPv4 one: mapped
+/// (`::ffff:127.0.0.1`), compatible (`::127.0.0.1`), NAT64
+/// (`64:ff9b::a9fe:a9fe`, which a gateway turns into 169.254.169.254),
+/// 6to4 (`2002:a9fe:a9fe::`) and Teredo (`2001:0::`, its client address
+/// inverted in the last 32 bits).
 fn canonical(ip: IpAddr) -> IpAddr {
-    match ip {
-        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
-        v4 => v4,
+    let IpAddr::V6(v6) = ip else { return ip };
+    let seg = v6.segments();
+    let low =
+        |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return IpAddr::V4(v4);
+    }
+    match seg {
+        [0, 0, 0, 0, 0, 0, hi, lo] if hi != 0 => IpAddr::V4(low(hi, lo)),
+        [0x64, 0xff9b, 0, 0, 0, 0, hi, lo] => IpAddr::V4(low(hi, lo)),
+        [0x2002, hi, lo, ..] => IpAddr::V4(low(hi, lo)),
+        [0x2001, 0, .., hi, lo] => IpAddr::V4(low(!hi, !lo)),
+        _ => ip,
     }
 }
 
@@ -105,6 +128,8 @@ fn kind(ip: IpAddr) -> &'static str {
                 "link-local"
             } else if a == 100 && (64..128).contains(&b) {
                 "shared (carrier-grade NAT)"
+            } else if a == 192 && b == 0 && v4.octets()[2] == 0 {
+                "reserved (IETF protocol assignments)"
             } else if v4.is_unspecified() || a == 0 {
                 "unspecified"
             } else if v4.is_multicast()
@@ -161,6 +186,13 @@ mod tests {
     #[case("fd00::1", false)]
     #[case("fe80::1", false)]
     #[case("224.0.0.1", false)]
+    #[case("64:ff9b::a9fe:a9fe", false)]
+    #[case("64:ff9b::5db8:d70e", true)]
+    #[case("2002:7f00:1::", false)]
+    #[case("::127.0.0.1", false)]
+    #[case("2001:0:4136:e378:8000:63bf:80ff:fffe", false)]
+    #[case("192.0.0.192", false)]
+    #[case("168.63.129.16", false)]
     fn by_default_only_public_addresses(#[case] ip: &str, #[case] ok: bool) {
         assert_eq!(Policy::default().permits(ip.parse().unwrap()), ok, "{ip}");
     }
@@ -181,6 +213,9 @@ mod tests {
                 .pick("homeassistant.local", &[at("10.0.0.9")])
                 .is_ok()
         );
+        // A named host still does not reach a metadata address.
+        let metadata = [at("169.254.169.254")];
+        assert!(policy.pick("homeassistant.local", &metadata).is_err());
         let exact = Policy::new(&["169.254.169.254".into()]);
         assert!(exact.permits("169.254.169.254".parse().unwrap()));
     }
@@ -190,10 +225,8 @@ mod tests {
         let err = Policy::default()
             .pick("evil.example", &[at("127.0.0.1")])
             .unwrap_err();
-        assert!(
-            err.contains("evil.example is 127.0.0.1, a loopback address"),
-            "{err}"
-        );
+        assert!(err.contains("evil.example is a loopback address"), "{err}");
+        assert!(!err.contains("127.0.0.1"), "the address is not said: {err}");
         assert!(err.contains("browser.allow"), "{err}");
         // The first permitted address is the one connected to.
         let mixed = [at("10.0.0.1"), at("93.184.215.14")];

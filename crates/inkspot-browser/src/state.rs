@@ -83,6 +83,7 @@ struct Slot {
 pub struct State {
     config: BrowserConfig,
     policy: Arc<Policy>,
+    jobs_policy: Arc<Policy>,
     permits: Arc<Semaphore>,
     slot: tokio::sync::Mutex<Slot>,
     /// What `status()` reads without waiting for the slot.
@@ -93,12 +94,17 @@ pub struct State {
     micros: AtomicU64,
     restarts: AtomicU64,
     memory: Arc<AtomicU64>,
+    /// Why the memory watch last killed the browser.
+    killed: Arc<Mutex<Option<String>>>,
+    /// Set by `shutdown`: no browser is started after it.
+    closed: std::sync::atomic::AtomicBool,
 }
 
 impl State {
     pub fn new(config: BrowserConfig) -> Self {
         Self {
             policy: Arc::new(Policy::new(&config.allow)),
+            jobs_policy: Arc::new(Policy::new(&config.jobs_allow)),
             permits: Arc::new(Semaphore::new(config.concurrency.max(1))),
             slot: tokio::sync::Mutex::new(Slot {
                 running: None,
@@ -120,6 +126,8 @@ impl State {
             micros: AtomicU64::new(0),
             restarts: AtomicU64::new(0),
             memory: Arc::new(AtomicU64::new(0)),
+            killed: Arc::new(Mutex::new(None)),
+            closed: std::sync::atomic::AtomicBool::new(false),
             config,
         }
     }
@@ -128,8 +136,13 @@ impl State {
         &self.config
     }
 
-    pub fn policy(&self) -> Arc<Policy> {
-        self.policy.clone()
+    /// The address rules of a page: the operator's, or a job's.
+    pub fn policy(&self, job: bool) -> Arc<Policy> {
+        if job {
+            self.jobs_policy.clone()
+        } else {
+            self.policy.clone()
+        }
     }
 
     /// A place among the `concurrency` pages; counted open while held.
@@ -150,7 +163,13 @@ impl State {
         }
         if slot.running.take().is_some() {
             self.restarts.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!("the browser's connection ended; starting it again");
+            let killed = self.killed.lock().unwrap_or_else(|e| e.into_inner()).take();
+            slot.last_error =
+                Some(killed.unwrap_or_else(|| "the browser's connection ended".into()));
+            tracing::warn!(reason = ?slot.last_error, "starting the browser again");
+        }
+        if self.closed.load(Ordering::Relaxed) {
+            return Err(ShotError::Unavailable("the service is stopping".into()));
         }
         if let Some(at) = slot.retry_at.filter(|at| *at > Instant::now()) {
             let wait = at - Instant::now();
@@ -199,7 +218,8 @@ impl State {
             tracing::warn!(%why, "browser killed; the next picture starts another");
             running.kill();
             self.restarts.fetch_add(1, Ordering::Relaxed);
-            slot.last_error = Some(why.to_string());
+            let killed = self.killed.lock().unwrap_or_else(|e| e.into_inner()).take();
+            slot.last_error = Some(killed.unwrap_or_else(|| why.to_string()));
         }
         self.note(&slot);
     }
@@ -215,6 +235,7 @@ impl State {
     fn watch(&self, running: Weak<Running>, generation: u64) {
         let max = self.config.max_memory.as_u64();
         let memory = self.memory.clone();
+        let killed = self.killed.clone();
         tokio::spawn(async move {
             loop {
                 tokio::time::sleep(WATCH).await;
@@ -233,6 +254,11 @@ impl State {
                         generation,
                         "the browser grew past browser.max_memory; killed"
                     );
+                    *killed.lock().unwrap_or_else(|e| e.into_inner()) = Some(format!(
+                        "killed: it grew to {} MiB, past browser.max_memory ({} MiB)",
+                        used >> 20,
+                        max >> 20
+                    ));
                     running.kill();
                     break;
                 }
@@ -301,6 +327,7 @@ impl State {
     }
 
     pub async fn shutdown(&self) {
+        self.closed.store(true, Ordering::Relaxed);
         let running = self.slot.lock().await.running.take();
         if let Some(running) = running {
             match Arc::try_unwrap(running) {

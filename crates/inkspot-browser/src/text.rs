@@ -31,6 +31,8 @@ pub async fn fetch(
     let address = policy.pick(&host, &addresses).map_err(ShotError::Refused)?;
     let client = reqwest::Client::builder()
         .resolve(&host, address)
+        // A proxy of the environment would resolve the name again.
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .timeout(Duration::from_secs(10))
         .build()

@@ -123,7 +123,10 @@ async fn a_page_that_allocates_without_end_is_killed_and_the_next_page_is_drawn(
     let mut hog = request(&format!("{base}/hog"));
     hog.wait_for = Some(WaitFor::Script { js: "false".into() });
     let failed = browser.shoot(hog).await;
-    assert!(matches!(failed, Err(ShotError::Browser(_))), "{failed:?}");
+    assert!(
+        matches!(&failed, Err(ShotError::Browser(why)) if why.contains("past browser.max_memory (900 MiB)")),
+        "{failed:?}"
+    );
     assert!(browser.status().restarts >= 1, "{:?}", browser.status());
     let taken = browser.shoot(request(&format!("{base}/plain"))).await;
     assert!(taken.is_ok(), "{taken:?}");

@@ -61,6 +61,9 @@ pub struct ShotRequest {
     pub hosts: Vec<String>,
     /// Read the page's links (`a[href]`, resolved) too, for a crawl.
     pub links: bool,
+    /// Asked through the job API, by a key: the addresses
+    /// `browser.jobs_allow` opens apply, not the operator's `browser.allow`.
+    pub job: bool,
 }
 
 impl ShotRequest {
@@ -81,6 +84,7 @@ impl ShotRequest {
             full_page: false,
             hosts: Vec::new(),
             links: false,
+            job: false,
         }
     }
 }
@@ -142,8 +146,9 @@ pub trait Camera: Send + Sync {
     /// Takes the picture `request` describes.
     async fn shoot(&self, request: ShotRequest) -> Result<Shot, ShotError>;
 
-    /// The text at `url` (a `robots.txt`), fetched under the same address
-    /// rules as a page, at most `max` bytes; `None` when there is none.
+    /// The text at `url` (a `robots.txt` for a crawl), fetched under the
+    /// address rules of a job's page, at most `max` bytes; `None` when
+    /// there is none.
     async fn fetch_text(&self, url: &url::Url, max: usize) -> Result<Option<String>, ShotError>;
 }
 

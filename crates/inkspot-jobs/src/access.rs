@@ -20,6 +20,8 @@ pub struct Client {
     pub max_jobs: usize,
     /// Bytes of results its jobs may keep at once.
     pub max_bytes: u64,
+    /// Seconds of browser time its jobs may use in an hour.
+    pub browser_seconds: u64,
 }
 
 /// Why a caller is turned away.
@@ -49,6 +51,7 @@ struct Entry {
     per_minute: u32,
     max_jobs: usize,
     max_bytes: u64,
+    browser_seconds: u64,
     limiter: Option<DefaultDirectRateLimiter>,
 }
 
@@ -58,6 +61,7 @@ impl Entry {
             name: self.name.clone(),
             max_jobs: self.max_jobs,
             max_bytes: self.max_bytes,
+            browser_seconds: self.browser_seconds,
         }
     }
 }
@@ -82,6 +86,7 @@ impl Access {
                     per_minute: k.per_minute,
                     max_jobs: k.max_jobs,
                     max_bytes: k.max_bytes.as_u64(),
+                    browser_seconds: k.browser_seconds,
                     limiter,
                 })
             })
@@ -145,6 +150,7 @@ mod tests {
             per_minute,
             max_jobs: 2,
             max_bytes: bytesize::ByteSize::mib(1),
+            browser_seconds: 600,
         }])
     }
 

@@ -72,6 +72,19 @@ pub enum JobError {
     /// No job of this key has that id (another key's jobs are not shown).
     #[error("no job `{0}`")]
     NotFound(String),
+    /// The key used its browser time for this hour.
+    #[error(
+        "the key `{name}` used its {limit} s of browser time for this hour (`browser_seconds`); try again in {} s",
+        retry_after.as_secs() + 1
+    )]
+    BrowserQuota {
+        /// The key's name.
+        name: String,
+        /// Its `browser_seconds`.
+        limit: u64,
+        /// When some of it is free again.
+        retry_after: Duration,
+    },
     /// The key's results fill its `max_bytes`.
     #[error(
         "the key `{name}` keeps {used} bytes of results, at its quota of {limit} (`max_bytes`); delete finished jobs or wait for them to expire"
@@ -137,6 +150,8 @@ pub struct JobService {
     pages: browse::Pages,
     /// Each host's pages open now, over every crawl.
     hosts: browse::Hosts,
+    /// Each key's browser time over the last hour.
+    browser_time: browse::BrowserTime,
 }
 
 impl JobService {
@@ -170,6 +185,7 @@ impl JobService {
             browsing: browse::Browsing::new(engine.config(), camera),
             pages: browse::Pages::new(pool),
             hosts: browse::Hosts::default(),
+            browser_time: browse::BrowserTime::default(),
         });
         let runner = Arc::new(run::Runner {
             service: service.clone(),
@@ -201,6 +217,16 @@ impl JobService {
                 return Err(JobError::Invalid(problems));
             }
         };
+        if matches!(plan, spec::Plan::Screenshots(_) | spec::Plan::Crawl(_))
+            && self.budget(&client.name).spent().is_some()
+        {
+            self.engine.metrics().refuse("browser_quota");
+            return Err(JobError::BrowserQuota {
+                name: client.name.clone(),
+                limit: client.browser_seconds,
+                retry_after: self.browser_time.retry_after(&client.name),
+            });
+        }
         let fingerprint = run::fingerprint(&self.engine, &plan);
         let now = self.engine.clock().now();
         let window = chrono::Duration::from_std(limits.dedupe_window).unwrap_or_default();
@@ -379,6 +405,19 @@ impl JobService {
             self.engine.metrics().jobs.get_or_create(&labels).inc();
         }
         self.status(client, id).await
+    }
+
+    /// The browser time key `owner` may still spend this hour.
+    pub(crate) fn budget(&self, owner: &str) -> browse::Budget<'_> {
+        let limit = self
+            .access
+            .named(owner)
+            .map_or(u64::MAX, |c| c.browser_seconds);
+        browse::Budget {
+            time: &self.browser_time,
+            owner: owner.to_string(),
+            limit: Duration::from_secs(limit),
+        }
     }
 
     /// Deletes a crawl's page records and their pictures.

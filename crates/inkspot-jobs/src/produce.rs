@@ -238,16 +238,11 @@ fn hour_of(t: DateTime<Utc>) -> DateTime<Utc> {
     t.duration_trunc(chrono::Duration::hours(1)).unwrap_or(t)
 }
 
-/// Adds one entry to the zip, deflated when that makes it smaller.
-fn add_entry<W: Write + std::io::Seek>(
-    mut zip: zip::ZipWriter<W>,
-    name: &str,
-    rendered: &Rendered,
-) -> std::io::Result<zip::ZipWriter<W>> {
+/// `t` as a zip entry's time: zip times are local and naive, so the UTC
+/// time, to the second.
+pub(crate) fn zip_time(t: DateTime<Utc>) -> zip::DateTime {
     use chrono::{Datelike, Timelike};
-    let t = rendered.meta.rendered_at;
-    // Zip times are local and naive: the render's UTC time, to the second.
-    let when = zip::DateTime::from_date_and_time(
+    zip::DateTime::from_date_and_time(
         t.year().clamp(1980, 2107) as u16,
         t.month() as u8,
         t.day() as u8,
@@ -255,7 +250,16 @@ fn add_entry<W: Write + std::io::Seek>(
         t.minute() as u8,
         t.second() as u8,
     )
-    .unwrap_or_default();
+    .unwrap_or_default()
+}
+
+/// Adds one entry to the zip, deflated when that makes it smaller.
+fn add_entry<W: Write + std::io::Seek>(
+    mut zip: zip::ZipWriter<W>,
+    name: &str,
+    rendered: &Rendered,
+) -> std::io::Result<zip::ZipWriter<W>> {
+    let when = zip_time(rendered.meta.rendered_at);
     // PNG and GIF are compressed already; BMP is raw pixels, and deflates
     // to a fraction of its size.
     let method = match rendered.meta.content_type {

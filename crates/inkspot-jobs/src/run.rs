@@ -311,16 +311,17 @@ impl Runner {
                     .await?
             }
             Plan::Screenshots(shots) => {
-                let at_once = self.service.engine.config().browser.concurrency;
-                let browsing = &self.service.browsing;
-                crate::browse::screenshots(
-                    browsing, &record.id, shots, tracker, out, token, at_once,
-                )
-                .await?
+                let shooter = crate::browse::Shooter {
+                    browsing: &self.service.browsing,
+                    budget: self.service.budget(&record.owner),
+                    at_once: self.service.engine.config().browser.concurrency,
+                };
+                crate::browse::screenshots(&shooter, &record.id, shots, tracker, out, token).await?
             }
             Plan::Crawl(plan) => {
                 let crawler = crate::browse::Crawler {
                     browsing: &self.service.browsing,
+                    budget: self.service.budget(&record.owner),
                     engine: &self.service.engine,
                     pages: &self.service.pages,
                     hosts: &self.service.hosts,

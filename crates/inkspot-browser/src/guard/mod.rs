@@ -92,7 +92,11 @@ impl Guard {
                     () = task_stop.cancelled() => break,
                     accepted = listener.accept() => accepted,
                 };
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, _)) = accepted else {
+                    // Out of descriptors, say: wait rather than spin.
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                };
                 let (rules, usage) = (rules.clone(), task_usage.clone());
                 let stop = task_stop.clone();
                 tokio::spawn(async move {
@@ -223,11 +227,96 @@ async fn forward(
         .write_all(out.as_bytes())
         .await
         .map_err(|e| e.to_string())?;
-    pipe(browser, &mut upstream, &head.rest, rules, usage).await;
+    if upgrade {
+        // A WebSocket: bytes both ways for as long as it lasts.
+        pipe(browser, &mut upstream, &head.rest, rules, usage).await;
+    } else {
+        exchange(browser, &mut upstream, &head, rules, usage).await;
+    }
     Ok(())
 }
 
+/// One request and its answer, then the connection closes: its body (by
+/// `Content-Length`) goes up, the answer comes back with `Connection:
+/// close`, so the browser sends its next request on a new connection,
+/// checked afresh, even to a server that would keep this one open.
+async fn exchange(
+    browser: &mut TcpStream,
+    upstream: &mut TcpStream,
+    head: &Head,
+    rules: &Rules,
+    usage: &Usage,
+) {
+    let length = head
+        .lines
+        .iter()
+        .find(|l| starts_with(l, "content-length:"))
+        .and_then(|l| l[15..].trim().parse::<u64>().ok())
+        .unwrap_or(0);
+    let early = &head.rest[..head.rest.len().min(length as usize)];
+    if upstream.write_all(early).await.is_err() {
+        return;
+    }
+    let more = length.saturating_sub(early.len() as u64);
+    if more > 0
+        && tokio::io::copy(&mut (&mut *browser).take(more), upstream)
+            .await
+            .is_err()
+    {
+        return;
+    }
+    let Ok(Some((answer, rest))) = read_answer_head(upstream).await else {
+        return;
+    };
+    let mut out = String::with_capacity(answer.len() + 24);
+    for line in answer.split("\r\n") {
+        let hop = ["connection:", "keep-alive:", "proxy-connection:"];
+        if !hop.iter().any(|h| starts_with(line, h)) {
+            out.push_str(line);
+            out.push_str("\r\n");
+        }
+    }
+    out.push_str("Connection: close\r\n\r\n");
+    usage
+        .bytes
+        .fetch_add((out.len() + rest.len()) as u64, Ordering::Relaxed);
+    if browser.write_all(out.as_bytes()).await.is_err() || browser.write_all(&rest).await.is_err() {
+        return;
+    }
+    let (mut br, mut bw) = browser.split();
+    // The browser closing its side (it has the whole answer) ends it too.
+    let closed = async {
+        let mut sink = [0u8; 512];
+        while let Ok(1..) = br.read(&mut sink).await {}
+    };
+    tokio::select! {
+        () = copy_counted(upstream, &mut bw, rules, usage) => {}
+        () = closed => {}
+    }
+}
+
+/// An answer's head, without its blank line, and what came after it.
+async fn read_answer_head(stream: &mut TcpStream) -> std::io::Result<Option<(String, Vec<u8>)>> {
+    let mut buf = Vec::with_capacity(2048);
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = stream.read(&mut chunk).await?;
+        if n == 0 {
+            return Ok(None);
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if let Some(at) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&buf[..at]).into_owned();
+            return Ok(Some((head, buf[at + 4..].to_vec())));
+        }
+        if buf.len() > MAX_HEAD * 2 {
+            return Ok(None);
+        }
+    }
+}
+
 fn starts_with(line: &str, prefix: &str) -> bool {
+    let (line, prefix) = (line.as_bytes(), prefix.as_bytes());
     line.len() >= prefix.len() && line[..prefix.len()].eq_ignore_ascii_case(prefix)
 }
 
@@ -334,10 +423,17 @@ async fn read_head(stream: &mut TcpStream) -> std::io::Result<Option<Head>> {
 
 /// `host:port` (with `[v6]:port`), `default` when no port is given.
 fn split_authority(authority: &str, default: u16) -> Result<(String, u16), String> {
-    let parsed = url::Url::parse(&format!("http://{authority}/"))
-        .map_err(|_| format!("`{authority}` is not a host and port"))?;
-    let host = parsed.host_str().ok_or("no host")?.to_string();
-    Ok((host, parsed.port().unwrap_or(default)))
+    let bad = || format!("`{authority}` is not a host and port");
+    let (host, port) = match authority.rsplit_once(':') {
+        // `[::1]` alone: the colons are the address's.
+        Some((host, port)) if !port.contains(']') => {
+            (host, port.parse::<u16>().map_err(|_| bad())?)
+        }
+        _ => (authority, default),
+    };
+    let bare = host.trim_start_matches('[').trim_end_matches(']');
+    url::Host::parse(bare).map_err(|_| bad())?;
+    Ok((bare.to_string(), port))
 }
 
 async fn respond(stream: &mut TcpStream, status: u16, why: &str) -> std::io::Result<()> {

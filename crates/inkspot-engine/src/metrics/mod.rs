@@ -62,6 +62,8 @@ pub struct Metrics {
     pub renders: Family<labels::SpotOutcome, Counter>,
     /// Jobs of the job API finished, by kind and outcome.
     pub jobs: Family<labels::Job, Counter>,
+    /// Pages each finished crawl visited.
+    pub crawl_pages: Histogram,
     /// Scheduled runs, by spot and outcome.
     pub schedule_runs: Family<labels::SpotOutcome, Counter>,
     /// How late scheduled runs started.
@@ -150,6 +152,7 @@ impl Metrics {
             render_stage: Family::new_with_constructor(stage_buckets),
             renders: Family::default(),
             jobs: Family::default(),
+            crawl_pages: Histogram::new(exponential_buckets(1.0, 2.0, 10)),
             schedule_runs: Family::default(),
             schedule_lag: Histogram::new(exponential_buckets(0.1, 3.0, 10)),
             schedule_backoffs: Family::default(),
@@ -227,8 +230,13 @@ impl Metrics {
         );
         r.register(
             "jobs",
-            "Jobs of the job API finished, by kind (renders, animation) and outcome (done, failed, cancelled)",
+            "Jobs of the job API finished, by kind (renders, animation, screenshots, crawl) and outcome (done, failed, cancelled)",
             self.jobs.clone(),
+        );
+        r.register(
+            "crawl_pages",
+            "Pages each finished crawl visited",
+            self.crawl_pages.clone(),
         );
         self.register_state();
     }

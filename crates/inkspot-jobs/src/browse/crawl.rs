@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::shots::entry;
-use super::{Browsing, IndexRow, PageRow, Pages, describe, status_problem};
+use super::{Browsing, Budget, IndexRow, PageRow, Pages, describe, status_problem};
 use crate::engine::Engine;
 use crate::produce::{Out, blocking};
 use crate::run::{Failure, Tracker, storage_failure};
@@ -44,6 +44,7 @@ impl Hosts {
 /// What a crawl needs besides its plan.
 pub(crate) struct Crawler<'a> {
     pub browsing: &'a Browsing,
+    pub budget: Budget<'a>,
     pub engine: &'a Engine,
     pub pages: &'a Pages,
     pub hosts: &'a Hosts,
@@ -78,7 +79,10 @@ pub(crate) async fn crawl(
     for depth in 0..=plan.depth {
         let mut next = Vec::new();
         for found in std::mem::take(&mut level) {
-            if rows.len() >= plan.max_pages || token.is_cancelled() {
+            if token.is_cancelled() {
+                return Err("cancelled".into());
+            }
+            if rows.len() >= plan.max_pages {
                 break;
             }
             let Some(pause) = robots
@@ -93,7 +97,14 @@ pub(crate) async fn crawl(
             let gate = c.hosts.gate(&host, config.per_host);
             let permit = gate.acquire_owned().await;
             let now = c.engine.clock().now();
-            let taken = c.browsing.take(&found.url, &plan.options, true, now).await;
+            let taken = match c.budget.spent() {
+                Some(spent) => Err(spent),
+                None => {
+                    let (taken, took) = c.browsing.take(&found.url, &plan.options, true, now).await;
+                    c.budget.pay(took);
+                    taken.map_err(|e| describe(&e))
+                }
+            };
             // The pause is held with the host's place, after the page.
             tokio::spawn(async move {
                 tokio::time::sleep(pause).await;
@@ -132,6 +143,10 @@ pub(crate) async fn crawl(
                             let Some(url) = follow(link, &plan.start, plan.same_site) else {
                                 continue;
                             };
+                            // No more found than could still be visited.
+                            if rows.len() + 1 + next.len() >= plan.max_pages {
+                                break;
+                            }
                             if seen.insert(url.to_string()) {
                                 next.push(Found {
                                     url,
@@ -141,7 +156,7 @@ pub(crate) async fn crawl(
                         }
                     }
                 }
-                Err(e) => row.error = Some(describe(&e)),
+                Err(e) => row.error = Some(e),
             }
             c.pages
                 .put(id, &row)
@@ -164,6 +179,7 @@ pub(crate) async fn crawl(
         }
         level = next;
     }
+    c.engine.metrics().crawl_pages.observe(rows.len() as f64);
     finish(id, zip, &rows, c.engine.clock().now()).await
 }
 
@@ -292,7 +308,11 @@ impl Robots {
         match self.read.get(&origin).and_then(Option::as_ref) {
             None => Some(pause),
             Some(robot) if robot.allowed(url.as_str()) => {
-                let asked = robot.delay.map(|d| Duration::from_secs_f32(d.max(0.0)));
+                // A robots.txt may say anything, `1e40` or `NaN` too.
+                let asked = robot
+                    .delay
+                    .filter(|d| d.is_finite())
+                    .map(|d| Duration::from_secs_f32(d.clamp(0.0, MAX_DELAY.as_secs_f32())));
                 Some(asked.map_or(pause, |a| a.min(MAX_DELAY).max(pause)))
             }
             Some(_) => None,

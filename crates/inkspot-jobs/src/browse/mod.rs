@@ -3,6 +3,7 @@
 //! `browser.share_window` is shared by every job that asks, whoever its
 //! key ("Bob and Alice"): one visit, each job its own result.
 
+mod budget;
 mod crawl;
 mod pages;
 mod shots;
@@ -13,10 +14,11 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+pub use budget::{BrowserTime, Budget};
 pub use crawl::Hosts;
 pub(crate) use crawl::{Crawler, crawl};
 pub use pages::{PageRow, Pages};
-pub(crate) use shots::screenshots;
+pub(crate) use shots::{Shooter, screenshots};
 
 use crate::config::Config;
 use crate::shot::{Camera, Page, ShotError, ShotRequest};
@@ -85,7 +87,8 @@ impl Browsing {
         let shared = moka::future::Cache::builder()
             .time_to_live(config.browser.share_window.max(Duration::from_millis(1)))
             .weigher(|_, taken: &Arc<Taken>| {
-                u32::try_from(taken.png.len() + 1024).unwrap_or(u32::MAX)
+                let links: usize = taken.links.iter().map(String::len).sum();
+                u32::try_from(taken.png.len() + links + 1024).unwrap_or(u32::MAX)
             })
             .max_capacity(SHARED_BYTES)
             .build();
@@ -93,22 +96,28 @@ impl Browsing {
     }
 
     /// The picture of `url` with `options`: the one taken within the
-    /// window, the one being taken now, or a new one.
+    /// window, the one being taken now, or a new one; and the browser time
+    /// this call spent (nothing for a shared picture).
     pub async fn take(
         &self,
         url: &url::Url,
         options: &ShotOptions,
         links: bool,
         now: DateTime<Utc>,
-    ) -> Result<Arc<Taken>, Arc<ShotError>> {
+    ) -> (Result<Arc<Taken>, Arc<ShotError>>, Duration) {
         let key = serde_json::json!({ "url": url.as_str(), "options": options, "links": links });
         let key = blake3::hash(key.to_string().as_bytes())
             .to_hex()
             .to_string();
         let request = request(url, options, links);
-        self.shared
-            .try_get_with(key, async move {
-                let shot = self.camera.shoot(request).await?;
+        let took = std::sync::Mutex::new(Duration::ZERO);
+        let taken = self
+            .shared
+            .try_get_with(key, async {
+                let started = std::time::Instant::now();
+                let shot = self.camera.shoot(request).await;
+                *took.lock().unwrap_or_else(|e| e.into_inner()) = started.elapsed();
+                let shot = shot?;
                 Ok(Arc::new(Taken {
                     png: shot.png,
                     final_url: shot.final_url,
@@ -118,7 +127,9 @@ impl Browsing {
                     at: now,
                 }))
             })
-            .await
+            .await;
+        let took = *took.lock().unwrap_or_else(|e| e.into_inner());
+        (taken, took)
     }
 
     /// The text at `url`, under the pages' address rules.
@@ -133,6 +144,7 @@ fn request(url: &url::Url, options: &ShotOptions, links: bool) -> ShotRequest {
     request.delay = (options.delay_ms > 0).then(|| Duration::from_millis(options.delay_ms));
     request.full_page = options.full_page;
     request.links = links;
+    request.job = true;
     request
 }
 

@@ -6,34 +6,49 @@ use std::io::Write;
 use futures_util::{StreamExt, stream};
 use tokio_util::sync::CancellationToken;
 
-use super::{Browsing, IndexRow, describe, status_problem};
+use super::{Browsing, Budget, IndexRow, describe, status_problem};
 use crate::produce::{Out, blocking};
 use crate::run::{Failure, Tracker};
 use crate::spec::ShotsPlan;
 
+/// What a screenshots job needs besides its plan.
+pub(crate) struct Shooter<'a> {
+    /// The camera and the shared pictures.
+    pub browsing: &'a Browsing,
+    /// The owner's browser time.
+    pub budget: Budget<'a>,
+    /// Pages taken at once (`browser.concurrency`).
+    pub at_once: usize,
+}
+
 /// Takes every page of `plan` with `browsing` and writes the zip to
 /// `out`; returns its type and name.
 pub(crate) async fn screenshots(
-    browsing: &Browsing,
+    shooter: &Shooter<'_>,
     id: &str,
     plan: ShotsPlan,
     tracker: &mut Tracker<'_>,
     out: Out,
     token: &CancellationToken,
-    at_once: usize,
 ) -> Result<(String, String), Failure> {
+    let Shooter {
+        browsing,
+        budget,
+        at_once,
+    } = shooter;
+    let (browsing, budget, at_once) = (*browsing, budget, *at_once);
     let now = chrono::Utc::now();
     let options = plan.options.clone();
     let mut taken = stream::iter(plan.pages.into_iter().enumerate())
         .map(|(i, (url, file))| {
             let options = &options;
             async move {
-                (
-                    i,
-                    url.clone(),
-                    file,
-                    browsing.take(&url, options, false, now).await,
-                )
+                if let Some(spent) = budget.spent() {
+                    return (i, url, file, Err(spent));
+                }
+                let (taken, took) = browsing.take(&url, options, false, now).await;
+                budget.pay(took);
+                (i, url, file, taken.map_err(|e| describe(&e)))
             }
         })
         .buffered(at_once.max(1));
@@ -69,7 +84,7 @@ pub(crate) async fn screenshots(
                 tracker.set(i, state, row.error.clone());
             }
             Err(e) => {
-                row.error = Some(describe(&e));
+                row.error = Some(e);
                 tracker.set(i, "failed", row.error.clone());
             }
         }
@@ -101,16 +116,7 @@ pub(crate) fn entry<W: Write + std::io::Seek>(
     bytes: &[u8],
     when: chrono::DateTime<chrono::Utc>,
 ) -> std::io::Result<zip::ZipWriter<W>> {
-    use chrono::{Datelike, Timelike};
-    let when = zip::DateTime::from_date_and_time(
-        when.year().clamp(1980, 2107) as u16,
-        when.month() as u8,
-        when.day() as u8,
-        when.hour() as u8,
-        when.minute() as u8,
-        when.second() as u8,
-    )
-    .unwrap_or_default();
+    let when = crate::produce::zip_time(when);
     let method = if name.ends_with(".json") {
         zip::CompressionMethod::Deflated
     } else {

@@ -42,9 +42,11 @@ pub(in crate::config) fn check_browser(c: &mut Collector, config: &Config) {
             );
         }
     }
-    for (i, entry) in b.allow.iter().enumerate() {
-        if let Err(e) = check_allowed(entry) {
-            c.add(&[key("browser"), key("allow"), Seg::Index(i)], e);
+    for (list, entries) in [("allow", &b.allow), ("jobs_allow", &b.jobs_allow)] {
+        for (i, entry) in entries.iter().enumerate() {
+            if let Err(e) = check_allowed(entry) {
+                c.add(&[key("browser"), key(list), Seg::Index(i)], e);
+            }
         }
     }
     for (i, spot) in config.spots.iter().enumerate() {
@@ -101,6 +103,16 @@ fn check_screenshot(c: &mut Collector, path: &[Seg], shot: &Screenshot) {
         for (name, value) in values {
             if let Err(e) = expand_env(value) {
                 c.add(&with(path, &[key(table), key(name)]), e);
+            }
+        }
+    }
+    for (table, values) in [("headers", &shot.headers), ("cookies", &shot.cookies)] {
+        for (name, value) in values {
+            if value.contains(['\r', '\n']) {
+                c.add(
+                    &with(path, &[key(table), key(name)]),
+                    "a value may not hold a line break",
+                );
             }
         }
     }

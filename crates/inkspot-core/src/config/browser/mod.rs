@@ -50,6 +50,10 @@ pub struct BrowserConfig {
     /// here): `"homeassistant.local"`, `"192.168.1.0/24"`, `"10.0.0.5"`.
     /// Cloud metadata addresses are refused unless named exactly.
     pub allow: Vec<String>,
+    /// Hosts and networks the job API's screenshots and crawls may reach
+    /// although they are special, as `allow` is for the operator's own
+    /// spots. Default none: a key reaches public addresses only.
+    pub jobs_allow: Vec<String>,
     /// How long a screenshot taken for a job is shared with every job that
     /// asks for the same URL with the same options. Default `5m`.
     #[serde(deserialize_with = "super::units::duration")]
@@ -78,6 +82,7 @@ impl Default for BrowserConfig {
             max_requests: 300,
             max_memory: ByteSize::gib(1),
             allow: Vec::new(),
+            jobs_allow: Vec::new(),
             share_window: Duration::from_secs(300),
             per_host: 2,
             crawl_delay: Duration::from_secs(1),

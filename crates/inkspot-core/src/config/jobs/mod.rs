@@ -86,6 +86,16 @@ pub struct ApiKeyConfig {
     /// expire or the key deletes them. Default `256MiB`.
     #[serde(default = "default_max_bytes", deserialize_with = "super::units::size")]
     pub max_bytes: ByteSize,
+    /// Seconds of browser time this key's screenshot jobs and crawls may
+    /// use in any hour (a picture shared from another job costs nothing);
+    /// past it new ones are refused (429 `browser_quota`) and a running
+    /// one's remaining pages fail, saying so. Default `600`.
+    #[serde(default = "default_browser_seconds")]
+    pub browser_seconds: u64,
+}
+
+fn default_browser_seconds() -> u64 {
+    600
 }
 
 fn default_per_minute() -> u32 {
