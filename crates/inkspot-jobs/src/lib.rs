@@ -407,6 +407,44 @@ impl JobService {
         self.status(client, id).await
     }
 
+    /// Takes the pictures of a screenshots job of `owner`.
+    pub(crate) async fn screenshots(
+        &self,
+        owner: &str,
+        id: &str,
+        plan: spec::ShotsPlan,
+        tracker: &mut run::Tracker<'_>,
+        out: produce::Out,
+        token: &CancellationToken,
+    ) -> Result<(String, String), run::Failure> {
+        let shooter = browse::Shooter {
+            browsing: &self.browsing,
+            budget: self.budget(owner),
+            at_once: self.engine.config().browser.concurrency,
+        };
+        browse::screenshots(&shooter, id, plan, tracker, out, token).await
+    }
+
+    /// Crawls for a job of `owner`.
+    pub(crate) async fn crawl(
+        &self,
+        owner: &str,
+        id: &str,
+        plan: spec::CrawlPlan,
+        tracker: &mut run::Tracker<'_>,
+        out: produce::Out,
+        token: &CancellationToken,
+    ) -> Result<(String, String), run::Failure> {
+        let crawler = browse::Crawler {
+            browsing: &self.browsing,
+            budget: self.budget(owner),
+            engine: &self.engine,
+            pages: &self.pages,
+            hosts: &self.hosts,
+        };
+        browse::crawl(&crawler, id, plan, tracker, out, token).await
+    }
+
     /// The browser time key `owner` may still spend this hour.
     pub(crate) fn budget(&self, owner: &str) -> browse::Budget<'_> {
         let limit = self

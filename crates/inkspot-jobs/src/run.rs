@@ -311,22 +311,14 @@ impl Runner {
                     .await?
             }
             Plan::Screenshots(shots) => {
-                let shooter = crate::browse::Shooter {
-                    browsing: &self.service.browsing,
-                    budget: self.service.budget(&record.owner),
-                    at_once: self.service.engine.config().browser.concurrency,
-                };
-                crate::browse::screenshots(&shooter, &record.id, shots, tracker, out, token).await?
+                self.service
+                    .screenshots(&record.owner, &record.id, shots, tracker, out, token)
+                    .await?
             }
             Plan::Crawl(plan) => {
-                let crawler = crate::browse::Crawler {
-                    browsing: &self.service.browsing,
-                    budget: self.service.budget(&record.owner),
-                    engine: &self.service.engine,
-                    pages: &self.service.pages,
-                    hosts: &self.service.hosts,
-                };
-                crate::browse::crawl(&crawler, &record.id, plan, tracker, out, token).await?
+                self.service
+                    .crawl(&record.owner, &record.id, plan, tracker, out, token)
+                    .await?
             }
         };
         self.store_result(&record.id, scratch, media_type, file_name)
