@@ -189,3 +189,57 @@ async fn without_a_browser_a_picture_fails_saying_how_to_get_one() {
         "{why}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_remote_browser_at_ws_url_takes_the_pictures_through_the_guard() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let base = site(&[("/plain", PLAIN)]).await;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let profile = tempfile::tempdir().unwrap();
+    let mut remote = std::process::Command::new("chromium")
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            &format!("--remote-debugging-port={port}"),
+            &format!("--user-data-dir={}", profile.path().display()),
+            "about:blank",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("chromium runs (Debian: apt-get install chromium)");
+    // Up when its /json/version answers.
+    let version = format!("http://127.0.0.1:{port}/json/version");
+    for _ in 0..100 {
+        if reqwest::get(&version).await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let browser = Browser::new(&BrowserConfig {
+        ws_url: Some(format!("http://127.0.0.1:{port}")),
+        ..config()
+    });
+    let shot = tokio::time::timeout(
+        Duration::from_secs(30),
+        browser.shoot(request(&format!("{base}/plain"))),
+    )
+    .await
+    .expect("the remote browser answers within 30 s")
+    .expect("the remote browser takes the picture");
+    assert_eq!(shot.status, 200);
+    let status = browser.status();
+    assert_eq!(status.state, inkspot_browser::BrowserState::Running);
+    assert_eq!(status.pid, None, "not this service's process");
+    // The guard refuses for a remote browser too.
+    let refused = browser.shoot(request("http://127.0.0.2:8999/")).await;
+    assert!(matches!(refused, Err(ShotError::Refused(_))), "{refused:?}");
+    let _ = tokio::time::timeout(Duration::from_secs(10), browser.shutdown()).await;
+    let _ = remote.kill();
+    let _ = remote.wait();
+}
