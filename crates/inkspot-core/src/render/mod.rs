@@ -9,6 +9,7 @@ pub mod output;
 pub mod palette;
 pub mod preview;
 pub mod raster;
+pub mod tones;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

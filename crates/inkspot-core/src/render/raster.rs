@@ -4,6 +4,7 @@
 use tiny_skia::Pixmap;
 
 use super::Output;
+use super::tones::{Choice, Tones};
 use super::{diffuse, palette};
 use crate::config::{Dither, Palette};
 
@@ -107,7 +108,7 @@ impl Raster {
 }
 
 /// The pixmap reduced to `output`'s palette; `Auto` diffuses the error
-/// unless the drawing is black and white but for anti-aliased edges.
+/// in the picture's tonal blocks and picks the nearest ink elsewhere.
 fn indexed(data: &[u8], width: usize, output: &Output) -> Pixels {
     let palette = output.palette.unwrap_or(Palette::Bwry);
     let mut rgba = data.to_vec();
@@ -116,12 +117,20 @@ fn indexed(data: &[u8], width: usize, output: &Output) -> Pixels {
             p[..3].iter_mut().for_each(|v| *v = 255 - *v);
         }
     }
-    let dither = match output.dither {
-        Dither::Auto if is_black_and_white(&to_gray(&rgba), width) => Dither::None,
-        Dither::Auto => Dither::FloydSteinberg,
-        other => other,
+    let indices = match output.dither {
+        Dither::Auto => match Tones::of(&to_gray(&rgba), width).choice() {
+            Choice::Crisp => palette::reduce(&rgba, width, palette, Dither::None),
+            Choice::Dither => palette::reduce(&rgba, width, palette, Dither::FloydSteinberg),
+            Choice::Mixed(tones) => {
+                let mut crisp = palette::reduce(&rgba, width, palette, Dither::None);
+                let dithered = palette::reduce(&rgba, width, palette, Dither::FloydSteinberg);
+                tones.merge(&mut crisp, &dithered, width);
+                crisp
+            }
+        },
+        other => palette::reduce(&rgba, width, palette, other),
     };
-    Pixels::Indexed(palette::reduce(&rgba, width, palette, dither), palette)
+    Pixels::Indexed(indices, palette)
 }
 
 /// Rec. 601 luma of opaque RGBA pixels, in integer arithmetic.
@@ -139,46 +148,25 @@ pub fn quantize(v: i32, bits: u8) -> u8 {
     (level * 255 / max) as u8
 }
 
-/// Whether `gray` (rows of `width`) is black and white but for the
-/// anti-aliased edges of its shapes: fewer than 1 in 200 pixels are grey
-/// with grey on all four sides. An edge is a pixel or two wide, so its
-/// grey pixels touch black or white; a grey area or a picture does not.
-pub fn is_black_and_white(gray: &[u8], width: usize) -> bool {
-    let grey = |v: u8| (32..=223).contains(&v);
-    if width < 3 || gray.len() < width * 3 {
-        return true;
-    }
-    let mut inner = 0usize;
-    for row in 1..gray.len() / width - 1 {
-        let at = row * width;
-        for i in at + 1..at + width - 1 {
-            if grey(gray[i])
-                && grey(gray[i - 1])
-                && grey(gray[i + 1])
-                && grey(gray[i - width])
-                && grey(gray[i + width])
-            {
-                inner += 1;
-            }
-        }
-    }
-    inner * 200 < gray.len()
-}
-
-/// Reduces `gray` (rows of `width`) to 2^bits levels in place.
+/// Reduces `gray` (rows of `width`) to 2^bits levels in place; `Auto`
+/// dithers the picture's tonal blocks and thresholds the rest.
 pub fn reduce(gray: &mut [u8], width: usize, bits: u8, dither: Dither) {
     let table = Levels::new(bits);
-    let dither = match dither {
-        Dither::Auto if is_black_and_white(gray, width) => Dither::None,
-        Dither::Auto => Dither::FloydSteinberg,
-        chosen => chosen,
-    };
+    let nearest = |v: i32| table.nearest(v);
     match dither {
-        Dither::None | Dither::Auto => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
-        Dither::FloydSteinberg => {
-            diffuse::gray(gray, width, &diffuse::FLOYD_STEINBERG, |v| table.nearest(v));
-        }
-        Dither::Atkinson => diffuse::gray(gray, width, &diffuse::ATKINSON, |v| table.nearest(v)),
+        Dither::None => gray.iter_mut().for_each(|v| *v = table.nearest(*v as i32)),
+        Dither::FloydSteinberg => diffuse::gray(gray, width, &diffuse::FLOYD_STEINBERG, nearest),
+        Dither::Atkinson => diffuse::gray(gray, width, &diffuse::ATKINSON, nearest),
+        Dither::Auto => match Tones::of(gray, width).choice() {
+            Choice::Crisp => reduce(gray, width, bits, Dither::None),
+            Choice::Dither => reduce(gray, width, bits, Dither::FloydSteinberg),
+            Choice::Mixed(tones) => {
+                let mut dithered = gray.to_vec();
+                diffuse::gray(&mut dithered, width, &diffuse::FLOYD_STEINBERG, nearest);
+                reduce(gray, width, bits, Dither::None);
+                tones.merge(gray, &dithered, width);
+            }
+        },
     }
 }
 
@@ -244,12 +232,48 @@ mod tests {
                 gray[y * w + x] = if edge { 140 } else { 0 };
             }
         }
-        assert!(is_black_and_white(&gray, w));
         let (mut auto, mut none) = (gray.clone(), gray.clone());
         reduce(&mut auto, w, 1, Dither::Auto);
         reduce(&mut none, w, 1, Dither::None);
         assert_eq!(auto, none);
-        assert!(!is_black_and_white(&vec![128u8; w * w], w), "a grey area");
+    }
+
+    /// A page as a browser draws it: a grey photo-like area beside text.
+    /// `auto` dithers the area (its shade survives at 1-bit) and leaves the
+    /// text's block exactly as thresholding draws it.
+    #[test]
+    fn auto_dithers_grey_areas_and_keeps_text_beside_them_crisp() {
+        let w = 64;
+        let mut gray = vec![255u8; w * w];
+        for y in 0..32 {
+            for x in 0..32 {
+                gray[y * w + x] = 128;
+            }
+        }
+        for y in 40..=50 {
+            for x in 36..60 {
+                let edge = y == 40 || y == 50 || x == 36 || x == 59;
+                gray[y * w + x] = if edge { 140 } else { 0 };
+            }
+        }
+        let (mut auto, mut none) = (gray.clone(), gray.clone());
+        reduce(&mut auto, w, 1, Dither::Auto);
+        reduce(&mut none, w, 1, Dither::None);
+        let area: Vec<u8> = (0..32)
+            .flat_map(|y| auto[y * w..y * w + 32].to_vec())
+            .collect();
+        let white = area.iter().filter(|&&v| v == 255).count() as f64 / area.len() as f64;
+        assert!(
+            (0.4..0.6).contains(&white),
+            "the grey area dithered: {white}"
+        );
+        for y in 32..w {
+            assert_eq!(
+                auto[y * w + 32..(y + 1) * w],
+                none[y * w + 32..(y + 1) * w],
+                "row {y}"
+            );
+        }
     }
 
     #[test]
