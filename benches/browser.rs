@@ -3,7 +3,8 @@
 //! through the address guard) against a cold `chromium --headless
 //! --screenshot` process per picture, as most peers take them. Before the
 //! timings it prints the browser's memory (its processes' PSS) idle and
-//! with two pages open. Needs Chromium (`apt install chromium`).
+//! with two pages open. Warm pictures are timed back to back and with the
+//! browser idle before each (its spare context then ready). Needs Chromium (`apt install chromium`).
 //! Run with `cargo bench --bench browser`; figures in docs/performance.md.
 
 use std::time::Duration;
@@ -84,6 +85,20 @@ fn shots(c: &mut Criterion) {
     group.measurement_time(Duration::from_secs(10));
     group.bench_function("warm picture 800x480", |b| {
         b.iter(|| runtime.block_on(browser.shoot(request(&url))).unwrap());
+    });
+    // As a display service takes them: pictures apart, the browser idle
+    // between them (its spare context ready), only the picture timed.
+    group.bench_function("warm picture 800x480, idle before", |b| {
+        b.iter_custom(|iterations| {
+            let mut taken = Duration::ZERO;
+            for _ in 0..iterations {
+                std::thread::sleep(Duration::from_millis(400));
+                let started = std::time::Instant::now();
+                runtime.block_on(browser.shoot(request(&url))).unwrap();
+                taken += started.elapsed();
+            }
+            taken
+        });
     });
     let profile = tempfile::tempdir().unwrap();
     let out = profile.path().join("shot.png");

@@ -11,7 +11,7 @@ use futures_util::StreamExt;
 use inkspot_core::shot::ShotError;
 use std::collections::BTreeMap;
 
-use crate::page::cdp;
+use crate::launch::cdp;
 
 /// Adds `headers` to every request of `page` to `url`'s origin until the
 /// returned task is dropped.

@@ -9,6 +9,8 @@ use futures_util::StreamExt;
 use inkspot_core::config::BrowserConfig;
 use tokio::task::JoinHandle;
 
+use inkspot_core::shot::ShotError;
+
 use crate::BrowserError;
 
 /// Executables looked for on the `PATH`, in order.
@@ -263,4 +265,9 @@ fn resident(pid: u32) -> u64 {
     read("smaps_rollup", "Pss:")
         .or_else(|| read("status", "VmRSS:"))
         .map_or(0, |kib| kib * 1024)
+}
+
+/// A DevTools failure: the browser's fault, so worth a fresh browser.
+pub(crate) fn cdp(e: chromiumoxide::error::CdpError) -> ShotError {
+    ShotError::Browser(e.to_string())
 }

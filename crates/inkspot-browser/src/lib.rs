@@ -14,6 +14,7 @@
 //!   more; one that keeps failing to start is tried again after a
 //!   growing pause, and said so.
 
+mod context;
 pub mod guard;
 mod headers;
 mod launch;
@@ -58,6 +59,7 @@ pub struct Limits {
 #[derive(Clone)]
 pub struct Browser {
     state: Arc<state::State>,
+    spare: Arc<context::Spare>,
 }
 
 impl Browser {
@@ -65,16 +67,25 @@ impl Browser {
     pub fn new(config: &BrowserConfig) -> Self {
         Self {
             state: Arc::new(state::State::new(config.clone())),
+            spare: Arc::new(if config.spare {
+                context::Spare::default()
+            } else {
+                context::Spare::off()
+            }),
         }
     }
 
     /// Its state for `/status` and `/metrics`.
     pub fn status(&self) -> BrowserStatus {
-        self.state.status()
+        BrowserStatus {
+            shots_in_spare: self.spare.used(),
+            ..self.state.status()
+        }
     }
 
     /// Stops the browser, if it runs.
     pub async fn shutdown(&self) {
+        self.spare.clear();
         self.state.shutdown().await;
     }
 
@@ -94,15 +105,18 @@ impl Browser {
             max_bytes: config.max_page_bytes.as_u64(),
             max_requests: config.max_requests,
         };
-        let guard = guard::Guard::start(config.guard_address, rules)
-            .await
-            .map_err(|e| ShotError::Browser(format!("the address guard: {e}")))?;
         let limits = Limits {
             timeout: config.timeout,
             max_bytes: config.max_page_bytes.as_u64(),
             max_requests: config.max_requests,
         };
-        let mut taken = page::take(&running, request, &limits, &guard).await;
+        let at = page::In {
+            running: &running,
+            generation,
+            spare: &self.spare,
+            ip: config.guard_address,
+        };
+        let mut taken = page::take(at, request, &limits, rules).await;
         // Whatever a page seemed to fail of, a browser gone under it is
         // the browser's fault: worth a fresh one.
         if let Err(e) = &taken

@@ -1,78 +1,80 @@
-//! One picture: a fresh incognito context whose every request goes through
-//! its own [`Guard`], a page at the asked size, the waits, the picture,
-//! and the context thrown away.
+//! One picture, in the spare context or one opened now ([`crate::context`]):
+//! its guard armed with the page's rules, the page at the asked size, the
+//! waits, the picture, and the context thrown away after the answer.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
 use chromiumoxide::Page as CdpPage;
-use chromiumoxide::cdp::browser_protocol::browser::{
-    SetDownloadBehaviorBehavior, SetDownloadBehaviorParams,
-};
 use chromiumoxide::cdp::browser_protocol::emulation::{
     MediaFeature, SetDeviceMetricsOverrideParams,
 };
 use chromiumoxide::cdp::browser_protocol::network::{CookieParam, SetCookiesParams};
-use chromiumoxide::cdp::browser_protocol::page::Viewport;
-use chromiumoxide::cdp::browser_protocol::target::{
-    CreateBrowserContextParams, CreateTargetParams,
+use chromiumoxide::cdp::browser_protocol::page::{
+    CaptureScreenshotFormat, CaptureScreenshotParams, Viewport,
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
-use chromiumoxide::page::ScreenshotParams;
 use inkspot_core::config::WaitFor;
 use inkspot_core::shot::{MAX_FULL_HEIGHT, Page, Shot, ShotError, ShotRequest};
 use serde::de::DeserializeOwned;
 
-use crate::guard::{Guard, site};
-use crate::launch::Running;
+use crate::context::{Opened, Spare};
+use crate::guard::{Guard, Rules, site};
+use crate::launch::{Running, cdp};
 use crate::{Limits, headers};
 
 /// How often `wait_for` is looked for.
 const POLL: Duration = Duration::from_millis(100);
 
-/// Takes `request` in `browser`, within the time limit. The context is
-/// disposed of whatever happens.
+/// The browser a picture is taken in: the browser, its generation and its
+/// spare context.
+pub struct In<'a> {
+    pub running: &'a Arc<Running>,
+    pub generation: u64,
+    pub spare: &'a Arc<Spare>,
+    /// Where guards listen.
+    pub ip: IpAddr,
+}
+
+/// Takes `request` within the time limit, in the spare context if there is
+/// one, else in one opened now, its guard armed with `rules`. The context
+/// is thrown away after the answer, whatever happened, and a spare opened
+/// for the next picture.
 pub async fn take(
-    browser: &Arc<Running>,
+    at: In<'_>,
     request: &ShotRequest,
     limits: &Limits,
-    guard: &Guard,
+    rules: Rules,
 ) -> Result<Shot, ShotError> {
-    let params = CreateBrowserContextParams {
-        dispose_on_detach: Some(true),
-        proxy_server: Some(guard.proxy()),
-        // Without this, Chromium sends loopback requests around the proxy.
-        proxy_bypass_list: Some("<-loopback>".to_string()),
-        ..CreateBrowserContextParams::default()
-    };
-    let context = browser
-        .cdp
-        .create_browser_context(params)
-        .await
-        .map_err(cdp)?;
     let started = Instant::now();
-    let mut opened = None;
-    let taken = tokio::time::timeout(limits.timeout, async {
-        let mut target = CreateTargetParams::new("about:blank");
-        target.browser_context_id = Some(context.clone());
-        let page = browser.cdp.new_page(target).await.map_err(cdp)?;
-        let shot = shoot(browser, &page, request, limits, guard, &context, started).await;
-        opened = Some(page);
-        shot
-    })
-    .await;
-    // The page and its context are thrown away after the answer, not
-    // before it: nothing of them is used again.
-    let closing = browser.clone();
-    tokio::spawn(async move {
-        if let Some(page) = opened {
-            let _ = tokio::time::timeout(Duration::from_secs(2), page.close()).await;
+    let browser = at.running;
+    let opened = tokio::time::timeout(limits.timeout, async {
+        match at.spare.take(at.generation).await {
+            Some(spare) => Ok(spare),
+            None => Opened::open(browser, at.ip).await,
         }
-        let disposed = closing.cdp.dispose_browser_context(context);
-        let _ = tokio::time::timeout(Duration::from_secs(2), disposed).await;
+    })
+    .await
+    .map_err(|_| ShotError::Timeout(limits.timeout))??;
+    opened.guard.arm(rules);
+    let left = limits.timeout.saturating_sub(started.elapsed());
+    let page = &opened.page;
+    let taken = tokio::time::timeout(
+        left,
+        shoot(browser, page, request, limits, &opened.guard, started),
+    )
+    .await;
+    let over = opened.guard.usage().over();
+    let (closing, spare, generation, ip) =
+        (browser.clone(), at.spare.clone(), at.generation, at.ip);
+    tokio::spawn(async move {
+        opened.close(&closing).await;
+        spare.fill(&closing, generation, ip).await;
     });
     let shot = taken.map_err(|_| ShotError::Timeout(limits.timeout))?;
-    if let Some(over) = guard.usage().over() {
+    if let Some(over) = over {
         return Err(ShotError::TooLarge(over));
     }
     shot
@@ -84,12 +86,8 @@ async fn shoot(
     request: &ShotRequest,
     limits: &Limits,
     guard: &Guard,
-    context: &chromiumoxide::cdp::browser_protocol::browser::BrowserContextId,
     started: Instant,
 ) -> Result<Shot, ShotError> {
-    let mut downloads = SetDownloadBehaviorParams::new(SetDownloadBehaviorBehavior::Deny);
-    downloads.browser_context_id = Some(context.clone());
-    browser.cdp.execute(downloads).await.map_err(cdp)?;
     let metrics = SetDeviceMetricsOverrideParams::new(
         i64::from(request.width),
         i64::from(request.height),
@@ -210,7 +208,11 @@ async fn wait_for(
 
 /// The window, the whole page, or one element.
 async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotError> {
-    let mut params = ScreenshotParams::builder();
+    // Asked directly rather than through chromiumoxide's helper, which
+    // first brings the page to the front: one round trip less.
+    let mut params = CaptureScreenshotParams::builder()
+        .format(CaptureScreenshotFormat::Png)
+        .from_surface(true);
     if let Some(css) = &request.selector {
         let js = format!(
             "(() => {{ const e = document.querySelector({}); if (!e) return null; e.scrollIntoView(); const r = e.getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; }})()",
@@ -249,7 +251,10 @@ async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotE
             })
             .capture_beyond_viewport(true);
     }
-    page.screenshot(params.build()).await.map_err(cdp)
+    let taken = page.execute(params.build()).await.map_err(cdp)?;
+    base64::engine::general_purpose::STANDARD
+        .decode(AsRef::<str>::as_ref(&taken.result.data))
+        .map_err(|e| ShotError::Browser(format!("the picture's encoding: {e}")))
 }
 
 /// What the page says of itself after loading.
@@ -294,9 +299,4 @@ async fn eval<T: DeserializeOwned>(page: &CdpPage, js: &str) -> Result<T, ShotEr
 /// `text` as a JavaScript string literal.
 fn js_string(text: &str) -> String {
     serde_json::to_string(text).unwrap_or_else(|_| "''".to_string())
-}
-
-/// A DevTools failure: the browser's fault, so worth a fresh browser.
-pub(crate) fn cdp(e: chromiumoxide::error::CdpError) -> ShotError {
-    ShotError::Browser(e.to_string())
 }

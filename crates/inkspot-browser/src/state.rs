@@ -51,6 +51,10 @@ pub struct BrowserStatus {
     pub pages_open: usize,
     /// Pictures taken.
     pub shots_ok: u64,
+    /// Pictures taken in the spare context, opened while the browser was
+    /// idle, rather than in one opened for them.
+    #[serde(default)]
+    pub shots_in_spare: u64,
     /// Pictures that failed, by reason: `refused`, `timeout`, `too_large`,
     /// `wait_for`, `load`, `browser`, `unavailable`.
     pub shots_failed: std::collections::BTreeMap<String, u64>,
@@ -315,6 +319,7 @@ impl State {
             max_memory_bytes: self.config.max_memory.as_u64(),
             pages_open: self.open.load(Ordering::Relaxed),
             shots_ok: self.ok.load(Ordering::Relaxed),
+            shots_in_spare: 0,
             shots_failed: self
                 .failed
                 .lock()

@@ -243,3 +243,62 @@ async fn a_remote_browser_at_ws_url_takes_the_pictures_through_the_guard() {
     let _ = remote.kill();
     let _ = remote.wait();
 }
+
+/// The first pixel's gray value and the picture's size.
+fn first_pixel(png: &[u8]) -> (u8, u32, u32) {
+    let mut decoder = png::Decoder::new(std::io::Cursor::new(png));
+    decoder.set_transformations(png::Transformations::EXPAND);
+    let mut reader = decoder.read_info().unwrap();
+    let mut buf = vec![0; reader.output_buffer_size()];
+    let info = reader.next_frame(&mut buf).unwrap();
+    (buf[0], info.width, info.height)
+}
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_picture_after_an_idle_moment_is_taken_in_the_spare_under_its_own_rules() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let base = site(&[("/plain", PLAIN)]).await;
+    let browser = Browser::new(&config());
+    let plain = request(&format!("{base}/plain"));
+    let first = browser
+        .shoot(plain.clone())
+        .await
+        .expect("the first picture");
+    assert_eq!(first_pixel(&first.png), (0, 400, 200));
+    assert_eq!(browser.status().shots_in_spare, 0, "no spare before it");
+
+    // Idle: a spare is opened, and the next picture is taken in it.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let second = browser.shoot(plain.clone()).await.expect("in the spare");
+    assert_eq!(first_pixel(&second.png), (0, 400, 200));
+    assert_eq!(browser.status().shots_in_spare, 1);
+
+    // The spare's guard was opened before the rules were known: a job's
+    // picture of the same loopback page (not in `jobs_allow`) is refused.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut job = plain.clone();
+    job.job = true;
+    let refused = browser.shoot(job).await;
+    assert!(matches!(refused, Err(ShotError::Refused(_))), "{refused:?}");
+    assert_eq!(browser.status().shots_in_spare, 2);
+
+    // Back to back, each picture opens its own context.
+    let (a, b) = tokio::join!(browser.shoot(plain.clone()), browser.shoot(plain.clone()));
+    assert!(a.is_ok() && b.is_ok(), "{a:?} {b:?}");
+    assert!(browser.status().shots_in_spare <= 3);
+    browser.shutdown().await;
+
+    // `browser.spare = false`: none, however idle.
+    let browser = Browser::new(&BrowserConfig {
+        spare: false,
+        ..config()
+    });
+    for _ in 0..2 {
+        let taken = browser.shoot(plain.clone()).await;
+        assert!(taken.is_ok(), "{taken:?}");
+        tokio::time::sleep(Duration::from_millis(600)).await;
+    }
+    assert_eq!(browser.status().shots_in_spare, 0);
+    browser.shutdown().await;
+}

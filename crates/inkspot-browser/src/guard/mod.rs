@@ -11,7 +11,7 @@ pub mod site;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -71,21 +71,25 @@ impl Usage {
     }
 }
 
-/// One page's guard, listening until dropped.
+/// One page's guard, listening until dropped. It is started unarmed, so a
+/// context can be opened through it before the picture is asked for, and
+/// refuses every connection until [`Guard::arm`] gives it the page's rules.
 pub struct Guard {
     address: SocketAddr,
+    rules: Arc<OnceLock<Rules>>,
     usage: Arc<Usage>,
     stop: CancellationToken,
 }
 
 impl Guard {
-    /// Starts a guard for one page on `ip` (a free port).
-    pub async fn start(ip: std::net::IpAddr, rules: Rules) -> std::io::Result<Self> {
+    /// Starts an unarmed guard for one page on `ip` (a free port).
+    pub async fn start(ip: std::net::IpAddr) -> std::io::Result<Self> {
         let listener = TcpListener::bind(SocketAddr::new(ip, 0)).await?;
         let address = listener.local_addr()?;
         let usage = Arc::new(Usage::default());
+        let rules = Arc::new(OnceLock::<Rules>::new());
         let stop = CancellationToken::new();
-        let (task_usage, task_stop) = (usage.clone(), stop.clone());
+        let (task_rules, task_usage, task_stop) = (rules.clone(), usage.clone(), stop.clone());
         tokio::spawn(async move {
             loop {
                 let accepted = tokio::select! {
@@ -97,7 +101,11 @@ impl Guard {
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                     continue;
                 };
-                let (rules, usage) = (rules.clone(), task_usage.clone());
+                // Nothing passes before the page's rules are known.
+                let Some(rules) = task_rules.get().cloned() else {
+                    continue;
+                };
+                let usage = task_usage.clone();
                 let stop = task_stop.clone();
                 tokio::spawn(async move {
                     tokio::select! {
@@ -109,9 +117,16 @@ impl Guard {
         });
         Ok(Self {
             address,
+            rules,
             usage,
             stop,
         })
+    }
+
+    /// Gives the guard its page's rules; a guard is armed once, and a
+    /// second call changes nothing (returns false).
+    pub fn arm(&self, rules: Rules) -> bool {
+        self.rules.set(rules).is_ok()
     }
 
     /// The proxy address to give the browser context.
