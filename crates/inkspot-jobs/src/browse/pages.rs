@@ -104,6 +104,18 @@ impl Pages {
             .collect()
     }
 
+    /// Jobs whose pages are kept though their record is gone (pruned after
+    /// a crash between the two deletes, say), at most 100 at a time.
+    pub async fn orphans(&self) -> Result<Vec<String>, sqlx::Error> {
+        let rows = sqlx::query(
+            "SELECT DISTINCT job_id FROM crawl_pages \
+             WHERE job_id NOT IN (SELECT id FROM jobs) LIMIT 100",
+        )
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(|r| r.try_get("job_id")).collect()
+    }
+
     /// Forgets job `job`'s pages; their blobs are the caller's to delete.
     pub async fn forget(&self, job: &str) -> Result<Vec<String>, sqlx::Error> {
         let blobs = self
@@ -117,5 +129,52 @@ impl Pages {
             .execute(&self.pool)
             .await?;
         Ok(blobs)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn page(n: i64) -> PageRow {
+        PageRow {
+            n,
+            url: format!("http://example.com/{n}"),
+            depth: 0,
+            parent: None,
+            final_url: None,
+            status: Some(200),
+            title: None,
+            file: None,
+            blob: Some(format!("job-x-page-{n:03}")),
+            error: None,
+            taken_at: None,
+        }
+    }
+
+    /// Pages whose job record was pruned are found, and forgotten with
+    /// their pictures' names; a live job's pages are not touched.
+    #[tokio::test]
+    async fn the_pages_of_a_pruned_job_are_found_and_forgotten() {
+        let dir = tempfile::tempdir().unwrap();
+        let pool = crate::db::open_sqlite(&dir.path().join("jobs.db"))
+            .await
+            .unwrap();
+        let records = crate::Records::new(pool.clone());
+        let now = chrono::Utc::now();
+        records
+            .insert("live", "k", "fp", "{}", &[], now)
+            .await
+            .unwrap();
+        let pages = Pages::new(pool);
+        for job in ["live", "gone"] {
+            pages.put(job, &page(0)).await.unwrap();
+            pages.put(job, &page(1)).await.unwrap();
+        }
+        assert_eq!(pages.orphans().await.unwrap(), ["gone"]);
+        let blobs = pages.forget("gone").await.unwrap();
+        assert_eq!(blobs, ["job-x-page-000", "job-x-page-001"]);
+        assert!(pages.orphans().await.unwrap().is_empty());
+        assert_eq!(pages.of("live").await.unwrap().len(), 2);
     }
 }
