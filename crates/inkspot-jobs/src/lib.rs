@@ -96,6 +96,12 @@ impl JobService {
         let records = Records::new(pool.clone());
         let producer = produce::Producer::new(engine.clone());
         let camera = engine.pipeline().camera().clone();
+        // Pictures are shared between replicas when the storage is.
+        let replicas = engine
+            .store()
+            .health()
+            .shared
+            .then(|| browse::SharedShots::new(pool.clone(), engine.clone()));
         let service = Arc::new(Self {
             engine: engine.clone(),
             records,
@@ -103,7 +109,7 @@ impl JobService {
             wake: Notify::new(),
             producer,
             running: Mutex::new(HashMap::new()),
-            browsing: browse::Browsing::new(engine.config(), camera),
+            browsing: browse::Browsing::new(engine.config(), camera, replicas),
             pages: browse::Pages::new(pool),
             hosts: browse::Hosts::default(),
             browser_time: browse::BrowserTime::default(),

@@ -183,6 +183,7 @@ impl Runner {
         if let Ok(n @ 1..) = self.service.records.prune(kept).await {
             tracing::info!(jobs = n, "records of old jobs deleted");
         }
+        self.service.browsing.sweep().await;
         // A crawl's pages go with its record, whatever removed it.
         for id in self.service.pages.orphans().await.unwrap_or_default() {
             self.service.forget_pages(&id).await;

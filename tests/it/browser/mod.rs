@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Response};
 use crate::common::*;
 
 mod options;
+mod replicas;
 mod spots;
 
 /// Tests that start the browser; `scripts/test` runs them, and a missing

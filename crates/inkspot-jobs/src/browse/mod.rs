@@ -6,6 +6,7 @@
 mod budget;
 mod crawl;
 mod pages;
+mod shared;
 mod shots;
 
 use std::sync::Arc;
@@ -18,6 +19,7 @@ pub use budget::{BrowserTime, Budget};
 pub use crawl::Hosts;
 pub(crate) use crawl::{Crawler, crawl};
 pub use pages::{PageRow, Pages};
+pub use shared::{SharedError, SharedShots};
 pub(crate) use shots::{Shooter, screenshots};
 
 use crate::config::Config;
@@ -75,15 +77,19 @@ pub struct IndexRow {
     pub parent: Option<String>,
 }
 
-/// The camera, and the pictures shared within the window.
+/// The camera, and the pictures shared within the window: in memory, and
+/// between replicas when the storage is shared.
 pub struct Browsing {
     camera: Arc<dyn Camera>,
     shared: moka::future::Cache<String, Arc<Taken>>,
+    replicas: Option<SharedShots>,
+    window: Duration,
 }
 
 impl Browsing {
-    /// Takes pictures with `camera`, shared for `browser.share_window`.
-    pub fn new(config: &Config, camera: Arc<dyn Camera>) -> Self {
+    /// Takes pictures with `camera`, shared for `browser.share_window`,
+    /// and through `replicas` when given.
+    pub fn new(config: &Config, camera: Arc<dyn Camera>, replicas: Option<SharedShots>) -> Self {
         let shared = moka::future::Cache::builder()
             .time_to_live(config.browser.share_window.max(Duration::from_millis(1)))
             .weigher(|_, taken: &Arc<Taken>| {
@@ -92,7 +98,45 @@ impl Browsing {
             })
             .max_capacity(SHARED_BYTES)
             .build();
-        Self { camera, shared }
+        Self {
+            camera,
+            shared,
+            replicas,
+            window: config.browser.share_window,
+        }
+    }
+
+    /// A picture another replica took within the window, if any.
+    async fn shared_by_replicas(&self, key: &str) -> Option<Taken> {
+        let replicas = self.replicas.as_ref()?;
+        let since = Utc::now() - chrono::Duration::from_std(self.window).unwrap_or_default();
+        match replicas.get(key, since).await {
+            Ok(found) => found,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read a picture shared by replicas; taking the page here");
+                None
+            }
+        }
+    }
+
+    /// Offers `taken` to the other replicas.
+    async fn share_with_replicas(&self, key: &str, taken: &Taken) {
+        if let Some(replicas) = &self.replicas
+            && let Err(e) = replicas.put(key, taken).await
+        {
+            tracing::warn!(error = %e, "cannot share a picture with the other replicas");
+        }
+    }
+
+    /// Forgets the pictures shared by replicas that are past the window.
+    pub async fn sweep(&self) {
+        let Some(replicas) = &self.replicas else {
+            return;
+        };
+        let before = Utc::now() - chrono::Duration::from_std(self.window).unwrap_or_default();
+        if let Err(e) = replicas.sweep(before).await {
+            tracing::warn!(error = %e, "cannot delete old pictures shared by replicas");
+        }
     }
 
     /// The picture of `url` with `options`: the one taken within the
@@ -113,19 +157,24 @@ impl Browsing {
         let took = std::sync::Mutex::new(Duration::ZERO);
         let taken = self
             .shared
-            .try_get_with(key, async {
+            .try_get_with(key.clone(), async {
+                if let Some(found) = self.shared_by_replicas(&key).await {
+                    return Ok(Arc::new(found));
+                }
                 let started = std::time::Instant::now();
                 let shot = self.camera.shoot(request).await;
                 *took.lock().unwrap_or_else(|e| e.into_inner()) = started.elapsed();
                 let shot = shot?;
-                Ok(Arc::new(Taken {
+                let taken = Taken {
                     png: shot.png,
                     final_url: shot.final_url,
                     status: shot.status,
                     title: shot.title,
                     links: shot.links,
                     at: now,
-                }))
+                };
+                self.share_with_replicas(&key, &taken).await;
+                Ok(Arc::new(taken))
             })
             .await;
         let took = *took.lock().unwrap_or_else(|e| e.into_inner());
