@@ -283,10 +283,18 @@ fn init_logging(format: LogFormat, args: &Args) -> Flush {
     let mut filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // The S3 client logs each retry at info; the store logs the outcome.
-    if !given.contains("object_store")
-        && let Ok(quiet) = "object_store=warn".parse()
-    {
-        filter = filter.add_directive(quiet);
+    // The DevTools client warns of every event newer Chromiums send that
+    // its protocol tables lack; the browser's own faults are logged by
+    // inkspot.
+    for (target, quiet) in [
+        ("object_store", "object_store=warn"),
+        ("chromiumoxide", "chromiumoxide=error"),
+    ] {
+        if !given.contains(target)
+            && let Ok(quiet) = quiet.parse()
+        {
+            filter = filter.add_directive(quiet);
+        }
     }
     // Colour only for a person at a terminal: not in files, not in
     // `docker logs`, and never when NO_COLOR is set (no-color.org).

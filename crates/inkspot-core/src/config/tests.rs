@@ -171,6 +171,16 @@ fn a_config_away_from_its_templates_gets_one_hint() {
     );
 }
 
+/// Screenshot spots need no templates: a config of those alone loads
+/// without a templates folder.
+#[test]
+fn screenshot_spots_alone_need_no_templates_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "[[spots]]\nname = \"Hall\"\nscreenshot = { url = \"https://example.com/\" }\n";
+    let loaded = Config::from_toml(text, Path::new("config.toml"), dir.path());
+    assert!(loaded.is_ok(), "{:?}", loaded.err().map(|e| e.to_string()));
+}
+
 #[rstest]
 #[case::no_spots("", "no spots configured")]
 #[case::template_missing(

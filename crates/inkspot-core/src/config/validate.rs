@@ -63,8 +63,13 @@ fn check_spots(c: &mut Collector, config: &Config) {
     let templates_dir = config.templates_dir();
     // A config copied away from its templates: one problem that says what
     // to set, not a "not found" for every spot.
+    // Screenshot spots need no templates: a folder is needed only when a
+    // spot names a template.
+    let needs_templates = config.spots.iter().any(|s| s.screenshot.is_none());
     let templates_dir = if templates_dir.is_dir() {
         Some(templates_dir)
+    } else if !needs_templates {
+        None
     } else {
         c.add(
             &[key("templates"), key("dir")],

@@ -149,7 +149,13 @@ impl Templates {
         let mut versions = BTreeMap::new();
         let mut sources = Vec::new();
         let mut html = std::collections::BTreeSet::new();
-        for entry in std::fs::read_dir(dir).map_err(read_err)? {
+        // No folder at all (a config of screenshot spots alone): the
+        // shipped error picture, and nothing else.
+        let entries = match std::fs::read_dir(dir) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
+            read => read.map_err(read_err)?.collect(),
+        };
+        for entry in entries {
             let path = entry.map_err(read_err)?.path();
             let (Some(stem), Some(kind @ ("svg" | "html"))) = (
                 path.file_stem().and_then(|s| s.to_str()),
