@@ -88,20 +88,7 @@ async fn shoot(
     guard: &Guard,
     started: Instant,
 ) -> Result<Shot, ShotError> {
-    let metrics = SetDeviceMetricsOverrideParams::new(
-        i64::from(request.width),
-        i64::from(request.height),
-        request.zoom,
-        false,
-    );
-    page.execute(metrics).await.map_err(cdp)?;
-    let scheme = if request.dark { "dark" } else { "light" };
-    page.emulate_media_features(vec![
-        MediaFeature::new("prefers-color-scheme", scheme),
-        MediaFeature::new("prefers-reduced-motion", "reduce"),
-    ])
-    .await
-    .map_err(cdp)?;
+    emulate(page, request).await?;
     let url = match &request.page {
         Page::Url(url) => url.to_string(),
         Page::Html { .. } => format!("http://{}/", site::HOST),
@@ -113,21 +100,7 @@ async fn shoot(
         return Err(ShotError::Refused(refused));
     }
     loaded.map_err(|e| ShotError::Load(e.to_string()))?;
-    let _: bool = eval(page, SETTLE_JS).await.unwrap_or(false);
-    if let Some(wait) = &request.wait_for {
-        let left = limits.timeout.saturating_sub(started.elapsed());
-        wait_for(browser, page, wait, left).await?;
-    }
-    for hidden in &request.hide {
-        let js = format!(
-            "document.querySelectorAll({}).forEach(e => e.remove()), true",
-            js_string(hidden)
-        );
-        let _: bool = eval(page, &js).await?;
-    }
-    if let Some(delay) = request.delay {
-        tokio::time::sleep(delay).await;
-    }
+    ready(browser, page, request, started + limits.timeout).await?;
     let about: About = eval(page, ABOUT_JS).await?;
     let links = if request.links {
         eval(page, LINKS_JS).await?
@@ -142,6 +115,51 @@ async fn shoot(
         title: about.title,
         links,
     })
+}
+
+/// The window's size and zoom, and the media features asked for.
+async fn emulate(page: &CdpPage, request: &ShotRequest) -> Result<(), ShotError> {
+    let metrics = SetDeviceMetricsOverrideParams::new(
+        i64::from(request.width),
+        i64::from(request.height),
+        request.zoom,
+        false,
+    );
+    page.execute(metrics).await.map_err(cdp)?;
+    let scheme = if request.dark { "dark" } else { "light" };
+    page.emulate_media_features(vec![
+        MediaFeature::new("prefers-color-scheme", scheme),
+        MediaFeature::new("prefers-reduced-motion", "reduce"),
+    ])
+    .await
+    .map_err(cdp)?;
+    Ok(())
+}
+
+/// Waits for the page: its images and fonts, `wait_for` until `deadline`,
+/// then removes what `hide` names and waits `delay`.
+async fn ready(
+    browser: &Running,
+    page: &CdpPage,
+    request: &ShotRequest,
+    deadline: Instant,
+) -> Result<(), ShotError> {
+    let _: bool = eval(page, SETTLE_JS).await.unwrap_or(false);
+    if let Some(wait) = &request.wait_for {
+        let left = deadline.saturating_duration_since(Instant::now());
+        wait_for(browser, page, wait, left).await?;
+    }
+    for hidden in &request.hide {
+        let js = format!(
+            "document.querySelectorAll({}).forEach(e => e.remove()), true",
+            js_string(hidden)
+        );
+        let _: bool = eval(page, &js).await?;
+    }
+    if let Some(delay) = request.delay {
+        tokio::time::sleep(delay).await;
+    }
+    Ok(())
 }
 
 /// Why the page's own document was refused by the guard, if it was: the

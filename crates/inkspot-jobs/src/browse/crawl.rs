@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use super::shots::entry;
-use super::{Browsing, Budget, IndexRow, PageRow, Pages, describe, status_problem};
+use super::{Browsing, Budget, IndexRow, PageRow, Pages, Taken, describe, status_problem};
 use crate::engine::Engine;
 use crate::produce::{Out, blocking};
 use crate::run::{Failure, Tracker, storage_failure};
@@ -66,8 +66,7 @@ pub(crate) async fn crawl(
     out: Out,
     token: &CancellationToken,
 ) -> Result<(String, String), Failure> {
-    let config = &c.engine.config().browser;
-    let mut robots = Robots::new(config.ignore_robots.clone());
+    let mut robots = Robots::new(c.engine.config().browser.ignore_robots.clone());
     let mut seen: HashSet<String> = HashSet::from([plan.start.to_string()]);
     let mut level = vec![Found {
         url: plan.start.clone(),
@@ -85,102 +84,163 @@ pub(crate) async fn crawl(
             if rows.len() >= plan.max_pages {
                 break;
             }
-            let Some(pause) = robots
-                .allows(c.browsing, &found.url, config.crawl_delay)
-                .await
-            else {
-                tracing::debug!(url = %found.url, "robots.txt disallows it; not visited");
+            let Some(taken) = visit(c, &mut robots, &plan, &found.url).await else {
                 continue;
             };
-            let n = rows.len();
-            let host = found.url.host_str().unwrap_or_default().to_string();
-            let gate = c.hosts.gate(&host, config.per_host);
-            let permit = gate.acquire_owned().await;
-            let now = c.engine.clock().now();
-            let taken = match c.budget.spent() {
-                Some(spent) => Err(spent),
-                None => {
-                    let (taken, took) = c.browsing.take(&found.url, &plan.options, true, now).await;
-                    c.budget.pay(took);
-                    taken.map_err(|e| describe(&e))
-                }
-            };
-            // The pause is held with the host's place, after the page.
-            tokio::spawn(async move {
-                tokio::time::sleep(pause).await;
-                drop(permit);
-            });
-            let mut row = PageRow {
-                n: n as i64,
-                url: found.url.to_string(),
-                depth: i64::from(depth),
-                parent: found.parent.clone(),
-                final_url: None,
-                status: None,
-                title: None,
-                file: None,
-                blob: None,
-                error: None,
-                taken_at: None,
-            };
+            let mut row = row_of(rows.len(), depth, &found);
             match taken {
                 Ok(shot) => {
-                    let file = format!("depth-{depth}/{}", crate::spec::page_file(n, &found.url));
-                    let blob = format!("job-{id}-page-{n:03}");
-                    store_page(c.engine, id, &blob, &shot.png).await?;
-                    let png = shot.clone();
-                    let name = file.clone();
-                    zip = blocking(id, move || entry(zip, &name, &png.png, png.at)).await?;
-                    row.final_url = Some(shot.final_url.clone());
-                    row.status = Some(i64::from(shot.status));
-                    row.title = Some(shot.title.clone());
-                    row.file = Some(file);
-                    row.blob = Some(blob);
-                    row.taken_at = Some(shot.at);
-                    row.error = status_problem(shot.status);
+                    zip = keep(c, id, zip, &mut row, &shot).await?;
                     if depth < plan.depth {
-                        for link in &shot.links {
-                            let Some(url) = follow(link, &plan.start, plan.same_site) else {
-                                continue;
-                            };
-                            // No more found than could still be visited.
-                            if rows.len() + 1 + next.len() >= plan.max_pages {
-                                break;
-                            }
-                            if seen.insert(url.to_string()) {
-                                next.push(Found {
-                                    url,
-                                    parent: Some(found.url.to_string()),
-                                });
-                            }
-                        }
+                        let room = plan.max_pages.saturating_sub(rows.len() + 1);
+                        next.extend(links(
+                            &shot,
+                            &plan,
+                            &found.url,
+                            &mut seen,
+                            room - next.len().min(room),
+                        ));
                     }
                 }
                 Err(e) => row.error = Some(e),
             }
-            c.pages
-                .put(id, &row)
-                .await
-                .map_err(|e| storage_failure(id, &e))?;
-            let state = if row.error.is_some() {
-                "failed"
-            } else {
-                "done"
-            };
-            tracker.items.push(crate::records::Item {
-                name: row.url.clone(),
-                state: state.into(),
-                error: row.error.clone(),
-            });
+            record(c, id, tracker, &row).await?;
             rows.push(row);
-            if !tracker.flush().await {
-                return Err("cancelled".into());
-            }
         }
         level = next;
     }
     c.engine.metrics().crawl_pages.observe(rows.len() as f64);
     finish(id, zip, &rows, c.engine.clock().now()).await
+}
+
+/// One page: `robots.txt` asked, the host's place taken (and held for the
+/// crawl delay after the page), the picture taken or shared. `None` when
+/// `robots.txt` disallows the page.
+async fn visit(
+    c: &Crawler<'_>,
+    robots: &mut Robots,
+    plan: &CrawlPlan,
+    url: &url::Url,
+) -> Option<Result<Arc<Taken>, String>> {
+    let config = &c.engine.config().browser;
+    let Some(pause) = robots.allows(c.browsing, url, config.crawl_delay).await else {
+        tracing::debug!(%url, "robots.txt disallows it; not visited");
+        return None;
+    };
+    let host = url.host_str().unwrap_or_default().to_string();
+    let permit = c.hosts.gate(&host, config.per_host).acquire_owned().await;
+    let taken = match c.budget.spent() {
+        Some(spent) => Err(spent),
+        None => {
+            let now = c.engine.clock().now();
+            let (taken, took) = c.browsing.take(url, &plan.options, true, now).await;
+            c.budget.pay(took);
+            taken.map_err(|e| describe(&e))
+        }
+    };
+    // The pause is held with the host's place, after the page.
+    tokio::spawn(async move {
+        tokio::time::sleep(pause).await;
+        drop(permit);
+    });
+    Some(taken)
+}
+
+/// The row of the `n`th page, found at `depth`, before it is filled.
+fn row_of(n: usize, depth: u32, found: &Found) -> PageRow {
+    PageRow {
+        n: n as i64,
+        url: found.url.to_string(),
+        depth: i64::from(depth),
+        parent: found.parent.clone(),
+        final_url: None,
+        status: None,
+        title: None,
+        file: None,
+        blob: None,
+        error: None,
+        taken_at: None,
+    }
+}
+
+/// A page taken: its picture stored (the backend) and zipped (in its
+/// depth's folder), its row filled.
+async fn keep(
+    c: &Crawler<'_>,
+    id: &str,
+    zip: zip::ZipWriter<Out>,
+    row: &mut PageRow,
+    shot: &Arc<Taken>,
+) -> Result<zip::ZipWriter<Out>, Failure> {
+    let n = usize::try_from(row.n).unwrap_or_default();
+    let url = url::Url::parse(&row.url).map_err(|e| Failure::from(e.to_string()))?;
+    let file = format!("depth-{}/{}", row.depth, crate::spec::page_file(n, &url));
+    let blob = format!("job-{id}-page-{n:03}");
+    store_page(c.engine, id, &blob, &shot.png).await?;
+    let (png, name) = (shot.clone(), file.clone());
+    let zip = blocking(id, move || entry(zip, &name, &png.png, png.at)).await?;
+    row.final_url = Some(shot.final_url.clone());
+    row.status = Some(i64::from(shot.status));
+    row.title = Some(shot.title.clone());
+    row.file = Some(file);
+    row.blob = Some(blob);
+    row.taken_at = Some(shot.at);
+    row.error = status_problem(shot.status);
+    Ok(zip)
+}
+
+/// The links of `shot` to visit next: followed (see [`follow`]), each page
+/// once, at most `room` of them.
+fn links(
+    shot: &Taken,
+    plan: &CrawlPlan,
+    from: &url::Url,
+    seen: &mut HashSet<String>,
+    room: usize,
+) -> Vec<Found> {
+    let mut found = Vec::new();
+    for link in &shot.links {
+        if found.len() >= room {
+            break;
+        }
+        let Some(url) = follow(link, &plan.start, plan.same_site) else {
+            continue;
+        };
+        if seen.insert(url.to_string()) {
+            found.push(Found {
+                url,
+                parent: Some(from.to_string()),
+            });
+        }
+    }
+    found
+}
+
+/// Writes a page's row and its item's state.
+async fn record(
+    c: &Crawler<'_>,
+    id: &str,
+    tracker: &mut Tracker<'_>,
+    row: &PageRow,
+) -> Result<(), Failure> {
+    c.pages
+        .put(id, row)
+        .await
+        .map_err(|e| storage_failure(id, &e))?;
+    let state = if row.error.is_some() {
+        "failed"
+    } else {
+        "done"
+    };
+    tracker.items.push(crate::records::Item {
+        name: row.url.clone(),
+        state: state.into(),
+        error: row.error.clone(),
+    });
+    if !tracker.flush().await {
+        return Err("cancelled".into());
+    }
+    Ok(())
 }
 
 /// Writes the index and the tree and closes the zip.
