@@ -17,7 +17,7 @@ use chromiumoxide::cdp::browser_protocol::page::{
 };
 use chromiumoxide::cdp::js_protocol::runtime::EvaluateParams;
 use inkspot_core::config::WaitFor;
-use inkspot_core::shot::{MAX_FULL_HEIGHT, Page, Shot, ShotError, ShotRequest};
+use inkspot_core::shot::{Encoding, MAX_FULL_HEIGHT, Page, Shot, ShotError, ShotRequest};
 use serde::de::DeserializeOwned;
 
 use crate::context::{Opened, Spare};
@@ -107,9 +107,9 @@ async fn shoot(
     } else {
         Vec::new()
     };
-    let png = picture(page, request).await?;
+    let image = picture(page, request).await?;
     Ok(Shot {
-        png,
+        image,
         final_url: about.url,
         status: about.status,
         title: about.title,
@@ -228,9 +228,12 @@ async fn wait_for(
 async fn picture(page: &CdpPage, request: &ShotRequest) -> Result<Vec<u8>, ShotError> {
     // Asked directly rather than through chromiumoxide's helper, which
     // first brings the page to the front: one round trip less.
-    let mut params = CaptureScreenshotParams::builder()
-        .format(CaptureScreenshotFormat::Png)
-        .from_surface(true);
+    let mut params = CaptureScreenshotParams::builder().from_surface(true);
+    params = match request.encoding {
+        Encoding::Png => params.format(CaptureScreenshotFormat::Png),
+        Encoding::Jpeg => params.format(CaptureScreenshotFormat::Jpeg).quality(90),
+        Encoding::Webp => params.format(CaptureScreenshotFormat::Webp).quality(90),
+    };
     if let Some(css) = &request.selector {
         let js = format!(
             "(() => {{ const e = document.querySelector({}); if (!e) return null; e.scrollIntoView(); const r = e.getBoundingClientRect(); return [r.left + window.scrollX, r.top + window.scrollY, r.width, r.height]; }})()",

@@ -265,13 +265,13 @@ async fn a_picture_after_an_idle_moment_is_taken_in_the_spare_under_its_own_rule
         .shoot(plain.clone())
         .await
         .expect("the first picture");
-    assert_eq!(first_pixel(&first.png), (0, 400, 200));
+    assert_eq!(first_pixel(&first.image), (0, 400, 200));
     assert_eq!(browser.status().shots_in_spare, 0, "no spare before it");
 
     // Idle: a spare is opened, and the next picture is taken in it.
     tokio::time::sleep(Duration::from_secs(1)).await;
     let second = browser.shoot(plain.clone()).await.expect("in the spare");
-    assert_eq!(first_pixel(&second.png), (0, 400, 200));
+    assert_eq!(first_pixel(&second.image), (0, 400, 200));
     assert_eq!(browser.status().shots_in_spare, 1);
 
     // The spare's guard was opened before the rules were known: a job's

@@ -64,6 +64,50 @@ pub struct ShotRequest {
     /// Asked through the job API, by a key: the addresses
     /// `browser.jobs_allow` opens apply, not the operator's `browser.allow`.
     pub job: bool,
+    /// How the picture is encoded: PNG, which the output stage reads, for
+    /// everything but the job API's `format`.
+    pub encoding: Encoding,
+}
+
+/// How the browser encodes a picture.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Encoding {
+    /// Lossless.
+    #[default]
+    Png,
+    /// Lossy, quality 90: a photo-heavy page in a fraction of the bytes.
+    Jpeg,
+    /// Lossy, quality 90, smaller still.
+    Webp,
+}
+
+impl Encoding {
+    /// Its media type.
+    pub fn media_type(self) -> &'static str {
+        match self {
+            Encoding::Png => "image/png",
+            Encoding::Jpeg => "image/jpeg",
+            Encoding::Webp => "image/webp",
+        }
+    }
+
+    /// Its file extension, without the dot.
+    pub fn extension(self) -> &'static str {
+        match self {
+            Encoding::Png => "png",
+            Encoding::Jpeg => "jpg",
+            Encoding::Webp => "webp",
+        }
+    }
+
+    /// The encoding of a file named `name`, by its extension.
+    pub fn of_file(name: &str) -> Option<Self> {
+        let ext = name.rsplit_once('.')?.1;
+        [Encoding::Png, Encoding::Jpeg, Encoding::Webp]
+            .into_iter()
+            .find(|e| e.extension() == ext)
+    }
 }
 
 impl ShotRequest {
@@ -85,6 +129,7 @@ impl ShotRequest {
             hosts: Vec::new(),
             links: false,
             job: false,
+            encoding: Encoding::Png,
         }
     }
 }
@@ -92,8 +137,9 @@ impl ShotRequest {
 /// A picture taken, with what the page said about itself.
 #[derive(Debug, Clone)]
 pub struct Shot {
-    /// The picture, PNG.
-    pub png: Vec<u8>,
+    /// The picture, encoded as the request asked (PNG unless it asked
+    /// otherwise).
+    pub image: Vec<u8>,
     /// The URL after redirects.
     pub final_url: String,
     /// The HTTP status of the page's document (0 when not known).

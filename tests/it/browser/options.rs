@@ -203,3 +203,56 @@ async fn a_trmnl_shows_a_screenshot_spot() {
     assert_eq!(seen.hits("/shapes"), 1);
     app.stop().await;
 }
+
+#[tokio::test]
+#[ignore = "needs Chromium (Debian: apt-get install chromium); scripts/test runs it"]
+async fn a_screenshot_job_takes_jpeg_and_webp_and_refuses_other_formats() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let (base, _seen) = fixture("127.0.0.1", "").await;
+    let keys = "jobs_allow = [\"127.0.0.1\"]\n[[api_keys]]\nname = \"alice\"\n\
+                key = \"alice-key-for-the-format-test\"\n";
+    let site = browser_site(&shot_spot_for_tests(&base), keys);
+    let app = App::start(&site).await;
+    let mut jobs = Jobs::new(&app.url);
+    jobs.key = "alice-key-for-the-format-test".into();
+    let url = format!("{base}/shapes");
+    for (format, file, media, magic) in [
+        (
+            "jpeg",
+            "000-127.0.0.1.jpg",
+            "image/jpeg",
+            &b"\xFF\xD8\xFF"[..],
+        ),
+        ("webp", "000-127.0.0.1.webp", "image/webp", &b"RIFF"[..]),
+        ("png", "000-127.0.0.1.png", "image/png", &b"\x89PNG"[..]),
+    ] {
+        let job = jobs
+            .submit(
+                &json!({"screenshots": {"urls": [&url], "viewport": "800x480", "format": format}}),
+            )
+            .await;
+        let id = job["id"].as_str().unwrap();
+        assert_eq!(jobs.wait(id).await["status"], "done", "{format}");
+        let zip = jobs.download(id).await.bytes().await.unwrap();
+        let files: std::collections::BTreeMap<String, Vec<u8>> = unzip(&zip).into_iter().collect();
+        let image = files
+            .get(file)
+            .unwrap_or_else(|| panic!("{file} in {:?}", files.keys()));
+        assert!(image.starts_with(magic), "{format}: {:?}", &image[..8]);
+        let results: serde_json::Value = jobs
+            .get(&format!("/api/jobs/{id}/results"))
+            .await
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(results["results"][0]["media_type"], media);
+        assert_eq!(results["results"][0]["file"], file);
+    }
+    let refused = jobs
+        .post(&json!({"screenshots": {"urls": [&url], "format": "gif"}}))
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body = refused.text().await.unwrap();
+    assert!(body.contains("format") && body.contains("webp"), "{body}");
+    app.stop().await;
+}

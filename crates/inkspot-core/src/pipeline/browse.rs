@@ -75,7 +75,7 @@ impl Browsing {
             .cpu
             .run(move || -> Result<Vec<u8>, DrawError> {
                 let started = std::time::Instant::now();
-                let pixmap = fit(&taken.png, output.width, output.height)?;
+                let pixmap = fit(&taken.image, output.width, output.height)?;
                 let bytes = renderer.encode_within(&pixmap, &output)?;
                 metrics.stage("encode", started.elapsed());
                 Ok(bytes)
@@ -93,7 +93,7 @@ impl Browsing {
         let taken = self.camera.shoot(shot).await?;
         pipeline
             .cpu
-            .run(move || fit(&taken.png, output.width, output.height).map_err(DrawError::from))
+            .run(move || fit(&taken.image, output.width, output.height).map_err(DrawError::from))
             .await?
     }
 }

@@ -174,11 +174,15 @@ async fn keep(
 ) -> Result<zip::ZipWriter<Out>, Failure> {
     let n = usize::try_from(row.n).unwrap_or_default();
     let url = url::Url::parse(&row.url).map_err(|e| Failure::from(e.to_string()))?;
-    let file = format!("depth-{}/{}", row.depth, crate::spec::page_file(n, &url));
+    let file = format!(
+        "depth-{}/{}",
+        row.depth,
+        crate::spec::page_file(n, &url, shot.encoding.extension())
+    );
     let blob = format!("job-{id}-page-{n:03}");
-    store_page(c.engine, id, &blob, &shot.png).await?;
+    store_page(c.engine, id, &blob, &shot.image).await?;
     let (png, name) = (shot.clone(), file.clone());
-    let zip = blocking(id, move || entry(zip, &name, &png.png, png.at)).await?;
+    let zip = blocking(id, move || entry(zip, &name, &png.image, png.at)).await?;
     row.final_url = Some(shot.final_url.clone());
     row.status = Some(i64::from(shot.status));
     row.title = Some(shot.title.clone());

@@ -23,7 +23,7 @@ pub use shared::{SharedError, SharedShots};
 pub(crate) use shots::{Shooter, screenshots};
 
 use crate::config::Config;
-use crate::shot::{Camera, Page, ShotError, ShotRequest};
+use crate::shot::{Camera, Encoding, Page, ShotError, ShotRequest};
 use crate::spec::ShotOptions;
 
 /// The most bytes of pictures kept for sharing.
@@ -32,8 +32,10 @@ pub const SHARED_BYTES: u64 = 64 * 1024 * 1024;
 /// A picture taken, as the jobs keep it.
 #[derive(Debug)]
 pub struct Taken {
-    /// The picture, PNG.
-    pub png: Vec<u8>,
+    /// The picture.
+    pub image: Vec<u8>,
+    /// How it is encoded (the job's `format`).
+    pub encoding: Encoding,
     /// The URL after redirects.
     pub final_url: String,
     /// The document's HTTP status.
@@ -94,7 +96,7 @@ impl Browsing {
             .time_to_live(config.browser.share_window.max(Duration::from_millis(1)))
             .weigher(|_, taken: &Arc<Taken>| {
                 let links: usize = taken.links.iter().map(String::len).sum();
-                u32::try_from(taken.png.len() + links + 1024).unwrap_or(u32::MAX)
+                u32::try_from(taken.image.len() + links + 1024).unwrap_or(u32::MAX)
             })
             .max_capacity(SHARED_BYTES)
             .build();
@@ -107,10 +109,10 @@ impl Browsing {
     }
 
     /// A picture another replica took within the window, if any.
-    async fn shared_by_replicas(&self, key: &str) -> Option<Taken> {
+    async fn shared_by_replicas(&self, key: &str, encoding: Encoding) -> Option<Taken> {
         let replicas = self.replicas.as_ref()?;
         let since = Utc::now() - chrono::Duration::from_std(self.window).unwrap_or_default();
-        match replicas.get(key, since).await {
+        match replicas.get(key, since, encoding).await {
             Ok(found) => found,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read a picture shared by replicas; taking the page here");
@@ -158,7 +160,7 @@ impl Browsing {
         let taken = self
             .shared
             .try_get_with(key.clone(), async {
-                if let Some(found) = self.shared_by_replicas(&key).await {
+                if let Some(found) = self.shared_by_replicas(&key, options.format).await {
                     return Ok(Arc::new(found));
                 }
                 let started = std::time::Instant::now();
@@ -166,7 +168,8 @@ impl Browsing {
                 *took.lock().unwrap_or_else(|e| e.into_inner()) = started.elapsed();
                 let shot = shot?;
                 let taken = Taken {
-                    png: shot.png,
+                    image: shot.image,
+                    encoding: options.format,
                     final_url: shot.final_url,
                     status: shot.status,
                     title: shot.title,
@@ -194,6 +197,7 @@ fn request(url: &url::Url, options: &ShotOptions, links: bool) -> ShotRequest {
     request.full_page = options.full_page;
     request.links = links;
     request.job = true;
+    request.encoding = options.format;
     request
 }
 
@@ -237,7 +241,8 @@ pub fn results(zip_bytes: &[u8]) -> Result<serde_json::Value, String> {
             value["image"] = base64::engine::general_purpose::STANDARD
                 .encode(&bytes)
                 .into();
-            value["media_type"] = "image/png".into();
+            let encoding = crate::shot::Encoding::of_file(name).unwrap_or_default();
+            value["media_type"] = encoding.media_type().into();
         }
         rows.push(value);
     }

@@ -41,7 +41,12 @@ impl SharedShots {
     }
 
     /// The picture kept under `key`, taken at `since` or later.
-    pub async fn get(&self, key: &str, since: DateTime<Utc>) -> Result<Option<Taken>, SharedError> {
+    pub async fn get(
+        &self,
+        key: &str,
+        since: DateTime<Utc>,
+        encoding: crate::shot::Encoding,
+    ) -> Result<Option<Taken>, SharedError> {
         let row = sqlx::query(
             "SELECT blob_name, final_url, status, title, links, taken_at FROM shared_shots \
              WHERE share_key = $1 AND taken_at >= $2",
@@ -58,7 +63,8 @@ impl SharedShots {
         let links: String = row.try_get("links")?;
         let taken_at: String = row.try_get("taken_at")?;
         Ok(Some(Taken {
-            png: opened.read_all().await?,
+            image: opened.read_all().await?,
+            encoding,
             final_url: row.try_get("final_url")?,
             status: u16::try_from(row.try_get::<i64, _>("status")?).unwrap_or(0),
             title: row.try_get("title")?,
@@ -75,12 +81,12 @@ impl SharedShots {
             &key[..32.min(key.len())],
             taken.at.timestamp_millis()
         );
-        let (png, dir) = (taken.png.clone(), store.scratch_dir());
+        let (image, dir) = (taken.image.clone(), store.scratch_dir());
         let path = tokio::task::spawn_blocking(move || {
             let mut file = tempfile::Builder::new()
                 .prefix(".tmp-shot-")
                 .tempfile_in(dir)?;
-            std::io::Write::write_all(&mut file, &png)?;
+            std::io::Write::write_all(&mut file, &image)?;
             Ok::<_, std::io::Error>(file.into_temp_path())
         })
         .await

@@ -75,7 +75,7 @@ pub(crate) async fn screenshots(
                 row.time = Some(shot.at);
                 row.error = status_problem(shot.status);
                 let png = shot.clone();
-                zip = blocking(id, move || entry(zip, &file, &png.png, png.at)).await?;
+                zip = blocking(id, move || entry(zip, &file, &png.image, png.at)).await?;
                 let state = if row.error.is_some() {
                     "failed"
                 } else {

@@ -29,7 +29,7 @@ pub struct Screenshots {
     /// The whole page rather than the window (at most 16,384 px tall).
     #[serde(default)]
     pub full_page: bool,
-    /// `png`, the only one.
+    /// `png` (the default), `jpeg` or `webp`.
     #[serde(default)]
     pub format: ShotFormat,
 }
@@ -55,7 +55,7 @@ pub struct Crawl {
     /// The whole page rather than the window.
     #[serde(default)]
     pub full_page: bool,
-    /// `png`, the only one.
+    /// `png` (the default), `jpeg` or `webp`.
     #[serde(default)]
     pub format: ShotFormat,
 }
@@ -70,14 +70,8 @@ fn yes() -> bool {
     true
 }
 
-/// The pictures' format.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum ShotFormat {
-    /// PNG, as the browser takes it.
-    #[default]
-    Png,
-}
+/// The pictures' format: `png` (the default), `jpeg` or `webp`.
+pub type ShotFormat = crate::shot::Encoding;
 
 /// What changes a picture besides its URL.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -92,6 +86,8 @@ pub struct ShotOptions {
     pub delay_ms: u64,
     /// The whole page.
     pub full_page: bool,
+    /// How the pictures are encoded.
+    pub format: ShotFormat,
 }
 
 /// A resolved screenshots job.
@@ -136,7 +132,7 @@ pub fn resolve_screenshots(config: &Config, s: &Screenshots) -> Result<ShotsPlan
     for (i, raw) in s.urls.iter().enumerate() {
         match check_page_url(raw) {
             Ok(url) => {
-                let name = file_name(pages.len(), &url);
+                let name = file_name(pages.len(), &url, s.format.extension());
                 pages.push((url, name));
             }
             Err(e) => problems.push(problem(format!("screenshots.urls[{i}]"), e)),
@@ -147,7 +143,7 @@ pub fn resolve_screenshots(config: &Config, s: &Screenshots) -> Result<ShotsPlan
         s.viewport.as_deref(),
         s.wait_for.clone(),
         s.delay_ms,
-        s.full_page,
+        (s.full_page, s.format),
         &mut problems,
     );
     if problems.is_empty() {
@@ -181,7 +177,7 @@ pub fn resolve_crawl(config: &Config, c: &Crawl) -> Result<CrawlPlan, Vec<Proble
         c.viewport.as_deref(),
         None,
         None,
-        c.full_page,
+        (c.full_page, c.format),
         &mut problems,
     );
     match start {
@@ -201,7 +197,7 @@ fn options(
     viewport: Option<&str>,
     wait_for: Option<WaitFor>,
     delay_ms: Option<u64>,
-    full_page: bool,
+    (full_page, format): (bool, ShotFormat),
     problems: &mut Vec<Problem>,
 ) -> ShotOptions {
     let (width, height) = match viewport.map(|v| (v, parse_size(v))) {
@@ -223,11 +219,12 @@ fn options(
         wait_for,
         delay_ms,
         full_page,
+        format,
     }
 }
 
-/// `007-example.com.png`: the page's place and host.
-pub fn file_name(index: usize, url: &url::Url) -> String {
+/// `007-example.com.png`: the page's place and host, and `ext`.
+pub fn file_name(index: usize, url: &url::Url, ext: &str) -> String {
     let host: String = url
         .host_str()
         .unwrap_or("page")
@@ -240,5 +237,5 @@ pub fn file_name(index: usize, url: &url::Url) -> String {
             }
         })
         .collect();
-    format!("{index:03}-{host}.png")
+    format!("{index:03}-{host}.{ext}")
 }
