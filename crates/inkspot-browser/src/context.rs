@@ -20,19 +20,51 @@ use inkspot_core::shot::ShotError;
 use crate::guard::Guard;
 use crate::launch::{Running, cdp};
 
+/// An incognito context of a browser, thrown away when dropped unless it
+/// was disposed of already: a picture cancelled half-way (its time limit,
+/// its caller gone) leaves nothing open in the browser.
+struct Context {
+    browser: Arc<Running>,
+    id: Option<BrowserContextId>,
+}
+
+impl Context {
+    /// Throws the context away, and every page in it.
+    async fn dispose(mut self) {
+        if let Some(id) = self.id.take() {
+            let disposed = self.browser.cdp.dispose_browser_context(id);
+            let _ = tokio::time::timeout(Duration::from_secs(2), disposed).await;
+        }
+    }
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        let Some(id) = self.id.take() else { return };
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let browser = self.browser.clone();
+        runtime.spawn(async move {
+            let disposed = browser.cdp.dispose_browser_context(id);
+            let _ = tokio::time::timeout(Duration::from_secs(2), disposed).await;
+        });
+    }
+}
+
 /// A fresh incognito context whose requests go through its own guard, with
 /// a blank page in it: what a picture is taken in.
 pub struct Opened {
     /// The context's guard.
     pub guard: Guard,
-    context: BrowserContextId,
     /// Its page, blank until used.
     pub page: CdpPage,
+    context: Context,
 }
 
 impl Opened {
     /// Opens one in `browser`, its guard (unarmed) listening on `ip`.
-    pub async fn open(browser: &Running, ip: IpAddr) -> Result<Self, ShotError> {
+    pub async fn open(browser: &Arc<Running>, ip: IpAddr) -> Result<Self, ShotError> {
         let guard = Guard::start(ip)
             .await
             .map_err(|e| ShotError::Browser(format!("the address guard: {e}")))?;
@@ -43,37 +75,43 @@ impl Opened {
             proxy_bypass_list: Some("<-loopback>".to_string()),
             ..CreateBrowserContextParams::default()
         };
-        let context = browser
+        let id = browser
             .cdp
             .create_browser_context(params)
             .await
             .map_err(cdp)?;
-        let mut downloads = SetDownloadBehaviorParams::new(SetDownloadBehaviorBehavior::Deny);
-        downloads.browser_context_id = Some(context.clone());
-        let mut target = CreateTargetParams::new("about:blank");
-        target.browser_context_id = Some(context.clone());
-        let page = async {
-            browser.cdp.execute(downloads).await?;
-            browser.cdp.new_page(target).await
+        // From here on, a failure or a cancellation throws the context away.
+        let context = Context {
+            browser: browser.clone(),
+            id: Some(id.clone()),
         };
-        match page.await {
-            Ok(page) => Ok(Self {
-                guard,
-                context,
-                page,
-            }),
-            Err(e) => {
-                let _ = browser.cdp.dispose_browser_context(context).await;
-                Err(cdp(e))
-            }
-        }
+        let mut downloads = SetDownloadBehaviorParams::new(SetDownloadBehaviorBehavior::Deny);
+        downloads.browser_context_id = Some(id.clone());
+        browser.cdp.execute(downloads).await.map_err(cdp)?;
+        let mut target = CreateTargetParams::new("about:blank");
+        target.browser_context_id = Some(id);
+        let page = browser.cdp.new_page(target).await.map_err(cdp)?;
+        Ok(Self {
+            guard,
+            page,
+            context,
+        })
+    }
+
+    /// Whether its page still answers: a spare's renderer may have died
+    /// while it waited.
+    pub async fn answers(&self) -> bool {
+        let asked = self.page.evaluate_expression("1");
+        matches!(
+            tokio::time::timeout(Duration::from_secs(1), asked).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Closes the page and throws the context away.
-    pub async fn close(self, browser: &Running) {
+    pub async fn close(self) {
         let _ = tokio::time::timeout(Duration::from_secs(2), self.page.close()).await;
-        let disposed = browser.cdp.dispose_browser_context(self.context);
-        let _ = tokio::time::timeout(Duration::from_secs(2), disposed).await;
+        self.context.dispose().await;
     }
 }
 
@@ -105,8 +143,9 @@ impl Spare {
 
     /// Drops the spare (its guard stops; its context goes with the browser).
     pub fn clear(&self) {
+        let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::SeqCst);
-        self.slot.lock().unwrap_or_else(|e| e.into_inner()).take();
+        slot.take();
     }
 
     fn take_now(&self, generation: u64) -> Option<Opened> {
@@ -138,14 +177,14 @@ impl Spare {
     /// Opens the spare in `browser` once it has been idle for
     /// [`SPARE_AFTER`]: pictures back to back (a job's) each open their
     /// own, as two pages opening at once would slow each other down.
-    pub async fn fill(&self, browser: &Running, generation: u64, ip: IpAddr) {
+    pub async fn fill(&self, browser: &Arc<Running>, generation: u64, ip: IpAddr) {
         let begun = self.begun.load(Ordering::SeqCst);
         tokio::time::sleep(SPARE_AFTER).await;
-        if self.begun.load(Ordering::SeqCst) != begun {
+        if self.begun.load(Ordering::SeqCst) != begun || self.holds(generation) {
             return;
         }
         // A picture that begins now waits for this spare.
-        let Ok(_claim) = self.filling.clone().try_lock_owned() else {
+        let Ok(claim) = self.filling.clone().try_lock_owned() else {
             return;
         };
         if !browser.is_alive() || self.closed.load(Ordering::SeqCst) {
@@ -153,17 +192,25 @@ impl Spare {
         }
         let opened = tokio::time::timeout(SPARE_TIMEOUT, Opened::open(browser, ip)).await;
         let Ok(Ok(opened)) = opened else { return };
-        if self.closed.load(Ordering::SeqCst) {
-            return opened.close(browser).await;
-        }
-        let old = self
-            .slot
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .replace((generation, opened));
+        let old = {
+            let mut slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+            // Checked under the lock, so none is kept after shutdown.
+            if self.closed.load(Ordering::SeqCst) {
+                Some((generation, opened))
+            } else {
+                slot.replace((generation, opened))
+            }
+        };
+        drop(claim);
         if let Some((_, old)) = old {
-            old.close(browser).await;
+            old.close().await;
         }
+    }
+
+    /// Whether a spare of `generation` is ready.
+    fn holds(&self, generation: u64) -> bool {
+        let slot = self.slot.lock().unwrap_or_else(|e| e.into_inner());
+        slot.as_ref().is_some_and(|(g, _)| *g == generation)
     }
 }
 

@@ -52,7 +52,12 @@ pub async fn take(
     let browser = at.running;
     let opened = tokio::time::timeout(limits.timeout, async {
         match at.spare.take(at.generation).await {
-            Some(spare) => Ok(spare),
+            Some(spare) if spare.answers().await => Ok(spare),
+            // Its renderer died while it waited: a fresh one.
+            Some(stale) => {
+                tokio::spawn(stale.close());
+                Opened::open(browser, at.ip).await
+            }
             None => Opened::open(browser, at.ip).await,
         }
     })
@@ -70,7 +75,7 @@ pub async fn take(
     let (closing, spare, generation, ip) =
         (browser.clone(), at.spare.clone(), at.generation, at.ip);
     tokio::spawn(async move {
-        opened.close(&closing).await;
+        opened.close().await;
         spare.fill(&closing, generation, ip).await;
     });
     let shot = taken.map_err(|_| ShotError::Timeout(limits.timeout))?;

@@ -51,8 +51,9 @@ pub struct BrowserStatus {
     pub pages_open: usize,
     /// Pictures taken.
     pub shots_ok: u64,
-    /// Pictures taken in the spare context, opened while the browser was
-    /// idle, rather than in one opened for them.
+    /// Pictures begun in the spare context, opened while the browser was
+    /// idle, rather than in one opened for them (whether or not the page
+    /// then drew).
     #[serde(default)]
     pub shots_in_spare: u64,
     /// Pictures that failed, by reason: `refused`, `timeout`, `too_large`,

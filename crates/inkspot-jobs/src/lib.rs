@@ -96,12 +96,13 @@ impl JobService {
         let records = Records::new(pool.clone());
         let producer = produce::Producer::new(engine.clone());
         let camera = engine.pipeline().camera().clone();
-        // Pictures are shared between replicas when the storage is.
-        let replicas = engine
-            .store()
-            .health()
-            .shared
-            .then(|| browse::SharedShots::new(pool.clone(), engine.clone()));
+        // Pictures are shared between replicas when the storage and the
+        // database both are, and there is a window to share them in.
+        let config = engine.config();
+        let replicas = (engine.store().health().shared
+            && config.database.url.is_some()
+            && !config.browser.share_window.is_zero())
+        .then(|| browse::SharedShots::new(pool.clone(), engine.clone()));
         let service = Arc::new(Self {
             engine: engine.clone(),
             records,

@@ -44,15 +44,17 @@ impl Tones {
         let across = width.div_ceil(BLOCK);
         let down = height.div_ceil(BLOCK);
         let mut inner = vec![0usize; across * down];
-        for y in 1..height.saturating_sub(1) {
-            let at = y * width;
-            for x in 1..width - 1 {
-                let i = at + x;
-                if grey(gray[i])
-                    && grey(gray[i - 1])
-                    && grey(gray[i + 1])
-                    && grey(gray[i - width])
-                    && grey(gray[i + width])
+        // Neighbours clamped at the border, so an edge strip of a block or
+        // two pixels is judged like any other.
+        for y in 0..height {
+            let (up, down_row) = (y.saturating_sub(1), (y + 1).min(height - 1));
+            for x in 0..width {
+                let (left, right) = (x.saturating_sub(1), (x + 1).min(width - 1));
+                if grey(gray[y * width + x])
+                    && grey(gray[y * width + left])
+                    && grey(gray[y * width + right])
+                    && grey(gray[up * width + x])
+                    && grey(gray[down_row * width + x])
                 {
                     inner[(y / BLOCK) * across + x / BLOCK] += 1;
                 }
@@ -144,6 +146,16 @@ mod tests {
         let tones = Tones::of(&picture(true), 64);
         assert!(tones.at(5, 5) && tones.at(31, 31));
         assert!(!tones.at(10, 45) && !tones.at(50, 45) && !tones.at(40, 10));
+    }
+
+    /// A photo 801 pixels wide: its last column, a block of its own, is
+    /// dithered with the rest.
+    #[test]
+    fn a_one_pixel_edge_strip_is_judged_like_the_rest() {
+        let gray = vec![128u8; 801 * 40];
+        assert_eq!(Tones::of(&gray, 801).choice(), Choice::Dither);
+        let gray = vec![128u8; 40 * 33];
+        assert_eq!(Tones::of(&gray, 40).choice(), Choice::Dither);
     }
 
     #[test]

@@ -53,6 +53,12 @@ impl LiveTemplates {
             }
             *seen = now;
         }
+        // A folder gone for a moment (a deploy's rename, a remount) is not
+        // an empty one: the templates in force stay.
+        if !self.dir.is_dir() {
+            tracing::error!(dir = %self.dir.display(), "the templates folder is gone; keeping the templates in force");
+            return false;
+        }
         match Templates::load(&self.dir, &self.toolkit) {
             Ok(t) => {
                 tracing::info!(dir = %self.dir.display(), "templates changed: reloaded");

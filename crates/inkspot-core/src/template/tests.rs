@@ -135,3 +135,25 @@ fn the_error_picture_names_its_trouble(#[case] headline: Option<&str>, #[case] s
     assert!(svg.contains(shown), "{svg}");
     assert_eq!(svg.contains("No data"), headline.is_none(), "{svg}");
 }
+
+/// A folder gone for a moment (a deploy's rename) keeps the templates in
+/// force; a folder that never was loads as the shipped error picture alone.
+#[test]
+fn a_vanished_folder_keeps_the_templates_in_force() {
+    let root = tempfile::tempdir().unwrap();
+    let dir = root.path().join("templates");
+    std::fs::create_dir(&dir).unwrap();
+    std::fs::write(
+        dir.join("t.svg"),
+        "<svg xmlns=\"http://www.w3.org/2000/svg\"/>",
+    )
+    .unwrap();
+    let live = LiveTemplates::load(&dir, toolkit()).unwrap();
+    assert!(live.current().contains("t"));
+    std::fs::rename(&dir, root.path().join("elsewhere")).unwrap();
+    assert!(!live.reload_if_changed(), "nothing reloaded");
+    assert!(live.current().contains("t"), "the template stays");
+
+    let never = Templates::load(&root.path().join("never"), &toolkit()).unwrap();
+    assert!(!never.contains("t"));
+}

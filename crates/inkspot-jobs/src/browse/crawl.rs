@@ -90,7 +90,7 @@ pub(crate) async fn crawl(
             let mut row = row_of(rows.len(), depth, &found);
             match taken {
                 Ok(shot) => {
-                    zip = keep(c, id, zip, &mut row, &shot).await?;
+                    zip = keep(c, id, zip, (&mut row, &found.url), &shot).await?;
                     if depth < plan.depth {
                         let room = plan.max_pages.saturating_sub(rows.len() + 1);
                         next.extend(links(
@@ -169,15 +169,14 @@ async fn keep(
     c: &Crawler<'_>,
     id: &str,
     zip: zip::ZipWriter<Out>,
-    row: &mut PageRow,
+    (row, url): (&mut PageRow, &url::Url),
     shot: &Arc<Taken>,
 ) -> Result<zip::ZipWriter<Out>, Failure> {
     let n = usize::try_from(row.n).unwrap_or_default();
-    let url = url::Url::parse(&row.url).map_err(|e| Failure::from(e.to_string()))?;
     let file = format!(
         "depth-{}/{}",
         row.depth,
-        crate::spec::page_file(n, &url, shot.encoding.extension())
+        crate::spec::page_file(n, url, shot.encoding.extension())
     );
     let blob = format!("job-{id}-page-{n:03}");
     store_page(c.engine, id, &blob, &shot.image).await?;

@@ -124,7 +124,7 @@ impl Browsing {
     /// Offers `taken` to the other replicas.
     async fn share_with_replicas(&self, key: &str, taken: &Taken) {
         if let Some(replicas) = &self.replicas
-            && let Err(e) = replicas.put(key, taken).await
+            && let Err(e) = replicas.put(key, taken, Utc::now()).await
         {
             tracing::warn!(error = %e, "cannot share a picture with the other replicas");
         }

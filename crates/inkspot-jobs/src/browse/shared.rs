@@ -7,7 +7,7 @@
 //! others share it.
 
 use chrono::{DateTime, Utc};
-use sqlx::{AnyPool, Row};
+use sqlx::{AnyPool, Row as _};
 
 use super::Taken;
 use crate::db::{parse_timestamp, timestamp};
@@ -26,6 +26,27 @@ pub enum SharedError {
     /// A file could not be written or read.
     #[error("a file: {0}")]
     Io(#[from] std::io::Error),
+}
+
+/// A row's values besides its key and picture.
+struct Row {
+    final_url: String,
+    status: i64,
+    title: String,
+    links: String,
+    taken_at: String,
+}
+
+impl Row {
+    fn of(taken: &Taken, now: DateTime<Utc>) -> Self {
+        Self {
+            final_url: taken.final_url.clone(),
+            status: i64::from(taken.status),
+            title: taken.title.clone(),
+            links: serde_json::to_string(&taken.links).unwrap_or_else(|_| "[]".into()),
+            taken_at: timestamp(now),
+        }
+    }
 }
 
 /// The shared pictures: rows in `shared_shots`, blobs in the backend.
@@ -73,13 +94,21 @@ impl SharedShots {
         }))
     }
 
-    /// Keeps `taken` under `key`, replacing an older one.
-    pub async fn put(&self, key: &str, taken: &Taken) -> Result<(), SharedError> {
+    /// Keeps `taken` under `key`, taken at `now`, replacing an older one.
+    /// Two replicas keeping the same page at once leave one row and one
+    /// picture: each swaps the row only from the picture it read, and the
+    /// picture that lost is deleted.
+    pub async fn put(
+        &self,
+        key: &str,
+        taken: &Taken,
+        now: DateTime<Utc>,
+    ) -> Result<(), SharedError> {
         let store = self.engine.store();
         let blob = format!(
             "shot-{}-{}",
             &key[..32.min(key.len())],
-            taken.at.timestamp_millis()
+            now.timestamp_millis()
         );
         let (image, dir) = (taken.image.clone(), store.scratch_dir());
         let path = tokio::task::spawn_blocking(move || {
@@ -93,31 +122,49 @@ impl SharedShots {
         .map_err(std::io::Error::other)??;
         store.put_blob(&blob, &path).await?;
         let _ = path.keep();
-        let old = self.blob_of(key).await?;
-        sqlx::query("DELETE FROM shared_shots WHERE share_key = $1")
-            .bind(key)
-            .execute(&self.pool)
-            .await?;
+        let row = Row::of(taken, now);
         let inserted = sqlx::query(
             "INSERT INTO shared_shots (share_key, blob_name, final_url, status, title, links, \
              taken_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (share_key) DO NOTHING",
         )
         .bind(key)
         .bind(&blob)
-        .bind(&taken.final_url)
-        .bind(i64::from(taken.status))
-        .bind(&taken.title)
-        .bind(serde_json::to_string(&taken.links).unwrap_or_else(|_| "[]".into()))
-        .bind(timestamp(taken.at))
+        .bind(&row.final_url)
+        .bind(row.status)
+        .bind(&row.title)
+        .bind(&row.links)
+        .bind(&row.taken_at)
         .execute(&self.pool)
         .await?;
-        // Another replica's row won the race: its picture serves.
-        if inserted.rows_affected() == 0 {
-            store.delete_blob(&blob).await?;
+        if inserted.rows_affected() == 1 {
+            return Ok(());
         }
-        if let Some(old) = old.filter(|old| *old != blob) {
-            store.delete_blob(&old).await?;
-        }
+        // A row is there: swapped only if it still names the picture read.
+        let swapped = match self.blob_of(key).await? {
+            // The same name from another replica in the same millisecond:
+            // one picture, already in the row.
+            Some(old) if old == blob => return Ok(()),
+            Some(old) => {
+                let done = sqlx::query(
+                    "UPDATE shared_shots SET blob_name = $1, final_url = $2, status = $3, \
+                     title = $4, links = $5, taken_at = $6 WHERE share_key = $7 AND blob_name = $8",
+                )
+                .bind(&blob)
+                .bind(&row.final_url)
+                .bind(row.status)
+                .bind(&row.title)
+                .bind(&row.links)
+                .bind(&row.taken_at)
+                .bind(key)
+                .bind(&old)
+                .execute(&self.pool)
+                .await?;
+                (done.rows_affected() == 1).then_some(old)
+            }
+            None => None,
+        };
+        let unused = swapped.unwrap_or(blob);
+        store.delete_blob(&unused).await?;
         Ok(())
     }
 
