@@ -189,6 +189,9 @@ struct DeviceDetail {
     history: Vec<Reading>,
     /// The entries it posted to `/api/log`, oldest first.
     logs: Vec<serde_json::Value>,
+    /// Its own sensors' latest readings (the `SENSORS` header), by kind:
+    /// `{"temperature": {"value", "unit", "at"}}`.
+    sensors: serde_json::Map<String, serde_json::Value>,
 }
 
 /// `?limit=`: how many readings of history.
@@ -225,9 +228,35 @@ async fn device(
         .iter()
         .map(|entry| serde_json::from_str(entry).unwrap_or_else(|_| entry.clone().into()))
         .collect();
+    let sensors = match &app.history {
+        Some(keeper) => {
+            let now = engine.clock().now();
+            latest(&*keeper.recent_device(&device.friendly_id, now).await)
+        }
+        None => serde_json::Map::new(),
+    };
     Ok(Json(DeviceDetail {
         info: info(engine, device),
         history,
         logs,
+        sensors,
     }))
+}
+
+/// Each field's newest value, with its unit and time.
+fn latest(recent: &inkspot_core::history::Recent) -> serde_json::Map<String, serde_json::Value> {
+    recent
+        .observed
+        .iter()
+        .filter_map(|(field, points)| {
+            let last = points.last()?;
+            let at = chrono::DateTime::from_timestamp(last.at, 0)?;
+            let value = serde_json::json!({
+                "value": last.value,
+                "unit": recent.units.get(field),
+                "at": at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            });
+            Some((field.clone(), value))
+        })
+        .collect()
 }

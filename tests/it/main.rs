@@ -39,3 +39,4 @@ mod status;
 mod storage;
 mod trmnl;
 mod trmnl_fleet;
+mod trmnl_sensors;

@@ -162,6 +162,73 @@ impl Keeper {
         self.queued.load(Ordering::Relaxed)
     }
 
+    /// Keeps `batch` under `slug` with `kept`, as [`History::keep`] does
+    /// for a spot.
+    async fn keep_as(
+        &self,
+        slug: String,
+        kept: Retention,
+        batch: Batch,
+        now: DateTime<Utc>,
+    ) -> Arc<Recent> {
+        if batch.is_empty() {
+            // Data another replica fetched: its values are in the database.
+            self.recent.forget(&slug);
+        }
+        let base = self.recent.get(&self.pool, &slug, now).await;
+        let mut merged = (*base).clone();
+        merged.merge(&batch, now);
+        let merged = Arc::new(merged);
+        self.recent.put(&slug, merged.clone());
+        if batch.is_empty() {
+            return merged;
+        }
+        let batch_len = batch.len();
+        let n = batch_len.max(1);
+        if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.counters
+                .dropped
+                .fetch_add(batch.len() as u64, Ordering::Relaxed);
+            tracing::debug!(spot = %slug, "history queue full; the fetch's samples are dropped");
+            return merged;
+        }
+        let job = Job {
+            slug,
+            batch,
+            now,
+            kept,
+        };
+        if self.queue.try_send(job).is_err() {
+            self.queued.fetch_sub(n, Ordering::Relaxed);
+            self.counters
+                .dropped
+                .fetch_add(batch_len as u64, Ordering::Relaxed);
+        }
+        merged
+    }
+
+    /// Keeps a device's sensor readings under [`device_key`], with the
+    /// history's own retention (`history.keep_raw`, `history.keep_hourly`),
+    /// and returns the device's recent values.
+    pub async fn keep_device(
+        &self,
+        friendly_id: &str,
+        batch: Batch,
+        now: DateTime<Utc>,
+    ) -> Arc<Recent> {
+        let kept = self.config.history.retention(None);
+        self.keep_as(device_key(friendly_id), kept, batch, now)
+            .await
+    }
+
+    /// A device's recent sensor readings.
+    pub async fn recent_device(&self, friendly_id: &str, now: DateTime<Utc>) -> Arc<Recent> {
+        self.recent
+            .get(&self.pool, &device_key(friendly_id), now)
+            .await
+    }
+
     /// How long `spot`'s history is kept.
     pub fn retention(&self, spot: &Spot) -> Retention {
         self.config.history.retention(spot.history.as_ref())
@@ -279,45 +346,17 @@ impl Keeper {
     }
 }
 
+/// Where a device's sensor readings are kept: `device:<friendly id>`, a
+/// key no spot's slug can be (slugs are letters, digits and `-`).
+pub fn device_key(friendly_id: &str) -> String {
+    format!("device:{}", friendly_id.to_ascii_lowercase())
+}
+
 #[async_trait::async_trait]
 impl History for Keeper {
     async fn keep(&self, spot: &Spot, batch: Batch, now: DateTime<Utc>) -> Arc<Recent> {
-        let slug = spot.slug();
-        if batch.is_empty() {
-            // Data another replica fetched: its values are in the database.
-            self.recent.forget(&slug);
-        }
-        let base = self.recent.get(&self.pool, &slug, now).await;
-        let mut merged = (*base).clone();
-        merged.merge(&batch, now);
-        let merged = Arc::new(merged);
-        self.recent.put(&slug, merged.clone());
-        if batch.is_empty() {
-            return merged;
-        }
-        let batch_len = batch.len();
-        let n = batch_len.max(1);
-        if self.queued.fetch_add(n, Ordering::Relaxed) + n > MAX_QUEUED {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            self.counters
-                .dropped
-                .fetch_add(batch.len() as u64, Ordering::Relaxed);
-            tracing::debug!(spot = %slug, "history queue full; the fetch's samples are dropped");
-            return merged;
-        }
-        let job = Job {
-            slug,
-            batch,
-            now,
-            kept: self.retention(spot),
-        };
-        if self.queue.try_send(job).is_err() {
-            self.queued.fetch_sub(n, Ordering::Relaxed);
-            self.counters
-                .dropped
-                .fetch_add(batch_len as u64, Ordering::Relaxed);
-        }
-        merged
+        self.keep_as(spot.slug(), self.retention(spot), batch, now)
+            .await
     }
 
     async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent> {

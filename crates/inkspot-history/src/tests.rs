@@ -264,3 +264,28 @@ async fn a_query_reads_a_bounded_number_of_samples() {
         .unwrap();
     assert_eq!(answer.observed.len(), 1441, "a day of minutes reads");
 }
+
+/// A device's sensor readings are written under `device:<friendly id>`
+/// (never a spot's slug) and read back by another keeper over the same
+/// database, as a replica or a restart would.
+#[tokio::test]
+async fn a_devices_readings_are_kept_under_its_own_key() {
+    let (_dir, pool) = sqlite().await;
+    let config = config(CONFIG);
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    let supervisor = Supervisor::new();
+    let clock = Arc::new(ManualClock::new(now));
+    let keeper = Keeper::start(pool.clone(), config.clone(), clock.clone(), &supervisor);
+    let batch = conformance::ten_minutes("temperature", now.timestamp(), 2);
+    let recent = keeper.keep_device("ABC123", batch, now).await;
+    assert_eq!(recent.observed["temperature"].len(), 12);
+    keeper.flush().await;
+    let (kept, _) = keeper.kept().await.unwrap();
+    assert_eq!(kept["device:abc123"].samples, 12, "{kept:?}");
+    assert!(!kept.contains_key("linda-mar"));
+
+    let other = Keeper::start(pool, config, clock, &supervisor);
+    let read = other.recent_device("abc123", now).await;
+    assert_eq!(read.observed["temperature"].len(), 12);
+    assert_eq!(device_key("ABC123"), "device:abc123");
+}

@@ -6,6 +6,7 @@ mod history;
 pub mod models;
 pub mod playlist;
 pub mod screen;
+pub mod sensors;
 mod telemetry;
 pub mod wake;
 

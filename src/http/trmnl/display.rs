@@ -17,10 +17,10 @@ use super::join::{ClientAddr, JoinGate};
 use super::{authenticate, base_url, header, unregistered};
 use crate::app::App;
 use crate::config::TrmnlConfig;
-use crate::devices::Telemetry;
 use crate::devices::answer::DisplayAnswer;
 use crate::devices::screen::{choose, configured, screen};
 use crate::devices::wake::Wake;
+use crate::devices::{Telemetry, sensors};
 
 /// Display calls per device, a token bucket each. The table holds only
 /// devices that authenticated, so it is as large as the registry at most.
@@ -78,7 +78,47 @@ pub(super) async fn display(
     let double_click = header(&headers, "special_function") == Some("true");
     let screen = wake.answer(&mut device, double_click).await;
     wake.record(&device, &screen).await;
+    keep_sensors(&app, &device, &headers, wake.now).await;
     Json(screen.answer).into_response()
+}
+
+/// Keeps the readings of the `SENSORS` header in the device's history
+/// (`device:<friendly id>`). A reading that does not parse is left out,
+/// and said once a device, so a device that always sends it does not fill
+/// the log.
+async fn keep_sensors(
+    app: &App,
+    device: &crate::devices::Device,
+    headers: &HeaderMap,
+    now: chrono::DateTime<chrono::Utc>,
+) {
+    let Some(sent) = header(headers, "sensors") else {
+        return;
+    };
+    let (readings, problems) = sensors::parse(sent, now);
+    if let Some(problem) = problems.first()
+        && first_time(&device.mac)
+    {
+        tracing::warn!(mac = %device.mac, %problem, "a device sent a SENSORS reading that does not parse; it is left out (said once a device)");
+    }
+    if let (Some(keeper), false) = (&app.history, readings.is_empty()) {
+        keeper
+            .keep_device(&device.friendly_id, sensors::batch(&readings), now)
+            .await;
+    }
+}
+
+/// Whether `mac` is told of for the first time (at most 4,096 remembered).
+fn first_time(mac: &str) -> bool {
+    static TOLD: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut told = TOLD
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if told.iter().any(|m| m == mac) || told.len() >= 4096 {
+        return false;
+    }
+    told.push(mac.to_string());
+    true
 }
 
 /// `GET /api/identify`: the identify picture for the device whose `ID`

@@ -1,0 +1,78 @@
+//! The device's own sensors (firmware 1.8's `SENSORS` header) over real
+//! sockets: kept as the device's history, shown in `/api/devices/{id}`;
+//! a malformed reading left out, the display call answered as usual.
+
+use crate::common::firmware::Firmware;
+use crate::common::*;
+use serde_json::Value;
+
+const MAC: &str = "AA:BB:CC:DD:EE:29";
+const TOKEN: &str = "an-admin-token-for-the-sensor-tests";
+
+#[tokio::test]
+async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[[devices]]\nmac = \"{}\"\nname = \"Kitchen\"\n{spot}",
+        MAC.to_lowercase()
+    ));
+    let app = App::start(&site).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    let setup = fw.setup().await;
+    let id = setup["friendly_id"].as_str().unwrap().to_string();
+    let read_at = chrono::Utc::now().timestamp() - 60;
+    let sensors = format!(
+        "make=Sensirion;model=SCD41;kind=temperature;value=21.5;unit=C;created_at={read_at},\
+         make=Sensirion;model=SCD41;kind=carbon_dioxide;value=612;unit=ppm;created_at={read_at},\
+         kind=radiation;value=3"
+    );
+    let answer = fw.display("4.1", &[("SENSORS", sensors.as_str())]).await;
+    assert!(
+        answer["refresh_rate"].is_u64(),
+        "answered as usual: {answer}"
+    );
+    assert!(answer["filename"].is_string(), "{answer}");
+
+    let detail: Value = client()
+        .get(format!("{}/api/devices/{id}", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let sensors = &detail["sensors"];
+    assert_eq!(sensors["temperature"]["value"], 21.5, "{detail}");
+    assert_eq!(sensors["temperature"]["unit"], "C");
+    let at = chrono::DateTime::from_timestamp(read_at, 0).unwrap();
+    assert_eq!(
+        sensors["temperature"]["at"],
+        at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    );
+    assert_eq!(sensors["carbon_dioxide"]["value"], 612.0);
+    assert!(
+        sensors.get("radiation").is_none(),
+        "an unknown kind is left out"
+    );
+
+    // A later reading is the newest; a malformed header alone changes
+    // nothing and is answered as usual.
+    fw.display("4.1", &[("SENSORS", "kind=temperature;value=22.0;unit=C")])
+        .await;
+    let odd = fw.display("4.1", &[("SENSORS", ";;garbage=,,")]).await;
+    assert!(odd["refresh_rate"].is_u64());
+    let detail: Value = client()
+        .get(format!("{}/api/devices/{id}", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(detail["sensors"]["temperature"]["value"], 22.0, "{detail}");
+    app.stop().await;
+}
