@@ -9,6 +9,17 @@ use serde_json::Value;
 const MAC: &str = "AA:BB:CC:DD:EE:29";
 const TOKEN: &str = "an-admin-token-for-the-sensor-tests";
 
+/// `/api/devices/{id}` as the admin sees it.
+async fn device(app: &App, id: &str) -> Value {
+    let r = client()
+        .get(format!("{}/api/devices/{id}", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    r.json().await.unwrap()
+}
+
 #[tokio::test]
 async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
     let site = Site::new();
@@ -35,15 +46,7 @@ async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
     );
     assert!(answer["filename"].is_string(), "{answer}");
 
-    let detail: Value = client()
-        .get(format!("{}/api/devices/{id}", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = device(&app, &id).await;
     let sensors = &detail["sensors"];
     assert_eq!(sensors["temperature"]["value"], 21.5, "{detail}");
     assert_eq!(sensors["temperature"]["unit"], "C");
@@ -64,15 +67,7 @@ async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
         .await;
     let odd = fw.display("4.1", &[("SENSORS", ";;garbage=,,")]).await;
     assert!(odd["refresh_rate"].is_u64());
-    let detail: Value = client()
-        .get(format!("{}/api/devices/{id}", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let detail = device(&app, &id).await;
     assert_eq!(detail["sensors"]["temperature"]["value"], 22.0, "{detail}");
     app.stop().await;
 }

@@ -28,6 +28,8 @@ pub enum SharedError {
     Io(#[from] std::io::Error),
 }
 
+type Query<'q> = sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>;
+
 /// A row's values besides its key and picture.
 struct Row {
     final_url: String,
@@ -38,6 +40,17 @@ struct Row {
 }
 
 impl Row {
+    /// `query` with the row's values and `blob` as its parameters $1 to $6.
+    fn bind<'q>(&'q self, query: Query<'q>, blob: &'q str) -> Query<'q> {
+        query
+            .bind(&self.final_url)
+            .bind(self.status)
+            .bind(&self.title)
+            .bind(&self.links)
+            .bind(&self.taken_at)
+            .bind(blob)
+    }
+
     fn of(taken: &Taken, now: DateTime<Utc>) -> Self {
         Self {
             final_url: taken.final_url.clone(),
@@ -123,19 +136,15 @@ impl SharedShots {
         store.put_blob(&blob, &path).await?;
         let _ = path.keep();
         let row = Row::of(taken, now);
-        let inserted = sqlx::query(
-            "INSERT INTO shared_shots (share_key, blob_name, final_url, status, title, links, \
-             taken_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (share_key) DO NOTHING",
-        )
-        .bind(key)
-        .bind(&blob)
-        .bind(&row.final_url)
-        .bind(row.status)
-        .bind(&row.title)
-        .bind(&row.links)
-        .bind(&row.taken_at)
-        .execute(&self.pool)
-        .await?;
+        let insert = sqlx::query(
+            "INSERT INTO shared_shots (final_url, status, title, links, taken_at, blob_name, \
+             share_key) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (share_key) DO NOTHING",
+        );
+        let inserted = row
+            .bind(insert, &blob)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         if inserted.rows_affected() == 1 {
             return Ok(());
         }
@@ -145,20 +154,16 @@ impl SharedShots {
             // one picture, already in the row.
             Some(old) if old == blob => return Ok(()),
             Some(old) => {
-                let done = sqlx::query(
-                    "UPDATE shared_shots SET blob_name = $1, final_url = $2, status = $3, \
-                     title = $4, links = $5, taken_at = $6 WHERE share_key = $7 AND blob_name = $8",
-                )
-                .bind(&blob)
-                .bind(&row.final_url)
-                .bind(row.status)
-                .bind(&row.title)
-                .bind(&row.links)
-                .bind(&row.taken_at)
-                .bind(key)
-                .bind(&old)
-                .execute(&self.pool)
-                .await?;
+                let update = sqlx::query(
+                    "UPDATE shared_shots SET final_url = $1, status = $2, title = $3, links = $4, \
+                     taken_at = $5, blob_name = $6 WHERE share_key = $7 AND blob_name = $8",
+                );
+                let done = row
+                    .bind(update, &blob)
+                    .bind(key)
+                    .bind(&old)
+                    .execute(&self.pool)
+                    .await?;
                 (done.rows_affected() == 1).then_some(old)
             }
             None => None,
