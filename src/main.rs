@@ -152,6 +152,18 @@ enum DevicesCommand {
         #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Forget a device's failed firmware updates, so that the version held
+    /// from it after `trmnl.update_attempts` failures is offered again.
+    ClearFirmware {
+        /// The device's MAC address or friendly id.
+        device: String,
+        /// The service's base URL, instead of the config's port.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token.
+        #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
 }
 
 fn parse_time(s: &str) -> Result<DateTime<Utc>, String> {
@@ -250,9 +262,18 @@ async fn run(args: Args) -> Result<(), CliError> {
             };
             cli::history(&config_path, args).await
         }
-        Command::Devices {
-            command: DevicesCommand::Pair { device, url, token },
-        } => cli::pair(&args.config, &device, url.as_deref(), token.as_deref()).await,
+        Command::Devices { command } => {
+            let (device, url, token, action) = match command {
+                DevicesCommand::Pair { device, url, token } => {
+                    (device, url, token, cli::DeviceAction::Pair)
+                }
+                DevicesCommand::ClearFirmware { device, url, token } => {
+                    (device, url, token, cli::DeviceAction::ClearFirmware)
+                }
+            };
+            let (url, token) = (url.as_deref(), token.as_deref());
+            cli::device_action(&args.config, &device, action, url, token).await
+        }
         Command::Healthcheck { url } => cli::healthcheck(&args.config, url.as_deref()).await,
     }
 }

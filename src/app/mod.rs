@@ -20,6 +20,7 @@ use crate::browser::Browser;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, StorageBackend};
 use crate::coord::Coordination;
+use crate::devices::firmware::{Catalog, Firmware};
 use crate::devices::{Limits, Registry};
 use crate::engine::{Engine, Parts, StartError};
 use crate::history::{History, Keeper, Unkept};
@@ -48,6 +49,9 @@ pub struct App {
     /// The browser of screenshot spots and HTML templates, started on
     /// first use.
     pub browser: Browser,
+    /// The firmware images devices are offered (`trmnl.firmware_dir`);
+    /// `None` without that folder.
+    pub firmware: Option<Arc<Firmware>>,
     /// Every metric of this service.
     pub metrics: Arc<Metrics>,
     /// The owner of every background task.
@@ -75,6 +79,7 @@ impl App {
         if let Some(share) = coord.fetch_share() {
             pipeline.share(share);
         }
+        let firmware = load_firmware(&config)?;
         let store = open_store(&config, &metrics, &supervisor).await?;
         let database = database::open(&config, &supervisor).await;
         let limits = Limits {
@@ -108,6 +113,7 @@ impl App {
             jobs,
             history,
             browser,
+            firmware,
             metrics,
             supervisor,
             started,
@@ -161,4 +167,18 @@ async fn open_store(
     store.open().await;
     store.spawn_sweeper(supervisor);
     Ok(store)
+}
+
+/// The images of `trmnl.firmware_dir`, each checked against its declared
+/// SHA-256: a folder that does not hold is refused, naming every problem.
+pub fn load_firmware(config: &Config) -> Result<Option<Arc<Firmware>>, StartError> {
+    let Some(dir) = &config.trmnl.firmware_dir else {
+        return Ok(None);
+    };
+    let catalog =
+        Catalog::load(&config.resolve(dir)).map_err(|e| StartError::Firmware(Box::new(e)))?;
+    for image in catalog.images() {
+        tracing::info!(file = %image.file, version = %image.version, models = ?image.models, bytes = image.bytes.len(), "firmware image");
+    }
+    Ok(Some(Arc::new(Firmware::new(catalog))))
 }

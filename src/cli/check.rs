@@ -43,6 +43,7 @@ pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<()
         println!("warn {warning}");
     }
     let mut failures = check_templates(&config, &pipeline, &spots, &HashMap::new()).await;
+    failures += check_firmware(&config);
     println!(
         "config ok: {} spot(s), templates in {}",
         config.spots.len(),
@@ -58,6 +59,28 @@ pub async fn check(config: Config, fetch: bool, only: Option<&str>) -> Result<()
         Err(CliError::Check(failures))
     } else {
         Ok(())
+    }
+}
+
+/// Reads `trmnl.firmware_dir` as the service does at start, checking each
+/// image's SHA-256; returns 1 when it would be refused.
+fn check_firmware(config: &Config) -> usize {
+    match crate::app::load_firmware(config) {
+        Ok(None) => 0,
+        Ok(Some(firmware)) => {
+            for image in firmware.catalog().images() {
+                let models = image.models.join(", ");
+                println!(
+                    "ok   firmware {} {} for {models}",
+                    image.file, image.version
+                );
+            }
+            0
+        }
+        Err(e) => {
+            println!("FAIL {e}");
+            1
+        }
     }
 }
 

@@ -1,7 +1,11 @@
-//! `inkspot devices pair MAC`: lets a device that is set up already fetch
-//! its key again from `/api/setup`, for `trmnl.pairing_window`: through a
-//! running service's admin API when there is an admin token, else in the
-//! database the service reads.
+//! `inkspot devices pair|clear-firmware DEVICE`: what an operator does to
+//! one device, through a running service's admin API when there is an
+//! admin token, else in the database the service reads.
+//!
+//! - `pair` lets a device that is set up already fetch its key again from
+//!   `/api/setup`, for `trmnl.pairing_window`.
+//! - `clear-firmware` forgets its failed firmware updates, so the version
+//!   held from it is offered again.
 
 use std::path::Path;
 
@@ -9,44 +13,71 @@ use serde::Deserialize;
 
 use super::CliError;
 
-/// The admin API's answer.
-#[derive(Deserialize)]
-struct Pairing {
-    mac: String,
-    friendly_id: String,
-    pair_until: String,
+/// What is done to the device.
+#[derive(Debug, Clone, Copy)]
+pub enum DeviceAction {
+    /// Open pairing.
+    Pair,
+    /// Forget failed firmware updates.
+    ClearFirmware,
 }
 
-/// Opens pairing for `device` (a MAC or friendly id): through the admin
+impl DeviceAction {
+    /// The admin API's path for `device`.
+    fn path(self, device: &str) -> String {
+        let device = urlencode(device);
+        match self {
+            DeviceAction::Pair => format!("/api/devices/{device}/pair"),
+            DeviceAction::ClearFirmware => format!("/api/devices/{device}/firmware/clear"),
+        }
+    }
+}
+
+/// The admin API's answer, and the database path's.
+#[derive(Deserialize)]
+struct Done {
+    mac: String,
+    friendly_id: String,
+    /// With `pair`.
+    pair_until: Option<String>,
+}
+
+/// Does `action` to `device` (a MAC or friendly id): through the admin
 /// API of the service at `url` (default: the config's port) with the admin
 /// `token` (default: the config's); with no admin token anywhere, in the
 /// database the config names, which the service reads at the device's
-/// next setup.
-pub async fn pair(
+/// next call.
+pub async fn device_action(
     config_path: &Path,
     device: &str,
+    action: DeviceAction,
     url: Option<&str>,
     token: Option<&str>,
 ) -> Result<(), CliError> {
     let config = super::load(config_path)?;
     let configured = config.server.admin_token.as_ref().map(|t| t.expose());
-    let pairing = match token.or(configured) {
+    let done = match token.or(configured) {
         Some(token) => {
-            let path = format!("/api/devices/{}/pair", urlencode(device));
-            let url = super::endpoint(config_path, url, &path)?;
+            let url = super::endpoint(config_path, url, &action.path(device))?;
             through_api(&url, token).await?
         }
-        None => in_database(&config, device).await?,
+        None => in_database(&config, device, action).await?,
     };
-    println!(
-        "{} ({}) may fetch its key from /api/setup until {}; reset it, or let it restart, now",
-        pairing.friendly_id, pairing.mac, pairing.pair_until
-    );
+    let (id, mac) = (&done.friendly_id, &done.mac);
+    match action {
+        DeviceAction::Pair => println!(
+            "{id} ({mac}) may fetch its key from /api/setup until {}; reset it, or let it restart, now",
+            done.pair_until.unwrap_or_default()
+        ),
+        DeviceAction::ClearFirmware => println!(
+            "{id} ({mac}): its failed firmware updates are forgotten; it is offered the newest image again"
+        ),
+    }
     Ok(())
 }
 
-/// Asks the admin API at `url` to open pairing.
-async fn through_api(url: &str, token: &str) -> Result<Pairing, CliError> {
+/// Asks the admin API at `url`.
+async fn through_api(url: &str, token: &str) -> Result<Done, CliError> {
     let failed = |reason: String| CliError::Health {
         url: url.to_string(),
         reason,
@@ -59,9 +90,13 @@ async fn through_api(url: &str, token: &str) -> Result<Pairing, CliError> {
     serde_json::from_slice(&body).map_err(|e| failed(e.to_string()))
 }
 
-/// Opens pairing in the database `config` names, for a service without
+/// Does `action` in the database `config` names, for a service without
 /// an admin token.
-async fn in_database(config: &crate::Config, device: &str) -> Result<Pairing, CliError> {
+async fn in_database(
+    config: &crate::Config,
+    device: &str,
+    action: DeviceAction,
+) -> Result<Done, CliError> {
     let target = crate::db::Target::of(config);
     let failed = |reason: String| CliError::Health {
         url: target.describe(),
@@ -79,17 +114,23 @@ async fn in_database(config: &crate::Config, device: &str) -> Result<Pairing, Cl
         .into_iter()
         .find(|d| d.friendly_id.eq_ignore_ascii_case(device) || Some(&d.mac) == mac.as_ref())
         .ok_or_else(|| failed(format!("no device with friendly id or MAC `{device}`")))?;
-    let window = chrono::Duration::from_std(config.trmnl.pairing_window).unwrap_or_default();
-    // The service's clock: a demo's fixed time, else now.
-    let until = config.clock.now.unwrap_or_else(chrono::Utc::now) + window;
-    registry
-        .open_pairing(&found.mac, until)
-        .await
-        .map_err(|e| failed(e.to_string()))?;
-    Ok(Pairing {
+    let mut pair_until = None;
+    let written = match action {
+        DeviceAction::Pair => {
+            let window =
+                chrono::Duration::from_std(config.trmnl.pairing_window).unwrap_or_default();
+            // The service's clock: a demo's fixed time, else now.
+            let until = config.clock.now.unwrap_or_else(chrono::Utc::now) + window;
+            pair_until = Some(until.to_rfc3339());
+            registry.open_pairing(&found.mac, until).await
+        }
+        DeviceAction::ClearFirmware => registry.updates().clear(&found.mac).await,
+    };
+    written.map_err(|e| failed(e.to_string()))?;
+    Ok(Done {
         mac: found.mac,
         friendly_id: found.friendly_id,
-        pair_until: until.to_rfc3339(),
+        pair_until,
     })
 }
 

@@ -19,7 +19,7 @@ mod remote;
 mod schedule;
 mod status;
 pub use check::check;
-pub use devices::pair;
+pub use devices::{DeviceAction, device_action};
 pub use history::{HistoryArgs, history};
 pub use remote::healthcheck;
 use remote::{admin_token, endpoint, unreachable};

@@ -22,6 +22,10 @@ pub fn routes() -> Router<App> {
         .route("/api/devices", get(devices))
         .route("/api/devices/{id}", get(device))
         .route("/api/devices/{id}/pair", axum::routing::post(pair))
+        .route(
+            "/api/devices/{id}/firmware/clear",
+            axum::routing::post(clear_firmware),
+        )
 }
 
 /// Passes a request to a page that is open without an admin token and
@@ -83,6 +87,9 @@ struct DeviceInfo {
     name: Option<String>,
     /// Whether it is in `[[devices]]` (else it joined by itself).
     configured: bool,
+    /// The firmware version held from it after `trmnl.update_attempts`
+    /// failed offers, until `clear-firmware`.
+    firmware_held: Option<String>,
     #[serde(flatten)]
     device: Device,
 }
@@ -108,9 +115,16 @@ fn info(engine: &Engine, device: Device) -> DeviceInfo {
         .list()
         .iter()
         .find(|c| c.mac == device.mac);
+    let attempts = engine.config().trmnl.update_attempts;
+    let state = &device.firmware_update;
+    let firmware_held = state
+        .failed_version
+        .clone()
+        .filter(|v| state.holds(v, attempts));
     DeviceInfo {
         name: config.and_then(|c| c.name.clone()),
         configured: config.is_some(),
+        firmware_held,
         device,
     }
 }
@@ -177,6 +191,40 @@ async fn pair(
         mac: device.mac,
         friendly_id: device.friendly_id,
         pair_until: until,
+    }))
+}
+
+/// What clearing a device's firmware failures did.
+#[derive(Serialize)]
+struct Cleared {
+    mac: String,
+    friendly_id: String,
+    /// The version that was held from it, if one was.
+    was_held: Option<String>,
+}
+
+/// `POST /api/devices/{id}/firmware/clear`: forgets the device's failed
+/// firmware updates, so the version held from it is offered again.
+async fn clear_firmware(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Cleared>, ApiError> {
+    let engine = &app.engine;
+    authorize(engine, &headers)?;
+    let registry = registry(&app)?;
+    let device = find(registry, &id).await?;
+    registry
+        .updates()
+        .clear(&device.mac)
+        .await
+        .map_err(unavailable)?;
+    let was_held = info(engine, device.clone()).firmware_held;
+    tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, ?was_held, "firmware failures cleared");
+    Ok(Json(Cleared {
+        mac: device.mac,
+        friendly_id: device.friendly_id,
+        was_held,
     }))
 }
 

@@ -3,6 +3,7 @@
 //! job API's jobs, each spot's sources and schedule, each device's last
 //! call, and the process's own load.
 
+mod devices;
 mod load;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use crate::flight::Stage;
 use crate::jobs::{JobService, Tally};
 use crate::schedule::SpotStatus;
 use crate::supervisor::TaskState;
+pub use devices::{DeviceHealth, FirmwareStatus};
 pub use load::{Load, disk_free, process_load};
 
 /// A device is overdue this long after the time it was told to call again.
@@ -87,6 +89,10 @@ pub struct Status {
     /// The browser: its state, version, memory, open pages and pictures.
     #[serde(default)]
     pub browser: Option<crate::browser::BrowserStatus>,
+    /// The firmware images devices are offered, with counts; `None`
+    /// without `trmnl.firmware_dir`.
+    #[serde(default)]
+    pub firmware: Option<FirmwareStatus>,
 }
 
 /// The job API's jobs.
@@ -181,41 +187,6 @@ pub struct SourceHealth {
     pub error: Option<String>,
 }
 
-/// One device.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-pub struct DeviceHealth {
-    /// The six characters on its setup screen.
-    pub friendly_id: String,
-    /// Its name in `[[devices]]`.
-    pub name: Option<String>,
-    /// Its MAC address.
-    pub mac: String,
-    /// Its model and firmware, as last sent.
-    pub model: Option<String>,
-    /// Its firmware version.
-    pub firmware: Option<String>,
-    /// Its last display call.
-    pub last_seen_at: Option<DateTime<Utc>>,
-    /// When it was told to call again.
-    pub expected_at: Option<DateTime<Utc>>,
-    /// Whether it is more than [`OVERDUE_AFTER`] past that.
-    pub overdue: bool,
-    /// Battery volts and percent, and Wi-Fi signal.
-    pub battery_voltage: Option<f64>,
-    /// Battery percent, by TRMNL's curve.
-    pub battery_percent: Option<i64>,
-    /// Wi-Fi signal, dBm.
-    pub rssi: Option<i64>,
-    /// The bytes of its last image, and its panel's limit.
-    pub image_bytes: Option<i64>,
-    /// The limit.
-    pub image_cap: Option<i64>,
-    /// Whether that image was over the limit (the panel throws it away).
-    pub over_cap: bool,
-    /// Why its last display call could show none of its playlist items.
-    pub trouble: Option<String>,
-}
-
 /// Whether `engine` can serve now, or why not: its own disk storage is
 /// unusable, or it is shutting down. `/readyz` answers with this. Shared
 /// services being away (S3, Redis, PostgreSQL) degrade a replica but leave
@@ -249,7 +220,7 @@ pub async fn collect(app: &App) -> Status {
     let coordination = engine.coordination();
     let degraded = degraded(app, &health, &coordination).await;
     let spots = spots(engine).await;
-    let devices = devices(app, now).await;
+    let devices = devices::devices(app, now).await;
     let history = match &app.history {
         Some(keeper) => Some(keeper.summary().await),
         None => None,
@@ -257,6 +228,7 @@ pub async fn collect(app: &App) -> Status {
     Status {
         history,
         browser: Some(app.browser.status()),
+        firmware: devices::firmware(app),
         problems: problems(&spots, &devices),
         state: if degraded.is_empty() {
             ServiceState::Ok
@@ -316,12 +288,21 @@ fn problems(spots: &[SpotHealth], devices: &[DeviceHealth]) -> Vec<String> {
             s.name
         ))
     });
-    let devices = devices.iter().filter_map(|d| {
+    let troubles = devices.iter().filter_map(|d| {
         let trouble = d.trouble.as_ref()?;
         let name = d.name.as_deref().unwrap_or(&d.friendly_id);
         Some(format!("device {name}: {trouble}"))
     });
-    templates.chain(devices).collect()
+    let held = devices.iter().filter_map(|d| {
+        let version = d.firmware_held.as_ref()?;
+        let name = d.name.as_deref().unwrap_or(&d.friendly_id);
+        let failures = d.firmware_update.failures;
+        Some(format!(
+            "device {name}: firmware {version} failed {failures} times and is no longer offered; `inkspot devices clear-firmware {}` offers it again",
+            d.friendly_id
+        ))
+    });
+    templates.chain(troubles).chain(held).collect()
 }
 
 /// The jobs of `service`, or why they cannot be counted.
@@ -412,38 +393,4 @@ async fn spots(engine: &Engine) -> Vec<SpotHealth> {
         });
     }
     out
-}
-
-async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> {
-    let Some(registry) = &app.devices else {
-        return Vec::new();
-    };
-    let list = registry.list().await.unwrap_or_default();
-    let configured = app.config().devices.list();
-    list.into_iter()
-        .map(|d| {
-            let overdue = d.expected_at.is_some_and(|t| now > t + OVERDUE_AFTER);
-            let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
-            DeviceHealth {
-                name: configured
-                    .iter()
-                    .find(|c| c.mac == d.mac)
-                    .and_then(|c| c.name.clone()),
-                friendly_id: d.friendly_id,
-                mac: d.mac,
-                model: d.model,
-                firmware: d.firmware,
-                last_seen_at: d.last_seen_at,
-                expected_at: d.expected_at,
-                overdue,
-                battery_voltage: d.battery_voltage,
-                battery_percent: d.battery_percent,
-                rssi: d.rssi,
-                image_bytes: d.image_bytes,
-                image_cap: d.image_cap,
-                over_cap,
-                trouble: d.trouble,
-            }
-        })
-        .collect()
 }

@@ -40,6 +40,7 @@ async fn conformance(pool: AnyPool) {
         model: Some("og".into()),
         wake_time_ms: Some(1200),
         size: None,
+        powered: false,
     };
     let shown = Shown {
         expected_at: Some(now + Duration::minutes(15)),
@@ -79,6 +80,7 @@ async fn conformance(pool: AnyPool) {
         .unwrap();
     let read = registry.by_mac(&device.mac).await.unwrap().unwrap();
     assert_eq!(read.trouble, None);
+    firmware_offers(&registry, &device.mac, &device.friendly_id, now).await;
     let entries: Vec<String> = ["one", "two", "three"].map(String::from).to_vec();
     registry
         .logbook()
@@ -277,4 +279,33 @@ async fn the_service_keeps_devices_in_a_postgres_it_reaches_over_tls() {
     let stored = Registry::new(pool, LIMITS).by_mac(mac).await.unwrap();
     assert!(stored.is_some_and(|d| d.has_key(device.key.as_deref().unwrap())));
     app.stop().await;
+}
+
+/// A firmware offer, its download and a failed verdict are kept in the
+/// device's row, and cleared.
+async fn firmware_offers(registry: &Registry, mac: &str, friendly_id: &str, now: DateTime<Utc>) {
+    let updates = registry.updates();
+    updates.offered(mac, "1.8.16", now).await.unwrap();
+    let lower = friendly_id.to_ascii_lowercase();
+    assert!(
+        updates.downloaded(&lower, now).await.unwrap(),
+        "by friendly id, any case"
+    );
+    let state = registry.by_mac(mac).await.unwrap().unwrap().firmware_update;
+    assert_eq!(state.offered.as_deref(), Some("1.8.16"));
+    assert_eq!(
+        (state.offered_at, state.downloaded_at),
+        (Some(now), Some(now))
+    );
+    updates.judged(mac, Some(("1.8.16", 2))).await.unwrap();
+    let state = registry.by_mac(mac).await.unwrap().unwrap().firmware_update;
+    assert_eq!((state.offered.as_deref(), state.failures), (None, 2));
+    assert!(state.holds("1.8.16", 2) && !state.holds("1.8.17", 2));
+    assert!(
+        !updates.downloaded(friendly_id, now).await.unwrap(),
+        "no offer pending"
+    );
+    assert!(updates.clear(mac).await.unwrap());
+    let state = registry.by_mac(mac).await.unwrap().unwrap().firmware_update;
+    assert_eq!((state.failed_version, state.failures), (None, 0));
 }

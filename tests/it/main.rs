@@ -38,5 +38,6 @@ mod shutdown;
 mod status;
 mod storage;
 mod trmnl;
+mod trmnl_firmware;
 mod trmnl_fleet;
 mod trmnl_sensors;

@@ -11,6 +11,8 @@ pub struct Firmware {
     pub mac: String,
     pub model: &'static str,
     pub key: Option<String>,
+    /// What it sends in `FW-Version`: `1.8.15` unless a test changes it.
+    pub version: String,
     pub client: reqwest::Client,
 }
 
@@ -21,6 +23,7 @@ impl Firmware {
             mac: mac.to_string(),
             model,
             key: None,
+            version: "1.8.15".to_string(),
             client: client(),
         }
     }
@@ -31,7 +34,7 @@ impl Firmware {
             .get(format!("{}/api/setup/", self.base))
             .header("ID", &self.mac)
             .header("Content-Type", "application/json")
-            .header("FW-Version", "1.8.15")
+            .header("FW-Version", &self.version)
             .header("Model", self.model)
             .send()
             .await
@@ -62,7 +65,7 @@ impl Firmware {
             .header("Access-Token", self.key.clone().unwrap_or_default())
             .header("Refresh-Rate", "900")
             .header("Battery-Voltage", battery)
-            .header("FW-Version", "1.8.15")
+            .header("FW-Version", &self.version)
             .header("Model", self.model)
             .header("Image-Cached", "false")
             .header("Wake-Time", "1800")

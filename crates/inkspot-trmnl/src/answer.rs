@@ -20,9 +20,11 @@ pub struct DisplayAnswer {
     pub refresh_rate: u64,
     /// Always `false`: `true` wipes the device.
     pub reset_firmware: bool,
-    /// Always `false`: firmware updates are not served.
+    /// `true` with `firmware_url`: install the image there. Only when the
+    /// operator turned updates on and every condition holds
+    /// ([`crate::firmware::policy`]).
     pub update_firmware: bool,
-    /// Always none.
+    /// Where the firmware image is, with `update_firmware`.
     pub firmware_url: Option<String>,
     /// The function the device's double-click is bound to.
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -2,6 +2,7 @@
 //! kept in the service's database ([`inkspot_db`]).
 
 pub mod answer;
+pub mod firmware;
 mod history;
 pub mod models;
 pub mod playlist;
@@ -75,6 +76,8 @@ pub struct Device {
     pub pair_until: Option<DateTime<Utc>>,
     /// Why its last display call could show none of its playlist items.
     pub trouble: Option<String>,
+    /// Its firmware updates: an offer awaiting its verdict, failures.
+    pub firmware_update: firmware::UpdateState,
 }
 
 impl Device {
@@ -103,6 +106,7 @@ impl Device {
             image_cap: row.try_get("image_cap")?,
             pair_until: time(row, "pair_until")?,
             trouble: row.try_get("trouble")?,
+            firmware_update: firmware::UpdateState::from_row(row)?,
         })
     }
 
@@ -132,7 +136,8 @@ fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error
 }
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
-     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble";
+     battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble, \
+     fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures";
 
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]
@@ -200,6 +205,11 @@ impl Registry {
     /// The devices' telemetry and logs.
     pub fn logbook(&self) -> &Logbook {
         &self.logbook
+    }
+
+    /// The devices' firmware offers and their verdicts.
+    pub fn updates(&self) -> firmware::Updates {
+        firmware::Updates::new(self.pool.clone())
     }
 
     /// The device with `mac`.

@@ -12,12 +12,16 @@ pub struct Telemetry {
     pub rssi: Option<i64>,
     /// `FW-Version`, up to 32 printable characters.
     pub firmware: Option<String>,
-    /// `Model`, up to 32 characters of `[a-z0-9_-]`.
+    /// `Model`, up to 32 characters of `[a-z0-9_-]` and spaces (the Seeed
+    /// Sticky sends `reTerminal Sticky`), lower case.
     pub model: Option<String>,
     /// `Wake-Time`, ms awake last cycle.
     pub wake_time_ms: Option<i64>,
     /// `Width` and `Height` of the panel, pixels.
     pub size: Option<(u32, u32)>,
+    /// On USB power (`USB-Connected: true`) or charging
+    /// (`Battery-Charging: 1`); sent by TRMNL gen2 and X only.
+    pub powered: bool,
 }
 
 impl Telemetry {
@@ -51,10 +55,12 @@ impl Telemetry {
                 .filter(|v| !v.is_empty() && v.len() <= 32)
                 .filter(|v| {
                     v.bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+                        .all(|b| b.is_ascii_alphanumeric() || b"_- ".contains(&b))
                 }),
             wake_time_ms: int("wake-time", 0..=86_400_000),
             size,
+            powered: matches!(text("usb-connected"), Some("true" | "1"))
+                || matches!(text("battery-charging"), Some("1" | "true")),
         }
     }
 }

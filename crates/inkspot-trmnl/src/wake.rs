@@ -9,6 +9,7 @@ use inkspot_core::config::SpecialFunction;
 use inkspot_engine::engine::Engine;
 
 use crate::answer::DisplayAnswer;
+use crate::firmware::{Call, Firmware, Policy, Sent};
 use crate::playlist::{Turn, after, first, on_wake};
 use crate::screen::{Screen, configured, local_time, playlist, screen};
 use crate::{Device, Registry, Shown, Telemetry};
@@ -142,6 +143,46 @@ impl Wake<'_> {
         }
         screen.answer.special_function = Some(bound.name());
         screen
+    }
+
+    /// Judges `device`'s pending firmware offer by this call, and offers
+    /// it an update in `answer` when every condition holds.
+    pub async fn offer_firmware(
+        &self,
+        firmware: &Firmware,
+        device: &Device,
+        answer: &mut DisplayAnswer,
+    ) {
+        let Some(registry) = self.devices else {
+            return;
+        };
+        let trmnl = &self.engine.config().trmnl;
+        let enabled = configured(self.engine, &device.mac)
+            .and_then(|c| c.firmware_updates)
+            .unwrap_or(trmnl.firmware_updates);
+        let t = &self.telemetry;
+        let call = Call {
+            device,
+            sent: Sent {
+                model: t.model.as_deref().or(device.model.as_deref()),
+                version: t.firmware.as_deref(),
+                battery: t.battery_voltage.map(crate::battery_percent),
+                powered: t.powered,
+            },
+            policy: Policy {
+                enabled,
+                min_battery: trmnl.update_min_battery,
+                hours: trmnl.update_hours,
+                attempts: trmnl.update_attempts,
+            },
+            now: (self.now, local_time(self.engine, device, self.now)),
+        };
+        if let Some(image) = firmware.on_call(&registry.updates(), &call).await {
+            answer.update_firmware = true;
+            let id = &device.friendly_id;
+            answer.firmware_url =
+                Some(format!("{}/firmware/{}?device={id}", self.base, image.file));
+        }
     }
 
     /// The double-click `identify`: a picture with the device's name,

@@ -211,6 +211,12 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
             Some(at) => format!("overdue: expected at {}", ago(at, now)),
             None => "overdue".to_string(),
         }
+    } else if let Some(version) = &device.firmware_held {
+        let failures = device.firmware_update.failures;
+        format!(
+            "firmware {version} failed {failures} times and is no longer offered; `inkspot devices clear-firmware {}` offers it again",
+            device.friendly_id
+        )
     } else if device.over_cap {
         "its image is over the panel's limit: the device throws it away".to_string()
     } else {

@@ -76,7 +76,11 @@ pub(super) async fn display(
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
     let double_click = header(&headers, "special_function") == Some("true");
-    let screen = wake.answer(&mut device, double_click).await;
+    let mut screen = wake.answer(&mut device, double_click).await;
+    if let Some(firmware) = &app.firmware {
+        wake.offer_firmware(firmware, &device, &mut screen.answer)
+            .await;
+    }
     wake.record(&device, &screen).await;
     keep_sensors(&app, &device, &headers, wake.now).await;
     Json(screen.answer).into_response()

@@ -19,6 +19,7 @@ use axum::routing::{get, post};
 use serde_json::Value;
 
 mod display;
+mod firmware;
 mod join;
 
 use display::DeviceLimiter;
@@ -35,7 +36,9 @@ use crate::engine::Engine;
 /// The device routes, each with and without a trailing slash, with the
 /// per-device rate limit the config sets.
 pub fn routes(app: &App) -> Router<App> {
-    let mut router = Router::new().route("/api/identify", get(display::identify));
+    let mut router = Router::new()
+        .route("/api/identify", get(display::identify))
+        .route("/firmware/{file}", get(firmware::download));
     for path in [
         "/api/setup",
         "/api/display",

@@ -17,6 +17,7 @@
 //! Every relative link resolves to a file.
 
 use std::collections::BTreeMap;
+use std::path::Path;
 use std::process::Command;
 
 use super::blocks::{blocks, commands, doc_files, words};
@@ -157,6 +158,29 @@ fn merged(config: &mut toml::Table, block: &toml::Table) {
     }
 }
 
+/// The first line of the docs' `firmware.toml` block, which is not a
+/// config block.
+const FIRMWARE_MANIFEST: &str = "# firmware/firmware.toml";
+
+/// The docs' firmware folder: its `firmware.toml` as written, each image
+/// it declares made up, and its `sha256` (elided in the docs) the made-up
+/// image's, so that the service's own loader reads the manifest's keys.
+fn write_firmware(dir: &Path, manifest: &str) {
+    use sha2::Digest;
+    std::fs::create_dir_all(dir).unwrap();
+    let mut table: toml::Table = manifest.parse().unwrap();
+    let entries = table["firmware"].as_array_mut().expect("[[firmware]]");
+    for entry in entries {
+        let entry = entry.as_table_mut().unwrap();
+        let file = entry["file"].as_str().unwrap().to_string();
+        let bytes = format!("a firmware image called {file}");
+        std::fs::write(dir.join(&file), &bytes).unwrap();
+        let sha = hex::encode(sha2::Sha256::digest(bytes.as_bytes()));
+        entry.insert("sha256".into(), toml::Value::String(sha));
+    }
+    std::fs::write(dir.join("firmware.toml"), table.to_string()).unwrap();
+}
+
 /// `toml` blocks, merged into the shipped config, pass `inkspot check`,
 /// with the shipped templates and those the docs define.
 #[test]
@@ -166,7 +190,12 @@ fn every_config_block_passes_check() {
         .parse()
         .unwrap();
     let mut checked = 0;
-    for block in blocks().iter().filter(|b| b.lang == "toml") {
+    let all = blocks();
+    let manifest = all.iter().find(|b| b.text.starts_with(FIRMWARE_MANIFEST));
+    for block in all.iter().filter(|b| b.lang == "toml") {
+        if block.text.starts_with(FIRMWARE_MANIFEST) {
+            continue;
+        }
         let table: toml::Table = block
             .text
             .parse()
@@ -185,6 +214,14 @@ fn every_config_block_passes_check() {
             std::fs::write(templates.join(format!("{name}.svg")), text).unwrap();
         }
         std::fs::write(dir.path().join("config.toml"), config.to_string()).unwrap();
+        if config
+            .get("trmnl")
+            .and_then(|t| t.get("firmware_dir"))
+            .is_some()
+        {
+            let manifest = manifest.expect("a firmware.toml block beside the firmware_dir one");
+            write_firmware(&dir.path().join("firmware"), &manifest.text);
+        }
         // The docs' screenshot spots read a token from the environment,
         // as a reader's would.
         let out = Command::new(env!("CARGO_BIN_EXE_inkspot"))

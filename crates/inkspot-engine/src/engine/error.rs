@@ -18,6 +18,9 @@ pub enum StartError {
     /// The storage backend cannot be configured.
     #[error("storage: {0}")]
     Storage(#[from] crate::store::StoreError),
+    /// The firmware folder (`trmnl.firmware_dir`) was refused.
+    #[error("trmnl.firmware_dir: {0}")]
+    Firmware(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The config asks for a backend this build leaves out.
     #[error("{0} needs a backend this build leaves out")]
     Unsupported(&'static str),

@@ -177,3 +177,10 @@ pub struct Outcome {
     /// `browser` or `unavailable`.
     pub outcome: String,
 }
+
+/// What happened with a firmware image.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FirmwareEvent {
+    /// `offered`, `downloaded`, `updated` or `failed`.
+    pub event: &'static str,
+}

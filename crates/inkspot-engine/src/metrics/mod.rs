@@ -7,8 +7,10 @@
 //! when the metrics are read. Labels are bounded: see [`labels`].
 
 mod browser;
+mod devices;
 mod history;
 pub use browser::BrowserGauges;
+pub use devices::{DeviceGauges, FirmwareCounts};
 pub use history::HistoryGauges;
 pub mod labels;
 mod observe;
@@ -27,7 +29,7 @@ use prometheus_client::registry::{Registry, Unit};
 pub const MAX_DEVICE_SERIES: usize = 100;
 
 type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
-type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
+pub(crate) type FloatGauge = Gauge<f64, std::sync::atomic::AtomicU64>;
 
 fn http_buckets() -> Histogram {
     Histogram::new(exponential_buckets(0.0001, 3.0, 12))
@@ -87,10 +89,7 @@ pub struct Metrics {
     cache_bytes: Family<labels::Layer, Gauge>,
     service_up: Family<labels::Service, Gauge>,
     pending_writes: Gauge,
-    device_seen: Family<labels::Device, Gauge>,
-    device_volts: Family<labels::Device, FloatGauge>,
-    device_percent: Family<labels::Device, Gauge>,
-    device_rssi: Family<labels::Device, Gauge>,
+    devices: devices::DeviceMetrics,
     history: history::HistoryMetrics,
     browser: browser::BrowserMetrics,
 }
@@ -113,23 +112,13 @@ pub struct Gauges {
     /// Each device's last call (unix seconds), battery volts, battery
     /// percent and signal (dBm).
     pub devices: Vec<(labels::Device, DeviceGauges)>,
+    /// The firmware images' counts since start, when devices are offered
+    /// updates.
+    pub firmware: Option<FirmwareCounts>,
     /// The history's counts, when it is kept.
     pub history: Option<HistoryGauges>,
     /// The browser's counts.
     pub browser: BrowserGauges,
-}
-
-/// One device's gauges.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct DeviceGauges {
-    /// Its last display call, unix seconds.
-    pub last_seen: Option<i64>,
-    /// Battery voltage.
-    pub volts: Option<f64>,
-    /// Battery percentage.
-    pub percent: Option<i64>,
-    /// Wi-Fi signal, dBm.
-    pub rssi: Option<i64>,
 }
 
 impl Default for Metrics {
@@ -167,10 +156,7 @@ impl Metrics {
             cache_bytes: Family::default(),
             service_up: Family::default(),
             pending_writes: Gauge::default(),
-            device_seen: Family::default(),
-            device_volts: Family::default(),
-            device_percent: Family::default(),
-            device_rssi: Family::default(),
+            devices: devices::DeviceMetrics::default(),
             history: history::HistoryMetrics::default(),
             browser: browser::BrowserMetrics::default(),
         };
@@ -315,34 +301,9 @@ impl Metrics {
             "Renders whose write to the storage was given up while it failed (evicted from memory first)",
             self.pending_dropped.clone(),
         );
-        self.register_devices();
+        self.devices.register(&mut self.registry);
         self.history.register(&mut self.registry);
         self.browser.register(&mut self.registry);
-    }
-
-    fn register_devices(&mut self) {
-        let r = &mut self.registry;
-        r.register(
-            "device_last_seen_timestamp_seconds",
-            "A device's last display call, unix time",
-            self.device_seen.clone(),
-        );
-        r.register_with_unit(
-            "device_battery",
-            "A device's battery voltage",
-            Unit::Volts,
-            self.device_volts.clone(),
-        );
-        r.register(
-            "device_battery_percent",
-            "A device's battery, percent",
-            self.device_percent.clone(),
-        );
-        r.register(
-            "device_rssi_dbm",
-            "A device's Wi-Fi signal",
-            self.device_rssi.clone(),
-        );
     }
 
     /// Counts one request on `route` answered `status` with `cache` result,
@@ -387,7 +348,7 @@ impl Metrics {
             self.service_up.get_or_create(&l).set(i64::from(up));
         }
         self.pending_writes.set(gauges.pending_writes);
-        self.set_devices(&gauges.devices);
+        self.devices.set(&gauges.devices, &gauges.firmware);
         self.browser.set(&gauges.browser);
         if let Some(history) = &gauges.history {
             self.history.set(history);
@@ -396,27 +357,6 @@ impl Metrics {
         // Writing to a String cannot fail.
         let _ = encode(&mut text, &self.registry);
         text
-    }
-
-    fn set_devices(&self, devices: &[(labels::Device, DeviceGauges)]) {
-        self.device_seen.clear();
-        self.device_volts.clear();
-        self.device_percent.clear();
-        self.device_rssi.clear();
-        for (labels, g) in devices.iter().take(MAX_DEVICE_SERIES) {
-            if let Some(v) = g.last_seen {
-                self.device_seen.get_or_create(labels).set(v);
-            }
-            if let Some(v) = g.volts {
-                self.device_volts.get_or_create(labels).set(v);
-            }
-            if let Some(v) = g.percent {
-                self.device_percent.get_or_create(labels).set(v);
-            }
-            if let Some(v) = g.rssi {
-                self.device_rssi.get_or_create(labels).set(v);
-            }
-        }
     }
 }
 

@@ -24,6 +24,18 @@ pub(in crate::config) fn check_devices(c: &mut Collector, config: &Config) {
             "must be between 1s and 24h: the firmware sleeps at most a day",
         );
     }
+    if trmnl.update_min_battery > 100 {
+        c.add(
+            &[key("trmnl"), key("update_min_battery")],
+            "is a percentage: 0 to 100",
+        );
+    }
+    if trmnl.update_attempts == 0 {
+        c.add(
+            &[key("trmnl"), key("update_attempts")],
+            "must be at least 1: with 0 no device is ever offered an update",
+        );
+    }
     let at = [key("trmnl"), key("default_playlist")];
     check_playlist(c, config, &at, &trmnl.default_playlist);
     for (i, device) in config.devices.list().iter().enumerate() {

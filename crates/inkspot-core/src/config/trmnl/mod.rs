@@ -64,6 +64,25 @@ pub struct TrmnlConfig {
     /// Devices one client address may join by `auto_join` per hour.
     /// Default `10`.
     pub joins_per_hour: u32,
+    /// The folder of firmware images offered to devices, relative to the
+    /// config's folder, with a `firmware.toml` declaring each image's
+    /// version, models and SHA-256 (checked at start). Default: none, no
+    /// updates.
+    pub firmware_dir: Option<PathBuf>,
+    /// Whether every device may be offered a firmware update;
+    /// `devices.firmware_updates` overrides it per device. Default `false`.
+    pub firmware_updates: bool,
+    /// The battery, percent, a device needs for an update offer unless it
+    /// is on USB power. Default `50`.
+    pub update_min_battery: u8,
+    /// Local times (in the device's `timezone`) in which updates are
+    /// offered, e.g. `"02:00-05:00"`. Default: any time.
+    #[serde(deserialize_with = "super::schedule::active_hours")]
+    pub update_hours: Option<ActiveHours>,
+    /// Offers of one version a device may fail (come back still on its old
+    /// version) before that version is held from it until an operator
+    /// clears it. Default `2`.
+    pub update_attempts: u32,
 }
 
 impl Default for TrmnlConfig {
@@ -83,6 +102,11 @@ impl Default for TrmnlConfig {
             pairing_window: Duration::from_secs(15 * 60),
             max_devices: 100,
             joins_per_hour: 10,
+            firmware_dir: None,
+            firmware_updates: false,
+            update_min_battery: 50,
+            update_hours: None,
+            update_attempts: 2,
         }
     }
 }
@@ -179,6 +203,10 @@ pub struct DeviceConfig {
     /// What its double-click does. Default `restart_playlist`.
     #[serde(default)]
     pub special_function: SpecialFunction,
+    /// Whether it may be offered a firmware update from
+    /// `trmnl.firmware_dir`. Default `trmnl.firmware_updates`.
+    #[serde(default)]
+    pub firmware_updates: Option<bool>,
 }
 
 /// The `devices` key: `[[devices]]` TRMNL devices, or, in configs written

@@ -1,0 +1,164 @@
+//! Firmware updates served by inkspot itself, without loops: the images
+//! of `trmnl.firmware_dir` ([`catalog`]), when a device is offered one and
+//! what its next call says of the offer ([`policy`]), and where each device
+//! stands ([`state`]). [`Firmware`] ties them together for a display call
+//! and counts what happened.
+
+pub mod catalog;
+pub mod policy;
+mod state;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use chrono::{DateTime, NaiveTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use catalog::{Catalog, CatalogError, Image};
+pub use policy::{Policy, Refusal, Sent, Verdict};
+pub use state::{UpdateState, Updates};
+
+use crate::Device;
+
+/// The firmware images and what was done with them since start.
+#[derive(Debug, Default)]
+pub struct Firmware {
+    catalog: Catalog,
+    offered: AtomicU64,
+    downloaded: AtomicU64,
+    updated: AtomicU64,
+    failed: AtomicU64,
+}
+
+/// What [`Firmware`] counted since start.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
+pub struct Counts {
+    /// Offers made.
+    pub offered: u64,
+    /// Images served.
+    pub downloaded: u64,
+    /// Devices that came back on the version offered.
+    pub updated: u64,
+    /// Devices that came back on their old version.
+    pub failed: u64,
+}
+
+/// One display call, as the update decision needs it.
+pub struct Call<'a> {
+    /// The device, as its row was read.
+    pub device: &'a Device,
+    /// What it sent.
+    pub sent: Sent<'a>,
+    /// What the operator set for it.
+    pub policy: Policy,
+    /// The time of the call, and the device's local time then.
+    pub now: (DateTime<Utc>, NaiveTime),
+}
+
+impl Firmware {
+    /// Over the images of `catalog`.
+    pub fn new(catalog: Catalog) -> Self {
+        Self {
+            catalog,
+            ..Self::default()
+        }
+    }
+
+    /// The images.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// What was counted since start.
+    pub fn counts(&self) -> Counts {
+        let n = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        Counts {
+            offered: n(&self.offered),
+            downloaded: n(&self.downloaded),
+            updated: n(&self.updated),
+            failed: n(&self.failed),
+        }
+    }
+
+    /// Counts one image served.
+    pub fn count_download(&self) {
+        self.downloaded.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Judges the device's pending offer by this call and records the
+    /// verdict; then the image to offer, recorded as offered, or `None`.
+    /// A device whose offers cannot be recorded is offered nothing: an
+    /// offer that is not remembered cannot be judged.
+    pub async fn on_call(&self, updates: &Updates, call: &Call<'_>) -> Option<&Image> {
+        let device = call.device;
+        let state = &device.firmware_update;
+        let verdict = policy::judge(state, &call.sent);
+        if let Some(verdict) = &verdict {
+            self.record(updates, device, verdict, call.policy.attempts)
+                .await
+                .ok()?;
+        }
+        let image = policy::offer(
+            &self.catalog,
+            &call.policy,
+            state,
+            &call.sent,
+            verdict.is_some(),
+            call.now,
+        );
+        let image = match image {
+            Ok(image) => image,
+            Err(why) => {
+                tracing::debug!(mac = %device.mac, ?why, "no firmware update offered");
+                return None;
+            }
+        };
+        let version = image.version.to_string();
+        if let Err(e) = updates.offered(&device.mac, &version, call.now.0).await {
+            tracing::warn!(error = %e, "cannot record a firmware offer; none is made");
+            return None;
+        }
+        self.offered.fetch_add(1, Ordering::Relaxed);
+        let from = call.sent.version.unwrap_or("?");
+        tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, %from, to = %version, file = %image.file, "firmware update offered");
+        Some(image)
+    }
+
+    /// Records and tells of a verdict.
+    async fn record(
+        &self,
+        updates: &Updates,
+        device: &Device,
+        verdict: &Verdict,
+        attempts: u32,
+    ) -> Result<(), crate::RegistryError> {
+        let (mac, id) = (&device.mac, &device.friendly_id);
+        let written = match verdict {
+            Verdict::Updated { version } => {
+                self.updated.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%mac, friendly_id = %id, %version, "firmware updated");
+                updates.judged(mac, None).await
+            }
+            Verdict::Failed {
+                version,
+                failures,
+                downloaded,
+            } => {
+                self.failed.fetch_add(1, Ordering::Relaxed);
+                let how = if *downloaded {
+                    "downloaded it but still runs its old version"
+                } else {
+                    "did not download it (its firmware ignored the offer)"
+                };
+                if *failures >= i64::from(attempts) {
+                    tracing::warn!(%mac, friendly_id = %id, %version, failures, "a firmware update failed: the device {how}; this version is held from it until `inkspot devices clear-firmware {id}`");
+                } else {
+                    tracing::warn!(%mac, friendly_id = %id, %version, failures, "a firmware update failed: the device {how}; it is offered again after a day");
+                }
+                updates.judged(mac, Some((version, *failures))).await
+            }
+        };
+        written.inspect_err(
+            |e| tracing::warn!(error = %e, "cannot record a firmware update's verdict"),
+        )
+    }
+}

@@ -1,0 +1,138 @@
+//! The devices as `/status` shows them, and the firmware images they are
+//! offered.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::OVERDUE_AFTER;
+use crate::app::App;
+use crate::devices::firmware::{Counts, UpdateState};
+
+/// One device.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct DeviceHealth {
+    /// The six characters on its setup screen.
+    pub friendly_id: String,
+    /// Its name in `[[devices]]`.
+    pub name: Option<String>,
+    /// Its MAC address.
+    pub mac: String,
+    /// Its model and firmware, as last sent.
+    pub model: Option<String>,
+    /// Its firmware version.
+    pub firmware: Option<String>,
+    /// Its last display call.
+    pub last_seen_at: Option<DateTime<Utc>>,
+    /// When it was told to call again.
+    pub expected_at: Option<DateTime<Utc>>,
+    /// Whether it is more than [`OVERDUE_AFTER`] past that.
+    pub overdue: bool,
+    /// Battery volts and percent, and Wi-Fi signal.
+    pub battery_voltage: Option<f64>,
+    /// Battery percent, by TRMNL's curve.
+    pub battery_percent: Option<i64>,
+    /// Wi-Fi signal, dBm.
+    pub rssi: Option<i64>,
+    /// The bytes of its last image, and its panel's limit.
+    pub image_bytes: Option<i64>,
+    /// The limit.
+    pub image_cap: Option<i64>,
+    /// Whether that image was over the limit (the panel throws it away).
+    pub over_cap: bool,
+    /// Why its last display call could show none of its playlist items.
+    pub trouble: Option<String>,
+    /// Its firmware updates: an offer awaiting its verdict, failures.
+    #[serde(default)]
+    pub firmware_update: UpdateState,
+    /// The firmware version held from it after `trmnl.update_attempts`
+    /// failed offers, until `inkspot devices clear-firmware`.
+    #[serde(default)]
+    pub firmware_held: Option<String>,
+}
+
+/// The firmware images of `trmnl.firmware_dir` and what was done with
+/// them since start.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FirmwareStatus {
+    /// Each image.
+    pub images: Vec<FirmwareImage>,
+    /// Offers, downloads, updates and failures since start.
+    pub counts: Counts,
+}
+
+/// One firmware image.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FirmwareImage {
+    /// Its file, served at `/firmware/<file>`.
+    pub file: String,
+    /// The version it installs.
+    pub version: String,
+    /// The `Model` values it is built for.
+    pub models: Vec<String>,
+    /// Its size.
+    pub bytes: usize,
+    /// Its SHA-256.
+    pub sha256: String,
+}
+
+/// The firmware `app` serves, when it serves any.
+pub(super) fn firmware(app: &App) -> Option<FirmwareStatus> {
+    let firmware = app.firmware.as_ref()?;
+    let images = firmware
+        .catalog()
+        .images()
+        .iter()
+        .map(|i| FirmwareImage {
+            file: i.file.clone(),
+            version: i.version.to_string(),
+            models: i.models.clone(),
+            bytes: i.bytes.len(),
+            sha256: i.sha256.clone(),
+        })
+        .collect();
+    Some(FirmwareStatus {
+        images,
+        counts: firmware.counts(),
+    })
+}
+
+pub(super) async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> {
+    let Some(registry) = &app.devices else {
+        return Vec::new();
+    };
+    let list = registry.list().await.unwrap_or_default();
+    let configured = app.config().devices.list();
+    let attempts = app.config().trmnl.update_attempts;
+    list.into_iter()
+        .map(|d| {
+            let overdue = d.expected_at.is_some_and(|t| now > t + OVERDUE_AFTER);
+            let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
+            DeviceHealth {
+                name: configured
+                    .iter()
+                    .find(|c| c.mac == d.mac)
+                    .and_then(|c| c.name.clone()),
+                friendly_id: d.friendly_id,
+                mac: d.mac,
+                model: d.model,
+                firmware: d.firmware,
+                last_seen_at: d.last_seen_at,
+                expected_at: d.expected_at,
+                overdue,
+                battery_voltage: d.battery_voltage,
+                battery_percent: d.battery_percent,
+                rssi: d.rssi,
+                image_bytes: d.image_bytes,
+                image_cap: d.image_cap,
+                over_cap,
+                trouble: d.trouble,
+                firmware_held: d
+                    .firmware_update
+                    .failed_version
+                    .clone()
+                    .filter(|v| d.firmware_update.holds(v, attempts)),
+                firmware_update: d.firmware_update,
+            }
+        })
+        .collect()
+}
