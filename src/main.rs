@@ -152,6 +152,32 @@ enum DevicesCommand {
         #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
         token: Option<String>,
     },
+    /// Put a device to sleep until a date (the start of that day in its
+    /// time zone) or time: away mode, shown on its panel.
+    Pause {
+        /// The device's MAC address or friendly id.
+        device: String,
+        /// `2026-12-24`, or an RFC 3339 time.
+        #[arg(long)]
+        until: String,
+        /// The service's base URL, instead of the config's port.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token.
+        #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
+    /// End a device's pause; it hears so at its next wake.
+    Resume {
+        /// The device's MAC address or friendly id.
+        device: String,
+        /// The service's base URL, instead of the config's port.
+        #[arg(long)]
+        url: Option<String>,
+        /// The admin token.
+        #[arg(long, env = "INKSPOT_ADMIN_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+    },
     /// Forget a device's failed firmware updates, so that the version held
     /// from it after `trmnl.update_attempts` failures is offered again.
     ClearFirmware {
@@ -269,6 +295,15 @@ async fn run(args: Args) -> Result<(), CliError> {
                 }
                 DevicesCommand::ClearFirmware { device, url, token } => {
                     (device, url, token, cli::DeviceAction::ClearFirmware)
+                }
+                DevicesCommand::Pause {
+                    device,
+                    until,
+                    url,
+                    token,
+                } => (device, url, token, cli::DeviceAction::Pause(until)),
+                DevicesCommand::Resume { device, url, token } => {
+                    (device, url, token, cli::DeviceAction::Resume)
                 }
             };
             let (url, token) = (url.as_deref(), token.as_deref());

@@ -1,4 +1,4 @@
-//! `inkspot devices pair|clear-firmware DEVICE`: what an operator does to
+//! `inkspot devices pair|clear-firmware|pause|resume DEVICE`: what an operator does to
 //! one device, through a running service's admin API when there is an
 //! admin token, else in the database the service reads.
 //!
@@ -6,6 +6,8 @@
 //!   `/api/setup`, for `trmnl.pairing_window`.
 //! - `clear-firmware` forgets its failed firmware updates, so the version
 //!   held from it is offered again.
+//! - `pause --until DATE` puts it to sleep until then (away mode);
+//!   `resume` ends that at its next wake.
 
 use std::path::Path;
 
@@ -14,21 +16,29 @@ use serde::Deserialize;
 use super::CliError;
 
 /// What is done to the device.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum DeviceAction {
     /// Open pairing.
     Pair,
     /// Forget failed firmware updates.
     ClearFirmware,
+    /// Sleep until this date or time.
+    Pause(String),
+    /// End a pause.
+    Resume,
 }
 
 impl DeviceAction {
     /// The admin API's path for `device`.
-    fn path(self, device: &str) -> String {
+    fn path(&self, device: &str) -> String {
         let device = urlencode(device);
         match self {
             DeviceAction::Pair => format!("/api/devices/{device}/pair"),
             DeviceAction::ClearFirmware => format!("/api/devices/{device}/firmware/clear"),
+            DeviceAction::Pause(until) => {
+                format!("/api/devices/{device}/pause?until={}", urlencode(until))
+            }
+            DeviceAction::Resume => format!("/api/devices/{device}/resume"),
         }
     }
 }
@@ -40,6 +50,8 @@ struct Done {
     friendly_id: String,
     /// With `pair`.
     pair_until: Option<String>,
+    /// With `pause`.
+    paused_until: Option<String>,
 }
 
 /// Does `action` to `device` (a MAC or friendly id): through the admin
@@ -61,10 +73,10 @@ pub async fn device_action(
             let url = super::endpoint(config_path, url, &action.path(device))?;
             through_api(&url, token).await?
         }
-        None => in_database(&config, device, action).await?,
+        None => in_database(&config, device, action.clone()).await?,
     };
     let (id, mac) = (&done.friendly_id, &done.mac);
-    match action {
+    match &action {
         DeviceAction::Pair => println!(
             "{id} ({mac}) may fetch its key from /api/setup until {}; reset it, or let it restart, now",
             done.pair_until.unwrap_or_default()
@@ -72,6 +84,13 @@ pub async fn device_action(
         DeviceAction::ClearFirmware => println!(
             "{id} ({mac}): its failed firmware updates are forgotten; it is offered the newest image again"
         ),
+        DeviceAction::Pause(_) => println!(
+            "{id} ({mac}) is paused until {}: at its next wake it shows the sleep picture and sleeps until then",
+            done.paused_until.unwrap_or_default()
+        ),
+        DeviceAction::Resume => {
+            println!("{id} ({mac}) is no longer paused: it hears so at its next wake")
+        }
     }
     Ok(())
 }
@@ -114,7 +133,9 @@ async fn in_database(
         .into_iter()
         .find(|d| d.friendly_id.eq_ignore_ascii_case(device) || Some(&d.mac) == mac.as_ref())
         .ok_or_else(|| failed(format!("no device with friendly id or MAC `{device}`")))?;
-    let mut pair_until = None;
+    let (mut pair_until, mut paused_until) = (None, None);
+    // The service's clock: a demo's fixed time, else now.
+    let now = config.clock.now.unwrap_or_else(chrono::Utc::now);
     let written = match action {
         DeviceAction::Pair => {
             let window =
@@ -125,12 +146,21 @@ async fn in_database(
             registry.open_pairing(&found.mac, until).await
         }
         DeviceAction::ClearFirmware => registry.updates().clear(&found.mac).await,
+        DeviceAction::Pause(text) => {
+            let tz = crate::devices::sleep::time_zone(config, &found.mac);
+            let until = crate::devices::sleep::resolve_until(&text, tz, now)
+                .map_err(|e| failed(format!("--until: {e}")))?;
+            paused_until = Some(until.to_rfc3339());
+            registry.set_pause(&found.mac, Some(until)).await
+        }
+        DeviceAction::Resume => registry.set_pause(&found.mac, None).await,
     };
     written.map_err(|e| failed(e.to_string()))?;
     Ok(Done {
         mac: found.mac,
         friendly_id: found.friendly_id,
         pair_until,
+        paused_until,
     })
 }
 

@@ -26,6 +26,8 @@ pub fn routes() -> Router<App> {
             "/api/devices/{id}/firmware/clear",
             axum::routing::post(clear_firmware),
         )
+        .route("/api/devices/{id}/pause", axum::routing::post(pause))
+        .route("/api/devices/{id}/resume", axum::routing::post(resume))
 }
 
 /// Passes a request to a page that is open without an admin token and
@@ -225,6 +227,77 @@ async fn clear_firmware(
         mac: device.mac,
         friendly_id: device.friendly_id,
         was_held,
+    }))
+}
+
+/// A device's pause.
+#[derive(Serialize)]
+struct Paused {
+    mac: String,
+    friendly_id: String,
+    /// Until when it sleeps; `null` once resumed.
+    paused_until: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// `?until=`: a date (the start of that day in the device's time zone) or
+/// an RFC 3339 time.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PauseQuery {
+    until: String,
+}
+
+/// `POST /api/devices/{id}/pause?until=2026-12-24`: the device sleeps
+/// until then (away mode), shown the sleep picture first; 400 names an
+/// `until` that is not a date or time, has passed, or is over a year away.
+async fn pause(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    Params(query): Params<PauseQuery>,
+    headers: HeaderMap,
+) -> Result<Json<Paused>, ApiError> {
+    let engine = &app.engine;
+    authorize(engine, &headers)?;
+    let registry = registry(&app)?;
+    let device = find(registry, &id).await?;
+    let tz = crate::devices::sleep::time_zone(engine.config(), &device.mac);
+    let until = crate::devices::sleep::resolve_until(&query.until, tz, engine.clock().now())
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_parameter",
+                format!("`until`: {e}"),
+            )
+        })?;
+    set_pause(&app, device, Some(until)).await
+}
+
+/// `POST /api/devices/{id}/resume`: ends the device's pause; it hears of
+/// it at its next wake.
+async fn resume(
+    State(app): State<App>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+) -> Result<Json<Paused>, ApiError> {
+    authorize(&app.engine, &headers)?;
+    let device = find(registry(&app)?, &id).await?;
+    set_pause(&app, device, None).await
+}
+
+async fn set_pause(
+    app: &App,
+    device: Device,
+    until: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<Json<Paused>, ApiError> {
+    registry(app)?
+        .set_pause(&device.mac, until)
+        .await
+        .map_err(unavailable)?;
+    tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, ?until, "device pause set");
+    Ok(Json(Paused {
+        mac: device.mac,
+        friendly_id: device.friendly_id,
+        paused_until: until,
     }))
 }
 

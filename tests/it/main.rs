@@ -41,3 +41,4 @@ mod trmnl;
 mod trmnl_firmware;
 mod trmnl_fleet;
 mod trmnl_sensors;
+mod trmnl_sleep;

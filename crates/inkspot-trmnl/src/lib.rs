@@ -8,6 +8,7 @@ pub mod models;
 pub mod playlist;
 pub mod screen;
 pub mod sensors;
+pub mod sleep;
 mod telemetry;
 pub mod wake;
 
@@ -78,6 +79,8 @@ pub struct Device {
     pub trouble: Option<String>,
     /// Its firmware updates: an offer awaiting its verdict, failures.
     pub firmware_update: firmware::UpdateState,
+    /// Until when an operator paused it (away mode).
+    pub paused_until: Option<DateTime<Utc>>,
 }
 
 impl Device {
@@ -107,6 +110,7 @@ impl Device {
             pair_until: time(row, "pair_until")?,
             trouble: row.try_get("trouble")?,
             firmware_update: firmware::UpdateState::from_row(row)?,
+            paused_until: time(row, "paused_until")?,
         })
     }
 
@@ -137,7 +141,7 @@ fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
      battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble, \
-     fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures";
+     fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures, paused_until";
 
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]
@@ -320,6 +324,22 @@ impl Registry {
             .await?;
         self.known.invalidate(mac).await;
         Ok(())
+    }
+
+    /// Pauses the device `mac` until `until` (away mode), or with `None`
+    /// wakes it at its next call; `false` when there is no such device.
+    pub async fn set_pause(
+        &self,
+        mac: &str,
+        until: Option<DateTime<Utc>>,
+    ) -> Result<bool, RegistryError> {
+        let done = sqlx::query("UPDATE devices SET paused_until = $1 WHERE mac = $2")
+            .bind(until.map(timestamp))
+            .bind(mac)
+            .execute(&self.pool)
+            .await?;
+        self.known.invalidate(mac).await;
+        Ok(done.rows_affected() == 1)
     }
 
     /// Moves the device to `position` in its playlist, shown since `since`.

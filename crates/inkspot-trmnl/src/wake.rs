@@ -119,8 +119,17 @@ impl Wake<'_> {
     /// it sent `special_function: true`: its bound function, else the
     /// playlist's turn. `device` is moved on as the answer shows.
     pub async fn answer(&self, device: &mut Device, double_click: bool) -> Screen {
-        let bound = configured(self.engine, &device.mac)
-            .map_or(SpecialFunction::default(), |c| c.special_function);
+        let config = configured(self.engine, &device.mac);
+        let bound = config.map_or(SpecialFunction::default(), |c| c.special_function);
+        // A double-click wakes it from a planned sleep: someone is there.
+        if !double_click
+            && let Some(asleep) = crate::sleep::of_device(self.engine, device, self.now)
+        {
+            let picture = config.is_none_or(|c| c.sleep_picture);
+            let mut screen = self.sleep(device, asleep, picture).await;
+            screen.answer.special_function = Some(bound.name());
+            return screen;
+        }
         let mut screen = match (double_click, bound) {
             (true, SpecialFunction::Sleep) => {
                 let mut screen = self.screen(device).await;
@@ -183,6 +192,24 @@ impl Wake<'_> {
             answer.firmware_url =
                 Some(format!("{}/firmware/{}?device={id}", self.base, image.file));
         }
+    }
+
+    /// The answer to a sleeping device: the sleep picture (or its current
+    /// one, without `picture`) and a `refresh_rate` that wakes it when the
+    /// sleep ends, at most a day on (the longest the firmware sleeps).
+    async fn sleep(&self, device: &Device, asleep: crate::sleep::Asleep, picture: bool) -> Screen {
+        let secs = (asleep.until - self.now).num_seconds().clamp(1, 86_400) as u64;
+        let mut screen = if picture {
+            Screen::without_image(DisplayAnswer::show(
+                format!("{}/api/sleep_screen", self.base),
+                format!("sleep-{}-{}", device.friendly_id, asleep.until.timestamp()),
+                secs,
+            ))
+        } else {
+            self.screen(device).await
+        };
+        screen.answer.refresh_rate = secs;
+        screen
     }
 
     /// The double-click `identify`: a picture with the device's name,

@@ -1,15 +1,15 @@
 //! `/api/display`: where a wake turns the playlist, answers the
 //! double-click, keeps telemetry and meets the per-device rate limit; and
-//! `/api/current_screen` and `/api/identify`, which only look.
+//! `/api/current_screen`, which only looks.
 
 use std::num::NonZeroU32;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Json;
 use axum::extract::{Extension, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header as h};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, body::Body};
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 
@@ -18,7 +18,7 @@ use super::{authenticate, base_url, header, unregistered};
 use crate::app::App;
 use crate::config::TrmnlConfig;
 use crate::devices::answer::DisplayAnswer;
-use crate::devices::screen::{choose, configured, screen};
+use crate::devices::screen::screen;
 use crate::devices::wake::Wake;
 use crate::devices::{Telemetry, sensors};
 
@@ -123,47 +123,6 @@ fn first_time(mac: &str) -> bool {
     }
     told.push(mac.to_string());
     true
-}
-
-/// `GET /api/identify`: the identify picture for the device whose `ID`
-/// and `Access-Token` it carries, drawn for its panel.
-pub(super) async fn identify(State(app): State<App>, headers: HeaderMap) -> Response {
-    let engine = &app.engine;
-    let refused = |status: StatusCode, message: &str| {
-        let error = super::super::ApiError::new(status, "identify", message.to_string());
-        error.into_response()
-    };
-    let Some(device) = authenticate(&app, None, &headers).await else {
-        return refused(
-            StatusCode::UNAUTHORIZED,
-            "send the device's ID and Access-Token headers",
-        );
-    };
-    let telemetry = Telemetry::from_headers(&headers);
-    let request = choose(engine, &device, &telemetry).and_then(|c| c.request(engine));
-    let Some(request) = request else {
-        return refused(StatusCode::NOT_FOUND, "this device has no spot to show");
-    };
-    let name = configured(engine, &device.mac)
-        .and_then(|c| c.name.clone())
-        .unwrap_or_else(|| "This TRMNL".to_string());
-    let text = format!(
-        "friendly id {}\nMAC {}\nshows {}",
-        device.friendly_id, device.mac, request.spot.name
-    );
-    let Some(picture) = engine.notice(&request, &name, &text).await else {
-        return refused(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the picture could not be drawn; the server log has the details",
-        );
-    };
-    let head = picture.head();
-    let mut response = Response::new(Body::from(picture.bytes.clone()));
-    let headers = response.headers_mut();
-    headers.insert(h::CONTENT_TYPE, head.content_type.clone());
-    headers.insert(h::CONTENT_LENGTH, head.content_length.clone());
-    headers.insert(h::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
 }
 
 /// `GET /api/current_screen`: what the device shows now, without moving

@@ -21,6 +21,7 @@ use serde_json::Value;
 mod display;
 mod firmware;
 mod join;
+mod notice;
 
 use display::DeviceLimiter;
 use join::{ClientAddr, JoinGate};
@@ -37,7 +38,8 @@ use crate::engine::Engine;
 /// per-device rate limit the config sets.
 pub fn routes(app: &App) -> Router<App> {
     let mut router = Router::new()
-        .route("/api/identify", get(display::identify))
+        .route("/api/identify", get(notice::identify))
+        .route("/api/sleep_screen", get(notice::sleep_screen))
         .route("/firmware/{file}", get(firmware::download));
     for path in [
         "/api/setup",

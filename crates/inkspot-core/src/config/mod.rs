@@ -59,7 +59,8 @@ pub use spot::{
 };
 pub use storage::{CoordinationConfig, StorageBackend, StorageConfig};
 pub use trmnl::{
-    DatabaseConfig, DeviceConfig, Devices, SpecialFunction, TrmnlConfig, normalize_mac,
+    DatabaseConfig, DeviceConfig, Devices, SleepPeriod, SpecialFunction, TrmnlConfig, Weekdays,
+    normalize_mac,
 };
 
 /// A check contributed by another module: the problems it finds, each at a

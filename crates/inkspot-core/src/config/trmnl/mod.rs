@@ -3,6 +3,9 @@
 
 /// The rules this section must satisfy beyond its types, checked at load.
 pub(super) mod checks;
+mod sleep;
+
+pub use sleep::{SleepPeriod, Weekdays};
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -164,6 +167,10 @@ impl SpecialFunction {
     }
 }
 
+fn yes() -> bool {
+    true
+}
+
 /// `[[devices]]`: one TRMNL device. The config is the source of truth for
 /// its settings; its key and telemetry live in the database.
 #[derive(Debug, Clone, Deserialize)]
@@ -193,7 +200,18 @@ pub struct DeviceConfig {
     /// `"22:00-06:00"`: it is told to wake when they end.
     #[serde(default, deserialize_with = "super::schedule::active_hours")]
     pub quiet_hours: Option<ActiveHours>,
-    /// IANA time zone of `quiet_hours` and of its playlist's `hours`.
+    /// Periods it sleeps through, each on some weekdays, in `timezone`:
+    /// `[{ days = "mon-fri", hours = "23:00-06:30" }]` (`days` default
+    /// every day). It is told to wake when the last of adjoining periods
+    /// ends, and is shown the sleep picture first.
+    #[serde(default)]
+    pub sleep: Vec<SleepPeriod>,
+    /// Whether a device going to sleep (a `sleep` period, or paused) is
+    /// shown a picture that says until when. Default `true`.
+    #[serde(default = "yes")]
+    pub sleep_picture: bool,
+    /// IANA time zone of `quiet_hours`, `sleep` and of its playlist's
+    /// `hours`.
     /// Default UTC.
     #[serde(skip)]
     pub timezone: Option<chrono_tz::Tz>,
