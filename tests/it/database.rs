@@ -41,6 +41,11 @@ async fn conformance(pool: AnyPool) {
         wake_time_ms: Some(1200),
         size: None,
         powered: false,
+        percent_charged: None,
+        wake_reason: Some("button"),
+        wifi_band: Some("5".into()),
+        temperature_profile: Some("default".into()),
+        image_cached: Some(true),
     };
     let shown = Shown {
         expected_at: Some(now + Duration::minutes(15)),
@@ -58,6 +63,9 @@ async fn conformance(pool: AnyPool) {
     }
     let history = registry.logbook().history(&device.mac, 10).await.unwrap();
     assert_eq!(history.len(), 3, "keep_history readings are kept");
+    assert_eq!(history[0].wake_reason.as_deref(), Some("button"));
+    assert_eq!(history[0].image_cached, Some(true));
+    assert_eq!(history[0].temperature_profile.as_deref(), Some("default"));
     // A device that can show nothing keeps why, until it can again.
     let stuck = Shown {
         trouble: Some("no playlist item can be drawn".into()),

@@ -297,6 +297,10 @@ async fn an_unusable_device_database_leaves_images_working() {
 #[case::x("x", (1872, 1404), png::ColorType::Grayscale, png::BitDepth::Four, 750_000)]
 #[case::spectra6("reterminal_e1002", (800, 480), png::ColorType::Indexed, png::BitDepth::Four, 90_000)]
 #[case::kindle("amazon_kindle_pw5", (600, 800), png::ColorType::Grayscale, png::BitDepth::Eight, 750_000)]
+#[case::gen2("og_gen2", (800, 480), png::ColorType::Grayscale, png::BitDepth::One, 90_000)]
+#[case::sticky("reTerminal Sticky", (800, 480), png::ColorType::Grayscale, png::BitDepth::One, 90_000)]
+#[case::x4("xteink_x4", (800, 480), png::ColorType::Grayscale, png::BitDepth::One, 90_000)]
+#[case::x3("XTEINK_X3", (792, 528), png::ColorType::Grayscale, png::BitDepth::One, 90_000)]
 #[tokio::test]
 async fn each_model_gets_its_panels_image(
     #[case] model: &'static str,

@@ -1,6 +1,8 @@
-//! The device's own sensors (firmware 1.8's `SENSORS` header) over real
-//! sockets: kept as the device's history, shown in `/api/devices/{id}`;
-//! a malformed reading left out, the display call answered as usual.
+//! The device's own reports over real sockets: its sensors (firmware 1.8's
+//! `SENSORS` header), kept as the device's history and shown in
+//! `/api/devices/{id}`, a malformed reading left out and the display call
+//! answered as usual; and why it woke, its Wi-Fi band and its X battery
+//! gauge, kept and counted.
 
 use crate::common::firmware::Firmware;
 use crate::common::*;
@@ -69,5 +71,48 @@ async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
     assert!(odd["refresh_rate"].is_u64());
     let detail = device(&app, &id).await;
     assert_eq!(detail["sensors"]["temperature"]["value"], 22.0, "{detail}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn why_a_device_woke_is_kept_and_counted() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[[devices]]\nmac = \"{MAC}\"\n{spot}"
+    ));
+    let app = App::start(&site).await;
+    let mut fw = Firmware::new(&app.url, MAC, "x");
+    let id = fw.setup().await["friendly_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    fw.display("4.1", &[]).await;
+    // An S3 board names its button by its wake pin.
+    fw.wake = "EXT0";
+    let extra = [("WiFi-Band", "5"), ("Percent-Charged", "63")];
+    fw.display("4.1", &extra).await;
+    let detail = device(&app, &id).await;
+    assert_eq!(detail["wake_reason"], "button", "{detail}");
+    assert_eq!(detail["wifi_band"], "5");
+    assert_eq!(
+        detail["battery_percent"], 63,
+        "the X's own gauge, not the 4.1 V curve"
+    );
+    assert_eq!(
+        detail["history"][0]["image_cached"], false,
+        "as the firmware sent it"
+    );
+    assert_eq!(detail["history"][1]["wake_reason"], "timer");
+    for (reason, n) in [("button", 1.0), ("timer", 1.0)] {
+        let got = prom::value_at(
+            &app.url,
+            "inkspot_device_wakes_total",
+            &[("reason", reason)],
+        )
+        .await;
+        assert_eq!(got, n, "{reason}");
+    }
     app.stop().await;
 }

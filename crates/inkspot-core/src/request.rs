@@ -259,7 +259,7 @@ mod tests {
         let err = c.resolve("plain", Some("nope"), &none).unwrap_err();
         assert!(
             err.to_string().contains(
-                "unknown device `nope`; allowed: esphome-bmp, kindle, small, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
+                "unknown device `nope`; allowed: esphome-bmp, kindle, small, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x, xteink-x3"
             ),
             "{err}"
         );

@@ -13,6 +13,8 @@ pub struct Firmware {
     pub key: Option<String>,
     /// What it sends in `FW-Version`: `1.8.15` unless a test changes it.
     pub version: String,
+    /// What it sends in `Update-Source`: `timer` unless a test changes it.
+    pub wake: &'static str,
     pub client: reqwest::Client,
 }
 
@@ -24,6 +26,7 @@ impl Firmware {
             model,
             key: None,
             version: "1.8.15".to_string(),
+            wake: "timer",
             client: client(),
         }
     }
@@ -61,7 +64,7 @@ impl Firmware {
             .get(format!("{}/api/display", self.base))
             .header("ID", &self.mac)
             .header("Content-Type", "application/json")
-            .header("Update-Source", "timer")
+            .header("Update-Source", self.wake)
             .header("Access-Token", self.key.clone().unwrap_or_default())
             .header("Refresh-Rate", "900")
             .header("Battery-Voltage", battery)

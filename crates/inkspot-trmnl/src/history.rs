@@ -8,7 +8,7 @@ use sqlx::any::AnyRow;
 
 use sqlx::AnyPool;
 
-use super::{Limits, RegistryError, Telemetry, battery_percent, timestamp};
+use super::{Limits, RegistryError, Telemetry, timestamp};
 
 /// Each device's telemetry history and log entries, kept within
 /// [`Limits`]; cheap to clone.
@@ -48,6 +48,14 @@ pub struct Reading {
     pub model: Option<String>,
     /// How long it was awake the cycle before, ms.
     pub wake_time_ms: Option<i64>,
+    /// Why it woke (`Update-Source`).
+    pub wake_reason: Option<String>,
+    /// `WiFi-Band`.
+    pub wifi_band: Option<String>,
+    /// `Temperature-Profile`.
+    pub temperature_profile: Option<String>,
+    /// `Image-Cached`.
+    pub image_cached: Option<bool>,
 }
 
 impl Reading {
@@ -60,6 +68,12 @@ impl Reading {
             firmware: row.try_get("firmware")?,
             model: row.try_get("model")?,
             wake_time_ms: row.try_get("wake_time_ms")?,
+            wake_reason: row.try_get("wake_reason")?,
+            wifi_band: row.try_get("wifi_band")?,
+            temperature_profile: row.try_get("temperature_profile")?,
+            image_cached: row
+                .try_get::<Option<i64>, _>("image_cached")?
+                .map(|v| v != 0),
         })
     }
 }
@@ -80,14 +94,15 @@ impl Logbook {
         now: DateTime<Utc>,
     ) -> Result<(), RegistryError> {
         let at = timestamp(now);
-        let percent = t.battery_voltage.map(battery_percent);
+        let percent = t.battery();
         sqlx::query(
             "UPDATE devices SET last_seen_at = $1, model = COALESCE($2, model), \
              firmware = COALESCE($3, firmware), battery_voltage = COALESCE($4, battery_voltage), \
              battery_percent = COALESCE($5, battery_percent), rssi = COALESCE($6, rssi), \
              wake_time_ms = COALESCE($7, wake_time_ms), expected_at = $8, \
              image_bytes = COALESCE($9, image_bytes), image_cap = COALESCE($10, image_cap), \
-             trouble = $11 WHERE mac = $12",
+             trouble = $11, wake_reason = COALESCE($12, wake_reason), \
+             wifi_band = COALESCE($13, wifi_band) WHERE mac = $14",
         )
         .bind(&at)
         .bind(t.model.clone())
@@ -100,12 +115,15 @@ impl Logbook {
         .bind(shown.image_bytes)
         .bind(shown.image_cap)
         .bind(shown.trouble.clone())
+        .bind(t.wake_reason)
+        .bind(t.wifi_band.clone())
         .bind(mac)
         .execute(&self.pool)
         .await?;
         sqlx::query(
-            "INSERT INTO telemetry (mac, at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO telemetry (mac, at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms, \
+             wake_reason, wifi_band, temperature_profile, image_cached) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(mac)
         .bind(&at)
@@ -115,6 +133,10 @@ impl Logbook {
         .bind(t.firmware.clone())
         .bind(t.model.clone())
         .bind(t.wake_time_ms)
+        .bind(t.wake_reason)
+        .bind(t.wifi_band.clone())
+        .bind(t.temperature_profile.clone())
+        .bind(t.image_cached.map(i64::from))
         .execute(&self.pool)
         .await?;
         // Only the newest `keep_history` rows stay.
@@ -178,7 +200,8 @@ impl Logbook {
     /// The newest `limit` telemetry readings of `mac`, newest first.
     pub async fn history(&self, mac: &str, limit: usize) -> Result<Vec<Reading>, RegistryError> {
         let rows = sqlx::query(
-            "SELECT at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms \
+            "SELECT at, battery_voltage, battery_percent, rssi, firmware, model, wake_time_ms, \
+             wake_reason, wifi_band, temperature_profile, image_cached \
              FROM telemetry WHERE mac = $1 ORDER BY at DESC LIMIT $2",
         )
         .bind(mac)

@@ -57,7 +57,8 @@ pub struct Device {
     pub firmware: Option<String>,
     /// Its last battery voltage.
     pub battery_voltage: Option<f64>,
-    /// That voltage as a percentage (see [`battery_percent`]).
+    /// Its battery, percent: the X's own gauge, else that voltage by
+    /// [`battery_percent`].
     pub battery_percent: Option<i64>,
     /// Its last Wi-Fi signal, dBm.
     pub rssi: Option<i64>,
@@ -81,6 +82,11 @@ pub struct Device {
     pub firmware_update: firmware::UpdateState,
     /// Until when an operator paused it (away mode).
     pub paused_until: Option<DateTime<Utc>>,
+    /// Why it last woke (`Update-Source`): `timer`, `button`,
+    /// `powercycle` or `other`.
+    pub wake_reason: Option<String>,
+    /// Its last `WiFi-Band`.
+    pub wifi_band: Option<String>,
 }
 
 impl Device {
@@ -111,6 +117,8 @@ impl Device {
             trouble: row.try_get("trouble")?,
             firmware_update: firmware::UpdateState::from_row(row)?,
             paused_until: time(row, "paused_until")?,
+            wake_reason: row.try_get("wake_reason")?,
+            wifi_band: row.try_get("wifi_band")?,
         })
     }
 
@@ -141,7 +149,8 @@ fn time(row: &AnyRow, column: &str) -> Result<Option<DateTime<Utc>>, sqlx::Error
 
 const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_seen_at, model, firmware, \
      battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble, \
-     fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures, paused_until";
+     fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures, paused_until, \
+     wake_reason, wifi_band";
 
 /// How much each device keeps.
 #[derive(Debug, Clone, Copy)]

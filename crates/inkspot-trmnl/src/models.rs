@@ -85,6 +85,13 @@ pub const PANELS: &[Panel] = &[
         looks: Looks::Gray(16),
     },
     Panel {
+        model: "xteink_x3",
+        label: "XTEINK X3, 1-bit",
+        preset: "xteink-x3",
+        bits: None,
+        looks: Looks::Gray(2),
+    },
+    Panel {
         model: "kindle",
         label: "Kindle, 8-bit",
         preset: "kindle",
@@ -96,7 +103,11 @@ pub const PANELS: &[Panel] = &[
 /// The panel for a `model` as the firmware or the catalogue names it.
 pub fn panel(model: &str) -> Option<&'static Panel> {
     let name = match model {
-        "og" | "og_png" | "og_gen2" | "reterminal_e1001" => "og_png",
+        // 800×480 1-bit panels (TRMNL gen2, Seeed's reTerminal E1001 and
+        // Sticky, XTEINK X4), as TRMNL's model list has them.
+        "og" | "og_png" | "og_gen2" | "reterminal_e1001" | "reterminal sticky" | "xteink_x4" => {
+            "og_png"
+        }
         "bwry" => "og_bwry",
         "spectra6" => "reterminal_e1002",
         "x" | "trmnl_x" => "v2",
@@ -111,6 +122,7 @@ pub fn panel_for_size(size: (u32, u32)) -> Option<&'static Panel> {
     match size {
         (1872, 1404) => panel("v2"),
         (800, 480) => panel("og_png"),
+        (792, 528) => panel("xteink_x3"),
         _ => None,
     }
 }
@@ -143,6 +155,13 @@ mod tests {
     #[case(Some("reterminal_e1002"), None, None, None, ("spectra6", None))]
     #[case(Some("x"), None, None, None, ("trmnl-x", None))]
     #[case(Some("amazon_kindle_pw5"), None, None, None, ("kindle", None))]
+    // Firmware 1.8.16's models: TRMNL gen2, the Seeed Sticky (its `Model`
+    // has a space and capitals, lower-cased when read), XTEINK X4 and X3.
+    #[case(Some("og_gen2"), None, None, None, ("trmnl", None))]
+    #[case(Some("reterminal sticky"), None, None, None, ("trmnl", None))]
+    #[case(Some("xteink_x4"), None, None, None, ("trmnl", None))]
+    #[case(Some("xteink_x3"), None, None, None, ("xteink-x3", None))]
+    #[case(Some("waveshare"), Some((792, 528)), None, None, ("xteink-x3", None))]
     // An unknown model goes by its size, then by the config.
     #[case(Some("waveshare"), Some((1872, 1404)), None, None, ("trmnl-x", None))]
     #[case(Some("waveshare"), Some((640, 384)), Some("og_bwry"), None, ("trmnl-bwry", None))]

@@ -22,6 +22,37 @@ pub struct Telemetry {
     /// On USB power (`USB-Connected: true`) or charging
     /// (`Battery-Charging: 1`); sent by TRMNL gen2 and X only.
     pub powered: bool,
+    /// `Percent-Charged`, 0 to 100: the X's own gauge.
+    pub percent_charged: Option<i64>,
+    /// Why it woke (`Update-Source`): `timer`, `button` (`EXT0` on S3
+    /// boards), `powercycle`, or `other`.
+    pub wake_reason: Option<&'static str>,
+    /// `WiFi-Band`, such as `2.4` or `5`, up to 8 characters.
+    pub wifi_band: Option<String>,
+    /// `Temperature-Profile`, up to 16 characters.
+    pub temperature_profile: Option<String>,
+    /// `Image-Cached`: whether it has the image of its last `filename`.
+    pub image_cached: Option<bool>,
+}
+
+impl Telemetry {
+    /// Its battery, percent: the X's own gauge when it sends one, else
+    /// the voltage by TRMNL's curve.
+    pub fn battery(&self) -> Option<i64> {
+        self.percent_charged
+            .or(self.battery_voltage.map(battery_percent))
+    }
+}
+
+/// `Update-Source` as one of a few reasons: the S3 boards name the button
+/// by its wake pin, `EXT0`.
+fn wake_reason(sent: &str) -> &'static str {
+    match sent.to_ascii_lowercase().as_str() {
+        "timer" => "timer",
+        "button" | "ext0" | "ext1" => "button",
+        "powercycle" | "power_cycle" | "reset" => "powercycle",
+        _ => "other",
+    }
 }
 
 impl Telemetry {
@@ -61,8 +92,27 @@ impl Telemetry {
             size,
             powered: matches!(text("usb-connected"), Some("true" | "1"))
                 || matches!(text("battery-charging"), Some("1" | "true")),
+            percent_charged: int("percent-charged", 0..=100),
+            wake_reason: text("update-source")
+                .filter(|v| !v.is_empty())
+                .map(wake_reason),
+            wifi_band: short(text("wifi-band"), 8),
+            temperature_profile: short(text("temperature-profile"), 16),
+            image_cached: match text("image-cached") {
+                Some("true" | "1") => Some(true),
+                Some("false" | "0") => Some(false),
+                _ => None,
+            },
         }
     }
+}
+
+/// `value` when it is 1 to `max` printable characters.
+fn short(value: Option<&str>, max: usize) -> Option<String> {
+    value
+        .filter(|v| !v.is_empty() && v.len() <= max)
+        .filter(|v| v.chars().all(|c| c.is_ascii_graphic()))
+        .map(str::to_string)
 }
 
 /// A battery voltage as a percentage, by TRMNL's own curve: `(V - 3) /
@@ -114,6 +164,41 @@ mod tests {
         let t = Telemetry::from_headers(&h);
         assert_eq!(t.battery_voltage.is_some(), kept);
         assert_eq!(t.rssi, Some(-61), "the rest is read");
+    }
+
+    #[rstest]
+    #[case("timer", Some("timer"))]
+    #[case("EXT0", Some("button"))]
+    #[case("button", Some("button"))]
+    #[case("powercycle", Some("powercycle"))]
+    #[case("ota", Some("other"))]
+    #[case("", None)]
+    fn wake_reasons_are_named(#[case] sent: &'static str, #[case] reason: Option<&str>) {
+        let mut h = HeaderMap::new();
+        h.insert("Update-Source", sent.parse().unwrap());
+        assert_eq!(Telemetry::from_headers(&h).wake_reason, reason);
+    }
+
+    #[test]
+    fn the_x_gauge_is_preferred_to_the_voltage_curve() {
+        let mut h = HeaderMap::new();
+        h.insert("Battery-Voltage", "4.2".parse().unwrap());
+        assert_eq!(Telemetry::from_headers(&h).battery(), Some(100));
+        h.insert("Percent-Charged", "63".parse().unwrap());
+        h.insert("Image-Cached", "true".parse().unwrap());
+        h.insert("WiFi-Band", "5".parse().unwrap());
+        let t = Telemetry::from_headers(&h);
+        assert_eq!(t.battery(), Some(63));
+        assert_eq!(
+            (t.image_cached, t.wifi_band.as_deref()),
+            (Some(true), Some("5"))
+        );
+        h.insert("Percent-Charged", "163".parse().unwrap());
+        assert_eq!(
+            Telemetry::from_headers(&h).battery(),
+            Some(100),
+            "out of range: the curve"
+        );
     }
 
     #[test]

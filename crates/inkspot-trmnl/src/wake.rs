@@ -175,7 +175,7 @@ impl Wake<'_> {
             sent: Sent {
                 model: t.model.as_deref().or(device.model.as_deref()),
                 version: t.firmware.as_deref(),
-                battery: t.battery_voltage.map(crate::battery_percent),
+                battery: t.battery(),
                 powered: t.powered,
             },
             policy: Policy {

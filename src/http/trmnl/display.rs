@@ -75,6 +75,7 @@ pub(super) async fn display(
         answer.refresh_rate = wait.as_secs().max(min) + 1;
         return (StatusCode::TOO_MANY_REQUESTS, Json(answer)).into_response();
     }
+    engine.metrics().device_wake(wake.telemetry.wake_reason);
     let double_click = header(&headers, "special_function") == Some("true");
     let mut screen = wake.answer(&mut device, double_click).await;
     if let Some(firmware) = &app.firmware {

@@ -274,6 +274,15 @@ pub fn builtin_presets() -> BTreeMap<String, OutputOptions> {
             "esphome-bmp".to_string(),
             preset(None, None, ImageFormat::Bmp, 1),
         ),
+        // XTEINK X3 on TRMNL firmware: 792×528, 1-bit PNG, within 90,000
+        // bytes (TRMNL's model list).
+        (
+            "xteink-x3".to_string(),
+            OutputOptions {
+                max_bytes: Some(90_000),
+                ..preset(Some(792), Some(528), ImageFormat::Png, 1)
+            },
+        ),
         ("trmnl-bwry".to_string(), inks(Palette::Bwry)),
         ("spectra6".to_string(), inks(Palette::Spectra6)),
         // TRMNL X: 1872×1404, 16 grays, up to 750,000 bytes.

@@ -324,7 +324,7 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
 #[rstest]
 #[case::unknown_preset(
     "preset = \"nope\"",
-    "line 5: `spots[0].preset`: unknown preset `nope`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
+    "line 5: `spots[0].preset`: unknown preset `nope`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x, xteink-x3"
 )]
 #[case::both_names(
     "preset = \"trmnl\"\ndevice = \"kindle\"",
@@ -338,7 +338,7 @@ fn the_old_names_still_load_with_a_warning_naming_the_new_key() {
 #[case::refresh_too_often("refresh = \"30s\"", "line 5: `spots[0].refresh`: must be at least 1m")]
 #[case::unknown_prerender(
     "prerender = [\"trmnl\", \"kindel\"]",
-    "line 5: `spots[0].prerender[1]`: unknown preset `kindel`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x"
+    "line 5: `spots[0].prerender[1]`: unknown preset `kindel`; known: esphome-bmp, kindle, spectra6, trmnl, trmnl-bmp, trmnl-bwry, trmnl-x, xteink-x3"
 )]
 #[case::bad_window(
     "active_hours = \"6am-9pm\"",

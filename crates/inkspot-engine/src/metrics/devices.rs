@@ -49,6 +49,7 @@ pub(super) struct DeviceMetrics {
     firmware_failures: Family<labels::Device, Gauge>,
     firmware_held: Family<labels::Device, Gauge>,
     firmware: Family<labels::FirmwareEvent, Counter>,
+    wakes: Family<labels::Wake, Counter>,
 }
 
 impl DeviceMetrics {
@@ -85,10 +86,19 @@ impl DeviceMetrics {
             self.firmware_held.clone(),
         );
         r.register(
+            "device_wakes",
+            "Display calls of devices, by why they woke (Update-Source)",
+            self.wakes.clone(),
+        );
+        r.register(
             "firmware_events",
             "Firmware updates offered, images downloaded, and devices that came back updated or failed",
             self.firmware.clone(),
         );
+    }
+
+    pub(super) fn wake(&self, reason: &'static str) {
+        self.wakes.get_or_create(&labels::Wake { reason }).inc();
     }
 
     pub(super) fn set(

@@ -184,3 +184,10 @@ pub struct FirmwareEvent {
     /// `offered`, `downloaded`, `updated` or `failed`.
     pub event: &'static str,
 }
+
+/// Why a device woke.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct Wake {
+    /// `timer`, `button`, `powercycle`, `other` or `unknown`.
+    pub reason: &'static str,
+}

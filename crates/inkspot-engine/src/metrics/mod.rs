@@ -327,6 +327,12 @@ impl Metrics {
             .inc();
     }
 
+    /// Counts a device's display call, by why it woke (`unknown` when it
+    /// did not say).
+    pub fn device_wake(&self, reason: Option<&'static str>) {
+        self.devices.wake(reason.unwrap_or("unknown"));
+    }
+
     /// Counts a connection the server closed for `reason`.
     pub fn close_connection(&self, reason: &'static str) {
         self.connections_closed
