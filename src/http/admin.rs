@@ -352,6 +352,7 @@ async fn device(
     let sensors = match &app.history {
         Some(keeper) => {
             let now = engine.clock().now();
+            use crate::history::History;
             latest(&*keeper.recent_device(&device.friendly_id, now).await)
         }
         None => serde_json::Map::new(),

@@ -1,6 +1,8 @@
 //! The devices as `/status` shows them, and the firmware images they are
 //! offered.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -48,6 +50,50 @@ pub struct DeviceHealth {
     /// failed offers, until `inkspot devices clear-firmware`.
     #[serde(default)]
     pub firmware_held: Option<String>,
+    /// Until when it is paused.
+    #[serde(default)]
+    pub paused_until: Option<DateTime<Utc>>,
+    /// The latest reading of each of its own sensors, by kind.
+    #[serde(default)]
+    pub sensors: BTreeMap<String, SensorReading>,
+}
+
+/// A sensor's latest reading.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SensorReading {
+    /// Its value.
+    pub value: f64,
+    /// Its unit, as the device sent it.
+    pub unit: Option<String>,
+    /// When it was read.
+    pub at: Option<DateTime<Utc>>,
+}
+
+/// The latest reading of each sensor of `friendly_id`, when the history
+/// is kept.
+async fn sensors(
+    app: &App,
+    friendly_id: &str,
+    now: DateTime<Utc>,
+) -> BTreeMap<String, SensorReading> {
+    use crate::history::History;
+    let Some(keeper) = &app.history else {
+        return BTreeMap::new();
+    };
+    let recent = keeper.recent_device(friendly_id, now).await;
+    recent
+        .observed
+        .iter()
+        .filter_map(|(kind, points)| {
+            let last = points.last()?;
+            let reading = SensorReading {
+                value: last.value,
+                unit: recent.units.get(kind).cloned(),
+                at: DateTime::from_timestamp(last.at, 0),
+            };
+            Some((kind.clone(), reading))
+        })
+        .collect()
 }
 
 /// The firmware images of `trmnl.firmware_dir` and what was done with
@@ -101,38 +147,51 @@ pub(super) async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> 
         return Vec::new();
     };
     let list = registry.list().await.unwrap_or_default();
+    let mut out = Vec::with_capacity(list.len());
+    for d in list {
+        let sensors = sensors(app, &d.friendly_id, now).await;
+        out.push(health(app, d, sensors, now));
+    }
+    out
+}
+
+/// One device as `/status` shows it.
+fn health(
+    app: &App,
+    d: crate::devices::Device,
+    sensors: BTreeMap<String, SensorReading>,
+    now: DateTime<Utc>,
+) -> DeviceHealth {
     let configured = app.config().devices.list();
     let attempts = app.config().trmnl.update_attempts;
-    list.into_iter()
-        .map(|d| {
-            let overdue = d.expected_at.is_some_and(|t| now > t + OVERDUE_AFTER);
-            let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
-            DeviceHealth {
-                name: configured
-                    .iter()
-                    .find(|c| c.mac == d.mac)
-                    .and_then(|c| c.name.clone()),
-                friendly_id: d.friendly_id,
-                mac: d.mac,
-                model: d.model,
-                firmware: d.firmware,
-                last_seen_at: d.last_seen_at,
-                expected_at: d.expected_at,
-                overdue,
-                battery_voltage: d.battery_voltage,
-                battery_percent: d.battery_percent,
-                rssi: d.rssi,
-                image_bytes: d.image_bytes,
-                image_cap: d.image_cap,
-                over_cap,
-                trouble: d.trouble,
-                firmware_held: d
-                    .firmware_update
-                    .failed_version
-                    .clone()
-                    .filter(|v| d.firmware_update.holds(v, attempts)),
-                firmware_update: d.firmware_update,
-            }
-        })
-        .collect()
+    let overdue = d.expected_at.is_some_and(|t| now > t + OVERDUE_AFTER);
+    let over_cap = matches!((d.image_bytes, d.image_cap), (Some(b), Some(c)) if b > c);
+    DeviceHealth {
+        name: configured
+            .iter()
+            .find(|c| c.mac == d.mac)
+            .and_then(|c| c.name.clone()),
+        friendly_id: d.friendly_id,
+        mac: d.mac,
+        model: d.model,
+        firmware: d.firmware,
+        last_seen_at: d.last_seen_at,
+        expected_at: d.expected_at,
+        overdue,
+        battery_voltage: d.battery_voltage,
+        battery_percent: d.battery_percent,
+        rssi: d.rssi,
+        image_bytes: d.image_bytes,
+        image_cap: d.image_cap,
+        over_cap,
+        trouble: d.trouble,
+        firmware_held: d
+            .firmware_update
+            .failed_version
+            .clone()
+            .filter(|v| d.firmware_update.holds(v, attempts)),
+        firmware_update: d.firmware_update,
+        paused_until: d.paused_until.filter(|p| *p > now),
+        sensors,
+    }
 }

@@ -71,6 +71,33 @@ async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
     assert!(odd["refresh_rate"].is_u64());
     let detail = device(&app, &id).await;
     assert_eq!(detail["sensors"]["temperature"]["value"], 22.0, "{detail}");
+    // The gallery and /status show them too.
+    let status: Value = client()
+        .get(format!("{}/status", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        status["devices"][0]["sensors"]["carbon_dioxide"]["value"], 612.0,
+        "{status}"
+    );
+    let gallery = client()
+        .get(format!("{}/", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        gallery.contains("carbon_dioxide 612 ppm · temperature 22 C"),
+        "the gallery lists the readings"
+    );
     app.stop().await;
 }
 
@@ -114,5 +141,77 @@ async fn why_a_device_woke_is_kept_and_counted() {
         .await;
         assert_eq!(got, n, "{reason}");
     }
+    app.stop().await;
+}
+
+/// A template that draws the kitchen's temperature as a bar 10 px a
+/// degree at the top, and the readings of the day as 50 px each below.
+const AIR_TEMPLATE: &str = r#"<svg xmlns="http://www.w3.org/2000/svg" width="{{ spot.width }}" height="{{ spot.height }}">
+<rect width="100%" height="100%" fill="white"/>
+<rect x="0" y="0" width="{{ (device.sensors.temperature or 0) * 10 }}" height="40" fill="black"/>
+{% set day = history("device:" ~ device.friendly_id ~ ".temperature", hours=24) %}
+<rect x="0" y="100" width="{{ day.count * 50 }}" height="40" fill="black"/>
+</svg>"#;
+
+/// Black pixels in row `y` of the PNG `bytes`.
+fn black_in_row(bytes: &[u8], y: u32) -> u32 {
+    let img = image::load_from_memory(bytes).unwrap().to_luma8();
+    (0..img.width())
+        .filter(|&x| img.get_pixel(x, y).0[0] < 128)
+        .count() as u32
+}
+
+#[tokio::test]
+async fn a_template_shows_the_devices_own_sensors() {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    std::fs::write(site.path().join("templates/air.svg"), AIR_TEMPLATE).unwrap();
+    let surf = bar_spot("Linda Mar", "file://page.html", "");
+    let device = format!("[[devices]]\nmac = \"{MAC}\"\nplaylist = [\"Linda Mar\"]\n");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n{device}{surf}"
+    ));
+    // The friendly id is given at setup: join first, then name it.
+    let app = App::start(&site).await;
+    let mut fw = Firmware::new(&app.url, MAC, "og");
+    let id = fw.setup().await["friendly_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    app.stop().await;
+    let air = bar_spot(
+        "Kitchen air",
+        "file://page.html",
+        &format!("sensors_of = \"{id}\""),
+    )
+    .replace("template = \"bar\"", "template = \"air\"");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n{device}{surf}{air}"
+    ));
+    let app = App::start(&site).await;
+    fw.base = app.url.clone();
+    let now = chrono::Utc::now().timestamp();
+    for (ago, value) in [(3600, "19.0"), (60, "21.5")] {
+        let reading = format!(
+            "make=Sensirion;model=SCD41;kind=temperature;value={value};unit=C;created_at={}",
+            now - ago
+        );
+        fw.display("4.1", &[("SENSORS", reading.as_str())]).await;
+    }
+    let png = app
+        .get("/image?spot=kitchen-air&format=png&bits=1", &[])
+        .await;
+    assert_eq!(png.status(), 200);
+    let bytes = png.bytes().await.unwrap();
+    assert_eq!(
+        black_in_row(&bytes, 20),
+        215,
+        "21.5 °C, 10 px a degree: the newest reading"
+    );
+    assert_eq!(
+        black_in_row(&bytes, 120),
+        100,
+        "two readings in the last 24 hours"
+    );
     app.stop().await;
 }

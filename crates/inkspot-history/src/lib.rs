@@ -222,13 +222,6 @@ impl Keeper {
             .await
     }
 
-    /// A device's recent sensor readings.
-    pub async fn recent_device(&self, friendly_id: &str, now: DateTime<Utc>) -> Arc<Recent> {
-        self.recent
-            .get(&self.pool, &device_key(friendly_id), now)
-            .await
-    }
-
     /// How long `spot`'s history is kept.
     pub fn retention(&self, spot: &Spot) -> Retention {
         self.config.history.retention(spot.history.as_ref())
@@ -361,6 +354,12 @@ impl History for Keeper {
 
     async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent> {
         self.recent.get(&self.pool, &spot.slug(), now).await
+    }
+
+    async fn recent_device(&self, friendly_id: &str, now: DateTime<Utc>) -> Arc<Recent> {
+        self.recent
+            .get(&self.pool, &device_key(friendly_id), now)
+            .await
     }
 }
 

@@ -196,6 +196,8 @@ pub(super) struct DeviceView {
     name: Option<String>,
     battery: Option<String>,
     rssi: Option<i64>,
+    /// Its own sensors' latest readings, "21.5 C · 612 ppm".
+    sensors: Option<String>,
     last_seen: String,
     /// `ok`, or what is wrong, in words.
     state: String,
@@ -211,6 +213,8 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
             Some(at) => format!("overdue: expected at {}", ago(at, now)),
             None => "overdue".to_string(),
         }
+    } else if let Some(until) = device.paused_until {
+        format!("paused until {}", until.format("%Y-%m-%d %H:%M UTC"))
     } else if let Some(version) = &device.firmware_held {
         let failures = device.firmware_update.failures;
         format!(
@@ -232,10 +236,18 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
                 None => format!("{p}%"),
             }),
         rssi: device.rssi,
+        sensors: (!device.sensors.is_empty()).then(|| {
+            let each = device.sensors.iter().map(|(kind, r)| {
+                let unit = r.unit.as_deref().unwrap_or("");
+                format!("{kind} {} {unit}", r.value).trim_end().to_string()
+            });
+            each.collect::<Vec<_>>().join(" · ")
+        }),
         last_seen: device
             .last_seen_at
             .map_or("never".to_string(), |t| ago(t, now)),
-        ok: state == "ok",
+        // A pause is the owner's wish, not a problem.
+        ok: state == "ok" || device.paused_until.is_some() && state.starts_with("paused"),
         state,
     }
 }

@@ -144,6 +144,29 @@ impl Recent {
     }
 }
 
+/// The field prefix under which a device's readings join a spot's recent
+/// values: `device:<friendly id>.`, as `history("device:abc123.temperature")`
+/// names them.
+pub fn device_prefix(friendly_id: &str) -> String {
+    format!("device:{}.", friendly_id.to_ascii_lowercase())
+}
+
+impl Recent {
+    /// These values with `device`'s readings added, each field under
+    /// `prefix` (see [`device_prefix`]).
+    pub fn with_device(&self, device: &Recent, prefix: &str) -> Recent {
+        let mut out = self.clone();
+        for (field, points) in &device.observed {
+            out.observed
+                .insert(format!("{prefix}{field}"), points.clone());
+        }
+        for (field, unit) in &device.units {
+            out.units.insert(format!("{prefix}{field}"), unit.clone());
+        }
+        out
+    }
+}
+
 /// `kept` and `added` in time order, one point per time (`added`'s wins):
 /// a sort, not an insertion per point, since a fetch may bring thousands.
 fn union(kept: Vec<Point>, added: Vec<Point>) -> Vec<Point> {
@@ -165,6 +188,13 @@ pub trait History: Send + Sync {
 
     /// The spot's recent values at `now`, with every batch kept so far.
     async fn recent(&self, spot: &Spot, now: DateTime<Utc>) -> Arc<Recent>;
+
+    /// A TRMNL's own sensor readings at `now` (its `SENSORS` header), by
+    /// its friendly id; none when no history is kept.
+    async fn recent_device(&self, friendly_id: &str, now: DateTime<Utc>) -> Arc<Recent> {
+        let _ = (friendly_id, now);
+        Arc::new(Recent::default())
+    }
 }
 
 /// No history: nothing kept, and templates see only what this fetch

@@ -43,6 +43,48 @@ pub struct Context {
     /// The spot's recent values, for `history()` and `forecast()`.
     #[serde(skip)]
     pub recent: Option<std::sync::Arc<crate::history::Recent>>,
+    /// `device`: the latest readings of the TRMNL the spot's `sensors_of`
+    /// names (empty without one).
+    pub device: DeviceReadings,
+}
+
+/// The latest sensor readings of a TRMNL, as a template sees them.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DeviceReadings {
+    /// Its friendly id.
+    pub friendly_id: Option<String>,
+    /// `device.sensors.temperature`: the newest value of each kind.
+    pub sensors: BTreeMap<String, f64>,
+    /// `device.units.temperature`: each kind's unit, as it sent it.
+    pub units: BTreeMap<String, String>,
+    /// When the newest of them was read, RFC 3339 in UTC.
+    pub read_at: Option<String>,
+}
+
+impl DeviceReadings {
+    /// The readings of device `id` among `recent`'s fields.
+    fn of(id: &str, recent: &crate::history::Recent) -> Self {
+        let prefix = crate::history::device_prefix(id);
+        let mut out = Self {
+            friendly_id: Some(id.to_string()),
+            ..Self::default()
+        };
+        let mut newest = None;
+        for (field, points) in &recent.observed {
+            let (Some(kind), Some(last)) = (field.strip_prefix(&prefix), points.last()) else {
+                continue;
+            };
+            out.sensors.insert(kind.to_string(), last.value);
+            if let Some(unit) = recent.units.get(field) {
+                out.units.insert(kind.to_string(), unit.clone());
+            }
+            newest = newest.max(Some(last.at));
+        }
+        out.read_at = newest
+            .and_then(|at| DateTime::from_timestamp(at, 0))
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true));
+        out
+    }
 }
 
 /// One frame of an animation, as a template sees it.
@@ -94,6 +136,14 @@ impl Context {
             shown_layers: Vec::new(),
             inks: BTreeMap::new(),
             recent: data.and_then(|d| d.recent.clone()),
+            device: match (&spot.sensors_of, data.and_then(|d| d.recent.as_deref())) {
+                (Some(id), Some(recent)) => DeviceReadings::of(id, recent),
+                (Some(id), None) => DeviceReadings {
+                    friendly_id: Some(id.clone()),
+                    ..DeviceReadings::default()
+                },
+                _ => DeviceReadings::default(),
+            },
         }
     }
 

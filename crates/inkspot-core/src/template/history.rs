@@ -156,10 +156,23 @@ fn history(state: &State, field: &str, kwargs: Kwargs) -> Result<Value, Error> {
     let ask = ask(&kwargs, RECENT_HOURS, "history")?;
     let now = context_now(state)?.timestamp();
     let recent = recent(state);
+    let field = &named(field);
     let all = recent.observed.get(field).map_or(&[][..], Vec::as_slice);
     let unit = recent.units.get(field).map(String::as_str);
     let series = Series::window(field, unit, all, now - ask.hours, now);
     made(series, &ask, false)
+}
+
+/// `field` as the recent values key it: a device's friendly id in any
+/// case (`device:ABC123.temperature` is `device:abc123.temperature`).
+fn named(field: &str) -> String {
+    match field
+        .strip_prefix("device:")
+        .and_then(|rest| rest.split_once('.'))
+    {
+        Some((id, kind)) => format!("{}{kind}", crate::history::device_prefix(id)),
+        None => field.to_string(),
+    }
 }
 
 /// `forecast(field, hours=24, points=none, threshold=none)`: the field's

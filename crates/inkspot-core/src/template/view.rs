@@ -35,6 +35,7 @@ pub(super) fn context(ctx: &Context) -> Value {
         layers => Value::from_serialize(&ctx.layers),
         shown_layers => Value::from_serialize(&ctx.shown_layers),
         inks => Value::from_serialize(&ctx.inks),
+        device => Value::from_serialize(&ctx.device),
         _recent => Value::from_object(super::history::RecentObj(
             ctx.recent.clone().unwrap_or_default(),
         )),

@@ -152,7 +152,16 @@ impl Data {
             return Arc::new(data);
         }
         let batch = std::mem::take(&mut data.samples);
-        data.recent = Some(self.history.keep(spot, batch, self.fresh.now()).await);
+        let now = self.fresh.now();
+        let mut recent = self.history.keep(spot, batch, now).await;
+        // The readings of the TRMNL the spot names join its values, as of
+        // this fetch.
+        if let Some(id) = &spot.sensors_of {
+            let device = self.history.recent_device(id, now).await;
+            let prefix = crate::history::device_prefix(id);
+            recent = Arc::new(recent.with_device(&device, &prefix));
+        }
+        data.recent = Some(recent);
         Arc::new(data)
     }
 

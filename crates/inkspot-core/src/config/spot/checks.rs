@@ -28,6 +28,7 @@ const SPOT_KEYS: &[&str] = &[
     "prerender",
     "screenshot",
     "page_hosts",
+    "sensors_of",
 ];
 
 /// Everything about one spot at `path`.
@@ -47,6 +48,14 @@ pub(in crate::config) fn check_spot(
                 format!("{v} is out of range: use {MIN_DIMENSION} to {MAX_DIMENSION} pixels"),
             );
         }
+    }
+    if let Some(id) = &spot.sensors_of
+        && (id.is_empty() || id.len() > 16 || !id.bytes().all(|b| b.is_ascii_alphanumeric()))
+    {
+        c.add(
+            &with(path, &[key("sensors_of")]),
+            format!("`{id}` is not a friendly id: the six letters and digits a TRMNL shows at setup, as `/api/devices` lists them"),
+        );
     }
     for extra in spot.extra.keys() {
         if let Some(known) = SPOT_KEYS

@@ -74,6 +74,11 @@ pub struct Spot {
     /// library from a CDN); none by default.
     #[serde(default)]
     pub page_hosts: Vec<String>,
+    /// The friendly id of a TRMNL whose own sensors (its `SENSORS`
+    /// header) the template reads: `device.sensors.temperature`, and
+    /// `history("device:<id>.temperature")`. Default: none.
+    #[serde(default)]
+    pub sensors_of: Option<String>,
     /// Any other keys, passed to the template.
     #[serde(flatten)]
     pub extra: BTreeMap<String, toml::Value>,
