@@ -111,6 +111,15 @@ async fn check_templates(
             );
             continue;
         }
+        if let Some(mashup) = &spot.mashup {
+            let layout = mashup.layout.name();
+            let parts = mashup.spots.join(", ");
+            println!(
+                "ok   mashup {} ({layout}: {parts}), drawn by their templates",
+                spot.name
+            );
+            continue;
+        }
         let mut filled: Vec<_> = spot
             .template
             .names()

@@ -252,7 +252,18 @@ pub async fn render(
     let browser = crate::browser::Browser::new(&config.browser);
     pipeline.photograph(std::sync::Arc::new(browser.clone()));
     let spot = request.spot.name.clone();
-    let (data, drawn) = pipeline.render(&request, &*clock).await;
+    let (data, drawn) = match &request.spot.mashup {
+        Some(mashup) => {
+            let parts: Vec<_> = mashup
+                .spots
+                .iter()
+                .filter_map(|name| catalog.find(name))
+                .map(|i| catalog.exact(i, request.output))
+                .collect();
+            crate::pipeline::render_mashup(&pipeline, &request, &parts, &*clock).await
+        }
+        None => pipeline.render(&request, &*clock).await,
+    };
     browser.shutdown().await;
     for e in &data.errors {
         let field = e

@@ -28,6 +28,7 @@ mod hostile;
 mod image;
 mod jobs;
 mod jobs_durability;
+mod mashup;
 mod operability;
 mod output;
 mod overload;

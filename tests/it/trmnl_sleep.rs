@@ -179,8 +179,19 @@ async fn a_pause_set_from_the_command_line_holds_until_its_day_and_resume_ends_i
         .await
         .unwrap();
     assert_eq!(detail["paused_until"], "2026-12-24T08:00:00Z", "{detail}");
-    let gallery = client().get(format!("{}/", app.url)).bearer_auth(TOKEN).send().await.unwrap().text().await.unwrap();
-    assert!(gallery.contains("paused until 2026-12-24 08:00 UTC"), "the gallery says so");
+    let gallery = client()
+        .get(format!("{}/", app.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        gallery.contains("paused until 2026-12-24 08:00 UTC"),
+        "the gallery says so"
+    );
 
     // The pause ends at midnight, inside Wednesday's night: it sleeps on
     // to that night's end, 06:30 on Thursday.

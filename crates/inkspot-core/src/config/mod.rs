@@ -54,8 +54,8 @@ pub use sections::{
 };
 pub use spot::checks::check_url;
 pub use spot::{
-    Field, FieldType, Format, MAX_DIMENSION, MIN_DIMENSION, Rows, Source, Spot, SpotTemplate,
-    slugify,
+    Field, FieldType, Format, LAYOUTS, Layout, MAX_DIMENSION, MAX_GUTTER, MIN_DIMENSION, Mashup,
+    Region, Rows, Source, Spot, SpotTemplate, slugify,
 };
 pub use storage::{CoordinationConfig, StorageBackend, StorageConfig};
 pub use trmnl::{

@@ -472,3 +472,46 @@ fn otlp_settings_are_checked() {
         .any(|w| w.to_string().contains("--features otlp"));
     assert_eq!(warned, !cfg!(feature = "otlp"), "{:?}", config.warnings);
 }
+
+/// A mashup names as many configured spots as its layout holds, none of
+/// them a mashup, and has no template or sources of its own.
+#[rstest]
+#[case::too_few(
+    "mashup = { layout = \"1Lx2R\", spots = [\"Linda Mar\"] }",
+    "`spots[1].mashup.spots`: layout `1Lx2R` holds 3 spots; 1 are listed"
+)]
+#[case::unknown_spot(
+    "mashup = { layout = \"1Lx1R\", spots = [\"Linda Mar\", \"Mavericks\"] }",
+    "`spots[1].mashup.spots[1]`: no spot named `Mavericks`; spots: Linda Mar"
+)]
+#[case::nested(
+    "mashup = { layout = \"1Lx1R\", spots = [\"Linda Mar\", \"Both\"] }",
+    "`spots[1].mashup.spots[1]`: `Both` is a mashup itself"
+)]
+#[case::unknown_layout(
+    "mashup = { layout = \"3x3\", spots = [] }",
+    "unknown layout `3x3`; layouts: 1x1, 1Lx1R, 1Lx2R, 2Lx1R, 1Tx1B, 1Tx2B, 2Tx1B, 2x2"
+)]
+#[case::own_template(
+    "template = \"surf\"\nmashup = { layout = \"1x1\", spots = [\"Linda Mar\"] }",
+    "`spots[1].mashup`: a mashup is drawn by its spots' templates"
+)]
+#[case::wide_gutter(
+    "mashup = { layout = \"1x1\", spots = [\"Linda Mar\"], gutter = 100 }",
+    "`spots[1].mashup.gutter`: must be 0 to 64 pixels"
+)]
+fn mashups_are_checked_at_load(#[case] keys: &str, #[case] said: &str) {
+    let text = format!("{SPOT}\n[[spots]]\nname = \"Both\"\n{keys}\n");
+    let e = error(&text);
+    assert!(e.contains(said), "{said:?} missing from: {e}");
+}
+
+#[test]
+fn a_mashup_of_configured_spots_loads() {
+    let text = format!(
+        "{SPOT}\n[[spots]]\nname = \"Both\"\nmashup = {{ layout = \"1lx1r\", spots = [\"Linda Mar\", \"linda-mar\"] }}\n"
+    );
+    let config = load(&text).unwrap();
+    let mashup = config.spots[1].mashup.as_ref().unwrap();
+    assert_eq!((mashup.layout.name(), mashup.gutter), ("1Lx1R", 8));
+}

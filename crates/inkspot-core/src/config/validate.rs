@@ -9,7 +9,7 @@ use std::collections::HashSet;
 
 use super::locate::Seg;
 pub(in crate::config) use super::locate::{Collector, key, with};
-use super::spot::checks::{check_spot, is_identifier};
+use super::spot::checks::{check_mashup_parts, check_spot, is_identifier};
 use super::trmnl::checks as devices;
 use super::{
     Check, Config, Problem, browser, history, jobs, normalize, schedule, sections, storage,
@@ -82,6 +82,7 @@ fn check_spots(c: &mut Collector, config: &Config) {
         );
         None
     };
+    check_mashup_parts(c, &config.spots);
     let mut names = HashSet::new();
     let mut slugs = HashSet::new();
     for (i, spot) in config.spots.iter().enumerate() {

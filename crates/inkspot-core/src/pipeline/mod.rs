@@ -5,6 +5,7 @@
 //! same request give the same bytes, whoever asks.
 
 mod browse;
+mod mashup;
 
 use std::sync::Arc;
 
@@ -50,6 +51,7 @@ pub enum DrawError {
 }
 
 pub use browse::{fit, screenshot};
+pub use mashup::{Part, render_mashup};
 
 /// Fetcher, templates and renderer, with the limit on CPU work.
 #[derive(Clone)]
@@ -182,6 +184,37 @@ impl Pipeline {
                     .await?
             }
         };
+        Ok(Rendered::new(
+            bytes,
+            request.output.media_type(),
+            now,
+            data.fetched_at,
+            data.is_partial(),
+        ))
+    }
+
+    /// Draws the mashup `request` asks for: each of `parts` in its region
+    /// by its own template, through one output stage, on a blocking thread
+    /// behind the CPU limit. `data` is the mashup's (its parts' together).
+    pub async fn draw_mashup(
+        &self,
+        request: &RenderRequest,
+        data: &SpotData,
+        parts: Vec<Part>,
+        now: DateTime<Utc>,
+    ) -> Result<Rendered, DrawError> {
+        let Some(mashup) = request.spot.mashup.clone() else {
+            return self.draw(request, data, now).await;
+        };
+        let (templates, renderer, output) = (
+            self.templates.current(),
+            self.renderer.clone(),
+            request.output,
+        );
+        let bytes = self
+            .cpu
+            .run(move || mashup::draw(&templates, &renderer, &mashup, &parts, &output, now))
+            .await??;
         Ok(Rendered::new(
             bytes,
             request.output.media_type(),

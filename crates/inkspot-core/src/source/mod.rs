@@ -92,9 +92,42 @@ pub struct SpotData {
     /// The spot's recent values with this fetch's, for `history()`.
     #[serde(skip)]
     pub recent: Option<std::sync::Arc<crate::history::Recent>>,
+    /// A mashup's: each of its spots' data, in its layout's order.
+    #[serde(skip)]
+    pub parts: Vec<std::sync::Arc<SpotData>>,
 }
 
 impl SpotData {
+    /// A mashup's data: its `parts`' data, one source each, fetched when
+    /// the newest of them was, so a change in any part is a change of
+    /// the mashup's. A part that failed is an error of the source named
+    /// by its spot's slug.
+    pub fn of_parts(spots: &[String], parts: Vec<std::sync::Arc<SpotData>>) -> Self {
+        let errors = spots
+            .iter()
+            .zip(&parts)
+            .filter(|(_, data)| data.all_failed())
+            .map(|(name, data)| FieldError {
+                source: crate::config::slugify(name),
+                field: None,
+                reason: data.failure_summary(),
+                unreachable: false,
+                url: None,
+            })
+            .collect();
+        SpotData {
+            values: BTreeMap::new(),
+            errors,
+            fetched_at: parts.iter().map(|d| d.fetched_at).max().unwrap_or_default(),
+            sources_ok: parts.iter().filter(|d| !d.all_failed()).count(),
+            sources_total: parts.len(),
+            bytes: 0,
+            samples: crate::history::Batch::default(),
+            recent: None,
+            parts,
+        }
+    }
+
     /// Data in which every source of `spot` failed for `reason` at `now`.
     pub fn failed(spot: &Spot, reason: &str, now: DateTime<Utc>) -> Self {
         SpotData {
@@ -116,6 +149,7 @@ impl SpotData {
             bytes: 0,
             samples: Default::default(),
             recent: None,
+            parts: Vec::new(),
         }
     }
 
@@ -192,6 +226,7 @@ pub async fn gather(fetcher: &Fetcher, spot: &Spot, clock: &dyn Clock) -> SpotDa
         bytes: 0,
         samples: Default::default(),
         recent: None,
+        parts: Vec::new(),
     };
     for (source, result) in spot.sources.iter().zip(results) {
         let (fields, errors) = match result {

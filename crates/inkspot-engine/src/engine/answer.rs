@@ -75,6 +75,9 @@ pub(super) struct Lookup<'a> {
     pub fresh: &'a Freshness,
     pub store: &'a Store,
     pub schedule: Option<&'a Schedule>,
+    /// The spots' data: a mashup's stored render is outdated once one of
+    /// its parts has newer data.
+    pub data: &'a super::data::Data,
 }
 
 impl<'a> Lookup<'a> {
@@ -83,21 +86,30 @@ impl<'a> Lookup<'a> {
     pub(super) async fn find(&self, request: &RenderRequest, key: &Key) -> Found<'a> {
         let scheduled = self.scheduled(request);
         let existing = self.store.get(key).await;
-        let served = existing.as_ref().and_then(|rendered| {
-            let fresh = self
-                .fresh
-                .fresh_for(rendered.meta.data_at, rendered.meta.partial);
-            match scheduled {
-                Some((schedule, now)) => {
-                    as_scheduled(schedule, now, request.index, rendered, fresh)
-                }
-                None => fresh.map(|left| Served {
-                    rendered: rendered.clone(),
-                    cache: CacheStatus::Hit,
-                    max_age: left,
-                }),
+        let outdated = match &existing {
+            Some(r) if request.spot.mashup.is_some() => {
+                self.data.parts_newer_than(request, r.meta.data_at).await
             }
-        });
+            _ => false,
+        };
+        let served = existing
+            .as_ref()
+            .filter(|_| !outdated)
+            .and_then(|rendered| {
+                let fresh = self
+                    .fresh
+                    .fresh_for(rendered.meta.data_at, rendered.meta.partial);
+                match scheduled {
+                    Some((schedule, now)) => {
+                        as_scheduled(schedule, now, request.index, rendered, fresh)
+                    }
+                    None => fresh.map(|left| Served {
+                        rendered: rendered.clone(),
+                        cache: CacheStatus::Hit,
+                        max_age: left,
+                    }),
+                }
+            });
         Found {
             existing,
             served,

@@ -14,7 +14,7 @@ use crate::coord::Coordination;
 use crate::flight::{JobPanicked, SingleFlight};
 use crate::history::History;
 use crate::pipeline::Pipeline;
-use crate::request::RenderRequest;
+use crate::request::{Catalog, RenderRequest};
 use crate::source::SpotData;
 use crate::store::Store;
 
@@ -38,11 +38,13 @@ pub(super) struct Data {
     last: moka::future::Cache<String, Arc<SpotData>>,
     /// The fetch of each spot in flight.
     flight: SingleFlight<String, Arc<SpotData>, JobPanicked>,
+    /// The spots, for a mashup's parts.
+    catalog: Catalog,
 }
 
 impl Data {
     pub(super) fn new(
-        spots: usize,
+        catalog: Catalog,
         fresh: Freshness,
         pipeline: Pipeline,
         coord: Coordination,
@@ -50,7 +52,7 @@ impl Data {
         quiet: Arc<Quiet>,
         history: Arc<dyn History>,
     ) -> Self {
-        let capacity = spots as u64 * 2 + 16;
+        let capacity = catalog.spots().len() as u64 * 2 + 16;
         Self {
             fresh,
             pipeline,
@@ -61,7 +63,51 @@ impl Data {
             cache: moka::future::Cache::new(capacity),
             last: moka::future::Cache::new(capacity),
             flight: SingleFlight::new(usize::MAX),
+            catalog,
         }
+    }
+
+    /// The spots of the mashup `request` asks for, in its layout's order,
+    /// each as drawn at the mashup's output.
+    pub(super) fn parts_of(&self, request: &RenderRequest) -> Vec<RenderRequest> {
+        let Some(mashup) = &request.spot.mashup else {
+            return Vec::new();
+        };
+        let found = mashup
+            .spots
+            .iter()
+            .filter_map(|name| self.catalog.find(name));
+        found
+            .map(|i| self.catalog.exact(i, request.output))
+            .collect()
+    }
+
+    /// Whether a part of the mashup `request` asks for has data fetched
+    /// after `data_at` (its render's): a part's change is the mashup's.
+    pub(super) async fn parts_newer_than(
+        &self,
+        request: &RenderRequest,
+        data_at: DateTime<Utc>,
+    ) -> bool {
+        for part in self.parts_of(request) {
+            if let Some(data) = self.cache.get(&part.spot.slug()).await
+                && data.fetched_at > data_at
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// A mashup's data: each part's fresh data (cached, or fetched as that
+    /// spot's own), together. Not kept itself: it is rebuilt from its
+    /// parts' at each ask, so a part's new data is the mashup's at once.
+    async fn mashup(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+        let parts = self.parts_of(request);
+        let each = parts.iter().map(|part| Box::pin(self.fresh(part)));
+        let data = futures_util::future::join_all(each).await;
+        let names: Vec<String> = parts.iter().map(|p| p.spot.name.clone()).collect();
+        Arc::new(SpotData::of_parts(&names, data))
     }
 
     /// The pipeline fetches run.
@@ -72,6 +118,9 @@ impl Data {
     /// Fresh data for the request's spot: cached, or fetched once however
     /// many ask.
     pub(super) async fn fresh(self: &Arc<Self>, request: &RenderRequest) -> Arc<SpotData> {
+        if request.spot.mashup.is_some() {
+            return self.mashup(request).await;
+        }
         if let Some(data) = self.cache.get(&request.spot.slug()).await
             && self
                 .fresh
@@ -102,6 +151,9 @@ impl Data {
         request: &RenderRequest,
         not_before: Option<DateTime<Utc>>,
     ) -> Arc<SpotData> {
+        if request.spot.mashup.is_some() {
+            return self.mashup(request).await;
+        }
         let data = self.clone();
         let job_request = request.clone();
         let fetch = self

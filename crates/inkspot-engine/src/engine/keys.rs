@@ -34,6 +34,17 @@ pub fn store_key(request: &RenderRequest, templates: &Templates) -> Key {
         let described = serde_json::to_string(shot).unwrap_or_default();
         blake3::hash(described.as_bytes()).to_hex()[..16].to_string()
     });
+    // A mashup's is its layout and parts.
+    let page = page.or_else(|| {
+        let mashup = request.spot.mashup.as_ref()?;
+        let described = format!(
+            "{}|{}|{}",
+            mashup.layout.name(),
+            mashup.spots.join("|"),
+            mashup.gutter
+        );
+        Some(blake3::hash(described.as_bytes()).to_hex()[..16].to_string())
+    });
     let version = page
         .as_deref()
         .or_else(|| templates.version(request.template()))

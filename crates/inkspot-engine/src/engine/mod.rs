@@ -114,7 +114,7 @@ impl Engine {
         let fresh = Freshness::new(&config.cache, clock);
         let renders = Arc::new(Renders::new(RenderParts {
             queue: (config.server.render_queue, config.server.renders_per_client),
-            spots: config.spots.len(),
+            catalog: catalog.clone(),
             pipeline,
             store: store.clone(),
             coord: coord.clone(),
@@ -324,6 +324,7 @@ impl Engine {
             fresh: &self.fresh,
             store: &self.store,
             schedule: self.schedule.as_deref(),
+            data: self.renders.data(),
         }
     }
 

@@ -42,8 +42,8 @@ pub(super) struct Renders {
 pub(super) struct RenderParts {
     /// `server.render_queue` and `server.renders_per_client`.
     pub queue: (usize, usize),
-    /// How many spots there are.
-    pub spots: usize,
+    /// The spots.
+    pub catalog: crate::request::Catalog,
     pub pipeline: Pipeline,
     pub store: Store,
     pub coord: Coordination,
@@ -58,7 +58,7 @@ impl Renders {
     pub(super) fn new(parts: RenderParts) -> Self {
         let RenderParts {
             queue,
-            spots,
+            catalog,
             pipeline,
             store,
             coord,
@@ -68,7 +68,7 @@ impl Renders {
         } = parts;
         let quiet = Arc::new(Quiet::default());
         let data = Data::new(
-            spots,
+            catalog,
             fresh.clone(),
             pipeline.clone(),
             coord.clone(),
@@ -226,7 +226,14 @@ impl Renders {
             return Err(RenderFailure::NoData { reason, picture });
         }
         progress.set(Stage::Drawing);
-        let drawn = self.pipeline.draw(request, &data, self.fresh.now()).await;
+        let now = self.fresh.now();
+        let drawn = if request.spot.mashup.is_some() {
+            let spots = self.data.parts_of(request).into_iter().map(|p| p.spot);
+            let parts = spots.zip(data.parts.iter().cloned()).collect();
+            self.pipeline.draw_mashup(request, &data, parts, now).await
+        } else {
+            self.pipeline.draw(request, &data, now).await
+        };
         let mut rendered = match drawn {
             Ok(rendered) => rendered,
             Err(cause) => {

@@ -3,6 +3,9 @@
 
 /// The rules this section must satisfy beyond its types, checked at load.
 pub(super) mod checks;
+mod mashup;
+
+pub use mashup::{LAYOUTS, Layout, MAX_GUTTER, Mashup, Region};
 
 use std::collections::BTreeMap;
 
@@ -74,6 +77,11 @@ pub struct Spot {
     /// library from a CDN); none by default.
     #[serde(default)]
     pub page_hosts: Vec<String>,
+    /// The spot is a layout of other spots, each drawn in its region by
+    /// its own template: `mashup = { layout = "1Lx2R", spots = [...] }`.
+    /// Such a spot has no sources or template of its own.
+    #[serde(default)]
+    pub mashup: Option<Mashup>,
     /// The friendly id of a TRMNL whose own sensors (its `SENSORS`
     /// header) the template reads: `device.sensors.temperature`, and
     /// `history("device:<id>.temperature")`. Default: none.
