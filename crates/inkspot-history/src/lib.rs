@@ -74,6 +74,12 @@ pub struct Kept {
     pub rollup_runs: u64,
     /// Samples waiting to be written.
     pub queued: usize,
+    /// What the recent values templates read hold in memory.
+    #[serde(default)]
+    pub memory_bytes: u64,
+    /// `history.max_memory`.
+    #[serde(default)]
+    pub max_memory_bytes: u64,
     /// By spot slug: how many samples and rollups, and the newest sample.
     pub spots: BTreeMap<String, SpotKept>,
 }
@@ -120,10 +126,11 @@ impl Keeper {
         supervisor: &Supervisor,
     ) -> Arc<Self> {
         let (queue, jobs) = mpsc::channel(1024);
+        let max_memory = config.history.max_memory.as_u64() as usize;
         let keeper = Arc::new(Self {
             pool,
             config,
-            recent: recent::RecentCache::default(),
+            recent: recent::RecentCache::new(max_memory),
             queue,
             queued: Arc::new(AtomicUsize::new(0)),
             counters: Arc::new(Counters::default()),
@@ -269,6 +276,8 @@ impl Keeper {
             dropped: c.dropped.load(Ordering::Relaxed),
             rollup_runs: c.rollup_runs.load(Ordering::Relaxed),
             queued: self.queued(),
+            memory_bytes: self.recent.bytes() as u64,
+            max_memory_bytes: self.config.history.max_memory.as_u64(),
             spots,
         }
     }

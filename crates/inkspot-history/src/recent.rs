@@ -1,8 +1,10 @@
-//! The spots' recent values, as their templates read them: loaded from the
-//! database once, then kept up to date by each fetch in memory, so the
-//! render that follows a fetch draws it before it is written. A load that
-//! fails is not tried again for a while, so a database that is away costs
-//! a fetch at most one wait.
+//! The spots' (and devices') recent values, as their templates read them:
+//! loaded from the database once, then kept up to date by each fetch in
+//! memory, so the render that follows a fetch draws it before it is
+//! written. A load that fails is not tried again for a while, so a
+//! database that is away costs a fetch at most one wait. The values held
+//! are bounded in bytes (`history.max_memory`): past it, the least
+//! recently used are dropped, to be read from the database again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -23,66 +25,120 @@ struct Entry {
     loaded: bool,
     /// When a load last failed.
     failed: Option<Instant>,
+    /// What `recent` holds, as [`Recent::approx_bytes`] counts it.
+    bytes: usize,
+    /// When it was last read or written.
+    used: Instant,
 }
 
-/// Each configured spot's recent values, by slug.
-#[derive(Default)]
+impl Entry {
+    fn new(recent: Arc<Recent>) -> Self {
+        Self {
+            bytes: recent.approx_bytes(),
+            recent,
+            loaded: false,
+            failed: None,
+            used: Instant::now(),
+        }
+    }
+
+    fn set(&mut self, recent: Arc<Recent>) {
+        self.bytes = recent.approx_bytes();
+        self.recent = recent;
+    }
+}
+
+/// Each spot's and device's recent values, by key, within a byte bound.
 pub(crate) struct RecentCache {
     map: Mutex<HashMap<String, Entry>>,
+    max_bytes: usize,
 }
 
 impl RecentCache {
+    /// An empty cache holding at most `max_bytes` of values.
+    pub(crate) fn new(max_bytes: usize) -> Self {
+        Self {
+            map: Mutex::default(),
+            max_bytes,
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Entry>> {
         self.map.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What the values held take now.
+    pub(crate) fn bytes(&self) -> usize {
+        self.lock().values().map(|e| e.bytes).sum()
+    }
+
+    /// Drops the least recently used entries other than `keep` until the
+    /// rest fit the bound. A dropped entry is read from the database again
+    /// when asked; what a fetch kept meanwhile is there once written.
+    fn shrink(&self, map: &mut HashMap<String, Entry>, keep: &str) {
+        let mut total: usize = map.values().map(|e| e.bytes).sum();
+        while total > self.max_bytes {
+            let oldest = map
+                .iter()
+                .filter(|(k, _)| k.as_str() != keep)
+                .min_by_key(|(_, e)| e.used)
+                .map(|(k, _)| k.clone());
+            let Some(oldest) = oldest else {
+                break;
+            };
+            if let Some(gone) = map.remove(&oldest) {
+                total -= gone.bytes;
+                tracing::debug!(key = %oldest, bytes = gone.bytes, "recent values dropped to stay within history.max_memory");
+            }
+        }
     }
 
     /// The spot's values: loaded once from `pool` (what a fetch put here
     /// meanwhile joined to them), else what this replica has.
     pub(crate) async fn get(&self, pool: &AnyPool, slug: &str, now: DateTime<Utc>) -> Arc<Recent> {
         {
-            let map = self.lock();
-            if let Some(e) = map.get(slug)
+            let mut map = self.lock();
+            if let Some(e) = map.get_mut(slug)
                 && (e.loaded || e.failed.is_some_and(|at| at.elapsed() < RETRY))
             {
+                e.used = Instant::now();
                 return e.recent.clone();
             }
         }
         let loaded = tokio::time::timeout(LOAD_WAIT, crate::read::recent(pool, slug, now)).await;
         let mut map = self.lock();
-        let entry = map.entry(slug.to_string()).or_insert_with(|| Entry {
-            recent: Arc::default(),
-            loaded: false,
-            failed: None,
-        });
+        let entry = map
+            .entry(slug.to_string())
+            .or_insert_with(|| Entry::new(Arc::default()));
+        entry.used = Instant::now();
         match loaded {
             Ok(Ok(mut recent)) => {
                 // A fetch kept while this was loading is newer than it.
                 recent.absorb(&entry.recent);
-                entry.recent = Arc::new(recent);
+                entry.set(Arc::new(recent));
                 entry.loaded = true;
                 entry.failed = None;
             }
             _ => entry.failed = Some(Instant::now()),
         }
-        entry.recent.clone()
+        let recent = entry.recent.clone();
+        self.shrink(&mut map, slug);
+        recent
     }
 
     /// Replaces the spot's values with `recent` (a fetch merged in).
     pub(crate) fn put(&self, slug: &str, recent: Arc<Recent>) {
         let mut map = self.lock();
         match map.get_mut(slug) {
-            Some(entry) => entry.recent = recent,
+            Some(entry) => {
+                entry.set(recent);
+                entry.used = Instant::now();
+            }
             None => {
-                map.insert(
-                    slug.to_string(),
-                    Entry {
-                        recent,
-                        loaded: false,
-                        failed: None,
-                    },
-                );
+                map.insert(slug.to_string(), Entry::new(recent));
             }
         }
+        self.shrink(&mut map, slug);
     }
 
     /// Reads the spot's values from the database again at the next get:
@@ -92,5 +148,40 @@ impl RecentCache {
             entry.loaded = false;
             entry.failed = None;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use inkspot_core::history::Point;
+
+    fn values(points: usize) -> Arc<Recent> {
+        let mut recent = Recent::default();
+        let series = (0..points as i64).map(|i| Point::new(i, 1.0)).collect();
+        recent.observed.insert("buoy.wvht".into(), series);
+        Arc::new(recent)
+    }
+
+    /// Past the bound the least recently used go; the one just written
+    /// stays even when it alone is over it.
+    #[test]
+    fn the_values_held_stay_within_their_bytes() {
+        let one = values(1000).approx_bytes();
+        let cache = RecentCache::new(one * 2 + one / 2);
+        cache.put("a", values(1000));
+        cache.put("b", values(1000));
+        assert!(cache.bytes() <= one * 2 + one / 2);
+        std::thread::sleep(Duration::from_millis(2));
+        cache.put("a", values(1000));
+        cache.put("c", values(1000));
+        let held: Vec<String> = {
+            let mut k: Vec<String> = cache.lock().keys().cloned().collect();
+            k.sort();
+            k
+        };
+        assert_eq!(held, ["a", "c"], "b was the least recently used");
+        cache.put("huge", values(10_000));
+        assert_eq!(cache.lock().keys().collect::<Vec<_>>(), ["huge"]);
     }
 }

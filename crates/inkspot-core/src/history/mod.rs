@@ -152,6 +152,18 @@ pub fn device_prefix(friendly_id: &str) -> String {
 }
 
 impl Recent {
+    /// About how many bytes these values hold in memory: each point, and
+    /// each field's name and unit with a map entry's overhead.
+    pub fn approx_bytes(&self) -> usize {
+        let series = |m: &BTreeMap<String, Vec<Point>>| {
+            m.iter()
+                .map(|(k, v)| k.len() + 64 + v.len() * std::mem::size_of::<Point>())
+                .sum::<usize>()
+        };
+        let units: usize = self.units.iter().map(|(k, v)| k.len() + v.len() + 64).sum();
+        series(&self.observed) + series(&self.forecast) + units
+    }
+
     /// These values with `device`'s readings added, each field under
     /// `prefix` (see [`device_prefix`]).
     pub fn with_device(&self, device: &Recent, prefix: &str) -> Recent {

@@ -27,6 +27,12 @@ pub struct HistoryConfig {
     /// the oldest rows go first. Default `512MiB`.
     #[serde(deserialize_with = "super::units::size")]
     pub max_disk: ByteSize,
+    /// The most the spots' and devices' recent values (what templates'
+    /// `history()` reads) may hold in memory; past it, the least recently
+    /// used are dropped and read from the database again when asked.
+    /// Default `64MiB`.
+    #[serde(deserialize_with = "super::units::size")]
+    pub max_memory: ByteSize,
 }
 
 impl Default for HistoryConfig {
@@ -36,6 +42,7 @@ impl Default for HistoryConfig {
             keep_raw: Duration::from_secs(10 * 86_400),
             keep_hourly: Duration::from_secs(400 * 86_400),
             max_disk: ByteSize::mib(512),
+            max_memory: ByteSize::mib(64),
         }
     }
 }
