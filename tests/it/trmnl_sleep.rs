@@ -73,6 +73,11 @@ async fn a_device_sleeps_through_its_periods_and_wakes_when_they_end() {
         .to_string();
     let awake = wait_for_image(&fw).await;
     assert!(!asleep(&awake), "awake before 23:00: {awake}");
+    let secs = awake["refresh_rate"].as_u64().unwrap();
+    assert!(
+        (540..=600).contains(&secs),
+        "woken as the night begins, not 15 minutes into it: {secs}"
+    );
 
     clock.set(la("2026-12-07T23:10:00-08:00"));
     let night = fw.display("4.1", &[]).await;

@@ -249,6 +249,11 @@ fn refresh_rate(engine: &Engine, device: &Device, index: usize, now: DateTime<Ut
     if let Some(left) = until_change(&playlist(engine, device), device.place(), now, local) {
         secs = secs.min(left.as_secs().max(min));
     }
+    // A sleep period that begins before then: wake as it begins, to be
+    // shown the sleep picture then, not a wake into it.
+    if let Some(begins) = crate::sleep::next_start(engine, device, now, secs) {
+        secs = secs.min(((begins - now).num_seconds().max(1) as u64).max(min));
+    }
     if let Some(quiet) = config.and_then(|c| c.quiet_hours)
         && quiet.contains(local)
     {

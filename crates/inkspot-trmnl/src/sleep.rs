@@ -59,6 +59,39 @@ pub fn of_device(engine: &Engine, device: &Device, now: DateTime<Utc>) -> Option
     asleep(periods, device.paused_until, tz, now)
 }
 
+/// When the first of `device`'s sleep periods that begins in the `within`
+/// seconds after `now` begins, if one does.
+pub fn next_start(
+    engine: &Engine,
+    device: &Device,
+    now: DateTime<Utc>,
+    within: u64,
+) -> Option<DateTime<Utc>> {
+    let config = configured(engine, &device.mac)?;
+    let tz = config.timezone.unwrap_or(chrono_tz::UTC);
+    starts(&config.sleep, tz, now, Duration::seconds(within as i64))
+}
+
+/// The first start of one of `periods` in `(now, now + within]`.
+fn starts(
+    periods: &[SleepPeriod],
+    tz: Tz,
+    now: DateTime<Utc>,
+    within: Duration,
+) -> Option<DateTime<Utc>> {
+    use chrono::Datelike;
+    let today = now.with_timezone(&tz).date_naive();
+    let days = (0..=within.num_days() + 1).map(|d| today + Duration::days(d));
+    days.flat_map(|day| {
+        periods
+            .iter()
+            .filter(move |p| p.days.contains(day.weekday()))
+            .map(move |p| instant(tz, day, p.hours.start))
+    })
+    .filter(|t| *t > now && *t <= now + within)
+    .min()
+}
+
 /// The time zone of the device `mac` as `config` sets it; UTC by default.
 pub fn time_zone(config: &inkspot_core::config::Config, mac: &str) -> Tz {
     let device = config.devices.list().iter().find(|d| d.mac == mac);
@@ -238,6 +271,21 @@ mod tests {
     ) {
         let got = asleep(&[period("daily", hours)], None, LA, t(now)).unwrap();
         assert_eq!(got.until, t(wake));
+    }
+
+    #[rstest]
+    #[case::within("2026-12-07T22:50:00-08:00", 900, Some("2026-12-07T23:00:00-08:00"))]
+    #[case::beyond("2026-12-07T22:40:00-08:00", 300, None)]
+    #[case::saturday_midnight("2026-12-11T23:55:00-08:00", 3600, Some("2026-12-12T00:00:00-08:00"))]
+    fn a_device_is_woken_as_its_sleep_begins(
+        #[case] now: &str,
+        #[case] within: i64,
+        #[case] wake: Option<&str>,
+    ) {
+        // Friday's night is running at 23:55 but Saturday's period begins
+        // at midnight: a start, though it is asleep already.
+        let got = starts(&plan(), LA, t(now), Duration::seconds(within));
+        assert_eq!(got, wake.map(t));
     }
 
     #[test]
