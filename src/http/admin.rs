@@ -131,7 +131,7 @@ fn info(engine: &Engine, device: Device) -> DeviceInfo {
     }
 }
 
-fn registry(app: &App) -> Result<&Registry, ApiError> {
+pub(super) fn registry(app: &App) -> Result<&Registry, ApiError> {
     app.devices
         .as_ref()
         .ok_or_else(|| unavailable("the device database is not open"))
@@ -147,7 +147,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 }
 
 /// The device `id` names, by friendly id or MAC.
-async fn find(registry: &Registry, id: &str) -> Result<Device, ApiError> {
+pub(super) async fn find(registry: &Registry, id: &str) -> Result<Device, ApiError> {
     let list = registry.list().await.map_err(unavailable)?;
     let mac = crate::config::normalize_mac(id);
     let found = list

@@ -28,6 +28,9 @@ pub const MIN_STEP_SECS: i64 = 60;
 #[derive(Debug, Deserialize)]
 pub struct HistoryQuery {
     spot: Option<String>,
+    /// A TRMNL's friendly id or MAC instead of a spot: its own sensors'
+    /// readings (with the admin token).
+    device: Option<String>,
     field: Option<String>,
     from: Option<String>,
     to: Option<String>,
@@ -49,7 +52,11 @@ struct Point {
 /// The JSON answer.
 #[derive(Debug, Serialize)]
 struct Body {
-    spot: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    spot: Option<String>,
+    /// With `device=`: its friendly id.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    device: Option<String>,
     field: String,
     unit: Option<String>,
     from: DateTime<Utc>,
@@ -66,8 +73,11 @@ pub async fn history(
     super::query::Params(q): super::query::Params<HistoryQuery>,
 ) -> Result<Response, ApiError> {
     let csv = wants_csv(&q, &headers)?;
-    let spot = spot(&app, q.spot.as_deref())?;
-    let field = field(&spot, q.field.as_deref())?;
+    let subject = subject(&app, &q, &headers).await?;
+    let field = match &subject {
+        Subject::Spot(spot) => field(spot, q.field.as_deref())?,
+        Subject::Device(id) => sensor_field(id, q.field.as_deref())?,
+    };
     let now = app.engine.clock().now();
     let (range, step_text) = range(&q, now)?;
     let Some(keeper) = &app.history else {
@@ -77,10 +87,11 @@ pub async fn history(
             "no history is kept: `history.enabled` is off, or the database cannot be opened (see the log)",
         ));
     };
-    let answer = keeper
-        .query(&spot, &field, range, now)
-        .await
-        .map_err(query_error)?;
+    let answer = match &subject {
+        Subject::Spot(spot) => keeper.query(spot, &field, range, now).await,
+        Subject::Device(id) => keeper.query_device(id, &field, range, now).await,
+    };
+    let answer = answer.map_err(query_error)?;
     let at = |s: i64| DateTime::from_timestamp(s, 0).unwrap_or_default();
     if csv {
         return Ok(csv_answer(&answer, at));
@@ -96,8 +107,13 @@ pub async fn history(
             })
             .collect()
     };
+    let (spot, device) = match subject {
+        Subject::Spot(spot) => (Some(spot.name.clone()), None),
+        Subject::Device(id) => (None, Some(id)),
+    };
     Ok(Json(Body {
-        spot: spot.name.clone(),
+        spot,
+        device,
         field,
         unit: answer.unit.clone(),
         from: at(range.from),
@@ -140,11 +156,58 @@ fn wants_csv(q: &HistoryQuery, headers: &HeaderMap) -> Result<bool, ApiError> {
     }
 }
 
+/// Whose history is asked for.
+enum Subject {
+    /// A spot's fetched values.
+    Spot(std::sync::Arc<Spot>),
+    /// A TRMNL's own sensors, by friendly id.
+    Device(String),
+}
+
+/// The spot, or with `device=` the device (which needs the admin token,
+/// or the gallery's session: a room's air says whether someone is home).
+async fn subject(app: &App, q: &HistoryQuery, headers: &HeaderMap) -> Result<Subject, ApiError> {
+    let Some(id) = q.device.as_deref() else {
+        return spot(app, q.spot.as_deref()).map(Subject::Spot);
+    };
+    if q.spot.is_some() {
+        return Err(ApiError::bad_request(
+            "invalid_parameter",
+            "ask for a `spot` or a `device`, not both",
+        ));
+    }
+    super::admin::viewer(app, headers).await?;
+    let registry = super::admin::registry(app)?;
+    let device = super::admin::find(registry, id).await?;
+    Ok(Subject::Device(device.friendly_id))
+}
+
+/// A sensor kind the firmware sends, as the device's field.
+fn sensor_field(id: &str, field: Option<&str>) -> Result<String, ApiError> {
+    let kinds = crate::devices::sensors::KINDS;
+    match field {
+        Some(f) if kinds.contains(&f) => Ok(f.to_string()),
+        Some(f) => Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "unknown_field",
+            format!(
+                "device {id} has no sensor `{}`; sensors: {}",
+                crate::text::ellipsize(f, 100),
+                kinds.join(", ")
+            ),
+        )),
+        None => Err(ApiError::bad_request(
+            "missing_parameter",
+            format!("`field` is required; sensors: {}", kinds.join(", ")),
+        )),
+    }
+}
+
 fn spot(app: &App, name: Option<&str>) -> Result<std::sync::Arc<Spot>, ApiError> {
     let name = name.ok_or_else(|| {
         ApiError::bad_request(
             "missing_parameter",
-            "`spot` is required, e.g. /api/history?spot=Linda%20Mar&field=buoy.wvht",
+            "`spot` (or `device`) is required, e.g. /api/history?spot=Linda%20Mar&field=buoy.wvht",
         )
     })?;
     let catalog = app.engine.catalog();

@@ -247,6 +247,20 @@ impl Keeper {
         read::query(&self.pool, &spot.slug(), field, range, raw_from).await
     }
 
+    /// `field` (a sensor's kind) of the TRMNL `friendly_id` over `range`,
+    /// kept as every spot's history is by default.
+    pub async fn query_device(
+        &self,
+        friendly_id: &str,
+        field: &str,
+        range: Range,
+        now: DateTime<Utc>,
+    ) -> Result<Answer, QueryError> {
+        let kept = self.config.history.retention(None);
+        let raw_from = now.timestamp() - kept.raw.as_secs() as i64;
+        read::query(&self.pool, &device_key(friendly_id), field, range, raw_from).await
+    }
+
     /// What is kept, by spot slug, and its estimated bytes.
     pub async fn kept(
         &self,
