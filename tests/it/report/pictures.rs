@@ -85,6 +85,53 @@ async fn every_text_fits_its_panel(#[case] spot: &str, #[case] now: &str, #[case
     assert!(checked >= 12, "{spot}: only {checked} texts");
 }
 
+/// In a mashup's regions (a half, a quarter, a wide half) the landscape
+/// report draws its compact layouts: every text stays inside, with the
+/// longest values, and none is smaller than 12 px on the region.
+#[rstest]
+#[case(396, 236)]
+#[case(800, 236)]
+#[case(396, 480)]
+#[case(532, 300)]
+#[tokio::test]
+async fn every_text_fits_a_mashups_region(#[case] width: u32, #[case] height: u32) {
+    let offline = Offline::new();
+    let (mut request, mut data) = offline.data("Half Moon Bay", MORNING).await;
+    request.output.width = width;
+    request.output.height = height;
+    longest(&mut data);
+    from_buoys(&mut data);
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    let renderer = inkspot::render::Renderer::new(&repo_path("templates"), false);
+    let tree = renderer.parse(&svg).unwrap();
+    let (w, h) = (tree.size().width(), tree.size().height());
+    let scale = (width as f32 / w).min(height as f32 / h);
+    let mut checked = 0;
+    for_each_text(tree.root(), &mut |text| {
+        let b = text.abs_bounding_box();
+        let what: String = text.chunks().iter().map(|c| c.text()).collect();
+        assert!(
+            b.left() >= 0.0 && b.right() <= w && b.top() >= 0.0 && b.bottom() <= h,
+            "{width}×{height}: `{what}` runs off the {w}×{h} drawing: {b:?}"
+        );
+        let size = text
+            .chunks()
+            .iter()
+            .flat_map(|c| c.spans())
+            .map(|s| s.font_size().get())
+            .fold(f32::MAX, f32::min);
+        if height < 300 {
+            assert!(
+                size * scale >= 11.5,
+                "{width}×{height}: `{what}` is {:.1} px",
+                size * scale
+            );
+        }
+        checked += 1;
+    });
+    assert!(checked >= 10, "{width}×{height}: only {checked} texts");
+}
+
 fn for_each_text(group: &usvg::Group, f: &mut impl FnMut(&usvg::Text)) {
     for node in group.children() {
         match node {
