@@ -5,7 +5,7 @@
 use super::App;
 use crate::coord::LinkState;
 use crate::flight::Stage;
-use crate::metrics::{BrowserGauges, DeviceGauges, FirmwareCounts, Gauges, HistoryGauges, labels};
+use crate::metrics::{BrowserGauges, DeviceGauges, Gauges, HistoryGauges, labels};
 
 /// The gauges of `app` now.
 pub async fn gauges(app: &App) -> Gauges {
@@ -22,15 +22,7 @@ pub async fn gauges(app: &App) -> Gauges {
         services: services_up(app).await,
         pending_writes: as_i64(engine.store().pending_writes() as u64),
         devices: device_gauges(app).await,
-        firmware: app.firmware.as_ref().map(|f| {
-            let c = f.counts();
-            FirmwareCounts {
-                offered: c.offered,
-                downloaded: c.downloaded,
-                updated: c.updated,
-                failed: c.failed,
-            }
-        }),
+        firmware: app.firmware.as_ref().map(|f| f.counts()),
         history: history_gauges(app).await,
         browser: browser_gauges(app),
     }
@@ -100,11 +92,7 @@ async fn device_gauges(app: &App) -> Vec<(labels::Device, DeviceGauges)> {
                 percent: d.battery_percent,
                 rssi: d.rssi,
                 firmware_failures: d.firmware_update.failures,
-                firmware_held: d
-                    .firmware_update
-                    .failed_version
-                    .as_deref()
-                    .is_some_and(|v| d.firmware_update.holds(v, attempts)),
+                firmware_held: d.firmware_update.held(attempts).is_some(),
             };
             (labels, gauges)
         })

@@ -173,6 +173,17 @@ async fn open_store(
 /// SHA-256: a folder that does not hold is refused, naming every problem.
 pub fn load_firmware(config: &Config) -> Result<Option<Arc<Firmware>>, StartError> {
     let Some(dir) = &config.trmnl.firmware_dir else {
+        let asked = config.trmnl.firmware_updates
+            || config
+                .devices
+                .list()
+                .iter()
+                .any(|d| d.firmware_updates == Some(true));
+        if asked {
+            tracing::warn!(
+                "firmware updates are on, but no trmnl.firmware_dir is set: no device is offered one"
+            );
+        }
         return Ok(None);
     };
     let catalog =

@@ -252,17 +252,11 @@ pub async fn render(
     let browser = crate::browser::Browser::new(&config.browser);
     pipeline.photograph(std::sync::Arc::new(browser.clone()));
     let spot = request.spot.name.clone();
-    let (data, drawn) = match &request.spot.mashup {
-        Some(mashup) => {
-            let parts: Vec<_> = mashup
-                .spots
-                .iter()
-                .filter_map(|name| catalog.find(name))
-                .map(|i| catalog.exact(i, request.output))
-                .collect();
-            crate::pipeline::render_mashup(&pipeline, &request, &parts, &*clock).await
-        }
-        None => pipeline.render(&request, &*clock).await,
+    let (data, drawn) = if request.spot.mashup.is_some() {
+        let parts = catalog.parts_of(&request);
+        crate::pipeline::render_mashup(&pipeline, &request, &parts, &*clock).await
+    } else {
+        pipeline.render(&request, &*clock).await
     };
     browser.shutdown().await;
     for e in &data.errors {
@@ -304,7 +298,11 @@ pub async fn render(
     } else {
         write_atomic(args.out, &rendered.bytes)?;
     }
-    if let Some(svg_out) = args.svg.or(args.html) {
+    if request.spot.mashup.is_some() && args.svg.or(args.html).is_some() {
+        eprintln!(
+            "warning: a mashup has no template of its own: render each of its spots with --svg"
+        );
+    } else if let Some(svg_out) = args.svg.or(args.html) {
         let svg = pipeline
             .fill(&request, &data)
             .map_err(|source| CliError::Draw { spot, source })?;

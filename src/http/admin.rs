@@ -118,11 +118,7 @@ fn info(engine: &Engine, device: Device) -> DeviceInfo {
         .iter()
         .find(|c| c.mac == device.mac);
     let attempts = engine.config().trmnl.update_attempts;
-    let state = &device.firmware_update;
-    let firmware_held = state
-        .failed_version
-        .clone()
-        .filter(|v| state.holds(v, attempts));
+    let firmware_held = device.firmware_update.held(attempts).map(str::to_string);
     DeviceInfo {
         name: config.and_then(|c| c.name.clone()),
         configured: config.is_some(),
@@ -146,16 +142,28 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
     )
 }
 
-/// The device `id` names, by friendly id or MAC.
-pub(super) async fn find(registry: &Registry, id: &str) -> Result<Device, ApiError> {
-    let list = registry.list().await.map_err(unavailable)?;
-    let mac = crate::config::normalize_mac(id);
+/// The device `id` names: by friendly id, MAC, or its name in
+/// `[[devices]]`.
+pub(super) async fn find(app: &App, id: &str) -> Result<Device, ApiError> {
+    let list = registry(app)?.list().await.map_err(unavailable)?;
+    let named = app
+        .config()
+        .devices
+        .list()
+        .iter()
+        .find(|d| {
+            d.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(id))
+        })
+        .map(|d| d.mac.clone());
+    let mac = named.or_else(|| crate::config::normalize_mac(id));
     let found = list
         .into_iter()
         .find(|d| d.friendly_id.eq_ignore_ascii_case(id) || Some(&d.mac) == mac.as_ref());
     found.ok_or_else(|| {
         let id = crate::text::ellipsize(id, 40);
-        let message = format!("no device with friendly id or MAC `{id}`");
+        let message = format!("no device with friendly id, MAC or name `{id}`");
         ApiError::new(StatusCode::NOT_FOUND, "not_found", message)
     })
 }
@@ -180,7 +188,7 @@ async fn pair(
     let engine = &app.engine;
     authorize(engine, &headers)?;
     let registry = registry(&app)?;
-    let device = find(registry, &id).await?;
+    let device = find(&app, &id).await?;
     let window =
         chrono::Duration::from_std(engine.config().trmnl.pairing_window).unwrap_or_default();
     let until = engine.clock().now() + window;
@@ -215,7 +223,7 @@ async fn clear_firmware(
     let engine = &app.engine;
     authorize(engine, &headers)?;
     let registry = registry(&app)?;
-    let device = find(registry, &id).await?;
+    let device = find(&app, &id).await?;
     registry
         .updates()
         .clear(&device.mac)
@@ -258,8 +266,7 @@ async fn pause(
 ) -> Result<Json<Paused>, ApiError> {
     let engine = &app.engine;
     authorize(engine, &headers)?;
-    let registry = registry(&app)?;
-    let device = find(registry, &id).await?;
+    let device = find(&app, &id).await?;
     let tz = crate::devices::sleep::time_zone(engine.config(), &device.mac);
     let until = crate::devices::sleep::resolve_until(&query.until, tz, engine.clock().now())
         .map_err(|e| {
@@ -280,7 +287,7 @@ async fn resume(
     headers: HeaderMap,
 ) -> Result<Json<Paused>, ApiError> {
     authorize(&app.engine, &headers)?;
-    let device = find(registry(&app)?, &id).await?;
+    let device = find(&app, &id).await?;
     set_pause(&app, device, None).await
 }
 
@@ -333,7 +340,7 @@ async fn device(
     let engine = &app.engine;
     authorize(engine, &headers)?;
     let registry = registry(&app)?;
-    let device = find(registry, &id).await?;
+    let device = find(&app, &id).await?;
     let limit = query.limit.unwrap_or(100).min(10_000);
     let history = registry
         .logbook()

@@ -177,8 +177,7 @@ async fn subject(app: &App, q: &HistoryQuery, headers: &HeaderMap) -> Result<Sub
         ));
     }
     super::admin::viewer(app, headers).await?;
-    let registry = super::admin::registry(app)?;
-    let device = super::admin::find(registry, id).await?;
+    let device = super::admin::find(app, id).await?;
     Ok(Subject::Device(device.friendly_id))
 }
 

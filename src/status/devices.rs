@@ -69,18 +69,17 @@ pub struct SensorReading {
     pub at: Option<DateTime<Utc>>,
 }
 
-/// The latest reading of each sensor of `friendly_id`, when the history
-/// is kept.
-async fn sensors(
-    app: &App,
-    friendly_id: &str,
-    now: DateTime<Utc>,
-) -> BTreeMap<String, SensorReading> {
-    use crate::history::History;
-    let Some(keeper) = &app.history else {
+/// The latest reading of each sensor of `friendly_id` this replica holds
+/// (its readings since start, or since `/api/devices/{id}` read them), when
+/// the history is kept: a status page does not wait on the database.
+fn sensors(app: &App, friendly_id: &str) -> BTreeMap<String, SensorReading> {
+    let Some(recent) = app
+        .history
+        .as_ref()
+        .and_then(|k| k.peek_device(friendly_id))
+    else {
         return BTreeMap::new();
     };
-    let recent = keeper.recent_device(friendly_id, now).await;
     recent
         .observed
         .iter()
@@ -94,6 +93,18 @@ async fn sensors(
             Some((kind.clone(), reading))
         })
         .collect()
+}
+
+impl DeviceHealth {
+    /// What an operator is told of a firmware version held from it.
+    pub fn held_message(&self) -> Option<String> {
+        let version = self.firmware_held.as_ref()?;
+        let failures = self.firmware_update.failures;
+        Some(format!(
+            "firmware {version} failed {failures} times and is no longer offered; `inkspot devices clear-firmware {}` offers it again",
+            self.friendly_id
+        ))
+    }
 }
 
 /// The firmware images of `trmnl.firmware_dir` and what was done with
@@ -149,7 +160,7 @@ pub(super) async fn devices(app: &App, now: DateTime<Utc>) -> Vec<DeviceHealth> 
     let list = registry.list().await.unwrap_or_default();
     let mut out = Vec::with_capacity(list.len());
     for d in list {
-        let sensors = sensors(app, &d.friendly_id, now).await;
+        let sensors = sensors(app, &d.friendly_id);
         out.push(health(app, d, sensors, now));
     }
     out
@@ -185,11 +196,7 @@ fn health(
         image_cap: d.image_cap,
         over_cap,
         trouble: d.trouble,
-        firmware_held: d
-            .firmware_update
-            .failed_version
-            .clone()
-            .filter(|v| d.firmware_update.holds(v, attempts)),
+        firmware_held: d.firmware_update.held(attempts).map(str::to_string),
         firmware_update: d.firmware_update,
         paused_until: d.paused_until.filter(|p| *p > now),
         sensors,

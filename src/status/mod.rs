@@ -294,13 +294,8 @@ fn problems(spots: &[SpotHealth], devices: &[DeviceHealth]) -> Vec<String> {
         Some(format!("device {name}: {trouble}"))
     });
     let held = devices.iter().filter_map(|d| {
-        let version = d.firmware_held.as_ref()?;
         let name = d.name.as_deref().unwrap_or(&d.friendly_id);
-        let failures = d.firmware_update.failures;
-        Some(format!(
-            "device {name}: firmware {version} failed {failures} times and is no longer offered; `inkspot devices clear-firmware {}` offers it again",
-            d.friendly_id
-        ))
+        Some(format!("device {name}: {}", d.held_message()?))
     });
     templates.chain(troubles).chain(held).collect()
 }

@@ -261,6 +261,20 @@ impl App {
         }
         req.send().await.unwrap()
     }
+
+    /// GET `path` with the admin `token`, which must answer 200: its text.
+    pub async fn text_as(&self, path: &str, token: &str) -> String {
+        let bearer = format!("Bearer {token}");
+        let r = self.get(path, &[("Authorization", bearer.as_str())]).await;
+        assert_eq!(r.status(), 200, "{path}");
+        r.text().await.unwrap()
+    }
+
+    /// GET `path` with the admin `token`, which must answer 200: its JSON.
+    pub async fn json_as(&self, path: &str, token: &str) -> serde_json::Value {
+        let text = self.text_as(path, token).await;
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{path}: {e}: {text}"))
+    }
 }
 
 /// A loopback port free a moment ago, for a server the test starts itself.

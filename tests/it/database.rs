@@ -88,7 +88,7 @@ async fn conformance(pool: AnyPool) {
         .unwrap();
     let read = registry.by_mac(&device.mac).await.unwrap().unwrap();
     assert_eq!(read.trouble, None);
-    firmware_offers(&registry, &device.mac, &device.friendly_id, now).await;
+    firmware_offers(&registry, &device.mac, now).await;
     let entries: Vec<String> = ["one", "two", "three"].map(String::from).to_vec();
     registry
         .logbook()
@@ -290,27 +290,41 @@ async fn the_service_keeps_devices_in_a_postgres_it_reaches_over_tls() {
 }
 
 /// A firmware offer, its download and a failed verdict are kept in the
-/// device's row, and cleared.
-async fn firmware_offers(registry: &Registry, mac: &str, friendly_id: &str, now: DateTime<Utc>) {
+/// device's row, each written only when the row is as the call read it, and
+/// cleared.
+async fn firmware_offers(registry: &Registry, mac: &str, now: DateTime<Utc>) {
     let updates = registry.updates();
-    updates.offered(mac, "1.8.16", now).await.unwrap();
-    let lower = friendly_id.to_ascii_lowercase();
+    assert!(updates.offered(mac, "1.8.16", now, None).await.unwrap());
     assert!(
-        updates.downloaded(&lower, now).await.unwrap(),
-        "by friendly id, any case"
+        !updates.offered(mac, "1.8.16", now, None).await.unwrap(),
+        "a second call that read no offer does not offer again"
     );
+    assert!(updates.downloaded(mac, now).await.unwrap());
     let state = registry.by_mac(mac).await.unwrap().unwrap().firmware_update;
     assert_eq!(state.offered.as_deref(), Some("1.8.16"));
     assert_eq!(
         (state.offered_at, state.downloaded_at),
         (Some(now), Some(now))
     );
-    updates.judged(mac, Some(("1.8.16", 2))).await.unwrap();
+    assert!(
+        updates
+            .judged(mac, "1.8.16", Some(("1.8.16", 2)))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !updates
+            .judged(mac, "1.8.16", Some(("1.8.16", 3)))
+            .await
+            .unwrap(),
+        "an offer is judged once"
+    );
     let state = registry.by_mac(mac).await.unwrap().unwrap().firmware_update;
     assert_eq!((state.offered.as_deref(), state.failures), (None, 2));
-    assert!(state.holds("1.8.16", 2) && !state.holds("1.8.17", 2));
+    assert_eq!(state.held(2), Some("1.8.16"));
+    assert_eq!(state.held(3), None);
     assert!(
-        !updates.downloaded(friendly_id, now).await.unwrap(),
+        !updates.downloaded(mac, now).await.unwrap(),
         "no offer pending"
     );
     assert!(updates.clear(mac).await.unwrap());

@@ -160,11 +160,9 @@ async fn demo_mashup(layout: &str, spots: &[&str]) -> Vec<u8> {
         .map(|p| catalog.exact(p.index, request.output))
         .collect();
     let (data, drawn) = inkspot::pipeline::render_mashup(&pipeline, &request, &parts, &clock).await;
-    assert!(
-        data.errors.is_empty(),
-        "every part has data: {:?}",
-        data.errors
-    );
+    // Santa Cruz's recording lacks its sunrise: a field, not a part.
+    let whole: Vec<_> = data.errors.iter().filter(|e| e.field.is_none()).collect();
+    assert!(whole.is_empty(), "every part has data: {whole:?}");
     let drawn = drawn.expect("drawn").unwrap();
     drawn.bytes.to_vec()
 }

@@ -49,9 +49,10 @@ async fn start(site: &Site) -> (App, Arc<ManualClock>) {
     (app, clock)
 }
 
-async fn admin(app: &App, method: reqwest::Method, path: &str) -> Value {
+/// POSTs to the admin API `path`, which must answer 200: its JSON.
+async fn post(app: &App, path: &str) -> Value {
     let r = client()
-        .request(method, format!("{}{path}", app.url))
+        .post(format!("{}{path}", app.url))
         .bearer_auth(TOKEN)
         .send()
         .await
@@ -80,7 +81,22 @@ async fn an_update_is_offered_downloaded_with_its_length_and_judged_by_the_next_
     let answer = fw.display("4.1", &[]).await;
     assert!(offered(&answer), "{answer}");
     let url = answer["firmware_url"].as_str().unwrap();
-    assert_eq!(url, format!("{}/firmware/og.bin?device={id}", app.url));
+    let prefix = format!("{}/firmware/og.bin?device={id}&token=", app.url);
+    assert!(url.starts_with(&prefix), "{url}");
+    // A download with a wrong token is served, but not recorded as the
+    // device's.
+    let wrong = client()
+        .get(format!("{prefix}0123456789abcdef0123456789abcdef"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 200);
+    let detail = app.json_as(&format!("/api/devices/{id}"), TOKEN).await;
+    assert_eq!(
+        detail["firmware_update"]["downloaded_at"],
+        Value::Null,
+        "{detail}"
+    );
     assert!(
         answer["image_url"].is_string(),
         "the picture is still given: {answer}"
@@ -97,6 +113,11 @@ async fn an_update_is_offered_downloaded_with_its_length_and_judged_by_the_next_
         good_sha(),
         "the bytes are the file's"
     );
+    let detail = app.json_as(&format!("/api/devices/{id}"), TOKEN).await;
+    assert!(
+        detail["firmware_update"]["downloaded_at"].is_string(),
+        "{detail}"
+    );
 
     fw.version = "1.8.16".to_string();
     let answer = fw.display("4.1", &[]).await;
@@ -108,11 +129,11 @@ async fn an_update_is_offered_downloaded_with_its_length_and_judged_by_the_next_
         "a device on the new version is never offered"
     );
 
-    let status = admin(&app, reqwest::Method::GET, "/status").await;
+    let status = app.json_as("/status", TOKEN).await;
     let counts = &status["firmware"]["counts"];
     assert_eq!(
         (counts["offered"].as_u64(), counts["downloaded"].as_u64()),
-        (Some(1), Some(1)),
+        (Some(1), Some(2)),
         "{status}"
     );
     assert_eq!(
@@ -120,14 +141,7 @@ async fn an_update_is_offered_downloaded_with_its_length_and_judged_by_the_next_
         (Some(1), Some(0))
     );
     assert_eq!(status["firmware"]["images"][0]["version"], "1.8.16");
-    let metrics = client()
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text_as("/metrics", TOKEN).await;
     assert!(
         metrics.contains("inkspot_firmware_events_total{event=\"updated\"} 1"),
         "{metrics}"
@@ -166,7 +180,7 @@ async fn a_device_that_fails_twice_is_held_and_flagged_until_cleared() {
         !offered(&fw.display("4.1", &[]).await),
         "nor the next, within a day"
     );
-    let detail = admin(&app, reqwest::Method::GET, &detail_path).await;
+    let detail = app.json_as(&detail_path, TOKEN).await;
     assert_eq!(detail["firmware_update"]["failures"], 1, "{detail}");
 
     clock.advance(day);
@@ -189,23 +203,16 @@ async fn a_device_that_fails_twice_is_held_and_flagged_until_cleared() {
             "held after two failures"
         );
     }
-    let detail = admin(&app, reqwest::Method::GET, &detail_path).await;
+    let detail = app.json_as(&detail_path, TOKEN).await;
     assert_eq!(detail["firmware_held"], "1.8.16", "{detail}");
     assert_eq!(detail["firmware_update"]["failures"], 2);
-    let status = admin(&app, reqwest::Method::GET, "/status").await;
+    let status = app.json_as("/status", TOKEN).await;
     let problems = status["problems"].to_string();
     assert!(
         problems.contains("firmware 1.8.16 failed 2 times"),
         "{problems}"
     );
-    let metrics = client()
-        .get(format!("{}/metrics", app.url))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.text_as("/metrics", TOKEN).await;
     let held = metrics
         .lines()
         .find(|l| l.starts_with("inkspot_device_firmware_held{"))
@@ -215,15 +222,7 @@ async fn a_device_that_fails_twice_is_held_and_flagged_until_cleared() {
         metrics.contains("inkspot_firmware_events_total{event=\"failed\"} 2"),
         "{metrics}"
     );
-    let gallery = client()
-        .get(format!("{}/", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let gallery = app.text_as("/", TOKEN).await;
     assert!(
         gallery.contains("no longer offered"),
         "the gallery flags it"
@@ -254,18 +253,13 @@ async fn a_device_that_fails_twice_is_held_and_flagged_until_cleared() {
         "{}",
         text_of(&out)
     );
-    let detail = admin(&app, reqwest::Method::GET, &detail_path).await;
+    let detail = app.json_as(&detail_path, TOKEN).await;
     assert_eq!(detail["firmware_held"], Value::Null, "{detail}");
     assert!(
         offered(&fw.display("4.1", &[]).await),
         "offered again once cleared"
     );
-    let cleared = admin(
-        &app,
-        reqwest::Method::POST,
-        &format!("{detail_path}/firmware/clear"),
-    )
-    .await;
+    let cleared = post(&app, &format!("{detail_path}/firmware/clear")).await;
     assert_eq!(
         cleared["was_held"],
         Value::Null,
@@ -308,6 +302,14 @@ async fn no_offer_without_every_condition() {
     assert!(!offered(&low.display("3.3", &[]).await), "25% is under 40%");
     let usb = low.display("3.3", &[("USB-Connected", "true")]).await;
     assert!(offered(&usb), "on USB the battery does not matter: {usb}");
+    // The firmware reads no offer from a double-click's answer: none is
+    // made then, and the next wake gets it.
+    let clicked = join("AA:BB:CC:DD:EE:46", "og").await;
+    let click = clicked
+        .display("4.1", &[("special_function", "true")])
+        .await;
+    assert!(!offered(&click), "no offer on a double-click: {click}");
+    assert!(offered(&clicked.display("4.1", &[]).await));
     clock.advance(std::time::Duration::from_secs(2 * 3600));
     let late = join("AA:BB:CC:DD:EE:45", "og").await;
     assert!(

@@ -13,13 +13,7 @@ const TOKEN: &str = "an-admin-token-for-the-sensor-tests";
 
 /// `/api/devices/{id}` as the admin sees it.
 async fn device(app: &App, id: &str) -> Value {
-    let r = client()
-        .get(format!("{}/api/devices/{id}", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap();
-    r.json().await.unwrap()
+    app.json_as(&format!("/api/devices/{id}"), TOKEN).await
 }
 
 #[tokio::test]
@@ -72,28 +66,12 @@ async fn sensor_readings_are_kept_as_the_devices_history_and_shown() {
     let detail = device(&app, &id).await;
     assert_eq!(detail["sensors"]["temperature"]["value"], 22.0, "{detail}");
     // The gallery and /status show them too.
-    let status: Value = client()
-        .get(format!("{}/status", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let status = app.json_as("/status", TOKEN).await;
     assert_eq!(
         status["devices"][0]["sensors"]["carbon_dioxide"]["value"], 612.0,
         "{status}"
     );
-    let gallery = client()
-        .get(format!("{}/", app.url))
-        .bearer_auth(TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let gallery = app.text_as("/", TOKEN).await;
     assert!(
         gallery.contains("carbon_dioxide 612 ppm · temperature 22 C"),
         "the gallery lists the readings"

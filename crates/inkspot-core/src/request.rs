@@ -156,6 +156,16 @@ impl Catalog {
         }
     }
 
+    /// The spots of the mashup `request` asks for, in its layout's order,
+    /// each as drawn at the mashup's output; none for another spot.
+    pub fn parts_of(&self, request: &RenderRequest) -> Vec<RenderRequest> {
+        let Some(mashup) = &request.spot.mashup else {
+            return Vec::new();
+        };
+        let found = mashup.spots.iter().filter_map(|name| self.find(name));
+        found.map(|i| self.exact(i, request.output)).collect()
+    }
+
     /// The request for the spot at `index`, as [`Catalog::resolve`].
     pub fn request(
         &self,

@@ -229,6 +229,12 @@ impl Keeper {
             .await
     }
 
+    /// A device's recent readings as this replica holds them, without
+    /// reading the database (for status pages, which must not wait on it).
+    pub fn peek_device(&self, friendly_id: &str) -> Option<Arc<Recent>> {
+        self.recent.peek(&device_key(friendly_id))
+    }
+
     /// How long `spot`'s history is kept.
     pub fn retention(&self, spot: &Spot) -> Retention {
         self.config.history.retention(spot.history.as_ref())
@@ -362,11 +368,7 @@ impl Keeper {
     }
 }
 
-/// Where a device's sensor readings are kept: `device:<friendly id>`, a
-/// key no spot's slug can be (slugs are letters, digits and `-`).
-pub fn device_key(friendly_id: &str) -> String {
-    format!("device:{}", friendly_id.to_ascii_lowercase())
-}
+pub use inkspot_core::history::device_key;
 
 #[async_trait::async_trait]
 impl History for Keeper {

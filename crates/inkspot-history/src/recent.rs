@@ -18,6 +18,9 @@ use sqlx::AnyPool;
 const LOAD_WAIT: Duration = Duration::from_secs(2);
 /// How long after a failed load the next one is tried.
 const RETRY: Duration = Duration::from_secs(30);
+/// How long after a fetch wrote an entry its samples may still wait in the
+/// writer's queue: such an entry is dropped only when nothing else can be.
+const WRITTEN_FOR: Duration = Duration::from_secs(60);
 
 struct Entry {
     recent: Arc<Recent>,
@@ -29,6 +32,8 @@ struct Entry {
     bytes: usize,
     /// When it was last read or written.
     used: Instant,
+    /// When a fetch last wrote it (its samples may still be queued).
+    put: Option<Instant>,
 }
 
 impl Entry {
@@ -39,6 +44,7 @@ impl Entry {
             loaded: false,
             failed: None,
             used: Instant::now(),
+            put: None,
         }
     }
 
@@ -73,24 +79,36 @@ impl RecentCache {
     }
 
     /// Drops the least recently used entries other than `keep` until the
-    /// rest fit the bound. A dropped entry is read from the database again
-    /// when asked; what a fetch kept meanwhile is there once written.
+    /// rest fit the bound: first those no fetch wrote in the last
+    /// [`WRITTEN_FOR`] (their samples are in the database by then), then,
+    /// if that is not enough, any. A dropped entry is read from the
+    /// database again when asked.
     fn shrink(&self, map: &mut HashMap<String, Entry>, keep: &str) {
         let mut total: usize = map.values().map(|e| e.bytes).sum();
-        while total > self.max_bytes {
-            let oldest = map
-                .iter()
-                .filter(|(k, _)| k.as_str() != keep)
-                .min_by_key(|(_, e)| e.used)
-                .map(|(k, _)| k.clone());
-            let Some(oldest) = oldest else {
-                break;
-            };
-            if let Some(gone) = map.remove(&oldest) {
-                total -= gone.bytes;
-                tracing::debug!(key = %oldest, bytes = gone.bytes, "recent values dropped to stay within history.max_memory");
+        for settled_only in [true, false] {
+            while total > self.max_bytes {
+                let oldest = map
+                    .iter()
+                    .filter(|(k, _)| k.as_str() != keep)
+                    .filter(|(_, e)| {
+                        !settled_only || e.put.is_none_or(|at| at.elapsed() > WRITTEN_FOR)
+                    })
+                    .min_by_key(|(_, e)| e.used)
+                    .map(|(k, _)| k.clone());
+                let Some(oldest) = oldest else {
+                    break;
+                };
+                if let Some(gone) = map.remove(&oldest) {
+                    total -= gone.bytes;
+                    tracing::debug!(key = %oldest, bytes = gone.bytes, "recent values dropped to stay within history.max_memory");
+                }
             }
         }
+    }
+
+    /// The values held for `key`, without reading the database.
+    pub(crate) fn peek(&self, key: &str) -> Option<Arc<Recent>> {
+        self.lock().get(key).map(|e| e.recent.clone())
     }
 
     /// The spot's values: loaded once from `pool` (what a fetch put here
@@ -133,9 +151,12 @@ impl RecentCache {
             Some(entry) => {
                 entry.set(recent);
                 entry.used = Instant::now();
+                entry.put = Some(Instant::now());
             }
             None => {
-                map.insert(slug.to_string(), Entry::new(recent));
+                let mut entry = Entry::new(recent);
+                entry.put = Some(Instant::now());
+                map.insert(slug.to_string(), entry);
             }
         }
         self.shrink(&mut map, slug);

@@ -8,7 +8,7 @@ use inkspot_core::config::SleepPeriod;
 use inkspot_engine::engine::Engine;
 
 use crate::Device;
-use crate::screen::configured;
+use inkspot_core::config::DeviceConfig;
 
 /// The longest pause an operator may set.
 pub const MAX_PAUSE: Duration = Duration::days(366);
@@ -53,7 +53,7 @@ pub fn asleep(
 /// Whether `device` sleeps at `now`, by its configured `sleep` periods
 /// and time zone and the pause an operator set.
 pub fn of_device(engine: &Engine, device: &Device, now: DateTime<Utc>) -> Option<Asleep> {
-    let config = configured(engine, &device.mac);
+    let config = configured(engine.config(), &device.mac);
     let periods = config.map_or(&[][..], |c| c.sleep.as_slice());
     let tz = config.and_then(|c| c.timezone).unwrap_or(chrono_tz::UTC);
     asleep(periods, device.paused_until, tz, now)
@@ -67,7 +67,7 @@ pub fn next_start(
     now: DateTime<Utc>,
     within: u64,
 ) -> Option<DateTime<Utc>> {
-    let config = configured(engine, &device.mac)?;
+    let config = configured(engine.config(), &device.mac)?;
     let tz = config.timezone.unwrap_or(chrono_tz::UTC);
     starts(&config.sleep, tz, now, Duration::seconds(within as i64))
 }
@@ -92,10 +92,16 @@ fn starts(
     .min()
 }
 
+/// The device `mac` as `config`'s `[[devices]]` has it.
+fn configured<'a>(config: &'a inkspot_core::config::Config, mac: &str) -> Option<&'a DeviceConfig> {
+    config.devices.list().iter().find(|d| d.mac == mac)
+}
+
 /// The time zone of the device `mac` as `config` sets it; UTC by default.
 pub fn time_zone(config: &inkspot_core::config::Config, mac: &str) -> Tz {
-    let device = config.devices.list().iter().find(|d| d.mac == mac);
-    device.and_then(|d| d.timezone).unwrap_or(chrono_tz::UTC)
+    configured(config, mac)
+        .and_then(|d| d.timezone)
+        .unwrap_or(chrono_tz::UTC)
 }
 
 /// What `device`'s sleep picture says at `now`, in its time zone, its
@@ -109,7 +115,7 @@ pub fn picture_text(engine: &Engine, device: &Device, now: DateTime<Utc>) -> (St
             "the next picture comes at the next wake".to_string(),
         ),
     };
-    let name = configured(engine, &device.mac).and_then(|c| c.name.as_deref());
+    let name = configured(engine.config(), &device.mac).and_then(|c| c.name.as_deref());
     let title = match name {
         Some(name) => format!("{name} is {}", title.to_lowercase()),
         None => title.to_string(),

@@ -188,9 +188,12 @@ impl Wake<'_> {
         };
         if let Some(image) = firmware.on_call(&registry.updates(), &call).await {
             answer.update_firmware = true;
-            let id = &device.friendly_id;
-            answer.firmware_url =
-                Some(format!("{}/firmware/{}?device={id}", self.base, image.file));
+            let (id, token) = (&device.friendly_id, device.url_token("firmware"));
+            let url = format!(
+                "{}/firmware/{}?device={id}&token={token}",
+                self.base, image.file
+            );
+            answer.firmware_url = Some(url);
         }
     }
 
@@ -199,9 +202,14 @@ impl Wake<'_> {
     /// sleep ends, at most a day on (the longest the firmware sleeps).
     async fn sleep(&self, device: &Device, asleep: crate::sleep::Asleep, picture: bool) -> Screen {
         let secs = (asleep.until - self.now).num_seconds().clamp(1, 86_400) as u64;
-        let mut screen = if picture {
+        // The picture is drawn for the panel of the spot it would show: a
+        // device with none keeps its picture rather than an error.
+        let drawable = crate::screen::choose(self.engine, device, &self.telemetry)
+            .and_then(|c| c.request(self.engine))
+            .is_some();
+        let mut screen = if picture && drawable {
             Screen::without_image(DisplayAnswer::show(
-                format!("{}/api/sleep_screen", self.base),
+                self.picture_url(device, "sleep_screen"),
                 format!("sleep-{}-{}", device.friendly_id, asleep.until.timestamp()),
                 secs,
             ))
@@ -212,11 +220,19 @@ impl Wake<'_> {
         screen
     }
 
+    /// Where `device` fetches the notice picture `name` (`identify`,
+    /// `sleep_screen`): with its friendly id and a token of its key, for
+    /// firmware that fetches a picture without its headers.
+    fn picture_url(&self, device: &Device, name: &str) -> String {
+        let (id, token) = (&device.friendly_id, device.url_token(name));
+        format!("{}/api/{name}?device={id}&token={token}", self.base)
+    }
+
     /// The double-click `identify`: a picture with the device's name,
     /// friendly id and MAC, shown until the next wake a minute later.
     fn identify(&self, device: &Device) -> DisplayAnswer {
         DisplayAnswer::show(
-            format!("{}/api/identify", self.base),
+            self.picture_url(device, "identify"),
             format!("identify-{}-{}", device.friendly_id, self.now.timestamp()),
             self.engine.config().trmnl.min_refresh.as_secs().max(1),
         )

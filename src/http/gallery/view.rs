@@ -215,12 +215,8 @@ pub(super) fn device_view(device: &DeviceHealth, now: DateTime<Utc>) -> DeviceVi
         }
     } else if let Some(until) = device.paused_until {
         format!("paused until {}", until.format("%Y-%m-%d %H:%M UTC"))
-    } else if let Some(version) = &device.firmware_held {
-        let failures = device.firmware_update.failures;
-        format!(
-            "firmware {version} failed {failures} times and is no longer offered; `inkspot devices clear-firmware {}` offers it again",
-            device.friendly_id
-        )
+    } else if let Some(held) = device.held_message() {
+        held
     } else if device.over_cap {
         "its image is over the panel's limit: the device throws it away".to_string()
     } else {

@@ -78,7 +78,9 @@ pub(super) async fn display(
     engine.metrics().device_wake(wake.telemetry.wake_reason);
     let double_click = header(&headers, "special_function") == Some("true");
     let mut screen = wake.answer(&mut device, double_click).await;
-    if let Some(firmware) = &app.firmware {
+    // The firmware reads an offer only from a call without a double-click:
+    // one made then would be ignored, and judged a failure.
+    if let (Some(firmware), false) = (&app.firmware, double_click) {
         wake.offer_firmware(firmware, &device, &mut screen.answer)
             .await;
     }

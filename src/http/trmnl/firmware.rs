@@ -1,7 +1,9 @@
 //! `GET /firmware/{file}`: a firmware image of `trmnl.firmware_dir`, from
 //! memory with its length, for the `firmware_url` a display call gave.
-//! `?device=<friendly id>` marks that device's pending offer downloaded,
-//! so a failed update can say whether the image was ever fetched.
+//! `?device=<friendly id>&token=<its token>`, as the offer gave them,
+//! marks that device's pending offer downloaded, so a failed update can say
+//! whether the image was ever fetched; without the right token nothing is
+//! recorded.
 
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -19,6 +21,7 @@ use crate::http::query::Params;
 #[serde(deny_unknown_fields)]
 pub(super) struct DownloadQuery {
     device: Option<String>,
+    token: Option<String>,
 }
 
 /// The image named `file`, or 404 naming the folder's images.
@@ -54,9 +57,11 @@ pub(super) async fn download(
         .as_deref()
         .map(|d| crate::text::ellipsize(d, 16));
     tracing::info!(file = %image.file, version = %image.version, bytes = image.bytes.len(), ?client, device = device.as_deref().unwrap_or("-"), "firmware image downloaded");
-    if let (Some(id), Some(registry)) = (&device, &app.devices) {
+    if let Some(device) = offered_to(&app, &query).await
+        && let Some(registry) = &app.devices
+    {
         let now = app.engine.clock().now();
-        if let Err(e) = registry.updates().downloaded(id, now).await {
+        if let Err(e) = registry.updates().downloaded(&device.mac, now).await {
             tracing::warn!(error = %e, "cannot record a firmware download");
         }
     }
@@ -73,4 +78,19 @@ pub(super) async fn download(
     }
     headers.insert(h::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     response
+}
+
+/// The device the download's `device` and `token` name, when the token is
+/// the one its offer gave.
+async fn offered_to(app: &App, query: &DownloadQuery) -> Option<crate::devices::Device> {
+    let (id, token) = (query.device.as_deref()?, query.token.as_deref()?);
+    let list = app.devices.as_ref()?.list().await.ok()?;
+    let device = list
+        .into_iter()
+        .find(|d| d.friendly_id.eq_ignore_ascii_case(id))?;
+    if !device.has_url_token("firmware", token) {
+        tracing::info!(device = %device.friendly_id, "a firmware download with a wrong token: not recorded as the device's");
+        return None;
+    }
+    Some(device)
 }

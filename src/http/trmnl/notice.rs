@@ -2,10 +2,11 @@
 //! `/api/identify` (its name, friendly id and MAC, for the `identify`
 //! double-click) and `/api/sleep_screen` (asleep or paused, until when),
 //! each drawn for the device's panel and fetched with its `ID` and
-//! `Access-Token`.
+//! `Access-Token`, or with the `?device=&token=` its display answer gave
+//! (firmware that fetches a picture without its headers).
 
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header as h};
 use axum::response::{IntoResponse, Response};
 
@@ -14,9 +15,20 @@ use crate::app::App;
 use crate::devices::screen::{choose, configured};
 use crate::devices::{Device, Telemetry, sleep};
 
+/// `?device=<friendly id>&token=<its token for this picture>`.
+#[derive(serde::Deserialize)]
+pub(super) struct Signed {
+    device: Option<String>,
+    token: Option<String>,
+}
+
 /// `GET /api/identify`: the identify picture.
-pub(super) async fn identify(State(app): State<App>, headers: HeaderMap) -> Response {
-    picture(&app, &headers, "identify", |app, device, shows| {
+pub(super) async fn identify(
+    State(app): State<App>,
+    Query(signed): Query<Signed>,
+    headers: HeaderMap,
+) -> Response {
+    picture(&app, &headers, &signed, "identify", |app, device, shows| {
         let name = configured(&app.engine, &device.mac)
             .and_then(|c| c.name.clone())
             .unwrap_or_else(|| "This TRMNL".to_string());
@@ -31,12 +43,26 @@ pub(super) async fn identify(State(app): State<App>, headers: HeaderMap) -> Resp
 
 /// `GET /api/sleep_screen`: the sleep picture, saying until when the
 /// device sleeps, in its time zone.
-pub(super) async fn sleep_screen(State(app): State<App>, headers: HeaderMap) -> Response {
-    picture(&app, &headers, "sleep_screen", |app, device, _| {
+pub(super) async fn sleep_screen(
+    State(app): State<App>,
+    Query(signed): Query<Signed>,
+    headers: HeaderMap,
+) -> Response {
+    picture(&app, &headers, &signed, "sleep_screen", |app, device, _| {
         let now = app.engine.clock().now();
         sleep::picture_text(&app.engine, device, now)
     })
     .await
+}
+
+/// The device `signed` names, when its token for `what` is right.
+async fn by_token(app: &App, signed: &Signed, what: &str) -> Option<Device> {
+    let (id, token) = (signed.device.as_deref()?, signed.token.as_deref()?);
+    let list = app.devices.as_ref()?.list().await.ok()?;
+    let device = list
+        .into_iter()
+        .find(|d| d.friendly_id.eq_ignore_ascii_case(id))?;
+    device.has_url_token(what, token).then_some(device)
 }
 
 /// The notice picture `say` words for the device the headers name (given
@@ -44,6 +70,7 @@ pub(super) async fn sleep_screen(State(app): State<App>, headers: HeaderMap) -> 
 async fn picture(
     app: &App,
     headers: &HeaderMap,
+    signed: &Signed,
     what: &'static str,
     say: impl FnOnce(&App, &Device, &str) -> (String, String),
 ) -> Response {
@@ -52,10 +79,14 @@ async fn picture(
         let error = super::super::ApiError::new(status, what, message.to_string());
         error.into_response()
     };
-    let Some(device) = authenticate(app, None, headers).await else {
+    let device = match authenticate(app, None, headers).await {
+        Some(device) => Some(device),
+        None => by_token(app, signed, what).await,
+    };
+    let Some(device) = device else {
         return refused(
             StatusCode::UNAUTHORIZED,
-            "send the device's ID and Access-Token headers",
+            "send the device's ID and Access-Token headers, or the device and token its display answer gave",
         );
     };
     let telemetry = Telemetry::from_headers(headers);

@@ -9,7 +9,8 @@ use std::collections::HashSet;
 
 use super::locate::Seg;
 pub(in crate::config) use super::locate::{Collector, key, with};
-use super::spot::checks::{check_mashup_parts, check_spot, is_identifier};
+use super::spot::checks::{check_spot, is_identifier};
+use super::spot::mashup::check_parts as check_mashup_parts;
 use super::trmnl::checks as devices;
 use super::{
     Check, Config, Problem, browser, history, jobs, normalize, schedule, sections, storage,

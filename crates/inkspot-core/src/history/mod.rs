@@ -148,7 +148,13 @@ impl Recent {
 /// values: `device:<friendly id>.`, as `history("device:abc123.temperature")`
 /// names them.
 pub fn device_prefix(friendly_id: &str) -> String {
-    format!("device:{}.", friendly_id.to_ascii_lowercase())
+    format!("{}.", device_key(friendly_id))
+}
+
+/// The key a TRMNL's own readings are kept under: `device:<friendly id>`,
+/// lower case.
+pub fn device_key(friendly_id: &str) -> String {
+    format!("device:{}", friendly_id.to_ascii_lowercase())
 }
 
 impl Recent {

@@ -97,23 +97,15 @@ fn part(
         return Err(data.failure_summary());
     }
     let name = spot.template.for_size(region.width, region.height);
-    let mut context = Context::new(
+    let context = Context::new(
         spot,
         region.width,
         region.height,
         Some(data),
         data.fetched_at,
     )
-    .with_layers(templates.layers(name), None);
-    if let Some(palette) = output.palette {
-        context.inks = crate::render::palette::inks(palette)
-            .iter()
-            .map(|ink| {
-                let [r, g, b] = ink.written;
-                (ink.name.to_string(), format!("#{r:02x}{g:02x}{b:02x}"))
-            })
-            .collect();
-    }
+    .with_layers(templates.layers(name), None)
+    .with_inks(output.palette);
     let drawn = templates
         .render(name, &context)
         .map_err(|e| e.to_string())

@@ -142,18 +142,9 @@ impl Pipeline {
     pub fn context(request: &RenderRequest, data: &SpotData, templates: &Templates) -> Context {
         let (w, h) = (request.output.width, request.output.height);
         let declared = templates.layers(request.template());
-        let mut context = Context::new(&request.spot, w, h, Some(data), data.fetched_at)
-            .with_layers(declared, request.layers.as_deref());
-        if let Some(palette) = request.output.palette {
-            context.inks = crate::render::palette::inks(palette)
-                .iter()
-                .map(|ink| {
-                    let [r, g, b] = ink.written;
-                    (ink.name.to_string(), format!("#{r:02x}{g:02x}{b:02x}"))
-                })
-                .collect();
-        }
-        context
+        Context::new(&request.spot, w, h, Some(data), data.fetched_at)
+            .with_layers(declared, request.layers.as_deref())
+            .with_inks(request.output.palette)
     }
 
     /// The filled SVG, before drawing: for template work, and for comparing

@@ -101,20 +101,34 @@ impl SpotData {
     /// A mashup's data: its `parts`' data, one source each, fetched when
     /// the newest of them was, so a change in any part is a change of
     /// the mashup's. A part that failed is an error of the source named
-    /// by its spot's slug.
+    /// by its spot's slug; a part's own field and source errors are kept
+    /// as fields of that source, so a partly failed part makes the mashup
+    /// partial.
     pub fn of_parts(spots: &[String], parts: Vec<std::sync::Arc<SpotData>>) -> Self {
-        let errors = spots
-            .iter()
-            .zip(&parts)
-            .filter(|(_, data)| data.all_failed())
-            .map(|(name, data)| FieldError {
-                source: crate::config::slugify(name),
-                field: None,
-                reason: data.failure_summary(),
-                unreachable: false,
+        let mut errors = Vec::new();
+        for (name, data) in spots.iter().zip(&parts) {
+            let source = crate::config::slugify(name);
+            if data.all_failed() {
+                errors.push(FieldError {
+                    source,
+                    field: None,
+                    reason: data.failure_summary(),
+                    unreachable: false,
+                    url: None,
+                });
+                continue;
+            }
+            errors.extend(data.errors.iter().map(|e| FieldError {
+                source: source.clone(),
+                field: Some(match &e.field {
+                    Some(field) => format!("{}.{field}", e.source),
+                    None => e.source.clone(),
+                }),
+                reason: e.reason.clone(),
+                unreachable: e.unreachable,
                 url: None,
-            })
-            .collect();
+            }));
+        }
         SpotData {
             values: BTreeMap::new(),
             errors,

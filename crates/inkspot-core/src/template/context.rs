@@ -160,6 +160,21 @@ impl Context {
         self
     }
 
+    /// Gives the template a colour panel's inks by name (none for black
+    /// and white or gray).
+    pub fn with_inks(mut self, palette: Option<crate::config::Palette>) -> Self {
+        if let Some(palette) = palette {
+            self.inks = crate::render::palette::inks(palette)
+                .iter()
+                .map(|ink| {
+                    let [r, g, b] = ink.written;
+                    (ink.name.to_string(), format!("#{r:02x}{g:02x}{b:02x}"))
+                })
+                .collect();
+        }
+        self
+    }
+
     /// Makes this the context of `frame`.
     pub fn with_frame(mut self, frame: Frame) -> Self {
         self.frame = Some(frame);

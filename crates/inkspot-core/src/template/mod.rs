@@ -223,6 +223,13 @@ impl Templates {
         self.versions.get(name).map(String::as_str)
     }
 
+    /// A short hash of every template's source together: what a picture
+    /// drawn by several templates (a mashup's) depends on.
+    pub fn all_versions(&self) -> String {
+        let joined: Vec<&str> = self.versions.values().map(String::as_str).collect();
+        blake3::hash(joined.join(",").as_bytes()).to_hex()[..16].to_string()
+    }
+
     /// The source text of template `name`, for pointing at its lines.
     pub fn source(&self, name: &str) -> Option<String> {
         let template = self.env.get_template(&file_name(&self.html, name)).ok()?;

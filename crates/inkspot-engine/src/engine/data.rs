@@ -70,16 +70,7 @@ impl Data {
     /// The spots of the mashup `request` asks for, in its layout's order,
     /// each as drawn at the mashup's output.
     pub(super) fn parts_of(&self, request: &RenderRequest) -> Vec<RenderRequest> {
-        let Some(mashup) = &request.spot.mashup else {
-            return Vec::new();
-        };
-        let found = mashup
-            .spots
-            .iter()
-            .filter_map(|name| self.catalog.find(name));
-        found
-            .map(|i| self.catalog.exact(i, request.output))
-            .collect()
+        self.catalog.parts_of(request)
     }
 
     /// Whether a part of the mashup `request` asks for has data fetched

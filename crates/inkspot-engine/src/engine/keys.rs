@@ -34,14 +34,16 @@ pub fn store_key(request: &RenderRequest, templates: &Templates) -> Key {
         let described = serde_json::to_string(shot).unwrap_or_default();
         blake3::hash(described.as_bytes()).to_hex()[..16].to_string()
     });
-    // A mashup's is its layout and parts.
+    // A mashup's is its layout and parts, drawn by every template's
+    // version: an edited part template (or error template) makes new keys.
     let page = page.or_else(|| {
         let mashup = request.spot.mashup.as_ref()?;
         let described = format!(
-            "{}|{}|{}",
+            "{}|{}|{}|{}",
             mashup.layout.name(),
             mashup.spots.join("|"),
-            mashup.gutter
+            mashup.gutter,
+            templates.all_versions()
         );
         Some(blake3::hash(described.as_bytes()).to_hex()[..16].to_string())
     });

@@ -28,7 +28,7 @@ pub struct DeviceGauges {
 }
 
 /// What the firmware service counted since start.
-#[derive(Debug, Default, Clone, Copy)]
+#[derive(Debug, Default, Clone, Copy, serde::Serialize, serde::Deserialize)]
 pub struct FirmwareCounts {
     /// Offers made.
     pub offered: u64,

@@ -91,6 +91,10 @@ pub struct Metrics {
     pending_writes: Gauge,
     devices: devices::DeviceMetrics,
     history: history::HistoryMetrics,
+    /// One encoding at a time: the counters copied from other parts' own
+    /// counts are brought up to date by difference, which two scrapes at
+    /// once would add twice.
+    encoding: std::sync::Mutex<()>,
     browser: browser::BrowserMetrics,
 }
 
@@ -157,6 +161,7 @@ impl Metrics {
             service_up: Family::default(),
             pending_writes: Gauge::default(),
             devices: devices::DeviceMetrics::default(),
+            encoding: std::sync::Mutex::new(()),
             history: history::HistoryMetrics::default(),
             browser: browser::BrowserMetrics::default(),
         };
@@ -342,6 +347,10 @@ impl Metrics {
 
     /// The metrics as text, with the gauges set from `gauges`.
     pub fn encode(&self, gauges: &Gauges) -> String {
+        let _one = self
+            .encoding
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         self.queue.set(gauges.queued);
         self.in_flight.set(gauges.in_flight);
         for (layer, (entries, bytes)) in [("memory", gauges.memory), ("disk", gauges.disk)] {

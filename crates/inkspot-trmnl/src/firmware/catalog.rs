@@ -173,6 +173,40 @@ fn read(
     at: &dyn Fn(&str, std::ops::Range<usize>) -> String,
 ) -> Result<Image, Vec<String>> {
     let mut problems = Vec::new();
+    let (file, version, models, declared) = declared(entry, at, &mut problems);
+    let sha_at = at("sha256", entry.sha256.span());
+    let bytes = file.as_ref().and_then(|file| {
+        load_bytes(
+            &dir.join(file),
+            &at("file", entry.file.span()),
+            &mut problems,
+        )
+    });
+    if let (Some(bytes), Some(file)) = (&bytes, &file) {
+        let actual = hex::encode(Sha256::digest(bytes));
+        if declared.len() == 64 && actual != declared {
+            problems.push(format!("{sha_at}: `{file}` has SHA-256 {actual}, not the declared {declared}; it is refused"));
+        }
+    }
+    match (problems.is_empty(), file, version, bytes) {
+        (true, Some(file), Some(version), Some(bytes)) => Ok(Image {
+            file,
+            version,
+            models,
+            sha256: declared,
+            bytes,
+        }),
+        _ => Err(problems),
+    }
+}
+
+/// What an entry declares, each checked: its file name (when it is a
+/// plain name in the folder), version, models and SHA-256 (lower case).
+fn declared(
+    entry: &Entry,
+    at: &dyn Fn(&str, std::ops::Range<usize>) -> String,
+    problems: &mut Vec<String>,
+) -> (Option<String>, Option<Version>, Vec<String>, String) {
     let file = entry.file.get_ref().clone();
     let plain = !file.is_empty()
         && !file.starts_with('.')
@@ -180,18 +214,16 @@ fn read(
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || "._-+".contains(c));
     if !plain {
+        let at = at("file", entry.file.span());
         problems.push(format!(
-            "{}: `{file}` must be a file name in the folder (letters, digits, `._-+`)",
-            at("file", entry.file.span())
+            "{at}: `{file}` must be a file name in the folder (letters, digits, `._-+`)"
         ));
     }
     let version = parse_version(entry.version.get_ref());
     if version.is_none() {
-        problems.push(format!(
-            "{}: `{}` is not a version such as 1.8.16",
-            at("version", entry.version.span()),
-            entry.version.get_ref()
-        ));
+        let at = at("version", entry.version.span());
+        let text = entry.version.get_ref();
+        problems.push(format!("{at}: `{text}` is not a version such as 1.8.16"));
     }
     let models: Vec<String> = entry
         .models
@@ -201,43 +233,19 @@ fn read(
         .filter(|m| !m.is_empty())
         .collect();
     if models.is_empty() {
+        let at = at("models", entry.models.span());
         problems.push(format!(
-            "{}: name at least one `Model` the image is built for, such as \"og\"",
-            at("models", entry.models.span())
+            "{at}: name at least one `Model` the image is built for, such as \"og\""
         ));
     }
-    let declared = entry.sha256.get_ref().trim().to_ascii_lowercase();
-    let sha_at = at("sha256", entry.sha256.span());
-    if declared.len() != 64 || !declared.bytes().all(|b| b.is_ascii_hexdigit()) {
+    let sha = entry.sha256.get_ref().trim().to_ascii_lowercase();
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let at = at("sha256", entry.sha256.span());
         problems.push(format!(
-            "{sha_at}: must be 64 hex digits, as `sha256sum` prints"
+            "{at}: must be 64 hex digits, as `sha256sum` prints"
         ));
     }
-    let bytes = if plain {
-        load_bytes(
-            &dir.join(&file),
-            &at("file", entry.file.span()),
-            &mut problems,
-        )
-    } else {
-        None
-    };
-    if let Some(bytes) = &bytes {
-        let actual = hex::encode(Sha256::digest(bytes));
-        if declared.len() == 64 && actual != declared {
-            problems.push(format!("{sha_at}: `{file}` has SHA-256 {actual}, not the declared {declared}; it is refused"));
-        }
-    }
-    match (problems.is_empty(), version, bytes) {
-        (true, Some(version), Some(bytes)) => Ok(Image {
-            file,
-            version,
-            models,
-            sha256: declared,
-            bytes,
-        }),
-        _ => Err(problems),
-    }
+    (plain.then_some(file), version, models, sha)
 }
 
 /// The file's bytes, within [`MAX_IMAGE_BYTES`]; a problem said otherwise.

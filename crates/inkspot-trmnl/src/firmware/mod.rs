@@ -11,7 +11,6 @@ mod state;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use chrono::{DateTime, NaiveTime, Utc};
-use serde::{Deserialize, Serialize};
 
 pub use catalog::{Catalog, CatalogError, Image};
 pub use policy::{Policy, Refusal, Sent, Verdict};
@@ -29,18 +28,8 @@ pub struct Firmware {
     failed: AtomicU64,
 }
 
-/// What [`Firmware`] counted since start.
-#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
-pub struct Counts {
-    /// Offers made.
-    pub offered: u64,
-    /// Images served.
-    pub downloaded: u64,
-    /// Devices that came back on the version offered.
-    pub updated: u64,
-    /// Devices that came back on their old version.
-    pub failed: u64,
-}
+/// What [`Firmware`] counted since start, as the metrics show it.
+pub use inkspot_engine::metrics::FirmwareCounts as Counts;
 
 /// One display call, as the update decision needs it.
 pub struct Call<'a> {
@@ -87,22 +76,29 @@ impl Firmware {
     /// Judges the device's pending offer by this call and records the
     /// verdict; then the image to offer, recorded as offered, or `None`.
     /// A device whose offers cannot be recorded is offered nothing: an
-    /// offer that is not remembered cannot be judged.
+    /// offer that is not remembered cannot be judged. Each write holds only
+    /// if the row is as this call read it, so two calls at once never both
+    /// judge or both offer.
     pub async fn on_call(&self, updates: &Updates, call: &Call<'_>) -> Option<&Image> {
         let device = call.device;
         let state = &device.firmware_update;
         let verdict = policy::judge(state, &call.sent);
-        if let Some(verdict) = &verdict {
-            self.record(updates, device, verdict, call.policy.attempts)
+        if let (Some(verdict), Some(offered)) = (&verdict, state.offered.as_deref()) {
+            let attempts = call.policy.attempts;
+            if !self
+                .record(updates, device, offered, verdict, attempts)
                 .await
-                .ok()?;
+            {
+                return None;
+            }
         }
+        let judged = verdict.is_some();
         let image = policy::offer(
             &self.catalog,
             &call.policy,
             state,
             &call.sent,
-            verdict.is_some(),
+            judged,
             call.now,
         );
         let image = match image {
@@ -113,9 +109,18 @@ impl Firmware {
             }
         };
         let version = image.version.to_string();
-        if let Err(e) = updates.offered(&device.mac, &version, call.now.0).await {
-            tracing::warn!(error = %e, "cannot record a firmware offer; none is made");
-            return None;
+        // A lapsed offer is replaced; a judged one is gone from the row.
+        let pending = state.offered.as_deref().filter(|_| !judged);
+        match updates
+            .offered(&device.mac, &version, call.now.0, pending)
+            .await
+        {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record a firmware offer; none is made");
+                return None;
+            }
         }
         self.offered.fetch_add(1, Ordering::Relaxed);
         let from = call.sent.version.unwrap_or("?");
@@ -123,20 +128,42 @@ impl Firmware {
         Some(image)
     }
 
-    /// Records and tells of a verdict.
+    /// Records the verdict on the offer of `offered` and tells of it;
+    /// `false` when it could not be recorded, or another call did first.
     async fn record(
         &self,
         updates: &Updates,
         device: &Device,
+        offered: &str,
         verdict: &Verdict,
         attempts: u32,
-    ) -> Result<(), crate::RegistryError> {
+    ) -> bool {
+        let mac = &device.mac;
+        let failed = match verdict {
+            Verdict::Updated { .. } => None,
+            Verdict::Failed {
+                version, failures, ..
+            } => Some((version.as_str(), *failures)),
+        };
+        match updates.judged(mac, offered, failed).await {
+            Ok(true) => {}
+            Ok(false) => return false,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot record a firmware update's verdict");
+                return false;
+            }
+        }
+        self.tell(device, verdict, attempts);
+        true
+    }
+
+    /// Counts and logs a recorded verdict.
+    fn tell(&self, device: &Device, verdict: &Verdict, attempts: u32) {
         let (mac, id) = (&device.mac, &device.friendly_id);
-        let written = match verdict {
+        match verdict {
             Verdict::Updated { version } => {
                 self.updated.fetch_add(1, Ordering::Relaxed);
                 tracing::info!(%mac, friendly_id = %id, %version, "firmware updated");
-                updates.judged(mac, None).await
             }
             Verdict::Failed {
                 version,
@@ -154,11 +181,7 @@ impl Firmware {
                 } else {
                     tracing::warn!(%mac, friendly_id = %id, %version, failures, "a firmware update failed: the device {how}; it is offered again after a day");
                 }
-                updates.judged(mac, Some((version, *failures))).await
             }
-        };
-        written.inspect_err(
-            |e| tracing::warn!(error = %e, "cannot record a firmware update's verdict"),
-        )
+        }
     }
 }

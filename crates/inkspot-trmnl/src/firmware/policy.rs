@@ -91,7 +91,7 @@ pub fn judge(state: &UpdateState, sent: &Sent) -> Option<Verdict> {
     let offered = state.offered.as_deref()?;
     let now = parse_version(sent.version?)?;
     let wanted = parse_version(offered)?;
-    if now >= wanted {
+    if now.cmp_precedence(&wanted).is_ge() {
         return Some(Verdict::Updated {
             version: now.to_string(),
         });
@@ -130,19 +130,23 @@ pub fn offer<'a>(
         .and_then(parse_version)
         .ok_or(Refusal::UnknownVersion)?;
     let image = catalog.newest_for(model).ok_or(Refusal::NoImage)?;
-    if image.version <= running {
+    // Build metadata (`1.8.16+b1`) does not make a version newer.
+    if image.version.cmp_precedence(&running).is_le() {
         return Err(Refusal::UpToDate);
     }
     let version = image.version.to_string();
     if state.holds(&version, policy.attempts) {
         return Err(Refusal::Held);
     }
-    if judged || state.offered.is_some() {
+    let recent = state.offered_at.is_some_and(|at| now - at < RETRY_AFTER);
+    // An offer never judged (the device came back without a version it
+    // could be judged by) lapses after a day.
+    if judged || state.offered.is_some() && recent {
         return Err(Refusal::Pending);
     }
-    let failed_before =
-        state.failed_version.as_deref() == Some(version.as_str()) && state.failures > 0;
-    if failed_before && state.offered_at.is_some_and(|at| now - at < RETRY_AFTER) {
+    // After any failed update the firmware tries none for a day, whatever
+    // the version: an offer sooner would be ignored and counted.
+    if state.failures > 0 && recent {
         return Err(Refusal::Resting);
     }
     let charged = sent
@@ -219,11 +223,14 @@ mod tests {
     #[case::outside_hours(Policy { hours: Some("04:00-05:00".parse().unwrap()), ..POLICY }, sent(), UpdateState::default(), false, Some(Refusal::Hours))]
     #[case::inside_hours(Policy { hours: Some("02:00-05:00".parse().unwrap()), ..POLICY }, sent(), UpdateState::default(), false, None)]
     #[case::just_judged(POLICY, sent(), UpdateState::default(), true, Some(Refusal::Pending))]
-    #[case::pending(POLICY, sent(), UpdateState { offered: Some("1.8.16".into()), ..UpdateState::default() }, false, Some(Refusal::Pending))]
+    #[case::pending(POLICY, sent(), UpdateState { offered: Some("1.8.16".into()), offered_at: Some(now() - Duration::hours(1)), ..UpdateState::default() }, false, Some(Refusal::Pending))]
+    #[case::lapsed(POLICY, sent(), UpdateState { offered: Some("1.8.16".into()), offered_at: Some(now() - Duration::hours(25)), ..UpdateState::default() }, false, None)]
+    #[case::resting_after_another_version(POLICY, sent(), UpdateState { failed_version: Some("1.8.14".into()), failures: 1, offered_at: Some(now() - Duration::hours(2)), ..UpdateState::default() }, false, Some(Refusal::Resting))]
+    #[case::build_metadata_is_not_newer(POLICY, Sent { version: Some("1.8.16+abc"), ..sent() }, UpdateState::default(), false, Some(Refusal::UpToDate))]
     #[case::resting(POLICY, sent(), failed(1, 23), false, Some(Refusal::Resting))]
     #[case::rested(POLICY, sent(), failed(1, 25), false, None)]
     #[case::held(POLICY, sent(), failed(2, 100), false, Some(Refusal::Held))]
-    #[case::held_other_version(POLICY, sent(), UpdateState { failed_version: Some("1.8.14".into()), failures: 2, ..UpdateState::default() }, false, None)]
+    #[case::held_other_version(POLICY, sent(), UpdateState { failed_version: Some("1.8.14".into()), failures: 2, offered_at: Some(now() - Duration::hours(30)), ..UpdateState::default() }, false, None)]
     fn an_update_is_offered_only_when_everything_holds(
         #[case] policy: Policy,
         #[case] sent: Sent<'static>,

@@ -42,6 +42,13 @@ impl UpdateState {
     pub fn holds(&self, version: &str, attempts: u32) -> bool {
         self.failed_version.as_deref() == Some(version) && self.failures >= i64::from(attempts)
     }
+
+    /// The version held from it after `attempts` failed offers, if one is.
+    pub fn held(&self, attempts: u32) -> Option<&str> {
+        self.failed_version
+            .as_deref()
+            .filter(|v| self.holds(v, attempts))
+    }
 }
 
 /// The devices' firmware offers and their verdicts, over the registry's
@@ -57,52 +64,63 @@ impl Updates {
         Self { pool }
     }
 
-    /// `mac` was offered `version` at `now`.
+    /// `mac` is offered `version` at `now`, in place of `pending` (the
+    /// offer its row held when read, if any); `false` when another call
+    /// made or judged an offer meanwhile: two calls at once never both
+    /// offer.
     pub async fn offered(
         &self,
         mac: &str,
         version: &str,
         now: DateTime<Utc>,
-    ) -> Result<(), RegistryError> {
-        sqlx::query("UPDATE devices SET fw_offered = $1, fw_offered_at = $2, fw_downloaded_at = NULL WHERE mac = $3")
-            .bind(version)
-            .bind(timestamp(now))
-            .bind(mac)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        pending: Option<&str>,
+    ) -> Result<bool, RegistryError> {
+        let done = sqlx::query(
+            "UPDATE devices SET fw_offered = $1, fw_offered_at = $2, fw_downloaded_at = NULL \
+             WHERE mac = $3 AND COALESCE(fw_offered, '') = $4",
+        )
+        .bind(version)
+        .bind(timestamp(now))
+        .bind(mac)
+        .bind(pending.unwrap_or(""))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    /// `mac` came back from its offer: on the new version (`failed` is
-    /// `None`), or still on the old one, its failures of that version now
-    /// `failed`.
+    /// `mac` came back from its offer of `offered`: on the new version
+    /// (`failed` is `None`), or still on the old one, its failures of that
+    /// version now `failed`. `false` when another call judged it first.
     pub async fn judged(
         &self,
         mac: &str,
+        offered: &str,
         failed: Option<(&str, i64)>,
-    ) -> Result<(), RegistryError> {
+    ) -> Result<bool, RegistryError> {
         let (version, failures) = failed.map_or((None, 0), |(v, n)| (Some(v), n));
-        sqlx::query("UPDATE devices SET fw_offered = NULL, fw_downloaded_at = NULL, fw_failed_version = $1, fw_failures = $2 WHERE mac = $3")
-            .bind(version)
-            .bind(failures)
-            .bind(mac)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        let done = sqlx::query(
+            "UPDATE devices SET fw_offered = NULL, fw_downloaded_at = NULL, fw_failed_version = $1, \
+             fw_failures = $2 WHERE mac = $3 AND fw_offered = $4",
+        )
+        .bind(version)
+        .bind(failures)
+        .bind(mac)
+        .bind(offered)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
-    /// The device `friendly_id` downloaded the image of its pending offer
-    /// at `now`; `false` when it has no pending offer.
-    pub async fn downloaded(
-        &self,
-        friendly_id: &str,
-        now: DateTime<Utc>,
-    ) -> Result<bool, RegistryError> {
-        let done = sqlx::query("UPDATE devices SET fw_downloaded_at = $1 WHERE friendly_id = $2 AND fw_offered IS NOT NULL")
-            .bind(timestamp(now))
-            .bind(friendly_id.to_ascii_uppercase())
-            .execute(&self.pool)
-            .await?;
+    /// The device `mac` downloaded the image of its pending offer at
+    /// `now`; `false` when it has no pending offer.
+    pub async fn downloaded(&self, mac: &str, now: DateTime<Utc>) -> Result<bool, RegistryError> {
+        let done = sqlx::query(
+            "UPDATE devices SET fw_downloaded_at = $1 WHERE mac = $2 AND fw_offered IS NOT NULL",
+        )
+        .bind(timestamp(now))
+        .bind(mac)
+        .execute(&self.pool)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 

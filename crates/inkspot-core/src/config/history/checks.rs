@@ -14,6 +14,9 @@ const MIN_RAW: Duration = Duration::from_secs(2 * 3600);
 pub(in crate::config) fn check_history(c: &mut Collector, config: &Config) {
     let at = |k: &str| vec![key("history"), key(k)];
     check_retention(c, config.history.retention(None), &at);
+    if config.history.max_memory.as_u64() < 1024 * 1024 {
+        c.add(&at("max_memory"), "must be at least 1MiB");
+    }
     if config.history.max_disk.as_u64() < 1024 * 1024 {
         c.add(&at("max_disk"), "must be at least 1MiB");
     }

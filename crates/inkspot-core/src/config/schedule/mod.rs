@@ -93,7 +93,7 @@ impl FromStr for ActiveHours {
         let (start, end) = (time(a)?, time(b)?);
         if start == end {
             return Err(format!(
-                "`{s}` starts and ends at the same time; leave `active_hours` out to refresh all day"
+                "`{s}` starts and ends at the same time: a window needs a length (leave the key out for all day)"
             ));
         }
         Ok(Self { start, end })

@@ -82,82 +82,6 @@ pub(in crate::config) fn check_spot(
     }
 }
 
-/// A mashup's own rules: no template or sources of its own, a spot for
-/// each region, a sane gutter. That its spots exist is checked with the
-/// whole config.
-fn check_mashup(c: &mut Collector, path: &[Seg], spot: &Spot, mashup: &super::Mashup) {
-    let at = |k: &str| with(path, &[key("mashup"), key(k)]);
-    if spot.template != SpotTemplate::default()
-        || spot.screenshot.is_some()
-        || !spot.sources.is_empty()
-    {
-        c.add(
-            &with(path, &[key("mashup")]),
-            "a mashup is drawn by its spots' templates: remove its own `template`, `screenshot` and `sources`",
-        );
-    }
-    let wanted = mashup.layout.parts();
-    if mashup.spots.len() != wanted {
-        c.add(
-            &at("spots"),
-            format!(
-                "layout `{}` holds {wanted} spots; {} are listed",
-                mashup.layout.name(),
-                mashup.spots.len()
-            ),
-        );
-    }
-    if mashup.gutter > super::MAX_GUTTER {
-        c.add(
-            &at("gutter"),
-            format!("must be 0 to {} pixels", super::MAX_GUTTER),
-        );
-    }
-}
-
-/// Each mashup's spots name configured spots that are not mashups.
-pub(in crate::config) fn check_mashup_parts(c: &mut Collector, spots: &[Spot]) {
-    for (i, spot) in spots.iter().enumerate() {
-        let Some(mashup) = &spot.mashup else {
-            continue;
-        };
-        for (j, name) in mashup.spots.iter().enumerate() {
-            let at = [
-                key("spots"),
-                Seg::Index(i),
-                key("mashup"),
-                key("spots"),
-                Seg::Index(j),
-            ];
-            let found = spots
-                .iter()
-                .find(|s| s.name.eq_ignore_ascii_case(name) || s.slug() == *name);
-            match found {
-                None => {
-                    let names: Vec<&str> = spots
-                        .iter()
-                        .filter(|s| s.mashup.is_none())
-                        .map(|s| s.name.as_str())
-                        .collect();
-                    c.add(
-                        &at,
-                        format!("no spot named `{name}`; spots: {}", names.join(", ")),
-                    );
-                }
-                Some(part) if part.mashup.is_some() => {
-                    c.add(
-                        &at,
-                        format!(
-                            "`{name}` is a mashup itself; a mashup holds spots drawn by templates"
-                        ),
-                    );
-                }
-                Some(_) => {}
-            }
-        }
-    }
-}
-
 /// The name's length and the slug's characters.
 fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
     if spot.name.is_empty() {
@@ -195,7 +119,7 @@ fn check_names(c: &mut Collector, path: &[Seg], spot: &Spot) {
 /// The template's names, and that their files exist.
 fn check_template(c: &mut Collector, path: &[Seg], spot: &Spot, templates_dir: Option<&Path>) {
     if let Some(mashup) = &spot.mashup {
-        check_mashup(c, path, spot, mashup);
+        super::mashup::check(c, path, spot, mashup);
         return;
     }
     if spot.screenshot.is_some() {

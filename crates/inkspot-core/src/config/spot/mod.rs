@@ -3,7 +3,7 @@
 
 /// The rules this section must satisfy beyond its types, checked at load.
 pub(super) mod checks;
-mod mashup;
+pub(super) mod mashup;
 
 pub use mashup::{LAYOUTS, Layout, MAX_GUTTER, Mashup, Region};
 
