@@ -129,7 +129,12 @@ async fn each_double_click_function_is_answered_and_done() {
     let title: usize = (100..135).map(|y| image.dark_in_row(y)).sum();
     assert!(title > 500, "and its title: {title} dark pixels");
     // Without the token its answer gave, the picture needs the device's key.
-    let bare = answer["image_url"].as_str().unwrap().split('?').next().unwrap();
+    let bare = answer["image_url"]
+        .as_str()
+        .unwrap()
+        .split('?')
+        .next()
+        .unwrap();
     let stranger = client()
         .get(bare)
         .header("ID", "AA:BB:CC:DD:EE:02")
