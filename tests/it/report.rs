@@ -316,3 +316,47 @@ fn a_missing_portrait_template_is_named_with_its_key() {
 }
 
 mod pictures;
+
+/// A spot with `sensors_of` shows the room's temperature its TRMNL reads,
+/// in every layout of the shipped report; without a reading, nothing.
+#[rstest]
+#[case("Half Moon Bay", 800, 480, "21.5°C · Sun 22 Nov · 09:30")]
+#[case("Half Moon Bay", 396, 236, "21.5°C · 09:30")]
+#[case("Half Moon Bay", 800, 236, "21.5°C · Sun 22 Nov · 09:30")]
+#[case(
+    "Linda Mar portrait",
+    600,
+    800,
+    "Sunday 22 November · 09:30 · indoors 21.5°C"
+)]
+#[tokio::test]
+async fn the_report_shows_the_rooms_temperature(
+    #[case] spot: &str,
+    #[case] width: u32,
+    #[case] height: u32,
+    #[case] shown: &str,
+) {
+    use inkspot::history::Point;
+    let offline = Offline::new();
+    let (mut request, mut data) = offline.data(spot, MORNING).await;
+    request.output.width = width;
+    request.output.height = height;
+    let mut with_sensor = (*request.spot).clone();
+    with_sensor.sensors_of = Some("ABC123".into());
+    request.spot = std::sync::Arc::new(with_sensor);
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    assert!(
+        !texts_of(&svg).iter().any(|t| t.contains("°C")),
+        "no reading yet"
+    );
+    let mut recent = data.recent.as_deref().cloned().unwrap_or_default();
+    let field = "device:abc123.temperature".to_string();
+    let read = at(MORNING).timestamp() - 60;
+    recent
+        .observed
+        .insert(field.clone(), vec![Point::new(read, 21.47)]);
+    recent.units.insert(field, "C".into());
+    data.recent = Some(std::sync::Arc::new(recent));
+    let svg = offline.pipeline.fill(&request, &data).unwrap();
+    assert_shows(&texts_of(&svg), &[shown], spot);
+}

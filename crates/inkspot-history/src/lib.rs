@@ -24,7 +24,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use inkspot_core::clock::SharedClock;
 use inkspot_core::config::{Config, Retention, Spot};
-pub use inkspot_core::history::{Batch, History, Recent, Sample, Unkept};
+pub use inkspot_core::history::{Batch, History, Point, Recent, Sample, Unkept};
 use inkspot_engine::supervisor::Supervisor;
 use serde::{Deserialize, Serialize};
 use sqlx::AnyPool;
