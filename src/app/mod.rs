@@ -6,8 +6,10 @@
 //! HTTP routers share; each handler takes the parts it needs.
 
 mod database;
+mod firmware;
 mod gauges;
 
+pub use firmware::load as load_firmware;
 pub use gauges::gauges;
 
 use std::sync::Arc;
@@ -20,7 +22,7 @@ use crate::browser::Browser;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::{Config, StorageBackend};
 use crate::coord::Coordination;
-use crate::devices::firmware::{Catalog, Firmware};
+use crate::devices::firmware::Firmware;
 use crate::devices::{Limits, Registry};
 use crate::engine::{Engine, Parts, StartError};
 use crate::history::{History, Keeper, Unkept};
@@ -80,6 +82,9 @@ impl App {
             pipeline.share(share);
         }
         let firmware = load_firmware(&config)?;
+        if let Some(firmware) = &firmware {
+            firmware::spawn_latest(firmware.clone(), &config, &supervisor);
+        }
         let store = open_store(&config, &metrics, &supervisor).await?;
         let database = database::open(&config, &supervisor).await;
         let limits = Limits {
@@ -167,29 +172,4 @@ async fn open_store(
     store.open().await;
     store.spawn_sweeper(supervisor);
     Ok(store)
-}
-
-/// The images of `trmnl.firmware_dir`, each checked against its declared
-/// SHA-256: a folder that does not hold is refused, naming every problem.
-pub fn load_firmware(config: &Config) -> Result<Option<Arc<Firmware>>, StartError> {
-    let Some(dir) = &config.trmnl.firmware_dir else {
-        let asked = config.trmnl.firmware_updates
-            || config
-                .devices
-                .list()
-                .iter()
-                .any(|d| d.firmware_updates == Some(true));
-        if asked {
-            tracing::warn!(
-                "firmware updates are on, but no trmnl.firmware_dir is set: no device is offered one"
-            );
-        }
-        return Ok(None);
-    };
-    let catalog =
-        Catalog::load(&config.resolve(dir)).map_err(|e| StartError::Firmware(Box::new(e)))?;
-    for image in catalog.images() {
-        tracing::info!(file = %image.file, version = %image.version, models = ?image.models, bytes = image.bytes.len(), "firmware image");
-    }
-    Ok(Some(Arc::new(Firmware::new(catalog))))
 }

@@ -338,3 +338,118 @@ async fn a_firmware_file_whose_checksum_does_not_match_is_refused_at_start() {
     assert!(!out.status.success(), "check fails too: {}", text_of(&out));
     assert!(text_of(&out).contains("og.bin"), "{}", text_of(&out));
 }
+
+/// An ESP32 application image of 64 KiB: its magic byte, then filler.
+fn esp_image() -> Vec<u8> {
+    let mut bytes: Vec<u8> = (0..65_536u32).map(|i| (i * 13 % 251) as u8).collect();
+    bytes[0] = 0xE9;
+    bytes
+}
+
+/// A fixture of trmnl.com's `/api/firmware/latest`, publishing `image` as
+/// 1.8.17; its URL.
+async fn publisher(image: Vec<u8>) -> wiremock::MockServer {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let server = wiremock::MockServer::start().await;
+    let bin = format!("{}/trmnl_og/FW1.8.17.bin", server.uri());
+    Mock::given(method("GET"))
+        .and(path("/api/firmware/latest"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(serde_json::json!({"version": "1.8.17", "url": bin})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/trmnl_og/FW1.8.17.bin"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(image))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// The service with `trmnl.firmware_latest` at `server`, no folder.
+async fn with_published(server: &wiremock::MockServer) -> (Site, App) {
+    let site = Site::new();
+    std::fs::write(site.path().join("page.html"), report_page("2.5", "TRMNL")).unwrap();
+    let spot = bar_spot("Linda Mar", "file://page.html", "");
+    site.write_config(&format!(
+        "[server]\nadmin_token = \"{TOKEN}\"\n[trmnl]\nauto_join = true\nfirmware_updates = true\nfirmware_latest = \"{}/api/firmware/latest\"\n{spot}",
+        server.uri()
+    ));
+    let app = App::start(&site).await;
+    (site, app)
+}
+
+/// `/status`'s firmware images' versions, once the task has asked.
+async fn published_versions(app: &App, wanted: usize) -> Vec<String> {
+    let mut versions = Vec::new();
+    for _ in 0..50 {
+        let status = app.json_as("/status", TOKEN).await;
+        let images = status["firmware"]["images"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        versions = images
+            .iter()
+            .filter_map(|i| i["version"].as_str().map(str::to_string))
+            .collect();
+        if versions.len() >= wanted {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    versions
+}
+
+#[tokio::test]
+async fn trmnls_published_latest_firmware_is_fetched_checked_kept_and_offered() {
+    let server = publisher(esp_image()).await;
+    let (site, app) = with_published(&server).await;
+    assert_eq!(published_versions(&app, 1).await, ["1.8.17"]);
+    let mut fw = Firmware::new(&app.url, KITCHEN, "og");
+    fw.setup().await;
+    let answer = fw.display("4.1", &[]).await;
+    assert!(offered(&answer), "{answer}");
+    let body = client()
+        .get(answer["firmware_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&body[..], &esp_image()[..], "the published bytes");
+    app.stop().await;
+    // Kept: the next start offers it before, or without, asking again.
+    drop(server);
+    let config = inkspot::load_config(&site.config_path()).unwrap();
+    let firmware = inkspot::app::load_firmware(&config).unwrap().unwrap();
+    let kept: Vec<String> = firmware
+        .catalog()
+        .images()
+        .iter()
+        .map(|i| i.version.to_string())
+        .collect();
+    assert_eq!(kept, ["1.8.17"]);
+}
+
+#[tokio::test]
+async fn a_published_file_that_is_not_a_firmware_image_is_refused() {
+    let server = publisher(b"<html>not found</html>".repeat(100)).await;
+    let (_site, app) = with_published(&server).await;
+    // The task asked (the fixture saw both requests) and took nothing.
+    for _ in 0..50 {
+        if server.received_requests().await.unwrap_or_default().len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(server.received_requests().await.unwrap().len(), 2);
+    assert!(published_versions(&app, 1).await.is_empty());
+    let mut fw = Firmware::new(&app.url, KITCHEN, "og");
+    fw.setup().await;
+    assert!(!offered(&fw.display("4.1", &[]).await));
+    app.stop().await;
+}

@@ -37,14 +37,12 @@ pub(super) async fn download(
         .and_then(|f| Some((f, f.catalog().get(&file)?.clone())));
     let Some((firmware, image)) = found else {
         let message = match &app.firmware {
-            None => "no firmware is served: set trmnl.firmware_dir".to_string(),
+            None => {
+                "no firmware is served: set trmnl.firmware_dir or trmnl.firmware_latest".to_string()
+            }
             Some(f) => {
-                let names: Vec<&str> = f
-                    .catalog()
-                    .images()
-                    .iter()
-                    .map(|i| i.file.as_str())
-                    .collect();
+                let catalog = f.catalog();
+                let names: Vec<&str> = catalog.images().iter().map(|i| i.file.as_str()).collect();
                 let file = crate::text::ellipsize(&file, 60);
                 format!("no firmware image `{file}`; images: {}", names.join(", "))
             }

@@ -147,6 +147,18 @@ impl Catalog {
         Ok(Self { images })
     }
 
+    /// These images with `image`, in place of one with its file name.
+    pub fn with(&self, image: Image) -> Self {
+        let mut images: Vec<Image> = self
+            .images
+            .iter()
+            .filter(|i| i.file != image.file)
+            .cloned()
+            .collect();
+        images.push(image);
+        Self { images }
+    }
+
     /// The images, as declared.
     pub fn images(&self) -> &[Image] {
         &self.images

@@ -5,6 +5,7 @@
 //! and counts what happened.
 
 pub mod catalog;
+pub mod latest;
 pub mod policy;
 mod state;
 
@@ -21,7 +22,8 @@ use crate::Device;
 /// The firmware images and what was done with them since start.
 #[derive(Debug, Default)]
 pub struct Firmware {
-    catalog: Catalog,
+    /// The images: the folder's, and the published latest once fetched.
+    catalog: arc_swap::ArcSwap<Catalog>,
     offered: AtomicU64,
     downloaded: AtomicU64,
     updated: AtomicU64,
@@ -47,14 +49,28 @@ impl Firmware {
     /// Over the images of `catalog`.
     pub fn new(catalog: Catalog) -> Self {
         Self {
-            catalog,
+            catalog: arc_swap::ArcSwap::from_pointee(catalog),
             ..Self::default()
         }
     }
 
-    /// The images.
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// The images now.
+    pub fn catalog(&self) -> std::sync::Arc<Catalog> {
+        self.catalog.load_full()
+    }
+
+    /// Adds `image` (the published latest, fetched and checked), in place
+    /// of one with its file name; `false` when it was there already.
+    pub fn add(&self, image: Image) -> bool {
+        let now = self.catalog.load_full();
+        if now
+            .get(&image.file)
+            .is_some_and(|i| i.sha256 == image.sha256)
+        {
+            return false;
+        }
+        self.catalog.store(std::sync::Arc::new(now.with(image)));
+        true
     }
 
     /// What was counted since start.
@@ -79,7 +95,7 @@ impl Firmware {
     /// offer that is not remembered cannot be judged. Each write holds only
     /// if the row is as this call read it, so two calls at once never both
     /// judge or both offer.
-    pub async fn on_call(&self, updates: &Updates, call: &Call<'_>) -> Option<&Image> {
+    pub async fn on_call(&self, updates: &Updates, call: &Call<'_>) -> Option<Image> {
         let device = call.device;
         let state = &device.firmware_update;
         let verdict = policy::judge(state, &call.sent);
@@ -93,14 +109,8 @@ impl Firmware {
             }
         }
         let judged = verdict.is_some();
-        let image = policy::offer(
-            &self.catalog,
-            &call.policy,
-            state,
-            &call.sent,
-            judged,
-            call.now,
-        );
+        let catalog = self.catalog.load_full();
+        let image = policy::offer(&catalog, &call.policy, state, &call.sent, judged, call.now);
         let image = match image {
             Ok(image) => image,
             Err(why) => {
@@ -125,7 +135,7 @@ impl Firmware {
         self.offered.fetch_add(1, Ordering::Relaxed);
         let from = call.sent.version.unwrap_or("?");
         tracing::info!(mac = %device.mac, friendly_id = %device.friendly_id, %from, to = %version, file = %image.file, "firmware update offered");
-        Some(image)
+        Some(image.clone())
     }
 
     /// Records the verdict on the offer of `offered` and tells of it;

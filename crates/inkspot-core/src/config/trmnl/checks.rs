@@ -30,6 +30,27 @@ pub(in crate::config) fn check_devices(c: &mut Collector, config: &Config) {
             "is a percentage: 0 to 100",
         );
     }
+    if let Some(url) = &trmnl.firmware_latest
+        && !(url.starts_with("https://") || url.starts_with("http://"))
+    {
+        c.add(
+            &[key("trmnl"), key("firmware_latest")],
+            format!(
+                "`{url}` is not an http(s) URL, such as \"https://trmnl.com/api/firmware/latest\""
+            ),
+        );
+    }
+    if trmnl.firmware_latest.is_some()
+        && trmnl
+            .firmware_latest_models
+            .iter()
+            .all(|m| m.trim().is_empty())
+    {
+        c.add(
+            &[key("trmnl"), key("firmware_latest_models")],
+            "name the `Model` values the published image is built for, such as [\"og\"]",
+        );
+    }
     if trmnl.update_attempts == 0 {
         c.add(
             &[key("trmnl"), key("update_attempts")],

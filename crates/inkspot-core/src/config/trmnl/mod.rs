@@ -72,6 +72,14 @@ pub struct TrmnlConfig {
     /// version, models and SHA-256 (checked at start). Default: none, no
     /// updates.
     pub firmware_dir: Option<PathBuf>,
+    /// Where TRMNL publishes its latest firmware, asked every 6 hours when
+    /// set: `"https://trmnl.com/api/firmware/latest"` answers `{"version",
+    /// "url"}`. The image is fetched, checked (an ESP32 application image
+    /// within 16 MiB) and kept in the cache folder. Default: off.
+    pub firmware_latest: Option<String>,
+    /// The `Model` values the published latest image is built for.
+    /// Default `["og"]` (TRMNL OG).
+    pub firmware_latest_models: Vec<String>,
     /// Whether every device may be offered a firmware update;
     /// `devices.firmware_updates` overrides it per device. Default `false`.
     pub firmware_updates: bool,
@@ -106,6 +114,8 @@ impl Default for TrmnlConfig {
             max_devices: 100,
             joins_per_hour: 10,
             firmware_dir: None,
+            firmware_latest: None,
+            firmware_latest_models: vec!["og".to_string()],
             firmware_updates: false,
             update_min_battery: 50,
             update_hours: None,
