@@ -128,26 +128,11 @@ async fn in_database(
     };
     let registry = crate::devices::Registry::new(pool, limits);
     let list = registry.list().await.map_err(|e| failed(e.to_string()))?;
-    // A name in `[[devices]]` names its MAC.
-    let named = config
-        .devices
-        .list()
-        .iter()
-        .find(|d| {
-            d.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(device))
-        })
-        .map(|d| d.mac.clone());
-    let mac = named.or_else(|| crate::config::normalize_mac(device));
-    let found = list
-        .into_iter()
-        .find(|d| d.friendly_id.eq_ignore_ascii_case(device) || Some(&d.mac) == mac.as_ref())
-        .ok_or_else(|| {
-            failed(format!(
-                "no device with friendly id, MAC or name `{device}`"
-            ))
-        })?;
+    let found = crate::devices::find(list, config.devices.list(), device).ok_or_else(|| {
+        failed(format!(
+            "no device with friendly id, MAC or name `{device}`"
+        ))
+    })?;
     let (mut pair_until, mut paused_until) = (None, None);
     // The service's clock: a demo's fixed time, else now.
     let now = config.clock.now.unwrap_or_else(chrono::Utc::now);

@@ -146,21 +146,7 @@ fn unavailable(e: impl std::fmt::Display) -> ApiError {
 /// `[[devices]]`.
 pub(super) async fn find(app: &App, id: &str) -> Result<Device, ApiError> {
     let list = registry(app)?.list().await.map_err(unavailable)?;
-    let named = app
-        .config()
-        .devices
-        .list()
-        .iter()
-        .find(|d| {
-            d.name
-                .as_deref()
-                .is_some_and(|n| n.eq_ignore_ascii_case(id))
-        })
-        .map(|d| d.mac.clone());
-    let mac = named.or_else(|| crate::config::normalize_mac(id));
-    let found = list
-        .into_iter()
-        .find(|d| d.friendly_id.eq_ignore_ascii_case(id) || Some(&d.mac) == mac.as_ref());
+    let found = crate::devices::find(list, app.config().devices.list(), id);
     found.ok_or_else(|| {
         let id = crate::text::ellipsize(id, 40);
         let message = format!("no device with friendly id, MAC or name `{id}`");

@@ -140,3 +140,23 @@ pub(crate) const COLUMNS: &str = "mac, api_key, friendly_id, created_at, last_se
      battery_voltage, battery_percent, rssi, wake_time_ms, playlist_position, playlist_since, expected_at, image_bytes, image_cap, pair_until, trouble, \
      fw_offered, fw_offered_at, fw_downloaded_at, fw_failed_version, fw_failures, paused_until, \
      wake_reason, wifi_band";
+
+/// The device `id` names among `list`: by friendly id (any case), MAC (any
+/// form), or its name in `configured` (`[[devices]]`).
+pub fn find(
+    list: Vec<Device>,
+    configured: &[inkspot_core::config::DeviceConfig],
+    id: &str,
+) -> Option<Device> {
+    let named = configured
+        .iter()
+        .find(|d| {
+            d.name
+                .as_deref()
+                .is_some_and(|n| n.eq_ignore_ascii_case(id))
+        })
+        .map(|d| d.mac.clone());
+    let mac = named.or_else(|| inkspot_core::config::normalize_mac(id));
+    list.into_iter()
+        .find(|d| d.friendly_id.eq_ignore_ascii_case(id) || Some(&d.mac) == mac.as_ref())
+}

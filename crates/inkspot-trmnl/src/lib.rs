@@ -21,8 +21,8 @@ use sqlx::{AnyPool, Row};
 
 use inkspot_db::{is_unique_violation, timestamp};
 
-pub use device::Device;
 pub(crate) use device::{COLUMNS, time};
+pub use device::{Device, find};
 pub use history::{Logbook, Reading, Shown};
 pub use telemetry::{Telemetry, battery_percent};
 

@@ -175,13 +175,7 @@ impl Pipeline {
                     .await?
             }
         };
-        Ok(Rendered::new(
-            bytes,
-            request.output.media_type(),
-            now,
-            data.fetched_at,
-            data.is_partial(),
-        ))
+        Ok(rendered(request, bytes, data, now))
     }
 
     /// Draws the mashup `request` asks for: each of `parts` in its region
@@ -206,13 +200,7 @@ impl Pipeline {
             .cpu
             .run(move || mashup::draw(&templates, &renderer, &mashup, &parts, &output, now))
             .await??;
-        Ok(Rendered::new(
-            bytes,
-            request.output.media_type(),
-            now,
-            data.fetched_at,
-            data.is_partial(),
-        ))
+        Ok(rendered(request, bytes, data, now))
     }
 
     /// Fills the template of `request` with `data` as the animation
@@ -354,6 +342,22 @@ impl Pipeline {
         let drawn = self.draw(request, &data, clock.now()).await;
         (data, Some(drawn))
     }
+}
+
+/// `bytes` drawn for `request` from `data` at `now`.
+fn rendered(
+    request: &RenderRequest,
+    bytes: Vec<u8>,
+    data: &SpotData,
+    now: DateTime<Utc>,
+) -> Rendered {
+    Rendered::new(
+        bytes,
+        request.output.media_type(),
+        now,
+        data.fetched_at,
+        data.is_partial(),
+    )
 }
 
 /// What a message picture puts above its text.
